@@ -1,0 +1,362 @@
+"""French text analysis: tokenizing, elision, compounds, folding, stop words and stemming.
+
+One analyzer serves indexing and queries, so a query always meets the index halfway. Every
+word yields two kinds of term at the same position:
+
+* the *exact* term: lower-cased, accent-folded, unstemmed (``Delanoë`` -> ``delanoe``); it
+  serves exact-form ranking, phrases, prefixes and spelling suggestions;
+* the *stem* term: ``STEM_MARK`` + the Snowball stem of the lower-cased *accented* word
+  (``abandonnée`` -> ``~abandon``), because Snowball reads accents and folding first would
+  change a quarter of the stems.
+
+A third output, the *variants* terms (``"elysee élysée"``), records which accented spellings
+an unaccented word stands for, so that a query typed without accents can be stemmed from the
+accented forms the corpus really has (see :mod:`searchsvc.query`).
+
+Filters are top-level classes with plain attributes because Whoosh pickles the analyzer
+into the index; per-word work is cached in module-level functions, not on the instances.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+import snowballstemmer
+from unidecode import unidecode
+from whoosh.analysis import Composable, Filter, Token, Tokenizer
+
+# Bump when a change alters the terms written to the index: an index built by another
+# version is refused until it is rebuilt with ``--full``.
+ANALYZER_VERSION = 1
+
+STEM_MARK = "~"
+VARIANT_SEP = " "
+
+# Apostrophe look-alikes that French text uses (typographic, modifier letter, acute accent,
+# grave accent, prime); each is one code point, so replacing it keeps character offsets.
+_APOSTROPHES = "\u2019\u2018\u02bc\u00b4\u0060\u2032\u02b9"
+_HYPHENS = "\u2010\u2011"
+_NORMALISE = str.maketrans({**dict.fromkeys(_APOSTROPHES, "'"), **dict.fromkeys(_HYPHENS, "-")})
+
+# @handles and #tags (not inside a word, so e-mail addresses stay words); decimal numbers
+# (3,5 or 1.25) before words so the separator stays inside; then words, possibly joined by
+# hyphens or apostrophes into one compound that the later filters take apart.
+_TOKEN_RE = re.compile(
+    r"""
+    (?P<handle>(?<![\w@#])[@#][^\W_]\w*)
+  | (?P<number>\d+(?:[.,]\d+)+(?![^\W_]))
+  | (?P<word>[^\W_]+(?:['-][^\W_]+)*)
+    """,
+    re.VERBOSE,
+)
+
+ELISIONS = frozenset("l d j m n s t c qu jusqu lorsqu puisqu quoiqu presqu quelqu".split())
+
+# Words whose apostrophe belongs to the word: kept as one term.
+APOSTROPHE_WORDS = frozenset(
+    """
+    aujourd'hui prud'homme prud'hommes prud'homal prud'homale prud'hommal prud'hommale
+    presqu'île presqu'îles presqu'ile presqu'iles quelqu'un quelqu'une quelqu'uns quelqu'unes
+    entr'acte entr'actes
+    """.split()
+)
+
+# French function words, compared on the folded form so that accented and unaccented
+# spellings (``à``/``a``, ``été``/``ete``) are both stopped.
+STOP_WORDS = frozenset(
+    unidecode(w)
+    for w in """
+    a à au aux avec ce ces cet cette c ça d dans de des du elle elles en et eux il ils
+    je j l la le les leur leurs lui m ma mais me même mêmes mes moi mon n ne ni nos notre
+    nous on ou où par pas pour qu que quel quelle quels quelles qui s sa se ses si son sur
+    t ta te tes toi ton tu un une vos votre vous y
+    ai aie aient aies ait as aura aurai auraient aurais aurait auras aurez auriez aurions
+    aurons auront avaient avais avait avez aviez avions avons ayant ayez ayons eu eue eues
+    eurent eus eut ont
+    es est étaient étais était étant été étiez étions êtes furent fus fut sera serai
+    seraient serais serait seras serez seriez serions serons seront soient sois soit
+    sommes sont soyez soyons suis
+    """.split()
+)
+
+_stemmer = snowballstemmer.stemmer("french")
+
+
+@dataclass(frozen=True, slots=True)
+class WordTerms:
+    """The terms one word contributes: exact (folded) form, stem ("" when the word takes no
+    stem term), accented base, stop flag."""
+
+    exact: str
+    stem: str
+    base: str
+    stop: bool
+
+
+def normalise(text: str) -> str:
+    """Replace apostrophe and hyphen look-alikes by ASCII ones, keeping every offset."""
+    return text.translate(_NORMALISE)
+
+
+def fold(word: str) -> str:
+    """Lower-case and strip accents (``Œuvre`` -> ``oeuvre``); keep letters and digits only."""
+    lowered = word.lower()
+    if lowered.isascii():
+        folded = lowered
+    else:
+        folded = unidecode(unicodedata.normalize("NFC", lowered)).lower()
+    if not folded.isalnum():
+        folded = "".join(c for c in folded if c.isalnum())
+    # Symbols unidecode cannot transliterate (emoji, some scripts) keep their own form.
+    return folded or "".join(c for c in lowered if c.isalnum())
+
+
+def stem(word: str) -> str:
+    """Snowball French stem of a lower-case (accented) word."""
+    return _stemmer.stemWord(word)
+
+
+@lru_cache(maxsize=1 << 18)
+def word_terms(word: str) -> WordTerms:
+    """Analyse one word (already split from its elision and compound); cached: French is Zipfian."""
+    lowered = word.lower()
+    base = lowered if lowered.isalnum() else "".join(c for c in lowered if c.isalnum())
+    exact = fold(base) if base else fold(lowered)
+    if exact in STOP_WORDS:
+        return WordTerms(exact, exact, base, True)
+    if not base.isalpha():
+        # Words with digits (G7, 2013) are not inflected: they get no stem term.
+        return WordTerms(exact, "", base or exact, False)
+    stemmed = stem(unicodedata.normalize("NFC", base)) if len(base) > 2 else base
+    return WordTerms(exact, stemmed, base, False)
+
+
+def split_elision(word: str) -> int:
+    """Return how many leading characters of ``word`` are an elided article or pronoun."""
+    cut = 0
+    while True:
+        i = word.find("'", cut)
+        if i <= cut or i == len(word) - 1:
+            return cut
+        rest = word[cut:]
+        if fold(rest) in _FOLDED_APOSTROPHE_WORDS:
+            return cut
+        if fold(word[cut:i]) not in ELISIONS:
+            return cut
+        cut = i + 1
+
+
+_FOLDED_APOSTROPHE_WORDS = frozenset(fold(w) for w in APOSTROPHE_WORDS)
+
+
+class FrenchTokenizer(Tokenizer):
+    """Split text into words, compounds, decimal numbers, @handles and #tags.
+
+    Apostrophe and hyphen look-alikes are normalised first; ``startchar``/``endchar`` point
+    into the original text. Each token carries ``kind``: "word", "number" or "handle".
+    """
+
+    def __call__(
+        self,
+        value: str,
+        positions: bool = False,
+        chars: bool = False,
+        keeporiginal: bool = False,
+        removestops: bool = True,
+        start_pos: int = 0,
+        start_char: int = 0,
+        tokenize: bool = True,
+        mode: str = "",
+        **kwargs,
+    ) -> Iterator[Token]:
+        t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        text = normalise(value)
+        if not tokenize:
+            matches = [(text, 0, len(text), "word")]
+        else:
+            matches = (
+                (m.group(), m.start(), m.end(), m.lastgroup) for m in _TOKEN_RE.finditer(text)
+            )
+        for pos, (word, start, end, kind) in enumerate(matches, start_pos):
+            t.text = word
+            t.kind = kind
+            t.alt = False
+            t.boost = 1.0
+            t.stopped = False
+            if keeporiginal:
+                t.original = word
+            if positions:
+                t.pos = pos
+            if chars:
+                t.startchar = start_char + start
+                t.endchar = start_char + end
+            yield t
+
+
+class ElisionFilter(Filter):
+    """Strip elided articles and pronouns (``l'``, ``d'``, ``qu'``, ``jusqu'``…), any case.
+
+    ``aujourd'hui`` and words like it stay whole.
+    """
+
+    def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
+        for t in tokens:
+            if t.kind == "word" and "'" in t.text:
+                cut = split_elision(t.text)
+                if cut:
+                    t.text = t.text[cut:]
+                    if t.chars:
+                        t.startchar += cut
+            yield t
+
+
+class CompoundFilter(Filter):
+    """Make hyphenated and apostrophe compounds findable whole, by parts and joined.
+
+    ``micro-blogging`` yields ``microblogging`` (``role="joined"``, spanning the compound),
+    then ``micro`` (an ``alt`` sharing its position) and ``blogging``; a compound with one
+    word that is not a stop word (``précise-t-il``) yields just that word. ``@jack`` at indexing
+    also yields ``jack`` as an alt, so a plain word finds the handle; a query ``@jack`` means
+    the handle only. A compound made only of stop words (``a-t-il``) yields nothing.
+    """
+
+    def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
+        for t in tokens:
+            t.role = None
+            if t.kind == "handle":
+                yield t
+                if t.mode != "query":
+                    t.text = t.text[1:]
+                    t.kind = "word"
+                    t.alt = True
+                    yield t
+                continue
+            text = t.text
+            if t.kind != "word" or ("-" not in text and "'" not in text):
+                yield t
+                continue
+            if fold(text) in _FOLDED_APOSTROPHE_WORDS:
+                yield t
+                continue
+            pieces = _COMPOUND_SPLIT_RE.split(text)
+            content = sum(not word_terms(p).stop for p in pieces[::2])
+            if not content:
+                continue
+            start = t.startchar if t.chars else 0
+            # A joined form only for real compounds: "précise-t-il" gives no "précisetil".
+            joined = content > 1
+            if joined:
+                t.text = "".join(pieces[::2])
+                t.role = "joined"
+                yield t
+            offset = 0
+            for i, piece in enumerate(pieces):
+                if i % 2:
+                    offset += len(piece)
+                    continue
+                t.text = piece
+                t.role = "part" if joined else None
+                t.alt = joined and i == 0
+                if t.chars:
+                    t.startchar = start + offset
+                    t.endchar = start + offset + len(piece)
+                yield t
+                offset += len(piece)
+
+
+_COMPOUND_SPLIT_RE = re.compile(r"(['-])")
+
+
+class FrenchTermFilter(Filter):
+    """Turn each word into its index terms: folded exact form, stem, or accent variant.
+
+    ``output`` picks what is emitted: ``"terms"`` (exact then stem, sharing a position;
+    in query mode only the exact term, with ``stem`` and ``base`` attributes),
+    ``"exact"`` (exact only) or ``"variants"`` (``"folded accented"`` for accented words).
+    Stop words are dropped and positions renumbered so they leave no gaps.
+    """
+
+    def __init__(self, output: str = "terms"):
+        if output not in ("terms", "exact", "variants"):
+            raise ValueError(f"unknown output {output!r}")
+        self.output = output
+
+    def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
+        output = self.output
+        pos = -1
+        for t in tokens:
+            kind = t.kind
+            if kind == "word":
+                terms = word_terms(t.text)
+                if terms.stop and t.removestops:
+                    continue
+            elif kind == "number":
+                text = t.text.replace(".", ",")
+                terms = WordTerms(text, "", text, False)
+            else:  # handle: "@jack", "#tag"
+                text = t.text[0] + fold(t.text[1:])
+                terms = WordTerms(text, "", text, False)
+            if not t.alt:
+                pos += 1
+            if t.positions:
+                t.pos = pos
+            if output == "variants":
+                if kind == "word" and terms.base != terms.exact:
+                    t.text = terms.exact + VARIANT_SEP + terms.base
+                    yield t
+                continue
+            t.text = terms.exact
+            if t.mode == "query" or output == "exact":
+                t.stem = terms.stem
+                t.base = terms.base
+                yield t
+                continue
+            yield t
+            if terms.stem:
+                t.text = STEM_MARK + terms.stem
+                yield t
+
+
+def FrenchAnalyzer(output: str = "terms") -> Composable:
+    """Build the French analyzer chain; ``output`` as in :class:`FrenchTermFilter`."""
+    return FrenchTokenizer() | ElisionFilter() | CompoundFilter() | FrenchTermFilter(output)
+
+
+@dataclass(frozen=True, slots=True)
+class QueryToken:
+    """One analysed query word: exact term, accented base, stem, position and flags."""
+
+    exact: str
+    base: str
+    stem: str
+    kind: str
+    role: str | None
+    pos: int
+    alt: bool
+    startchar: int
+    endchar: int
+
+
+_QUERY_ANALYZER = FrenchAnalyzer()
+
+
+def analyze_query(text: str, removestops: bool = True) -> list[QueryToken]:
+    """Analyse query text into tokens the query builder turns into index terms."""
+    return [
+        QueryToken(t.text, t.base, t.stem, t.kind, t.role, t.pos, t.alt, t.startchar, t.endchar)
+        for t in _QUERY_ANALYZER(
+            text, positions=True, chars=True, mode="query", removestops=removestops
+        )
+    ]
+
+
+def index_terms(text: str) -> list[str]:
+    """Return the terms indexing ``text`` writes (handy for tests and debugging)."""
+    return [t.text for t in _INDEX_ANALYZER(text, mode="index")]
+
+
+_INDEX_ANALYZER = FrenchAnalyzer()

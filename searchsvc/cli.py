@@ -1,0 +1,161 @@
+"""The ``searchsvc`` command line: a thin layer over the core (index, search, serve)."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from searchsvc import storage
+from searchsvc.config import Settings
+from searchsvc.corpus import Skipped
+from searchsvc.indexer import reindex
+from searchsvc.query import QueryError
+from searchsvc.search import MAX_PER_PAGE, SearchEngine
+
+# Exit status of `index` when it finished but skipped some files.
+EXIT_SKIPPED = 3
+
+
+def _fancy(stream) -> bool:
+    """Colours and live progress only for a person at a terminal, never in CI."""
+    return stream.isatty() and not os.environ.get("CI") and os.environ.get("TERM") != "dumb"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="searchsvc")
+def main() -> None:
+    """Full-text search for French text: build an index, search it, serve it."""
+
+
+@main.command("index")
+@click.option(
+    "--corpus",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Corpus folder to read (default: $SEARCHSVC_CORPUS or ./corpus).",
+)
+@click.option(
+    "--index",
+    "index_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Index folder (default: $SEARCHSVC_INDEX or ./index).",
+)
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Rebuild from scratch beside the live index, then switch atomically.",
+)
+@click.option("--no-wait", is_flag=True, help="Fail at once if another reindex is running.")
+def index_command(corpus: Path | None, index_dir: Path | None, full: bool, no_wait: bool) -> None:
+    """Index the corpus: only new and changed documents unless --full.
+
+    Exits 0 when every file was indexed, 3 when some were skipped (each is reported).
+    """
+    settings = Settings.from_env()
+    corpus = corpus or settings.corpus
+    index_dir = index_dir or settings.index
+    fancy = _fancy(sys.stderr)
+    started = time.monotonic()
+
+    def on_skip(problem: Skipped) -> None:
+        where = f"{problem.path}:{problem.line}" if problem.line else problem.path
+        if fancy:
+            click.echo("\r\033[K", nl=False, err=True)
+        click.echo(f"skipped {where}: {problem.reason}", err=True)
+
+    def progress(n: int) -> None:
+        if fancy and n % 250 == 0:
+            rate = n / max(time.monotonic() - started, 1e-9)
+            click.echo(f"\rindexing… {n:,} documents ({rate:,.0f}/s)", nl=False, err=True)
+        elif not fancy and n % 10_000 == 0:
+            click.echo(f"indexed {n:,} documents", err=True)
+
+    try:
+        report = reindex(
+            corpus, index_dir, full=full, on_skip=on_skip, progress=progress, wait=not no_wait
+        )
+    except (FileNotFoundError, NotADirectoryError, storage.IndexStateError) as e:
+        raise click.ClickException(str(e)) from None
+    if fancy:
+        click.echo("\r\033[K", nl=False, err=True)
+    click.echo(report.summary())
+    if report.skipped:
+        sys.exit(EXIT_SKIPPED)
+
+
+@main.command("search")
+@click.argument("query", nargs=-1, required=True)
+@click.option("--page", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--per-page", type=click.IntRange(1, MAX_PER_PAGE), default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option(
+    "--index",
+    "index_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Index folder (default: $SEARCHSVC_INDEX or ./index).",
+)
+def search_command(
+    query: tuple[str, ...], page: int, per_page: int, as_json: bool, index_dir: Path | None
+) -> None:
+    """Search the index and print ranked results with highlighted snippets."""
+    engine = SearchEngine(index_dir or Settings.from_env().index)
+    try:
+        result = engine.search(" ".join(query), page=page, per_page=per_page)
+    except (QueryError, storage.IndexStateError) as e:
+        raise click.ClickException(str(e)) from None
+    finally:
+        engine.close()
+    if as_json:
+        data = asdict(result)
+        data["pages"] = result.pages
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    click.echo(_render_text(result, color=_fancy(sys.stdout)))
+
+
+_MARK_RE = re.compile(r"<mark>(.*?)</mark>")
+
+
+def _terminal_snippet(snippet: str, color: bool) -> str:
+    """Turn a snippet's HTML into terminal text: bold yellow or [brackets] for matches."""
+    marked = _MARK_RE.sub(
+        (lambda m: click.style(m.group(1), fg="yellow", bold=True))
+        if color
+        else (lambda m: f"[{m.group(1)}]"),
+        snippet,
+    )
+    return html.unescape(marked)
+
+
+def _render_text(result, color: bool) -> str:
+    lines = [
+        f"{result.total} résultat{'s' if result.total != 1 else ''} "
+        f"({result.took_ms:.1f} ms) — page {result.page}/{max(result.pages, 1)}"
+    ]
+    if result.suggestion:
+        lines.append(f"Vouliez-vous dire : {result.suggestion}")
+    if result.notice == "stop_words_only":
+        lines.append("La recherche ne contient que des mots trop courants.")
+    first = (result.page - 1) * result.per_page
+    for rank, hit in enumerate(result.hits, first + 1):
+        title = click.style(hit.title, bold=True) if color else hit.title
+        lines += [
+            "",
+            f"{rank}. {title}  ({hit.id}, score {hit.score:.2f})",
+            "   " + _terminal_snippet(hit.snippet, color),
+        ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,788 @@
+"""Read documents from a corpus folder: plain text, Markdown, HTML and JSON Lines files.
+
+This module does no indexing; it only turns files into :class:`Document` objects and reports
+every file (or JSONL line) it had to leave out through an ``on_skip`` callback.
+"""
+
+from __future__ import annotations
+
+import codecs
+import errno
+import gzip
+import hashlib
+import json
+import os
+import re
+import stat
+import unicodedata
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+__all__ = [
+    "DEFAULT_MAX_FILE_BYTES",
+    "Document",
+    "Skipped",
+    "decode_bytes",
+    "first_sentence",
+    "normalize_text",
+    "parse_file",
+    "parse_html",
+    "parse_markdown",
+    "parse_text",
+    "read_corpus",
+    "strip_trailing_boilerplate",
+]
+
+DEFAULT_MAX_FILE_BYTES = 20 * 1024 * 1024
+TITLE_MAX_CHARS = 200
+
+# Longest first: ".jsonl.gz" must win over a plain ".gz" (which is not read at all).
+_EXTENSIONS: tuple[tuple[str, str], ...] = (
+    (".jsonl.gz", "jsonl"),
+    (".jsonl", "jsonl"),
+    (".txt", "text"),
+    (".md", "markdown"),
+    (".html", "html"),
+    (".htm", "html"),
+)
+
+# Whole-line patterns (case-insensitive) of site chrome found at the start of scraped articles.
+LEADING_BOILERPLATE = [
+    r"subscribe",
+    r"s[’']abonner",
+    r"abonnez-vous",
+    r"menu",
+    r"accueil",
+    r"publicit[ée]",
+    r"advertisement",
+    r"se connecter",
+    r"connexion",
+    r"rechercher",
+    r"search",
+    r"skip to (main )?content",
+    r"aller au contenu( principal)?",
+    r"partager",
+    r"share",
+    r"tweet",
+]
+
+# Whole-line patterns (case-insensitive) of site chrome found at the end of scraped articles.
+TRAILING_BOILERPLATE = [
+    r"(à )?lire aussi\s*:?",
+    r"voir aussi\s*:?",
+    r"sur le même sujet\s*:?",
+    r"lire la biographie de l.auteur.*",
+    r"masquer la biographie de l.auteur.*",
+    r"partager( sur .*| cet article.*| l.article.*)?\s*:?",
+    r"share( this( article)?)?\s*:?",
+    r"articles? (liés?|similaires|connexes)\s*:?",
+    r"leave a (reply|comment)",
+    r"laisser un commentaire",
+    r"your email address will not be published\..*",
+    r"votre adresse (e-?mail|de messagerie) ne sera pas publiée.*",
+    r"related( posts| articles)?\s*:?",
+    r"quitter la version mobile",
+    r"subscribe",
+    r"s[’']abonner.*",
+    r"abonnez-vous.*",
+    r"newsletter",
+    r"tweet",
+    r"imprimer",
+    r"e-?mail",
+    r"facebook",
+    r"linkedin",
+    r"commentaires?( \(\d+\))?\s*:?",
+    r"\d+ commentaires?",
+    r"retour en haut( de la page)?",
+    r"haut de page",
+    r"publicité",
+    r"advertisement",
+]
+
+_LEADING_RE = re.compile("|".join(f"(?:{p})" for p in LEADING_BOILERPLATE), re.IGNORECASE)
+_TRAILING_RE = re.compile("|".join(f"(?:{p})" for p in TRAILING_BOILERPLATE), re.IGNORECASE)
+
+# A rubric line: one or two words, no sentence punctuation ("Marketing", "Réseaux sociaux").
+_RUBRIC_RE = re.compile(r"[^\W\d_][\w&'’-]*(?:[ \u00a0][\w&'’-]+)?")
+_RUBRIC_MAX_CHARS = 40
+
+# Sentence end: terminal punctuation, optional closing quotes/brackets, then whitespace.
+_SENTENCE_END_RE = re.compile(r"(?:[.!?…]+)[\u00a0\u202f ]*[»”\"’)\]]?(?=\s)")
+_ABBREVIATIONS = frozenset(
+    "m mm mme mmes mlle dr pr me st ste cf ex p pp vol no fig réf env av apr etc".split()  # noqa: SIM905
+)
+_WORD_BEFORE_RE = re.compile(r"([\w°-]+)$")
+_NEXT_CHAR_RE = re.compile(r"\s*(\S)")
+
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+_SURROGATE_RE = re.compile(r"[\udc80-\udcff]")
+_BLANK_RUNS_RE = re.compile(r"\n{3,}")
+_OTHER_NEWLINES = ("\x0b", "\x0c", "\x85", "\u2028", "\u2029")
+_SPACES_RE = re.compile(r"\s+")
+_BINARY_CONTROL_RATIO = 0.05
+
+
+@dataclass(frozen=True)
+class Document:
+    """One searchable document, as read from a corpus file (or one JSONL line)."""
+
+    id: str
+    title: str
+    body: str
+    path: str
+    url: str | None = None
+    date: str | None = None
+    source: str | None = None
+
+    @property
+    def content_hash(self) -> str:
+        """Hex digest of the indexed content, so unchanged documents can skip reindexing."""
+        payload = json.dumps(
+            [self.title, self.body, self.url, self.date, self.source], ensure_ascii=False
+        )
+        return hashlib.blake2b(payload.encode("utf-8"), digest_size=20).hexdigest()
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file (or JSONL line) left out of the corpus, with the reason, for the user to fix."""
+
+    path: str
+    reason: str
+    line: int | None = None
+
+
+SkipHandler = Callable[[Skipped], None]
+
+
+# --------------------------------------------------------------------------------------------
+# Text helpers
+# --------------------------------------------------------------------------------------------
+
+
+def decode_bytes(raw: bytes) -> str:
+    """Decode file bytes as UTF-8 (BOM stripped), else cp1252/latin-1, as scraped French text is."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return raw.decode("utf-16")  # may raise UnicodeDecodeError: caller reports it
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    # cp1252 leaves 0x81, 0x8D, 0x8F, 0x90 and 0x9D undefined; map those as latin-1 does.
+    text = raw.decode("cp1252", errors="surrogateescape")
+    return _SURROGATE_RE.sub(lambda m: chr(ord(m.group()) - 0xDC00), text)
+
+
+def normalize_text(text: str) -> str:
+    """Normalise newlines, NFC, control characters and blank-line runs so all sources look alike."""
+    # str methods with cheap membership tests: this runs on every JSONL body (tens of MB).
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    for separator in _OTHER_NEWLINES:
+        if separator in text:
+            text = text.replace(separator, "\n")
+    text = unicodedata.normalize("NFC", text)
+    if _CONTROL_RE.search(text):
+        text = _CONTROL_RE.sub("", text)
+    text = "\n".join(line.rstrip() for line in text.split("\n"))
+    if "\n\n\n" in text:
+        text = _BLANK_RUNS_RE.sub("\n\n", text)
+    return text.strip("\n")
+
+
+def _looks_binary(text: str) -> bool:
+    """Whether decoded text has so many control characters it cannot be prose."""
+    if not text:
+        return False
+    return len(_CONTROL_RE.findall(text)) / len(text) > _BINARY_CONTROL_RATIO
+
+
+def _shorten(text: str, limit: int = TITLE_MAX_CHARS) -> str:
+    """Cut text to at most ``limit`` characters on a word boundary, marking the cut with '…'."""
+    text = _SPACES_RE.sub(" ", text).strip()
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:-–—") + "…"
+
+
+def _sentence_breaks(text: str) -> Iterator[int]:
+    """Offsets just after each sentence end in ``text`` (abbreviations and initials excluded)."""
+    for m in _SENTENCE_END_RE.finditer(text):
+        nxt = _NEXT_CHAR_RE.match(text, m.end())
+        if nxt and nxt.group(1).islower():
+            continue  # "p. ex. une", "etc. et": not a sentence start
+        if text[m.start()] == ".":
+            word = _WORD_BEFORE_RE.search(text, max(0, m.start() - 40), m.start())
+            if word and (
+                word.group(1).lower() in _ABBREVIATIONS
+                or (len(word.group(1)) == 1 and word.group(1).isupper())
+            ):
+                continue
+        yield m.end()
+
+
+def first_sentence(text: str, limit: int = TITLE_MAX_CHARS) -> str:
+    """First sentence of the first paragraph (cut to ``limit`` chars), used as a fallback title."""
+    paragraph = text.strip().split("\n\n", 1)[0]
+    paragraph = _SPACES_RE.sub(" ", paragraph).strip()
+    end = next(_sentence_breaks(paragraph), len(paragraph))
+    return _shorten(paragraph[:end], limit)
+
+
+def _is_boilerplate(line: str, pattern: re.Pattern[str]) -> bool:
+    """Whether a whole (stripped) line matches a boilerplate pattern."""
+    return pattern.fullmatch(_SPACES_RE.sub(" ", line).strip()) is not None
+
+
+def _is_rubric(line: str) -> bool:
+    """Whether a line is a one- or two-word section label such as "Marketing" or "Cloud"."""
+    line = line.strip()
+    return len(line) <= _RUBRIC_MAX_CHARS and _RUBRIC_RE.fullmatch(line) is not None
+
+
+def _is_headline(line: str, next_line: str | None) -> bool:
+    """Whether a line reads as a headline: short, one sentence, no final period, not wrapped."""
+    line = line.strip()
+    if not line or len(line) > TITLE_MAX_CHARS or line.endswith((".", "…", ",", ";", ":")):
+        return False
+    if next(_sentence_breaks(line), None) is not None:
+        return False
+    # A hard-wrapped paragraph continues on the next line with a lowercase word.
+    return not (next_line and next_line.strip()[:1].islower())
+
+
+def strip_trailing_boilerplate(text: str) -> str:
+    """Drop site chrome ("Lire aussi :", "Leave a Reply", …) from the end of an article body."""
+    lines = text.split("\n")
+    while lines and (not lines[-1].strip() or _is_boilerplate(lines[-1], _TRAILING_RE)):
+        lines.pop()
+    return "\n".join(lines)
+
+
+def _join_body(lines: list[str]) -> str:
+    """Join body lines back into text with collapsed blank lines."""
+    return normalize_text("\n".join(lines))
+
+
+def parse_text(text: str) -> tuple[str, str]:
+    """Split a scraped article into (title, body), skipping site chrome and rubric labels."""
+    text = normalize_text(text)
+    lines = text.split("\n")
+    n = len(lines)
+
+    def next_content(i: int) -> int:
+        while i < n and not lines[i].strip():
+            i += 1
+        return i
+
+    def headline_at(k: int) -> bool:
+        return k < n and _is_headline(lines[k], lines[k + 1] if k + 1 < n else None)
+
+    # Leading chrome ("Subscribe"), then rubric labels that sit right above a real headline
+    # (a short line above a paragraph is more likely a short headline than a rubric).
+    i = next_content(0)
+    while i < n and _is_boilerplate(lines[i], _LEADING_RE):
+        i = next_content(i + 1)
+    k = i
+    while k < n and _is_rubric(lines[k]):
+        k = next_content(k + 1)
+        if headline_at(k) and not _is_rubric(lines[k]):
+            i = k
+            break
+    if i >= n:  # nothing but chrome: keep the text as it is rather than lose the file
+        return first_sentence(text), text
+
+    if not headline_at(i):
+        body = strip_trailing_boilerplate(_join_body(lines[i:]))
+        return first_sentence(body), body
+
+    title = _SPACES_RE.sub(" ", lines[i]).strip()
+    j = next_content(i + 1)
+    rubrics = 0
+    while (
+        j < n and rubrics < 2 and (_is_rubric(lines[j]) or _is_boilerplate(lines[j], _LEADING_RE))
+    ):
+        j = next_content(j + 1)
+        rubrics += 1
+    body = strip_trailing_boilerplate(_join_body(lines[j:]))
+    return title, body or title
+
+
+_HEADING_RE = re.compile(r"(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*")
+_SETEXT_RE = re.compile(r"=+[ \t]*")
+_FENCE_RE = re.compile(r"(```|~~~)")
+_FRONT_MATTER_TITLE_RE = re.compile(r"title:[ \t]*(.+)", re.IGNORECASE)
+
+
+def parse_markdown(text: str) -> tuple[str, str]:
+    """Split Markdown into (title, body): title from the first '# ' heading, markup kept as text."""
+    text = normalize_text(text)
+    lines = text.split("\n")
+    title = ""
+    # YAML front matter: use its title and drop it from the body.
+    if lines and lines[0].strip() == "---":
+        for k in range(1, len(lines)):
+            if lines[k].strip() in ("---", "..."):
+                for meta in lines[1:k]:
+                    m = _FRONT_MATTER_TITLE_RE.fullmatch(meta.strip())
+                    if m:
+                        title = m.group(1).strip().strip("\"'")
+                lines = lines[k + 1 :]
+                break
+
+    title_index: int | None = None
+    in_fence = False
+    for k, line in enumerate(lines):
+        if _FENCE_RE.match(line.lstrip()):
+            in_fence = not in_fence
+        if in_fence or title or title_index is not None:
+            continue
+        m = _HEADING_RE.fullmatch(line)
+        if m and len(m.group(1)) == 1 and m.group(2):
+            title, title_index = m.group(2), k
+    first = next((k for k, ln in enumerate(lines) if ln.strip()), None)
+    # Setext heading: "Title" underlined with "===".
+    underline = lines[first + 1] if first is not None and first + 1 < len(lines) else ""
+    if not title and first is not None and _SETEXT_RE.fullmatch(underline):
+        title, title_index = lines[first].strip(), first
+        del lines[first + 1]
+
+    if title_index is not None:
+        del lines[title_index]
+    body_lines = []
+    in_fence = False
+    for line in lines:
+        if _FENCE_RE.match(line.lstrip()):
+            in_fence = not in_fence
+        m = None if in_fence else _HEADING_RE.fullmatch(line)
+        body_lines.append(m.group(2) if m else line)
+    body = strip_trailing_boilerplate(_join_body(body_lines))
+    if not title:
+        return parse_text(body)
+    title = _shorten(title)
+    return title, body or title
+
+
+# --------------------------------------------------------------------------------------------
+# HTML
+# --------------------------------------------------------------------------------------------
+
+_HIDDEN_TAGS = frozenset({"script", "style", "noscript", "template"})
+_BLOCK_TAGS = frozenset(
+    """address article aside blockquote body caption dd details div dl dt fieldset figcaption
+    figure footer form h1 h2 h3 h4 h5 h6 header hr html li main nav ol p pre section summary
+    table tbody td tfoot th thead tr ul""".split()  # noqa: SIM905
+)
+
+
+class _TextExtractor(HTMLParser):
+    """Collect the <title>, first <h1> and visible text blocks of an HTML page."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.title_parts: list[str] = []
+        self.h1_parts: list[str] = []
+        self.blocks: list[str] = []
+        self._current: list[str] = []
+        self._hidden: list[str] = []
+        self._in_title = False
+        self._h1_state = 0  # 0 = not seen, 1 = inside the first <h1>, 2 = done
+        self._pre = 0
+
+    def _flush(self) -> None:
+        text = "".join(self._current)
+        self._current = []
+        lines = [_SPACES_RE.sub(" ", ln).strip() for ln in text.split("\n")]
+        block = "\n".join(ln for ln in lines if ln)
+        if block:
+            self.blocks.append(block)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "title":
+            self._in_title = True
+        elif tag in _HIDDEN_TAGS:
+            self._hidden.append(tag)
+        if tag == "br" and not self._hidden:
+            self._current.append("\n")
+        elif tag in _BLOCK_TAGS:
+            self._flush()
+        if tag == "pre":
+            self._pre += 1
+        if tag == "h1" and self._h1_state == 0:
+            self._h1_state = 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+        elif tag in _HIDDEN_TAGS and tag in self._hidden:
+            while self._hidden and self._hidden.pop() != tag:
+                pass
+        if tag in _BLOCK_TAGS:
+            self._flush()
+        if tag == "pre" and self._pre:
+            self._pre -= 1
+        if tag == "h1" and self._h1_state == 1:
+            self._h1_state = 2
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title_parts.append(data)
+            return
+        if self._hidden:
+            return
+        if self._h1_state == 1:
+            self.h1_parts.append(data)
+        self._current.append(data if self._pre else _SPACES_RE.sub(" ", data))
+
+    def result(self) -> tuple[str, str]:
+        """The (title, body) found so far."""
+        self._flush()
+        title = _SPACES_RE.sub(" ", "".join(self.title_parts)).strip()
+        if not title:
+            title = _SPACES_RE.sub(" ", "".join(self.h1_parts)).strip()
+        return title, "\n\n".join(self.blocks)
+
+
+def parse_html(html: str) -> tuple[str, str]:
+    """Split an HTML page into (title, visible body text); never raises on malformed markup."""
+    parser = _TextExtractor()
+    try:
+        parser.feed(html)
+        parser.close()
+    except Exception:  # html.parser is lenient, but keep whatever was parsed if it gives up
+        pass
+    title, body = parser.result()
+    body = strip_trailing_boilerplate(normalize_text(body))
+    title = _shorten(normalize_text(title)) if title else first_sentence(body)
+    return title, body
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------------
+
+
+def _kind(name: str) -> tuple[str, str] | None:
+    """(extension, kind) of a file name we read, or None for files to ignore."""
+    lower = name.lower()
+    for ext, kind in _EXTENSIONS:
+        if lower.endswith(ext) and len(name) > len(ext):
+            return ext, kind
+    return None
+
+
+def _os_reason(exc: OSError) -> str:
+    """A short human reason for an OS error on a file."""
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if exc.errno == errno.ELOOP:
+        return "symlink loop"
+    return f"unreadable ({exc.strerror or exc})"
+
+
+def _read_document_file(
+    abs_path: str, rel_path: str, ext: str, kind: str, size: int, max_bytes: int, skip: SkipHandler
+) -> Document | None:
+    """Read one .txt/.md/.html file into a Document, or report why not."""
+    if size > max_bytes:
+        skip(Skipped(rel_path, f"file too large ({size} bytes > limit {max_bytes})"))
+        return None
+    try:
+        with open(abs_path, "rb") as fh:
+            raw = fh.read(max_bytes + 1)
+    except OSError as exc:
+        skip(Skipped(rel_path, _os_reason(exc)))
+        return None
+    if len(raw) > max_bytes:  # grew since stat
+        skip(Skipped(rel_path, f"file too large (over limit {max_bytes} bytes)"))
+        return None
+    if not raw:
+        skip(Skipped(rel_path, "empty file"))
+        return None
+    is_utf16 = raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    if b"\x00" in raw and not is_utf16:
+        skip(Skipped(rel_path, "not valid text (binary data)"))
+        return None
+    try:
+        text = decode_bytes(raw)
+    except UnicodeDecodeError as exc:
+        skip(Skipped(rel_path, f"undecodable ({exc.reason})"))
+        return None
+    if _looks_binary(text):
+        skip(Skipped(rel_path, "not valid text (binary data)"))
+        return None
+    if not text.strip():
+        skip(Skipped(rel_path, "empty file"))
+        return None
+    if kind == "html":
+        title, body = parse_html(text)
+    elif kind == "markdown":
+        title, body = parse_markdown(text)
+    else:
+        title, body = parse_text(text)
+    if not body.strip():
+        skip(Skipped(rel_path, "no text content"))
+        return None
+    return Document(id=rel_path[: -len(ext)], title=title, body=body, path=rel_path)
+
+
+def _iter_lines(fh, limit: int) -> Iterator[tuple[int, bytes | None, int]]:
+    """Yield (line number, bytes or None if over ``limit``, length) without reading whole lines."""
+    lineno = 0
+    while True:
+        chunk = fh.readline(limit + 1)
+        if not chunk:
+            return
+        lineno += 1
+        if chunk.endswith(b"\n") or len(chunk) <= limit:
+            yield lineno, chunk, len(chunk.rstrip(b"\r\n"))
+            continue
+        total = len(chunk)
+        while True:  # consume the rest of an over-long line in bounded pieces
+            more = fh.readline(1 << 20)
+            if not more:
+                break
+            if more.endswith(b"\n"):
+                total += len(more) - 1
+                break
+            total += len(more)
+        yield lineno, None, total
+
+
+def _meta(value: object) -> str | None:
+    """An optional metadata value as a non-empty string, or None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str | int | float):
+        text = str(value).strip()
+        return text or None
+    return None
+
+
+def _jsonl_document(obj: object, rel_path: str) -> Document | str:
+    """Build a Document from one parsed JSONL value, or return the reason it is rejected."""
+    if not isinstance(obj, dict):
+        return f"not a JSON object ({type(obj).__name__})"
+    for field in ("id", "body"):
+        if field not in obj or obj[field] is None:
+            return f"missing field {field!r}"
+    raw_id = obj["id"]
+    if isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
+        return "field 'id' is not a string or integer"
+    doc_id = str(raw_id)
+    if not doc_id.strip():
+        return "empty field 'id'"
+    body, title = obj["body"], obj.get("title")
+    if not isinstance(body, str):
+        return "field 'body' is not a string"
+    if title is not None and not isinstance(title, str):
+        return "field 'title' is not a string"
+    body = normalize_text(body)
+    if not body:
+        return "empty field 'body'"
+    title = normalize_text(title) if title else ""
+    title = _SPACES_RE.sub(" ", title) if title else first_sentence(body)
+    return Document(
+        id=doc_id,
+        title=title,
+        body=body,
+        path=rel_path,
+        url=_meta(obj.get("url")),
+        date=_meta(obj.get("date")),
+        source=_meta(obj.get("source")),
+    )
+
+
+def _read_jsonl(
+    abs_path: str, rel_path: str, gzipped: bool, max_bytes: int, skip: SkipHandler
+) -> Iterator[tuple[Document, int]]:
+    """Stream (Document, line number) pairs from a .jsonl or .jsonl.gz file, reporting bad lines."""
+    lineno = 0
+    found = False
+    try:
+        fh = gzip.open(abs_path, "rb") if gzipped else open(abs_path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        skip(Skipped(rel_path, _os_reason(exc)))
+        return
+    with fh:
+        lines = _iter_lines(fh, max_bytes)
+        while True:
+            try:
+                item = next(lines, None)
+            except (OSError, EOFError, zlib.error) as exc:
+                reason = "corrupt gzip data" if gzipped else "read error"
+                skip(Skipped(rel_path, f"{reason} ({exc})", lineno + 1))
+                return
+            if item is None:
+                break
+            lineno, raw, length = item
+            if raw is None:
+                skip(
+                    Skipped(
+                        rel_path, f"line too large ({length} bytes > limit {max_bytes})", lineno
+                    )
+                )
+                found = True
+                continue
+            if not raw.strip():
+                continue
+            found = True
+            if b"\x00" in raw:
+                skip(Skipped(rel_path, "not valid text (binary data)", lineno))
+                return
+            if lineno == 1:
+                raw = raw.removeprefix(codecs.BOM_UTF8)
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                text = decode_bytes(raw)
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                skip(Skipped(rel_path, f"invalid JSON: {exc.msg}", lineno))
+                continue
+            except RecursionError:
+                skip(Skipped(rel_path, "invalid JSON: nested too deeply", lineno))
+                continue
+            doc = _jsonl_document(obj, rel_path)
+            if isinstance(doc, str):
+                skip(Skipped(rel_path, doc, lineno))
+            else:
+                yield doc, lineno
+    if not found:
+        skip(Skipped(rel_path, "empty file"))
+
+
+def _ignore_skip(_: Skipped) -> None:
+    """Default skip handler: drop the report."""
+
+
+def _parse_located(
+    abs_path: str, rel_path: str, skip: SkipHandler, max_file_bytes: int
+) -> Iterator[tuple[Document, int | None]]:
+    """Documents of one file with their JSONL line number (None for other kinds)."""
+    found = _kind(os.path.basename(abs_path))
+    if found is None:
+        return
+    ext, kind = found
+    try:
+        st = os.stat(abs_path)
+    except FileNotFoundError:
+        reason = "broken symlink" if os.path.islink(abs_path) else "file not found"
+        skip(Skipped(rel_path, reason))
+        return
+    except OSError as exc:
+        skip(Skipped(rel_path, _os_reason(exc)))
+        return
+    if not stat.S_ISREG(st.st_mode):
+        skip(Skipped(rel_path, "not a regular file"))
+        return
+    if kind == "jsonl":
+        yield from _read_jsonl(abs_path, rel_path, ext.endswith(".gz"), max_file_bytes, skip)
+        return
+    doc = _read_document_file(abs_path, rel_path, ext, kind, st.st_size, max_file_bytes, skip)
+    if doc is not None:
+        yield doc, None
+
+
+def parse_file(
+    path: str | os.PathLike[str],
+    root: str | os.PathLike[str],
+    on_skip: SkipHandler | None = None,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+) -> Iterator[Document]:
+    """Documents of one corpus file (ids relative to ``root``); problems go to ``on_skip``.
+
+    Unlike :func:`read_corpus` this does not drop duplicate ids.
+    """
+    abs_path = os.fspath(path)
+    rel_path = Path(os.path.relpath(abs_path, os.fspath(root))).as_posix()
+    for doc, _line in _parse_located(abs_path, rel_path, on_skip or _ignore_skip, max_file_bytes):
+        yield doc
+
+
+# --------------------------------------------------------------------------------------------
+# Corpus walk
+# --------------------------------------------------------------------------------------------
+
+
+def _walk(root: str, skip: SkipHandler) -> Iterator[tuple[str, str]]:
+    """Yield paths of readable-kind files under ``root`` in sorted order, following symlinks."""
+    root_st = os.stat(root)
+    root_key = (root_st.st_dev, root_st.st_ino)
+    visited: dict[tuple[int, int], str] = {root_key: "."}
+
+    def walk_dir(
+        abs_dir: str, rel_dir: str, ancestors: frozenset[tuple[int, int]]
+    ) -> Iterator[tuple[str, str]]:
+        try:
+            with os.scandir(abs_dir) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            skip(Skipped(rel_dir or ".", _os_reason(exc)))
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            try:
+                st = os.stat(entry.path)
+            except FileNotFoundError:
+                if entry.is_symlink():
+                    skip(Skipped(rel, "broken symlink"))
+                continue  # otherwise it vanished while we walked
+            except OSError as exc:
+                skip(Skipped(rel, _os_reason(exc)))
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                key = (st.st_dev, st.st_ino)
+                if key in ancestors:
+                    skip(Skipped(rel, "symlink loop"))
+                elif key in visited:
+                    skip(Skipped(rel, f"directory already read as {visited[key]}"))
+                else:
+                    visited[key] = rel
+                    yield from walk_dir(entry.path, rel, ancestors | {key})
+            elif _kind(entry.name) is not None:
+                yield entry.path, rel  # _parse_located reports non-regular files
+
+    yield from walk_dir(root, "", frozenset({root_key}))
+
+
+def read_corpus(
+    root: str | os.PathLike[str],
+    on_skip: SkipHandler | None = None,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+) -> Iterator[Document]:
+    """Stream every document under ``root`` in sorted path order, reporting bad files to on_skip.
+
+    Raises FileNotFoundError / NotADirectoryError at once if ``root`` is not a directory; bad
+    files never raise. A document id seen twice keeps its first occurrence.
+    """
+    root_str = os.fspath(root)
+    if not os.path.exists(root_str):
+        raise FileNotFoundError(errno.ENOENT, "corpus folder does not exist", root_str)
+    if not os.path.isdir(root_str):
+        raise NotADirectoryError(errno.ENOTDIR, "corpus path is not a folder", root_str)
+    return _read_corpus(root_str, on_skip or _ignore_skip, max_file_bytes)
+
+
+def _read_corpus(root: str, skip: SkipHandler, max_file_bytes: int) -> Iterator[Document]:
+    """Generator behind :func:`read_corpus` (split so argument errors raise immediately)."""
+    seen: dict[str, tuple[str, int | None]] = {}
+    for abs_path, rel_path in _walk(root, skip):
+        for doc, line in _parse_located(abs_path, rel_path, skip, max_file_bytes):
+            first = seen.get(doc.id)
+            if first is not None:
+                where = first[0] if first[1] is None else f"{first[0]}, line {first[1]}"
+                skip(Skipped(doc.path, f"duplicate id {doc.id!r} (first seen in {where})", line))
+                continue
+            seen[doc.id] = (doc.path, line)
+            yield doc

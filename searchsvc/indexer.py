@@ -1,0 +1,205 @@
+"""Build and update the index from a corpus folder.
+
+``reindex`` is incremental by default: documents are compared by content hash, so only new
+and changed ones are written and removed ones deleted. ``full=True`` builds a fresh
+generation beside the live one and switches to it atomically (see :mod:`searchsvc.storage`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from whoosh import index as whoosh_index
+
+from searchsvc import storage
+from searchsvc.corpus import Document, Skipped, read_corpus
+from searchsvc.schema import build_schema
+
+# Memory Whoosh may use to buffer postings before flushing a segment, per writer.
+DEFAULT_LIMIT_MB = 256
+
+
+@dataclass
+class IndexReport:
+    """What a reindex did: counts, skipped files, time and the generation now live."""
+
+    full: bool
+    added: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    seconds: float = 0.0
+    generation: str = ""
+    documents: int = 0
+
+    def summary(self) -> str:
+        """One line for people: counts and time."""
+        kind = "full" if self.full else "incremental"
+        return (
+            f"{kind} reindex: {self.added} added, {self.updated} updated, "
+            f"{self.deleted} deleted, {self.unchanged} unchanged, {len(self.skipped)} skipped "
+            f"— {self.documents} documents in {self.generation}, {self.seconds:.2f} s"
+        )
+
+
+Progress = Callable[[int], None]
+
+
+def _fields(doc: Document) -> dict:
+    return {
+        "id": doc.id,
+        "hash": doc.content_hash,
+        "path": doc.path,
+        "title": doc.title,
+        "body": doc.body,
+        "variants": doc.title + "\n" + doc.body,
+        "url": doc.url,
+        "date": doc.date,
+        "source": doc.source,
+    }
+
+
+def _without_none(fields: dict) -> dict:
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def reindex(
+    corpus: str | os.PathLike,
+    index_dir: str | os.PathLike,
+    *,
+    full: bool = False,
+    on_skip: Callable[[Skipped], None] | None = None,
+    progress: Progress | None = None,
+    wait: bool = True,
+    limitmb: int = DEFAULT_LIMIT_MB,
+) -> IndexReport:
+    """Bring the index in ``index_dir`` up to date with the documents in ``corpus``."""
+    corpus, root = Path(corpus), Path(index_dir)
+    if not corpus.is_dir():
+        raise FileNotFoundError(f"corpus folder not found: {corpus}")
+    started = time.monotonic()
+    with storage.write_lock(root, wait=wait):
+        storage.collect_garbage(root)
+        if not full:
+            try:
+                generation = storage.current(root)
+            except storage.NoIndexError:
+                full = True
+        report = IndexReport(full=full)
+
+        def skipped(problem: Skipped) -> None:
+            report.skipped.append(problem)
+            if on_skip:
+                on_skip(problem)
+
+        docs = _counted(read_corpus(corpus, on_skip=skipped), progress)
+        if full:
+            _build(root, docs, report, limitmb)
+        else:
+            _update(generation, docs, report, limitmb)
+        storage.collect_garbage(root)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _counted(docs: Iterable[Document], progress: Progress | None) -> Iterable[Document]:
+    for n, doc in enumerate(docs, 1):
+        yield doc
+        if progress:
+            progress(n)
+
+
+def _build(root: Path, docs: Iterable[Document], report: IndexReport, limitmb: int) -> None:
+    name, tmp = storage.new_generation(root)
+    try:
+        ix = whoosh_index.create_in(tmp, build_schema())
+        writer = ix.writer(limitmb=limitmb)
+        try:
+            for doc in docs:
+                writer.add_document(**_without_none(_fields(doc)))
+                report.added += 1
+            writer.commit()
+        except BaseException:
+            writer.cancel()
+            raise
+        finally:
+            ix.close()
+        report.documents = report.added
+        storage.write_meta(tmp, documents=report.documents, built=_now(), updated=_now())
+        storage.publish(root, name, tmp)
+    except BaseException:
+        # The live generation is untouched; the partial one is removed now or by the next run.
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    report.generation = name
+
+
+def _update(
+    generation: storage.Generation, docs: Iterable[Document], report: IndexReport, limitmb: int
+) -> None:
+    ix = whoosh_index.open_dir(generation.path)
+    try:
+        known, paths = _indexed_hashes(ix)
+        writer = ix.writer(limitmb=limitmb)
+        try:
+            seen: set[str] = set()
+            for doc in docs:
+                seen.add(doc.id)
+                old = known.get(doc.id)
+                if old == doc.content_hash:
+                    report.unchanged += 1
+                    continue
+                fields = _without_none(_fields(doc))
+                if old is None:
+                    writer.add_document(**fields)
+                    report.added += 1
+                else:
+                    writer.update_document(**fields)
+                    report.updated += 1
+            # A file that could not be read this time keeps its documents: a broken or
+            # momentarily unreadable file must not empty the index of what it held.
+            kept_paths = {s.path for s in report.skipped}
+            for doc_id in known.keys() - seen:
+                if paths.get(doc_id) not in kept_paths:
+                    writer.delete_by_term("id", doc_id)
+                    report.deleted += 1
+            if report.added or report.updated or report.deleted:
+                writer.commit()
+            else:
+                writer.cancel()
+        except BaseException:
+            writer.cancel()
+            raise
+        report.documents = len(known) + report.added - report.deleted
+    finally:
+        ix.close()
+    storage.write_meta(
+        generation.path,
+        documents=report.documents,
+        built=generation.meta.get("built"),
+        updated=_now(),
+    )
+    report.generation = generation.name
+
+
+def _indexed_hashes(ix: whoosh_index.Index) -> tuple[dict[str, str], dict[str, str]]:
+    """Map every live document id to its content hash and its source path."""
+    hashes: dict[str, str] = {}
+    paths: dict[str, str] = {}
+    with ix.searcher() as searcher:
+        for _docnum, stored in searcher.iter_docs():
+            hashes[stored["id"]] = stored["hash"]
+            paths[stored["id"]] = stored.get("path", "")
+    return hashes, paths
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

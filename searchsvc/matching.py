@@ -1,0 +1,204 @@
+"""Turn a parsed query into a Whoosh query over the index's exact, stem and variant terms.
+
+A plain word matches its exact (folded) form and its stems; the stems come from the accented
+spellings the corpus has for that folded form (the ``variants`` field), so ``elysee`` is
+stemmed as ``élysée`` would be. Everything here depends only on the folded query text, which
+is what makes accents, case and apostrophes irrelevant to what a query finds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from whoosh import query as wq
+from whoosh.reading import IndexReader
+
+from searchsvc import query as ql
+from searchsvc.analysis import STEM_MARK, VARIANT_SEP, QueryToken, analyze_query, word_terms
+from searchsvc.schema import TEXT_FIELDS
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Ranking knobs: how much a title match and an exact-form match count."""
+
+    title: float = 2.0
+    body: float = 1.0
+    exact: float = 1.0
+    stem: float = 1.0
+
+
+@dataclass
+class Highlights:
+    """Terms a snippet should mark: exact forms, stems (without the mark) and prefixes."""
+
+    exact: set[str] = field(default_factory=set)
+    stems: set[str] = field(default_factory=set)
+    prefixes: set[str] = field(default_factory=set)
+
+    def matches(self, exact: str, stem: str) -> bool:
+        """Tell whether a token with these terms is one the query looked for."""
+        if exact in self.exact or (stem and stem in self.stems):
+            return True
+        return any(exact.startswith(p) for p in self.prefixes)
+
+
+class QueryBuilder:
+    """Build Whoosh queries for one index reader (the variants lookup needs the index)."""
+
+    def __init__(self, reader: IndexReader, weights: Weights | None = None):
+        self.reader = reader
+        self.weights = weights or Weights()
+        self.highlights = Highlights()
+        self._stems: dict[str, list[str]] = {}
+
+    def build(self, node: ql.Node) -> wq.Query | None:
+        """Return the Whoosh query for ``node``, or None when nothing is left to search."""
+        return self._build(node, negated=False)
+
+    # -- tree ----------------------------------------------------------------------------
+
+    def _build(self, node: ql.Node, negated: bool) -> wq.Query | None:
+        if isinstance(node, ql.Not):
+            inner = self._build(node.node, not negated)
+            return None if inner is None else wq.Not(inner)
+        if isinstance(node, ql.All):
+            return self._all(node, negated)
+        if isinstance(node, ql.Any):
+            parts = [q for q in (self._build(n, negated) for n in node.nodes) if q is not None]
+            return _one_or(parts, wq.Or)
+        if isinstance(node, ql.Phrase):
+            return self.phrase(node, negated)
+        if isinstance(node, ql.Prefix):
+            return self.prefix(node, negated)
+        return self.word(node, negated)
+
+    def _all(self, node: ql.All, negated: bool) -> wq.Query | None:
+        positive, negative = [], []
+        for child in node.nodes:
+            if isinstance(child, ql.Not):
+                q = self._build(child.node, not negated)
+                if q is not None:
+                    negative.append(q)
+            else:
+                q = self._build(child, negated)
+                if q is not None:
+                    positive.append(q)
+        if not positive and not negative:
+            return None
+        base = _one_or(positive, wq.And) if positive else wq.Every()
+        if negative:
+            return wq.AndNot(base, _one_or(negative, wq.Or))
+        return base
+
+    # -- leaves --------------------------------------------------------------------------
+
+    def word(self, node: ql.Word, negated: bool = False) -> wq.Query | None:
+        """Match a word by its exact form and its stems, in title and body."""
+        if node.field == "source":
+            return wq.Term("source", node.text)
+        fields = _fields(node.field)
+        units = _units(analyze_query(node.text))
+        queries = []
+        for joined, parts in units:
+            options = []
+            if joined is not None:
+                options.append(self._token(joined, fields, negated))
+            if len(parts) > 1:
+                options.append(self._phrase([p.exact for p in parts], fields, negated))
+            elif parts and joined is None:
+                options.append(self._token(parts[0], fields, negated))
+            q = _one_or([o for o in options if o is not None], wq.Or)
+            if q is not None:
+                queries.append(q)
+        return _one_or(queries, wq.And)
+
+    def phrase(self, node: ql.Phrase, negated: bool = False) -> wq.Query | None:
+        """Match words standing together in order, by their exact (folded) forms."""
+        fields = _fields(node.field)
+        words = [t.exact for t in analyze_query(node.text) if t.role != "joined"]
+        if not words:
+            return None
+        if len(words) == 1:
+            if not negated:
+                self.highlights.exact.add(words[0])
+            return _one_or([self._term(f, words[0]) for f in fields], wq.Or)
+        return self._phrase(words, fields, negated)
+
+    def prefix(self, node: ql.Prefix, negated: bool = False) -> wq.Query | None:
+        """Match every exact form starting with the (folded) prefix."""
+        if node.field == "source":
+            return wq.Prefix("source", node.text)
+        tokens = analyze_query(node.text, removestops=False)
+        if len(tokens) != 1:
+            return self.word(ql.Word(node.text, node.field, node.start, node.end), negated)
+        text = tokens[0].exact
+        if not negated:
+            self.highlights.prefixes.add(text)
+        fields = _fields(node.field)
+        return _one_or([wq.Prefix(f, text, boost=self._field_weight(f)) for f in fields], wq.Or)
+
+    # -- terms ---------------------------------------------------------------------------
+
+    def stems_for(self, exact: str) -> list[str]:
+        """Stems a folded word stands for: those of its accented spellings in the corpus."""
+        cached = self._stems.get(exact)
+        if cached is not None:
+            return cached
+        bases = [
+            term.decode("utf-8").split(VARIANT_SEP, 1)[1]
+            for term in self.reader.expand_prefix("variants", exact + VARIANT_SEP)
+        ]
+        terms = [word_terms(b) for b in bases] if bases else [word_terms(exact)]
+        stems = sorted({t.stem for t in terms if t.stem})
+        self._stems[exact] = stems
+        return stems
+
+    def _token(self, token: QueryToken, fields: tuple[str, ...], negated: bool) -> wq.Query:
+        stems = self.stems_for(token.exact) if token.kind == "word" else []
+        if not negated:
+            self.highlights.exact.add(token.exact)
+            self.highlights.stems.update(stems)
+        w = self.weights
+        options: list[wq.Query] = []
+        for f in fields:
+            fw = self._field_weight(f)
+            options.append(self._term(f, token.exact, fw * w.exact))
+            options.extend(self._term(f, STEM_MARK + s, fw * w.stem) for s in stems)
+        return _one_or(options, wq.Or)
+
+    def _phrase(self, words: list[str], fields: tuple[str, ...], negated: bool) -> wq.Query:
+        if not negated:
+            self.highlights.exact.update(words)
+        return _one_or([wq.Phrase(f, words, boost=self._field_weight(f)) for f in fields], wq.Or)
+
+    def _term(self, fieldname: str, text: str, boost: float = 1.0) -> wq.Term:
+        return wq.Term(fieldname, text, boost=boost)
+
+    def _field_weight(self, fieldname: str) -> float:
+        return self.weights.title if fieldname == "title" else self.weights.body
+
+
+def _fields(fieldname: str | None) -> tuple[str, ...]:
+    return (fieldname,) if fieldname in TEXT_FIELDS else TEXT_FIELDS
+
+
+def _units(tokens: list[QueryToken]) -> list[tuple[QueryToken | None, list[QueryToken]]]:
+    """Group tokens into (joined compound form, its parts) or (None, [single word])."""
+    units: list[tuple[QueryToken | None, list[QueryToken]]] = []
+    for t in tokens:
+        if t.role == "joined":
+            units.append((t, []))
+        elif t.role == "part" and units and units[-1][0] is not None:
+            units[-1][1].append(t)
+        else:
+            units.append((None, [t]))
+    return units
+
+
+def _one_or(queries: list[wq.Query], combine: type) -> wq.Query | None:
+    if not queries:
+        return None
+    if len(queries) == 1:
+        return queries[0]
+    return combine(queries)

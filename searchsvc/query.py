@@ -1,0 +1,244 @@
+"""The query language people type, parsed into a small syntax tree.
+
+``twitter delanoe`` (all words), ``"phrase exacte"``, ``-exclu``, ``paris OR lyon`` (also
+``OU``), ``prési*``, ``title:mot`` (also ``titre:``, ``body:``/``texte:``, ``source:``), and
+parentheses. Parsing never fails on odd input: a stray quote, parenthesis, colon or star is
+read as plain text. Only limits (length, number of terms) raise :class:`QueryError`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from searchsvc.schema import FIELD_ALIASES
+
+MAX_QUERY_CHARS = 1000
+MAX_TERMS = 50
+MAX_DEPTH = 8
+MIN_PREFIX_CHARS = 2
+OR_WORDS = frozenset({"OR", "OU"})
+
+
+class QueryError(ValueError):
+    """The query breaks a limit; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class Word:
+    """A plain word (it may analyse into several terms, as ``micro-blogging`` does)."""
+
+    text: str
+    field: str | None = None
+    start: int = 0
+    end: int = 0
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """Words that must stand together, in order."""
+
+    text: str
+    field: str | None = None
+    start: int = 0
+    end: int = 0
+
+
+@dataclass(frozen=True)
+class Prefix:
+    """Every word starting with ``text``."""
+
+    text: str
+    field: str | None = None
+    start: int = 0
+    end: int = 0
+
+
+@dataclass(frozen=True)
+class Not:
+    """Documents matching ``node`` are excluded."""
+
+    node: Node
+
+
+@dataclass(frozen=True)
+class All:
+    """Every clause must match."""
+
+    nodes: tuple[Node, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Any:
+    """At least one clause must match."""
+
+    nodes: tuple[Node, ...] = field(default_factory=tuple)
+
+
+Node = Word | Phrase | Prefix | Not | All | Any
+Leaf = Word | Phrase | Prefix
+
+_LEX_RE = re.compile(
+    r'(?P<space>\s+)|(?P<phrase>"[^"]*"?)|(?P<open>\()|(?P<close>\))|(?P<word>[^\s"()]+)'
+)
+
+
+@dataclass
+class _Lexeme:
+    kind: str
+    text: str
+    start: int
+    end: int
+    glued: bool = False  # directly followed by the next lexeme (no space)
+
+
+def _lex(text: str) -> list[_Lexeme]:
+    out: list[_Lexeme] = []
+    for m in _LEX_RE.finditer(text):
+        if m.lastgroup == "space":
+            continue
+        if out and out[-1].end == m.start():
+            out[-1].glued = True
+        out.append(_Lexeme(m.lastgroup, m.group(), m.start(), m.end()))
+    return out
+
+
+def parse(text: str) -> Node:
+    """Parse a query string; raise :class:`QueryError` only when it breaks a limit."""
+    if len(text) > MAX_QUERY_CHARS:
+        raise QueryError(
+            f"the query is too long ({len(text)} characters; the limit is {MAX_QUERY_CHARS})"
+        )
+    tree = _Parser(_lex(text)).parse()
+    count = sum(1 for _ in leaves(tree))
+    if count > MAX_TERMS:
+        raise QueryError(f"the query has too many terms ({count}; the limit is {MAX_TERMS})")
+    return tree
+
+
+class _Parser:
+    def __init__(self, lexemes: list[_Lexeme]):
+        self.lex = lexemes
+        self.i = 0
+        self.depth = 0
+
+    def parse(self) -> Node:
+        return self._sequence(None, inside=False)
+
+    def _peek(self) -> _Lexeme | None:
+        return self.lex[self.i] if self.i < len(self.lex) else None
+
+    def _sequence(self, fieldname: str | None, inside: bool) -> Node:
+        clauses: list[Node] = []
+        pending_or = False
+        while (lx := self._peek()) is not None:
+            if lx.kind == "close":
+                self.i += 1
+                if inside:
+                    break
+                continue  # a stray ")" means nothing
+            if lx.kind == "word" and lx.text in OR_WORDS and clauses and self.i + 1 < len(self.lex):
+                self.i += 1
+                pending_or = True
+                continue
+            unit = self._unit(fieldname)
+            if unit is None:
+                continue
+            if pending_or and clauses:
+                left = clauses.pop()
+                left_nodes = left.nodes if isinstance(left, Any) else (left,)
+                clauses.append(Any((*left_nodes, unit)))
+            else:
+                clauses.append(unit)
+            pending_or = False
+        if len(clauses) == 1:
+            return clauses[0]
+        return All(tuple(clauses))
+
+    def _unit(self, fieldname: str | None) -> Node | None:
+        lx = self.lex[self.i]
+        self.i += 1
+        negate = False
+        if lx.kind == "word" and lx.text[0] in "-+" and (len(lx.text) > 1 or lx.glued):
+            negate = lx.text[0] == "-"
+            if len(lx.text) == 1:  # -"phrase" or -(group)
+                nxt = self._peek()
+                if nxt is None:
+                    return None
+                self.i += 1
+                lx = nxt
+            else:
+                lx = _Lexeme(lx.kind, lx.text[1:], lx.start + 1, lx.end, lx.glued)
+        node = self._atom(lx, fieldname)
+        if node is None:
+            return None
+        return Not(node) if negate else node
+
+    def _atom(self, lx: _Lexeme, fieldname: str | None) -> Node | None:
+        if lx.kind == "open":
+            if self.depth >= MAX_DEPTH:
+                return None
+            self.depth += 1
+            try:
+                node = self._sequence(fieldname, inside=True)
+            finally:
+                self.depth -= 1
+            return None if node == All(()) else node
+        if lx.kind == "phrase":
+            inner = lx.text[1:-1] if len(lx.text) > 1 and lx.text.endswith('"') else lx.text[1:]
+            if not inner.strip():
+                return None
+            return Phrase(inner.strip(), fieldname, lx.start + 1, lx.start + 1 + len(inner))
+        if lx.kind != "word":
+            return None
+        text, start = lx.text, lx.start
+        name, sep, rest = text.partition(":")
+        if sep and name.lower() in FIELD_ALIASES:
+            target = FIELD_ALIASES[name.lower()]
+            if rest:
+                text, start, fieldname = rest, start + len(name) + 1, target
+            elif lx.glued and (nxt := self._peek()) is not None and nxt.kind in ("phrase", "open"):
+                self.i += 1
+                return self._atom(nxt, target)
+            else:
+                text = name  # "title:" alone is just the word
+        stripped = text.strip("*")
+        if not stripped:
+            return None
+        if text.endswith("*") and sum(c.isalnum() for c in stripped) >= MIN_PREFIX_CHARS:
+            lead = len(text) - len(text.lstrip("*"))
+            return Prefix(stripped, fieldname, start + lead, start + lead + len(stripped))
+        lead = len(text) - len(text.lstrip("*"))
+        return Word(stripped, fieldname, start + lead, start + lead + len(stripped))
+
+
+def leaves(node: Node, negated: bool = False):
+    """Yield ``(leaf, negated)`` for every word, phrase and prefix in the tree."""
+    if isinstance(node, Not):
+        yield from leaves(node.node, not negated)
+    elif isinstance(node, All | Any):
+        for child in node.nodes:
+            yield from leaves(child, negated)
+    else:
+        yield node, negated
+
+
+def render(node: Node) -> str:
+    """Write the tree back in the query language, normalised (for "the query as understood")."""
+    if isinstance(node, Not):
+        return "-" + _group(node.node)
+    if isinstance(node, All):
+        return " ".join(_group(n) for n in node.nodes)
+    if isinstance(node, Any):
+        return " OR ".join(_group(n) for n in node.nodes)
+    prefix = f"{node.field}:" if node.field else ""
+    if isinstance(node, Phrase):
+        return f'{prefix}"{node.text}"'
+    if isinstance(node, Prefix):
+        return f"{prefix}{node.text}*"
+    return prefix + node.text
+
+
+def _group(node: Node) -> str:
+    text = render(node)
+    return f"({text})" if isinstance(node, All | Any) and len(node.nodes) > 1 else text

@@ -1,0 +1,301 @@
+"""Search the index: ranked, paginated hits with snippets, suggestions and completions.
+
+:class:`SearchEngine` is what the CLI and the web app share. It keeps the live index open,
+gives each thread its own Whoosh searcher, and follows reindexing on its own: a commit to the
+live generation is picked up by ``refresh()``, a new generation by reopening. It returns plain
+dataclasses, never Whoosh objects.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from whoosh import index as whoosh_index
+from whoosh import scoring
+from whoosh.searching import Searcher
+
+from searchsvc import query as ql
+from searchsvc import snippets, spelling, storage
+from searchsvc.analysis import VARIANT_SEP, analyze_query, fold
+from searchsvc.matching import Highlights, QueryBuilder, Weights
+from searchsvc.schema import TEXT_FIELDS
+
+MAX_PER_PAGE = 100
+# Deepest result a page may reach (page x per_page): deep paging costs scoring every hit.
+MAX_RESULT_WINDOW = 10_000
+MAX_COMPLETIONS = 10
+# Terms scanned for a completion prefix: a one-letter prefix must stay cheap.
+MAX_COMPLETION_SCAN = 5_000
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result."""
+
+    id: str
+    title: str
+    score: float
+    snippet: str
+    url: str | None = None
+    date: str | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """A page of results and how the query was understood."""
+
+    query: str
+    understood: str
+    total: int
+    page: int
+    per_page: int
+    took_ms: float
+    hits: list[Hit] = field(default_factory=list)
+    suggestion: str | None = None
+    notice: str | None = None  # "stop_words_only" when nothing searchable was left
+
+    @property
+    def pages(self) -> int:
+        """Number of pages the results fill."""
+        return (self.total + self.per_page - 1) // self.per_page
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """A document as stored in the index."""
+
+    id: str
+    title: str
+    body: str
+    path: str | None = None
+    url: str | None = None
+    date: str | None = None
+    source: str | None = None
+
+
+class SearchEngine:
+    """Searches one index directory; safe to share between threads."""
+
+    def __init__(self, index_dir: str | os.PathLike, weights: Weights | None = None):
+        self.root = Path(index_dir)
+        self.weights = weights or Weights()
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._ix: whoosh_index.Index | None = None
+        self._generation: storage.Generation | None = None
+        self._epoch = 0
+
+    # -- index lifecycle -----------------------------------------------------------------
+
+    def _index(self) -> tuple[whoosh_index.Index, int]:
+        """Return the open live index, reopening it when a new generation went live."""
+        name = storage.current_name(self.root)
+        with self._lock:
+            if self._ix is None or self._generation is None or name != self._generation.name:
+                generation = storage.current(self.root)
+                ix = whoosh_index.open_dir(generation.path)
+                if self._ix is not None:
+                    self._ix.close()
+                self._ix, self._generation = ix, generation
+                self._epoch += 1
+            return self._ix, self._epoch
+
+    @contextmanager
+    def searcher(self) -> Iterator[Searcher]:
+        """Yield this thread's searcher, brought up to date with the index on disk."""
+        ix, epoch = self._index()
+        local = self._local
+        current = getattr(local, "searcher", None)
+        if current is None or local.epoch != epoch:
+            if current is not None:
+                current.close()
+            current = ix.searcher(weighting=scoring.BM25F())
+            local.searcher, local.epoch = current, epoch
+        elif not current.up_to_date():
+            fresh = current.refresh()
+            if fresh is not current:
+                current.close()
+            current = local.searcher = fresh
+        yield current
+
+    def close(self) -> None:
+        """Release this thread's searcher and the index."""
+        current = getattr(self._local, "searcher", None)
+        if current is not None:
+            current.close()
+            self._local.searcher = None
+        with self._lock:
+            if self._ix is not None:
+                self._ix.close()
+                self._ix = None
+                self._generation = None
+
+    def stats(self) -> dict:
+        """Documents, generation and format version of the live index."""
+        with self.searcher() as s:
+            generation = self._generation
+            return {
+                "documents": s.doc_count(),
+                "generation": generation.name if generation else None,
+                "index_version": generation.meta.get("version") if generation else None,
+                "updated": generation.meta.get("updated") if generation else None,
+            }
+
+    # -- searching -----------------------------------------------------------------------
+
+    def search(self, text: str, page: int = 1, per_page: int = 10) -> SearchResult:
+        """Run a query in the query language; raise :class:`QueryError` for bad input."""
+        started = time.perf_counter()
+        _check_page(page, per_page)
+        tree = ql.parse(text)
+        with self.searcher() as s:
+            builder = QueryBuilder(s.reader(), self.weights)
+            wq = builder.build(tree)
+            if wq is None:
+                notice = "stop_words_only" if text.strip() else None
+                return SearchResult(
+                    text, ql.render(tree), 0, page, per_page, _ms(started), notice=notice
+                )
+            results = s.search(wq, limit=page * per_page)
+            total = len(results)
+            hits = [
+                self._hit(results[i], builder.highlights)
+                for i in range((page - 1) * per_page, min(page * per_page, results.scored_length()))
+            ]
+            suggestion = self._suggestion(s, tree, text, total)
+        return SearchResult(
+            text, ql.render(tree), total, page, per_page, _ms(started), hits, suggestion
+        )
+
+    def _hit(self, hit, highlights: Highlights) -> Hit:
+        stored = hit.fields()
+        return Hit(
+            id=stored["id"],
+            title=stored.get("title", ""),
+            score=round(float(hit.score), 4),
+            snippet=snippets.snippet(stored.get("body", ""), highlights),
+            url=stored.get("url"),
+            date=stored.get("date"),
+            source=stored.get("source"),
+        )
+
+    def count(self, text: str) -> int:
+        """Number of documents a query finds (0 when it has nothing searchable)."""
+        tree = ql.parse(text)
+        with self.searcher() as s:
+            wq = QueryBuilder(s.reader(), self.weights).build(tree)
+            return 0 if wq is None else len(s.search(wq, limit=1))
+
+    def _suggestion(self, s: Searcher, tree: ql.Node, text: str, total: int) -> str | None:
+        """A corrected query when some words look misspelt and the correction finds more."""
+        reader = s.reader()
+        edits: list[tuple[int, int, str]] = []
+        for leaf, negated in ql.leaves(tree):
+            if negated or not isinstance(leaf, ql.Word) or leaf.field == "source":
+                continue
+            tokens = analyze_query(leaf.text)
+            if len(tokens) != 1 or tokens[0].kind != "word":
+                continue
+            fixed = spelling.closest(reader, tokens[0].exact)
+            if fixed:
+                t = tokens[0]
+                edits.append(
+                    (
+                        leaf.start + t.startchar,
+                        leaf.start + t.endchar,
+                        self._accented(reader, fixed),
+                    )
+                )
+        if not edits:
+            return None
+        suggestion = text
+        for start, end, word in sorted(edits, reverse=True):
+            suggestion = suggestion[:start] + word + suggestion[end:]
+        wq = QueryBuilder(reader, self.weights).build(ql.parse(suggestion))
+        if wq is None or len(s.search(wq, limit=1)) <= total:
+            return None
+        return suggestion
+
+    @staticmethod
+    def _accented(reader, exact: str) -> str:
+        """The most common accented spelling of a folded word, or the word itself."""
+        best, best_df = exact, 0
+        for raw in reader.expand_prefix("variants", exact + VARIANT_SEP):
+            term = raw.decode("utf-8")
+            df = reader.doc_frequency("variants", term)
+            if df > best_df:
+                best, best_df = term.split(VARIANT_SEP, 1)[1], df
+        plain = spelling.frequency(reader, exact)
+        return best if best_df * 2 >= plain else exact
+
+    # -- documents and completion ------------------------------------------------------------
+
+    def document(self, doc_id: str) -> StoredDocument | None:
+        """The stored document with this id, or None."""
+        with self.searcher() as s:
+            stored = s.document(id=doc_id)
+        if stored is None:
+            return None
+        return StoredDocument(
+            id=stored["id"],
+            title=stored.get("title", ""),
+            body=stored.get("body", ""),
+            path=stored.get("path"),
+            url=stored.get("url"),
+            date=stored.get("date"),
+            source=stored.get("source"),
+        )
+
+    def highlights(self, text: str) -> Highlights:
+        """What a query marks in a text (for showing a whole document with its matches)."""
+        tree = ql.parse(text)
+        with self.searcher() as s:
+            builder = QueryBuilder(s.reader(), self.weights)
+            builder.build(tree)
+        return builder.highlights
+
+    def complete(self, text: str, limit: int = MAX_COMPLETIONS) -> list[str]:
+        """Completions of the last word being typed, most frequent first, accents restored."""
+        head, _, last = text.rpartition(" ")
+        prefix = fold(last)
+        if not prefix:
+            return []
+        with self.searcher() as s:
+            reader = s.reader()
+            counts: dict[str, int] = {}
+            for f in TEXT_FIELDS:
+                for n, raw in enumerate(reader.expand_prefix(f, prefix)):
+                    if n >= MAX_COMPLETION_SCAN:
+                        break
+                    term = raw.decode("utf-8")
+                    counts[term] = counts.get(term, 0) + reader.doc_frequency(f, term)
+            ranked = sorted(counts, key=lambda t: (-counts[t], t))[: 4 * limit]
+            words = [self._accented(reader, w) for w in ranked]
+        # Words spelt as typed (accents included) first: "pré" offers "président" before "prendre".
+        typed = last.lower()
+        words.sort(key=lambda w: not w.startswith(typed))
+        lead = head + " " if head else ""
+        return [lead + w for w in words[:limit]]
+
+
+def _check_page(page: int, per_page: int) -> None:
+    if page < 1:
+        raise ql.QueryError(f"page must be 1 or more (got {page})")
+    if not 1 <= per_page <= MAX_PER_PAGE:
+        raise ql.QueryError(f"per_page must be between 1 and {MAX_PER_PAGE} (got {per_page})")
+    if page * per_page > MAX_RESULT_WINDOW:
+        raise ql.QueryError(
+            f"results beyond the first {MAX_RESULT_WINDOW} cannot be paged to "
+            f"(page {page} x per_page {per_page}); refine the query instead"
+        )
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
