@@ -191,14 +191,20 @@ def _update(
 
 
 def _indexed_hashes(ix: whoosh_index.Index) -> tuple[dict[str, str], dict[str, str]]:
-    """Map every live document id to its content hash and its source path."""
-    hashes: dict[str, str] = {}
-    paths: dict[str, str] = {}
-    with ix.searcher() as searcher:
-        for _docnum, stored in searcher.iter_docs():
-            hashes[stored["id"]] = stored["hash"]
-            paths[stored["id"]] = stored.get("path", "")
-    return hashes, paths
+    """Map every live document id to its content hash and its source path.
+
+    Reads the sortable columns, not the stored documents, so bodies are never loaded.
+    """
+    with ix.reader() as reader:
+        ids = reader.column_reader("id")
+        hashes = reader.column_reader("hash")
+        paths = reader.column_reader("path")
+        by_id, by_path = {}, {}
+        for docnum in reader.all_doc_ids():
+            doc_id = ids[docnum]
+            by_id[doc_id] = hashes[docnum]
+            by_path[doc_id] = paths[docnum]
+    return by_id, by_path
 
 
 def _now() -> str:

@@ -11,7 +11,7 @@ from whoosh import fields, formats
 from searchsvc.analysis import ANALYZER_VERSION, FrenchAnalyzer
 
 # Bump when the schema changes (fields added, removed or configured differently).
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
 
 # The version an index must carry to be read by this code.
 VERSION = f"{INDEX_FORMAT}.{ANALYZER_VERSION}"
@@ -39,7 +39,7 @@ def build_schema() -> fields.Schema:
     return fields.Schema(
         id=fields.ID(stored=True, unique=True, sortable=True),
         hash=fields.ID(stored=True, sortable=True),
-        path=fields.STORED(),
+        path=fields.ID(stored=True, sortable=True),
         title=fields.TEXT(analyzer=FrenchAnalyzer(), stored=True),
         body=fields.TEXT(analyzer=FrenchAnalyzer(), stored=True),
         variants=VariantsField(),
