@@ -123,6 +123,47 @@ def search_command(
     click.echo(_render_text(result, color=_fancy(sys.stdout)))
 
 
+@main.command("serve")
+@click.option(
+    "--host", default=None, help="Address to listen on (default: $SEARCHSVC_HOST or 127.0.0.1)."
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port to listen on (default: $SEARCHSVC_PORT or 8000).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="gunicorn worker processes (default: $SEARCHSVC_WORKERS or 2).",
+)
+@click.option(
+    "--index",
+    "index_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Index folder (default: $SEARCHSVC_INDEX or ./index).",
+)
+def serve_command(
+    host: str | None, port: int | None, workers: int | None, index_dir: Path | None
+) -> None:
+    """Serve the search page and JSON API with gunicorn until stopped."""
+    from searchsvc.serve import serve
+
+    settings = Settings.from_env()
+    index_dir = index_dir or settings.index
+    if storage.current_name(index_dir) is None:
+        click.echo(f"warning: no index in {index_dir} yet; run `searchsvc index`", err=True)
+    serve(
+        host=host or settings.host,
+        port=settings.port if port is None else port,
+        workers=workers or settings.workers,
+        index_dir=index_dir,
+    )
+
+
 _MARK_RE = re.compile(r"<mark>(.*?)</mark>")
 
 

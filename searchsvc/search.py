@@ -119,10 +119,12 @@ class SearchEngine:
             current = ix.searcher(weighting=scoring.BM25F())
             local.searcher, local.epoch = current, epoch
         elif not current.up_to_date():
-            fresh = current.refresh()
-            if fresh is not current:
-                current.close()
-            current = local.searcher = fresh
+            # Not Searcher.refresh(): it reuses segment readers by segment id, so they keep
+            # stale deletions (updated and deleted documents still match), and it shares them
+            # with the old searcher, so closing that one breaks the new one (ReaderClosed).
+            current.close()
+            current = ix.searcher(weighting=scoring.BM25F())
+            local.searcher = current
         yield current
 
     def close(self) -> None:

@@ -1,0 +1,76 @@
+"""Run the web app under gunicorn (never Flask's development server).
+
+``searchsvc serve`` builds a :class:`Service` (a gunicorn application configured in code, so
+no config file or ``GUNICORN_CMD_ARGS`` is read) and runs it in the foreground.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import gunicorn.http.wsgi
+from gunicorn.app.base import BaseApplication
+
+# gunicorn names itself in a Server header on every response; say nothing about the stack.
+SERVER_NAME = "searchsvc"
+THREADS = 4
+TIMEOUT_S = 30
+
+
+class Service(BaseApplication):
+    """gunicorn serving ``searchsvc.web.create_app`` with the given settings."""
+
+    def __init__(self, options: dict[str, Any], app_config: dict[str, Any]):
+        self.options = options
+        self.app_config = app_config
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            if key in self.cfg.settings and value is not None:
+                self.cfg.set(key, value)
+
+    def load(self):
+        from searchsvc.web import create_app
+
+        return create_app(self.app_config)
+
+
+def bind_address(host: str, port: int) -> str:
+    """gunicorn's bind string; IPv6 addresses go in brackets."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{host}:{port}"
+
+
+def options(host: str, port: int, workers: int, threads: int = THREADS) -> dict[str, Any]:
+    """The gunicorn settings ``serve`` uses."""
+    return {
+        "bind": [bind_address(host, port)],
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": threads,
+        "timeout": TIMEOUT_S,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        # The longest request line gunicorn allows, so an over-long query string reaches the
+        # app and gets its JSON 414 rather than gunicorn's own HTML error.
+        "limit_request_line": 8190,
+        "limit_request_fields": 50,
+        "accesslog": "-",
+        "errorlog": "-",
+        "loglevel": "info",
+        "proc_name": "searchsvc",
+        # gunicorn >= 25.1 opens a control socket under $HOME by default; one service per
+        # machine would then be the limit. Ignored by older versions (see load_config).
+        "control_socket_disable": True,
+    }
+
+
+def serve(host: str, port: int, workers: int, index_dir: str | os.PathLike) -> None:
+    """Serve the search page and API on ``host:port`` until stopped (SIGINT/SIGTERM)."""
+    gunicorn.http.wsgi.SERVER = SERVER_NAME
+    app_config = {"INDEX_DIR": str(Path(index_dir)), "DEBUG": False, "TESTING": False}
+    Service(options(host, port, workers), app_config).run()

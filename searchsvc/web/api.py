@@ -1,0 +1,78 @@
+"""The JSON API (``/api/...``) and the health check (``/healthz``): a thin layer over the core."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from flask import Blueprint, request
+
+from searchsvc.query import MAX_QUERY_CHARS, QueryError
+from searchsvc.search import MAX_COMPLETIONS, SearchResult
+from searchsvc.web import get_engine
+from searchsvc.web.errors import json_error
+from searchsvc.web.openapi import build_spec
+from searchsvc.web.params import BadParameter, int_param
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+health = Blueprint("health", __name__)
+
+HIT_FIELDS = ("id", "title", "score", "snippet", "url", "date", "source")
+
+
+def search_json(result: SearchResult) -> dict:
+    """The API's view of a page of results."""
+    return {
+        "query": result.query,
+        "total": result.total,
+        "page": result.page,
+        "per_page": result.per_page,
+        "pages": result.pages,
+        "took_ms": result.took_ms,
+        "hits": [{name: getattr(hit, name) for name in HIT_FIELDS} for hit in result.hits],
+        "suggestion": result.suggestion,
+        "notice": result.notice,
+    }
+
+
+@bp.get("/search")
+def search():
+    """Ranked results for ``q``, one page at a time."""
+    q = request.args.get("q", "")
+    page = int_param(request.args, "page", 1)
+    per_page = int_param(request.args, "per_page", 10)
+    return search_json(get_engine().search(q, page=page, per_page=per_page))
+
+
+@bp.get("/documents/<path:doc_id>")
+def document(doc_id: str):
+    """One stored document, or 404."""
+    doc = get_engine().document(doc_id)
+    if doc is None:
+        return json_error(404, f"no document has the id {doc_id!r}")
+    return asdict(doc)
+
+
+@bp.get("/suggest")
+def suggest():
+    """Completions of the word being typed, for a search box's autocomplete."""
+    q = request.args.get("q", "")
+    if len(q) > MAX_QUERY_CHARS:
+        raise QueryError(f"q is too long ({len(q)} characters; the limit is {MAX_QUERY_CHARS})")
+    limit = int_param(request.args, "limit", MAX_COMPLETIONS)
+    if not 1 <= limit <= MAX_COMPLETIONS:
+        raise BadParameter(f"limit must be between 1 and {MAX_COMPLETIONS} (got {limit})")
+    return {"query": q, "suggestions": get_engine().complete(q, limit=limit)}
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The OpenAPI description of this API."""
+    return build_spec()
+
+
+@health.get("/healthz")
+def healthz():
+    """200 with index facts when a usable index is live, else 503 (via the error handler)."""
+    stats = get_engine().stats()
+    response = {"status": "ok", **stats}
+    return response, 200, {"Cache-Control": "no-store"}

@@ -1,0 +1,118 @@
+"""Errors: one JSON shape for the API and health check, French HTML pages for people.
+
+Every error the API returns is ``{"error": {"code": ..., "message": ...}}`` with the matching
+status. Nothing that goes wrong in a request surfaces as a traceback: unexpected exceptions
+are logged and answered with a generic ``internal`` error.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from searchsvc.query import QueryError
+from searchsvc.storage import IndexStateError
+from searchsvc.web.params import BadParameter
+
+# Error code of each status the service answers with.
+CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    414: "uri_too_long",
+    500: "internal",
+    503: "index_unavailable",
+}
+
+# English messages for the API (werkzeug's own descriptions are written for HTML pages).
+MESSAGES = {
+    400: "the request is malformed",
+    404: "there is nothing at this address",
+    413: "the request body is too large",
+    414: "the query string is too long",
+    500: "something went wrong on the server; it has been logged",
+}
+
+# What the HTML error page says, in French.
+PAGE_TEXT = {
+    400: ("Requête invalide", "La demande n'a pas pu être comprise."),
+    404: ("Page introuvable", "Il n'y a rien à cette adresse."),
+    405: ("Méthode non autorisée", "Cette adresse ne s'utilise pas ainsi."),
+    413: ("Requête trop volumineuse", "La demande envoyée est trop grosse."),
+    414: (
+        "Adresse trop longue",
+        "L'adresse demandée est trop longue : raccourcissez la recherche.",
+    ),
+    500: ("Erreur interne", "Un problème est survenu de notre côté ; il a été signalé."),
+    503: (
+        "Service indisponible",
+        "Le moteur de recherche n'est pas prêt : l'index n'est pas encore construit.",
+    ),
+}
+
+
+def json_error(status: int, message: str, code: str | None = None) -> Response:
+    """The one way every JSON error is built."""
+    response = jsonify({"error": {"code": code or CODES.get(status, "error"), "message": message}})
+    response.status_code = status
+    return response
+
+
+def wants_json() -> bool:
+    """API and health-check addresses answer in JSON; the pages answer in HTML."""
+    path = request.path
+    return any(path == p or path.startswith(p + "/") for p in ("/api", "/healthz"))
+
+
+def error_page(status: int, detail: str | None = None) -> tuple[str, int]:
+    """The French HTML page for an error status."""
+    title, text = PAGE_TEXT.get(status, PAGE_TEXT[500])
+    return render_template("error.html", status=status, title=title, text=detail or text), status
+
+
+def _respond(status: int, message: str, code: str | None = None):
+    if wants_json():
+        return json_error(status, message, code)
+    return error_page(status)
+
+
+def _http_error(e: HTTPException):
+    status = e.code or 500
+    if status == 405:
+        allowed = sorted(getattr(e, "valid_methods", None) or [])
+        message = f"{request.method} is not allowed here; use {', '.join(allowed) or 'GET'}"
+    else:
+        message = MESSAGES.get(status) or e.description or "error"
+    response = current_app.make_response(_respond(status, message))
+    if status == 405 and getattr(e, "valid_methods", None):
+        response.headers["Allow"] = ", ".join(sorted(e.valid_methods))
+    return response
+
+
+def _bad_input(e: ValueError):
+    return _respond(400, str(e), "bad_request")
+
+
+def _index_unavailable(e: IndexStateError):
+    current_app.logger.warning("index unavailable: %s", e)
+    return _respond(503, str(e), "index_unavailable")
+
+
+def _unexpected(e: Exception):
+    if isinstance(e, HTTPException):  # pragma: no cover - routed to _http_error first
+        return _http_error(e)
+    current_app.logger.exception("unexpected error on %s %s", request.method, request.path)
+    try:
+        return _respond(500, MESSAGES[500], "internal")
+    except Exception:  # the error page itself failed: fall back to JSON
+        return json_error(500, MESSAGES[500], "internal")
+
+
+def init_app(app: Flask) -> None:
+    """Register the error handlers on ``app``."""
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(QueryError, _bad_input)
+    app.register_error_handler(BadParameter, _bad_input)
+    app.register_error_handler(IndexStateError, _index_unavailable)
+    app.register_error_handler(Exception, _unexpected)

@@ -1,0 +1,241 @@
+"""The OpenAPI 3.1 description of the JSON API (served at ``/api/openapi.json``).
+
+A test checks it against the app's routes and validates real responses with its schemas.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from searchsvc.query import MAX_QUERY_CHARS
+from searchsvc.search import MAX_COMPLETIONS, MAX_PER_PAGE, MAX_RESULT_WINDOW
+
+NULLABLE_STRING = {"type": ["string", "null"]}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict:
+    return _json(_ref("Error"), description)
+
+
+QUERY_PARAM = {
+    "name": "q",
+    "in": "query",
+    "required": False,
+    "description": (
+        'The query: words (all must match), "exact phrase", -excluded, a OR b, prefix*, '
+        "title:word. Empty means no hits."
+    ),
+    "schema": {"type": "string", "maxLength": MAX_QUERY_CHARS, "default": ""},
+}
+
+SCHEMAS = {
+    "Hit": {
+        "type": "object",
+        "required": ["id", "title", "score", "snippet"],
+        "properties": {
+            "id": {"type": "string"},
+            "title": {"type": "string"},
+            "score": {"type": "number"},
+            "snippet": {
+                "type": "string",
+                "description": "HTML: <mark> around matched words, everything else escaped.",
+            },
+            "url": NULLABLE_STRING,
+            "date": NULLABLE_STRING,
+            "source": NULLABLE_STRING,
+        },
+    },
+    "SearchResult": {
+        "type": "object",
+        "required": ["query", "total", "page", "per_page", "took_ms", "hits", "suggestion"],
+        "properties": {
+            "query": {"type": "string"},
+            "total": {"type": "integer", "minimum": 0},
+            "page": {"type": "integer", "minimum": 1},
+            "per_page": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+            "pages": {"type": "integer", "minimum": 0},
+            "took_ms": {"type": "number", "minimum": 0},
+            "hits": {"type": "array", "items": _ref("Hit")},
+            "suggestion": {
+                "type": ["string", "null"],
+                "description": "A corrected query that finds more, when words look misspelt.",
+            },
+            "notice": {
+                "type": ["string", "null"],
+                "enum": ["stop_words_only", None],
+                "description": "stop_words_only: the query had only words too common to search.",
+            },
+        },
+    },
+    "Document": {
+        "type": "object",
+        "required": ["id", "title", "body"],
+        "properties": {
+            "id": {"type": "string"},
+            "title": {"type": "string"},
+            "body": {"type": "string"},
+            "path": NULLABLE_STRING,
+            "url": NULLABLE_STRING,
+            "date": NULLABLE_STRING,
+            "source": NULLABLE_STRING,
+        },
+    },
+    "Suggestions": {
+        "type": "object",
+        "required": ["query", "suggestions"],
+        "properties": {
+            "query": {"type": "string"},
+            "suggestions": {
+                "type": "array",
+                "maxItems": MAX_COMPLETIONS,
+                "items": {"type": "string"},
+            },
+        },
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status", "documents", "index_version"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok"]},
+            "documents": {"type": "integer", "minimum": 0},
+            "generation": NULLABLE_STRING,
+            "index_version": NULLABLE_STRING,
+            "updated": NULLABLE_STRING,
+        },
+    },
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {
+                        "type": "string",
+                        "enum": [
+                            "bad_request",
+                            "not_found",
+                            "method_not_allowed",
+                            "payload_too_large",
+                            "uri_too_long",
+                            "internal",
+                            "index_unavailable",
+                        ],
+                    },
+                    "message": {"type": "string"},
+                },
+            }
+        },
+    },
+}
+
+# Errors any endpoint may answer with.
+COMMON_ERRORS = {
+    "405": _error("Method not allowed (only GET and HEAD are)."),
+    "413": _error("The request carries a body larger than the service accepts."),
+    "414": _error("The query string is too long."),
+}
+UNAVAILABLE = {"503": _error("No usable index: it was never built or needs a rebuild.")}
+
+
+def _get(summary: str, params: list[dict], ok: dict, errors: dict, op_id: str) -> dict:
+    return {
+        "get": {
+            "operationId": op_id,
+            "summary": summary,
+            "parameters": params,
+            "responses": {"200": ok, **errors, **COMMON_ERRORS},
+        }
+    }
+
+
+def _int_param(name: str, default: int, maximum: int, description: str) -> dict:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description + " Digits only.",
+        "schema": {"type": "integer", "minimum": 1, "maximum": maximum, "default": default},
+    }
+
+
+def _version() -> str:
+    try:
+        return version("searchsvc")
+    except PackageNotFoundError:  # pragma: no cover - running from an uninstalled tree
+        return "0"
+
+
+def build_spec() -> dict:
+    """The OpenAPI document."""
+    bad_request = {"400": _error("A parameter is invalid; the message says which and why.")}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "searchsvc",
+            "version": _version(),
+            "description": "Full-text search over French articles.",
+        },
+        "paths": {
+            "/api/search": _get(
+                "Search: ranked hits with highlighted snippets, one page at a time.",
+                [
+                    QUERY_PARAM,
+                    _int_param("page", 1, MAX_RESULT_WINDOW, "Page number, from 1."),
+                    _int_param("per_page", 10, MAX_PER_PAGE, "Hits per page."),
+                ],
+                _json(_ref("SearchResult"), "A page of results."),
+                {**bad_request, **UNAVAILABLE},
+                "search",
+            ),
+            "/api/documents/{id}": _get(
+                "A stored document: its full text and metadata.",
+                [
+                    {
+                        "name": "id",
+                        "in": "path",
+                        "required": True,
+                        "description": "The document's id, as in a hit.",
+                        "schema": {"type": "string"},
+                    }
+                ],
+                _json(_ref("Document"), "The document."),
+                {"404": _error("No document has this id."), **UNAVAILABLE},
+                "getDocument",
+            ),
+            "/api/suggest": _get(
+                "Completions of the last word typed (accent-insensitive), for autocomplete.",
+                [
+                    {**QUERY_PARAM, "description": "What has been typed so far."},
+                    _int_param("limit", MAX_COMPLETIONS, MAX_COMPLETIONS, "Most completions."),
+                ],
+                _json(_ref("Suggestions"), "Up to `limit` completions, most frequent first."),
+                {**bad_request, **UNAVAILABLE},
+                "suggest",
+            ),
+            "/healthz": _get(
+                "Health: 200 when a usable index is live.",
+                [],
+                _json(_ref("Health"), "The service is ready."),
+                UNAVAILABLE,
+                "health",
+            ),
+            "/api/openapi.json": _get(
+                "This description.",
+                [],
+                _json({"type": "object"}, "The OpenAPI document."),
+                {},
+                "openapi",
+            ),
+        },
+        "components": {"schemas": SCHEMAS},
+    }

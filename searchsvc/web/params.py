@@ -1,0 +1,31 @@
+"""Strict parsing of request parameters: digits only, bounded length, clear messages."""
+
+from __future__ import annotations
+
+import re
+
+from werkzeug.datastructures import MultiDict
+
+_DIGITS = re.compile(r"[0-9]+")
+# More digits than this is never a sensible page or size (and int() of huge strings is slow).
+MAX_DIGITS = 6
+
+
+class BadParameter(ValueError):
+    """A request parameter is malformed; the message says which and how."""
+
+
+def _shown(raw: str, limit: int = 20) -> str:
+    return repr(raw if len(raw) <= limit else raw[:limit] + "…")
+
+
+def int_param(args: MultiDict, name: str, default: int) -> int:
+    """Read a whole-number parameter; absent or empty means ``default``."""
+    raw = args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not _DIGITS.fullmatch(raw):
+        raise BadParameter(f"{name} must be a whole number (got {_shown(raw)})")
+    if len(raw.lstrip("0")) > MAX_DIGITS:
+        raise BadParameter(f"{name} is too large (got {_shown(raw)})")
+    return int(raw)

@@ -1,0 +1,1 @@
+"""Tests of the HTTP service (searchsvc.web, serve, the Dockerfile)."""

@@ -1,0 +1,140 @@
+"""End to end: ``searchsvc serve`` runs gunicorn on a loopback port and answers over HTTP."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import signal
+import subprocess
+import urllib.error
+import urllib.request
+from urllib.parse import urlsplit
+
+import pytest
+from click.testing import CliRunner
+
+from searchsvc import serve
+from searchsvc.cli import main
+
+from .conftest import searchsvc_command
+
+
+def fetch(url: str) -> tuple[int, dict, bytes]:
+    """GET ``url``; return (status, headers, body) for successes and HTTP errors alike."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        with e:
+            return e.code, dict(e.headers), e.read()
+
+
+@pytest.mark.slow
+def test_serve_runs_gunicorn_and_answers_over_http(gunicorn_server, own_corpus, tmp_path):
+    index_dir = tmp_path / "served-index"
+    built = subprocess.run(
+        [*searchsvc_command(), "index", "--corpus", str(own_corpus), "--index", str(index_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert built.returncode == 0, built.stderr
+    url = gunicorn_server(index_dir, workers=2)
+
+    status, headers, body = fetch(url + "/healthz")
+    assert status == 200
+    health = json.loads(body)
+    assert health["status"] == "ok" and health["documents"] == 5
+    assert headers["Server"] == "searchsvc"  # not gunicorn's name
+    assert "default-src 'self'" in headers["Content-Security-Policy"]
+
+    status, _, body = fetch(url + "/api/search?q=delanoe")
+    data = json.loads(body)
+    assert status == 200 and data["total"] == 2
+    assert all("<mark>Delanoë</mark>" in hit["snippet"] for hit in data["hits"])
+
+    status, headers, body = fetch(url + "/?q=delanoe")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert "2 résultats" in body.decode() and "<mark>Delanoë</mark>" in body.decode()
+
+    status, _, body = fetch(url + "/api/search?q=x&page=abc")
+    assert status == 400 and json.loads(body)["error"]["code"] == "bad_request"
+
+    status, _, body = fetch(url + "/api/search?q=" + "a" * 8100)
+    assert status == 414 and json.loads(body)["error"]["code"] == "uri_too_long"
+
+    # A reindex by another process is served without a restart.
+    (own_corpus / "zeppelin.txt").write_text("Le zeppelin\n\nUn dirigeable.\n", encoding="utf-8")
+    index_full = ["index", "--full", "--corpus", str(own_corpus), "--index", str(index_dir)]
+    rebuilt = subprocess.run(
+        [*searchsvc_command(), *index_full],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    for _ in range(4):  # every worker and thread, whichever answers
+        status, _, body = fetch(url + "/api/search?q=zeppelin")
+        assert status == 200 and json.loads(body)["total"] == 1
+    health = json.loads(fetch(url + "/healthz")[2])
+    assert health["documents"] == 6
+
+    # A raw request with a method gunicorn passes on gets the app's JSON 405.
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    conn.request("DELETE", "/api/search")
+    response = conn.getresponse()
+    assert response.status == 405
+    assert json.loads(response.read())["error"]["code"] == "method_not_allowed"
+    conn.close()
+
+
+@pytest.mark.slow
+def test_serve_stops_cleanly_on_sigterm(own_index, tmp_path):
+    from .conftest import free_port, wait_until_healthy
+
+    port = free_port()
+    cmd = [*searchsvc_command(), "serve", "--port", str(port), "--index", str(own_index)]
+    with open(tmp_path / "serve.log", "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_until_healthy(f"http://127.0.0.1:{port}", proc)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    output = (tmp_path / "serve.log").read_text()
+    assert "Using worker: gthread" in output
+    assert "Traceback" not in output
+
+
+def test_serve_command_passes_its_options_to_gunicorn(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(serve, "serve", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setenv("SEARCHSVC_WORKERS", "3")
+    result = CliRunner().invoke(
+        main, ["serve", "--host", "::1", "--port", "8123", "--index", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert calls == [{"host": "::1", "port": 8123, "workers": 3, "index_dir": tmp_path}]
+    assert "no index" in result.output  # a warning, but the service starts and waits for one
+
+
+def test_serve_command_rejects_bad_options():
+    for args in (["--port", "70000"], ["--workers", "0"], ["--port", "x"]):
+        result = CliRunner().invoke(main, ["serve", *args])
+        assert result.exit_code == 2
+
+
+def test_gunicorn_options():
+    options = serve.options("::1", 8000, workers=2)
+    assert options["bind"] == ["[::1]:8000"]
+    assert options["worker_class"] == "gthread"
+    assert options["workers"] == 2 and options["threads"] >= 2
+    assert serve.options("0.0.0.0", 80, 1)["bind"] == ["0.0.0.0:80"]
+    app = serve.Service(options, {"INDEX_DIR": "/nowhere"})
+    assert app.cfg.worker_class_str == "gthread"
+    assert app.load().config["INDEX_DIR"] == "/nowhere"
+    assert app.load().debug is False
