@@ -42,14 +42,17 @@ _APOSTROPHES = "\u2019\u2018\u02bc\u00b4\u0060\u2032\u02b9"
 _HYPHENS = "\u2010\u2011"
 _NORMALISE = str.maketrans({**dict.fromkeys(_APOSTROPHES, "'"), **dict.fromkeys(_HYPHENS, "-")})
 
+# A word character: a letter or digit, or a combining accent (text pasted in decomposed form,
+# "e" + U+0301, must stay one word).
+_W = r"(?:[^\W_]|[\u0300-\u036f])"
 # @handles and #tags (not inside a word, so e-mail addresses stay words); decimal numbers
 # (3,5 or 1.25) before words so the separator stays inside; then words, possibly joined by
 # hyphens or apostrophes into one compound that the later filters take apart.
 _TOKEN_RE = re.compile(
-    r"""
+    rf"""
     (?P<handle>(?<![\w@#])[@#][^\W_]\w*)
   | (?P<number>\d+(?:[.,]\d+)+(?![^\W_]))
-  | (?P<word>[^\W_]+(?:['-][^\W_]+)*)
+  | (?P<word>[^\W_]{_W}*(?:['-]{_W}+)*)
     """,
     re.VERBOSE,
 )
@@ -124,6 +127,8 @@ def stem(word: str) -> str:
 def word_terms(word: str) -> WordTerms:
     """Analyse one word (already split from its elision and compound); cached: French is Zipfian."""
     lowered = word.lower()
+    if not lowered.isascii():
+        lowered = unicodedata.normalize("NFC", lowered)
     base = lowered if lowered.isalnum() else "".join(c for c in lowered if c.isalnum())
     exact = fold(base) if base else fold(lowered)
     if exact in STOP_WORDS:
@@ -131,7 +136,7 @@ def word_terms(word: str) -> WordTerms:
     if not base.isalpha():
         # Words with digits (G7, 2013) are not inflected: they get no stem term.
         return WordTerms(exact, "", base or exact, False)
-    stemmed = stem(unicodedata.normalize("NFC", base)) if len(base) > 2 else base
+    stemmed = stem(base) if len(base) > 2 else base
     return WordTerms(exact, stemmed, base, False)
 
 

@@ -94,8 +94,20 @@ def index_command(corpus: Path | None, index_dir: Path | None, full: bool, no_wa
 
 @main.command("search")
 @click.argument("query", nargs=-1, required=True)
-@click.option("--page", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--per-page", type=click.IntRange(1, MAX_PER_PAGE), default=10, show_default=True)
+@click.option(
+    "--page",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Page of results to show, from 1.",
+)
+@click.option(
+    "--per-page",
+    type=click.IntRange(1, MAX_PER_PAGE),
+    default=10,
+    show_default=True,
+    help=f"Results per page (at most {MAX_PER_PAGE}).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.option(
     "--index",
@@ -180,7 +192,7 @@ def _terminal_snippet(snippet: str, color: bool) -> str:
 
 def _render_text(result, color: bool) -> str:
     lines = [
-        f"{result.total} résultat{'s' if result.total != 1 else ''} "
+        f"{result.total} résultat{'s' if result.total > 1 else ''} "
         f"({result.took_ms:.1f} ms) — page {result.page}/{max(result.pages, 1)}"
     ]
     if result.suggestion:

@@ -112,7 +112,7 @@ _RUBRIC_MAX_CHARS = 40
 # Sentence end: terminal punctuation, optional closing quotes/brackets, then whitespace.
 _SENTENCE_END_RE = re.compile(r"(?:[.!?…]+)[\u00a0\u202f ]*[»”\"’)\]]?(?=\s)")
 _ABBREVIATIONS = frozenset(
-    "m mm mme mmes mlle dr pr me st ste cf ex p pp vol no fig réf env av apr etc".split()  # noqa: SIM905
+    "m mm mme mmes mlle dr pr me st ste cf ex p pp vol no fig réf env av apr etc".split()
 )
 _WORD_BEFORE_RE = re.compile(r"([\w°-]+)$")
 _NEXT_CHAR_RE = re.compile(r"\s*(\S)")
@@ -378,7 +378,7 @@ _HIDDEN_TAGS = frozenset({"script", "style", "noscript", "template"})
 _BLOCK_TAGS = frozenset(
     """address article aside blockquote body caption dd details div dl dt fieldset figcaption
     figure footer form h1 h2 h3 h4 h5 h6 header hr html li main nav ol p pre section summary
-    table tbody td tfoot th thead tr ul""".split()  # noqa: SIM905
+    table tbody td tfoot th thead tr ul""".split()
 )
 
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from whoosh import index as whoosh_index
 
@@ -146,9 +146,11 @@ def _update(
     generation: storage.Generation, docs: Iterable[Document], report: IndexReport, limitmb: int
 ) -> None:
     ix = whoosh_index.open_dir(generation.path)
+    # The writer is opened at the first change only: opening one creates segment files that
+    # a cancel leaves behind, and a run that changes nothing must write nothing.
+    writer = None
     try:
         known, paths = _indexed_hashes(ix)
-        writer = ix.writer(limitmb=limitmb)
         try:
             seen: set[str] = set()
             for doc in docs:
@@ -158,6 +160,8 @@ def _update(
                     report.unchanged += 1
                     continue
                 fields = _without_none(_fields(doc))
+                if writer is None:
+                    writer = ix.writer(limitmb=limitmb)
                 if old is None:
                     writer.add_document(**fields)
                     report.added += 1
@@ -165,29 +169,37 @@ def _update(
                     writer.update_document(**fields)
                     report.updated += 1
             # A file that could not be read this time keeps its documents: a broken or
-            # momentarily unreadable file must not empty the index of what it held.
+            # momentarily unreadable file (or folder) must not empty the index of what it held.
             kept_paths = {s.path for s in report.skipped}
             for doc_id in known.keys() - seen:
-                if paths.get(doc_id) not in kept_paths:
+                if not _was_skipped(paths.get(doc_id) or "", kept_paths):
+                    if writer is None:
+                        writer = ix.writer(limitmb=limitmb)
                     writer.delete_by_term("id", doc_id)
                     report.deleted += 1
-            if report.added or report.updated or report.deleted:
+            if writer is not None:
                 writer.commit()
-            else:
-                writer.cancel()
         except BaseException:
-            writer.cancel()
+            if writer is not None:
+                writer.cancel()
             raise
         report.documents = len(known) + report.added - report.deleted
     finally:
         ix.close()
+    report.generation = generation.name
+    if writer is None:
+        return
     storage.write_meta(
         generation.path,
         documents=report.documents,
         built=generation.meta.get("built"),
         updated=_now(),
     )
-    report.generation = generation.name
+
+
+def _was_skipped(path: str, skipped: set[str]) -> bool:
+    """Whether the file at ``path``, or a folder holding it ("." is the corpus), was skipped."""
+    return path in skipped or any(str(p) in skipped for p in PurePosixPath(path).parents)
 
 
 def _indexed_hashes(ix: whoosh_index.Index) -> tuple[dict[str, str], dict[str, str]]:

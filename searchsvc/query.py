@@ -137,7 +137,8 @@ class _Parser:
                 if inside:
                     break
                 continue  # a stray ")" means nothing
-            if lx.kind == "word" and lx.text in OR_WORDS and clauses and self.i + 1 < len(self.lex):
+            if lx.kind == "word" and lx.text in OR_WORDS and clauses:
+                # "twitter OR" (still being typed) searches "twitter", not the word "or".
                 self.i += 1
                 pending_or = True
                 continue
@@ -203,8 +204,8 @@ class _Parser:
             else:
                 text = name  # "title:" alone is just the word
         stripped = text.strip("*")
-        if not stripped:
-            return None
+        if not any(c.isalnum() for c in stripped):
+            return None  # punctuation alone ("-", "...") is nothing to search
         if text.endswith("*") and sum(c.isalnum() for c in stripped) >= MIN_PREFIX_CHARS:
             lead = len(text) - len(text.lstrip("*"))
             return Prefix(stripped, fieldname, start + lead, start + lead + len(stripped))

@@ -22,7 +22,7 @@ from whoosh.searching import Searcher
 
 from searchsvc import query as ql
 from searchsvc import snippets, spelling, storage
-from searchsvc.analysis import VARIANT_SEP, analyze_query, fold
+from searchsvc.analysis import VARIANT_SEP, analyze_query, fold, normalise, split_elision
 from searchsvc.matching import Highlights, QueryBuilder, Weights
 from searchsvc.schema import TEXT_FIELDS
 
@@ -161,7 +161,7 @@ class SearchEngine:
             builder = QueryBuilder(s.reader(), self.weights)
             wq = builder.build(tree)
             if wq is None:
-                notice = "stop_words_only" if text.strip() else None
+                notice = "stop_words_only" if any(ql.leaves(tree)) else None
                 return SearchResult(
                     text, ql.render(tree), 0, page, per_page, _ms(started), notice=notice
                 )
@@ -266,6 +266,9 @@ class SearchEngine:
     def complete(self, text: str, limit: int = MAX_COMPLETIONS) -> list[str]:
         """Completions of the last word being typed, most frequent first, accents restored."""
         head, _, last = text.rpartition(" ")
+        head = " ".join(head.split())
+        cut = split_elision(normalise(last))
+        head, last = (head + " " + last[:cut]).strip() if cut else head, last[cut:]
         prefix = fold(last)
         if not prefix:
             return []
@@ -283,7 +286,7 @@ class SearchEngine:
         # Words spelt as typed (accents included) first: "pré" offers "président" before "prendre".
         typed = last.lower()
         words.sort(key=lambda w: not w.startswith(typed))
-        lead = head + " " if head else ""
+        lead = head + ("" if normalise(head).endswith("'") else " ") if head else ""
         return [lead + w for w in words[:limit]]
 
 

@@ -37,3 +37,68 @@ def engine(seed_index):
     eng = SearchEngine(seed_index)
     yield eng
     eng.close()
+
+
+# A tiny French corpus written by tests that need their own index: two documents where
+# "zèbre" is in the title of one and only in the body of the other, and one whose body
+# carries HTML that snippets must escape.
+TINY_CORPUS = {
+    "zebre-titre.txt": (
+        "Le zèbre des savanes africaines\n\n"
+        "Un long article sur la faune africaine, ses lions, ses girafes et ses habitants.\n"
+    ),
+    "zebre-corps.txt": (
+        "La faune africaine\n\n"
+        "On croise parfois un zèbre près du point d’eau, avec des lions et des girafes.\n"
+    ),
+    "securite.txt": (
+        "Failles de sécurité\n\n"
+        'Une page piégée contenait <script>alert(1)</script> & "quotes" selon le chercheur.\n'
+    ),
+}
+
+
+def _write_files(root: Path, files: dict[str, str | bytes]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def make_corpus(tmp_path):
+    """Return ``make(files, name="corpus")`` writing ``{relative path: text or bytes}`` under
+    tmp_path and returning the folder."""
+
+    def make(files: dict[str, str | bytes], name: str = "corpus") -> Path:
+        return _write_files(tmp_path / name, files)
+
+    return make
+
+
+@pytest.fixture
+def tiny_corpus(make_corpus) -> Path:
+    """A fresh, writable copy of TINY_CORPUS (per test)."""
+    return make_corpus(TINY_CORPUS)
+
+
+@pytest.fixture(scope="session")
+def tiny_index(tmp_path_factory) -> Path:
+    """An index of TINY_CORPUS, built once per session; treat it as read-only."""
+    corpus = _write_files(tmp_path_factory.mktemp("tiny-corpus"), TINY_CORPUS)
+    index_dir = tmp_path_factory.mktemp("tiny-index")
+    reindex(corpus, index_dir, full=True)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_index):
+    """A search engine over the session's tiny index."""
+    eng = SearchEngine(tiny_index)
+    yield eng
+    eng.close()

@@ -1,0 +1,515 @@
+"""Tests for searchsvc.analysis: the French analyzer chain, its filters and its offsets."""
+
+from __future__ import annotations
+
+import pickle
+import unicodedata
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from searchsvc.analysis import (
+    STEM_MARK,
+    STOP_WORDS,
+    CompoundFilter,
+    ElisionFilter,
+    FrenchAnalyzer,
+    FrenchTermFilter,
+    FrenchTokenizer,
+    analyze_query,
+    fold,
+    index_terms,
+    normalise,
+    split_elision,
+    word_terms,
+)
+from searchsvc.schema import build_schema
+
+APOSTROPHES = ["'", "\u2019", "\u2018", "\u02bc", "\u00b4"]  # ' ’ ‘ ʼ ´
+
+
+# -- the whole chain, rule by rule ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("apostrophe", APOSTROPHES)
+def test_index_terms_apostrophe_lookalikes_elide_alike(apostrophe):
+    assert index_terms(f"l{apostrophe}élection") == ["election", "~élect"]
+    assert index_terms(f"d{apostrophe}abord") == ["abord", "~abord"]
+
+
+@pytest.mark.parametrize("apostrophe", APOSTROPHES)
+def test_index_terms_aujourdhui_one_term_whatever_apostrophe(apostrophe):
+    assert index_terms(f"aujourd{apostrophe}hui") == ["aujourdhui", "~aujourdhui"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("l'avion", ["avion", "~avion"]),
+        ("d'abord", ["abord", "~abord"]),
+        ("j'aime", ["aime", "~aim"]),
+        ("m'appelle", ["appelle", "~appel"]),
+        ("n'importe", ["importe", "~import"]),
+        ("s'adapter", ["adapter", "~adapt"]),
+        ("t'aime", ["aime", "~aim"]),
+        ("c'était", []),  # c' elided, "était" is a stop word
+        ("qu'Obama", ["obama", "~obam"]),
+        ("jusqu'ici", ["ici", "~ici"]),
+        ("lorsqu'Internet", ["internet", "~internet"]),
+        ("puisqu'aucun", ["aucun", "~aucun"]),
+        ("quoiqu'affaibli", ["affaibli", "~affaibl"]),
+        ("L'Élysée", ["elysee", "~élys"]),
+        ("QU'Obama", ["obama", "~obam"]),
+        ("QU'il", []),
+        ("D’ABORD", ["abord", "~abord"]),
+        ("Jusqu’à", []),
+    ],
+)
+def test_index_terms_elision(text, expected):
+    assert index_terms(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("aujourd'hui", ["aujourdhui", "~aujourdhui"]),
+        ("Aujourd’hui", ["aujourdhui", "~aujourdhui"]),
+        ("quelqu'un", ["quelquun", "~quelquun"]),
+        ("prud'hommes", ["prudhommes", "~prudhomm"]),
+    ],
+)
+def test_index_terms_apostrophe_words_stay_whole(text, expected):
+    assert index_terms(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "micro-blogging",
+            ["microblogging", "~microblogging", "micro", "~micro", "blogging", "~blogging"],
+        ),
+        (
+            "porte-parole",
+            ["porteparole", "~porteparol", "porte", "~port", "parole", "~parol"],
+        ),
+        (
+            "e-réputation",
+            ["ereputation", "~eréput", "e", "~e", "reputation", "~réput"],
+        ),
+        ("start-up", ["startup", "~startup", "start", "~start", "up", "~up"]),
+        (
+            "États-Unis",
+            ["etatsunis", "~étatsun", "etats", "~état", "unis", "~unis"],
+        ),
+        (
+            "micro\u2011blogging",  # non-breaking hyphen
+            ["microblogging", "~microblogging", "micro", "~micro", "blogging", "~blogging"],
+        ),
+        ("précise-t-il", ["precise", "~précis"]),  # no "precisetil"
+        ("a-t-il", []),  # only stop words
+    ],
+)
+def test_index_terms_hyphenated_words(text, expected):
+    assert index_terms(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("précise-t-il", ["precise", "~précis"]),
+        ("dit-il", ["dit", "~dit"]),
+        ("va-t-on", ["va", "~va"]),
+        ("a-t-elle", []),
+    ],
+)
+def test_index_terms_inverted_verb_makes_no_joined_junk(text, expected):
+    assert index_terms(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Twitter", ["twitter", "~twitt"]),
+        ("TWITTER", ["twitter", "~twitt"]),
+        ("Delanoë", ["delanoe", "~delano"]),
+        ("DELANOË", ["delanoe", "~delano"]),
+        ("ÉLYSÉE", ["elysee", "~élys"]),
+        ("œuvre", ["oeuvre", "~œuvr"]),
+        ("Œdipe", ["oedipe", "~œdip"]),
+        ("Cœur", ["coeur", "~cœur"]),
+        ("Lætitia", ["laetitia", "~lætiti"]),
+    ],
+)
+def test_index_terms_case_and_accent_folding(text, expected):
+    assert index_terms(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("le la les", []),
+        ("à été où", []),
+        ("a ete ou", []),
+        ("À Été Où ça", []),
+        ("À Paris", ["paris", "~paris"]),
+        ("la France et l'Europe", ["france", "~franc", "europe", "~europ"]),
+    ],
+)
+def test_index_terms_stop_words_removed(text, expected):
+    assert index_terms(text) == expected
+
+
+@pytest.mark.parametrize("word", ["à", "été", "où", "était", "ça", "les", "qu"])
+def test_stop_words_include_accented_forms_folded(word):
+    assert word_terms(word).stop
+    assert fold(word) in STOP_WORDS
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("abandonnée", ["abandonnee", "~abandon"]),
+        ("abandonné", ["abandonne", "~abandon"]),
+        ("abandonnées", ["abandonnees", "~abandon"]),
+        ("Élections", ["elections", "~élect"]),
+        ("élection", ["election", "~élect"]),
+    ],
+)
+def test_index_terms_stem_from_accented_form(text, expected):
+    assert index_terms(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("3,5", ["3,5"]),
+        ("1.25", ["1,25"]),  # decimal point and comma index alike
+        ("G7", ["g7"]),
+        ("2013", ["2013"]),
+        ("34 675", ["34", "675"]),
+        ("50%", ["50"]),
+        ("x", ["x", "~x"]),
+    ],
+)
+def test_index_terms_numbers_and_short_tokens(text, expected):
+    assert index_terms(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("@Jack", ["@jack", "jack", "~jack"]),
+        ("#Paris", ["#paris", "paris", "~paris"]),
+        ("#Twitter2013", ["#twitter2013", "twitter2013"]),
+        ("jack@twitter.com", ["jack", "~jack", "twitter", "~twitt", "com", "~com"]),
+        ("@", []),
+        ("#", []),
+    ],
+)
+def test_index_terms_handles_and_tags(text, expected):
+    assert index_terms(text) == expected
+
+
+def test_index_terms_whole_sentence():
+    text = "L’Élysée a précisé-t-il qu'aujourd'hui le micro-blogging de Delanoë vaut 3,5 %"
+    assert index_terms(text) == [
+        "elysee",
+        "~élys",
+        "precise",
+        "~précis",
+        "aujourdhui",
+        "~aujourdhui",
+        "microblogging",
+        "~microblogging",
+        "micro",
+        "~micro",
+        "blogging",
+        "~blogging",
+        "delanoe",
+        "~delano",
+        "vaut",
+        "~vaut",
+        "3,5",
+    ]
+
+
+# -- each filter alone ---------------------------------------------------------------------
+
+
+def test_french_tokenizer_alone_kinds_and_normalised_text():
+    tokens = FrenchTokenizer()("L’Élysée, 3,5 % #tag @jack micro-blogging aujourd’hui")
+    assert [(t.text, t.kind) for t in tokens] == [
+        ("L'Élysée", "word"),
+        ("3,5", "number"),
+        ("#tag", "handle"),
+        ("@jack", "handle"),
+        ("micro-blogging", "word"),
+        ("aujourd'hui", "word"),
+    ]
+
+
+def test_french_tokenizer_alone_positions_and_chars():
+    text = "Le maire, Delanoë"
+    tokens = [
+        (t.text, t.pos, t.startchar, t.endchar)
+        for t in FrenchTokenizer()(text, positions=True, chars=True)
+    ]
+    assert tokens == [("Le", 0, 0, 2), ("maire", 1, 3, 8), ("Delanoë", 2, 10, 17)]
+
+
+def test_french_tokenizer_alone_without_tokenize_keeps_whole_text():
+    assert [t.text for t in FrenchTokenizer()("deux mots", tokenize=False)] == ["deux mots"]
+
+
+def test_elision_filter_alone_strips_articles_keeps_apostrophe_words():
+    chain = FrenchTokenizer() | ElisionFilter()
+    text = "L'Élysée jusqu'ici aujourd'hui qu’il c'était"
+    assert [t.text for t in chain(text)] == ["Élysée", "ici", "aujourd'hui", "il", "était"]
+
+
+def test_elision_filter_alone_moves_startchar():
+    chain = FrenchTokenizer() | ElisionFilter()
+    text = "vers l’Élysée"
+    (_, token) = [(t.startchar, t.endchar) for t in chain(text, chars=True)]
+    assert text[token[0] : token[1]] == "Élysée"
+
+
+@pytest.mark.parametrize(
+    ("word", "cut"),
+    [
+        ("l'avion", 2),
+        ("qu'il", 3),
+        ("jusqu'à", 6),
+        ("lorsqu'on", 7),
+        ("aujourd'hui", 0),
+        ("jusqu'aujourd'hui", 6),
+        ("d'l'", 2),  # a trailing apostrophe is not an elision
+        ("rock'n'roll", 0),
+        ("'avion", 0),
+    ],
+)
+def test_split_elision(word, cut):
+    assert split_elision(word) == cut
+
+
+def test_compound_filter_alone_joined_then_parts():
+    chain = FrenchTokenizer() | CompoundFilter()
+    tokens = [(t.text, t.role, t.alt) for t in chain("micro-blogging précise-t-il @Jack")]
+    assert tokens == [
+        ("microblogging", "joined", False),
+        ("micro", "part", True),
+        ("blogging", "part", False),
+        # one content word: no joined form; stop words are left to FrenchTermFilter
+        ("précise", None, False),
+        ("t", None, False),
+        ("il", None, False),
+        ("@Jack", None, False),
+        ("Jack", None, True),  # at indexing, a handle is findable by its plain word
+    ]
+
+
+def test_compound_filter_alone_query_handle_stays_handle():
+    chain = FrenchTokenizer() | CompoundFilter()
+    assert [t.text for t in chain("@Jack", mode="query")] == ["@Jack"]
+
+
+def test_compound_filter_alone_part_offsets():
+    chain = FrenchTokenizer() | CompoundFilter()
+    text = "la porte-parole"
+    spans = [(t.text, text[t.startchar : t.endchar]) for t in chain(text, chars=True)]
+    assert spans == [
+        ("la", "la"),
+        ("porteparole", "porte-parole"),
+        ("porte", "porte"),
+        ("parole", "parole"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        ("terms", ["elections", "~élect", "delanoe", "~delano"]),
+        ("exact", ["elections", "delanoe"]),
+        ("variants", ["elections élections", "delanoe delanoë"]),
+    ],
+)
+def test_french_term_filter_alone_outputs(output, expected):
+    chain = FrenchTokenizer() | FrenchTermFilter(output)
+    assert [t.text for t in chain("Les Élections de Delanoë")] == expected
+
+
+def test_french_term_filter_alone_unaccented_word_has_no_variant():
+    chain = FrenchTokenizer() | FrenchTermFilter("variants")
+    assert [t.text for t in chain("Twitter Paris")] == []
+
+
+def test_french_term_filter_rejects_unknown_output():
+    with pytest.raises(ValueError, match="unknown output"):
+        FrenchTermFilter("stems")
+
+
+def test_french_term_filter_positions_leave_no_gaps_for_stop_words():
+    tokens = FrenchAnalyzer()("le micro-blogging de Delanoë à Paris", positions=True)
+    assert [(t.text, t.pos) for t in tokens] == [
+        ("microblogging", 0),
+        ("~microblogging", 0),
+        ("micro", 0),
+        ("~micro", 0),
+        ("blogging", 1),
+        ("~blogging", 1),
+        ("delanoe", 2),
+        ("~delano", 2),
+        ("paris", 3),
+        ("~paris", 3),
+    ]
+
+
+def test_french_analyzer_keeps_stop_words_when_asked():
+    tokens = FrenchAnalyzer()("le maire", removestops=False, mode="query")
+    assert [t.text for t in tokens] == ["le", "maire"]
+
+
+def test_stem_terms_carry_the_mark():
+    assert all(
+        t.startswith(STEM_MARK) == (i % 2 == 1) for i, t in enumerate(index_terms("Paris brûle"))
+    )
+
+
+# -- query analysis and offsets ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "spans"),
+    [
+        ("L’Élysée et Delanoë", ["Élysée", "Delanoë"]),
+        ("l'élection présidentielle", ["élection", "présidentielle"]),
+        ("QU’Obama jusqu'à Lorsqu’Éric", ["Obama", "Éric"]),
+        ("aujourd’hui", ["aujourd’hui"]),
+        ("micro-blogging", ["micro-blogging", "micro", "blogging"]),
+        ("micro\u2011blogging", ["micro\u2011blogging", "micro", "blogging"]),
+        ("précise-t-il", ["précise"]),
+        ("@Jack #Paris 3,5 G7", ["@Jack", "#Paris", "3,5", "G7"]),
+        ("Œuvre  cœur", ["Œuvre", "cœur"]),
+    ],
+)
+def test_analyze_query_offsets_point_at_original_words(text, spans):
+    assert [text[t.startchar : t.endchar] for t in analyze_query(text)] == spans
+
+
+@pytest.mark.parametrize(
+    ("text", "spans"),
+    [
+        ("L’Élysée et Delanoë", ["Élysée", "Élysée", "Delanoë", "Delanoë"]),
+        ("d’e-réputation", ["e-réputation"] * 2 + ["e"] * 2 + ["réputation"] * 2),
+    ],
+)
+def test_analyzer_chars_offsets_point_at_original_words(text, spans):
+    tokens = FrenchAnalyzer()(text, chars=True)
+    assert [text[t.startchar : t.endchar] for t in tokens] == spans
+
+
+def test_analyze_query_tokens_fields():
+    (token,) = analyze_query("L’Élysée")
+    assert (token.exact, token.base, token.stem, token.kind, token.role) == (
+        "elysee",
+        "élysée",
+        "élys",
+        "word",
+        None,
+    )
+
+
+def test_analyze_query_compound_roles():
+    tokens = analyze_query("micro-blogging")
+    assert [(t.exact, t.role, t.alt, t.pos) for t in tokens] == [
+        ("microblogging", "joined", False, 0),
+        ("micro", "part", True, 0),
+        ("blogging", "part", False, 1),
+    ]
+
+
+def test_analyze_query_stop_words_kept_on_request():
+    assert analyze_query("le la") == []
+    assert [t.exact for t in analyze_query("le la", removestops=False)] == ["le", "la"]
+
+
+def test_analyze_query_decomposed_accents_match_composed():
+    text = "l’élection de Delanoë"
+    nfd = unicodedata.normalize("NFD", text)
+    assert [t.exact for t in analyze_query(nfd)] == [t.exact for t in analyze_query(text)]
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("word", "folded"),
+    [
+        ("Œuvre", "oeuvre"),
+        ("Lætitia", "laetitia"),
+        ("Delanoë", "delanoe"),
+        ("ÉTÉ", "ete"),
+        ("aujourd'hui", "aujourdhui"),
+        ("G7", "g7"),
+    ],
+)
+def test_fold(word, folded):
+    assert fold(word) == folded
+
+
+@given(st.text(max_size=200))
+@settings(max_examples=100, deadline=None, derandomize=True)
+def test_normalise_keeps_length(text):
+    assert len(normalise(text)) == len(text)
+
+
+FRENCHISH = st.text(
+    alphabet=st.sampled_from(
+        list("abcdeéèêëàâîïôöùûüçœæ ABCDEÉÈÀÇŒ0123456789 ,.;:!?«»\"()-'’‘ʼ´@#\u2011\n")
+    ),
+    max_size=80,
+)
+
+
+@given(FRENCHISH)
+@settings(max_examples=100, deadline=None, derandomize=True)
+def test_analyze_query_offsets_property(text):
+    for t in analyze_query(text):
+        assert 0 <= t.startchar < t.endchar <= len(text)
+        span = text[t.startchar : t.endchar]
+        if t.kind == "word":
+            assert fold(span) == t.exact
+        elif t.kind == "handle":
+            assert span[0] + fold(span[1:]) == t.exact
+        else:
+            assert span.replace(".", ",") == t.exact
+
+
+@given(FRENCHISH)
+@settings(max_examples=100, deadline=None, derandomize=True)
+def test_analyzer_never_emits_empty_terms(text):
+    assert all(index_terms(text))
+
+
+# -- pickling (Whoosh stores the schema, analyzer included, in the index) --------------------
+
+
+@pytest.mark.parametrize("output", ["terms", "exact", "variants"])
+def test_french_analyzer_pickle_round_trip(output):
+    analyzer = FrenchAnalyzer(output)
+    copy = pickle.loads(pickle.dumps(analyzer))
+    text = "L’Élysée a précisé-t-il qu'aujourd'hui le micro-blogging de @Delanoë vaut 3,5"
+    assert [t.text for t in copy(text)] == [t.text for t in analyzer(text)]
+
+
+def test_build_schema_pickle_round_trip():
+    schema = build_schema()
+    copy = pickle.loads(pickle.dumps(schema))
+    assert copy.names() == schema.names()
+    text = "L’Élysée et le micro-blogging de Delanoë"
+    for name in ("title", "body", "variants"):
+        original = [t.text for t in schema[name].analyzer(text)]
+        assert [t.text for t in copy[name].analyzer(text)] == original
+    assert [t.text for t in copy["body"].analyzer(text)] == index_terms(text)

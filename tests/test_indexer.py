@@ -1,0 +1,370 @@
+"""Tests for searchsvc.indexer: full and incremental reindexing, generations, and live readers."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from contextlib import closing
+
+import pytest
+
+import searchsvc.indexer as indexer
+from searchsvc import storage
+from searchsvc.indexer import IndexReport, reindex
+from searchsvc.schema import VERSION
+from searchsvc.search import SearchEngine
+from searchsvc.storage import CURRENT, META, IndexBusyError, IndexVersionError
+
+
+@pytest.fixture
+def index_dir(tmp_path):
+    return tmp_path / "index"
+
+
+@pytest.fixture
+def built(tiny_corpus, index_dir):
+    """The tiny corpus indexed once (full build); yields (corpus, index_dir)."""
+    reindex(tiny_corpus, index_dir, full=True)
+    return tiny_corpus, index_dir
+
+
+@pytest.fixture
+def engine_on(built):
+    eng = SearchEngine(built[1])
+    yield eng
+    eng.close()
+
+
+def counts(report: IndexReport) -> tuple[int, int, int, int, int]:
+    return (report.added, report.updated, report.deleted, report.unchanged, len(report.skipped))
+
+
+def snapshot(directory) -> dict[str, tuple[int, bytes]]:
+    """Every file under ``directory`` with its mtime and content."""
+    return {
+        str(p.relative_to(directory)): (p.stat().st_mtime_ns, p.read_bytes())
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def ids(engine, query):
+    return {h.id for h in engine.search(query, per_page=100).hits}
+
+
+# -- full builds -----------------------------------------------------------------------------
+
+
+def test_full_build_creates_generation_and_current(tiny_corpus, index_dir):
+    report = reindex(tiny_corpus, index_dir, full=True)
+    assert report.full
+    assert counts(report) == (3, 0, 0, 0, 0)
+    assert report.documents == 3
+    assert report.generation == "g000001"
+    assert (index_dir / CURRENT).read_text().strip() == "g000001"
+    meta = json.loads((index_dir / "g000001" / META).read_text())
+    assert meta["version"] == VERSION
+    assert meta["documents"] == 3
+    assert meta["built"] and meta["updated"]
+    assert not list(index_dir.glob("*.building"))
+
+
+def test_first_incremental_run_builds_in_full(tiny_corpus, index_dir):
+    report = reindex(tiny_corpus, index_dir)
+    assert report.full
+    assert report.added == 3
+    assert storage.current_name(index_dir) == "g000001"
+
+
+def test_missing_corpus_raises(tmp_path, index_dir):
+    with pytest.raises(FileNotFoundError, match="corpus folder not found"):
+        reindex(tmp_path / "absent", index_dir)
+
+
+def test_report_summary_one_line(tiny_corpus, index_dir):
+    summary = reindex(tiny_corpus, index_dir, full=True).summary()
+    assert "\n" not in summary
+    assert summary.startswith("full reindex: 3 added, 0 updated, 0 deleted, 0 unchanged, 0 skipped")
+    assert "3 documents in g000001" in summary
+
+
+def test_progress_and_skip_callbacks(tiny_corpus, index_dir):
+    (tiny_corpus / "vide.txt").write_bytes(b"")
+    seen, skipped = [], []
+    reindex(tiny_corpus, index_dir, progress=seen.append, on_skip=skipped.append)
+    assert seen == [1, 2, 3]
+    assert [s.path for s in skipped] == ["vide.txt"]
+
+
+# -- incremental runs ------------------------------------------------------------------------
+
+
+def test_incremental_no_change_writes_nothing(built):
+    corpus, index_dir = built
+    before = snapshot(index_dir)
+    report = reindex(corpus, index_dir)
+    assert not report.full
+    assert counts(report) == (0, 0, 0, 3, 0)
+    assert report.documents == 3
+    assert report.generation == "g000001"
+    assert snapshot(index_dir) == before
+
+
+def test_incremental_changed_file_updated(built, engine_on):
+    corpus, index_dir = built
+    assert ids(engine_on, "zèbre") == {"zebre-titre", "zebre-corps"}
+    (corpus / "zebre-corps.txt").write_text("La faune africaine\n\nUn hippopotame au bain.\n")
+    report = reindex(corpus, index_dir)
+    assert counts(report) == (0, 1, 0, 2, 0)
+    assert report.documents == 3
+    assert ids(engine_on, "hippopotame") == {"zebre-corps"}
+    assert ids(engine_on, "zèbre") == {"zebre-titre"}
+    assert [h.id for h in engine_on.search("faune", per_page=100).hits].count("zebre-corps") == 1
+
+
+def test_incremental_added_file(built, engine_on):
+    corpus, index_dir = built
+    (corpus / "sub").mkdir()
+    (corpus / "sub" / "girafe.md").write_text("# La girafe\n\nUne girafe très haute.\n")
+    report = reindex(corpus, index_dir)
+    assert counts(report) == (1, 0, 0, 3, 0)
+    assert report.documents == 4
+    assert engine_on.document("sub/girafe") is not None
+    assert "sub/girafe" in ids(engine_on, "girafe")
+
+
+def test_incremental_deleted_file(built, engine_on):
+    corpus, index_dir = built
+    assert engine_on.document("securite") is not None
+    (corpus / "securite.txt").unlink()
+    report = reindex(corpus, index_dir)
+    assert counts(report) == (0, 0, 1, 2, 0)
+    assert report.documents == 2
+    assert engine_on.document("securite") is None
+    assert ids(engine_on, "chercheur") == set()
+    assert engine_on.stats()["documents"] == 2
+
+
+@pytest.mark.parametrize("content", [b"\x00\x01\x02binary\x00", b"", b"   \n\n  "])
+def test_incremental_broken_file_keeps_its_document(built, engine_on, content):
+    corpus, index_dir = built
+    (corpus / "securite.txt").write_bytes(content)
+    report = reindex(corpus, index_dir)
+    assert counts(report) == (0, 0, 0, 2, 1)
+    assert [s.path for s in report.skipped] == ["securite.txt"]
+    assert report.documents == 3
+    assert engine_on.document("securite") is not None
+    assert ids(engine_on, "chercheur") == {"securite"}
+
+
+def test_incremental_broken_file_fixed_again_is_unchanged(built):
+    corpus, index_dir = built
+    original = (corpus / "securite.txt").read_bytes()
+    (corpus / "securite.txt").write_bytes(b"\x00")
+    reindex(corpus, index_dir)
+    (corpus / "securite.txt").write_bytes(original)
+    assert counts(reindex(corpus, index_dir)) == (0, 0, 0, 3, 0)
+
+
+def unreadable_folder(monkeypatch, folder):
+    """Make os.scandir fail on ``folder`` as it does on a folder without read permission
+    (the tests may run as root, whom permissions do not stop)."""
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.path.abspath(path) == os.path.abspath(folder):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
+def test_incremental_unreadable_folder_keeps_its_documents(built, monkeypatch):
+    corpus, index_dir = built
+    (corpus / "sub").mkdir()
+    (corpus / "sub" / "girafe.txt").write_text("La girafe\n\nUne girafe très haute.\n")
+    assert reindex(corpus, index_dir).added == 1
+    unreadable_folder(monkeypatch, corpus / "sub")
+    report = reindex(corpus, index_dir)
+    assert counts(report) == (0, 0, 0, 3, 1)
+    assert report.skipped[0].path == "sub"
+    with closing(SearchEngine(index_dir)) as eng:
+        assert eng.document("sub/girafe") is not None
+
+
+def test_incremental_unreadable_corpus_keeps_every_document(built, monkeypatch):
+    corpus, index_dir = built
+    unreadable_folder(monkeypatch, corpus)
+    report = reindex(corpus, index_dir)
+    assert counts(report) == (0, 0, 0, 0, 1)
+    assert report.documents == 3
+    with closing(SearchEngine(index_dir)) as eng:
+        assert eng.stats()["documents"] == 3
+
+
+# -- generations and live engines --------------------------------------------------------------
+
+
+def test_engine_sees_incremental_commits_without_reopening(built, engine_on):
+    corpus, index_dir = built
+    assert ids(engine_on, "hippopotame") == set()
+    ix_before = engine_on._ix
+    (corpus / "hippo.txt").write_text("Hippopotames\n\nUn hippopotame dans le fleuve.\n")
+    reindex(corpus, index_dir)
+    assert ids(engine_on, "hippopotame") == {"hippo"}
+    assert engine_on._ix is ix_before
+    assert engine_on.stats()["generation"] == "g000001"
+
+
+def test_engine_sees_update_then_delete_without_stale_documents(built, engine_on):
+    corpus, index_dir = built
+    ids(engine_on, "faune")  # open the searcher before the commits
+    (corpus / "zebre-titre.txt").write_text("Le zèbre\n\nUn hippopotame dans la savane.\n")
+    reindex(corpus, index_dir)
+    assert [h.id for h in engine_on.search("zèbre", per_page=100).hits].count("zebre-titre") == 1
+    assert ids(engine_on, "faune") == {"zebre-corps"}
+    (corpus / "zebre-corps.txt").unlink()
+    reindex(corpus, index_dir)
+    assert ids(engine_on, "faune") == set()
+    assert ids(engine_on, "zèbre") == {"zebre-titre"}
+    fresh = SearchEngine(index_dir)
+    try:
+        for query in ("zèbre", "faune", "hippopotame", "girafes", "chercheur"):
+            assert ids(engine_on, query) == ids(fresh, query)
+    finally:
+        fresh.close()
+
+
+def test_full_rebuild_switches_generation_for_open_engine(built, engine_on):
+    corpus, index_dir = built
+    assert ids(engine_on, "chercheur") == {"securite"}
+    assert engine_on.stats()["generation"] == "g000001"
+    (corpus / "securite.txt").unlink()
+    (corpus / "hippo.txt").write_text("Hippopotames\n\nUn hippopotame dans le fleuve.\n")
+    report = reindex(corpus, index_dir, full=True)
+    assert report.generation == "g000002"
+    assert counts(report) == (3, 0, 0, 0, 0)
+    assert storage.current_name(index_dir) == "g000002"
+    assert ids(engine_on, "hippopotame") == {"hippo"}
+    assert ids(engine_on, "chercheur") == set()
+    assert engine_on.stats()["generation"] == "g000002"
+
+
+def test_full_rebuild_live_index_unchanged_until_switch(built, engine_on, monkeypatch):
+    corpus, index_dir = built
+    real_read_corpus = indexer.read_corpus
+    during = []
+
+    def watching_read_corpus(root, on_skip=None):
+        yield from real_read_corpus(root, on_skip=on_skip)
+        # every document is written to the new generation, not yet published
+        during.append((storage.current_name(index_dir), ids(engine_on, "chercheur")))
+
+    monkeypatch.setattr(indexer, "read_corpus", watching_read_corpus)
+    (corpus / "securite.txt").unlink()
+    reindex(corpus, index_dir, full=True)
+    assert during == [("g000001", {"securite"})]
+    assert ids(engine_on, "chercheur") == set()
+
+
+def test_full_rebuild_leaves_open_searcher_working(built, engine_on):
+    corpus, index_dir = built
+    with engine_on.searcher() as searcher:
+        (corpus / "securite.txt").unlink()
+        reindex(corpus, index_dir, full=True)
+        # the old generation is kept for searchers opened before the switch
+        assert (index_dir / "g000001").is_dir()
+        assert searcher.doc_count() == 3
+        assert searcher.document(id="securite") is not None
+    assert engine_on.stats()["documents"] == 2
+
+
+def test_full_rebuild_visible_to_engine_in_another_thread(built, engine_on):
+    corpus, index_dir = built
+    ids(engine_on, "zèbre")
+    (corpus / "hippo.txt").write_text("Hippopotames\n\nUn hippopotame dans le fleuve.\n")
+    reindex(corpus, index_dir, full=True)
+    found = []
+    thread = threading.Thread(target=lambda: found.append(ids(engine_on, "hippopotame")))
+    thread.start()
+    thread.join()
+    assert found == [{"hippo"}]
+    assert ids(engine_on, "hippopotame") == {"hippo"}
+
+
+def test_old_generations_garbage_collected(built):
+    corpus, index_dir = built
+    for _ in range(4):
+        reindex(corpus, index_dir, full=True)
+    assert storage.list_generations(index_dir) == ["g000004", "g000005"]
+    assert storage.current_name(index_dir) == "g000005"
+    reindex(corpus, index_dir)  # incremental runs collect too, and keep the same two
+    assert storage.list_generations(index_dir) == ["g000004", "g000005"]
+
+
+def test_interrupted_full_build_leaves_live_index_intact(built, monkeypatch):
+    corpus, index_dir = built
+    real_read_corpus = indexer.read_corpus
+
+    def failing_read_corpus(root, on_skip=None):
+        for n, doc in enumerate(real_read_corpus(root, on_skip=on_skip)):
+            if n == 2:
+                raise OSError("disk vanished midway")
+            yield doc
+
+    monkeypatch.setattr(indexer, "read_corpus", failing_read_corpus)
+    (corpus / "hippo.txt").write_text("Hippopotames\n\nUn hippopotame dans le fleuve.\n")
+    with pytest.raises(OSError, match="disk vanished"):
+        reindex(corpus, index_dir, full=True)
+    assert storage.current_name(index_dir) == "g000001"
+    with closing(SearchEngine(index_dir)) as eng:
+        assert eng.stats()["documents"] == 3
+        assert ids(eng, "hippopotame") == set()
+        assert ids(eng, "zèbre") == {"zebre-titre", "zebre-corps"}
+
+    monkeypatch.setattr(indexer, "read_corpus", real_read_corpus)
+    report = reindex(corpus, index_dir, full=True)
+    assert report.documents == 4
+    assert not list(index_dir.glob("*.building"))
+
+
+def test_crashed_build_leftover_removed_by_next_run(built):
+    corpus, index_dir = built
+    leftover = index_dir / "g000007.building"
+    leftover.mkdir()
+    (leftover / "_MAIN_1.toc").write_bytes(b"half written")
+    report = reindex(corpus, index_dir)
+    assert not leftover.exists()
+    assert report.generation == "g000001"
+    assert reindex(corpus, index_dir, full=True).generation == "g000002"
+
+
+def test_write_lock_held_makes_no_wait_reindex_busy(built):
+    corpus, index_dir = built
+    with storage.write_lock(index_dir):
+        with pytest.raises(IndexBusyError):
+            reindex(corpus, index_dir, wait=False)
+        with pytest.raises(IndexBusyError):
+            reindex(corpus, index_dir, full=True, wait=False)
+    assert reindex(corpus, index_dir, wait=False).unchanged == 3
+
+
+def set_version(index_dir, version):
+    meta_path = index_dir / storage.current_name(index_dir) / META
+    meta = json.loads(meta_path.read_text())
+    meta["version"] = version
+    meta_path.write_text(json.dumps(meta))
+
+
+def test_other_version_index_refused_until_full_rebuild(built):
+    corpus, index_dir = built
+    set_version(index_dir, "0.0")
+    with pytest.raises(IndexVersionError, match="--full"):
+        reindex(corpus, index_dir)
+    with pytest.raises(IndexVersionError, match="--full"), closing(SearchEngine(index_dir)) as eng:
+        eng.search("zèbre")
+    report = reindex(corpus, index_dir, full=True)
+    assert report.generation == "g000002"
+    with closing(SearchEngine(index_dir)) as eng:
+        assert ids(eng, "zèbre") == {"zebre-titre", "zebre-corps"}

@@ -1,0 +1,93 @@
+"""Tests for searchsvc.matching: from the parsed query to Whoosh queries and highlights."""
+
+from __future__ import annotations
+
+import pytest
+from whoosh import query as wq
+
+from searchsvc.analysis import analyze_query
+from searchsvc.matching import Highlights, QueryBuilder, Weights, _units
+from searchsvc.query import parse
+
+
+@pytest.fixture
+def builder(engine):
+    with engine.searcher() as s:
+        yield QueryBuilder(s.reader())
+
+
+@pytest.mark.parametrize(
+    ("highlights", "exact", "stem", "expected"),
+    [
+        (Highlights(exact={"delanoe"}), "delanoe", "delano", True),
+        (Highlights(stems={"élect"}), "elections", "élect", True),
+        (Highlights(stems={"élect"}), "elections", "", False),
+        (Highlights(prefixes={"presi"}), "presidentielle", "présidentiel", True),
+        (Highlights(prefixes={"presi"}), "prendre", "prendr", False),
+        (Highlights(), "twitter", "twitt", False),
+    ],
+)
+def test_highlights_matches(highlights, exact, stem, expected):
+    assert highlights.matches(exact, stem) is expected
+
+
+@pytest.mark.parametrize(
+    ("exact", "stems"),
+    [
+        ("elysee", ["elys"]),  # stemmed as the corpus spells it ("Elysée")
+        ("election", ["élect"]),
+        ("twitter", ["twitt"]),  # no accented variant: stemmed as typed
+    ],
+)
+def test_stems_for_uses_accented_variants(builder, exact, stems):
+    assert builder.stems_for(exact) == stems
+
+
+@pytest.mark.parametrize("text", ["le la les", "(((", "*", "-", '""', "à été où"])
+def test_build_nothing_searchable_is_none(builder, text):
+    assert builder.build(parse(text)) is None
+
+
+def test_build_word_matches_exact_and_stem_in_both_fields(builder):
+    q = builder.build(parse("delanoe"))
+    terms = {(t.fieldname, t.text) for t in q.leaves() if isinstance(t, wq.Term)}
+    assert terms == {
+        ("title", "delanoe"),
+        ("title", "~delano"),
+        ("body", "delanoe"),
+        ("body", "~delano"),
+    }
+
+
+def test_build_title_field_only(builder):
+    q = builder.build(parse("title:delanoe"))
+    assert {t.fieldname for t in q.leaves()} == {"title"}
+
+
+def test_build_compound_joined_or_phrase_of_parts(builder):
+    q = builder.build(parse("micro-blogging"))
+    assert any(isinstance(t, wq.Phrase) and t.words == ["micro", "blogging"] for t in q.leaves())
+    assert ("body", "microblogging") in {
+        (t.fieldname, t.text) for t in q.leaves() if isinstance(t, wq.Term)
+    }
+
+
+def test_build_negation_not_highlighted(builder):
+    builder.build(parse("twitter -delanoe"))
+    assert "twitter" in builder.highlights.exact
+    assert "delanoe" not in builder.highlights.exact
+
+
+def test_build_weights_boost_title(engine):
+    with engine.searcher() as s:
+        q = QueryBuilder(s.reader(), Weights(title=5.0)).build(parse("paris"))
+    boosts = {t.fieldname: t.boost for t in q.leaves() if t.text == "paris"}
+    assert boosts == {"title": 5.0, "body": 1.0}
+
+
+def test_units_group_joined_compound_with_its_parts():
+    units = _units(analyze_query("Delanoë micro-blogging"))
+    assert [(j.exact if j else None, [p.exact for p in parts]) for j, parts in units] == [
+        (None, ["delanoe"]),
+        ("microblogging", ["micro", "blogging"]),
+    ]

@@ -1,0 +1,247 @@
+"""Tests for searchsvc.query: parsing the query language, rendering it back, and its limits."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from searchsvc.query import (
+    MAX_QUERY_CHARS,
+    MAX_TERMS,
+    All,
+    Any,
+    Not,
+    Phrase,
+    Prefix,
+    QueryError,
+    Word,
+    leaves,
+    parse,
+    render,
+)
+
+
+def shape(node):
+    """The tree without character offsets, as nested tuples, for readable expectations."""
+    if isinstance(node, Not):
+        return ("not", shape(node.node))
+    if isinstance(node, All):
+        return ("all", *(shape(n) for n in node.nodes))
+    if isinstance(node, Any):
+        return ("any", *(shape(n) for n in node.nodes))
+    kind = {Word: "word", Phrase: "phrase", Prefix: "prefix"}[type(node)]
+    return (kind, node.text, node.field) if node.field else (kind, node.text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("twitter", ("word", "twitter")),
+        ("twitter delanoe", ("all", ("word", "twitter"), ("word", "delanoe"))),
+        ('"bertrand delanoë"', ("phrase", "bertrand delanoë")),
+        ("-delanoe", ("not", ("word", "delanoe"))),
+        ("+twitter", ("word", "twitter")),
+        ("twitter -delanoe", ("all", ("word", "twitter"), ("not", ("word", "delanoe")))),
+        ('-"bertrand delanoë"', ("not", ("phrase", "bertrand delanoë"))),
+        ("-(paris lyon)", ("not", ("all", ("word", "paris"), ("word", "lyon")))),
+        ("paris OR lyon", ("any", ("word", "paris"), ("word", "lyon"))),
+        ("paris OU lyon", ("any", ("word", "paris"), ("word", "lyon"))),
+        ("a OR b OR c", ("any", ("word", "a"), ("word", "b"), ("word", "c"))),
+        (
+            "x a OR b",
+            ("all", ("word", "x"), ("any", ("word", "a"), ("word", "b"))),
+        ),
+        ("paris or lyon", ("all", ("word", "paris"), ("word", "or"), ("word", "lyon"))),
+        ("prési*", ("prefix", "prési")),
+        ("title:twitter", ("word", "twitter", "title")),
+        ("titre:twitter", ("word", "twitter", "title")),
+        ("TITRE:twitter", ("word", "twitter", "title")),
+        ("body:twitter", ("word", "twitter", "body")),
+        ("texte:twitter", ("word", "twitter", "body")),
+        ("source:lemonde", ("word", "lemonde", "source")),
+        ("title:prési*", ("prefix", "prési", "title")),
+        ('title:"bertrand delanoë"', ("phrase", "bertrand delanoë", "title")),
+        (
+            "title:(twitter paris)",
+            ("all", ("word", "twitter", "title"), ("word", "paris", "title")),
+        ),
+        ("-title:delanoe", ("not", ("word", "delanoe", "title"))),
+        ("auteur:jack", ("word", "auteur:jack")),  # not a field: plain text
+        ("(twitter)", ("word", "twitter")),
+    ],
+)
+def test_parse_query_language(text, expected):
+    assert shape(parse(text)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('"unclosed', ("phrase", "unclosed")),
+        ('"unclosed phrase', ("phrase", "unclosed phrase")),
+        ("title:", ("word", "title")),
+        ("titre:", ("word", "titre")),
+        ("(((", ("all",)),
+        ("))", ("all",)),
+        ("(twitter", ("word", "twitter")),
+        ("twitter)", ("word", "twitter")),
+        ("*", ("all",)),
+        ("**", ("all",)),
+        ("*a*", ("word", "a")),
+        ("t*", ("word", "t")),  # a one-letter prefix would expand to everything
+        ("*twit", ("word", "twit")),
+        ("-", ("all",)),  # punctuation alone is nothing to search
+        ("OR", ("word", "OR")),
+        ("OU", ("word", "OU")),
+        ("OR twitter", ("all", ("word", "OR"), ("word", "twitter"))),
+        ("twitter OR", ("word", "twitter")),  # a trailing OR, still being typed, is dropped
+        ('""', ("all",)),
+        ('" "', ("all",)),
+        ("", ("all",)),
+        ("   ", ("all",)),
+        (":", ("all",)),
+        ("()", ("all",)),
+        ("-()", ("all",)),
+    ],
+)
+def test_parse_malformed_input_never_raises(text, expected):
+    assert shape(parse(text)) == expected
+
+
+@pytest.mark.parametrize("text", ['"unclosed', "title:", "(((", "*", "*a*", "))", "-", "OR"])
+def test_search_malformed_input_never_raises(engine, text):
+    result = engine.search(text)
+    assert result.total >= 0
+
+
+def test_parse_deep_nesting_is_flattened_not_recursed():
+    text = "(" * 200 + "twitter" + ")" * 200
+    assert shape(parse(text)) == ("word", "twitter")
+
+
+@pytest.mark.parametrize(
+    ("text", "rendered"),
+    [
+        ("twitter  delanoe", "twitter delanoe"),
+        ("paris OU lyon", "paris OR lyon"),
+        ("x a OR b", "x (a OR b)"),
+        ("titre:twitter", "title:twitter"),
+        ("texte:(twitter paris)", "body:twitter body:paris"),
+        ('titre:"bertrand delanoë"', 'title:"bertrand delanoë"'),
+        ('"  bertrand   delanoë "', '"bertrand   delanoë"'),
+        ("-(paris lyon)", "-(paris lyon)"),
+        ("prési*", "prési*"),
+        ('"unclosed', '"unclosed"'),
+        ("(((", ""),
+    ],
+)
+def test_render_normalises(text, rendered):
+    assert render(parse(text)) == rendered
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "twitter delanoe",
+        '"bertrand delanoë" -twitter',
+        "x (a OR b) title:prési*",
+        "-(paris lyon) body:twitter",
+    ],
+)
+def test_render_round_trips(text):
+    assert render(parse(render(parse(text)))) == render(parse(text))
+    assert shape(parse(render(parse(text)))) == shape(parse(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "spans"),
+    [
+        ("twitter -delanoe", ["twitter", "delanoe"]),
+        ("titre:Élysée prési*", ["Élysée", "prési"]),
+        ("*a* (b OR c)", ["a", "b", "c"]),
+    ],
+)
+def test_parse_leaf_offsets_point_into_the_query(text, spans):
+    assert [text[leaf.start : leaf.end] for leaf, _ in leaves(parse(text))] == spans
+
+
+def test_leaves_report_negation():
+    tree = parse("a -b -(c -d)")
+    assert [(leaf.text, negated) for leaf, negated in leaves(tree)] == [
+        ("a", False),
+        ("b", True),
+        ("c", True),
+        ("d", False),
+    ]
+
+
+# -- limits --------------------------------------------------------------------------------
+
+
+def test_parse_query_at_length_limit_is_accepted():
+    parse("a" * MAX_QUERY_CHARS)
+
+
+def test_parse_too_long_query_raises_clear_error():
+    with pytest.raises(QueryError, match=r"too long \(10000 characters; the limit is 1000\)"):
+        parse("a" * 10_000)
+
+
+def test_search_too_long_query_raises_query_error(engine):
+    with pytest.raises(QueryError, match="too long"):
+        engine.search("twitter " * 1250)
+
+
+def test_parse_term_limit_is_accepted():
+    parse(" ".join(f"mot{i}" for i in range(MAX_TERMS)))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        " ".join(f"mot{i}" for i in range(MAX_TERMS + 1)),
+        " ".join(f"-mot{i}" for i in range(MAX_TERMS + 1)),
+        " OR ".join(f"mot{i}" for i in range(MAX_TERMS + 1)),
+    ],
+)
+def test_parse_too_many_terms_raises_clear_error(text):
+    with pytest.raises(QueryError, match=r"too many terms \(51; the limit is 50\)"):
+        parse(text)
+
+
+def test_query_error_is_a_value_error():
+    assert issubclass(QueryError, ValueError)
+
+
+# Queries made of syntax pieces and random text, so quotes, groups and fields meet often.
+QUERY_SOUP = st.lists(
+    st.one_of(
+        st.sampled_from([*'"():*-+ ’', "OR ", "OU ", "title:", "titre:", "source:"]),
+        st.text(max_size=4),
+    ),
+    max_size=200,
+).map("".join)
+
+
+@given(st.text(max_size=1200))
+@settings(max_examples=100, deadline=None, derandomize=True)
+def test_parse_arbitrary_text_raises_only_query_error(text):
+    try:
+        tree = parse(text)
+    except QueryError:
+        return
+    render(tree)
+
+
+@given(QUERY_SOUP)
+@settings(max_examples=100, deadline=None, derandomize=True)
+def test_parse_syntax_soup_raises_only_query_error(text):
+    try:
+        tree = parse(text)
+    except QueryError:
+        return
+    for leaf, _negated in leaves(tree):
+        assert leaf.text
+        if not isinstance(leaf, Phrase):
+            assert text[leaf.start : leaf.end] == leaf.text

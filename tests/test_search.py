@@ -1,0 +1,354 @@
+"""Tests for searchsvc.search: ranked, paginated hits on the seed index, and its invariants."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from unidecode import unidecode
+
+from searchsvc.query import OR_WORDS, QueryError
+from searchsvc.search import MAX_PER_PAGE, MAX_RESULT_WINDOW, StoredDocument
+
+SEED_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+DELANOE_PREFIXES = ("001_", "002_")
+WORD_RE = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+
+
+def seed_texts() -> dict[str, str]:
+    return {f.stem: f.read_text(encoding="utf-8") for f in sorted(SEED_CORPUS.glob("*.txt"))}
+
+
+def seed_ids_containing(folded: str) -> set[str]:
+    """Ids of seed documents whose accent-folded, lower-cased text contains ``folded``."""
+    return {doc_id for doc_id, text in seed_texts().items() if folded in unidecode(text).lower()}
+
+
+def ids(engine, query: str) -> set[str]:
+    return {h.id for h in engine.search(query, per_page=100).hits}
+
+
+# -- what a query finds --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("query", ["delanoe", "Delanoë", "DELANOË", "delanoë", "Delanoe"])
+def test_search_delanoe_any_spelling_finds_the_two_articles(engine, query):
+    result = engine.search(query)
+    assert result.total == 2
+    assert sorted(h.id[:4] for h in result.hits) == list(DELANOE_PREFIXES)
+    for hit in result.hits:
+        assert "<mark>Delanoë</mark>" in hit.snippet
+
+
+@pytest.mark.parametrize("query", ["elysee", "Élysée", "ELYSEE", "l'Elysée"])
+def test_search_elysee_finds_the_elysee_article(engine, query):
+    expected = seed_ids_containing("elysee")
+    assert expected  # the seed corpus spells it "Elysée"
+    assert ids(engine, query) == expected
+
+
+def test_search_elision_and_apostrophes_same_hits(engine):
+    hits = ids(engine, "l'election")
+    assert hits
+    assert ids(engine, "l’élection") == hits
+    assert ids(engine, "election") >= hits
+
+
+def test_search_compound_and_joined_same_documents(engine):
+    hits = ids(engine, "micro-blogging")
+    assert hits == ids(engine, "microblogging")
+    assert hits == seed_ids_containing("micro-blogging") | seed_ids_containing("microblogging")
+
+
+def test_search_all_words_must_match(engine):
+    both = ids(engine, "delanoe twitter")
+    assert both == ids(engine, "delanoe") & ids(engine, "twitter")
+    assert ids(engine, "delanoe hippopotame") == set()
+
+
+def test_search_phrase(engine):
+    assert {i[:4] for i in ids(engine, '"bertrand delanoë"')} == set(DELANOE_PREFIXES)
+    assert ids(engine, '"delanoë bertrand"') == set()
+    assert ids(engine, '"Jack Dorsey"') == ids(engine, "jack dorsey")
+
+
+def test_search_exclusion(engine):
+    twitter = ids(engine, "title:twitter")
+    hits = ids(engine, "title:twitter -delanoe")
+    assert hits
+    assert not any(h.startswith(DELANOE_PREFIXES) for h in hits)
+    assert hits == twitter - ids(engine, "delanoe")
+    assert ids(engine, "-delanoe") == ids(engine, "twitter") - ids(engine, "delanoe")
+
+
+def test_search_titre_alias(engine):
+    assert ids(engine, "titre:delanoë") == ids(engine, "title:delanoe")
+    assert {i[:4] for i in ids(engine, "title:delanoe")} == {"002_"}
+
+
+def test_search_body_field(engine):
+    assert ids(engine, "body:delanoe") == ids(engine, "delanoe")
+
+
+@pytest.mark.parametrize("operator", ["OR", "OU"])
+def test_search_or(engine, operator):
+    hits = ids(engine, f"delanoe {operator} elysee")
+    assert hits == ids(engine, "delanoe") | ids(engine, "elysee")
+    assert len(hits) == 3
+
+
+def test_search_prefix(engine):
+    result = engine.search("prési*", per_page=100)
+    assert result.total >= 1
+    for hit in result.hits:
+        marks = re.findall(r"<mark>(.*?)</mark>", hit.snippet)
+        assert marks and all(unidecode(m).lower().startswith("presi") for m in marks)
+
+
+@pytest.mark.parametrize("query", ["@jack", "@Jack"])
+def test_search_handle_finds_only_the_handle(engine, query):
+    assert ids(engine, query) == seed_ids_containing("@jack")
+    assert ids(engine, "jack") >= ids(engine, query)
+
+
+def test_search_numbers(engine):
+    assert ids(engine, "2013") == seed_ids_containing("2013")
+    assert ids(engine, "3,9") == seed_ids_containing("3,9")
+
+
+@pytest.mark.parametrize("query", ["le la les", "à été où", "Le LA les"])
+def test_search_stop_words_only(engine, query):
+    result = engine.search(query)
+    assert result.total == 0
+    assert result.hits == []
+    assert result.notice == "stop_words_only"
+
+
+def test_search_empty_query_no_notice(engine):
+    result = engine.search("   ")
+    assert (result.total, result.hits, result.notice) == (0, [], None)
+
+
+def test_search_title_match_ranks_above_body_only(tiny_engine):
+    for query in ("zèbre", "zebre", "ZÈBRE"):
+        result = tiny_engine.search(query)
+        assert [h.id for h in result.hits] == ["zebre-titre", "zebre-corps"]
+        assert result.hits[0].score > result.hits[1].score
+
+
+def test_search_hits_sorted_by_score(engine):
+    scores = [h.score for h in engine.search("twitter", per_page=100).hits]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_search_result_fields(engine):
+    result = engine.search("Delanoë  twitter")
+    assert result.query == "Delanoë  twitter"
+    assert result.understood == "Delanoë twitter"
+    assert (result.page, result.per_page) == (1, 10)
+    assert result.took_ms >= 0
+    hit = result.hits[0]
+    assert hit.title and hit.snippet and hit.score > 0
+
+
+# -- pagination ----------------------------------------------------------------------------
+
+
+def test_search_pagination_second_hit(engine):
+    everything = engine.search("twitter", per_page=100)
+    assert everything.total == 5
+    page = engine.search("twitter", page=2, per_page=1)
+    assert [h.id for h in page.hits] == [everything.hits[1].id]
+    assert page.total == everything.total
+    assert page.pages == 5
+    assert (page.page, page.per_page) == (2, 1)
+
+
+def test_search_pagination_pages_cover_every_hit_once(engine):
+    everything = [h.id for h in engine.search("twitter", per_page=100).hits]
+    paged = [h.id for p in (1, 2, 3) for h in engine.search("twitter", page=p, per_page=2).hits]
+    assert paged == everything
+
+
+def test_search_pagination_past_the_end_is_empty(engine):
+    result = engine.search("twitter", page=4, per_page=2)
+    assert result.hits == []
+    assert result.total == 5
+
+
+@pytest.mark.parametrize(
+    ("page", "per_page", "message"),
+    [
+        (0, 10, "page must be 1 or more"),
+        (-1, 10, "page must be 1 or more"),
+        (1, 0, "per_page must be between 1 and 100"),
+        (1, MAX_PER_PAGE + 1, "per_page must be between 1 and 100"),
+        (MAX_RESULT_WINDOW // 100 + 1, 100, "beyond the first 10000"),
+        (MAX_RESULT_WINDOW + 1, 1, "beyond the first 10000"),
+    ],
+)
+def test_search_bad_paging_raises_query_error(engine, page, per_page, message):
+    with pytest.raises(QueryError, match=message):
+        engine.search("twitter", page=page, per_page=per_page)
+
+
+def test_search_paging_at_the_window_limit_is_accepted(engine):
+    assert engine.search("twitter", page=MAX_RESULT_WINDOW // 100, per_page=100).hits == []
+
+
+# -- documents, completion, counts -----------------------------------------------------------
+
+
+def test_document_returns_stored_document(engine):
+    doc_id = next(iter(ids(engine, "delanoe")))
+    doc = engine.document(doc_id)
+    assert isinstance(doc, StoredDocument)
+    assert doc.id == doc_id
+    assert doc.path == doc_id + ".txt"
+    assert "Delanoë" in doc.body
+    assert doc.title
+
+
+def test_document_unknown_id_is_none(engine):
+    assert engine.document("nope") is None
+    assert engine.document("") is None
+
+
+def test_complete_pre_offers_pre_words_first(engine):
+    words = engine.complete("pré")
+    assert words
+    assert words[0].startswith("pré")
+    starts = [w.startswith("pré") for w in words]
+    assert starts == sorted(starts, reverse=True)  # all "pré…" before any other
+    assert all(unidecode(w).startswith("pre") for w in words)
+
+
+def test_complete_keeps_the_words_before(engine):
+    words = engine.complete("jack twit")
+    assert words and words[0] == "jack twitter"
+
+
+@pytest.mark.parametrize("text", ["", "   ", "zzzq", "'"])
+def test_complete_nothing(engine, text):
+    assert engine.complete(text) == []
+
+
+def test_complete_limit(engine):
+    assert len(engine.complete("p", limit=3)) == 3
+
+
+def test_count_and_stats(engine):
+    assert engine.count("delanoe") == 2
+    assert engine.count("le la") == 0
+    stats = engine.stats()
+    assert stats["documents"] == 5
+    assert re.fullmatch(r"g\d{6}", stats["generation"])
+    assert stats["index_version"]
+
+
+def test_highlights_for_document_view(engine):
+    highlights = engine.highlights('delanoe -twitter "bertrand delanoë" prési*')
+    assert highlights.exact == {"delanoe", "bertrand"}
+    assert highlights.prefixes == {"presi"}
+    assert "twitter" not in highlights.exact
+
+
+# -- snippets are safe HTML --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("query", ["script", "alert", "quotes", "chercheur", "piégée"])
+def test_search_snippet_escapes_html(tiny_engine, query):
+    (hit,) = tiny_engine.search(query).hits
+    assert set(re.findall(r"<[^>]*>", hit.snippet)) <= {"<mark>", "</mark>"}
+    assert re.findall(r"<mark>", hit.snippet)
+    text = re.sub(r"</?mark>", "", hit.snippet)
+    assert '&lt;script&gt;alert(1)&lt;/script&gt; &amp; "quotes"' in text
+
+
+def test_search_snippet_escapes_html_around_mark(tiny_engine):
+    (hit,) = tiny_engine.search("alert").hits
+    assert "&lt;script&gt;<mark>alert</mark>(1)&lt;/script&gt; &amp;" in hit.snippet
+
+
+def test_document_keeps_raw_text(tiny_engine):
+    assert "<script>alert(1)</script>" in tiny_engine.document("securite").body
+
+
+# -- properties --------------------------------------------------------------------------------
+
+# Words of each seed document. Words that upper-case into the OR operator ("ou") are left out:
+# "paris OU lyon" is the query language's OR, so upper-casing them changes the query's meaning.
+SEED_WORDS = [
+    [w for w in WORD_RE.findall(text) if w.upper() not in OR_WORDS]
+    for text in seed_texts().values()
+]
+
+
+@st.composite
+def seed_queries(draw) -> str:
+    """1 to 3 words of one seed document, or a quoted run of 2 or 3 consecutive words."""
+    words = draw(st.sampled_from(SEED_WORDS))
+    if draw(st.booleans()):
+        return " ".join(draw(st.lists(st.sampled_from(words), min_size=1, max_size=3)))
+    start = draw(st.integers(0, len(words) - 3))
+    return '"' + " ".join(words[start : start + draw(st.integers(2, 3))]) + '"'
+
+
+def swap_apostrophes(text: str) -> str:
+    return text.translate(str.maketrans({"’": "'", "'": "’"}))
+
+
+VARIANTS = {
+    "unidecode": unidecode,
+    "upper": str.upper,
+    "lower": str.lower,
+    "title": str.title,
+    "apostrophes": swap_apostrophes,
+}
+
+
+@given(seed_queries(), st.sampled_from(sorted(VARIANTS)))
+@settings(max_examples=100, deadline=None, derandomize=True)
+def test_search_accents_case_apostrophes_never_change_hits(engine, query, variant):
+    assert ids(engine, VARIANTS[variant](query)) == ids(engine, query)
+
+
+QUERY_TEXT = st.text(
+    alphabet=st.one_of(st.sampled_from("\"():*-+ ’'OR"), st.characters()), max_size=1000
+)
+
+
+@given(QUERY_TEXT)
+@example('"(' * 500)
+@example("-(" * 499 + "a*")
+@example("title:" + "(a OR " * 165)
+@example("*" * 1000)
+@settings(max_examples=100, deadline=None, derandomize=True)
+def test_search_arbitrary_text_raises_only_query_error(engine, text):
+    try:
+        result = engine.search(text)
+    except QueryError:
+        return
+    assert result.total >= len(result.hits)
+
+
+@pytest.mark.parametrize("typed", ["l'élec", "l’élec", "L'ELEC"])
+def test_complete_strips_elision_of_the_word_being_typed(engine, typed):
+    completions = engine.complete(typed)
+    assert completions
+    assert all(c.lower().startswith(typed[:2].lower()) for c in completions)
+    assert any(c[2:].lower().startswith("élection") for c in completions)
+
+
+def test_complete_collapses_spaces_between_words(engine):
+    assert all(c.startswith("twitter pr") for c in engine.complete("twitter  pré"))
+
+
+@pytest.mark.parametrize("query", ["(((", "*", "-", '""'])
+def test_search_without_words_has_no_notice(engine, query):
+    result = engine.search(query)
+    assert result.total == 0
+    assert result.notice is None

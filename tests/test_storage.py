@@ -1,0 +1,202 @@
+"""Tests for searchsvc.storage: generations on disk, the CURRENT pointer, metadata, the lock."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from searchsvc import storage
+from searchsvc.schema import VERSION
+from searchsvc.storage import (
+    CURRENT,
+    META,
+    IndexBusyError,
+    IndexStateError,
+    IndexVersionError,
+    NoIndexError,
+)
+
+
+def make_generation(root, name):
+    """An (empty) generation directory with this version's metadata."""
+    path = root / name
+    path.mkdir(parents=True)
+    storage.write_meta(path, documents=0)
+    return path
+
+
+def point_to(root, name):
+    (root / CURRENT).write_text(name + "\n", encoding="ascii")
+
+
+@pytest.mark.parametrize(
+    ("number", "name"), [(1, "g000001"), (42, "g000042"), (1_234_567, "g1234567")]
+)
+def test_generation_name(number, name):
+    assert storage.generation_name(number) == name
+
+
+def test_list_generations_numeric_order_ignoring_others(tmp_path):
+    for name in ("g000010", "g000002", "g1000000", "g000003.building", "gfoo", "g12", "x"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "g000004").write_text("a file, not a generation")
+    assert storage.list_generations(tmp_path) == ["g000002", "g000010", "g1000000"]
+
+
+def test_list_generations_missing_root(tmp_path):
+    assert storage.list_generations(tmp_path / "absent") == []
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"g000003\n", "g000003"),
+        (b"  g000003  ", "g000003"),
+        (b"../etc", None),
+        (b"g3", None),
+        (b"", None),
+        (b"\xff\xfe", None),
+    ],
+)
+def test_current_name(tmp_path, content, expected):
+    (tmp_path / CURRENT).write_bytes(content)
+    assert storage.current_name(tmp_path) == expected
+
+
+def test_current_name_without_pointer(tmp_path):
+    assert storage.current_name(tmp_path) is None
+    assert storage.current_name(tmp_path / "absent") is None
+
+
+def test_current_no_index_says_to_run_index(tmp_path):
+    with pytest.raises(NoIndexError, match="run `searchsvc index`"):
+        storage.current(tmp_path)
+
+
+def test_current_pointer_to_missing_generation(tmp_path):
+    point_to(tmp_path, "g000007")
+    with pytest.raises(NoIndexError):
+        storage.current(tmp_path)
+
+
+def test_current_returns_live_generation(tmp_path):
+    make_generation(tmp_path, "g000001")
+    make_generation(tmp_path, "g000002")
+    point_to(tmp_path, "g000001")
+    generation = storage.current(tmp_path)
+    assert generation.name == "g000001"
+    assert generation.path == tmp_path / "g000001"
+    assert generation.meta == {"version": VERSION, "documents": 0}
+
+
+@pytest.mark.parametrize("version", ["0.0", None])
+def test_current_other_version_says_reindex_full(tmp_path, version):
+    path = tmp_path / "g000001"
+    path.mkdir()
+    if version is not None:
+        (path / META).write_text(json.dumps({"version": version}))
+    point_to(tmp_path, "g000001")
+    with pytest.raises(IndexVersionError, match="--full") as info:
+        storage.current(tmp_path)
+    assert (version or "unknown") in str(info.value)
+    assert VERSION in str(info.value)
+
+
+@pytest.mark.parametrize("content", ["{not json", "", "[1, 2"])
+def test_read_meta_damaged_is_empty(tmp_path, content):
+    (tmp_path / META).write_text(content)
+    assert storage.read_meta(tmp_path) == {}
+
+
+def test_read_meta_missing_is_empty(tmp_path):
+    assert storage.read_meta(tmp_path) == {}
+
+
+def test_write_meta_atomic_and_versioned(tmp_path):
+    storage.write_meta(tmp_path, documents=3, built="now")
+    assert storage.read_meta(tmp_path) == {"version": VERSION, "documents": 3, "built": "now"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [META]
+
+
+def test_new_generation_numbers_after_existing_and_building(tmp_path):
+    (tmp_path / "g000002").mkdir()
+    (tmp_path / "g000005.building").mkdir()
+    name, tmp = storage.new_generation(tmp_path)
+    assert name == "g000006"
+    assert tmp == tmp_path / "g000006.building"
+    assert tmp.is_dir()
+
+
+def test_new_generation_creates_root(tmp_path):
+    name, tmp = storage.new_generation(tmp_path / "new" / "index")
+    assert name == "g000001"
+    assert tmp.is_dir()
+
+
+def test_publish_switches_current(tmp_path):
+    make_generation(tmp_path, "g000001")
+    point_to(tmp_path, "g000001")
+    name, tmp = storage.new_generation(tmp_path)
+    storage.write_meta(tmp, documents=1)
+    storage.publish(tmp_path, name, tmp)
+    assert storage.current_name(tmp_path) == "g000002"
+    assert not tmp.exists()
+    assert storage.current(tmp_path).meta["documents"] == 1
+    assert not (tmp_path / (CURRENT + ".tmp")).exists()
+
+
+@pytest.mark.parametrize(
+    ("keep_old", "left"),
+    [
+        (0, ["g000004", "g000005"]),
+        (1, ["g000003", "g000004", "g000005"]),
+        (2, ["g000002", "g000003", "g000004", "g000005"]),
+    ],
+)
+def test_collect_garbage_keeps_live_newer_and_old(tmp_path, keep_old, left):
+    for n in range(1, 6):
+        make_generation(tmp_path, storage.generation_name(n))
+    (tmp_path / "g000009.building").mkdir()
+    point_to(tmp_path, "g000004")  # g000005: built, not yet live (or a switch in progress)
+    removed = storage.collect_garbage(tmp_path, keep_old=keep_old)
+    assert storage.list_generations(tmp_path) == left
+    assert not (tmp_path / "g000009.building").exists()
+    assert "g000009.building" in removed
+
+
+def test_collect_garbage_without_live_generation_keeps_all(tmp_path):
+    make_generation(tmp_path, "g000001")
+    make_generation(tmp_path, "g000002")
+    storage.collect_garbage(tmp_path)
+    assert storage.list_generations(tmp_path) == ["g000001", "g000002"]
+
+
+def test_write_lock_excludes_second_writer(tmp_path):
+    with storage.write_lock(tmp_path):
+        busy = pytest.raises(IndexBusyError, match="another `searchsvc index`")
+        with busy, storage.write_lock(tmp_path, wait=False):
+            pass
+    with storage.write_lock(tmp_path, wait=False):  # released
+        pass
+
+
+def test_write_lock_timeout(tmp_path):
+    with storage.write_lock(tmp_path):
+        started = time.monotonic()
+        with pytest.raises(IndexBusyError), storage.write_lock(tmp_path, timeout=0.2):
+            pass
+        assert time.monotonic() - started >= 0.2
+
+
+def test_write_lock_released_on_error(tmp_path):
+    with pytest.raises(RuntimeError), storage.write_lock(tmp_path):
+        raise RuntimeError("boom")
+    with storage.write_lock(tmp_path, wait=False):
+        pass
+
+
+def test_errors_share_a_base():
+    for error in (NoIndexError, IndexVersionError, IndexBusyError):
+        assert issubclass(error, IndexStateError)
