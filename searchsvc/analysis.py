@@ -219,14 +219,38 @@ class ElisionFilter(Filter):
             yield t
 
 
+def compound_pieces(word: str) -> list[tuple[str, int, str | None, bool]]:
+    """Split a compound into ``(text, offset, role, alt)`` pieces, as indexed.
+
+    ``micro-blogging`` gives the joined form ``microblogging`` (role "joined"), then its
+    parts (role "part"; the first shares the joined form's position: ``alt``). A compound
+    with a single word that is not a stop word (``précise-t-il``) gives just its pieces, no
+    joined junk; one made only of stop words (``a-t-il``) gives nothing. A plain word, or an
+    apostrophe word like ``aujourd'hui``, is one piece.
+    """
+    if ("-" not in word and "'" not in word) or fold(word) in _FOLDED_APOSTROPHE_WORDS:
+        return [(word, 0, None, False)]
+    split = _COMPOUND_SPLIT_RE.split(word)
+    content = sum(not word_terms(p).stop for p in split[::2])
+    if not content:
+        return []
+    joined = content > 1
+    pieces: list[tuple[str, int, str | None, bool]] = []
+    if joined:
+        pieces.append(("".join(split[::2]), 0, "joined", False))
+    offset = 0
+    for i, piece in enumerate(split):
+        if i % 2 == 0:
+            pieces.append((piece, offset, "part" if joined else None, joined and i == 0))
+        offset += len(piece)
+    return pieces
+
+
 class CompoundFilter(Filter):
     """Make hyphenated and apostrophe compounds findable whole, by parts and joined.
 
-    ``micro-blogging`` yields ``microblogging`` (``role="joined"``, spanning the compound),
-    then ``micro`` (an ``alt`` sharing its position) and ``blogging``; a compound with one
-    word that is not a stop word (``précise-t-il``) yields just that word. ``@jack`` at indexing
-    also yields ``jack`` as an alt, so a plain word finds the handle; a query ``@jack`` means
-    the handle only. A compound made only of stop words (``a-t-il``) yields nothing.
+    See :func:`compound_pieces`. ``@jack`` at indexing also yields ``jack`` as an alt, so a
+    plain word finds the handle; a query ``@jack`` means the handle only.
     """
 
     def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
@@ -240,40 +264,75 @@ class CompoundFilter(Filter):
                     t.alt = True
                     yield t
                 continue
+            if t.kind != "word":
+                yield t
+                continue
             text = t.text
-            if t.kind != "word" or ("-" not in text and "'" not in text):
-                yield t
-                continue
-            if fold(text) in _FOLDED_APOSTROPHE_WORDS:
-                yield t
-                continue
-            pieces = _COMPOUND_SPLIT_RE.split(text)
-            content = sum(not word_terms(p).stop for p in pieces[::2])
-            if not content:
-                continue
             start = t.startchar if t.chars else 0
-            # A joined form only for real compounds: "précise-t-il" gives no "précisetil".
-            joined = content > 1
-            if joined:
-                t.text = "".join(pieces[::2])
-                t.role = "joined"
-                yield t
-            offset = 0
-            for i, piece in enumerate(pieces):
-                if i % 2:
-                    offset += len(piece)
-                    continue
-                t.text = piece
-                t.role = "part" if joined else None
-                t.alt = joined and i == 0
+            for piece, offset, role, alt in compound_pieces(text):
+                t.text, t.role, t.alt = piece, role, alt
                 if t.chars:
                     t.startchar = start + offset
-                    t.endchar = start + offset + len(piece)
+                    t.endchar = start + offset + (len(text) if role == "joined" else len(piece))
                 yield t
-                offset += len(piece)
 
 
 _COMPOUND_SPLIT_RE = re.compile(r"(['-])")
+
+
+def token_terms(kind: str, text: str) -> WordTerms:
+    """The terms of one token of the tokenizer's ``kind`` (word, number or handle)."""
+    if kind == "word":
+        return word_terms(text)
+    if kind == "number":
+        number = text.replace(".", ",")
+        return WordTerms(number, "", number, False)
+    handle = text[0] + fold(text[1:])  # "@jack", "#tag"
+    return WordTerms(handle, "", handle, False)
+
+
+@lru_cache(maxsize=8)
+def index_postings(text: str) -> tuple[dict[str, list[int]], frozenset[str]]:
+    """Index terms of ``text`` with their positions, and its variant terms, in one pass.
+
+    Gives exactly what :func:`FrenchAnalyzer` yields at indexing (``"terms"`` and
+    ``"variants"`` outputs), without a Token object per term: this is the indexer's hot path.
+    The last few results are kept, so the fields of one document share one analysis; treat
+    the returned mapping as read-only.
+    """
+    postings: dict[str, list[int]] = {}
+    variants: set[str] = set()
+    pos = -1
+
+    def add(terms: WordTerms, alt: bool) -> None:
+        nonlocal pos
+        if not alt:
+            pos += 1
+        postings.setdefault(terms.exact, []).append(pos)
+        if terms.stem:
+            postings.setdefault(STEM_MARK + terms.stem, []).append(pos)
+        if terms.base != terms.exact:
+            variants.add(terms.exact + VARIANT_SEP + terms.base)
+
+    for m in _TOKEN_RE.finditer(normalise(text)):
+        kind, word = m.lastgroup, m.group()
+        if kind == "handle":
+            add(token_terms(kind, word), False)
+            plain = word_terms(word[1:])
+            if not plain.stop:
+                add(plain, True)
+            continue
+        if kind == "number":
+            add(token_terms(kind, word), False)
+            continue
+        if "'" in word:
+            word = word[split_elision(word) :]
+        pieces = compound_pieces(word) if ("-" in word or "'" in word) else [(word, 0, None, False)]
+        for piece, _offset, _role, alt in pieces:
+            terms = word_terms(piece)
+            if not terms.stop:
+                add(terms, alt)
+    return postings, frozenset(variants)
 
 
 class FrenchTermFilter(Filter):
@@ -295,16 +354,9 @@ class FrenchTermFilter(Filter):
         pos = -1
         for t in tokens:
             kind = t.kind
-            if kind == "word":
-                terms = word_terms(t.text)
-                if terms.stop and t.removestops:
-                    continue
-            elif kind == "number":
-                text = t.text.replace(".", ",")
-                terms = WordTerms(text, "", text, False)
-            else:  # handle: "@jack", "#tag"
-                text = t.text[0] + fold(t.text[1:])
-                terms = WordTerms(text, "", text, False)
+            terms = token_terms(kind, t.text)
+            if terms.stop and t.removestops:
+                continue
             if not t.alt:
                 pos += 1
             if t.positions:

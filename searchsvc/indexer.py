@@ -7,6 +7,7 @@ generation beside the live one and switches to it atomically (see :mod:`searchsv
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -53,13 +54,14 @@ Progress = Callable[[int], None]
 
 
 def _fields(doc: Document) -> dict:
+    """The Whoosh fields of a document (analysis happens in the fields, see ``schema``)."""
     return {
         "id": doc.id,
         "hash": doc.content_hash,
         "path": doc.path,
         "title": doc.title,
         "body": doc.body,
-        "variants": doc.title + "\n" + doc.body,
+        "variants": (doc.title, doc.body),
         "url": doc.url,
         "date": doc.date,
         "source": doc.source,
@@ -79,8 +81,14 @@ def reindex(
     progress: Progress | None = None,
     wait: bool = True,
     limitmb: int = DEFAULT_LIMIT_MB,
+    procs: int | None = None,
 ) -> IndexReport:
-    """Bring the index in ``index_dir`` up to date with the documents in ``corpus``."""
+    """Bring the index in ``index_dir`` up to date with the documents in ``corpus``.
+
+    ``procs`` worker processes analyse and write a full build (default: one per core);
+    ``limitmb`` bounds the memory each one buffers before flushing, so memory stays flat
+    however large the corpus.
+    """
     corpus, root = Path(corpus), Path(index_dir)
     if not corpus.is_dir():
         raise FileNotFoundError(f"corpus folder not found: {corpus}")
@@ -101,12 +109,37 @@ def reindex(
 
         docs = _counted(read_corpus(corpus, on_skip=skipped), progress)
         if full:
-            _build(root, docs, report, limitmb)
+            _build(root, docs, report, limitmb, procs or _default_procs(corpus))
         else:
             _update(generation, docs, report, limitmb)
         storage.collect_garbage(root)
     report.seconds = time.monotonic() - started
     return report
+
+
+# Below this much text, starting worker processes costs more than it saves.
+PARALLEL_MIN_BYTES = 4 * 1024 * 1024
+
+
+def _default_procs(corpus: Path) -> int:
+    """One writer process per core for a large corpus, a single one for a small corpus."""
+    total = 0
+    for folder, _dirs, files in os.walk(corpus):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.stat(os.path.join(folder, name)).st_size
+        if total >= PARALLEL_MIN_BYTES:
+            return os.cpu_count() or 1
+    return 1
+
+
+def _writer(ix: whoosh_index.Index, limitmb: int, procs: int):
+    """A writer for a full build: with several processes, each writes its own segment and
+    they are kept as they are (``multisegment``), since merging them would cost a second pass.
+    """
+    if procs > 1:
+        return ix.writer(procs=procs, limitmb=max(32, limitmb // procs), multisegment=True)
+    return ix.writer(limitmb=limitmb)
 
 
 def _counted(docs: Iterable[Document], progress: Progress | None) -> Iterable[Document]:
@@ -116,11 +149,13 @@ def _counted(docs: Iterable[Document], progress: Progress | None) -> Iterable[Do
             progress(n)
 
 
-def _build(root: Path, docs: Iterable[Document], report: IndexReport, limitmb: int) -> None:
+def _build(
+    root: Path, docs: Iterable[Document], report: IndexReport, limitmb: int, procs: int
+) -> None:
     name, tmp = storage.new_generation(root)
     try:
         ix = whoosh_index.create_in(tmp, build_schema())
-        writer = ix.writer(limitmb=limitmb)
+        writer = _writer(ix, limitmb, procs)
         try:
             for doc in docs:
                 writer.add_document(**_without_none(_fields(doc)))

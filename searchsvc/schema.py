@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from whoosh import fields, formats
 
-from searchsvc.analysis import ANALYZER_VERSION, FrenchAnalyzer
+from searchsvc.analysis import ANALYZER_VERSION, FrenchAnalyzer, index_postings
 
 # Bump when the schema changes (fields added, removed or configured differently).
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
 
 # The version an index must carry to be read by this code.
 VERSION = f"{INDEX_FORMAT}.{ANALYZER_VERSION}"
@@ -27,11 +27,40 @@ FIELD_ALIASES = {
 }
 
 
+class FrenchTextField(fields.TEXT):
+    """A positional text field analysed in French.
+
+    Indexing goes through :func:`~searchsvc.analysis.index_postings` (one fused pass, the
+    same terms as the analyzer chain); the chain itself serves queries and highlighting.
+    """
+
+    def __init__(self, stored: bool = True):
+        super().__init__(analyzer=FrenchAnalyzer(), phrase=True, stored=stored)
+
+    def index(self, value, **kwargs):
+        """Yield ``(term bytes, frequency, weight, encoded positions)`` for each term."""
+        boost, encode = self.format.field_boost, self.format.encode
+        for term, positions in index_postings(value)[0].items():
+            yield term.encode("utf-8"), len(positions), len(positions) * boost, encode(positions)
+
+
 class VariantsField(fields.FieldType):
-    """Index-only field of ``"folded accented"`` pairs: which accented words the corpus has."""
+    """Index-only field of ``"folded accented"`` pairs: which accented words the corpus has.
+
+    Its value is the document's ``(title, body)``; their analysis is the one the text fields
+    just did (``index_postings`` keeps the last few results), so it costs no second pass.
+    """
 
     def __init__(self) -> None:
         super().__init__(formats.Existence(), FrenchAnalyzer("variants"), scorable=False)
+
+    def index(self, value, **kwargs):
+        """Yield one entry per variant term of the texts in ``value``."""
+        texts = (value,) if isinstance(value, str) else value
+        terms = set().union(*(index_postings(text)[1] for text in texts))
+        boost = self.format.field_boost
+        for term in sorted(terms):
+            yield term.encode("utf-8"), 1, boost, b""
 
 
 def build_schema() -> fields.Schema:
@@ -40,8 +69,8 @@ def build_schema() -> fields.Schema:
         id=fields.ID(stored=True, unique=True, sortable=True),
         hash=fields.ID(stored=True, sortable=True),
         path=fields.ID(stored=True, sortable=True),
-        title=fields.TEXT(analyzer=FrenchAnalyzer(), stored=True),
-        body=fields.TEXT(analyzer=FrenchAnalyzer(), stored=True),
+        title=FrenchTextField(),
+        body=FrenchTextField(),
         variants=VariantsField(),
         url=fields.STORED(),
         date=fields.ID(stored=True, sortable=True),

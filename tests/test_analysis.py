@@ -513,3 +513,50 @@ def test_build_schema_pickle_round_trip():
         original = [t.text for t in schema[name].analyzer(text)]
         assert [t.text for t in copy[name].analyzer(text)] == original
     assert [t.text for t in copy["body"].analyzer(text)] == index_terms(text)
+
+
+# -- the indexer's fused pass ---------------------------------------------------------------
+
+_FRENCH_BITS = st.sampled_from(
+    [
+        "l’Élysée",
+        "d'abandonnées",
+        "micro-blogging",
+        "a-t-il",
+        "précise-t-il",
+        "aujourd'hui",
+        "@Jack",
+        "#Twitter",
+        "3,5",
+        "G7",
+        "États-Unis",
+        "porte-parole",
+        "Delanoë",
+        "le",
+        "les",
+        "e\u0301lection",
+        "O'Reilly",
+        "qu'à",
+        "œuvre",
+        "--",
+        "'",
+        "x-",
+        "2013",
+        "Free-Iliad",
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.lists(st.one_of(_FRENCH_BITS, st.text(max_size=12)), max_size=30))
+def test_index_postings_equals_the_analyzer_chain(words):
+    from collections import defaultdict
+
+    from searchsvc.analysis import index_postings
+
+    text = " ".join(words)
+    expected = defaultdict(list)
+    for t in FrenchAnalyzer()(text, positions=True, mode="index"):
+        expected[t.text].append(t.pos)
+    variants = {t.text for t in FrenchAnalyzer("variants")(text, mode="index")}
+    assert index_postings(text) == (dict(expected), variants)

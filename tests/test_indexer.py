@@ -368,3 +368,14 @@ def test_other_version_index_refused_until_full_rebuild(built):
     assert report.generation == "g000002"
     with closing(SearchEngine(index_dir)) as eng:
         assert ids(eng, "zèbre") == {"zebre-titre", "zebre-corps"}
+
+
+def test_full_build_in_several_processes_finds_the_same(seed_corpus, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    reindex(seed_corpus, one, full=True, procs=1)
+    report = reindex(seed_corpus, two, full=True, procs=2)
+    assert report.documents == 5
+    for query in ["delanoe", "micro-blogging", '"bertrand delanoë"', "prési*", "elysee"]:
+        with closing(SearchEngine(one)) as a, closing(SearchEngine(two)) as b:
+            assert {h.id for h in a.search(query).hits} == {h.id for h in b.search(query).hits}
+    assert reindex(seed_corpus, two).unchanged == 5
