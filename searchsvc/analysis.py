@@ -291,21 +291,51 @@ def token_terms(kind: str, text: str) -> WordTerms:
     return WordTerms(handle, "", handle, False)
 
 
+def iter_terms(text: str) -> Iterator[tuple[WordTerms, bool, int, int]]:
+    """Yield ``(terms, alt, start, end)`` for every indexed word of ``text``, in order.
+
+    The same words, in the same order, as :func:`FrenchAnalyzer` at indexing, without a
+    Token object per term (the indexer's and the highlighter's hot path). ``alt`` words
+    share the previous word's position; ``start``/``end`` point into ``text``.
+    """
+    for m in _TOKEN_RE.finditer(normalise(text)):
+        kind, word, start, end = m.lastgroup, m.group(), m.start(), m.end()
+        if kind != "word":
+            yield token_terms(kind, word), False, start, end
+            if kind == "handle":
+                plain = word_terms(word[1:])
+                if not plain.stop:
+                    yield plain, True, start, end
+            continue
+        if "'" in word:
+            cut = split_elision(word)
+            word, start = word[cut:], start + cut
+        if "-" not in word and "'" not in word:
+            terms = word_terms(word)
+            if not terms.stop:
+                yield terms, False, start, end
+            continue
+        for piece, offset, role, alt in compound_pieces(word):
+            terms = word_terms(piece)
+            if not terms.stop:
+                if role == "joined":
+                    yield terms, alt, start, end
+                else:
+                    yield terms, alt, start + offset, start + offset + len(piece)
+
+
 @lru_cache(maxsize=8)
 def index_postings(text: str) -> tuple[dict[str, list[int]], frozenset[str]]:
     """Index terms of ``text`` with their positions, and its variant terms, in one pass.
 
     Gives exactly what :func:`FrenchAnalyzer` yields at indexing (``"terms"`` and
-    ``"variants"`` outputs), without a Token object per term: this is the indexer's hot path.
-    The last few results are kept, so the fields of one document share one analysis; treat
-    the returned mapping as read-only.
+    ``"variants"`` outputs). The last few results are kept, so the fields of one document
+    share one analysis; treat the returned mapping as read-only.
     """
     postings: dict[str, list[int]] = {}
     variants: set[str] = set()
     pos = -1
-
-    def add(terms: WordTerms, alt: bool) -> None:
-        nonlocal pos
+    for terms, alt, _start, _end in iter_terms(text):
         if not alt:
             pos += 1
         postings.setdefault(terms.exact, []).append(pos)
@@ -313,25 +343,6 @@ def index_postings(text: str) -> tuple[dict[str, list[int]], frozenset[str]]:
             postings.setdefault(STEM_MARK + terms.stem, []).append(pos)
         if terms.base != terms.exact:
             variants.add(terms.exact + VARIANT_SEP + terms.base)
-
-    for m in _TOKEN_RE.finditer(normalise(text)):
-        kind, word = m.lastgroup, m.group()
-        if kind == "handle":
-            add(token_terms(kind, word), False)
-            plain = word_terms(word[1:])
-            if not plain.stop:
-                add(plain, True)
-            continue
-        if kind == "number":
-            add(token_terms(kind, word), False)
-            continue
-        if "'" in word:
-            word = word[split_elision(word) :]
-        pieces = compound_pieces(word) if ("-" in word or "'" in word) else [(word, 0, None, False)]
-        for piece, _offset, _role, alt in pieces:
-            terms = word_terms(piece)
-            if not terms.stop:
-                add(terms, alt)
     return postings, frozenset(variants)
 
 

@@ -25,7 +25,10 @@ class Weights:
     title: float = 2.0
     body: float = 1.0
     exact: float = 1.0
-    stem: float = 1.0
+    stem: float = 0.25
+    # Extra score when the query's words stand within ``slop`` positions of each other.
+    proximity: float = 2.0
+    slop: int = 8
 
 
 @dataclass
@@ -41,6 +44,13 @@ class Highlights:
         if exact in self.exact or (stem and stem in self.stems):
             return True
         return any(exact.startswith(p) for p in self.prefixes)
+
+
+class Union(wq.Or):
+    """``Or`` that always merges lazily; Whoosh's automatic choice preloads every match of
+    every clause on segments under 5,000 documents, which costs more than it saves here."""
+
+    matcher_type = wq.Or.DEFAULT_MATCHER
 
 
 class QueryBuilder:
@@ -66,7 +76,7 @@ class QueryBuilder:
             return self._all(node, negated)
         if isinstance(node, ql.Any):
             parts = [q for q in (self._build(n, negated) for n in node.nodes) if q is not None]
-            return _one_or(parts, wq.Or)
+            return _one_or(parts, Union)
         if isinstance(node, ql.Phrase):
             return self.phrase(node, negated)
         if isinstance(node, ql.Prefix):
@@ -87,9 +97,32 @@ class QueryBuilder:
         if not positive and not negative:
             return None
         base = _one_or(positive, wq.And) if positive else wq.Every()
+        if len(positive) > 1 and not negated:
+            near = self._proximity(node)
+            if near is not None:
+                base = wq.AndMaybe(base, near)
         if negative:
-            return wq.AndNot(base, _one_or(negative, wq.Or))
+            return wq.AndNot(base, _one_or(negative, Union))
         return base
+
+    def _proximity(self, node: ql.All) -> wq.Query | None:
+        """Reward documents where the plain words of ``node`` stand close together."""
+        words = []
+        for child in node.nodes:
+            if isinstance(child, ql.Word) and child.field != "source":
+                tokens = analyze_query(child.text)
+                if len(tokens) == 1 and tokens[0].kind == "word":
+                    words.append(tokens[0].exact)
+        if len(words) < 2 or not self.weights.proximity:
+            return None
+        w = self.weights
+        return _one_or(
+            [
+                wq.Phrase(f, words, slop=w.slop, boost=w.proximity * self._field_weight(f))
+                for f in TEXT_FIELDS
+            ],
+            Union,
+        )
 
     # -- leaves --------------------------------------------------------------------------
 
@@ -108,7 +141,7 @@ class QueryBuilder:
                 options.append(self._phrase([p.exact for p in parts], fields, negated))
             elif parts and joined is None:
                 options.append(self._token(parts[0], fields, negated))
-            q = _one_or([o for o in options if o is not None], wq.Or)
+            q = _one_or([o for o in options if o is not None], Union)
             if q is not None:
                 queries.append(q)
         return _one_or(queries, wq.And)
@@ -122,7 +155,7 @@ class QueryBuilder:
         if len(words) == 1:
             if not negated:
                 self.highlights.exact.add(words[0])
-            return _one_or([self._term(f, words[0]) for f in fields], wq.Or)
+            return _one_or([self._term(f, words[0]) for f in fields], Union)
         return self._phrase(words, fields, negated)
 
     def prefix(self, node: ql.Prefix, negated: bool = False) -> wq.Query | None:
@@ -136,7 +169,7 @@ class QueryBuilder:
         if not negated:
             self.highlights.prefixes.add(text)
         fields = _fields(node.field)
-        return _one_or([wq.Prefix(f, text, boost=self._field_weight(f)) for f in fields], wq.Or)
+        return _one_or([wq.Prefix(f, text, boost=self._field_weight(f)) for f in fields], Union)
 
     # -- terms ---------------------------------------------------------------------------
 
@@ -165,12 +198,12 @@ class QueryBuilder:
             fw = self._field_weight(f)
             options.append(self._term(f, token.exact, fw * w.exact))
             options.extend(self._term(f, STEM_MARK + s, fw * w.stem) for s in stems)
-        return _one_or(options, wq.Or)
+        return _one_or(options, Union)
 
     def _phrase(self, words: list[str], fields: tuple[str, ...], negated: bool) -> wq.Query:
         if not negated:
             self.highlights.exact.update(words)
-        return _one_or([wq.Phrase(f, words, boost=self._field_weight(f)) for f in fields], wq.Or)
+        return _one_or([wq.Phrase(f, words, boost=self._field_weight(f)) for f in fields], Union)
 
     def _term(self, fieldname: str, text: str, boost: float = 1.0) -> wq.Term:
         return wq.Term(fieldname, text, boost=boost)

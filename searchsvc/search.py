@@ -30,6 +30,8 @@ MAX_PER_PAGE = 100
 # Deepest result a page may reach (page x per_page): deep paging costs scoring every hit.
 MAX_RESULT_WINDOW = 10_000
 MAX_COMPLETIONS = 10
+# "Did you mean" is looked for only when a query finds fewer results than this.
+SUGGEST_BELOW = 10
 # Terms scanned for a completion prefix: a one-letter prefix must stay cheap.
 MAX_COMPLETION_SCAN = 5_000
 
@@ -165,13 +167,15 @@ class SearchEngine:
                 return SearchResult(
                     text, ql.render(tree), 0, page, per_page, _ms(started), notice=notice
                 )
-            results = s.search(wq, limit=page * per_page)
+            # optimize=False: no block skipping, so the total is counted in the same pass
+            # (with skipping, Whoosh counts by running the query a second time).
+            results = s.search(wq, limit=page * per_page, optimize=False)
             total = len(results)
             hits = [
                 self._hit(results[i], builder.highlights)
                 for i in range((page - 1) * per_page, min(page * per_page, results.scored_length()))
             ]
-            suggestion = self._suggestion(s, tree, text, total)
+            suggestion = self._suggestion(s, tree, text, total) if total < SUGGEST_BELOW else None
         return SearchResult(
             text, ql.render(tree), total, page, per_page, _ms(started), hits, suggestion
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
-from searchsvc.analysis import FrenchAnalyzer
+from searchsvc.analysis import iter_terms
 from searchsvc.matching import Highlights
 
 # Only the start of very long documents is scanned for snippets: it bounds the cost.
@@ -18,20 +18,15 @@ FRAGMENT_CHARS = 180
 MAX_FRAGMENTS = 3
 ELLIPSIS = "…"
 
-_analyzer = FrenchAnalyzer()
-
 
 def match_spans(
     text: str, highlights: Highlights, limit: int = MAX_ANALYZED_CHARS
 ) -> list[tuple[int, int]]:
     """Return the sorted, merged ``(start, end)`` spans of ``text`` that the query matched."""
     spans: list[tuple[int, int]] = []
-    for t in _analyzer(text[:limit], chars=True, mode="query"):
-        exact = t.text
-        if highlights.matches(exact, t.stem) or (
-            t.kind == "handle" and highlights.matches(exact[1:], "")
-        ):
-            spans.append((t.startchar, t.endchar))
+    for terms, _alt, start, end in iter_terms(text[:limit]):
+        if highlights.matches(terms.exact, terms.stem):
+            spans.append((start, end))
     spans.sort()
     merged: list[tuple[int, int]] = []
     for start, end in spans:

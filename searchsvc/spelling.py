@@ -6,6 +6,9 @@ from whoosh.reading import IndexReader
 
 from searchsvc.schema import TEXT_FIELDS
 
+# A word found in at least this many documents is taken as correctly spelt: no look-up.
+COMMON_DOCS = 20
+
 
 def max_edits(word: str) -> int:
     """Edits allowed for a word of this length: none under 5 letters, 1 from 5, 2 from 9."""
@@ -16,6 +19,22 @@ def max_edits(word: str) -> int:
 def frequency(reader: IndexReader, word: str) -> int:
     """Documents that contain ``word`` (an exact term) in the title or the body."""
     return max(reader.doc_frequency(f, word) for f in TEXT_FIELDS)
+
+
+def _within(reader: IndexReader, word: str, dist: int) -> set[str]:
+    """Words within ``dist`` edits of ``word`` (same first letter): body words, else titles.
+
+    Asked per segment: a segment reader walks its word list with a Levenshtein automaton,
+    while a multi-segment reader would compute the distance to every word in Python.
+    """
+    for f in ("body", "title"):
+        found: set[str] = set()
+        for leaf, _offset in reader.leaf_readers():
+            found.update(leaf.terms_within(f, word, dist, prefix=1))
+        found.discard(word)
+        if found:
+            return found
+    return set()
 
 
 def closest(reader: IndexReader, word: str, min_ratio: float = 3.0) -> str | None:
@@ -29,11 +48,11 @@ def closest(reader: IndexReader, word: str, min_ratio: float = 3.0) -> str | Non
     if not edits or not word.isalpha():
         return None
     own = frequency(reader, word)
+    if own >= COMMON_DOCS:
+        return None  # a word this many documents use is spelt as people spell it
     best: tuple[int, int, str] | None = None
     for dist in range(1, edits + 1):
-        candidates = set()
-        for f in TEXT_FIELDS:
-            candidates.update(reader.terms_within(f, word, dist, prefix=1))
+        candidates = _within(reader, word, dist)
         candidates.discard(word)
         for cand in candidates:
             if not cand.isalpha():

@@ -560,3 +560,17 @@ def test_index_postings_equals_the_analyzer_chain(words):
         expected[t.text].append(t.pos)
     variants = {t.text for t in FrenchAnalyzer("variants")(text, mode="index")}
     assert index_postings(text) == (dict(expected), variants)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.lists(st.one_of(_FRENCH_BITS, st.text(max_size=12)), max_size=30))
+def test_iter_terms_offsets_equal_the_analyzer_chain(words):
+    from searchsvc.analysis import STEM_MARK, iter_terms
+
+    text = " ".join(words)
+    expected = [
+        (t.text, t.startchar, t.endchar)
+        for t in FrenchAnalyzer()(text, chars=True, mode="index")
+        if not t.text.startswith(STEM_MARK)
+    ]
+    assert [(terms.exact, start, end) for terms, _alt, start, end in iter_terms(text)] == expected
