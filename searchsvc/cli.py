@@ -197,6 +197,13 @@ def _render_text(result, color: bool) -> str:
     ]
     if result.suggestion:
         lines.append(f"Vouliez-vous dire : {result.suggestion}")
+    if result.relaxed:
+        lines.append(
+            "Aucun document ne contient tous les mots : voici ceux qui en contiennent le plus."
+        )
+    if result.approximate:
+        words = ", ".join(f"« {w} »" for w in result.approximate)
+        lines.append(f"Aucun document ne contient {words} : résultats pour des mots proches.")
     if result.notice == "stop_words_only":
         lines.append("La recherche ne contient que des mots trop courants.")
     first = (result.page - 1) * result.per_page

@@ -14,6 +14,7 @@ from whoosh import query as wq
 from whoosh.reading import IndexReader
 
 from searchsvc import query as ql
+from searchsvc import spelling
 from searchsvc.analysis import STEM_MARK, VARIANT_SEP, QueryToken, analyze_query, word_terms
 from searchsvc.schema import TEXT_FIELDS
 
@@ -26,6 +27,10 @@ class Weights:
     body: float = 1.0
     exact: float = 1.0
     stem: float = 0.25
+    # Score of a close word standing in for a word that matched nothing (typo tolerance).
+    fuzzy: float = 0.5
+    # Relaxed queries: how much matching more of the words counts (0 < x < 1).
+    coordination: float = 0.9
     # Extra score when the query's words stand within ``slop`` positions of each other.
     proximity: float = 2.0
     slop: int = 8
@@ -56,11 +61,25 @@ class Union(wq.Or):
 class QueryBuilder:
     """Build Whoosh queries for one index reader (the variants lookup needs the index)."""
 
-    def __init__(self, reader: IndexReader, weights: Weights | None = None):
+    def __init__(
+        self,
+        reader: IndexReader,
+        weights: Weights | None = None,
+        *,
+        fuzzy: bool = False,
+        relaxed: bool = False,
+    ):
+        """``fuzzy``: a word that matches nothing also matches close words (typo tolerance);
+        ``relaxed``: the top-level words need not all match, the more the better."""
         self.reader = reader
         self.weights = weights or Weights()
+        self.fuzzy = fuzzy
+        self.relaxed = relaxed
         self.highlights = Highlights()
+        self.approximate: set[str] = set()  # words matched through close words
+        self.relaxed_used = False
         self._stems: dict[str, list[str]] = {}
+        self._depth = 0
 
     def build(self, node: ql.Node) -> wq.Query | None:
         """Return the Whoosh query for ``node``, or None when nothing is left to search."""
@@ -73,7 +92,11 @@ class QueryBuilder:
             inner = self._build(node.node, not negated)
             return None if inner is None else wq.Not(inner)
         if isinstance(node, ql.All):
-            return self._all(node, negated)
+            self._depth += 1
+            try:
+                return self._all(node, negated)
+            finally:
+                self._depth -= 1
         if isinstance(node, ql.Any):
             parts = [q for q in (self._build(n, negated) for n in node.nodes) if q is not None]
             return _one_or(parts, Union)
@@ -96,7 +119,12 @@ class QueryBuilder:
                     positive.append(q)
         if not positive and not negative:
             return None
-        base = _one_or(positive, wq.And) if positive else wq.Every()
+        if self.relaxed and self._depth == 1 and len(positive) > 1 and not negated:
+            # Documents with more of the words first: Whoosh's coordination bonus.
+            base = Union(positive, scale=self.weights.coordination)
+            self.relaxed_used = True
+        else:
+            base = _one_or(positive, wq.And) if positive else wq.Every()
         if len(positive) > 1 and not negated:
             near = self._proximity(node)
             if near is not None:
@@ -189,16 +217,33 @@ class QueryBuilder:
 
     def _token(self, token: QueryToken, fields: tuple[str, ...], negated: bool) -> wq.Query:
         stems = self.stems_for(token.exact) if token.kind == "word" else []
+        close = self._close_words(token, stems) if self.fuzzy and not negated else []
         if not negated:
             self.highlights.exact.add(token.exact)
             self.highlights.stems.update(stems)
+            self.highlights.exact.update(close)
         w = self.weights
         options: list[wq.Query] = []
         for f in fields:
             fw = self._field_weight(f)
             options.append(self._term(f, token.exact, fw * w.exact))
             options.extend(self._term(f, STEM_MARK + s, fw * w.stem) for s in stems)
+            options.extend(self._term(f, c, fw * w.fuzzy) for c in close)
         return _one_or(options, Union)
+
+    def _close_words(self, token: QueryToken, stems: list[str]) -> list[str]:
+        """Close words for a word that matches nothing in the index (else none)."""
+        if token.kind != "word":
+            return []
+        reader = self.reader
+        if any(reader.doc_frequency(f, token.exact) for f in TEXT_FIELDS):
+            return []
+        if any(reader.doc_frequency(f, STEM_MARK + s) for f in TEXT_FIELDS for s in stems):
+            return []
+        close = spelling.close_words(reader, token.exact)
+        if close:
+            self.approximate.add(token.exact)
+        return close
 
     def _phrase(self, words: list[str], fields: tuple[str, ...], negated: bool) -> wq.Query:
         if not negated:

@@ -62,6 +62,10 @@ class SearchResult:
     hits: list[Hit] = field(default_factory=list)
     suggestion: str | None = None
     notice: str | None = None  # "stop_words_only" when nothing searchable was left
+    # No document had all the words: these are the documents with the most of them.
+    relaxed: bool = False
+    # Query words that matched nothing as typed and were matched by close words instead.
+    approximate: list[str] = field(default_factory=list)
 
     @property
     def pages(self) -> int:
@@ -167,17 +171,43 @@ class SearchEngine:
                 return SearchResult(
                     text, ql.render(tree), 0, page, per_page, _ms(started), notice=notice
                 )
+            limit = page * per_page
             # optimize=False: no block skipping, so the total is counted in the same pass
             # (with skipping, Whoosh counts by running the query a second time).
-            results = s.search(wq, limit=page * per_page, optimize=False)
+            results = s.search(wq, limit=limit, optimize=False)
             total = len(results)
+            suggestion = self._suggestion(s, tree, text, total) if total < SUGGEST_BELOW else None
+            approximate: list[str] = []
+            relaxed = False
+            if total == 0:
+                # Fallbacks, strictest first: words that match nothing also match close words;
+                # then documents with the most of the words instead of all of them.
+                for fallback in ({"fuzzy": True}, {"fuzzy": True, "relaxed": True}):
+                    builder = QueryBuilder(s.reader(), self.weights, **fallback)
+                    wq = builder.build(tree)
+                    if wq is None:
+                        continue
+                    results = s.search(wq, limit=limit, optimize=False)
+                    total = len(results)
+                    if total:
+                        approximate = sorted(builder.approximate)
+                        relaxed = builder.relaxed_used
+                        break
             hits = [
                 self._hit(results[i], builder.highlights)
-                for i in range((page - 1) * per_page, min(page * per_page, results.scored_length()))
+                for i in range((page - 1) * per_page, min(limit, results.scored_length()))
             ]
-            suggestion = self._suggestion(s, tree, text, total) if total < SUGGEST_BELOW else None
         return SearchResult(
-            text, ql.render(tree), total, page, per_page, _ms(started), hits, suggestion
+            text,
+            ql.render(tree),
+            total,
+            page,
+            per_page,
+            _ms(started),
+            hits,
+            suggestion,
+            relaxed=relaxed,
+            approximate=approximate,
         )
 
     def _hit(self, hit, highlights: Highlights) -> Hit:

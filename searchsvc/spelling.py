@@ -37,6 +37,19 @@ def _within(reader: IndexReader, word: str, dist: int) -> set[str]:
     return set()
 
 
+def close_words(reader: IndexReader, word: str, limit: int = 5) -> list[str]:
+    """Up to ``limit`` words within :func:`max_edits` of ``word``, closest and commonest first."""
+    edits = max_edits(word)
+    if not edits or not word.isalpha():
+        return []
+    for dist in range(1, edits + 1):
+        found = [w for w in _within(reader, word, dist) if w.isalpha()]
+        if found:
+            found.sort(key=lambda w: (-frequency(reader, w), w))
+            return found[:limit]
+    return []
+
+
 def closest(reader: IndexReader, word: str, min_ratio: float = 3.0) -> str | None:
     """Return the best correction for ``word``, or None when it looks right as typed.
 

@@ -66,7 +66,8 @@ def test_search_compound_and_joined_same_documents(engine):
 def test_search_all_words_must_match(engine):
     both = ids(engine, "delanoe twitter")
     assert both == ids(engine, "delanoe") & ids(engine, "twitter")
-    assert ids(engine, "delanoe hippopotame") == set()
+    # No document has both: the strict query finds nothing, so the result is relaxed.
+    assert engine.search("delanoe hippopotame").relaxed
 
 
 def test_search_phrase(engine):
@@ -352,3 +353,44 @@ def test_search_without_words_has_no_notice(engine, query):
     result = engine.search(query)
     assert result.total == 0
     assert result.notice is None
+
+
+# -- fallbacks: typo tolerance, then relaxed matching (issue 4) ------------------------------
+
+
+def test_search_typo_matches_close_word_and_still_suggests(engine):
+    result = engine.search("twiter")
+    assert result.total == 5  # every seed article has "Twitter"
+    assert result.approximate == ["twiter"]
+    assert not result.relaxed
+    assert result.suggestion == "twitter"
+    assert all("<mark>Twitter</mark>" in h.snippet for h in result.hits)
+
+
+def test_search_exact_word_is_not_approximate(engine):
+    result = engine.search("twitter")
+    assert result.approximate == []
+    assert not result.relaxed
+
+
+@pytest.mark.parametrize("word", ["twit", "paris"])
+def test_search_short_or_known_words_get_no_close_words(engine, word):
+    assert engine.search(word).approximate == []
+
+
+def test_search_relaxed_when_no_document_has_all_words(engine):
+    assert not engine.search("delanoe bureaux").relaxed
+    relaxed = engine.search("delanoe zzyzx")
+    assert relaxed.relaxed
+    assert {h.id[:3] for h in relaxed.hits} == {"001", "002"}
+
+
+def test_search_relaxed_ranks_documents_with_more_words_first(engine):
+    result = engine.search("delanoe bureaux zzyzx")
+    assert result.relaxed
+    assert result.hits[0].id.startswith("001")  # the one with delanoe and bureaux
+
+
+def test_search_relaxed_keeps_exclusions(engine):
+    result = engine.search("delanoe bureaux zzyzx -printemps")
+    assert all(not h.id.startswith("001") for h in result.hits)

@@ -31,6 +31,8 @@ def search_json(result: SearchResult) -> dict:
         "hits": [{name: getattr(hit, name) for name in HIT_FIELDS} for hit in result.hits],
         "suggestion": result.suggestion,
         "notice": result.notice,
+        "relaxed": result.relaxed,
+        "approximate": result.approximate,
     }
 
 

@@ -73,6 +73,15 @@ SCHEMAS = {
                 "enum": ["stop_words_only", None],
                 "description": "stop_words_only: the query had only words too common to search.",
             },
+            "relaxed": {
+                "type": "boolean",
+                "description": "No document had all the words: these are the ones with the most.",
+            },
+            "approximate": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Query words that matched nothing and were matched by close words.",
+            },
         },
     },
     "Document": {

@@ -68,9 +68,9 @@ def test_search_pages(client):
 
 def test_suggestion_is_a_string_when_a_word_looks_misspelt(client):
     data = client.get("/api/search?q=twiter").get_json()
-    assert data["total"] == 0
-    assert data["hits"] == []
     assert data["suggestion"] == "twitter"
+    # and, as nothing has "twiter", the close word's documents are shown meanwhile
+    assert data["approximate"] == ["twiter"] and data["total"] > 0
 
 
 @pytest.mark.parametrize("query", ["", "   ", None])
@@ -291,3 +291,10 @@ def test_security_headers_on_every_response(client, path):
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "same-origin"
     assert "Server" not in headers
+
+
+def test_search_reports_relaxed_and_approximate(client):
+    data = client.get("/api/search?q=twiter").get_json()
+    assert data["approximate"] == ["twiter"] and data["relaxed"] is False
+    data = client.get("/api/search?q=delanoe+zzyzx").get_json()
+    assert data["relaxed"] is True and data["total"] == 2

@@ -134,8 +134,7 @@ def test_autocomplete_with_the_mouse(page):
 def test_suggestion_paging_document_and_back_button(page):
     page.goto("/")
     page.locator("#q").press_sequentially("twiter", delay=40)
-    expect()(page.locator("#status")).to_contain_text("Aucun résultat")
-    expect()(page.locator(".empty")).to_contain_text("Aucun article ne correspond")
+    expect()(page.locator(".notice")).to_contain_text("résultats pour des mots proches")
 
     page.get_by_role("link", name="twitter", exact=True).click()
     expect()(page).to_have_url(re.compile(r"/\?q=twitter$"))
@@ -188,7 +187,7 @@ def test_the_same_search_without_javascript(page_no_js):
     page.locator("#q").fill("twiter")
     page.locator("#q").press("Enter")
     expect()(page).to_have_url(re.compile(r"/\?q=twiter$"))
-    expect()(page.locator("#status")).to_contain_text("Aucun résultat")
+    expect()(page.locator(".notice")).to_contain_text("résultats pour des mots proches")
 
     page.get_by_role("link", name="twitter", exact=True).click()
     expect()(page).to_have_url(re.compile(r"/\?q=twitter$"))

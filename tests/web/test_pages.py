@@ -109,8 +109,10 @@ def test_suggestion_is_a_link_and_the_empty_state_helps(client):
     page, _ = get_page(client, "/?q=twiter")
     assert "Vouliez-vous dire : twitter ?" in page.text
     assert "/?q=twitter" in page.links()
+    assert "Aucun document ne contient « twiter » : résultats pour des mots proches." in page.text
+    page, _ = get_page(client, "/?q=zzyzxqwv")
     assert "Aucun résultat" in page.text
-    assert "Aucun article ne correspond à « twiter »" in page.text
+    assert "Aucun article ne correspond à « zzyzxqwv »" in page.text
     assert "Vérifiez l'orthographe" in page.text
 
 

@@ -324,6 +324,21 @@
         ]),
       );
     }
+    if (data.relaxed) {
+      results.append(
+        make("p", { class: "notice" }, [
+          "Aucun document ne contient tous les mots : voici ceux qui en contiennent le plus.",
+        ]),
+      );
+    }
+    if (data.approximate && data.approximate.length) {
+      var words = data.approximate.map(function (w) { return "« " + w + " »"; }).join(", ");
+      results.append(
+        make("p", { class: "notice" }, [
+          "Aucun document ne contient " + words + " : résultats pour des mots proches.",
+        ]),
+      );
+    }
     if (data.hits.length) {
       var ol = make("ol", { class: "hits", start: String((data.page - 1) * data.per_page + 1) });
       data.hits.forEach(function (hit) {
