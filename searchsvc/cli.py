@@ -79,9 +79,18 @@ def index_command(corpus: Path | None, index_dir: Path | None, full: bool, no_wa
         elif not fancy and n % 10_000 == 0:
             click.echo(f"indexed {n:,} documents", err=True)
 
+    def on_wait() -> None:
+        click.echo(f"waiting for another `searchsvc index` writing {index_dir}…", err=True)
+
     try:
         report = reindex(
-            corpus, index_dir, full=full, on_skip=on_skip, progress=progress, wait=not no_wait
+            corpus,
+            index_dir,
+            full=full,
+            on_skip=on_skip,
+            progress=progress,
+            wait=not no_wait,
+            on_wait=on_wait,
         )
     except (FileNotFoundError, NotADirectoryError, storage.IndexStateError) as e:
         raise click.ClickException(str(e)) from None

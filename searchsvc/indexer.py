@@ -3,15 +3,24 @@
 ``reindex`` is incremental by default: documents are compared by content hash, so only new
 and changed ones are written and removed ones deleted. ``full=True`` builds a fresh
 generation beside the live one and switches to it atomically (see :mod:`searchsvc.storage`).
+
+A reindex may be killed at any point: the live index stays whole (a full build is switched to
+only when complete, an incremental one is a Whoosh commit), the kernel drops the write lock, and
+the next run removes what the dead one left. The helper processes of a multi-process build die
+with the process that started them, so none is left holding files or the lock.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
+import signal
+import sys
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -82,19 +91,22 @@ def reindex(
     wait: bool = True,
     limitmb: int = DEFAULT_LIMIT_MB,
     procs: int | None = None,
+    on_wait: Callable[[], None] | None = None,
 ) -> IndexReport:
     """Bring the index in ``index_dir`` up to date with the documents in ``corpus``.
 
     ``procs`` worker processes analyse and write a full build (default: one per core);
     ``limitmb`` bounds the memory each one buffers before flushing, so memory stays flat
-    however large the corpus.
+    however large the corpus. ``on_wait`` is called once if another reindex holds the index
+    and this one waits for it.
     """
     corpus, root = Path(corpus), Path(index_dir)
     if not corpus.is_dir():
         raise FileNotFoundError(f"corpus folder not found: {corpus}")
     started = time.monotonic()
-    with storage.write_lock(root, wait=wait):
+    with storage.write_lock(root, wait=wait, on_wait=on_wait):
         storage.collect_garbage(root)
+        storage.discard_unpublished(root)
         if not full:
             try:
                 generation = storage.current(root)
@@ -133,6 +145,60 @@ def _default_procs(corpus: Path) -> int:
     return 1
 
 
+# Helper processes of a multi-process build ask the kernel to kill them when the process that
+# forked them dies (Linux's PR_SET_PDEATHSIG): Whoosh's helpers otherwise wait on their job queue
+# for ever once their parent is gone, each holding open files of a build that will never end.
+_PR_SET_PDEATHSIG = 1
+_builds = 0  # full builds running in this process
+_builds_lock = threading.Lock()
+_forking_pid = 0
+
+
+def _note_fork_parent() -> None:
+    global _forking_pid
+    _forking_pid = os.getpid()
+
+
+def _die_with_parent() -> None:
+    global _builds
+    if not _builds:
+        return
+    _builds = 0  # the helper itself builds nothing
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != _forking_pid:  # the parent died before the request took effect
+        os._exit(1)
+
+
+if sys.platform.startswith("linux"):
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up now, not in a forked child
+    os.register_at_fork(before=_note_fork_parent, after_in_child=_die_with_parent)
+
+
+@contextlib.contextmanager
+def _helpers_die_with_this_process() -> Iterator[None]:
+    global _builds
+    with _builds_lock:
+        _builds += 1
+    try:
+        yield
+    finally:
+        with _builds_lock:
+            _builds -= 1
+
+
+def _cancel(writer) -> None:
+    """Cancel a writer; for a multi-process one, stop its helpers first.
+
+    ``MpWriter.cancel`` only flags the helpers in this process, so they would go on waiting
+    for work (and a process waits for its helpers before it exits).
+    """
+    for task in getattr(writer, "tasks", ()):
+        if task.is_alive():
+            task.terminate()
+        task.join(timeout=10)
+    writer.cancel()
+
+
 def _writer(ix: whoosh_index.Index, limitmb: int, procs: int):
     """A writer for a full build: with several processes, each writes its own segment and
     they are kept as they are (``multisegment``), since merging them would cost a second pass.
@@ -155,15 +221,17 @@ def _build(
     name, tmp = storage.new_generation(root)
     try:
         ix = whoosh_index.create_in(tmp, build_schema())
-        writer = _writer(ix, limitmb, procs)
         try:
-            for doc in docs:
-                writer.add_document(**_without_none(_fields(doc)))
-                report.added += 1
-            writer.commit()
-        except BaseException:
-            writer.cancel()
-            raise
+            with _helpers_die_with_this_process():
+                writer = _writer(ix, limitmb, procs)
+                try:
+                    for doc in docs:
+                        writer.add_document(**_without_none(_fields(doc)))
+                        report.added += 1
+                    writer.commit()
+                except BaseException:
+                    _cancel(writer)
+                    raise
         finally:
             ix.close()
         report.documents = report.added
@@ -216,7 +284,7 @@ def _update(
                 writer.commit()
         except BaseException:
             if writer is not None:
-                writer.cancel()
+                _cancel(writer)
             raise
         report.documents = len(known) + report.added - report.deleted
     finally:

@@ -30,6 +30,10 @@ MAX_PER_PAGE = 100
 # Deepest result a page may reach (page x per_page): deep paging costs scoring every hit.
 MAX_RESULT_WINDOW = 10_000
 MAX_COMPLETIONS = 10
+# "More like this": how many documents, from how many key terms of how much text.
+MAX_SIMILAR = 20
+SIMILAR_TERMS = 20
+SIMILAR_TEXT_CHARS = 20_000
 # "Did you mean" is looked for only when a query finds fewer results than this.
 SUGGEST_BELOW = 10
 # Terms scanned for a completion prefix: a one-letter prefix must stay cheap.
@@ -288,6 +292,19 @@ class SearchEngine:
             date=stored.get("date"),
             source=stored.get("source"),
         )
+
+    def similar(self, doc_id: str, limit: int = MAX_SIMILAR) -> list[Hit] | None:
+        """Documents closest to this one by their key terms (None when the id is unknown)."""
+        if not 1 <= limit <= MAX_SIMILAR:
+            raise ql.QueryError(f"limit must be between 1 and {MAX_SIMILAR} (got {limit})")
+        with self.searcher() as s:
+            docnum = s.document_number(id=doc_id)
+            if docnum is None:
+                return None
+            stored = s.stored_fields(docnum)
+            text = stored.get("title", "") + "\n" + stored.get("body", "")[:SIMILAR_TEXT_CHARS]
+            results = s.more_like(docnum, "body", text=text, top=limit, numterms=SIMILAR_TERMS)
+            return [self._hit(hit, Highlights()) for hit in results]
 
     def highlights(self, text: str) -> Highlights:
         """What a query marks in a text (for showing a whole document with its matches)."""

@@ -11,6 +11,10 @@ A full rebuild writes a new generation beside the live one and switches ``CURREN
 ``os.replace``: readers of the old generation keep working, and a crash before the switch
 leaves the live index untouched. Incremental updates go into the live generation through
 Whoosh's own atomic commits.
+
+Only the holder of the write lock changes anything under the index directory, so what it finds
+there that is not live (a ``.building`` directory, a generation newer than ``CURRENT``) was
+left by a writer that died, and it may delete it.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +38,22 @@ LOCK = ".write.lock"
 _GEN_RE = re.compile(r"^g(\d{6,})$")
 # Generations kept besides the live one, so searchers opened just before a switch can finish.
 KEEP_OLD = 1
+
+# Descriptors of the write locks this process holds. A child forked while one is held (Whoosh's
+# multi-process writer forks helpers) closes its copy at once: a flock belongs to the open file,
+# so a helper that outlived a killed indexer would otherwise keep the index locked.
+_HELD_LOCKS: set[int] = set()
+
+
+def _drop_inherited_locks() -> None:
+    for fd in _HELD_LOCKS:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD_LOCKS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_inherited_locks)
 
 
 class IndexStateError(Exception):
@@ -161,13 +181,39 @@ def collect_garbage(root: Path, keep_old: int = KEEP_OLD) -> list[str]:
     return removed
 
 
+def discard_unpublished(root: Path) -> list[str]:
+    """Delete complete generations newer than the live one; only with the write lock held.
+
+    Such a generation was left by a build killed after naming it but before switching
+    ``CURRENT`` to it: it never went live, so no reader has it open. Kept, each such crash
+    would leave a whole index on disk for good, since later builds number themselves after it.
+    """
+    live = current_name(root)
+    names = list_generations(root)
+    if live not in names:  # no live generation: nothing is known to be newer than it
+        return []
+    newer = names[names.index(live) + 1 :]
+    for name in newer:
+        shutil.rmtree(root / name, ignore_errors=True)
+    return newer
+
+
 @contextlib.contextmanager
-def write_lock(root: Path, wait: bool = True, timeout: float | None = None) -> Iterator[None]:
-    """Hold the index's write lock; the kernel releases it if the process dies."""
+def write_lock(
+    root: Path,
+    wait: bool = True,
+    timeout: float | None = None,
+    on_wait: Callable[[], None] | None = None,
+) -> Iterator[None]:
+    """Hold the index's write lock; the kernel releases it if the process dies.
+
+    ``on_wait`` is called once if the lock is busy and this call is going to wait for it.
+    """
     root.mkdir(parents=True, exist_ok=True)
     fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         deadline = None if timeout is None else time.monotonic() + timeout
+        waited = False
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -177,9 +223,14 @@ def write_lock(root: Path, wait: bool = True, timeout: float | None = None) -> I
                     raise IndexBusyError(
                         f"another `searchsvc index` is writing {root}; try again when it ends"
                     ) from None
+                if on_wait and not waited:
+                    on_wait()
+                waited = True
                 time.sleep(0.1)
+        _HELD_LOCKS.add(fd)
         yield
     finally:
+        _HELD_LOCKS.discard(fd)
         os.close(fd)
 
 

@@ -394,3 +394,15 @@ def test_search_relaxed_ranks_documents_with_more_words_first(engine):
 def test_search_relaxed_keeps_exclusions(engine):
     result = engine.search("delanoe bureaux zzyzx -printemps")
     assert all(not h.id.startswith("001") for h in result.hits)
+
+
+def test_similar_finds_the_other_delanoe_article_first(engine):
+    hits = engine.similar("001_6500ce3304fb4ba1")
+    assert hits[0].id.startswith("002")
+    assert all(h.id != "001_6500ce3304fb4ba1" for h in hits)
+
+
+def test_similar_unknown_id_is_none_and_limit_is_checked(engine):
+    assert engine.similar("nope") is None
+    with pytest.raises(QueryError):
+        engine.similar("001_6500ce3304fb4ba1", limit=0)

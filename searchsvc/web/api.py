@@ -54,6 +54,16 @@ def document(doc_id: str):
     return asdict(doc)
 
 
+@bp.get("/documents/<path:doc_id>/similar")
+def similar(doc_id: str):
+    """Documents like this one ("more like this"), or 404."""
+    limit = int_param(request.args, "limit", 5)
+    hits = get_engine().similar(doc_id, limit=limit)
+    if hits is None:
+        return json_error(404, f"no document has the id {doc_id!r}")
+    return {"id": doc_id, "hits": [{name: getattr(h, name) for name in HIT_FIELDS} for h in hits]}
+
+
 @bp.get("/suggest")
 def suggest():
     """Completions of the word being typed, for a search box's autocomplete."""

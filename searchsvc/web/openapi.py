@@ -8,7 +8,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from searchsvc.query import MAX_QUERY_CHARS
-from searchsvc.search import MAX_COMPLETIONS, MAX_PER_PAGE, MAX_RESULT_WINDOW
+from searchsvc.search import MAX_COMPLETIONS, MAX_PER_PAGE, MAX_RESULT_WINDOW, MAX_SIMILAR
 
 NULLABLE_STRING = {"type": ["string", "null"]}
 
@@ -83,6 +83,11 @@ SCHEMAS = {
                 "description": "Query words that matched nothing and were matched by close words.",
             },
         },
+    },
+    "Similar": {
+        "type": "object",
+        "required": ["id", "hits"],
+        "properties": {"id": {"type": "string"}, "hits": {"type": "array", "items": _ref("Hit")}},
     },
     "Document": {
         "type": "object",
@@ -220,6 +225,22 @@ def build_spec() -> dict:
                 _json(_ref("Document"), "The document."),
                 {"404": _error("No document has this id."), **UNAVAILABLE},
                 "getDocument",
+            ),
+            "/api/documents/{id}/similar": _get(
+                "Documents like this one, by their key terms (more like this).",
+                [
+                    {
+                        "name": "id",
+                        "in": "path",
+                        "required": True,
+                        "description": "The document's id, as in a hit.",
+                        "schema": {"type": "string"},
+                    },
+                    _int_param("limit", 5, MAX_SIMILAR, "Most documents."),
+                ],
+                _json(_ref("Similar"), "Up to `limit` documents, most alike first."),
+                {"404": _error("No document has this id."), **bad_request, **UNAVAILABLE},
+                "similarDocuments",
             ),
             "/api/suggest": _get(
                 "Completions of the last word typed (accent-insensitive), for autocomplete.",

@@ -116,6 +116,7 @@ def document_page(doc_id: str):
         title=title,
         body=body,
         matches=str(body).count("<mark>"),
+        similar=engine.similar(doc.id, limit=5) or [],
         url=url,
         q=q,
         back_page=max(back_page, 1),

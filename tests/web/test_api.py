@@ -298,3 +298,24 @@ def test_search_reports_relaxed_and_approximate(client):
     assert data["approximate"] == ["twiter"] and data["relaxed"] is False
     data = client.get("/api/search?q=delanoe+zzyzx").get_json()
     assert data["relaxed"] is True and data["total"] == 2
+
+
+def test_similar_documents(client):
+    r = client.get("/api/documents/001_6500ce3304fb4ba1/similar?limit=2")
+    assert r.status_code == 200
+    data = r.get_json()
+    assert data["id"] == "001_6500ce3304fb4ba1"
+    assert len(data["hits"]) == 2 and data["hits"][0]["id"].startswith("002")
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/api/documents/nope/similar", 404),
+        ("/api/documents/001_6500ce3304fb4ba1/similar?limit=99", 400),
+    ],
+)
+def test_similar_errors(client, path, status):
+    r = client.get(path)
+    assert r.status_code == status
+    assert set(r.get_json()["error"]) == {"code", "message"}

@@ -60,6 +60,7 @@ def test_described_parameters_are_the_ones_read(spec):
     assert params == {
         "/api/search": ["page", "per_page", "q"],
         "/api/documents/{id}": ["id"],
+        "/api/documents/{id}/similar": ["id", "limit"],
         "/api/suggest": ["limit", "q"],
         "/healthz": [],
         "/api/openapi.json": [],

@@ -231,3 +231,9 @@ def test_pages_without_an_index(make_app, tmp_path):
     page, _ = get_page(client, "/?q=delanoe", status=503)
     assert "Service indisponible" in page.text
     assert "index" in page.text
+
+
+def test_document_page_lists_similar_articles(client):
+    page, _ = get_page(client, "/doc/001_6500ce3304fb4ba1")
+    assert "Articles proches" in page.text
+    assert "/doc/002_3db12bd2542f91a5" in page.links()
