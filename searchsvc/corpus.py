@@ -713,47 +713,58 @@ def parse_file(
 # --------------------------------------------------------------------------------------------
 
 
+def _sorted_entries(abs_dir: str, rel_dir: str, skip: SkipHandler) -> list[os.DirEntry]:
+    """The entries of a folder by name, or none (reported) when it cannot be listed."""
+    try:
+        with os.scandir(abs_dir) as it:
+            return sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        skip(Skipped(rel_dir or ".", _os_reason(exc)))
+        return []
+
+
 def _walk(root: str, skip: SkipHandler) -> Iterator[tuple[str, str]]:
-    """Yield paths of readable-kind files under ``root`` in sorted order, following symlinks."""
+    """Yield paths of readable-kind files under ``root`` in sorted order, following symlinks.
+
+    Depth first with an explicit stack rather than recursion: folders may nest deeper than
+    Python's recursion limit.
+    """
     root_st = os.stat(root)
     root_key = (root_st.st_dev, root_st.st_ino)
     visited: dict[tuple[int, int], str] = {root_key: "."}
-
-    def walk_dir(
-        abs_dir: str, rel_dir: str, ancestors: frozenset[tuple[int, int]]
-    ) -> Iterator[tuple[str, str]]:
+    ancestors = {root_key}  # the folders on the path being walked, to tell loops apart
+    stack = [(iter(_sorted_entries(root, "", skip)), "", root_key)]
+    while stack:
+        entries, rel_dir, dir_key = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            ancestors.discard(dir_key)
+            continue
+        if entry.name.startswith("."):
+            continue
+        rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
         try:
-            with os.scandir(abs_dir) as it:
-                entries = sorted(it, key=lambda e: e.name)
+            st = os.stat(entry.path)
+        except FileNotFoundError:
+            if entry.is_symlink():
+                skip(Skipped(rel, "broken symlink"))
+            continue  # otherwise it vanished while we walked
         except OSError as exc:
-            skip(Skipped(rel_dir or ".", _os_reason(exc)))
-            return
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-            try:
-                st = os.stat(entry.path)
-            except FileNotFoundError:
-                if entry.is_symlink():
-                    skip(Skipped(rel, "broken symlink"))
-                continue  # otherwise it vanished while we walked
-            except OSError as exc:
-                skip(Skipped(rel, _os_reason(exc)))
-                continue
-            if stat.S_ISDIR(st.st_mode):
-                key = (st.st_dev, st.st_ino)
-                if key in ancestors:
-                    skip(Skipped(rel, "symlink loop"))
-                elif key in visited:
-                    skip(Skipped(rel, f"directory already read as {visited[key]}"))
-                else:
-                    visited[key] = rel
-                    yield from walk_dir(entry.path, rel, ancestors | {key})
-            elif _kind(entry.name) is not None:
-                yield entry.path, rel  # _parse_located reports non-regular files
-
-    yield from walk_dir(root, "", frozenset({root_key}))
+            skip(Skipped(rel, _os_reason(exc)))
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            key = (st.st_dev, st.st_ino)
+            if key in ancestors:
+                skip(Skipped(rel, "symlink loop"))
+            elif key in visited:
+                skip(Skipped(rel, f"directory already read as {visited[key]}"))
+            else:
+                visited[key] = rel
+                ancestors.add(key)
+                stack.append((iter(_sorted_entries(entry.path, rel, skip)), rel, key))
+        elif _kind(entry.name) is not None:
+            yield entry.path, rel  # _parse_located reports non-regular files
 
 
 def read_corpus(

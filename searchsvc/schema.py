@@ -11,7 +11,7 @@ from whoosh import fields, formats
 from searchsvc.analysis import ANALYZER_VERSION, FrenchAnalyzer, index_postings
 
 # Bump when the schema changes (fields added, removed or configured differently).
-INDEX_FORMAT = 3
+INDEX_FORMAT = 4
 
 # The version an index must carry to be read by this code.
 VERSION = f"{INDEX_FORMAT}.{ANALYZER_VERSION}"
@@ -74,5 +74,5 @@ def build_schema() -> fields.Schema:
         variants=VariantsField(),
         url=fields.STORED(),
         date=fields.ID(stored=True, sortable=True),
-        source=fields.ID(stored=True),
+        source=fields.ID(stored=True, sortable=True),
     )

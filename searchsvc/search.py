@@ -9,6 +9,7 @@ dataclasses, never Whoosh objects.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from whoosh import index as whoosh_index
-from whoosh import scoring
+from whoosh import query as wq
+from whoosh import scoring, sorting
 from whoosh.searching import Searcher
 
 from searchsvc import query as ql
@@ -30,6 +32,10 @@ MAX_PER_PAGE = 100
 # Deepest result a page may reach (page x per_page): deep paging costs scoring every hit.
 MAX_RESULT_WINDOW = 10_000
 MAX_COMPLETIONS = 10
+SORTS = ("relevance", "date")
+MAX_FACET_VALUES = 10
+_FACETS = sorting.Facets().add_field("source", maptype=sorting.Count)
+_DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 # "More like this": how many documents, from how many key terms of how much text.
 MAX_SIMILAR = 20
 SIMILAR_TERMS = 20
@@ -54,6 +60,47 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class FacetCount:
+    """How many results have one value of a facet."""
+
+    value: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions on which documents a search returns: one source, a date range.
+
+    Dates are compared as text, so ISO 8601 (``2012-06-30``) works for any precision;
+    ``date_to`` includes the whole day or month it names.
+    """
+
+    source: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("date_from", "date_to"):
+            value = getattr(self, name)
+            if value is not None and not _DATE_RE.match(value):
+                raise ql.QueryError(f"{name} must be a date like 2012-06-30 (got {value!r})")
+        if self.source is not None and len(self.source) > ql.MAX_QUERY_CHARS:
+            raise ql.QueryError(f"source is too long (the limit is {ql.MAX_QUERY_CHARS})")
+
+    def query(self) -> wq.Query | None:
+        """The Whoosh filter for these restrictions, or None for no restriction."""
+        parts: list[wq.Query] = []
+        if self.source:
+            parts.append(wq.Term("source", self.source))
+        if self.date_from or self.date_to:
+            end = self.date_to + "\uffff" if self.date_to else None
+            parts.append(wq.TermRange("date", self.date_from, end))
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else wq.And(parts)
+
+
+@dataclass(frozen=True)
 class SearchResult:
     """A page of results and how the query was understood."""
 
@@ -70,6 +117,10 @@ class SearchResult:
     relaxed: bool = False
     # Query words that matched nothing as typed and were matched by close words instead.
     approximate: list[str] = field(default_factory=list)
+    # Documents per value of each facet (most first), over all the results.
+    facets: dict[str, list[FacetCount]] = field(default_factory=dict)
+    sort: str = "relevance"
+    filters: Filters = field(default_factory=lambda: Filters())
 
     @property
     def pages(self) -> int:
@@ -162,12 +213,42 @@ class SearchEngine:
 
     # -- searching -----------------------------------------------------------------------
 
-    def search(self, text: str, page: int = 1, per_page: int = 10) -> SearchResult:
-        """Run a query in the query language; raise :class:`QueryError` for bad input."""
+    def search(
+        self,
+        text: str,
+        page: int = 1,
+        per_page: int = 10,
+        *,
+        filters: Filters | None = None,
+        sort: str = "relevance",
+    ) -> SearchResult:
+        """Run a query in the query language; raise :class:`QueryError` for bad input.
+
+        ``filters`` narrows the documents (source, date range); ``sort`` is "relevance" or
+        "date" (newest first). The result counts documents per source (``facets``).
+        """
         started = time.perf_counter()
         _check_page(page, per_page)
+        if sort not in SORTS:
+            raise ql.QueryError(f"sort must be one of {', '.join(SORTS)} (got {sort!r})")
+        filters = filters or Filters()
         tree = ql.parse(text)
+        limit = page * per_page
         with self.searcher() as s:
+
+            def run(wq):
+                # optimize=False: no block skipping, so the total is counted in the same pass
+                # (with skipping, Whoosh counts by running the query a second time).
+                return s.search(
+                    wq,
+                    limit=limit,
+                    optimize=False,
+                    filter=filters.query(),
+                    sortedby="date" if sort == "date" else None,
+                    reverse=sort == "date",
+                    groupedby=_FACETS,
+                )
+
             builder = QueryBuilder(s.reader(), self.weights)
             wq = builder.build(tree)
             if wq is None:
@@ -175,10 +256,7 @@ class SearchEngine:
                 return SearchResult(
                     text, ql.render(tree), 0, page, per_page, _ms(started), notice=notice
                 )
-            limit = page * per_page
-            # optimize=False: no block skipping, so the total is counted in the same pass
-            # (with skipping, Whoosh counts by running the query a second time).
-            results = s.search(wq, limit=limit, optimize=False)
+            results = run(wq)
             total = len(results)
             suggestion = self._suggestion(s, tree, text, total) if total < SUGGEST_BELOW else None
             approximate: list[str] = []
@@ -191,7 +269,7 @@ class SearchEngine:
                     wq = builder.build(tree)
                     if wq is None:
                         continue
-                    results = s.search(wq, limit=limit, optimize=False)
+                    results = run(wq)
                     total = len(results)
                     if total:
                         approximate = sorted(builder.approximate)
@@ -201,6 +279,7 @@ class SearchEngine:
                 self._hit(results[i], builder.highlights)
                 for i in range((page - 1) * per_page, min(limit, results.scored_length()))
             ]
+            facets = _facet_counts(results) if total else {}
         return SearchResult(
             text,
             ql.render(tree),
@@ -212,6 +291,9 @@ class SearchEngine:
             suggestion,
             relaxed=relaxed,
             approximate=approximate,
+            facets=facets,
+            sort=sort,
+            filters=filters,
         )
 
     def _hit(self, hit, highlights: Highlights) -> Hit:
@@ -219,7 +301,8 @@ class SearchEngine:
         return Hit(
             id=stored["id"],
             title=stored.get("title", ""),
-            score=round(float(hit.score), 4),
+            # Sorted by date, Whoosh gives the sort key as the score: there is no relevance.
+            score=round(float(hit.score), 4) if isinstance(hit.score, int | float) else 0.0,
             snippet=snippets.snippet(stored.get("body", ""), highlights),
             url=stored.get("url"),
             date=stored.get("date"),
@@ -339,6 +422,13 @@ class SearchEngine:
         words.sort(key=lambda w: not w.startswith(typed))
         lead = head + ("" if normalise(head).endswith("'") else " ") if head else ""
         return [lead + w for w in words[:limit]]
+
+
+def _facet_counts(results) -> dict[str, list[FacetCount]]:
+    """The most frequent values of each facet among all the results."""
+    counts = results.groups("source")
+    top = sorted(((v, n) for v, n in counts.items() if v), key=lambda vn: (-vn[1], vn[0]))
+    return {"source": [FacetCount(v, n) for v, n in top[:MAX_FACET_VALUES]]}
 
 
 def _check_page(page: int, per_page: int) -> None:

@@ -13,9 +13,15 @@ from typing import Any
 import gunicorn.http.wsgi
 from gunicorn.app.base import BaseApplication
 
+from searchsvc.web import security
+
 # gunicorn names itself in a Server header on every response; say nothing about the stack.
 SERVER_NAME = "searchsvc"
-THREADS = 4
+# Request threads per worker: those the app lets work or queue at once, plus spare ones that
+# answer /healthz and shed the excess with a quick 503 when searches saturate the worker,
+# instead of leaving everything queued behind them (see searchsvc.web.security).
+SPARE_THREADS = 2
+THREADS = security.MAX_IN_FLIGHT + security.MAX_QUEUED + SPARE_THREADS
 TIMEOUT_S = 30
 
 

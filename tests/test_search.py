@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -10,8 +11,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from unidecode import unidecode
 
+from searchsvc.indexer import reindex
 from searchsvc.query import OR_WORDS, QueryError
-from searchsvc.search import MAX_PER_PAGE, MAX_RESULT_WINDOW, StoredDocument
+from searchsvc.search import MAX_PER_PAGE, MAX_RESULT_WINDOW, Filters, SearchEngine, StoredDocument
 
 SEED_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 DELANOE_PREFIXES = ("001_", "002_")
@@ -406,3 +408,92 @@ def test_similar_unknown_id_is_none_and_limit_is_checked(engine):
     assert engine.similar("nope") is None
     with pytest.raises(QueryError):
         engine.similar("001_6500ce3304fb4ba1", limit=0)
+
+
+# -- filters, facets and sorting (issue 4) ---------------------------------------------------
+
+NEWS = [
+    {
+        "id": "a1",
+        "title": "Twitter à Paris",
+        "body": "Twitter ouvre un bureau à Paris.",
+        "source": "Le Monde",
+        "date": "2012-06-30",
+    },
+    {
+        "id": "a2",
+        "title": "Twitter en France",
+        "body": "Twitter compte des millions d'utilisateurs.",
+        "source": "Le Monde",
+        "date": "2013-01-15T10:00:00",
+    },
+    {
+        "id": "a3",
+        "title": "Le réseau Twitter",
+        "body": "Le réseau social Twitter grandit.",
+        "source": "Les Echos",
+        "date": "2011-03-01",
+    },
+    {"id": "a4", "title": "Sans date", "body": "Twitter sans date ni source."},
+]
+
+
+@pytest.fixture(scope="module")
+def news_engine(tmp_path_factory):
+    corpus = tmp_path_factory.mktemp("news")
+    (corpus / "news.jsonl").write_text(
+        "\n".join(json.dumps(d, ensure_ascii=False) for d in NEWS), encoding="utf-8"
+    )
+    index_dir = tmp_path_factory.mktemp("news-index")
+    reindex(corpus, index_dir, full=True)
+    eng = SearchEngine(index_dir)
+    yield eng
+    eng.close()
+
+
+def test_facets_count_sources_over_all_results(news_engine):
+    result = news_engine.search("twitter", per_page=1)
+    assert [(f.value, f.count) for f in result.facets["source"]] == [
+        ("Le Monde", 2),
+        ("Les Echos", 1),
+    ]
+
+
+def test_filter_by_source(news_engine):
+    result = news_engine.search("twitter", filters=Filters(source="Le Monde"))
+    assert {h.id for h in result.hits} == {"a1", "a2"} and result.total == 2
+
+
+@pytest.mark.parametrize(
+    ("date_from", "date_to", "expected"),
+    [
+        ("2012", None, {"a1", "a2"}),
+        (None, "2012-06-30", {"a1", "a3"}),
+        ("2012-07", "2013-01", {"a2"}),
+    ],
+)
+def test_filter_by_date_range(news_engine, date_from, date_to, expected):
+    result = news_engine.search("twitter", filters=Filters(date_from=date_from, date_to=date_to))
+    assert {h.id for h in result.hits} == expected
+
+
+def test_sort_by_date_newest_first_undated_last(news_engine):
+    assert [h.id for h in news_engine.search("twitter", sort="date").hits] == [
+        "a2",
+        "a1",
+        "a3",
+        "a4",
+    ]
+
+
+@pytest.mark.parametrize(
+    "bad", [{"date_from": "hier"}, {"date_to": "2012/01/01"}, {"source": "x" * 5000}]
+)
+def test_bad_filters_raise_query_error(bad):
+    with pytest.raises(QueryError):
+        Filters(**bad)
+
+
+def test_bad_sort_raises_query_error(news_engine):
+    with pytest.raises(QueryError, match="sort must be one of"):
+        news_engine.search("twitter", sort="alpha")

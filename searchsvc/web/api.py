@@ -11,7 +11,7 @@ from searchsvc.search import MAX_COMPLETIONS, SearchResult
 from searchsvc.web import get_engine
 from searchsvc.web.errors import json_error
 from searchsvc.web.openapi import build_spec
-from searchsvc.web.params import BadParameter, int_param
+from searchsvc.web.params import BadParameter, int_param, search_options
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 health = Blueprint("health", __name__)
@@ -33,6 +33,11 @@ def search_json(result: SearchResult) -> dict:
         "notice": result.notice,
         "relaxed": result.relaxed,
         "approximate": result.approximate,
+        "sort": result.sort,
+        "filters": {k: v for k, v in asdict(result.filters).items() if v is not None},
+        "facets": {
+            name: [asdict(count) for count in counts] for name, counts in result.facets.items()
+        },
     }
 
 
@@ -42,7 +47,8 @@ def search():
     q = request.args.get("q", "")
     page = int_param(request.args, "page", 1)
     per_page = int_param(request.args, "per_page", 10)
-    return search_json(get_engine().search(q, page=page, per_page=per_page))
+    options = search_options(request.args)
+    return search_json(get_engine().search(q, page=page, per_page=per_page, **options))
 
 
 @bp.get("/documents/<path:doc_id>")

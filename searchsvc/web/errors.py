@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from searchsvc.query import QueryError
 from searchsvc.storage import IndexStateError
 from searchsvc.web.params import BadParameter
+from searchsvc.web.security import RETRY_AFTER_S, Overloaded
 
 # Error code of each status the service answers with.
 CODES = {
@@ -90,6 +91,17 @@ def _http_error(e: HTTPException):
     return response
 
 
+def _overloaded(e: Overloaded):
+    """503 ``overloaded`` with Retry-After: the request was shed, nothing is wrong with it."""
+    if wants_json():
+        response = json_error(503, e.description, "overloaded")
+    else:
+        page = error_page(503, "Le service est très sollicité : réessayez dans un instant.")
+        response = current_app.make_response(page)
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
+
+
 def _bad_input(e: ValueError):
     return _respond(400, str(e), "bad_request")
 
@@ -111,6 +123,7 @@ def _unexpected(e: Exception):
 
 def init_app(app: Flask) -> None:
     """Register the error handlers on ``app``."""
+    app.register_error_handler(Overloaded, _overloaded)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(QueryError, _bad_input)
     app.register_error_handler(BadParameter, _bad_input)

@@ -8,7 +8,13 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from searchsvc.query import MAX_QUERY_CHARS
-from searchsvc.search import MAX_COMPLETIONS, MAX_PER_PAGE, MAX_RESULT_WINDOW, MAX_SIMILAR
+from searchsvc.search import (
+    MAX_COMPLETIONS,
+    MAX_PER_PAGE,
+    MAX_RESULT_WINDOW,
+    MAX_SIMILAR,
+    SORTS,
+)
 
 NULLABLE_STRING = {"type": ["string", "null"]}
 
@@ -81,6 +87,27 @@ SCHEMAS = {
                 "type": "array",
                 "items": {"type": "string"},
                 "description": "Query words that matched nothing and were matched by close words.",
+            },
+            "sort": {"type": "string", "enum": list(SORTS)},
+            "filters": {
+                "type": "object",
+                "description": "The filters applied (source, date_from, date_to), if any.",
+                "additionalProperties": {"type": "string"},
+            },
+            "facets": {
+                "type": "object",
+                "description": "Documents per source among all the results, most first.",
+                "additionalProperties": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["value", "count"],
+                        "properties": {
+                            "value": {"type": "string"},
+                            "count": {"type": "integer", "minimum": 1},
+                        },
+                    },
+                },
             },
         },
     },
@@ -182,6 +209,16 @@ def _int_param(name: str, default: int, maximum: int, description: str) -> dict:
     }
 
 
+def _str_param(name: str, description: str) -> dict:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
 def _version() -> str:
     try:
         return version("searchsvc")
@@ -206,6 +243,16 @@ def build_spec() -> dict:
                     QUERY_PARAM,
                     _int_param("page", 1, MAX_RESULT_WINDOW, "Page number, from 1."),
                     _int_param("per_page", 10, MAX_PER_PAGE, "Hits per page."),
+                    _str_param("source", "Only documents from this source (exact value)."),
+                    _str_param("date_from", "Only documents dated on or after (2012, 2012-06…)."),
+                    _str_param("date_to", "Only documents dated on or before (the whole day)."),
+                    {
+                        "name": "sort",
+                        "in": "query",
+                        "required": False,
+                        "description": "relevance (default) or date (newest first).",
+                        "schema": {"type": "string", "enum": list(SORTS), "default": "relevance"},
+                    },
                 ],
                 _json(_ref("SearchResult"), "A page of results."),
                 {**bad_request, **UNAVAILABLE},

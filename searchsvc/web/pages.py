@@ -6,7 +6,7 @@ Both work without JavaScript: results are rendered on the server from the URL's 
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, g, render_template, request
 from markupsafe import Markup, escape
 
 from searchsvc.query import MAX_QUERY_CHARS, MAX_TERMS, QueryError
@@ -14,7 +14,7 @@ from searchsvc.search import MAX_RESULT_WINDOW, SearchResult
 from searchsvc.snippets import highlight
 from searchsvc.web import get_engine
 from searchsvc.web.errors import error_page
-from searchsvc.web.params import BadParameter, int_param
+from searchsvc.web.params import BadParameter, filter_args, int_param, search_options
 
 bp = Blueprint("pages", __name__)
 
@@ -68,6 +68,7 @@ def search_page():
     q = request.args.get("q", "")
     per_page = current_app.config["PAGE_SIZE"]
     context = {"q": q, "result": None, "error": None, "window": [], "last": 0}
+    g.filter_args = filter_args(request.args)
     status = 200
     try:
         page = int_param(request.args, "page", 1)
@@ -78,7 +79,9 @@ def search_page():
         return render_template("search.html", **context), 400
     if q.strip():
         try:
-            result = get_engine().search(q, page=page, per_page=per_page)
+            result = get_engine().search(
+                q, page=page, per_page=per_page, **search_options(request.args)
+            )
         except QueryError:
             context["error"] = _french_query_error(q, page, per_page)
             status = 400

@@ -19,6 +19,23 @@ def _shown(raw: str, limit: int = 20) -> str:
     return repr(raw if len(raw) <= limit else raw[:limit] + "…")
 
 
+FILTER_PARAMS = ("source", "date_from", "date_to", "sort")
+
+
+def filter_args(args: MultiDict) -> dict[str, str]:
+    """The non-empty filter and sort parameters of a request, to pass on in links."""
+    return {name: args[name] for name in FILTER_PARAMS if args.get(name)}
+
+
+def search_options(args: MultiDict) -> dict:
+    """``filters`` and ``sort`` for ``SearchEngine.search`` from request parameters."""
+    from searchsvc.search import Filters  # the core checks the values (QueryError)
+
+    given = filter_args(args)
+    filters = Filters(given.get("source"), given.get("date_from"), given.get("date_to"))
+    return {"filters": filters, "sort": given.get("sort", "relevance")}
+
+
 def int_param(args: MultiDict, name: str, default: int) -> int:
     """Read a whole-number parameter; absent or empty means ``default``."""
     raw = args.get(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -319,3 +320,50 @@ def test_similar_errors(client, path, status):
     r = client.get(path)
     assert r.status_code == status
     assert set(r.get_json()["error"]) == {"code", "message"}
+
+
+@pytest.fixture(scope="module")
+def news_client(tmp_path_factory):
+    from searchsvc.indexer import reindex
+    from searchsvc.web import create_app
+
+    corpus = tmp_path_factory.mktemp("news")
+    docs = [
+        {
+            "id": "a1",
+            "title": "Twitter à Paris",
+            "body": "Twitter à Paris.",
+            "source": "Le Monde",
+            "date": "2012-06-30",
+        },
+        {
+            "id": "a2",
+            "title": "Twitter en France",
+            "body": "Twitter en France.",
+            "source": "Les Echos",
+            "date": "2013-01-15",
+        },
+    ]
+    (corpus / "news.jsonl").write_text("\n".join(json.dumps(d) for d in docs), encoding="utf-8")
+    index_dir = tmp_path_factory.mktemp("news-index")
+    reindex(corpus, index_dir, full=True)
+    return create_app({"INDEX_DIR": str(index_dir), "TESTING": True}).test_client()
+
+
+def test_search_facets_filters_and_sort(news_client):
+    data = news_client.get("/api/search?q=twitter").get_json()
+    assert data["facets"] == {
+        "source": [{"value": "Le Monde", "count": 1}, {"value": "Les Echos", "count": 1}]
+    }
+    assert data["sort"] == "relevance" and data["filters"] == {}
+    data = news_client.get("/api/search?q=twitter&source=Les+Echos").get_json()
+    assert [h["id"] for h in data["hits"]] == ["a2"] and data["filters"] == {"source": "Les Echos"}
+    data = news_client.get("/api/search?q=twitter&sort=date&date_to=2013").get_json()
+    assert [h["id"] for h in data["hits"]] == ["a2", "a1"]
+
+
+@pytest.mark.parametrize("query", ["sort=alpha", "date_from=hier", "date_to=2013%2F01"])
+def test_search_bad_filters_are_400(news_client, query):
+    r = news_client.get("/api/search?q=twitter&" + query)
+    assert r.status_code == 400
+    assert r.get_json()["error"]["code"] == "bad_request"

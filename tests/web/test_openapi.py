@@ -58,7 +58,7 @@ def test_described_parameters_are_the_ones_read(spec):
         for path, item in spec["paths"].items()
     }
     assert params == {
-        "/api/search": ["page", "per_page", "q"],
+        "/api/search": ["date_from", "date_to", "page", "per_page", "q", "sort", "source"],
         "/api/documents/{id}": ["id"],
         "/api/documents/{id}/similar": ["id", "limit"],
         "/api/suggest": ["limit", "q"],

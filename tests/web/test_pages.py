@@ -237,3 +237,12 @@ def test_document_page_lists_similar_articles(client):
     page, _ = get_page(client, "/doc/001_6500ce3304fb4ba1")
     assert "Articles proches" in page.text
     assert "/doc/002_3db12bd2542f91a5" in page.links()
+
+
+def test_results_page_offers_sort_links_that_keep_the_query(client):
+    page, _ = get_page(client, "/?q=twitter")
+    assert "Trier par : pertinence · date" in page.text
+    assert "/?q=twitter&sort=date" in page.links()
+    page, _ = get_page(client, "/?q=twitter&sort=date")
+    assert "/?q=twitter" in page.links()  # back to relevance
+    assert any(link.startswith("/doc/") for link in page.links())

@@ -50,10 +50,28 @@
     return { q: params.get("q") || "", page: toPage(params.get("page")) };
   }
 
-  function pageUrl(q, page) {
+  // Filters and sort come from the address (facet links are ordinary links) and are kept
+  // in every search and link until the reader changes them; `changes` overrides them.
+  var FILTERS = ["source", "date_from", "date_to", "sort"];
+
+  function currentFilters(changes) {
+    var params = new URLSearchParams(location.search);
+    var out = {};
+    FILTERS.forEach(function (name) {
+      var value = changes && name in changes ? changes[name] : params.get(name);
+      if (value) out[name] = value;
+    });
+    return out;
+  }
+
+  function pageUrl(q, page, changes) {
     var params = new URLSearchParams();
     if (q) params.set("q", q);
     if (page > 1) params.set("page", String(page));
+    var filters = currentFilters(changes);
+    Object.keys(filters).forEach(function (name) {
+      params.set(name, filters[name]);
+    });
     var qs = params.toString();
     return pagePath + (qs ? "?" + qs : "");
   }
@@ -306,6 +324,34 @@
     setStatus(statusNode(text, "error"));
   }
 
+  function refineNode(data) {
+    var byDate = data.sort === "date";
+    var sort = make("p", { class: "sort" }, [
+      "Trier par : ",
+      byDate ? make("a", { href: pageUrl(data.query, 1, { sort: "" }) }, ["pertinence"]) : make("strong", {}, ["pertinence"]),
+      " · ",
+      byDate ? make("strong", {}, ["date"]) : make("a", { href: pageUrl(data.query, 1, { sort: "date" }) }, ["date"]),
+    ]);
+    var nav = make("nav", { class: "refine", "aria-label": "Affiner" }, [sort]);
+    var chosen = data.filters && data.filters.source;
+    var values = (data.facets && data.facets.source) || [];
+    if (chosen || values.length) {
+      var parts = ["Source : "];
+      if (chosen) {
+        parts.push(make("strong", {}, [chosen]), " · ");
+        parts.push(make("a", { href: pageUrl(data.query, 1, { source: "" }) }, ["toutes les sources"]));
+      } else {
+        values.forEach(function (f, i) {
+          if (i) parts.push(" · ");
+          parts.push(make("a", { href: pageUrl(data.query, 1, { source: f.value }) }, [f.value]));
+          parts.push(" (" + frInt(f.count) + ")");
+        });
+      }
+      nav.append(make("p", { class: "facets" }, parts));
+    }
+    return nav;
+  }
+
   function render(data) {
     clearResults();
     var summary =
@@ -339,6 +385,7 @@
         ]),
       );
     }
+    if (data.total) results.append(refineNode(data));
     if (data.hits.length) {
       var ol = make("ol", { class: "hits", start: String((data.page - 1) * data.per_page + 1) });
       data.hits.forEach(function (hit) {
@@ -390,7 +437,9 @@
     }
     searchAbort = new AbortController();
     results.setAttribute("aria-busy", "true");
-    var params = new URLSearchParams({ q: q, page: String(page), per_page: String(pageSize) });
+    var params = new URLSearchParams(
+      Object.assign({ q: q, page: String(page), per_page: String(pageSize) }, currentFilters()),
+    );
     return fetch(searchApi + "?" + params, {
       signal: searchAbort.signal,
       headers: { Accept: "application/json" },
