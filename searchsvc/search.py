@@ -142,13 +142,19 @@ class StoredDocument:
 
 
 class SearchEngine:
-    """Searches one index directory; safe to share between threads."""
+    """Searches one index directory; safe to share between threads (they take turns)."""
 
     def __init__(self, index_dir: str | os.PathLike, weights: Weights | None = None):
         self.root = Path(index_dir)
         self.weights = weights or Weights()
         self._lock = threading.Lock()
-        self._local = threading.local()
+        # One searcher per process, used by one thread at a time: Whoosh keeps a copy of
+        # what a reader opens in memory (about 300 MB for the 30,000-document bench index),
+        # so a searcher per thread multiplied that, and its file readers are not thread-safe.
+        # Searches are CPU-bound under the GIL, so serialising them costs little.
+        self._use = threading.RLock()
+        self._searcher: Searcher | None = None
+        self._searcher_epoch = 0
         self._ix: whoosh_index.Index | None = None
         self._generation: storage.Generation | None = None
         self._epoch = 0
@@ -170,30 +176,29 @@ class SearchEngine:
 
     @contextmanager
     def searcher(self) -> Iterator[Searcher]:
-        """Yield this thread's searcher, brought up to date with the index on disk."""
-        ix, epoch = self._index()
-        local = self._local
-        current = getattr(local, "searcher", None)
-        if current is None or local.epoch != epoch:
-            if current is not None:
+        """Yield the searcher, brought up to date with the index on disk; one user at a time."""
+        with self._use:
+            ix, epoch = self._index()
+            current = self._searcher
+            if current is None or self._searcher_epoch != epoch:
+                if current is not None:
+                    current.close()
+                current = ix.searcher(weighting=scoring.BM25F())
+                self._searcher, self._searcher_epoch = current, epoch
+            elif not current.up_to_date():
+                # Not Searcher.refresh(): it reuses segment readers by segment id, so they
+                # keep stale deletions (updated and deleted documents still match), and it
+                # shares them with the old searcher, so closing that one breaks the new one.
                 current.close()
-            current = ix.searcher(weighting=scoring.BM25F())
-            local.searcher, local.epoch = current, epoch
-        elif not current.up_to_date():
-            # Not Searcher.refresh(): it reuses segment readers by segment id, so they keep
-            # stale deletions (updated and deleted documents still match), and it shares them
-            # with the old searcher, so closing that one breaks the new one (ReaderClosed).
-            current.close()
-            current = ix.searcher(weighting=scoring.BM25F())
-            local.searcher = current
-        yield current
+                current = self._searcher = ix.searcher(weighting=scoring.BM25F())
+            yield current
 
     def close(self) -> None:
-        """Release this thread's searcher and the index."""
-        current = getattr(self._local, "searcher", None)
-        if current is not None:
-            current.close()
-            self._local.searcher = None
+        """Release the searcher and the index."""
+        with self._use:
+            if self._searcher is not None:
+                self._searcher.close()
+                self._searcher = None
         with self._lock:
             if self._ix is not None:
                 self._ix.close()
