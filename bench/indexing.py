@@ -1,0 +1,291 @@
+"""Indexing speed: a full build of the benchmark corpus, then an incremental run with 1 % of
+the documents changed, for searchsvc and two references measured in the same run.
+
+* ``searchsvc``  ``reindex(corpus, index, full=True)`` from a JSONL corpus folder, then
+                 ``reindex(changed corpus, index)`` (incremental, by content hash);
+* ``fts5``       SQLite FTS5 (stdlib), ``unicode61 remove_diacritics 2``, content stored,
+                 ``optimize`` at the end; incremental: compare stored hashes, rewrite changed;
+* ``plain``      Whoosh written the obvious way: one generator filter per step (apostrophes,
+                 tokenize, elision, lowercase, stop words, unidecode, pure-Python Snowball),
+                 title and body stored, one process; incremental like fts5.
+
+Each build runs in its own process; reported: wall time of the build (measured inside the
+child, interpreter start-up excluded), CPU time, documents/s, MB/s of text, index size on
+disk, peak RSS of the largest process (``wait4`` rusage) and of all its processes together
+(sampled from /proc every 0.2 s). ``--repeat N`` gives medians; engines alternate within a
+repeat so that machine noise spreads over all of them.
+
+Usage: ``.venv/bin/python bench/indexing.py [CORPUS] [--docs N] [--repeat N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import random
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import common
+from common import WORK, Status, digest, file_key, fmt_mb, median, stamp, table
+
+ENGINES = ("searchsvc", "fts5", "plain")
+NOTES = {
+    "searchsvc": "searchsvc `reindex` (full, then incremental)",
+    "fts5": "SQLite FTS5 unicode61 remove_diacritics 2, content stored, optimize",
+    "plain": "Whoosh, obvious filter chain, pure-Python Snowball, 1 process, title/body stored",
+}
+RUNS = WORK / "indexing"
+
+
+# -- child side --------------------------------------------------------------------------------
+
+
+def child(kind: str, mode: str, corpus: Path, target: Path) -> dict:
+    """One build or update, timed here; returns what the parent prints."""
+    import resource
+
+    import references
+
+    def cpu() -> float:
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+    files = common.corpus_files(corpus)
+    cpu_started = cpu()
+    started = time.perf_counter()
+    if kind == "searchsvc":
+        from searchsvc.indexer import reindex
+
+        report = reindex(corpus, target, full=(mode == "full"))
+        out = {
+            "documents": report.documents,
+            "added": report.added,
+            "updated": report.updated,
+            "deleted": report.deleted,
+        }
+    elif kind == "fts5":
+        db = target / "fts5.db"
+        if mode == "full":
+            target.mkdir(parents=True, exist_ok=True)
+            out = {"documents": references.build_fts5(references.read_plain_jsonl(files), db)}
+        else:
+            out = references.update_fts5(references.read_plain_jsonl(files), db)
+    elif kind == "plain":
+        docs = references.read_plain_jsonl(files)
+        if mode == "full":
+            out = {"documents": references.build_whoosh("plain", docs, target, stored=True)}
+        else:
+            out = references.update_whoosh(docs, target)
+    else:
+        raise SystemExit(f"unknown engine {kind}")
+    out["seconds"] = time.perf_counter() - started
+    out["cpu"] = cpu() - cpu_started
+    return out
+
+
+# -- parent side -------------------------------------------------------------------------------
+
+
+def changed_corpus(base: Path, percent: float, seed: int) -> tuple[Path, int]:
+    """A copy of the corpus folder with ``percent`` % of its lines given a modified body."""
+    files = common.corpus_files(base)
+    key = digest([file_key(f) for f in files], percent, seed)
+    target = RUNS / f"changed-{key}"
+    marker = target / ".done"
+    if marker.exists():
+        return target, int(marker.read_text())
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    rng = random.Random(seed)
+    changed = 0
+    for path in files:
+        lines = [ln for ln in common.open_lines(path) if ln.strip()]
+        picked = set(rng.sample(range(len(lines)), max(1, round(len(lines) * percent / 100))))
+        out_path = target / path.name
+        opener = gzip.open if path.name.endswith(".gz") else open
+        kwargs = {"compresslevel": 6} if path.name.endswith(".gz") else {}
+        with opener(out_path, "wt", encoding="utf-8", **kwargs) as out:
+            for i, line in enumerate(lines):
+                if i in picked:
+                    d = json.loads(line)
+                    d["body"] += (
+                        f"\n\nRévision {i} : ce passage a été modifié pour le banc d'essai."
+                    )
+                    line = json.dumps(d, ensure_ascii=False) + "\n"
+                    changed += 1
+                out.write(line)
+    marker.write_text(str(changed))
+    return target, changed
+
+
+def run(kind: str, mode: str, corpus: Path, target: Path) -> common.ChildRun:
+    cmd = [sys.executable, __file__, "--child", kind, mode, str(corpus), str(target)]
+    return common.run_child(cmd)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "corpus",
+        nargs="?",
+        type=Path,
+        default=common.DEFAULT_CORPUS,
+        help="JSONL(.gz) corpus (default: ../shared/bench/frdocs.jsonl.gz)",
+    )
+    p.add_argument("--docs", type=int, default=None, help="use only the first N documents")
+    p.add_argument("--repeat", type=int, default=1, help="runs per engine (medians reported)")
+    p.add_argument("--engines", default=",".join(ENGINES), help="comma-separated subset")
+    p.add_argument("--changed", type=float, default=1.0, help="percent of documents changed")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--no-results", action="store_true", help="do not update bench/RESULTS.md")
+    p.add_argument(
+        "--child", nargs=4, metavar=("ENGINE", "MODE", "CORPUS", "TARGET"), help=argparse.SUPPRESS
+    )
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        kind, mode, corpus, target = args.child
+        print(json.dumps(child(kind, mode, Path(corpus), Path(target))), flush=True)
+        return 0
+    status = Status()
+    started = time.perf_counter()
+    code = common.code_note()  # the code measured, noted before it can change
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    if set(engines) - set(ENGINES):
+        raise SystemExit(f"unknown engines: {', '.join(sorted(set(engines) - set(ENGINES)))}")
+    if not args.corpus.exists():
+        raise SystemExit(f"corpus not found: {args.corpus}")
+    base = common.corpus_dir(args.corpus, args.docs)
+    text_bytes = common.corpus_bytes(base)
+    changed_dir, n_changed = changed_corpus(base, args.changed, args.seed)
+    status.note(
+        f"corpus {args.corpus} ({fmt_mb(text_bytes)} of text); {n_changed} documents changed "
+        f"for the incremental run"
+    )
+
+    full: dict[str, list[common.ChildRun]] = {e: [] for e in engines}
+    incr: dict[str, list[common.ChildRun]] = {e: [] for e in engines}
+    sizes: dict[str, int] = {}
+    for r in range(args.repeat):
+        for e in engines:
+            target = RUNS / "run" / e
+            shutil.rmtree(target, ignore_errors=True)
+            status.note(f"[{r + 1}/{args.repeat}] {e}: full build …")
+            res = run(e, "full", base, target)
+            full[e].append(res)
+            sizes[e] = common.dir_size(target)
+            status.note(
+                f"[{r + 1}/{args.repeat}] {e}: {res.output['seconds']:.1f} s; incremental …"
+            )
+            inc = run(e, "update", changed_dir, target)
+            incr[e].append(inc)
+            status.note(f"[{r + 1}/{args.repeat}] {e}: incremental {inc.output['seconds']:.1f} s")
+    shutil.rmtree(RUNS / "run", ignore_errors=True)
+
+    def med(runs, f):
+        return median(f(x) for x in runs)
+
+    ndocs = full[engines[0]][0].output["documents"]
+    rows = []
+    for e in engines:
+        secs = med(full[e], lambda x: x.output["seconds"])
+        rows.append(
+            [
+                e,
+                f"{secs:.1f} s",
+                f"{med(full[e], lambda x: x.output['cpu']):.1f} s",
+                f"{ndocs / secs:,.0f}",
+                f"{text_bytes / 1e6 / secs:.2f}",
+                fmt_mb(sizes[e]),
+                f"{med(full[e], lambda x: x.maxrss_kb) / 1024:.0f} MB",
+                f"{med(full[e], lambda x: x.tree_peak_kb) / 1024:.0f} MB",
+            ]
+        )
+    build_table = table(
+        ["engine", "wall", "CPU", "docs/s", "MB/s", "index size", "peak RSS", "peak RSS all procs"],
+        rows,
+    )
+    rows = []
+    for e in engines:
+        out = incr[e][-1].output
+        rows.append(
+            [
+                e,
+                f"{med(incr[e], lambda x: x.output['seconds']):.1f} s",
+                f"{med(incr[e], lambda x: x.output['cpu']):.1f} s",
+                str(out.get("updated", 0) + out.get("added", 0)),
+                f"{med(incr[e], lambda x: x.maxrss_kb) / 1024:.0f} MB",
+                f"{med(incr[e], lambda x: x.tree_peak_kb) / 1024:.0f} MB",
+            ]
+        )
+    incr_table = table(
+        ["engine", "wall", "CPU", "docs rewritten", "peak RSS", "peak RSS all procs"], rows
+    )
+
+    ratio_txt = ""
+    if "searchsvc" in engines and len(engines) > 1:
+        rows = []
+
+        def ratio(f, runs_of):
+            return med(runs_of["searchsvc"], f) / max(1e-9, med(runs_of[ref], f))
+
+        for ref in engines:
+            if ref == "searchsvc":
+                continue
+            rows.append(
+                [
+                    f"searchsvc ÷ {ref}",
+                    f"{ratio(lambda x: x.output['seconds'], full):.2f}×",
+                    f"{ratio(lambda x: x.output['cpu'], full):.2f}×",
+                    f"{sizes['searchsvc'] / max(1, sizes[ref]):.2f}×",
+                    f"{ratio(lambda x: x.tree_peak_kb, full):.2f}×",
+                    f"{ratio(lambda x: x.output['seconds'], incr):.2f}×",
+                ]
+            )
+        ratio_txt = table(
+            ["ratio", "build wall", "build CPU", "index size", "peak RSS", "incremental wall"],
+            rows,
+        )
+
+    total = time.perf_counter() - started
+    report = "\n\n".join(
+        x
+        for x in [
+            f"{ndocs} documents, {fmt_mb(text_bytes)} of text (title + body); "
+            f"median of {args.repeat} run(s); {n_changed} documents changed for the incremental "
+            "run",
+            "Full build\n\n" + build_table,
+            f"Incremental run ({args.changed:g} % of documents changed)\n\n" + incr_table,
+            ("Ratios (above 1: searchsvc slower / larger)\n\n" + ratio_txt) if ratio_txt else "",
+        ]
+        if x
+    )
+    print(report)
+    print(f"\ntotal {total:.0f} s")
+    if not args.no_results:
+        notes = "\n".join(f"- `{e}`: {NOTES[e]}" for e in engines)
+        body = "\n\n".join(
+            [
+                f"Latest run: {stamp()} — {common.machine_note()}; {code}.",
+                f"Command (from the repository root):\n\n    {common.command_line()}",
+                report,
+                "Engines:\n\n" + notes,
+                "Wall and CPU = the build inside its process (start-up excluded; CPU includes "
+                "worker processes); peak RSS = largest process (wait4), all procs = sum over the "
+                f"process tree, sampled. Whole run: {total:.0f} s.",
+            ]
+        )
+        common.update_results("Indexing", body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,703 @@
+"""Known-item relevance: can people find a document again with the words they would type?
+
+A seeded sample of documents is drawn from the corpus; for each one, queries of several kinds
+are derived from its own text, and the rank of that document in each engine's top 10 is
+recorded. Reported per query kind: MRR@10, success@1 and success@10.
+
+Query kinds (each seeded and deterministic; a document that cannot give a kind skips it):
+
+* ``title``       the whole title, lower-case and without accents (titles shared by several
+                  documents are left out: the target would be ambiguous);
+* ``title_part``  2-4 consecutive title words, lower-case, without accents;
+* ``body_words``  2-4 distinctive body words (high idf, seen in 2+ documents), as written;
+* ``inflected``   the same, with one word put in another inflection by simple French rules
+                  (plural s/x/aux, feminine e/euse/ive, -er <-> -é/-ée/-ent/-ait/-ez) — only
+                  when the new form is a real word (found elsewhere in the corpus) and is not
+                  in the document itself;
+* ``unaccented``  2-4 distinctive body words, one or more of them accented, typed without
+                  accents;
+* ``apostrophe``  an elided word (``l'entreprise``) with the other apostrophe (' <-> ’) plus
+                  1-2 distinctive words;
+* ``phrase``      a quoted 2-4 word exact phrase from the body.
+
+Engines, side by side in the same run:
+
+* ``searchsvc``  the product: ``reindex`` then ``SearchEngine.search`` (its query language),
+                 with its did-you-mean step stubbed out, as it cannot change the ranks and
+                 can take most of the time (``--exact-product`` keeps it);
+* ``nostem``     the same schema with no stemming: searchsvc's index queried on its exact
+                 (folded, unstemmed) terms only, with Whoosh's MultifieldParser;
+* ``whoosh-fr``  Whoosh's stock ``LanguageAnalyzer("fr")``: stemming, no accent folding;
+* ``fts5``       SQLite FTS5, ``unicode61 remove_diacritics 2``, bm25 (title weight 2).
+
+Usage: ``.venv/bin/python bench/relevance.py [CORPUS] [--docs N] [--sample 1000] [--seed 1]``
+Built indexes are cached in ``bench/.work/indexes/`` (``--rebuild`` to force).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import random
+import re
+import sys
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from functools import lru_cache
+from pathlib import Path
+
+import common
+import references
+from common import WORK, Status, Timer, digest, file_key, stamp, table
+from unidecode import unidecode
+
+GENERATOR_VERSION = 4
+ENGINES = ("searchsvc", "nostem", "whoosh-fr", "fts5")
+KINDS = ("title", "title_part", "body_words", "inflected", "unaccented", "apostrophe", "phrase")
+ENGINE_NOTES = {
+    "searchsvc": "the product: reindex + SearchEngine.search (query language, snippets; "
+    "did-you-mean stubbed out unless --exact-product: it does not change the ranks)",
+    "nostem": "searchsvc's index and analyzer, exact (folded) terms only — no stemming; "
+    "Whoosh MultifieldParser",
+    "whoosh-fr": 'Whoosh stock LanguageAnalyzer("fr"): Snowball stemming, no accent folding',
+    "fts5": "SQLite FTS5 unicode61 remove_diacritics 2, bm25 (title weight 2)",
+}
+# The index each engine searches: "nostem" reads searchsvc's own index, whose exact terms are
+# the folded, unstemmed words (a separately built exact-only index ranked the same queries
+# within 0.006 MRR@10 per kind, and its build cost three minutes of the ten this run may take).
+INDEX_OF = {
+    "searchsvc": "searchsvc",
+    "nostem": "searchsvc",
+    "whoosh-fr": "whoosh-fr",
+    "fts5": "fts5",
+}
+K = 10
+
+
+# ===========================================================================================
+# Query generation
+# ===========================================================================================
+
+WORD_RE = re.compile(r"[^\W\d_]+")
+TOKEN_RE = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
+# Title words as typed: "6.3.5", "edu/skolelinux", "d'api" and "apt-get" stay whole.
+TITLE_TOKEN_RE = re.compile(r"[^\W_]+(?:[./'\u2019-][^\W_]+)*")
+# Elided forms that WORD_RE cuts out of "jusqu'à", "aujourd'hui": never distinctive words.
+ELIDED_PARTS = frozenset("jusqu lorsqu puisqu quoiqu presqu quelqu aujourd".split())
+ELISION_RE = re.compile(
+    r"(?<![\w'\u2019-])(l|d|j|m|n|s|t|c|qu|jusqu|lorsqu|puisqu)(['\u2019])([^\W\d_]{4,})(?![\w'\u2019-])",
+    re.IGNORECASE,
+)
+CLAUSE_SPLIT_RE = re.compile(r"[^\w\s'\u2019-]+|\n")
+SPACES_RE = re.compile(r"[ \t]+")
+
+
+@lru_cache(maxsize=1 << 18)
+def _fold(word: str) -> str:
+    return unidecode(word.lower())
+
+
+def _stop_words() -> frozenset[str]:
+    """Words no engine is expected to search: searchsvc's list and Whoosh's French one."""
+    from whoosh.lang import stopwords_for_language
+
+    from searchsvc.analysis import STOP_WORDS
+
+    return frozenset(STOP_WORDS) | {_fold(w) for w in stopwords_for_language("fr")} | ELIDED_PARTS
+
+
+class Vocabulary:
+    """Document frequencies of lower-case words, as written and folded."""
+
+    def __init__(self, docs):
+        self.surface: Counter[str] = Counter()
+        self.folded: Counter[str] = Counter()
+        self.titles: Counter[str] = Counter()
+        for doc in docs:
+            words = set(WORD_RE.findall((doc.title + "\n" + doc.body).lower()))
+            self.surface.update(words)
+            self.folded.update({_fold(w) for w in words})
+            self.titles[" ".join(title_tokens(doc.title))] += 1
+        self.n = max(1, sum(self.titles.values()))
+
+
+def title_tokens(title: str) -> list[str]:
+    """Title words as people type them: lower-case, no accents, leading numbers dropped."""
+    toks = [_fold(t) for t in TITLE_TOKEN_RE.findall(title)]
+    while toks and not any(c.isalpha() for c in toks[0]):
+        toks.pop(0)
+    return toks
+
+
+VERB_SUFFIXES = ("er", "é", "ée", "és", "ées", "ent", "ait", "aient", "ez", "ant")
+
+
+def inflections(word: str) -> list[str]:
+    """Other inflections of a lower-case French word by simple surface rules."""
+    w = word
+    out: list[str] = []
+    # number
+    if w.endswith(("s", "x")) and len(w) > 4:
+        out.append(w[:-1])
+    else:
+        out.append(w + "s")
+    if w.endswith("al"):
+        out.append(w[:-2] + "aux")
+    if w.endswith("aux"):
+        out.append(w[:-3] + "al")
+    if w.endswith(("eau", "eu")):
+        out.append(w + "x")
+    # gender
+    if w.endswith("e") and not w.endswith("ée"):
+        out.append(w[:-1])
+    elif not w.endswith(("e", "s", "x")):
+        out.append(w + "e")
+    for masc, fem in (
+        ("eux", "euse"),
+        ("if", "ive"),
+        ("ien", "ienne"),
+        ("el", "elle"),
+        ("er", "ère"),
+    ):
+        if w.endswith(masc):
+            out.append(w[: -len(masc)] + fem)
+        elif w.endswith(fem):
+            out.append(w[: -len(fem)] + masc)
+    # verbs (first group): infinitive <-> participle, present, imperfect
+    for suf in VERB_SUFFIXES:
+        if w.endswith(suf) and len(w) - len(suf) >= 3:
+            stem = w[: -len(suf)]
+            out.extend(stem + s for s in VERB_SUFFIXES if s != suf)
+            break
+    seen, result = {w}, []
+    for v in out:
+        if v not in seen:
+            seen.add(v)
+            result.append(v)
+    return result
+
+
+def real_variants(word: str, vocab: Vocabulary, doc_folded: set[str]) -> list[str]:
+    """Inflections of ``word`` that the corpus has and the document does not."""
+    good = []
+    for v in inflections(word):
+        if vocab.surface[v] < 1 or _fold(v) in doc_folded or _fold(v) == _fold(word):
+            continue
+        # A verb-form swap needs the stem to look like a verb (three or more of its forms in
+        # the corpus), so that "parent" does not become "parer".
+        vs = next((s for s in VERB_SUFFIXES if v.endswith(s) and len(v) - len(s) >= 3), None)
+        ws = next((s for s in VERB_SUFFIXES if word.endswith(s) and len(word) - len(s) >= 3), None)
+        if vs and ws and v[: -len(vs)] == word[: -len(ws)]:
+            stem = v[: -len(vs)]
+            if sum(vocab.surface[stem + s] > 0 for s in VERB_SUFFIXES) < 3:
+                continue
+        good.append(v)
+    return good
+
+
+class QueryMaker:
+    def __init__(self, vocab: Vocabulary, seed: int):
+        self.vocab = vocab
+        self.seed = seed
+        self.stops = _stop_words()
+        self.max_df = max(3, int(0.05 * vocab.n))
+        self.rare_df = max(3, int(0.02 * vocab.n))
+        self.skipped: Counter[str] = Counter()
+
+    def distinctive(self, body: str) -> list[tuple[str, int]]:
+        """Body words by tf-idf, best first: (lower-case word as written, first offset)."""
+        lowered = body.lower()
+        tf: Counter[str] = Counter()
+        first: dict[str, int] = {}
+        for m in WORD_RE.finditer(lowered):
+            w = m.group()
+            tf[w] += 1
+            first.setdefault(w, m.start())
+        best: dict[str, tuple[float, str]] = {}
+        n = self.vocab.n
+        for w, count in tf.items():
+            f = _fold(w)
+            if len(w) < 4 or f in self.stops:
+                continue
+            df = self.vocab.folded[f]
+            if not 2 <= df <= self.max_df:
+                continue
+            score = count * math.log(n / df)
+            if f not in best or score > best[f][0]:
+                best[f] = (score, w)
+        ranked = sorted(best.values(), key=lambda x: (-x[0], x[1]))[:12]
+        return [(w, first[w]) for _s, w in ranked]
+
+    def make(self, doc) -> list[dict]:
+        rng = random.Random(f"{self.seed}:{doc.id}")
+        queries: list[dict] = []
+
+        def add(kind: str, text: str | None, note: str = "") -> None:
+            if text:
+                queries.append({"doc": doc.id, "kind": kind, "q": text, "note": note})
+            else:
+                self.skipped[kind] += 1
+
+        add("title", self.title(doc))
+        add("title_part", self.title_part(doc, rng))
+        top = self.distinctive(doc.body)
+        add("body_words", self.body_words(top, rng))
+        inflected = self.inflected(doc, top, rng)
+        add("inflected", *(inflected or (None,)))
+        add("unaccented", self.unaccented(top, rng))
+        add("apostrophe", self.apostrophe(doc, top, rng))
+        add("phrase", self.phrase(doc, rng))
+        return queries
+
+    # -- kinds ---------------------------------------------------------------------------
+
+    def title(self, doc) -> str | None:
+        toks = title_tokens(doc.title)
+        text = " ".join(toks)
+        if not toks or self.vocab.titles[text] > 1:
+            return None
+        return text
+
+    def title_part(self, doc, rng: random.Random) -> str | None:
+        toks = title_tokens(doc.title)
+        spans = []
+        for length in (2, 3, 4):
+            for i in range(len(toks) - length + 1):
+                span = toks[i : i + length]
+                if length >= len(toks):
+                    continue
+                content = [t for t in span if len(t) >= 3 and t not in self.stops]
+                if not content:
+                    continue
+                rare = any(
+                    self.vocab.folded[w] <= self.rare_df
+                    for t in content
+                    for w in WORD_RE.findall(t)
+                )
+                spans.append((rare, span))
+        if not spans:
+            return None
+        preferred = [s for rare, s in spans if rare] or [s for _r, s in spans]
+        return " ".join(rng.choice(preferred))
+
+    def _pick(self, top, rng, must: list[str] | None = None) -> list[str] | None:
+        """2-4 words from the top candidates, including ``must``, in document order."""
+        must = must or []
+        others = [w for w in top if w[0] not in must]
+        k = rng.choice((2, 3, 4))
+        extra = max(0, k - len(must))
+        if len(must) + min(extra, len(others)) < 2:
+            return None
+        chosen = [w for w in top if w[0] in must] + rng.sample(others, min(extra, len(others)))
+        chosen.sort(key=lambda x: x[1])
+        return [w for w, _pos in chosen]
+
+    def body_words(self, top, rng) -> str | None:
+        words = self._pick(top, rng)
+        return " ".join(words) if words else None
+
+    def inflected(self, doc, top, rng) -> tuple[str, str] | None:
+        doc_folded = {_fold(w) for w in WORD_RE.findall((doc.title + "\n" + doc.body).lower())}
+        options = []
+        for w, _pos in top:
+            variants = real_variants(w, self.vocab, doc_folded)
+            if variants:
+                options.append((w, variants))
+        if not options:
+            return None
+        word, variants = rng.choice(options)
+        variant = rng.choice(variants)
+        words = self._pick(top, rng, must=[word])
+        if not words:
+            return None
+        return " ".join(variant if w == word else w for w in words), f"{word} -> {variant}"
+
+    def unaccented(self, top, rng) -> str | None:
+        accented = [w for w, _p in top if not w.isascii()]
+        if not accented:
+            return None
+        words = self._pick(top, rng, must=[rng.choice(accented)])
+        return " ".join(_fold(w) for w in words) if words else None
+
+    def apostrophe(self, doc, top, rng) -> str | None:
+        found = []
+        for m in ELISION_RE.finditer(doc.body):
+            host = m.group(3).lower()
+            f = _fold(host)
+            if f in self.stops or not 2 <= self.vocab.folded[f] <= self.max_df:
+                continue
+            found.append(m)
+        if not found:
+            return None
+        m = rng.choice(found)
+        other_apostrophe = "\u2019" if m.group(2) == "'" else "'"
+        elided = m.group(1).lower() + other_apostrophe + m.group(3).lower()
+        host_fold = _fold(m.group(3))
+        others = [(w, p) for w, p in top if _fold(w) != host_fold]
+        if not others:
+            return None
+        extra = rng.sample(others, min(len(others), rng.choice((1, 2))))
+        words = [(elided, m.start()), *extra]
+        words.sort(key=lambda x: x[1])
+        return " ".join(w for w, _p in words)
+
+    def phrase(self, doc, rng) -> str | None:
+        by_length: dict[int, list[str]] = defaultdict(list)
+        for clause in CLAUSE_SPLIT_RE.split(doc.body):
+            toks = list(TOKEN_RE.finditer(clause))
+            for length in (2, 3, 4):
+                for i in range(len(toks) - length + 1):
+                    span = toks[i : i + length]
+                    gaps = [clause[a.end() : b.start()] for a, b in itertools.pairwise(span)]
+                    if any(not g or g.strip() for g in gaps):
+                        continue
+                    words = [w for t in span for w in WORD_RE.findall(t.group())]
+                    if len(words) < len(span):
+                        continue  # a token without letters
+                    if not any(
+                        _fold(w) not in self.stops and self.vocab.folded[_fold(w)] <= self.rare_df
+                        for w in words
+                        if len(w) >= 3
+                    ):
+                        continue
+                    by_length[length].append(" ".join(t.group() for t in span).lower())
+        lengths = [n for n in (2, 3, 4) if by_length[n]]
+        if not lengths:
+            return None
+        return '"' + rng.choice(by_length[rng.choice(lengths)]) + '"'
+
+
+def make_queries(docs, sample: int, seed: int, status: Status) -> tuple[list[dict], Counter]:
+    vocab = Vocabulary(docs)
+    ids = sorted(d.id for d in docs)
+    chosen = set(random.Random(seed).sample(ids, min(sample, len(ids))))
+    maker = QueryMaker(vocab, seed)
+    queries = []
+    for doc in docs:
+        if doc.id in chosen:
+            queries.extend(maker.make(doc))
+    status.note(f"queries: {len(queries)} from {len(chosen)} documents")
+    return queries, maker.skipped
+
+
+# ===========================================================================================
+# Engines (each function runs in a worker process)
+# ===========================================================================================
+
+
+def eval_engine(
+    engine: str, target: str, queries: list[str], exact_product: bool = False
+) -> tuple[list[list[str]], float, int]:
+    """Top-10 ids for each query; also the seconds taken and the number of errors.
+
+    ``SearchEngine.search`` may run a did-you-mean step after it has ranked the hits (an
+    edit-distance scan of the vocabulary for every word), which cannot change them and can
+    take most of a search; it is stubbed out in this worker (the suggestion is None) unless
+    ``exact_product``. search_latency.py measures it.
+    """
+    path = Path(target)
+    errors = 0
+    out: list[list[str]] = []
+    if engine == "searchsvc":
+        from searchsvc.query import QueryError
+        from searchsvc.search import SearchEngine
+
+        se = SearchEngine(path)
+        if not exact_product:
+            se._suggestion = lambda *_args: None
+
+        def run(q: str) -> list[str]:
+            return [h.id for h in se.search(q, page=1, per_page=K).hits]
+
+        close = se.close
+        expected: tuple[type[BaseException], ...] = (QueryError,)
+    elif engine == "fts5":
+        fs = references.Fts5Searcher(references.searchable_path("fts5", path))
+        run, close, expected = fs.search, fs.close, ()
+    else:
+        ws = references.WhooshSearcher(references.searchable_path(INDEX_OF[engine], path))
+        run, close, expected = ws.search, ws.close, ()
+    started = time.perf_counter()
+    try:
+        for q in queries:
+            try:
+                out.append(run(q))
+            except expected:
+                errors += 1
+                out.append([])
+    finally:
+        close()
+    seconds = time.perf_counter() - started
+    if engine == "fts5":
+        errors += fs.errors
+    return out, seconds, errors
+
+
+# ===========================================================================================
+# Main
+# ===========================================================================================
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "corpus",
+        nargs="?",
+        type=Path,
+        default=common.DEFAULT_CORPUS,
+        help="JSONL(.gz) corpus (default: ../shared/bench/frdocs.jsonl.gz)",
+    )
+    p.add_argument("--docs", type=int, default=None, help="use only the first N documents")
+    p.add_argument("--sample", type=int, default=1000, help="documents to derive queries from")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--engines", default=",".join(ENGINES), help="comma-separated subset")
+    p.add_argument("--rebuild", action="store_true", help="ignore cached indexes")
+    p.add_argument("--jobs", type=int, default=2, help="worker processes (builds, queries)")
+    p.add_argument(
+        "--examples",
+        type=int,
+        default=3,
+        help="per kind, queries where searchsvc ranks the target lower than another engine",
+    )
+    p.add_argument(
+        "--exact-product",
+        action="store_true",
+        help="run SearchEngine.search untouched, did-you-mean included (slower; same ranks)",
+    )
+    p.add_argument("--no-results", action="store_true", help="do not update bench/RESULTS.md")
+    return p.parse_args(argv)
+
+
+def metrics(ranks: list[int | None]) -> tuple[float, float, float]:
+    n = len(ranks) or 1
+    mrr = sum(1 / r for r in ranks if r) / n
+    s1 = sum(1 for r in ranks if r == 1) / n
+    s10 = sum(1 for r in ranks if r) / n
+    return mrr, s1, s10
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    status = Status()
+    started = time.perf_counter()
+    code = common.code_note()  # the code measured, noted before it can change
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = set(engines) - set(ENGINES)
+    if unknown:
+        raise SystemExit(f"unknown engines: {', '.join(sorted(unknown))}")
+    corpus_file = args.corpus
+    if not corpus_file.exists():
+        raise SystemExit(f"corpus not found: {corpus_file}")
+    folder = common.corpus_dir(corpus_file, args.docs)
+    corpus_key = f"{file_key(corpus_file)}:{args.docs}"
+
+    # -- indexes: start the missing builds at once, the longest first ----------------------
+    indexes = [i for i in ENGINES if i in {INDEX_OF[e] for e in engines}]
+    paths = {i: references.index_path(i, corpus_key) for i in indexes}
+    build_seconds: dict[str, float] = {}
+    cached: dict[str, bool] = {}
+    for i in indexes:
+        meta = references.cached_meta(paths[i])
+        if meta and not args.rebuild:
+            build_seconds[i] = meta["seconds"]
+            cached[i] = True
+    to_build = [i for i in indexes if i not in cached]
+    for i in to_build:
+        paths[i].parent.mkdir(parents=True, exist_ok=True)
+        references.prune_cache(i, paths[i])
+
+    pool = ProcessPoolExecutor(max_workers=max(1, args.jobs))
+    pending = {}
+    for i in to_build:
+        status.note(f"building {i} index ({paths[i].name}) …")
+        fut = pool.submit(references.build_index, i, str(folder), str(paths[i]))
+        pending[fut] = ("build", i, None)
+
+    # -- queries (while the indexes build) ---------------------------------------------------
+    qcache = (
+        WORK
+        / "queries"
+        / f"relevance-{digest(corpus_key, args.sample, args.seed, GENERATOR_VERSION)}.json"
+    )
+    if qcache.exists():
+        data = json.loads(qcache.read_text())
+        queries, skipped = data["queries"], Counter(data["skipped"])
+        status.note(f"queries: {len(queries)} (cached {qcache.name})")
+    else:
+        from searchsvc.corpus import read_corpus
+
+        with Timer() as t:
+            docs = list(read_corpus(folder))
+            queries, skipped = make_queries(docs, args.sample, args.seed, status)
+            del docs
+        status.note(f"queries made in {t.seconds:.1f} s")
+        qcache.parent.mkdir(parents=True, exist_ok=True)
+        qcache.write_text(json.dumps({"queries": queries, "skipped": skipped}, ensure_ascii=False))
+    texts = [q["q"] for q in queries]
+
+    # -- evaluation: small chunks, so that both workers stay busy to the end ------------------
+    size = max(50, math.ceil(len(texts) / (8 * max(1, args.jobs))))
+    results: dict[str, list[list[str] | None]] = {e: [None] * len(texts) for e in engines}
+    eval_seconds: dict[str, float] = defaultdict(float)
+    errors: Counter[str] = Counter()
+
+    def submit_evals(index: str) -> None:
+        # The slowest engine first: the pool takes tasks in order.
+        users = [e for e in engines if INDEX_OF[e] == index]
+        for e in sorted(users, key=lambda e: e != "searchsvc"):
+            for start in range(0, len(texts), size):
+                fut = pool.submit(
+                    eval_engine,
+                    e,
+                    str(paths[index]),
+                    texts[start : start + size],
+                    args.exact_product,
+                )
+                pending[fut] = ("eval", e, start)
+
+    for i in indexes:
+        if i in cached:
+            submit_evals(i)
+    try:
+        while pending:
+            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for fut in done:
+                what, name, start = pending.pop(fut)
+                if what == "build":
+                    build_seconds[name] = fut.result()["seconds"]
+                    cached[name] = False
+                    status.note(f"built {name} in {build_seconds[name]:.1f} s")
+                    submit_evals(name)
+                else:
+                    hits, seconds, errs = fut.result()
+                    results[name][start : start + len(hits)] = hits
+                    eval_seconds[name] += seconds
+                    errors[name] += errs
+                    if all(r is not None for r in results[name]):
+                        status.note(f"evaluated {name} ({eval_seconds[name]:.1f} s)")
+                    else:
+                        left = sum(r is None for r in results[name])
+                        status.tick(f"{name}: {left} queries left")
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+    # -- scores --------------------------------------------------------------------------
+    ranks: dict[str, list[int | None]] = {}
+    for e in engines:
+        ranks[e] = []
+        for q, hits in zip(queries, results[e], strict=True):
+            ranks[e].append(hits.index(q["doc"]) + 1 if q["doc"] in hits else None)
+    with open(WORK / "relevance-last.jsonl", "w", encoding="utf-8") as fh:
+        for i, q in enumerate(queries):
+            row = dict(q, ranks={e: ranks[e][i] for e in engines})
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+    by_kind: dict[str, list[int]] = defaultdict(list)
+    for i, q in enumerate(queries):
+        by_kind[q["kind"]].append(i)
+    kinds = [k for k in KINDS if by_kind[k]]
+
+    def rows_for(which: int) -> list[list[str]]:
+        rows = []
+        for kind in [*kinds, "all"]:
+            idx = by_kind[kind] if kind != "all" else range(len(queries))
+            vals = [metrics([ranks[e][i] for i in idx])[which] for e in engines]
+            best = max(vals) if vals else 0
+            cells = [
+                (f"{v:.3f}" if which == 0 else f"{100 * v:.1f}%") + ("*" if v == best else " ")
+                for v in vals
+            ]
+            rows.append([kind, str(len(idx)), *cells])
+        return rows
+
+    headers = ["kind", "queries", *engines]
+    sections = []
+    for which, name in enumerate(("MRR@10", "success@1", "success@10")):
+        sections.append(f"{name} (* = best in row)\n\n" + table(headers, rows_for(which)))
+    timing_rows = []
+    for e in engines:
+        per_q = 1000 * eval_seconds[e] / max(1, len(texts))
+        i = INDEX_OF[e]
+        if i != e:
+            build = f"({i}'s)"
+        else:
+            build = f"{build_seconds[i]:.1f} s" + (" (cached)" if cached.get(i) else "")
+        timing_rows.append(
+            [
+                e,
+                build,
+                f"{eval_seconds[e]:.1f} s",
+                f"{per_q:.1f} ms",
+                str(errors[e]),
+            ]
+        )
+    timing = table(["engine", "index build", "queries", "per query", "errors"], timing_rows)
+    skipped_txt = ", ".join(f"{k} {skipped[k]}" for k in KINDS if skipped.get(k))
+    total = time.perf_counter() - started
+    ndocs = references.cached_meta(paths[indexes[0]])["documents"]
+    header = (
+        f"corpus {corpus_file} ({ndocs} documents), sample {args.sample} documents, "
+        f"seed {args.seed}, {len(texts)} queries"
+    )
+    notes = "\n".join(f"- `{e}`: {ENGINE_NOTES[e]}" for e in engines)
+    report = "\n\n".join(
+        [
+            header,
+            *sections,
+            "Build and query time (builds run side by side with --jobs "
+            f"{args.jobs}; query time is the sum over workers; "
+            + (
+                "searchsvc untouched"
+                if args.exact_product
+                else "searchsvc without its did-you-mean step, which does not change the ranks"
+            )
+            + ")\n\n"
+            + timing,
+            f"Kinds left out for lack of material: {skipped_txt or 'none'}.",
+        ]
+    )
+    print(report)
+    print(f"\ntotal {total:.0f} s; per-query ranks in {WORK / 'relevance-last.jsonl'}")
+
+    # -- examples where searchsvc loses ------------------------------------------------------
+    if "searchsvc" in engines and args.examples > 0 and len(engines) > 1:
+        lines = []
+        for kind in kinds:
+            shown = 0
+            for i in by_kind[kind]:
+                mine = ranks["searchsvc"][i] or 99
+                others = {e: ranks[e][i] for e in engines if e != "searchsvc"}
+                if any((r or 99) < mine for r in others.values()):
+                    q = queries[i]
+                    rk = ", ".join(f"{e} {r or '-'}" for e, r in others.items())
+                    extra = f"  [{q['note']}]" if q.get("note") else ""
+                    mine_txt = ranks["searchsvc"][i] or "-"
+                    lines.append(
+                        f"{kind:<11} {q['q']!r} -> {q['doc']}: searchsvc {mine_txt}; {rk}{extra}"
+                    )
+                    shown += 1
+                    if shown >= args.examples:
+                        break
+        if lines:
+            print("\nQueries where searchsvc ranks the target lower than another engine:")
+            print("\n".join(lines))
+
+    if not args.no_results:
+        body = "\n\n".join(
+            [
+                f"Latest run: {stamp()} — {common.machine_note()}; {code}.",
+                f"Command (from the repository root):\n\n    {common.command_line()}",
+                report,
+                "Engines:\n\n" + notes,
+                f"Whole run: {total:.0f} s. Per-query ranks: `bench/.work/relevance-last.jsonl`.",
+            ]
+        )
+        common.update_results("Relevance", body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

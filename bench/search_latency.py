@@ -1,0 +1,356 @@
+"""Search latency, in process, over the benchmark queries: searchsvc against SQLite FTS5 and
+the plain Whoosh baseline, measured in the same run.
+
+Two modes per engine:
+
+* ``search``   the query alone, top 10 ids, no snippets. searchsvc cannot skip snippets, so
+               this times Whoosh's ``searcher.search(q, limit=10)`` with the query objects
+               searchsvc's own ``QueryBuilder`` makes (built beforehand); the plain baseline
+               likewise with its parsed queries; FTS5 runs ``MATCH … ORDER BY bm25 LIMIT 10``.
+* ``full``     what a request costs: searchsvc's ``SearchEngine.search(q, 1, 10)`` (parsing,
+               total count, 10 snippets, did-you-mean); the plain baseline parses, searches and
+               highlights the top 10 bodies; FTS5 adds ``snippet()``.
+
+Each (engine, mode) runs in a fresh process: pass 1 over all queries, then pass 2 ("warm",
+the figures reported). "Cold" is the first query of a fresh process, index opening included
+(median over ``--cold`` processes, each with another of the first queries; the OS page cache
+stays warm). searchsvc's ``full`` mode also reports how its time splits between did-you-mean,
+snippets and the rest.
+
+Usage: ``.venv/bin/python bench/search_latency.py [CORPUS] [--queries FILE] [--docs N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import common
+import references
+from common import Status, file_key, percentile, stamp, table
+
+ENGINES = ("searchsvc", "fts5", "plain")
+NOTES = {
+    "searchsvc": "searchsvc index (`reindex --full`), `SearchEngine` / its QueryBuilder + BM25F",
+    "fts5": "SQLite FTS5 unicode61 remove_diacritics 2, bm25 (title weight 2), snippet()",
+    "plain": "Whoosh, obvious filter chain with pure-Python Snowball, MultifieldParser (AND), "
+    "BM25F, title boost 2, Whoosh highlighter on the body",
+}
+
+
+# -- child side --------------------------------------------------------------------------------
+
+
+class Runner:
+    """One engine in one mode: ``prepare`` (untimed) then ``run(i)`` for query ``i``."""
+
+    def __init__(self, engine: str, mode: str, path: Path, queries: list[str]):
+        self.engine, self.mode, self.queries = engine, mode, queries
+        self.parts = {"suggestion": 0.0, "snippets": 0.0}
+        if engine == "searchsvc":
+            from searchsvc.search import SearchEngine
+
+            self.se = SearchEngine(path)
+            if mode == "full":
+                self._instrument()
+        elif engine == "fts5":
+            self.fts = references.Fts5Searcher(references.searchable_path("fts5", path))
+        else:
+            self.ws = references.WhooshSearcher(path)
+        self.prepared: list | None = None
+
+    def _instrument(self) -> None:
+        """Time did-you-mean and snippets inside SearchEngine.search."""
+        import searchsvc.snippets as snippets_module
+
+        parts = self.parts
+        suggestion, snippet = self.se._suggestion, snippets_module.snippet
+
+        def timed_suggestion(*args):
+            t = time.perf_counter()
+            try:
+                return suggestion(*args)
+            finally:
+                parts["suggestion"] += time.perf_counter() - t
+
+        def timed_snippet(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return snippet(*args, **kwargs)
+            finally:
+                parts["snippets"] += time.perf_counter() - t
+
+        self.se._suggestion = timed_suggestion
+        snippets_module.snippet = timed_snippet
+
+    def prepare(self) -> None:
+        """Build the query objects of the ``search`` mode (not timed)."""
+        if self.mode != "search" or self.engine == "fts5":
+            return
+        if self.engine == "searchsvc":
+            from searchsvc import query as ql
+            from searchsvc.matching import QueryBuilder
+
+            with self.se.searcher() as s:
+                self.prepared = [
+                    QueryBuilder(s.reader(), self.se.weights).build(ql.parse(q))
+                    for q in self.queries
+                ]
+        else:
+            self.prepared = [self.ws.parse(q) for q in self.queries]
+
+    def run(self, i: int) -> int:
+        q = self.queries[i]
+        if self.engine == "fts5":
+            return len(self.fts.search(q, 10, snippets=self.mode == "full"))
+        if self.engine == "plain":
+            if self.mode == "full":
+                return len(self.ws.search(q, 10, snippets=True))
+            return len(self.ws.search_query(self.prepared[i], 10))
+        if self.mode == "full":
+            return len(self.se.search(q, page=1, per_page=10).hits)
+        wq = self.prepared[i]
+        if wq is None:
+            return 0
+        with self.se.searcher() as s:
+            return len([hit["id"] for hit in s.search(wq, limit=10)])
+
+
+def child(engine: str, mode: str, path: Path, queries_file: Path, first: int | None) -> dict:
+    queries = json.loads(queries_file.read_text())
+    if first is not None:  # cold: open the index and run one query
+        t = time.perf_counter()
+        runner = Runner(engine, "full", path, queries)
+        runner.run(first)
+        return {"cold": time.perf_counter() - t}
+    runner = Runner(engine, mode, path, queries)
+    runner.prepare()
+    passes = []
+    for _ in range(2):
+        for k in runner.parts:
+            runner.parts[k] = 0.0
+        times = []
+        for i in range(len(queries)):
+            t = time.perf_counter()
+            runner.run(i)
+            times.append(time.perf_counter() - t)
+        passes.append(times)
+    return {"passes": passes, "parts": runner.parts}
+
+
+# -- parent side -------------------------------------------------------------------------------
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "corpus",
+        nargs="?",
+        type=Path,
+        default=common.DEFAULT_CORPUS,
+        help="JSONL(.gz) corpus (default: ../shared/bench/frdocs.jsonl.gz)",
+    )
+    p.add_argument("--queries", type=Path, default=common.DEFAULT_QUERIES)
+    p.add_argument("--docs", type=int, default=None, help="use only the first N documents")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N queries")
+    p.add_argument("--cold", type=int, default=5, help="fresh processes for the cold figure")
+    p.add_argument("--engines", default=",".join(ENGINES), help="comma-separated subset")
+    p.add_argument("--rebuild", action="store_true", help="ignore cached indexes")
+    p.add_argument("--no-results", action="store_true", help="do not update bench/RESULTS.md")
+    p.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def ms(seconds: float) -> str:
+    v = seconds * 1000
+    return f"{v:.1f}" if v < 100 else f"{v:.0f}"
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        engine, mode, path, qfile, first = args.child
+        out = child(engine, mode, Path(path), Path(qfile), None if first == "-" else int(first))
+        print(json.dumps(out), flush=True)
+        return 0
+    status = Status()
+    started = time.perf_counter()
+    code = common.code_note()  # the code measured, noted before it can change
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    if set(engines) - set(ENGINES):
+        raise SystemExit(f"unknown engines: {', '.join(sorted(set(engines) - set(ENGINES)))}")
+    for path in (args.corpus, args.queries):
+        if not path.exists():
+            raise SystemExit(f"not found: {path}")
+    folder = common.corpus_dir(args.corpus, args.docs)
+    corpus_key = f"{file_key(args.corpus)}:{args.docs}"
+    queries = common.load_queries(args.queries)[: args.limit]
+    qfile = common.WORK / "queries" / f"latency-{common.digest(queries)}.json"
+    qfile.parent.mkdir(parents=True, exist_ok=True)
+    qfile.write_text(json.dumps(queries, ensure_ascii=False))
+
+    # -- indexes (cached, shared with relevance.py) -------------------------------------------
+    paths, metas = {}, {}
+    for e in engines:
+        paths[e] = references.index_path(e, corpus_key)
+        meta = None if args.rebuild else references.cached_meta(paths[e])
+        if meta is None:
+            status.note(f"building the {e} index …")
+            paths[e].parent.mkdir(parents=True, exist_ok=True)
+            references.prune_cache(e, paths[e])
+            meta = references.build_index(e, str(folder), str(paths[e]))
+        metas[e] = meta
+    searchable = {e: str(paths[e]) for e in engines}
+
+    def child_run(engine: str, mode: str, first: int | None) -> common.ChildRun:
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            engine,
+            mode,
+            searchable[engine],
+            str(qfile),
+            "-" if first is None else str(first),
+        ]
+        return common.run_child(cmd)
+
+    # -- cold: fresh processes, engines interleaved ----------------------------------------------
+    cold: dict[str, list[float]] = {e: [] for e in engines}
+    cold_wall: dict[str, list[float]] = {e: [] for e in engines}
+    for k in range(args.cold):
+        for e in engines:
+            res = child_run(e, "full", k % len(queries))
+            cold[e].append(res.output["cold"])
+            cold_wall[e].append(res.wall)
+    status.note("cold runs done")
+
+    # -- warm passes -------------------------------------------------------------------------
+    warm: dict[tuple[str, str], dict] = {}
+    for mode in ("search", "full"):
+        for e in engines:
+            status.note(f"{e} / {mode}: 2 passes over {len(queries)} queries …")
+            res = child_run(e, mode, None)
+            warm[(e, mode)] = dict(res.output, rss=res.maxrss_kb)
+
+    rows = []
+    for mode in ("search", "full"):
+        for e in engines:
+            first, second = warm[(e, mode)]["passes"]
+            rows.append(
+                [
+                    e,
+                    mode,
+                    ms(percentile(first, 50)),
+                    ms(percentile(second, 50)),
+                    ms(percentile(second, 95)),
+                    ms(percentile(second, 99)),
+                    ms(max(second)),
+                    f"{len(second) / sum(second):,.0f}",
+                ]
+            )
+    lat_table = table(
+        ["engine", "mode", "pass 1 p50", "warm p50", "p95", "p99", "max", "queries/s"],
+        rows,
+        right=range(2, 8),
+    )
+    cold_rows = [
+        [
+            e,
+            ms(common.median(cold[e])),
+            ms(min(cold[e])),
+            ms(max(cold[e])),
+            f"{common.median(cold_wall[e]):.2f} s",
+        ]
+        for e in engines
+    ]
+    cold_table = table(
+        ["engine", "cold first query (median)", "min", "max", "process start to exit"], cold_rows
+    )
+
+    ratio_txt = ""
+    if "searchsvc" in engines and len(engines) > 1:
+        rows = []
+        for ref in engines:
+            if ref == "searchsvc":
+                continue
+            row = [f"searchsvc ÷ {ref}"]
+            for mode in ("search", "full"):
+                mine = warm[("searchsvc", mode)]["passes"][1]
+                theirs = warm[(ref, mode)]["passes"][1]
+                for p in (50, 99):
+                    row.append(f"{percentile(mine, p) / max(1e-9, percentile(theirs, p)):.1f}×")
+            row.append(
+                f"{common.median(cold['searchsvc']) / max(1e-9, common.median(cold[ref])):.1f}×"
+            )
+            rows.append(row)
+        ratio_txt = table(
+            ["ratio", "search p50", "search p99", "full p50", "full p99", "cold"], rows
+        )
+
+    parts_txt = ""
+    if "searchsvc" in engines:
+        full = warm[("searchsvc", "full")]
+        total = sum(full["passes"][1])
+        search_only = sum(warm[("searchsvc", "search")]["passes"][1])
+        sug, snip = full["parts"]["suggestion"], full["parts"]["snippets"]
+        rest = total - sug - snip
+        n = len(queries)
+        rows = [
+            ["did-you-mean (spelling suggestion)", ms(sug / n), f"{100 * sug / total:.0f}%"],
+            ["10 snippets", ms(snip / n), f"{100 * snip / total:.0f}%"],
+            [
+                "Whoosh search, top 10 (search mode)",
+                ms(search_only / n),
+                f"{100 * search_only / total:.0f}%",
+            ],
+            [
+                "the rest: parse, query build, full count, facets, fallbacks",
+                ms(max(0.0, rest - search_only) / n),
+                f"{100 * max(0.0, rest - search_only) / total:.0f}%",
+            ],
+            ["SearchEngine.search (full mode)", ms(total / n), "100%"],
+        ]
+        parts_txt = table(["searchsvc full mode, warm pass", "mean ms", "share"], rows)
+
+    elapsed = time.perf_counter() - started
+    header = (
+        f"{len(queries)} queries from {args.queries} on {metas[engines[0]]['documents']} "
+        f"documents; latencies in ms, in process; warm = second pass"
+    )
+    report = "\n\n".join(
+        x
+        for x in [
+            header,
+            "Warm latency\n\n" + lat_table,
+            f"Cold: first query in a fresh process, index opening included ({args.cold} "
+            "processes; page cache warm)\n\n" + cold_table,
+            ("Ratios (above 1: searchsvc slower)\n\n" + ratio_txt) if ratio_txt else "",
+            ("Where searchsvc's time goes\n\n" + parts_txt) if parts_txt else "",
+        ]
+        if x
+    )
+    print(report)
+    print(f"\ntotal {elapsed:.0f} s")
+    if not args.no_results:
+        notes = "\n".join(f"- `{e}`: {NOTES[e]}" for e in engines)
+        body = "\n\n".join(
+            [
+                f"Latest run: {stamp()} — {common.machine_note()}; {code}.",
+                f"Command (from the repository root):\n\n    {common.command_line()}",
+                report,
+                "Modes: `search` = top-10 ids only (searchsvc: Whoosh search with the query "
+                "objects its QueryBuilder made); `full` = a whole request (searchsvc: "
+                "`SearchEngine.search` with count, snippets and did-you-mean).\n\n" + notes,
+                f"Whole run: {elapsed:.0f} s.",
+            ]
+        )
+        common.update_results("Search latency", body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
