@@ -41,9 +41,11 @@ HEADERS = {
 }
 
 
-# Per worker: searches running at once, waiting for a turn, and how long one may wait.
-MAX_IN_FLIGHT = 4
-MAX_QUEUED = 2
+# Per worker: searches running at once, waiting for a turn, and how long one may wait. Searches
+# are CPU-bound and hold the GIL, so more than two at once only slice one core thinner (and
+# starve the threads that answer /healthz and shed the excess).
+MAX_IN_FLIGHT = 2
+MAX_QUEUED = 4
 QUEUE_WAIT_S = 5.0
 # Seconds a client is told to wait before retrying a shed request.
 RETRY_AFTER_S = 1
