@@ -29,6 +29,16 @@ def _fancy(stream) -> bool:
     return stream.isatty() and not os.environ.get("CI") and os.environ.get("TERM") != "dumb"
 
 
+# The --index option every command shares.
+index_option = click.option(
+    "--index",
+    "index_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Index folder (default: $SEARCHSVC_INDEX or ./index).",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="searchsvc")
 def main() -> None:
@@ -42,13 +52,7 @@ def main() -> None:
     default=None,
     help="Corpus folder to read (default: $SEARCHSVC_CORPUS or ./corpus).",
 )
-@click.option(
-    "--index",
-    "index_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Index folder (default: $SEARCHSVC_INDEX or ./index).",
-)
+@index_option
 @click.option(
     "--full",
     is_flag=True,
@@ -118,13 +122,7 @@ def index_command(corpus: Path | None, index_dir: Path | None, full: bool, no_wa
     help=f"Results per page (at most {MAX_PER_PAGE}).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-@click.option(
-    "--index",
-    "index_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Index folder (default: $SEARCHSVC_INDEX or ./index).",
-)
+@index_option
 def search_command(
     query: tuple[str, ...], page: int, per_page: int, as_json: bool, index_dir: Path | None
 ) -> None:
@@ -160,13 +158,7 @@ def search_command(
     default=None,
     help="gunicorn worker processes (default: $SEARCHSVC_WORKERS or 2).",
 )
-@click.option(
-    "--index",
-    "index_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Index folder (default: $SEARCHSVC_INDEX or ./index).",
-)
+@index_option
 def serve_command(
     host: str | None, port: int | None, workers: int | None, index_dir: Path | None
 ) -> None:
