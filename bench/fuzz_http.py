@@ -220,7 +220,7 @@ def main(argv=None) -> int:
                     except (IndexError, ValueError):
                         code = "unparsable"
                 head, _, body = answer.partition(b"\r\n\r\n")
-                if code == 503 and b'"overloaded"' in body:
+                if code == 503 and b"retry-after:" in head.lower():
                     code = "503 overloaded"  # shed by design while slow queries hold the slots
                 trouble = []
                 if isinstance(code, int) and code >= 500:
