@@ -143,8 +143,11 @@ class _Parser:
                 pending_or = True
                 continue
             unit = self._unit(fieldname)
-            if unit is None:
-                continue
+            nxt = self._peek()
+            before_or = nxt is not None and nxt.kind == "word" and nxt.text in OR_WORDS
+            if unit is None or (not pending_or and not before_or and _same_clause(unit, clauses)):
+                pending_or = False
+                continue  # "fichier fichier …": a repeated clause adds only cost
             if pending_or and clauses:
                 left = clauses.pop()
                 left_nodes = left.nodes if isinstance(left, Any) else (left,)
@@ -211,6 +214,12 @@ class _Parser:
             return Prefix(stripped, fieldname, start + lead, start + lead + len(stripped))
         lead = len(text) - len(text.lstrip("*"))
         return Word(stripped, fieldname, start + lead, start + lead + len(stripped))
+
+
+def _same_clause(unit: Node, clauses: list[Node]) -> bool:
+    """Whether ``unit`` repeats a clause already in ``clauses`` (positions aside)."""
+    text = render(unit)
+    return any(render(c) == text for c in clauses)
 
 
 def leaves(node: Node, negated: bool = False):

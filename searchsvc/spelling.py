@@ -10,9 +10,15 @@ from searchsvc.schema import TEXT_FIELDS
 COMMON_DOCS = 20
 
 
+# Longer "words" get no corrections at all.
+MAX_WORD_CHARS = 25
+
+
 def max_edits(word: str) -> int:
     """Edits allowed for a word of this length: none under 5 letters, 1 from 5, 2 from 9."""
     n = len(word)
+    if n > MAX_WORD_CHARS:
+        return 0  # no word is this long; its Levenshtein automaton would take seconds
     return 0 if n < 5 else 1 if n < 9 else 2
 
 

@@ -245,3 +245,16 @@ def test_parse_syntax_soup_raises_only_query_error(text):
         assert leaf.text
         if not isinstance(leaf, Phrase):
             assert text[leaf.start : leaf.end] == leaf.text
+
+
+@pytest.mark.parametrize(
+    ("text", "rendered"),
+    [
+        ("fichier fichier fichier", "fichier"),
+        ("x -y -y", "x -y"),
+        ("fichier twitter fichier OR paris", "fichier twitter (fichier OR paris)"),
+    ],
+)
+def test_parse_drops_repeated_clauses_but_not_before_or(text, rendered):
+    # Issue 6: "fichier" typed 50 times cost ~80 ms per repeat; a repeat adds nothing.
+    assert render(parse(text)) == rendered
