@@ -7,6 +7,7 @@ Everything they build goes under ``bench/.work/`` (git-ignored).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import gzip
 import hashlib
@@ -293,6 +294,42 @@ def update_results(section: str, body: str) -> None:
     tmp = RESULTS.with_suffix(".md.tmp")
     tmp.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
     os.replace(tmp, RESULTS)
+
+
+def write_results(section: str, code: str, report: str, *paragraphs: str, note: str = "") -> None:
+    """Write a results section: run date, machine, code, the command, the report, then notes."""
+    header = f"Latest run: {stamp()} — {machine_note()}; {code}.{note}"
+    command = f"Command (from the repository root):\n\n    {command_line()}"
+    update_results(section, "\n\n".join([header, command, report, *paragraphs]))
+
+
+def arg_parser(doc: str, corpus_help: str = "JSONL(.gz) corpus") -> argparse.ArgumentParser:
+    """The options every benchmark takes: the corpus (positional) and ``--docs``."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument(
+        "corpus",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_CORPUS,
+        help=f"{corpus_help} (default: ../shared/bench/frdocs.jsonl.gz)",
+    )
+    p.add_argument("--docs", type=int, default=None, help="use only the first N documents")
+    return p
+
+
+def index_command(corpus: Path, index: Path, full: bool) -> list[str]:
+    """The ``searchsvc index`` command line for a child process (the venv's script)."""
+    script = Path(sys.executable).with_name("searchsvc")
+    head = [str(script)] if script.exists() else [sys.executable, "-m", "searchsvc.cli"]
+    cmd = [*head, "index", "--corpus", str(corpus), "--index", str(index)]
+    return [*cmd, "--full"] if full else cmd
+
+
+def child_env() -> dict:
+    """The environment for a child ``searchsvc``: no SEARCHSVC_* overrides, plain output."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCHSVC_")}
+    env["CI"] = "1"
+    return env
 
 
 def stamp() -> str:

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 import common
-from common import WORK, Status, digest, file_key, fmt_mb, median, stamp, table
+from common import WORK, Status, digest, file_key, fmt_mb, median, table
 
 ENGINES = ("searchsvc", "fts5", "plain")
 NOTES = {
@@ -129,15 +129,7 @@ def run(kind: str, mode: str, corpus: Path, target: Path) -> common.ChildRun:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument(
-        "corpus",
-        nargs="?",
-        type=Path,
-        default=common.DEFAULT_CORPUS,
-        help="JSONL(.gz) corpus (default: ../shared/bench/frdocs.jsonl.gz)",
-    )
-    p.add_argument("--docs", type=int, default=None, help="use only the first N documents")
+    p = common.arg_parser(__doc__)
     p.add_argument("--repeat", type=int, default=1, help="runs per engine (medians reported)")
     p.add_argument("--engines", default=",".join(ENGINES), help="comma-separated subset")
     p.add_argument("--changed", type=float, default=1.0, help="percent of documents changed")
@@ -272,18 +264,15 @@ def main(argv=None) -> int:
     print(f"\ntotal {total:.0f} s")
     if not args.no_results:
         notes = "\n".join(f"- `{e}`: {NOTES[e]}" for e in engines)
-        body = "\n\n".join(
-            [
-                f"Latest run: {stamp()} — {common.machine_note()}; {code}.",
-                f"Command (from the repository root):\n\n    {common.command_line()}",
-                report,
-                "Engines:\n\n" + notes,
-                "Wall and CPU = the build inside its process (start-up excluded; CPU includes "
-                "worker processes); peak RSS = largest process (wait4), all procs = sum over the "
-                f"process tree, sampled. Whole run: {total:.0f} s.",
-            ]
+        common.write_results(
+            "Indexing",
+            code,
+            report,
+            "Engines:\n\n" + notes,
+            "Wall and CPU = the build inside its process (start-up excluded; CPU includes "
+            "worker processes); peak RSS = largest process (wait4), all procs = sum over the "
+            f"process tree, sampled. Whole run: {total:.0f} s.",
         )
-        common.update_results("Indexing", body)
     return 0
 
 

@@ -36,7 +36,7 @@ from collections import Counter
 from pathlib import Path
 
 import common
-from common import WORK, Status, dir_size, fmt_mb, table
+from common import WORK, Status, child_env, dir_size, fmt_mb, index_command, table
 
 from searchsvc import storage
 from searchsvc.search import SearchEngine
@@ -55,19 +55,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--probes", type=int, default=20, help="queries compared after each kill")
     p.add_argument("--seed", type=int, default=1)
     return p.parse_args(argv)
-
-
-def index_command(corpus: Path, index: Path, full: bool) -> list[str]:
-    script = Path(sys.executable).with_name("searchsvc")
-    head = [str(script)] if script.exists() else [sys.executable, "-m", "searchsvc.cli"]
-    cmd = [*head, "index", "--corpus", str(corpus), "--index", str(index)]
-    return [*cmd, "--full"] if full else cmd
-
-
-def child_env() -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCHSVC_")}
-    env["CI"] = "1"
-    return env
 
 
 def write_churn(corpus: Path, base: list[dict], trial: int, rng: random.Random) -> set[str]:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import common
 import references
-from common import WORK, Status, file_key, percentile, stamp, table
+from common import WORK, Status, file_key, percentile, table
 
 HOST = "127.0.0.1"
 
@@ -156,16 +156,8 @@ def run_level(port: int, queries: list[str], concurrency: int, max_seconds: floa
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument(
-        "corpus",
-        nargs="?",
-        type=Path,
-        default=common.DEFAULT_CORPUS,
-        help="JSONL(.gz) corpus to index (default: ../shared/bench/frdocs.jsonl.gz)",
-    )
+    p = common.arg_parser(__doc__, "JSONL(.gz) corpus to index")
     p.add_argument("--queries", type=Path, default=common.DEFAULT_QUERIES)
-    p.add_argument("--docs", type=int, default=None, help="use only the first N documents")
     p.add_argument("--concurrency", default="1,8,32", help="comma-separated levels")
     p.add_argument(
         "--requests",
@@ -285,16 +277,13 @@ def main(argv=None) -> int:
     print(report)
     print(f"\ntotal {elapsed:.0f} s; server log: {log}")
     if not args.no_results:
-        body = "\n\n".join(
-            [
-                f"Latest run: {stamp()} — {common.machine_note()}; {code}. "
-                "The load generator runs on the same 2 cores as the server.",
-                f"Command (from the repository root):\n\n    {common.command_line()}",
-                report,
-                f"Whole run: {elapsed:.0f} s.",
-            ]
+        common.write_results(
+            "Service load",
+            code,
+            report,
+            f"Whole run: {elapsed:.0f} s.",
+            note=" The load generator runs on the same 2 cores as the server.",
         )
-        common.update_results("Service load", body)
     return 0
 
 

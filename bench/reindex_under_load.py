@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import random
 import shutil
 import subprocess
@@ -35,7 +34,7 @@ import urllib.parse
 from pathlib import Path
 
 import common
-from common import WORK, Status, percentile, table
+from common import WORK, Status, child_env, index_command, percentile, table
 from load import HOST, Server, free_port, serve_command, wait_ready
 
 CHURN = 100
@@ -120,19 +119,6 @@ def load_main(args: argparse.Namespace) -> int:
 # -- the orchestrator --------------------------------------------------------------------------
 
 
-def index_command(corpus: Path, index: Path, full: bool) -> list[str]:
-    script = Path(sys.executable).with_name("searchsvc")
-    head = [str(script)] if script.exists() else [sys.executable, "-m", "searchsvc.cli"]
-    cmd = [*head, "index", "--corpus", str(corpus), "--index", str(index)]
-    return [*cmd, "--full"] if full else cmd
-
-
-def clean_env() -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCHSVC_")}
-    env["CI"] = "1"
-    return env
-
-
 def write_churn(corpus: Path, base: list[dict], cycle: int, rng: random.Random) -> list[str]:
     ids = []
     with open(corpus / f"churn{cycle}.jsonl", "w", encoding="utf-8") as fh:
@@ -210,12 +196,12 @@ def main(argv=None) -> int:
     base = list(common.iter_jsonl(source))
     shutil.copy(common.corpus_files(source)[0], corpus / "base.jsonl")
     write_churn(corpus, base, 0, rng)
-    built = subprocess.run(index_command(corpus, index, True), env=clean_env(), check=False)
+    built = subprocess.run(index_command(corpus, index, True), env=child_env(), check=False)
     if built.returncode != 0:
         raise SystemExit("the first build failed")
 
     port = free_port()
-    env = clean_env()
+    env = child_env()
     env.pop("SEARCHSVC_WORKERS", None)
     cmd = serve_command(port, 2, index)
     cmd = cmd[: cmd.index("--workers")] + cmd[cmd.index("--workers") + 2 :]  # default workers
@@ -245,7 +231,7 @@ def main(argv=None) -> int:
                 removed[doc_id] = (began, float("inf"))
             t0 = time.monotonic()
             run = subprocess.run(
-                index_command(corpus, index, full), env=clean_env(), capture_output=True, text=True
+                index_command(corpus, index, full), env=child_env(), capture_output=True, text=True
             )
             ended = time.time()
             took = time.monotonic() - t0

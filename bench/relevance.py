@@ -51,7 +51,7 @@ from pathlib import Path
 
 import common
 import references
-from common import WORK, Status, Timer, digest, file_key, stamp, table
+from common import WORK, Status, Timer, digest, file_key, table
 from unidecode import unidecode
 
 GENERATOR_VERSION = 4
@@ -442,15 +442,7 @@ def eval_engine(
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument(
-        "corpus",
-        nargs="?",
-        type=Path,
-        default=common.DEFAULT_CORPUS,
-        help="JSONL(.gz) corpus (default: ../shared/bench/frdocs.jsonl.gz)",
-    )
-    p.add_argument("--docs", type=int, default=None, help="use only the first N documents")
+    p = common.arg_parser(__doc__)
     p.add_argument("--sample", type=int, default=1000, help="documents to derive queries from")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--engines", default=",".join(ENGINES), help="comma-separated subset")
@@ -686,16 +678,13 @@ def main(argv=None) -> int:
             print("\n".join(lines))
 
     if not args.no_results:
-        body = "\n\n".join(
-            [
-                f"Latest run: {stamp()} — {common.machine_note()}; {code}.",
-                f"Command (from the repository root):\n\n    {common.command_line()}",
-                report,
-                "Engines:\n\n" + notes,
-                f"Whole run: {total:.0f} s. Per-query ranks: `bench/.work/relevance-last.jsonl`.",
-            ]
+        common.write_results(
+            "Relevance",
+            code,
+            report,
+            "Engines:\n\n" + notes,
+            f"Whole run: {total:.0f} s. Per-query ranks: `bench/.work/relevance-last.jsonl`.",
         )
-        common.update_results("Relevance", body)
     return 0
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import common
 import references
-from common import Status, file_key, percentile, stamp, table
+from common import Status, file_key, percentile, table
 
 ENGINES = ("searchsvc", "fts5", "plain")
 NOTES = {
@@ -145,16 +145,8 @@ def child(engine: str, mode: str, path: Path, queries_file: Path, first: int | N
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument(
-        "corpus",
-        nargs="?",
-        type=Path,
-        default=common.DEFAULT_CORPUS,
-        help="JSONL(.gz) corpus (default: ../shared/bench/frdocs.jsonl.gz)",
-    )
+    p = common.arg_parser(__doc__)
     p.add_argument("--queries", type=Path, default=common.DEFAULT_QUERIES)
-    p.add_argument("--docs", type=int, default=None, help="use only the first N documents")
     p.add_argument("--limit", type=int, default=None, help="use only the first N queries")
     p.add_argument("--cold", type=int, default=5, help="fresh processes for the cold figure")
     p.add_argument("--engines", default=",".join(ENGINES), help="comma-separated subset")
@@ -337,18 +329,15 @@ def main(argv=None) -> int:
     print(f"\ntotal {elapsed:.0f} s")
     if not args.no_results:
         notes = "\n".join(f"- `{e}`: {NOTES[e]}" for e in engines)
-        body = "\n\n".join(
-            [
-                f"Latest run: {stamp()} — {common.machine_note()}; {code}.",
-                f"Command (from the repository root):\n\n    {common.command_line()}",
-                report,
-                "Modes: `search` = top-10 ids only (searchsvc: Whoosh search with the query "
-                "objects its QueryBuilder made); `full` = a whole request (searchsvc: "
-                "`SearchEngine.search` with count, snippets and did-you-mean).\n\n" + notes,
-                f"Whole run: {elapsed:.0f} s.",
-            ]
+        common.write_results(
+            "Search latency",
+            code,
+            report,
+            "Modes: `search` = top-10 ids only (searchsvc: Whoosh search with the query "
+            "objects its QueryBuilder made); `full` = a whole request (searchsvc: "
+            "`SearchEngine.search` with count, snippets and did-you-mean).\n\n" + notes,
+            f"Whole run: {elapsed:.0f} s.",
         )
-        common.update_results("Search latency", body)
     return 0
 
 
