@@ -3,7 +3,8 @@
 ``twitter delanoe`` (all words), ``"phrase exacte"``, ``-exclu``, ``paris OR lyon`` (also
 ``OU``), ``prési*``, ``title:mot`` (also ``titre:``, ``body:``/``texte:``, ``source:``), and
 parentheses. Parsing never fails on odd input: a stray quote, parenthesis, colon or star is
-read as plain text. Only limits (length, number of terms) raise :class:`QueryError`.
+read as plain text. Only limits (length, number of terms) raise :class:`QueryError`; what a
+query would cost is checked by the search (:class:`QueryTooExpensive`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ OR_WORDS = frozenset({"OR", "OU"})
 
 class QueryError(ValueError):
     """The query breaks a limit; the message says which and what to do."""
+
+    code = "bad_request"  # the API's error code for it
+
+
+class QueryTooExpensive(QueryError):
+    """The query is well formed but would cost too much to run (prefixes, time budget)."""
+
+    code = "query_too_expensive"
 
 
 @dataclass(frozen=True)

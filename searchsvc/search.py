@@ -8,6 +8,7 @@ dataclasses, never Whoosh objects.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import threading
@@ -17,9 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from whoosh import collectors, scoring, sorting
 from whoosh import index as whoosh_index
 from whoosh import query as wq
-from whoosh import scoring, sorting
 from whoosh.searching import Searcher
 
 from searchsvc import query as ql
@@ -44,6 +45,13 @@ SIMILAR_TEXT_CHARS = 20_000
 SUGGEST_BELOW = 10
 # Terms scanned for a completion prefix: a one-letter prefix must stay cheap.
 MAX_COMPLETION_SCAN = 5_000
+# Index words the prefixes (``prési*``) of one query may stand for in all (title and body apart).
+# Each is a posting list to merge: on the 30,000-document bench index ``pre*`` (903 words)
+# takes 2 s, and 35 two-letter prefixes OR'ed (9,089 words) took 45 s.
+MAX_PREFIX_TERMS = 1_000
+# Seconds one search may spend matching documents (its fallbacks included) before it is
+# refused; time spent waiting for the searcher does not count.
+SEARCH_TIME_LIMIT = 2.0
 
 
 @dataclass(frozen=True)
@@ -144,9 +152,17 @@ class StoredDocument:
 class SearchEngine:
     """Searches one index directory; safe to share between threads (they take turns)."""
 
-    def __init__(self, index_dir: str | os.PathLike, weights: Weights | None = None):
+    def __init__(
+        self,
+        index_dir: str | os.PathLike,
+        weights: Weights | None = None,
+        *,
+        time_limit: float = SEARCH_TIME_LIMIT,
+    ):
+        """``time_limit``: seconds a search may spend matching before it is refused."""
         self.root = Path(index_dir)
         self.weights = weights or Weights()
+        self.time_limit = time_limit
         self._lock = threading.Lock()
         # One searcher per process, used by one thread at a time: Whoosh keeps a copy of
         # what a reader opens in memory (about 300 MB for the 30,000-document bench index),
@@ -206,15 +222,18 @@ class SearchEngine:
                 self._generation = None
 
     def stats(self) -> dict:
-        """Documents, generation and format version of the live index."""
-        with self.searcher() as s:
-            generation = self._generation
-            return {
-                "documents": s.doc_count(),
-                "generation": generation.name if generation else None,
-                "index_version": generation.meta.get("version") if generation else None,
-                "updated": generation.meta.get("updated") if generation else None,
-            }
+        """Documents, generation and format version of the live index, from its metadata.
+
+        It never waits for the searcher, so a health check answers however busy searches are;
+        it raises :class:`~searchsvc.storage.IndexStateError` when no usable index is live.
+        """
+        generation = storage.current(self.root)
+        return {
+            "documents": generation.meta.get("documents", 0),
+            "generation": generation.name,
+            "index_version": generation.meta.get("version"),
+            "updated": generation.meta.get("updated"),
+        }
 
     # -- searching -----------------------------------------------------------------------
 
@@ -240,19 +259,25 @@ class SearchEngine:
         tree = ql.parse(text)
         limit = page * per_page
         with self.searcher() as s:
+            deadline = time.monotonic() + self.time_limit
 
             def run(wq):
                 # optimize=False: no block skipping, so the total is counted in the same pass
                 # (with skipping, Whoosh counts by running the query a second time).
-                return s.search(
-                    wq,
+                collector = s.collector(
                     limit=limit,
                     optimize=False,
-                    filter=filters.query(),
                     sortedby="date" if sort == "date" else None,
                     reverse=sort == "date",
                     groupedby=_FACETS,
                 )
+                try:
+                    return _run_until(s, wq, collector, deadline, filters.query())
+                except collectors.TimeLimit:
+                    raise ql.QueryTooExpensive(
+                        f"the query takes too long to run (the limit is {self.time_limit:g} s); "
+                        "make it more precise"
+                    ) from None
 
             builder = QueryBuilder(s.reader(), self.weights)
             wq = builder.build(tree)
@@ -261,6 +286,7 @@ class SearchEngine:
                 return SearchResult(
                     text, ql.render(tree), 0, page, per_page, _ms(started), notice=notice
                 )
+            _check_prefixes(wq, s.reader())
             results = run(wq)
             total = len(results)
             suggestion = self._suggestion(s, tree, text, total) if total < SUGGEST_BELOW else None
@@ -319,7 +345,10 @@ class SearchEngine:
         tree = ql.parse(text)
         with self.searcher() as s:
             wq = QueryBuilder(s.reader(), self.weights).build(tree)
-            return 0 if wq is None else len(s.search(wq, limit=1))
+            if wq is None:
+                return 0
+            _check_prefixes(wq, s.reader())
+            return len(s.search(wq, limit=1))
 
     def _suggestion(self, s: Searcher, tree: ql.Node, text: str, total: int) -> str | None:
         """A corrected query when some words look misspelt and the correction finds more."""
@@ -427,6 +456,48 @@ class SearchEngine:
         words.sort(key=lambda w: not w.startswith(typed))
         lead = head + ("" if normalise(head).endswith("'") else " ") if head else ""
         return [lead + w for w in words[:limit]]
+
+
+class _Deadline(collectors.WrappingCollector):
+    """Stops a search with Whoosh's ``TimeLimit`` once the clock passes ``deadline``.
+
+    The clock is read at every matching document, in ``matches()``, which a filter wrapped
+    around this collector iterates too. Whoosh's ``TimeLimitCollector`` does not fit: its
+    default SIGALRM fails outside the main thread, it starts a timer thread per search, and
+    its check sits in ``collect_matches()``, which an enclosing ``FilterCollector`` bypasses.
+    """
+
+    def __init__(self, child: collectors.Collector, deadline: float):
+        super().__init__(child)
+        self.deadline = deadline
+
+    def matches(self):
+        for sub_docnum in self.child.matches():
+            if time.monotonic() >= self.deadline:
+                raise collectors.TimeLimit
+            yield sub_docnum
+
+
+def _run_until(s: Searcher, query: wq.Query, collector, deadline: float, filter_q):
+    """Run ``query`` into ``collector``, filtered as ``Searcher.search`` would filter it, and
+    return the results; raise Whoosh's ``TimeLimit`` if it is still running at ``deadline``."""
+    timed = _Deadline(collector, deadline)
+    # The filter goes outside, as Searcher.collector() puts it, so it sees documents first.
+    outer = collectors.FilterCollector(timed, filter_q) if filter_q is not None else timed
+    s.search_with_collector(query, outer)
+    return outer.results()
+
+
+def _check_prefixes(query: wq.Query, reader) -> None:
+    """Refuse a query whose prefixes stand for more than ``MAX_PREFIX_TERMS`` index words:
+    each word is a posting list to merge, so they, not the query's length, make it slow."""
+    prefixes = [q for q in query.leaves() if isinstance(q, wq.Prefix)]
+    words = itertools.chain.from_iterable(p.expanded_terms(reader) for p in prefixes)
+    if sum(1 for _ in itertools.islice(words, MAX_PREFIX_TERMS + 1)) > MAX_PREFIX_TERMS:
+        raise ql.QueryTooExpensive(
+            f"the query's prefixes (word*) match too many words (the limit is "
+            f"{MAX_PREFIX_TERMS}); make them longer"
+        )
 
 
 def _facet_counts(results) -> dict[str, list[FacetCount]]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -102,3 +104,29 @@ def tiny_engine(tiny_index):
     eng = SearchEngine(tiny_index)
     yield eng
     eng.close()
+
+
+@pytest.fixture
+def hold_searcher():
+    """Return ``hold(engine, seconds=10)``: a context in which another thread holds the
+    engine's searcher, for ``seconds`` or until the block ends; it yields that thread."""
+
+    @contextmanager
+    def hold(engine: SearchEngine, seconds: float = 10.0):
+        held, done = threading.Event(), threading.Event()
+
+        def run():
+            with engine.searcher():
+                held.set()
+                done.wait(timeout=seconds)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        try:
+            assert held.wait(timeout=10), "the searcher could not be taken"
+            yield thread
+        finally:
+            done.set()
+            thread.join(timeout=10)
+
+    return hold

@@ -11,8 +11,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from unidecode import unidecode
 
+from searchsvc import search
 from searchsvc.indexer import reindex
-from searchsvc.query import OR_WORDS, QueryError
+from searchsvc.query import OR_WORDS, QueryError, QueryTooExpensive
+from searchsvc.schema import TEXT_FIELDS
 from searchsvc.search import MAX_PER_PAGE, MAX_RESULT_WINDOW, Filters, SearchEngine, StoredDocument
 
 SEED_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
@@ -497,3 +499,72 @@ def test_bad_filters_raise_query_error(bad):
 def test_bad_sort_raises_query_error(news_engine):
     with pytest.raises(QueryError, match="sort must be one of"):
         news_engine.search("twitter", sort="alpha")
+
+
+def test_filter_sort_and_facets_together(news_engine):
+    result = news_engine.search("twitter", filters=Filters(source="Le Monde"), sort="date")
+    assert [h.id for h in result.hits] == ["a2", "a1"] and result.total == 2
+    assert [(f.value, f.count) for f in result.facets["source"]] == [("Le Monde", 2)]
+
+
+# -- what a query may cost (issue 6) -----------------------------------------------------------
+
+
+def prefix_words(engine, prefix: str) -> int:
+    """How many index words start with ``prefix``, title and body counted apart."""
+    with engine.searcher() as s:
+        reader = s.reader()
+        return sum(sum(1 for _ in reader.expand_prefix(f, prefix)) for f in TEXT_FIELDS)
+
+
+def test_prefixes_may_stand_for_up_to_the_limit_of_words(engine, monkeypatch):
+    words = prefix_words(engine, "pr")
+    assert words > 2
+    monkeypatch.setattr(search, "MAX_PREFIX_TERMS", words)
+    assert engine.search("pr*").total > 0
+    monkeypatch.setattr(search, "MAX_PREFIX_TERMS", words - 1)
+    with pytest.raises(QueryTooExpensive, match=r"prefixes \(word\*\) match too many words"):
+        engine.search("pr*")
+
+
+@pytest.mark.parametrize("query", ["pr* OR de*", "twitter -pr* -de*", "(pr* de*) OR paris"])
+def test_the_words_of_every_prefix_add_up(engine, monkeypatch, query):
+    both = prefix_words(engine, "pr") + prefix_words(engine, "de")
+    monkeypatch.setattr(search, "MAX_PREFIX_TERMS", both - 1)
+    with pytest.raises(QueryError) as refused:
+        engine.search(query)
+    assert refused.value.code == "query_too_expensive"
+    with pytest.raises(QueryTooExpensive):
+        engine.count(query)
+    monkeypatch.setattr(search, "MAX_PREFIX_TERMS", both)
+    engine.search(query)
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"sort": "date"}, {"filters": Filters(source="Le Monde")}, {"page": 2}]
+)
+def test_a_search_past_its_time_budget_is_refused(news_engine, options):
+    # A budget of 0 s is spent before the first matching document, whatever the machine.
+    hurried = SearchEngine(news_engine.root, time_limit=0.0)
+    try:
+        with pytest.raises(QueryTooExpensive, match=r"takes too long to run \(the limit is 0 s\)"):
+            hurried.search("twitter", per_page=1, **options)
+        assert hurried.search("zzzzqx").total == 0  # nothing to match, nothing to time out
+    finally:
+        hurried.close()
+
+
+def test_the_time_budget_starts_when_the_searcher_is_free(tiny_engine, hold_searcher):
+    tiny_engine.time_limit = 0.5
+    try:
+        with hold_searcher(tiny_engine, seconds=1.0):  # the search waits longer than its budget
+            assert tiny_engine.search("zèbre").total == 2
+    finally:
+        tiny_engine.time_limit = search.SEARCH_TIME_LIMIT
+
+
+def test_stats_never_wait_for_the_searcher(tiny_engine, hold_searcher):
+    with hold_searcher(tiny_engine) as holder:
+        stats = tiny_engine.stats()
+        assert holder.is_alive()  # answered while the searcher was still held
+    assert stats["documents"] == 3 and stats["generation"] == "g000001"

@@ -103,7 +103,8 @@ def _overloaded(e: Overloaded):
 
 
 def _bad_input(e: ValueError):
-    return _respond(400, str(e), "bad_request")
+    """400 with the error's own code: ``query_too_expensive`` for a query too costly to run."""
+    return _respond(400, str(e), getattr(e, "code", "bad_request"))
 
 
 def _index_unavailable(e: IndexStateError):

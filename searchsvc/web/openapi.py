@@ -11,8 +11,10 @@ from searchsvc.query import MAX_QUERY_CHARS
 from searchsvc.search import (
     MAX_COMPLETIONS,
     MAX_PER_PAGE,
+    MAX_PREFIX_TERMS,
     MAX_RESULT_WINDOW,
     MAX_SIMILAR,
+    SEARCH_TIME_LIMIT,
     SORTS,
 )
 
@@ -170,6 +172,8 @@ SCHEMAS = {
                             "uri_too_long",
                             "internal",
                             "index_unavailable",
+                            "query_too_expensive",
+                            "overloaded",
                         ],
                     },
                     "message": {"type": "string"},
@@ -186,6 +190,22 @@ COMMON_ERRORS = {
     "414": _error("The query string is too long."),
 }
 UNAVAILABLE = {"503": _error("No usable index: it was never built or needs a rebuild.")}
+# What the endpoints behind the in-flight limiter (all but /healthz and this description) add.
+SHED = {
+    "503": {
+        **_error(
+            "index_unavailable: no usable index (it was never built or needs a rebuild). "
+            "overloaded: the worker already runs and queues as many requests as it may; "
+            "the request was not run, retry after Retry-After seconds."
+        ),
+        "headers": {
+            "Retry-After": {
+                "description": "With overloaded: seconds to wait before retrying.",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+    }
+}
 
 
 def _get(summary: str, params: list[dict], ok: dict, errors: dict, op_id: str) -> dict:
@@ -229,6 +249,14 @@ def _version() -> str:
 def build_spec() -> dict:
     """The OpenAPI document."""
     bad_request = {"400": _error("A parameter is invalid; the message says which and why.")}
+    search_errors = {
+        "400": _error(
+            "bad_request: a parameter is invalid, or the query too long or with too many "
+            f"terms. query_too_expensive: the query's prefixes match over {MAX_PREFIX_TERMS} "
+            f"words, or matching took over {SEARCH_TIME_LIMIT:g} s. The message says which."
+        ),
+        **SHED,
+    }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -255,7 +283,7 @@ def build_spec() -> dict:
                     },
                 ],
                 _json(_ref("SearchResult"), "A page of results."),
-                {**bad_request, **UNAVAILABLE},
+                search_errors,
                 "search",
             ),
             "/api/documents/{id}": _get(
@@ -270,7 +298,7 @@ def build_spec() -> dict:
                     }
                 ],
                 _json(_ref("Document"), "The document."),
-                {"404": _error("No document has this id."), **UNAVAILABLE},
+                {"404": _error("No document has this id."), **SHED},
                 "getDocument",
             ),
             "/api/documents/{id}/similar": _get(
@@ -286,7 +314,7 @@ def build_spec() -> dict:
                     _int_param("limit", 5, MAX_SIMILAR, "Most documents."),
                 ],
                 _json(_ref("Similar"), "Up to `limit` documents, most alike first."),
-                {"404": _error("No document has this id."), **bad_request, **UNAVAILABLE},
+                {"404": _error("No document has this id."), **bad_request, **SHED},
                 "similarDocuments",
             ),
             "/api/suggest": _get(
@@ -296,7 +324,7 @@ def build_spec() -> dict:
                     _int_param("limit", MAX_COMPLETIONS, MAX_COMPLETIONS, "Most completions."),
                 ],
                 _json(_ref("Suggestions"), "Up to `limit` completions, most frequent first."),
-                {**bad_request, **UNAVAILABLE},
+                {**bad_request, **SHED},
                 "suggest",
             ),
             "/healthz": _get(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, render_template, request
 from markupsafe import Markup, escape
 
-from searchsvc.query import MAX_QUERY_CHARS, MAX_TERMS, QueryError
+from searchsvc.query import MAX_QUERY_CHARS, MAX_TERMS, QueryError, QueryTooExpensive
 from searchsvc.search import MAX_RESULT_WINDOW, SearchResult
 from searchsvc.snippets import highlight
 from searchsvc.web import get_engine
@@ -51,7 +51,12 @@ def last_page(result: SearchResult) -> int:
     return min(result.pages, MAX_RESULT_WINDOW // result.per_page)
 
 
-def _french_query_error(q: str, page: int, per_page: int) -> str:
+def _french_query_error(error: QueryError, q: str, page: int, per_page: int) -> str:
+    if isinstance(error, QueryTooExpensive):
+        return (
+            "Cette recherche demanderait trop de calcul : allongez les préfixes (mot*) "
+            "ou précisez-la."
+        )
     if len(q) > MAX_QUERY_CHARS:
         return f"La recherche est trop longue ({len(q)} caractères ; {MAX_QUERY_CHARS} au plus)."
     if page * per_page > MAX_RESULT_WINDOW:
@@ -82,8 +87,8 @@ def search_page():
             result = get_engine().search(
                 q, page=page, per_page=per_page, **search_options(request.args)
             )
-        except QueryError:
-            context["error"] = _french_query_error(q, page, per_page)
+        except QueryError as e:
+            context["error"] = _french_query_error(e, q, page, per_page)
             status = 400
         else:
             last = last_page(result)

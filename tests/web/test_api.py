@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 
 import pytest
 
+from searchsvc import search
 from searchsvc.query import MAX_QUERY_CHARS
+from searchsvc.web import get_engine
 from searchsvc.web.security import CONTENT_SECURITY_POLICY
 
 DELANOE_IDS = {"001_6500ce3304fb4ba1", "002_3db12bd2542f91a5"}
@@ -124,6 +127,20 @@ def test_leading_zeros_are_digits(client):
     assert client.get("/api/search?q=twitter&page=0001&per_page=002").get_json()["page"] == 1
 
 
+def test_prefixes_standing_for_too_many_words_are_400_query_too_expensive(client, monkeypatch):
+    monkeypatch.setattr(search, "MAX_PREFIX_TERMS", 1)
+    r = client.get("/api/search", query_string={"q": "twitter OR pr*"})
+    assert_error(r, 400, "query_too_expensive", "prefixes (word*) match too many words")
+
+
+def test_a_search_past_its_time_budget_is_400_query_too_expensive(make_app, seed_index):
+    app = make_app(INDEX_DIR=str(seed_index))
+    with app.app_context():
+        get_engine().time_limit = 0.0
+    r = app.test_client().get("/api/search", query_string={"q": "delanoe"})
+    assert_error(r, 400, "query_too_expensive", "takes too long to run (the limit is 0 s)")
+
+
 # -- /api/documents/<id> -------------------------------------------------------------------
 
 
@@ -199,6 +216,24 @@ def test_healthz(client, engine):
     assert data["documents"] == 5
     assert data["index_version"] == engine.stats()["index_version"]
     assert r.headers["Cache-Control"] == "no-store"
+
+
+def test_healthz_answers_while_a_search_holds_the_searcher(make_app, seed_index, hold_searcher):
+    app = make_app(INDEX_DIR=str(seed_index))
+    with app.app_context():
+        engine = get_engine()
+    answers: list = []
+
+    def ask():
+        answers.append(app.test_client().get("/healthz"))
+
+    with hold_searcher(engine):
+        asker = threading.Thread(target=ask, daemon=True)
+        asker.start()
+        asker.join(timeout=5)
+        assert answers, "/healthz waited for the searcher"
+    assert answers[0].status_code == 200
+    assert answers[0].get_json()["documents"] == 5
 
 
 def test_healthz_is_503_without_an_index(make_app, tmp_path):

@@ -9,6 +9,10 @@ import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
+from searchsvc import search
+from searchsvc.query import QueryError, QueryTooExpensive
+from searchsvc.web.errors import CODES
+
 JSON_ROUTES = ("/api/", "/healthz")
 
 
@@ -110,3 +114,41 @@ def test_documented_503_without_an_index(make_app, tmp_path, spec):
         response = client.get(url)
         assert response.status_code == 503
         assert_matches(spec, path, response)
+
+
+def test_every_error_code_is_described(spec):
+    described = spec["components"]["schemas"]["Error"]["properties"]["error"]["properties"]
+    codes = {*CODES.values(), QueryError.code, QueryTooExpensive.code, "overloaded"}
+    assert codes <= set(described["code"]["enum"])
+
+
+def test_documented_400_for_a_query_too_expensive(client, spec, monkeypatch):
+    monkeypatch.setattr(search, "MAX_PREFIX_TERMS", 1)
+    response = client.get("/api/search?q=pr*")
+    assert response.get_json()["error"]["code"] == "query_too_expensive"
+    assert_matches(spec, "/api/search", response)
+
+
+SHED_PATHS = [
+    ("/api/search", "/api/search?q=x"),
+    ("/api/suggest", "/api/suggest?q=x"),
+    ("/api/documents/{id}", "/api/documents/x"),
+    ("/api/documents/{id}/similar", "/api/documents/x/similar"),
+]
+
+
+def test_documented_503_overloaded_with_retry_after(make_app, seed_index, spec):
+    app = make_app(INDEX_DIR=str(seed_index), MAX_IN_FLIGHT=1, MAX_QUEUED=0)
+    client = app.test_client()
+    limiter = app.extensions["searchsvc.limiter"]
+    assert limiter.acquire()  # the one slot is taken: every limited request is shed
+    try:
+        for path, url in SHED_PATHS:
+            response = client.get(url)
+            assert response.get_json()["error"]["code"] == "overloaded"
+            assert_matches(spec, path, response)
+            documented = spec["paths"][path]["get"]["responses"]["503"]["headers"]
+            assert set(documented) == {"Retry-After"} and response.headers["Retry-After"]
+        assert client.get("/healthz").status_code == 200
+    finally:
+        limiter.release()

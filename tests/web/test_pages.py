@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 
+from searchsvc import search
 from searchsvc.query import MAX_QUERY_CHARS
 
 
@@ -172,6 +173,13 @@ def test_a_page_past_the_end_offers_the_first(paged):
 def test_bad_input_gets_a_french_message_and_400(client, url, message):
     page, _ = get_page(client, url, status=400)
     assert message in page.text
+    assert page.find("input", id="q")
+
+
+def test_a_query_too_costly_gets_a_french_message_and_400(client, monkeypatch):
+    monkeypatch.setattr(search, "MAX_PREFIX_TERMS", 1)
+    page, _ = get_page(client, "/?q=pr*", status=400)
+    assert "Cette recherche demanderait trop de calcul" in page.text
     assert page.find("input", id="q")
 
 
