@@ -9,6 +9,10 @@ word yields two kinds of term at the same position:
   (``abandonnée`` -> ``~abandon``), because Snowball reads accents and folding first would
   change a quarter of the stems.
 
+A word written with an elided article or pronoun (``l'introduction``) also yields its
+*elided* term, article included, at the word's position: a query typed with the article can
+rank the documents that use that very form first, as a phrase would.
+
 A third output, the *variants* terms (``"elysee élysée"``), records which accented spellings
 an unaccented word stands for, so that a query typed without accents can be stemmed from the
 accented forms the corpus really has (see :mod:`searchsvc.query`).
@@ -22,7 +26,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import snowballstemmer
@@ -31,7 +35,7 @@ from whoosh.analysis import Composable, Filter, Token, Tokenizer
 
 # Bump when a change alters the terms written to the index: an index built by another
 # version is refused until it is rebuilt with ``--full``.
-ANALYZER_VERSION = 1
+ANALYZER_VERSION = 2
 
 STEM_MARK = "~"
 VARIANT_SEP = " "
@@ -158,6 +162,28 @@ def split_elision(word: str) -> int:
 _FOLDED_APOSTROPHE_WORDS = frozenset(fold(w) for w in APOSTROPHE_WORDS)
 
 
+def elided_form(word: str, cut: int) -> str | None:
+    """The elided text a term is made of (``L'Éducation`` -> ``L'Éducation``), or None.
+
+    ``cut`` is :func:`split_elision`'s answer. Only plain words take an elided term:
+    compounds (``l'après-midi``) and stop words (``qu'il``) do not.
+    """
+    if not cut:
+        return None
+    rest = word[cut:]
+    if "-" in rest or "'" in rest or word_terms(rest).stop:
+        return None
+    return word[: cut - 1].rsplit("'", 1)[-1] + "'" + rest
+
+
+@lru_cache(maxsize=1 << 16)
+def elided_terms(form: str) -> WordTerms:
+    """The term of an elided form: folded article, apostrophe, folded word (``l'education``)."""
+    article, word = form.split("'", 1)
+    exact = fold(article) + "'" + word_terms(word).exact
+    return WordTerms(exact, "", exact, False)
+
+
 class FrenchTokenizer(Tokenizer):
     """Split text into words, compounds, decimal numbers, @handles and #tags.
 
@@ -210,12 +236,25 @@ class ElisionFilter(Filter):
 
     def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
         for t in tokens:
-            if t.kind == "word" and "'" in t.text:
-                cut = split_elision(t.text)
-                if cut:
-                    t.text = t.text[cut:]
-                    if t.chars:
-                        t.startchar += cut
+            if t.kind != "word" or "'" not in t.text:
+                yield t
+                continue
+            cut = split_elision(t.text)
+            form = elided_form(t.text, cut)
+            if cut:
+                t.text = t.text[cut:]
+                if t.chars:
+                    t.startchar += cut
+            if form is None:
+                yield t
+                continue
+            start = t.startchar if t.chars else 0
+            end = t.endchar if t.chars else 0
+            yield t
+            # The elided term shares the word's position (later filters changed the token).
+            t.text, t.kind, t.alt, t.stopped = form, "elided", True, False
+            if t.chars:
+                t.startchar, t.endchar = start, end
             yield t
 
 
@@ -284,6 +323,8 @@ def token_terms(kind: str, text: str) -> WordTerms:
     """The terms of one token of the tokenizer's ``kind`` (word, number or handle)."""
     if kind == "word":
         return word_terms(text)
+    if kind == "elided":
+        return elided_terms(text)
     if kind == "number":
         number = text.replace(".", ",")
         return WordTerms(number, "", number, False)
@@ -307,13 +348,17 @@ def iter_terms(text: str) -> Iterator[tuple[WordTerms, bool, int, int]]:
                 if not plain.stop:
                     yield plain, True, start, end
             continue
+        form = None
         if "'" in word:
             cut = split_elision(word)
+            form = elided_form(word, cut)
             word, start = word[cut:], start + cut
         if "-" not in word and "'" not in word:
             terms = word_terms(word)
             if not terms.stop:
                 yield terms, False, start, end
+                if form is not None:
+                    yield elided_terms(form), True, start, end
             continue
         for piece, offset, role, alt in compound_pieces(word):
             terms = word_terms(piece)
@@ -396,7 +441,8 @@ def FrenchAnalyzer(output: str = "terms") -> Composable:
 
 @dataclass(frozen=True, slots=True)
 class QueryToken:
-    """One analysed query word: exact term, accented base, stem, position and flags."""
+    """One analysed query word: exact term, accented base, stem, position and flags;
+    ``elided`` is the elided term when the word was typed with its article (``l'eau``)."""
 
     exact: str
     base: str
@@ -407,19 +453,28 @@ class QueryToken:
     alt: bool
     startchar: int
     endchar: int
+    elided: str = ""
 
 
 _QUERY_ANALYZER = FrenchAnalyzer()
 
 
 def analyze_query(text: str, removestops: bool = True) -> list[QueryToken]:
-    """Analyse query text into tokens the query builder turns into index terms."""
-    return [
-        QueryToken(t.text, t.base, t.stem, t.kind, t.role, t.pos, t.alt, t.startchar, t.endchar)
-        for t in _QUERY_ANALYZER(
-            text, positions=True, chars=True, mode="query", removestops=removestops
+    """Analyse query text into tokens the query builder turns into index terms.
+
+    An elided term is not a token of its own: it rides on its word's ``elided``.
+    """
+    tokens: list[QueryToken] = []
+    for t in _QUERY_ANALYZER(
+        text, positions=True, chars=True, mode="query", removestops=removestops
+    ):
+        if t.kind == "elided":
+            tokens[-1] = replace(tokens[-1], elided=t.text)
+            continue
+        tokens.append(
+            QueryToken(t.text, t.base, t.stem, t.kind, t.role, t.pos, t.alt, t.startchar, t.endchar)
         )
-    ]
+    return tokens
 
 
 def index_terms(text: str) -> list[str]:

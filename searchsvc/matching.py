@@ -23,10 +23,14 @@ from searchsvc.schema import TEXT_FIELDS
 class Weights:
     """Ranking knobs: how much a title match and an exact-form match count."""
 
-    title: float = 2.0
+    title: float = 1.5
     body: float = 1.0
     exact: float = 1.0
     stem: float = 0.25
+    # Score added per word found as typed: its exact form, with its article when it was
+    # typed with one (``l'onglet``). Large, so documents with more words as typed come
+    # before those that only match through stems or another elision.
+    as_typed: float = 50.0
     # Score of a close word standing in for a word that matched nothing (typo tolerance).
     fuzzy: float = 0.5
     # Relaxed queries: how much matching more of the words counts (0 < x < 1).
@@ -133,14 +137,19 @@ class QueryBuilder:
             return wq.AndNot(base, _one_or(negative, Union))
         return base
 
-    def _proximity(self, node: ql.All) -> wq.Query | None:
-        """Reward documents where the plain words of ``node`` stand close together."""
+    def _plain_words(self, node: ql.All) -> list[tuple[ql.Word, QueryToken]]:
+        """The children of ``node`` that are one plain word each, with their token."""
         words = []
         for child in node.nodes:
             if isinstance(child, ql.Word) and child.field != "source":
                 tokens = analyze_query(child.text)
                 if len(tokens) == 1 and tokens[0].kind == "word":
-                    words.append(tokens[0].exact)
+                    words.append((child, tokens[0]))
+        return words
+
+    def _proximity(self, node: ql.All) -> wq.Query | None:
+        """Reward documents where the plain words of ``node`` stand close together."""
+        words = [t.exact for _child, t in self._plain_words(node)]
         if len(words) < 2 or not self.weights.proximity:
             return None
         w = self.weights
@@ -177,7 +186,7 @@ class QueryBuilder:
     def phrase(self, node: ql.Phrase, negated: bool = False) -> wq.Query | None:
         """Match words standing together in order, by their exact (folded) forms."""
         fields = _fields(node.field)
-        words = [t.exact for t in analyze_query(node.text) if t.role != "joined"]
+        words = [t.elided or t.exact for t in analyze_query(node.text) if t.role != "joined"]
         if not words:
             return None
         if len(words) == 1:
@@ -229,7 +238,11 @@ class QueryBuilder:
             options.append(self._term(f, token.exact, fw * w.exact))
             options.extend(self._term(f, STEM_MARK + s, fw * w.stem) for s in stems)
             options.extend(self._term(f, c, fw * w.fuzzy) for c in close)
-        return _one_or(options, Union)
+        found = _one_or(options, Union)
+        if token.kind == "word" and w.as_typed and not negated:
+            typed = _one_or([self._term(f, token.elided or token.exact) for f in fields], Union)
+            found = wq.AndMaybe(found, wq.ConstantScoreQuery(typed, score=w.as_typed))
+        return found
 
     def _close_words(self, token: QueryToken, stems: list[str]) -> list[str]:
         """Close words for a word that matches nothing in the index (else none)."""

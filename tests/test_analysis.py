@@ -34,8 +34,8 @@ APOSTROPHES = ["'", "\u2019", "\u2018", "\u02bc", "\u00b4"]  # ' ’ ‘ ʼ ´
 
 @pytest.mark.parametrize("apostrophe", APOSTROPHES)
 def test_index_terms_apostrophe_lookalikes_elide_alike(apostrophe):
-    assert index_terms(f"l{apostrophe}élection") == ["election", "~élect"]
-    assert index_terms(f"d{apostrophe}abord") == ["abord", "~abord"]
+    assert index_terms(f"l{apostrophe}élection") == ["election", "~élect", "l'election"]
+    assert index_terms(f"d{apostrophe}abord") == ["abord", "~abord", "d'abord"]
 
 
 @pytest.mark.parametrize("apostrophe", APOSTROPHES)
@@ -46,24 +46,25 @@ def test_index_terms_aujourdhui_one_term_whatever_apostrophe(apostrophe):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("l'avion", ["avion", "~avion"]),
-        ("d'abord", ["abord", "~abord"]),
-        ("j'aime", ["aime", "~aim"]),
-        ("m'appelle", ["appelle", "~appel"]),
-        ("n'importe", ["importe", "~import"]),
-        ("s'adapter", ["adapter", "~adapt"]),
-        ("t'aime", ["aime", "~aim"]),
+        ("l'avion", ["avion", "~avion", "l'avion"]),
+        ("d'abord", ["abord", "~abord", "d'abord"]),
+        ("j'aime", ["aime", "~aim", "j'aime"]),
+        ("m'appelle", ["appelle", "~appel", "m'appelle"]),
+        ("n'importe", ["importe", "~import", "n'importe"]),
+        ("s'adapter", ["adapter", "~adapt", "s'adapter"]),
+        ("t'aime", ["aime", "~aim", "t'aime"]),
         ("c'était", []),  # c' elided, "était" is a stop word
-        ("qu'Obama", ["obama", "~obam"]),
-        ("jusqu'ici", ["ici", "~ici"]),
-        ("lorsqu'Internet", ["internet", "~internet"]),
-        ("puisqu'aucun", ["aucun", "~aucun"]),
-        ("quoiqu'affaibli", ["affaibli", "~affaibl"]),
-        ("L'Élysée", ["elysee", "~élys"]),
-        ("QU'Obama", ["obama", "~obam"]),
+        ("qu'Obama", ["obama", "~obam", "qu'obama"]),
+        ("jusqu'ici", ["ici", "~ici", "jusqu'ici"]),
+        ("lorsqu'Internet", ["internet", "~internet", "lorsqu'internet"]),
+        ("puisqu'aucun", ["aucun", "~aucun", "puisqu'aucun"]),
+        ("quoiqu'affaibli", ["affaibli", "~affaibl", "quoiqu'affaibli"]),
+        ("L'Élysée", ["elysee", "~élys", "l'elysee"]),
+        ("QU'Obama", ["obama", "~obam", "qu'obama"]),
         ("QU'il", []),
-        ("D’ABORD", ["abord", "~abord"]),
+        ("D’ABORD", ["abord", "~abord", "d'abord"]),
         ("Jusqu’à", []),
+        ("l'après-midi", ["apresmidi", "~aprèsmid", "apres", "~apres", "midi", "~mid"]),
     ],
 )
 def test_index_terms_elision(text, expected):
@@ -154,7 +155,7 @@ def test_index_terms_case_and_accent_folding(text, expected):
         ("a ete ou", []),
         ("À Été Où ça", []),
         ("À Paris", ["paris", "~paris"]),
-        ("la France et l'Europe", ["france", "~franc", "europe", "~europ"]),
+        ("la France et l'Europe", ["france", "~franc", "europe", "~europ", "l'europe"]),
     ],
 )
 def test_index_terms_stop_words_removed(text, expected):
@@ -217,6 +218,7 @@ def test_index_terms_whole_sentence():
     assert index_terms(text) == [
         "elysee",
         "~élys",
+        "l'elysee",
         "precise",
         "~précis",
         "aujourdhui",
@@ -266,14 +268,25 @@ def test_french_tokenizer_alone_without_tokenize_keeps_whole_text():
 def test_elision_filter_alone_strips_articles_keeps_apostrophe_words():
     chain = FrenchTokenizer() | ElisionFilter()
     text = "L'Élysée jusqu'ici aujourd'hui qu’il c'était"
-    assert [t.text for t in chain(text)] == ["Élysée", "ici", "aujourd'hui", "il", "était"]
+    # A plain word also gives its elided form, kind "elided", at the same position.
+    tokens = [(t.text, t.kind) for t in chain(text)]
+    assert tokens == [
+        ("Élysée", "word"),
+        ("L'Élysée", "elided"),
+        ("ici", "word"),
+        ("jusqu'ici", "elided"),
+        ("aujourd'hui", "word"),
+        ("il", "word"),
+        ("était", "word"),
+    ]
 
 
 def test_elision_filter_alone_moves_startchar():
     chain = FrenchTokenizer() | ElisionFilter()
     text = "vers l’Élysée"
-    (_, token) = [(t.startchar, t.endchar) for t in chain(text, chars=True)]
+    (_, token, elided) = [(t.startchar, t.endchar) for t in chain(text, chars=True)]
     assert text[token[0] : token[1]] == "Élysée"
+    assert elided == token
 
 
 @pytest.mark.parametrize(
@@ -401,7 +414,7 @@ def test_analyze_query_offsets_point_at_original_words(text, spans):
 @pytest.mark.parametrize(
     ("text", "spans"),
     [
-        ("L’Élysée et Delanoë", ["Élysée", "Élysée", "Delanoë", "Delanoë"]),
+        ("L’Élysée et Delanoë", ["Élysée"] * 3 + ["Delanoë"] * 2),
         ("d’e-réputation", ["e-réputation"] * 2 + ["e"] * 2 + ["réputation"] * 2),
     ],
 )
@@ -574,3 +587,17 @@ def test_iter_terms_offsets_equal_the_analyzer_chain(words):
         if not t.text.startswith(STEM_MARK)
     ]
     assert [(terms.exact, start, end) for terms, _alt, start, end in iter_terms(text)] == expected
+
+
+def test_analyze_query_elided_form_rides_on_its_word():
+    (word,) = analyze_query("L’Introduction")
+    assert (word.exact, word.elided) == ("introduction", "l'introduction")
+    assert analyze_query("introduction")[0].elided == ""
+    # Compounds and stop words take no elided term.
+    assert [t.elided for t in analyze_query("l'après-midi qu'il")] == ["", "", ""]
+
+
+@pytest.mark.parametrize("apostrophe", APOSTROPHES)
+def test_elided_term_same_whatever_apostrophe_and_case(apostrophe):
+    assert index_terms(f"L{apostrophe}ÉCOLE")[-1] == "l'ecole"
+    assert analyze_query(f"l{apostrophe}école")[0].elided == "l'ecole"

@@ -80,9 +80,18 @@ def test_build_negation_not_highlighted(builder):
 
 def test_build_weights_boost_title(engine):
     with engine.searcher() as s:
-        q = QueryBuilder(s.reader(), Weights(title=5.0)).build(parse("paris"))
+        q = QueryBuilder(s.reader(), Weights(title=5.0, as_typed=0)).build(parse("paris"))
     boosts = {t.fieldname: t.boost for t in q.leaves() if t.text == "paris"}
     assert boosts == {"title": 5.0, "body": 1.0}
+
+
+def test_build_word_as_typed_bonus_uses_the_elided_form(engine):
+    with engine.searcher() as s:
+        q = QueryBuilder(s.reader()).build(parse("l’Élysée"))
+        bare = QueryBuilder(s.reader(), Weights(as_typed=0)).build(parse("l’Élysée"))
+    bonus = [c for c in q.children() if isinstance(c, wq.ConstantScoreQuery)]
+    assert [sorted(t.text for t in b.leaves()) for b in bonus] == [["l'elysee", "l'elysee"]]
+    assert not any(isinstance(c, wq.ConstantScoreQuery) for c in bare.children())
 
 
 def test_units_group_joined_compound_with_its_parts():

@@ -144,6 +144,27 @@ def test_search_title_match_ranks_above_body_only(tiny_engine):
         assert result.hits[0].score > result.hits[1].score
 
 
+def test_search_elided_form_as_typed_ranks_first(make_corpus, tmp_path):
+    # Same words, same lengths; only one writes "l'introduction" as the query does.
+    corpus = make_corpus(
+        {
+            "une.txt": "Notes\n\nUne introduction rapide au noyau pour les utilisateurs.\n",
+            "elle.txt": "Notes\n\nAvant l'introduction du noyau pour les utilisateurs.\n",
+        }
+    )
+    reindex(corpus, tmp_path / "index", full=True)
+    engine = SearchEngine(tmp_path / "index")
+    try:
+        for query in ("utilisateurs l’introduction", "UTILISATEURS L'INTRODUCTION"):
+            assert [h.id for h in engine.search(query).hits] == ["elle", "une"]
+        # Without the article both match alike; a quoted elided form is that form only.
+        assert {h.id for h in engine.search("introduction").hits} == {"elle", "une"}
+        assert [h.id for h in engine.search('"l’introduction du noyau"').hits] == ["elle"]
+        assert [h.id for h in engine.search("-l'introduction noyau").hits] == []
+    finally:
+        engine.close()
+
+
 def test_search_hits_sorted_by_score(engine):
     scores = [h.score for h in engine.search("twitter", per_page=100).hits]
     assert scores == sorted(scores, reverse=True)
