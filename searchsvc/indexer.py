@@ -110,7 +110,9 @@ def reindex(
         if not full:
             try:
                 generation = storage.current(root)
-            except storage.NoIndexError:
+            except (storage.NoIndexError, storage.IndexVersionError):
+                # Nothing to update, or an index another version wrote: build it anew (the
+                # old generation stays live until the new one is complete).
                 full = True
         report = IndexReport(full=full)
 
