@@ -13,9 +13,10 @@ import os
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from whoosh import collectors, scoring, sorting
@@ -23,8 +24,8 @@ from whoosh import index as whoosh_index
 from whoosh import query as wq
 from whoosh.searching import Searcher
 
+from searchsvc import columns, snippets, spelling, storage
 from searchsvc import query as ql
-from searchsvc import snippets, spelling, storage
 from searchsvc.analysis import VARIANT_SEP, analyze_query, fold, normalise, split_elision
 from searchsvc.matching import Highlights, QueryBuilder, Weights
 from searchsvc.schema import TEXT_FIELDS
@@ -35,12 +36,16 @@ MAX_RESULT_WINDOW = 10_000
 MAX_COMPLETIONS = 10
 SORTS = ("relevance", "date")
 MAX_FACET_VALUES = 10
-_FACETS = sorting.Facets().add_field("source", maptype=sorting.Count)
+_FACETS = sorting.Facets().add_facet("source", columns.FieldFacet("source", maptype=sorting.Count))
+_BY_DATE = columns.FieldFacet("date")
 _DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 # "More like this": how many documents, from how many key terms of how much text.
 MAX_SIMILAR = 20
 SIMILAR_TERMS = 20
 SIMILAR_TEXT_CHARS = 20_000
+# Result pages kept per process, so a repeated search (a reload, the back button, a popular
+# query) costs a dictionary look-up until the index changes.
+RESULT_PAGES_CACHED = 256
 # "Did you mean" is looked for only when a query finds fewer results than this.
 SUGGEST_BELOW = 10
 # Terms scanned for a completion prefix: a one-letter prefix must stay cheap.
@@ -174,6 +179,8 @@ class SearchEngine:
         self._ix: whoosh_index.Index | None = None
         self._generation: storage.Generation | None = None
         self._epoch = 0
+        # Recent result pages of the current searcher (emptied when it is replaced).
+        self._pages: OrderedDict[tuple, SearchResult] = OrderedDict()
 
     # -- index lifecycle -----------------------------------------------------------------
 
@@ -201,12 +208,14 @@ class SearchEngine:
                     current.close()
                 current = ix.searcher(weighting=scoring.BM25F())
                 self._searcher, self._searcher_epoch = current, epoch
+                self._pages.clear()
             elif not current.up_to_date():
                 # Not Searcher.refresh(): it reuses segment readers by segment id, so they
                 # keep stale deletions (updated and deleted documents still match), and it
                 # shares them with the old searcher, so closing that one breaks the new one.
                 current.close()
                 current = self._searcher = ix.searcher(weighting=scoring.BM25F())
+                self._pages.clear()
             yield current
 
     def close(self) -> None:
@@ -257,60 +266,83 @@ class SearchEngine:
             raise ql.QueryError(f"sort must be one of {', '.join(SORTS)} (got {sort!r})")
         filters = filters or Filters()
         tree = ql.parse(text)
-        limit = page * per_page
+        key = (text, page, per_page, filters, sort)
         with self.searcher() as s:
-            deadline = time.monotonic() + self.time_limit
+            cached = self._pages.get(key)
+            if cached is not None:
+                self._pages.move_to_end(key)
+                return replace(cached, took_ms=_ms(started))
+            result = self._search(s, tree, text, page, per_page, filters, sort, started)
+            self._pages[key] = result
+            if len(self._pages) > RESULT_PAGES_CACHED:
+                self._pages.popitem(last=False)
+            return result
 
-            def run(wq):
-                # optimize=False: no block skipping, so the total is counted in the same pass
-                # (with skipping, Whoosh counts by running the query a second time).
-                collector = s.collector(
-                    limit=limit,
-                    optimize=False,
-                    sortedby="date" if sort == "date" else None,
-                    reverse=sort == "date",
-                    groupedby=_FACETS,
-                )
-                try:
-                    return _run_until(s, wq, collector, deadline, filters.query())
-                except collectors.TimeLimit:
-                    raise ql.QueryTooExpensive(
-                        f"the query takes too long to run (the limit is {self.time_limit:g} s); "
-                        "make it more precise"
-                    ) from None
+    def _search(
+        self,
+        s: Searcher,
+        tree: ql.Node,
+        text: str,
+        page: int,
+        per_page: int,
+        filters: Filters,
+        sort: str,
+        started: float,
+    ) -> SearchResult:
+        """One page of results for a parsed query, with the fallbacks; see :meth:`search`."""
+        limit = page * per_page
+        deadline = time.monotonic() + self.time_limit
 
-            builder = QueryBuilder(s.reader(), self.weights)
-            wq = builder.build(tree)
-            if wq is None:
-                notice = "stop_words_only" if any(ql.leaves(tree)) else None
-                return SearchResult(
-                    text, ql.render(tree), 0, page, per_page, _ms(started), notice=notice
-                )
-            _check_prefixes(wq, s.reader())
-            results = run(wq)
-            total = len(results)
-            suggestion = self._suggestion(s, tree, text, total) if total < SUGGEST_BELOW else None
-            approximate: list[str] = []
-            relaxed = False
-            if total == 0:
-                # Fallbacks, strictest first: words that match nothing also match close words;
-                # then documents with the most of the words instead of all of them.
-                for fallback in ({"fuzzy": True}, {"fuzzy": True, "relaxed": True}):
-                    builder = QueryBuilder(s.reader(), self.weights, **fallback)
-                    wq = builder.build(tree)
-                    if wq is None:
-                        continue
-                    results = run(wq)
-                    total = len(results)
-                    if total:
-                        approximate = sorted(builder.approximate)
-                        relaxed = builder.relaxed_used
-                        break
-            hits = [
-                self._hit(results[i], builder.highlights)
-                for i in range((page - 1) * per_page, min(limit, results.scored_length()))
-            ]
-            facets = _facet_counts(results) if total else {}
+        def run(wq):
+            # optimize=False: no block skipping, so the total is counted in the same pass
+            # (with skipping, Whoosh counts by running the query a second time).
+            collector = s.collector(
+                limit=limit,
+                optimize=False,
+                sortedby=_BY_DATE if sort == "date" else None,
+                reverse=sort == "date",
+                groupedby=_FACETS,
+            )
+            try:
+                return _run_until(s, wq, collector, deadline, filters.query())
+            except collectors.TimeLimit:
+                raise ql.QueryTooExpensive(
+                    f"the query takes too long to run (the limit is {self.time_limit:g} s); "
+                    "make it more precise"
+                ) from None
+
+        builder = QueryBuilder(s.reader(), self.weights)
+        wq = builder.build(tree)
+        if wq is None:
+            notice = "stop_words_only" if any(ql.leaves(tree)) else None
+            return SearchResult(
+                text, ql.render(tree), 0, page, per_page, _ms(started), notice=notice
+            )
+        _check_prefixes(wq, s.reader())
+        results = run(wq)
+        total = len(results)
+        suggestion = self._suggestion(s, tree, text, total) if total < SUGGEST_BELOW else None
+        approximate: list[str] = []
+        relaxed = False
+        if total == 0:
+            # Fallbacks, strictest first: words that match nothing also match close words;
+            # then documents with the most of the words instead of all of them.
+            for fallback in ({"fuzzy": True}, {"fuzzy": True, "relaxed": True}):
+                builder = QueryBuilder(s.reader(), self.weights, **fallback)
+                wq = builder.build(tree)
+                if wq is None:
+                    continue
+                results = run(wq)
+                total = len(results)
+                if total:
+                    approximate = sorted(builder.approximate)
+                    relaxed = builder.relaxed_used
+                    break
+        hits = [
+            self._hit(results[i], builder.highlights)
+            for i in range((page - 1) * per_page, min(limit, results.scored_length()))
+        ]
+        facets = _facet_counts(results) if total else {}
         return SearchResult(
             text,
             ql.render(tree),

@@ -545,7 +545,7 @@ def test_prefixes_may_stand_for_up_to_the_limit_of_words(engine, monkeypatch):
     assert engine.search("pr*").total > 0
     monkeypatch.setattr(search, "MAX_PREFIX_TERMS", words - 1)
     with pytest.raises(QueryTooExpensive, match=r"prefixes \(word\*\) match too many words"):
-        engine.search("pr*")
+        engine.search("PR*")  # the same prefix; another text, so not a cached page
 
 
 @pytest.mark.parametrize("query", ["pr* OR de*", "twitter -pr* -de*", "(pr* de*) OR paris"])
@@ -589,3 +589,24 @@ def test_stats_never_wait_for_the_searcher(tiny_engine, hold_searcher):
         stats = tiny_engine.stats()
         assert holder.is_alive()  # answered while the searcher was still held
     assert stats["documents"] == 3 and stats["generation"] == "g000001"
+
+
+def test_repeated_search_served_from_the_page_cache_until_the_index_changes(tiny_corpus, tmp_path):
+    index_dir = tmp_path / "index"
+    reindex(tiny_corpus, index_dir, full=True)
+    engine = SearchEngine(index_dir)
+    try:
+        first = engine.search("zèbre")
+        again = engine.search("zèbre")
+        assert again.hits is first.hits  # the same page, not a new search
+        assert [h.id for h in engine.search("zèbre", per_page=1).hits] == [first.hits[0].id]
+        (tiny_corpus / "zebre-nouveau.txt").write_text(
+            "Un zèbre\n\nLe zèbre du zoo, un zèbre de plaine, zèbre encore.\n", encoding="utf-8"
+        )
+        reindex(tiny_corpus, index_dir)
+        assert engine.search("zèbre").total == first.total + 1
+        (tiny_corpus / "zebre-nouveau.txt").unlink()
+        reindex(tiny_corpus, index_dir, full=True)  # a new generation
+        assert engine.search("zèbre").total == first.total
+    finally:
+        engine.close()
