@@ -64,6 +64,13 @@ def _french_query_error(error: QueryError, q: str, page: int, per_page: int) -> 
             f"Seuls les {fr_int(MAX_RESULT_WINDOW)} premiers résultats peuvent être parcourus : "
             "précisez la recherche."
         )
+    message = str(error)
+    if message.startswith("sort"):
+        return "Tri inconnu : les résultats se trient par pertinence ou par date."
+    if message.startswith(("date_from", "date_to")):
+        return "Date invalide : écrivez-la comme 2012-06-30 (ou 2012-06, ou 2012)."
+    if message.startswith("source"):
+        return "Le nom de source est trop long."
     return f"La recherche contient trop de termes ({MAX_TERMS} au plus) : simplifiez-la."
 
 

@@ -183,6 +183,20 @@ def test_a_query_too_costly_gets_a_french_message_and_400(client, monkeypatch):
     assert page.find("input", id="q")
 
 
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ("sort=alpha", "Tri inconnu"),
+        ("date_from=hier", "Date invalide"),
+        ("date_to=2012-13-99x", "Date invalide"),
+    ],
+)
+def test_bad_filters_get_their_own_french_message(client, params, message):
+    page, _ = get_page(client, f"/?q=twitter&{params}", status=400)
+    assert message in page.text
+    assert "trop de termes" not in page.text
+
+
 def test_user_input_is_escaped(client):
     attack = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
     r = client.get("/", query_string={"q": attack})
