@@ -369,6 +369,19 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
+def anon_kb(pid: int) -> int:
+    """Anonymous memory of one process in kB (heap and the like: what it alone costs; its
+    RSS also counts the index files it maps, which are page cache shared by every worker)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Anonymous:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def tree_rss_kb(pid: int) -> int:
     """RSS of a process and all its descendants, in kB."""
     tree = _children()

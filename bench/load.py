@@ -212,18 +212,21 @@ def main(argv=None) -> int:
         run_level(port, warm, 2, 30)  # first request of each worker opens the index
         offset = len(warm)
         idle_rss = {pid: common.rss_kb(pid) for pid in server.workers()}
+        idle_anon = {pid: common.anon_kb(pid) for pid in server.workers()}
         for c in levels:
             chunk = queries[offset : offset + args.requests]
             if len(chunk) < args.requests:  # not enough distinct queries left: start over
                 offset, chunk = 0, queries[: args.requests]
             offset += len(chunk)
             peak = {pid: 0 for pid in server.workers()}
+            peak_anon = dict(peak)
             stop = threading.Event()
 
-            def sample(peak=peak, stop=stop) -> None:
+            def sample(peak=peak, peak_anon=peak_anon, stop=stop) -> None:
                 while not stop.is_set():
                     for pid in list(peak):
                         peak[pid] = max(peak[pid], common.rss_kb(pid))
+                        peak_anon[pid] = max(peak_anon[pid], common.anon_kb(pid))
                     stop.wait(0.2)
 
             sampler = threading.Thread(target=sample, daemon=True)
@@ -234,6 +237,7 @@ def main(argv=None) -> int:
             sampler.join()
             res["concurrency"] = c
             res["rss"] = peak
+            res["anon"] = peak_anon
             results.append(res)
     finally:
         server.stop()
@@ -244,6 +248,7 @@ def main(argv=None) -> int:
         n_err = sum(res["errors"].values())
         done = len(lat) + len(shed) + n_err
         rss = ", ".join(f"{kb / 1024:.0f}" for kb in res["rss"].values())
+        anon = ", ".join(f"{kb / 1024:.0f}" for kb in res["anon"].values())
         errs = ", ".join(f"{k}: {v}" for k, v in res["errors"].items())
         rows.append(
             [
@@ -256,14 +261,17 @@ def main(argv=None) -> int:
                 f"{len(shed)} ({100 * len(shed) / max(1, done):.0f}%)" if shed else "0",
                 f"{n_err} ({errs})" if n_err else "0",
                 rss,
+                anon,
             ]
         )
     load_table = table(
         ["concurrency", "requests", "time", "answered/s", "p50 ms", "p99 ms",
-         "shed (503 overloaded)", "errors", "peak RSS per worker (MB)"],
+         "shed (503 overloaded)", "errors", "peak RSS per worker (MB)",
+         "peak anonymous per worker (MB)"],
         rows,
     )  # fmt: skip
     idle = ", ".join(f"{kb / 1024:.0f}" for kb in idle_rss.values())
+    idle_a = ", ".join(f"{kb / 1024:.0f}" for kb in idle_anon.values())
     elapsed = time.perf_counter() - started
     report = "\n\n".join(
         [
@@ -271,7 +279,9 @@ def main(argv=None) -> int:
             f"{meta['documents']} documents; at most {args.requests} distinct queries and "
             f"{args.seconds:g} s per level; GET /api/search?q=…&per_page=10",
             load_table,
-            f"RSS per worker after start-up and 20 warm-up requests: {idle} MB.",
+            f"RSS per worker after start-up and 20 warm-up requests: {idle} MB (anonymous: "
+            f"{idle_a} MB). RSS includes the index files each worker maps (page cache, shared "
+            "by the workers); anonymous memory is what each worker alone adds.",
         ]
     )
     print(report)
