@@ -35,7 +35,7 @@ from whoosh.analysis import Composable, Filter, Token, Tokenizer
 
 # Bump when a change alters the terms written to the index: an index built by another
 # version is refused until it is rebuilt with ``--full``.
-ANALYZER_VERSION = 2
+ANALYZER_VERSION = 3
 
 STEM_MARK = "~"
 VARIANT_SEP = " "
@@ -136,7 +136,7 @@ def word_terms(word: str) -> WordTerms:
     base = lowered if lowered.isalnum() else "".join(c for c in lowered if c.isalnum())
     exact = fold(base) if base else fold(lowered)
     if exact in STOP_WORDS:
-        return WordTerms(exact, exact, base, True)
+        return WordTerms(exact, "", base, True)
     if not base.isalpha():
         # Words with digits (G7, 2013) are not inflected: they get no stem term.
         return WordTerms(exact, "", base or exact, False)
@@ -297,7 +297,7 @@ class CompoundFilter(Filter):
             t.role = None
             if t.kind == "handle":
                 yield t
-                if t.mode != "query":
+                if t.mode != "query" and not word_terms(t.text[1:]).stop:
                     t.text = t.text[1:]
                     t.kind = "word"
                     t.alt = True
@@ -308,7 +308,10 @@ class CompoundFilter(Filter):
                 continue
             text = t.text
             start = t.startchar if t.chars else 0
-            for piece, offset, role, alt in compound_pieces(text):
+            pieces = compound_pieces(text)
+            for piece, offset, role, alt in pieces:
+                if len(pieces) > 1 and word_terms(piece).stop:
+                    continue  # stop words inside compounds (vis-à-vis) are not indexed
                 t.text, t.role, t.alt = piece, role, alt
                 if t.chars:
                     t.startchar = start + offset
@@ -354,11 +357,10 @@ def iter_terms(text: str) -> Iterator[tuple[WordTerms, bool, int, int]]:
             form = elided_form(word, cut)
             word, start = word[cut:], start + cut
         if "-" not in word and "'" not in word:
-            terms = word_terms(word)
-            if not terms.stop:
-                yield terms, False, start, end
-                if form is not None:
-                    yield elided_terms(form), True, start, end
+            # Stop words are indexed too (exact term only), for phrases: "pomme de terre".
+            yield word_terms(word), False, start, end
+            if form is not None:
+                yield elided_terms(form), True, start, end
             continue
         for piece, offset, role, alt in compound_pieces(word):
             terms = word_terms(piece)
@@ -386,7 +388,7 @@ def index_postings(text: str) -> tuple[dict[str, list[int]], frozenset[str]]:
         postings.setdefault(terms.exact, []).append(pos)
         if terms.stem:
             postings.setdefault(STEM_MARK + terms.stem, []).append(pos)
-        if terms.base != terms.exact:
+        if terms.base != terms.exact and not terms.stop:
             variants.add(terms.exact + VARIANT_SEP + terms.base)
     return postings, frozenset(variants)
 
@@ -411,14 +413,17 @@ class FrenchTermFilter(Filter):
         for t in tokens:
             kind = t.kind
             terms = token_terms(kind, t.text)
-            if terms.stop and t.removestops:
+            # Indexing keeps stop words (exact term only, for phrases); queries drop them
+            # unless asked not to.
+            indexed = output == "terms" and t.mode != "query"
+            if terms.stop and t.removestops and not indexed:
                 continue
             if not t.alt:
                 pos += 1
             if t.positions:
                 t.pos = pos
             if output == "variants":
-                if kind == "word" and terms.base != terms.exact:
+                if kind == "word" and terms.base != terms.exact and not terms.stop:
                     t.text = terms.exact + VARIANT_SEP + terms.base
                     yield t
                 continue

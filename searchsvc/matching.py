@@ -15,7 +15,14 @@ from whoosh.reading import IndexReader
 
 from searchsvc import query as ql
 from searchsvc import spelling
-from searchsvc.analysis import STEM_MARK, VARIANT_SEP, QueryToken, analyze_query, word_terms
+from searchsvc.analysis import (
+    STEM_MARK,
+    STOP_WORDS,
+    VARIANT_SEP,
+    QueryToken,
+    analyze_query,
+    word_terms,
+)
 from searchsvc.schema import TEXT_FIELDS
 
 
@@ -37,7 +44,7 @@ class Weights:
     coordination: float = 0.9
     # Extra score when the query's words stand within ``slop`` positions of each other.
     proximity: float = 2.0
-    slop: int = 8
+    slop: int = 40
 
 
 @dataclass
@@ -186,14 +193,17 @@ class QueryBuilder:
     def phrase(self, node: ql.Phrase, negated: bool = False) -> wq.Query | None:
         """Match words standing together in order, by their exact (folded) forms."""
         fields = _fields(node.field)
-        words = [t.elided or t.exact for t in analyze_query(node.text) if t.role != "joined"]
-        if not words:
+        tokens = [t for t in analyze_query(node.text, removestops=False) if t.role != "joined"]
+        words = [t.elided or t.exact for t in tokens]
+        if all(w in STOP_WORDS for w in words):
+            # Nothing but function words ("de la"): every document has them, and matching
+            # their positions everywhere takes seconds. Searched like unquoted stop words.
             return None
+        if not negated:  # stop words count in the phrase but are not marked in snippets
+            self.highlights.exact.update(w for w in words if w not in STOP_WORDS)
         if len(words) == 1:
-            if not negated:
-                self.highlights.exact.add(words[0])
             return _one_or([self._term(f, words[0]) for f in fields], Union)
-        return self._phrase(words, fields, negated)
+        return _one_or([wq.Phrase(f, words, boost=self._field_weight(f)) for f in fields], Union)
 
     def prefix(self, node: ql.Prefix, negated: bool = False) -> wq.Query | None:
         """Match every exact form starting with the (folded) prefix."""

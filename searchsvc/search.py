@@ -26,7 +26,14 @@ from whoosh.searching import Searcher
 
 from searchsvc import columns, snippets, spelling, storage
 from searchsvc import query as ql
-from searchsvc.analysis import VARIANT_SEP, analyze_query, fold, normalise, split_elision
+from searchsvc.analysis import (
+    STOP_WORDS,
+    VARIANT_SEP,
+    analyze_query,
+    fold,
+    normalise,
+    split_elision,
+)
 from searchsvc.matching import Highlights, QueryBuilder, Weights
 from searchsvc.schema import TEXT_FIELDS
 
@@ -452,7 +459,20 @@ class SearchEngine:
                 return None
             stored = s.stored_fields(docnum)
             text = stored.get("title", "") + "\n" + stored.get("body", "")[:SIMILAR_TEXT_CHARS]
-            results = s.more_like(docnum, "body", text=text, top=limit, numterms=SIMILAR_TERMS)
+            # Whoosh's more_like(), minus function words and elided forms among the key terms
+            # (they are indexed for phrases, and common enough to pull in anything).
+            candidates = s.key_terms_from_text(
+                "body", text, numterms=3 * SIMILAR_TERMS, normalize=False
+            )
+            terms = [
+                (term, weight)
+                for term, weight in candidates
+                if term not in STOP_WORDS and "'" not in term
+            ][:SIMILAR_TERMS]
+            if not terms:
+                return []
+            like = wq.Or([wq.Term("body", term, boost=weight) for term, weight in terms])
+            results = s.search(like, limit=limit, mask={docnum})
             return [self._hit(hit, Highlights()) for hit in results]
 
     def highlights(self, text: str) -> Highlights:
@@ -480,6 +500,8 @@ class SearchEngine:
                     if n >= MAX_COMPLETION_SCAN:
                         break
                     term = raw.decode("utf-8")
+                    if term in STOP_WORDS or "'" in term:
+                        continue  # function words and elided forms are no completions
                     counts[term] = counts.get(term, 0) + reader.doc_frequency(f, term)
             ranked = sorted(counts, key=lambda t: (-counts[t], t))[: 4 * limit]
             words = [self._accented(reader, w) for w in ranked]

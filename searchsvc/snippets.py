@@ -25,7 +25,7 @@ def match_spans(
     """Return the sorted, merged ``(start, end)`` spans of ``text`` that the query matched."""
     spans: list[tuple[int, int]] = []
     for terms, _alt, start, end in iter_terms(text[:limit]):
-        if highlights.matches(terms.exact, terms.stem):
+        if not terms.stop and highlights.matches(terms.exact, terms.stem):
             spans.append((start, end))
     spans.sort()
     merged: list[tuple[int, int]] = []

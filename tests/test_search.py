@@ -610,3 +610,31 @@ def test_repeated_search_served_from_the_page_cache_until_the_index_changes(tiny
         assert engine.search("zèbre").total == first.total
     finally:
         engine.close()
+
+
+def test_phrase_with_stop_words_matches_them_exactly(make_corpus, tmp_path):
+    corpus = make_corpus(
+        {
+            "de.txt": "Potager\n\nLa pomme de terre pousse bien ici.\n",
+            "a.txt": "Verger\n\nUne pomme à terre pourrit vite.\n",
+            "les.txt": "Maison\n\nLes fondations sont solides.\n",
+        }
+    )
+    reindex(corpus, tmp_path / "index", full=True)
+    engine = SearchEngine(tmp_path / "index")
+    try:
+        assert [h.id for h in engine.search('"pomme de terre"').hits] == ["de"]
+        assert [h.id for h in engine.search('"Pomme À Terre"').hits] == ["a"]
+        assert {h.id for h in engine.search("pomme terre").hits} == {"de", "a"}
+        assert [h.id for h in engine.search('"les fondations"').hits] == ["les"]
+        assert engine.search('"des fondations"').total == 0
+        # Stop words are searchable in phrases only, and never marked in snippets.
+        assert engine.search("de").notice == "stop_words_only"
+        assert engine.search('"de la"').notice == "stop_words_only"
+        assert engine.search('"la pomme"').total == 1
+        (hit,) = engine.search('"pomme de terre"').hits
+        assert "<mark>pomme</mark> de <mark>terre</mark>" in hit.snippet
+        assert engine.complete("d") == []  # "de" is indexed, but no completion
+        assert engine.complete("so") == ["solides"]  # not "sont"
+    finally:
+        engine.close()
