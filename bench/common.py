@@ -357,29 +357,27 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
-def rss_kb(pid: int) -> int:
-    """Resident set size of one process in kB (0 if it is gone)."""
+def _proc_kb(path: str, label: str) -> int:
+    """The kB figure on the ``label`` line of a /proc file (0 if the process is gone)."""
     try:
-        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+        with open(path, encoding="ascii", errors="replace") as fh:
             for line in fh:
-                if line.startswith("VmRSS:"):
+                if line.startswith(label):
                     return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def rss_kb(pid: int) -> int:
+    """Resident set size of one process in kB (0 if it is gone)."""
+    return _proc_kb(f"/proc/{pid}/status", "VmRSS:")
 
 
 def anon_kb(pid: int) -> int:
     """Anonymous memory of one process in kB (heap and the like: what it alone costs; its
     RSS also counts the index files it maps, which are page cache shared by every worker)."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("Anonymous:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return _proc_kb(f"/proc/{pid}/smaps_rollup", "Anonymous:")
 
 
 def tree_rss_kb(pid: int) -> int:
