@@ -1,7 +1,8 @@
 """French text analysis: tokenizing, elision, compounds, folding, stop words and stemming.
 
 One analyzer serves indexing and queries, so a query always meets the index halfway. Every
-word yields two kinds of term at the same position:
+word other than a stop word yields two kinds of term at the same position (a stop word gives
+its exact term only, for phrases; queries otherwise ignore stop words):
 
 * the *exact* term: lower-cased, accent-folded, unstemmed (``Delanoë`` -> ``delanoe``); it
   serves exact-form ranking, phrases, prefixes and spelling suggestions;
@@ -163,7 +164,7 @@ _FOLDED_APOSTROPHE_WORDS = frozenset(fold(w) for w in APOSTROPHE_WORDS)
 
 
 def elided_form(word: str, cut: int) -> str | None:
-    """The elided text a term is made of (``L'Éducation`` -> ``L'Éducation``), or None.
+    """The article and word an elided term is made of (``L'Éducation``), or None.
 
     ``cut`` is :func:`split_elision`'s answer. Only plain words take an elided term:
     compounds (``l'après-midi``) and stop words (``qu'il``) do not.
@@ -231,7 +232,8 @@ class FrenchTokenizer(Tokenizer):
 class ElisionFilter(Filter):
     """Strip elided articles and pronouns (``l'``, ``d'``, ``qu'``, ``jusqu'``…), any case.
 
-    ``aujourd'hui`` and words like it stay whole.
+    ``aujourd'hui`` and words like it stay whole. A plain word that lost its article is
+    followed by a token of kind "elided" (``L'Élysée``), an alt at the same position.
     """
 
     def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
@@ -399,7 +401,9 @@ class FrenchTermFilter(Filter):
     ``output`` picks what is emitted: ``"terms"`` (exact then stem, sharing a position;
     in query mode only the exact term, with ``stem`` and ``base`` attributes),
     ``"exact"`` (exact only) or ``"variants"`` (``"folded accented"`` for accented words).
-    Stop words are dropped and positions renumbered so they leave no gaps.
+    At indexing, stop words keep their positions and give their exact term only, so that
+    phrases can match them; in query mode they are dropped (unless ``removestops=False``)
+    and positions renumbered.
     """
 
     def __init__(self, output: str = "terms"):
