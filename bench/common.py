@@ -16,6 +16,7 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import statistics
 import sys
 import time
@@ -165,6 +166,19 @@ def iter_jsonl(folder: Path) -> Iterator[dict]:
             for line in fh:
                 if line.strip():
                     yield json.loads(line)
+
+
+def scratch_corpus(name: str, corpus: Path, docs: int | None) -> tuple[Path, Path, Path, list]:
+    """A fresh ``WORK/name`` folder holding a copy of the bench corpus (``corpus/base.jsonl``)
+    for a script that changes it; returns the folder, the corpus, the index path and the
+    corpus documents."""
+    work = WORK / name
+    shutil.rmtree(work, ignore_errors=True)
+    target, index = work / "corpus", work / "index"
+    target.mkdir(parents=True)
+    source = corpus_dir(corpus, docs)
+    shutil.copy(corpus_files(source)[0], target / "base.jsonl")
+    return work, target, index, list(iter_jsonl(source))
 
 
 def corpus_bytes(folder: Path) -> int:

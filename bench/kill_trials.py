@@ -36,7 +36,7 @@ from collections import Counter
 from pathlib import Path
 
 import common
-from common import WORK, Status, child_env, dir_size, fmt_mb, index_command, table
+from common import Status, child_env, dir_size, fmt_mb, index_command, table
 
 from searchsvc import storage
 from searchsvc.search import SearchEngine
@@ -155,13 +155,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     status = Status()
     rng = random.Random(args.seed)
-    work = WORK / "kill-trials"
-    shutil.rmtree(work, ignore_errors=True)
-    corpus, index = work / "corpus", work / "index"
-    corpus.mkdir(parents=True)
-    source = common.corpus_dir(args.corpus, args.docs)
-    base = list(common.iter_jsonl(source))
-    shutil.copy(common.corpus_files(source)[0], corpus / "base.jsonl")
+    work, corpus, index, base = common.scratch_corpus("kill-trials", args.corpus, args.docs)
     probes = rng.sample(common.load_queries(args.queries), args.probes)
 
     churn_ids = write_churn(corpus, base, 0, rng)

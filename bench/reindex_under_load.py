@@ -25,7 +25,6 @@ import argparse
 import http.client
 import json
 import random
-import shutil
 import subprocess
 import sys
 import threading
@@ -34,7 +33,7 @@ import urllib.parse
 from pathlib import Path
 
 import common
-from common import WORK, Status, child_env, index_command, percentile, table
+from common import Status, child_env, index_command, percentile, table
 from load import HOST, Server, free_port, serve_command, wait_ready
 
 CHURN = 100
@@ -188,13 +187,7 @@ def main(argv=None) -> int:
         return load_main(args)
     status = Status()
     rng = random.Random(args.seed)
-    work = WORK / "reindex-under-load"
-    shutil.rmtree(work, ignore_errors=True)
-    corpus, index = work / "corpus", work / "index"
-    corpus.mkdir(parents=True)
-    source = common.corpus_dir(args.corpus, args.docs)
-    base = list(common.iter_jsonl(source))
-    shutil.copy(common.corpus_files(source)[0], corpus / "base.jsonl")
+    work, corpus, index, base = common.scratch_corpus("reindex-under-load", args.corpus, args.docs)
     write_churn(corpus, base, 0, rng)
     built = subprocess.run(index_command(corpus, index, True), env=child_env(), check=False)
     if built.returncode != 0:
