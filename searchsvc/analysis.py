@@ -105,6 +105,12 @@ class WordTerms:
     stop: bool
 
 
+def content_term(term: str) -> bool:
+    """Tell whether an exact term is a content word, not a stop word or an elided form
+    (``l'onglet``): both are indexed for phrases only, and make poor completions or key terms."""
+    return term not in STOP_WORDS and "'" not in term
+
+
 def normalise(text: str) -> str:
     """Replace apostrophe and hyphen look-alikes by ASCII ones, keeping every offset."""
     return text.translate(_NORMALISE)

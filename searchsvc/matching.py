@@ -144,19 +144,14 @@ class QueryBuilder:
             return wq.AndNot(base, _one_or(negative, Union))
         return base
 
-    def _plain_words(self, node: ql.All) -> list[tuple[ql.Word, QueryToken]]:
-        """The children of ``node`` that are one plain word each, with their token."""
+    def _proximity(self, node: ql.All) -> wq.Query | None:
+        """Reward documents where the plain words of ``node`` stand close together."""
         words = []
         for child in node.nodes:
             if isinstance(child, ql.Word) and child.field != "source":
                 tokens = analyze_query(child.text)
                 if len(tokens) == 1 and tokens[0].kind == "word":
-                    words.append((child, tokens[0]))
-        return words
-
-    def _proximity(self, node: ql.All) -> wq.Query | None:
-        """Reward documents where the plain words of ``node`` stand close together."""
-        words = [t.exact for _child, t in self._plain_words(node)]
+                    words.append(tokens[0].exact)
         if len(words) < 2 or not self.weights.proximity:
             return None
         w = self.weights
@@ -193,17 +188,18 @@ class QueryBuilder:
     def phrase(self, node: ql.Phrase, negated: bool = False) -> wq.Query | None:
         """Match words standing together in order, by their exact (folded) forms."""
         fields = _fields(node.field)
-        tokens = [t for t in analyze_query(node.text, removestops=False) if t.role != "joined"]
-        words = [t.elided or t.exact for t in tokens]
+        tokens = analyze_query(node.text, removestops=False)
+        words = [t.elided or t.exact for t in tokens if t.role != "joined"]
         if all(w in STOP_WORDS for w in words):
             # Nothing but function words ("de la"): every document has them, and matching
             # their positions everywhere takes seconds. Searched like unquoted stop words.
             return None
-        if not negated:  # stop words count in the phrase but are not marked in snippets
-            self.highlights.exact.update(w for w in words if w not in STOP_WORDS)
         if len(words) == 1:
+            if not negated:
+                self.highlights.exact.add(words[0])
             return _one_or([self._term(f, words[0]) for f in fields], Union)
-        return _one_or([wq.Phrase(f, words, boost=self._field_weight(f)) for f in fields], Union)
+        # Stop words count in the phrase; snippets never mark them (see snippets.match_spans).
+        return self._phrase(words, fields, negated)
 
     def prefix(self, node: ql.Prefix, negated: bool = False) -> wq.Query | None:
         """Match every exact form starting with the (folded) prefix."""

@@ -27,9 +27,9 @@ from whoosh.searching import Searcher
 from searchsvc import columns, snippets, spelling, storage
 from searchsvc import query as ql
 from searchsvc.analysis import (
-    STOP_WORDS,
     VARIANT_SEP,
     analyze_query,
+    content_term,
     fold,
     normalise,
     split_elision,
@@ -464,11 +464,8 @@ class SearchEngine:
             candidates = s.key_terms_from_text(
                 "body", text, numterms=3 * SIMILAR_TERMS, normalize=False
             )
-            terms = [
-                (term, weight)
-                for term, weight in candidates
-                if term not in STOP_WORDS and "'" not in term
-            ][:SIMILAR_TERMS]
+            terms = [(term, weight) for term, weight in candidates if content_term(term)]
+            terms = terms[:SIMILAR_TERMS]
             if not terms:
                 return []
             like = wq.Or([wq.Term("body", term, boost=weight) for term, weight in terms])
@@ -500,8 +497,8 @@ class SearchEngine:
                     if n >= MAX_COMPLETION_SCAN:
                         break
                     term = raw.decode("utf-8")
-                    if term in STOP_WORDS or "'" in term:
-                        continue  # function words and elided forms are no completions
+                    if not content_term(term):
+                        continue
                     counts[term] = counts.get(term, 0) + reader.doc_frequency(f, term)
             ranked = sorted(counts, key=lambda t: (-counts[t], t))[: 4 * limit]
             words = [self._accented(reader, w) for w in ranked]
