@@ -181,6 +181,36 @@ def scratch_corpus(name: str, corpus: Path, docs: int | None) -> tuple[Path, Pat
     return work, target, index, list(iter_jsonl(source))
 
 
+def churn_documents(base: list[dict], count: int, tag: object, marker: str, rng) -> list[dict]:
+    """``count`` new documents (ids ``churn{tag}-N``) copied from random ``base`` documents,
+    with ``marker`` appended to each body so that a query can tell whether they are in."""
+    return [
+        {
+            "id": f"churn{tag}-{i}",
+            "title": src.get("title") or f"churn{tag}-{i}",
+            "body": f"{src['body']}\n\n{marker}",
+        }
+        for i, src in enumerate(rng.sample(base, count))
+    ]
+
+
+def write_jsonl(path: Path, docs: Iterable[dict]) -> None:
+    """Write documents as JSONL, one object per line."""
+    with open(path, "w", encoding="utf-8") as fh:
+        for doc in docs:
+            fh.write(json.dumps(doc, ensure_ascii=False) + "\n")
+
+
+def sections(*parts: str) -> str:
+    """A report made of the non-empty parts, separated by blank lines."""
+    return "\n\n".join(p for p in parts if p)
+
+
+def engine_notes(engines: Iterable[str], notes: dict[str, str]) -> str:
+    """One Markdown bullet per engine: its name and what it is."""
+    return "\n".join(f"- `{e}`: {notes[e]}" for e in engines)
+
+
 def corpus_bytes(folder: Path) -> int:
     """Bytes of text (title + body, UTF-8) in a corpus folder, for MB/s figures."""
     total = 0

@@ -248,22 +248,18 @@ def main(argv=None) -> int:
         )
 
     total = time.perf_counter() - started
-    report = "\n\n".join(
-        x
-        for x in [
-            f"{ndocs} documents, {fmt_mb(text_bytes)} of text (title + body); "
-            f"median of {args.repeat} run(s); {n_changed} documents changed for the incremental "
-            "run",
-            "Full build\n\n" + build_table,
-            f"Incremental run ({args.changed:g} % of documents changed)\n\n" + incr_table,
-            ("Ratios (above 1: searchsvc slower / larger)\n\n" + ratio_txt) if ratio_txt else "",
-        ]
-        if x
+    report = common.sections(
+        f"{ndocs} documents, {fmt_mb(text_bytes)} of text (title + body); "
+        f"median of {args.repeat} run(s); {n_changed} documents changed for the incremental "
+        "run",
+        "Full build\n\n" + build_table,
+        f"Incremental run ({args.changed:g} % of documents changed)\n\n" + incr_table,
+        ("Ratios (above 1: searchsvc slower / larger)\n\n" + ratio_txt) if ratio_txt else "",
     )
     print(report)
     print(f"\ntotal {total:.0f} s")
     if not args.no_results:
-        notes = "\n".join(f"- `{e}`: {NOTES[e]}" for e in engines)
+        notes = common.engine_notes(engines, NOTES)
         common.write_results(
             "Indexing",
             code,

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
-import json
 import os
 import random
 import shutil
@@ -59,17 +58,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def write_churn(corpus: Path, base: list[dict], trial: int, rng: random.Random) -> set[str]:
     """Replace the churn file with CHURN new documents; return their ids."""
-    ids = set()
+    docs = common.churn_documents(base, CHURN, trial, f"{MARK} essai {trial}.", rng)
     tmp = corpus / "churn.jsonl.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for i, src in enumerate(rng.sample(base, CHURN)):
-            doc_id = f"churn{trial}-{i}"
-            ids.add(doc_id)
-            body = f"{src['body']}\n\n{MARK} essai {trial}."
-            doc = {"id": doc_id, "title": src.get("title") or doc_id, "body": body}
-            fh.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    common.write_jsonl(tmp, docs)
     os.replace(tmp, corpus / "churn.jsonl")
-    return ids
+    return {d["id"] for d in docs}
 
 
 def lock_is_free(index: Path) -> bool:

@@ -119,15 +119,10 @@ def load_main(args: argparse.Namespace) -> int:
 
 
 def write_churn(corpus: Path, base: list[dict], cycle: int, rng: random.Random) -> list[str]:
-    ids = []
-    with open(corpus / f"churn{cycle}.jsonl", "w", encoding="utf-8") as fh:
-        for i, src in enumerate(rng.sample(base, CHURN)):
-            doc_id = f"churn{cycle}-{i}"
-            ids.append(doc_id)
-            body = f"{src['body']}\n\nmarqueur{cycle}x"
-            doc = {"id": doc_id, "title": src.get("title") or doc_id, "body": body}
-            fh.write(json.dumps(doc, ensure_ascii=False) + "\n")
-    return ids
+    """Add a churn file of CHURN new documents for this cycle; return their ids."""
+    docs = common.churn_documents(base, CHURN, cycle, f"marqueur{cycle}x", rng)
+    common.write_jsonl(corpus / f"churn{cycle}.jsonl", docs)
+    return [d["id"] for d in docs]
 
 
 def found_everywhere(port: int, word: str, times: int = 6) -> bool:

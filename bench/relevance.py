@@ -634,7 +634,7 @@ def main(argv=None) -> int:
         f"corpus {corpus_file} ({ndocs} documents), sample {args.sample} documents, "
         f"seed {args.seed}, {len(texts)} queries"
     )
-    notes = "\n".join(f"- `{e}`: {ENGINE_NOTES[e]}" for e in engines)
+    notes = common.engine_notes(engines, ENGINE_NOTES)
     report = "\n\n".join(
         [
             header,

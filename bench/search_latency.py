@@ -313,22 +313,18 @@ def main(argv=None) -> int:
         f"{len(queries)} queries from {args.queries} on {metas[engines[0]]['documents']} "
         f"documents; latencies in ms, in process; warm = second pass"
     )
-    report = "\n\n".join(
-        x
-        for x in [
-            header,
-            "Warm latency\n\n" + lat_table,
-            f"Cold: first query in a fresh process, index opening included ({args.cold} "
-            "processes; page cache warm)\n\n" + cold_table,
-            ("Ratios (above 1: searchsvc slower)\n\n" + ratio_txt) if ratio_txt else "",
-            ("Where searchsvc's time goes\n\n" + parts_txt) if parts_txt else "",
-        ]
-        if x
+    report = common.sections(
+        header,
+        "Warm latency\n\n" + lat_table,
+        f"Cold: first query in a fresh process, index opening included ({args.cold} "
+        "processes; page cache warm)\n\n" + cold_table,
+        ("Ratios (above 1: searchsvc slower)\n\n" + ratio_txt) if ratio_txt else "",
+        ("Where searchsvc's time goes\n\n" + parts_txt) if parts_txt else "",
     )
     print(report)
     print(f"\ntotal {elapsed:.0f} s")
     if not args.no_results:
-        notes = "\n".join(f"- `{e}`: {NOTES[e]}" for e in engines)
+        notes = common.engine_notes(engines, NOTES)
         common.write_results(
             "Search latency",
             code,
