@@ -30,6 +30,18 @@ def column_reader(segment_reader, fieldname: str, reverse: bool = False):
     return found
 
 
+def column_values(segment_reader, fieldname: str) -> list:
+    """Every document's value of ``fieldname`` in one segment, read once per segment reader."""
+    readers = _open.get(segment_reader)
+    if readers is None:
+        readers = _open[segment_reader] = {}
+    key = (fieldname, "values")
+    found = readers.get(key)
+    if found is None:
+        found = readers[key] = list(segment_reader.column_reader(fieldname))
+    return found
+
+
 class _Categorizer(sorting.ColumnCategorizer):
     def set_searcher(self, segment_searcher, docoffset):
         self._creader = column_reader(segment_searcher.reader(), self._fieldname, self._reverse)

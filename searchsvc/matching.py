@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from whoosh import matching
 from whoosh import query as wq
 from whoosh.reading import IndexReader
 
@@ -67,6 +68,25 @@ class Union(wq.Or):
     every clause on segments under 5,000 documents, which costs more than it saves here."""
 
     matcher_type = wq.Or.DEFAULT_MATCHER
+
+
+class _ExcludingMatcher(matching.AndNotMatcher):
+    """Whoosh's ``AndNotMatcher`` with its start fixed: Whoosh checks the first document
+    only when both sides start on the same one, so when the excluded side starts earlier,
+    the first document of each segment was kept even if it had an excluded word."""
+
+    def _find_first(self):
+        if self.a.is_active() and self.b.is_active():
+            self._find_next()
+
+
+class Exclude(wq.AndNot):
+    """``a ANDNOT b`` that always excludes (see :class:`_ExcludingMatcher`)."""
+
+    def matcher(self, searcher, context=None):
+        scored = self.a.matcher(searcher, context)
+        excluded = self.b.matcher(searcher, searcher.boolean_context())
+        return _ExcludingMatcher(scored, excluded)
 
 
 class QueryBuilder:
@@ -141,7 +161,7 @@ class QueryBuilder:
             if near is not None:
                 base = wq.AndMaybe(base, near)
         if negative:
-            return wq.AndNot(base, _one_or(negative, Union))
+            return Exclude(base, _one_or(negative, Union))
         return base
 
     def _proximity(self, node: ql.All) -> wq.Query | None:

@@ -24,7 +24,7 @@ from whoosh import index as whoosh_index
 from whoosh import query as wq
 from whoosh.searching import Searcher
 
-from searchsvc import columns, snippets, spelling, storage
+from searchsvc import columns, snippets, spelling, storage, termwise
 from searchsvc import query as ql
 from searchsvc.analysis import (
     VARIANT_SEP,
@@ -300,18 +300,11 @@ class SearchEngine:
         limit = page * per_page
         deadline = time.monotonic() + self.time_limit
 
-        def run(wq):
-            # optimize=False: no block skipping, so the total is counted in the same pass
-            # (with skipping, Whoosh counts by running the query a second time).
-            collector = s.collector(
-                limit=limit,
-                optimize=False,
-                sortedby=_BY_DATE if sort == "date" else None,
-                reverse=sort == "date",
-                groupedby=_FACETS,
-            )
+        def run(wq) -> _Ranked:
             try:
-                return _run_until(s, wq, collector, deadline, filters.query())
+                if sort == "relevance" and termwise.supports(wq):
+                    return _rank_termwise(s, wq, limit, deadline, filters)
+                return _rank_whoosh(s, wq, limit, deadline, filters, sort)
             except collectors.TimeLimit:
                 raise ql.QueryTooExpensive(
                     f"the query takes too long to run (the limit is {self.time_limit:g} s); "
@@ -326,8 +319,8 @@ class SearchEngine:
                 text, ql.render(tree), 0, page, per_page, _ms(started), notice=notice
             )
         _check_prefixes(wq, s.reader())
-        results = run(wq)
-        total = len(results)
+        ranked = run(wq)
+        total = ranked.total
         suggestion = self._suggestion(s, tree, text, total) if total < SUGGEST_BELOW else None
         approximate: list[str] = []
         relaxed = False
@@ -339,17 +332,17 @@ class SearchEngine:
                 wq = builder.build(tree)
                 if wq is None:
                     continue
-                results = run(wq)
-                total = len(results)
+                ranked = run(wq)
+                total = ranked.total
                 if total:
                     approximate = sorted(builder.approximate)
                     relaxed = builder.relaxed_used
                     break
         hits = [
-            self._hit(results[i], builder.highlights)
-            for i in range((page - 1) * per_page, min(limit, results.scored_length()))
+            self._hit(s, docnum, score, builder.highlights)
+            for score, docnum in ranked.top[(page - 1) * per_page : limit]
         ]
-        facets = _facet_counts(results) if total else {}
+        facets = _facet_counts(ranked.sources) if total else {}
         return SearchResult(
             text,
             ql.render(tree),
@@ -366,13 +359,13 @@ class SearchEngine:
             filters=filters,
         )
 
-    def _hit(self, hit, highlights: Highlights) -> Hit:
-        stored = hit.fields()
+    def _hit(self, s: Searcher, docnum: int, score, highlights: Highlights) -> Hit:
+        stored = s.stored_fields(docnum)
         return Hit(
             id=stored["id"],
             title=stored.get("title", ""),
             # Sorted by date, Whoosh gives the sort key as the score: there is no relevance.
-            score=round(float(hit.score), 4) if isinstance(hit.score, int | float) else 0.0,
+            score=round(float(score), 4) if isinstance(score, int | float) else 0.0,
             snippet=snippets.snippet(stored.get("body", ""), highlights),
             url=stored.get("url"),
             date=stored.get("date"),
@@ -387,7 +380,7 @@ class SearchEngine:
             if wq is None:
                 return 0
             _check_prefixes(wq, s.reader())
-            return len(s.search(wq, limit=1))
+            return _count(s, wq)
 
     def _suggestion(self, s: Searcher, tree: ql.Node, text: str, total: int) -> str | None:
         """A corrected query when some words look misspelt and the correction finds more."""
@@ -415,7 +408,7 @@ class SearchEngine:
         for start, end, word in sorted(edits, reverse=True):
             suggestion = suggestion[:start] + word + suggestion[end:]
         wq = QueryBuilder(reader, self.weights).build(ql.parse(suggestion))
-        if wq is None or len(s.search(wq, limit=1)) <= total:
+        if wq is None or _count(s, wq) <= total:
             return None
         return suggestion
 
@@ -470,7 +463,7 @@ class SearchEngine:
                 return []
             like = wq.Or([wq.Term("body", term, boost=weight) for term, weight in terms])
             results = s.search(like, limit=limit, mask={docnum})
-            return [self._hit(hit, Highlights()) for hit in results]
+            return [self._hit(s, hit.docnum, hit.score, Highlights()) for hit in results]
 
     def highlights(self, text: str) -> Highlights:
         """What a query marks in a text (for showing a whole document with its matches)."""
@@ -551,9 +544,51 @@ def _check_prefixes(query: wq.Query, reader) -> None:
         )
 
 
-def _facet_counts(results) -> dict[str, list[FacetCount]]:
+@dataclass(frozen=True)
+class _Ranked:
+    """What one run of a query gives, whichever way it ran: how many documents matched,
+    the best ``(score, docnum)`` up to the page's end, and the documents per source."""
+
+    total: int
+    top: list[tuple]
+    sources: dict[str, int]
+
+
+def _rank_termwise(s: Searcher, query: wq.Query, limit: int, deadline: float, filters) -> _Ranked:
+    """Rank by relevance through :mod:`searchsvc.termwise` (same scores as Whoosh's)."""
+    filter_q = filters.query()
+    allowed = set(s.docs_for_query(filter_q)) if filter_q is not None else None
+    matches = termwise.run(s, query, deadline, allowed)
+    top = [(-negated, docnum) for negated, docnum in matches.top(limit)]
+    sources = termwise.value_counts(s, matches.scores, "source") if len(matches) else {}
+    return _Ranked(len(matches), top, sources)
+
+
+def _rank_whoosh(s: Searcher, query: wq.Query, limit: int, deadline: float, filters, sort):
+    """Rank through Whoosh's collectors: any query shape, and the sort by date."""
+    # optimize=False: no block skipping, so the total is counted in the same pass
+    # (with skipping, Whoosh counts by running the query a second time).
+    collector = s.collector(
+        limit=limit,
+        optimize=False,
+        sortedby=_BY_DATE if sort == "date" else None,
+        reverse=sort == "date",
+        groupedby=_FACETS,
+    )
+    results = _run_until(s, query, collector, deadline, filters.query())
+    total = len(results)
+    return _Ranked(total, results.top_n[:limit], results.groups("source") if total else {})
+
+
+def _count(s: Searcher, query: wq.Query) -> int:
+    """How many documents a query matches."""
+    if termwise.supports(query):
+        return len(termwise.run(s, query, time.monotonic() + SEARCH_TIME_LIMIT))
+    return len(s.search(query, limit=1))
+
+
+def _facet_counts(counts: dict[str, int]) -> dict[str, list[FacetCount]]:
     """The most frequent values of each facet among all the results."""
-    counts = results.groups("source")
     top = sorted(((v, n) for v, n in counts.items() if v), key=lambda vn: (-vn[1], vn[0]))
     return {"source": [FacetCount(v, n) for v, n in top[:MAX_FACET_VALUES]]}
 

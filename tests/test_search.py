@@ -165,6 +165,31 @@ def test_search_elided_form_as_typed_ranks_first(make_corpus, tmp_path):
         engine.close()
 
 
+@pytest.mark.parametrize("termwise", [True, False], ids=["termwise", "whoosh"])
+def test_search_exclusion_holds_for_the_first_document_too(
+    make_corpus, tmp_path, termwise, monkeypatch
+):
+    # The excluded word's first document (a) comes before the first with both words (b):
+    # Whoosh's own AndNotMatcher kept b, since it only checks a first document both share.
+    corpus = make_corpus(
+        {
+            "a.txt": "Chiens\n\nUn chien dans la rue.\n",
+            "b.txt": "Oiseaux et chiens\n\nUn oiseau et un chien.\n",
+            "c.txt": "Oiseaux\n\nUn oiseau sur la branche.\n",
+        }
+    )
+    reindex(corpus, tmp_path / "index", full=True)
+    if not termwise:
+        monkeypatch.setattr(search.termwise, "supports", lambda q: False)
+    engine = SearchEngine(tmp_path / "index")
+    try:
+        assert [h.id for h in engine.search("oiseau -chien").hits] == ["c"]
+        assert engine.search("oiseau -chien").total == 1
+        assert engine.count("oiseau -chien") == 1
+    finally:
+        engine.close()
+
+
 def test_search_hits_sorted_by_score(engine):
     scores = [h.score for h in engine.search("twitter", per_page=100).hits]
     assert scores == sorted(scores, reverse=True)

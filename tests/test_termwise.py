@@ -1,0 +1,208 @@
+"""Term-at-a-time evaluation gives Whoosh's own matches and scores, only faster."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from whoosh import query as wq
+
+from searchsvc import query as ql
+from searchsvc import termwise
+from searchsvc.indexer import reindex
+from searchsvc.matching import QueryBuilder, Weights
+from searchsvc.search import SearchEngine
+
+# Few enough words that the common ones fill several 128-posting blocks of 400 documents,
+# with accents, elisions, compounds, stop words and inflections to exercise every term kind.
+VOCABULARY = (
+    "élève élèves eleve école l'école d'école écoles café cafés forêt forêts porte-monnaie "
+    "mange mangeait mangé mangera pomme de terre la le les des pommes terres numéro 3,5 "
+    "jardin jardins jardinier parisien Paris l'Élysée président présidente présidents "
+    "rare étrange aujourd'hui qu'il lumière lumières village villages"
+).split()
+
+
+def _document(rng: random.Random, n: int) -> str:
+    title = " ".join(rng.choice(VOCABULARY) for _ in range(rng.randint(2, 6)))
+    body = " ".join(rng.choice(VOCABULARY) for _ in range(rng.randint(10, 80)))
+    if rng.random() < 0.2:
+        body += " une pomme de terre"
+    return f"Document {n} {title}\n\n{body}\n"
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    """An index of 400 generated documents, then 30 changed and 20 removed: two segments
+    and deleted documents, as a live index has after incremental runs."""
+    rng = random.Random(5)
+    corpus = tmp_path_factory.mktemp("tw-corpus")
+    index_dir = tmp_path_factory.mktemp("tw-index")
+    for n in range(400):
+        (corpus / f"d{n:03}.txt").write_text(_document(rng, n), encoding="utf-8")
+    reindex(corpus, index_dir, full=True)
+    for n in range(0, 60, 2):
+        (corpus / f"d{n:03}.txt").write_text(_document(rng, n) + " rare\n", encoding="utf-8")
+    for n in range(100, 120):
+        (corpus / f"d{n:03}.txt").unlink()
+    reindex(corpus, index_dir)
+    eng = SearchEngine(index_dir)
+    with eng.searcher() as s:
+        assert len(s.leaf_searchers()) == 2 and s.reader().has_deletions()
+        first = s.leaf_searchers()[0][0].reader()
+        assert first.doc_frequency("body", "jardin") > 128  # more than one block
+    yield eng
+    eng.close()
+
+
+def _both(engine, text: str, weights: Weights | None = None):
+    """(Whoosh's scores, termwise scores) for one query text, by document number."""
+    with engine.searcher() as s:
+        q = QueryBuilder(s.reader(), weights).build(ql.parse(text))
+        assert q is not None and termwise.supports(q), text
+        whoosh = {hit.docnum: hit.score for hit in s.search(q, limit=None)}
+        ours = termwise.run(s, q, time.monotonic() + 10).scores
+    return whoosh, ours
+
+
+def _assert_same(whoosh: dict, ours: dict) -> None:
+    assert set(ours) == set(whoosh)
+    for d, score in whoosh.items():
+        assert ours[d] == pytest.approx(score, rel=1e-9)
+
+
+_word = st.sampled_from(VOCABULARY)
+_clause = st.one_of(
+    _word,
+    _word.map(lambda w: "-" + w),
+    st.tuples(_word, _word).map(lambda ws: f'"{ws[0]} {ws[1]}"'),
+    _word.map(lambda w: "titre:" + w),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_clause, min_size=1, max_size=4))
+def test_same_documents_and_scores_as_whoosh(engine, clauses):
+    text = " ".join(clauses)
+    with engine.searcher() as s:
+        q = QueryBuilder(s.reader()).build(ql.parse(text))
+        if q is None or not termwise.supports(q):
+            return  # only negations or stop words left: nothing termwise is asked to do
+    _assert_same(*_both(engine, text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "jardin",  # several blocks
+        "rare jardin",  # a rare word narrows which blocks of the common one are read
+        "élèves école",
+        "eleve l'ecole",
+        "porte-monnaie",
+        '"pomme de terre"',
+        '"de terre" village',
+        "président -jardin",
+        "titre:lumière village",
+        "numéro 3,5",
+        "village village",
+    ],
+)
+def test_same_scores_as_whoosh_for_each_kind_of_word(engine, text):
+    whoosh, ours = _both(engine, text)
+    assert whoosh  # the query matches: the comparison means something
+    _assert_same(whoosh, ours)
+
+
+def test_same_scores_with_other_weights(engine):
+    weights = Weights(title=3.0, stem=0.5, as_typed=0.0, proximity=5.0, slop=3)
+    _assert_same(*_both(engine, "jardin forêt lumière", weights))
+
+
+def test_removed_and_replaced_documents_never_match(engine):
+    with engine.searcher() as s:
+        found = {}
+        for text in ("jardin", "rare"):
+            q = QueryBuilder(s.reader()).build(ql.parse(text))
+            scores = termwise.run(s, q, time.monotonic() + 10).scores
+            found[text] = [s.stored_fields(d) for d in scores]
+    removed = {f"d{n:03}" for n in range(100, 120)}
+    assert found["jardin"] and not {f["id"].split(".")[0] for f in found["jardin"]} & removed
+    # "rare" is in the vocabulary, so old versions may have it too; each id appears once,
+    # from its live version, and every changed document's new version is found.
+    ids = [f["id"] for f in found["rare"]]
+    assert len(ids) == len(set(ids))
+    changed = {f"d{n:03}" for n in range(0, 60, 2)}
+    assert changed <= {i.split(".")[0] for i in ids}
+
+
+def test_filter_keeps_only_allowed_documents(engine):
+    with engine.searcher() as s:
+        q = QueryBuilder(s.reader()).build(ql.parse("jardin"))
+        everything = termwise.run(s, q, time.monotonic() + 10).scores
+        allowed = set(sorted(everything)[::3])
+        kept = termwise.run(s, q, time.monotonic() + 10, allowed).scores
+    assert set(kept) == allowed
+    assert all(kept[d] == everything[d] for d in kept)
+
+
+def test_past_the_deadline_raises_whoosh_time_limit(engine):
+    from whoosh import collectors
+
+    with engine.searcher() as s:
+        q = QueryBuilder(s.reader()).build(ql.parse("jardin village"))
+        with pytest.raises(collectors.TimeLimit):
+            termwise.run(s, q, time.monotonic() - 1)
+
+
+def test_top_orders_by_score_then_document_number():
+    matches = termwise.Matches({7: 1.0, 3: 2.0, 5: 1.0, 9: 0.5})
+    assert matches.top(3) == [(-2.0, 3), (-1.0, 5), (-1.0, 7)]
+    assert len(matches) == 4
+
+
+@pytest.mark.parametrize(
+    "q",
+    [
+        wq.Prefix("body", "jar"),
+        wq.Term("source", "x"),
+        wq.Or([wq.Term("body", "a"), wq.Term("body", "b")], scale=0.9),
+        wq.And([wq.Term("body", "a"), wq.Every()]),
+        wq.FuzzyTerm("body", "jardin"),
+    ],
+)
+def test_shapes_left_to_whoosh(q):
+    assert not termwise.supports(q)
+
+
+@pytest.mark.parametrize(
+    ("positions", "slop", "expected"),
+    [
+        ([[1], [2]], 1, True),
+        ([[2], [1]], 1, False),  # in order only
+        ([[1], [3]], 1, False),
+        ([[1], [3]], 2, True),
+        ([[1, 10], [12], [13]], 2, True),  # chains from the later start
+        ([[1], [1]], 5, False),  # the same position is no sequence
+        ([[4, 5], [5, 6]], 1, True),  # "a a": two consecutive occurrences
+    ],
+)
+def test_in_sequence(positions, slop, expected):
+    assert termwise._in_sequence(positions, slop) is expected
+
+
+@pytest.mark.parametrize(
+    "text", ["jardin", "rare jardin", "élèves -école", '"pomme de terre"', "zzzqq jardin"]
+)
+def test_engine_pages_are_the_same_either_way(engine, text, monkeypatch):
+    """A whole result page (hits, scores, total, facets) does not depend on the path taken."""
+    fast = engine.search(text, per_page=20)
+    engine._pages.clear()
+    monkeypatch.setattr(termwise, "supports", lambda q: False)
+    slow = engine.search(text, per_page=20)
+    engine._pages.clear()
+    assert [h.id for h in fast.hits] == [h.id for h in slow.hits]
+    assert [h.score for h in fast.hits] == pytest.approx([h.score for h in slow.hits])
+    assert (fast.total, fast.facets, fast.suggestion) == (slow.total, slow.facets, slow.suggestion)
