@@ -343,6 +343,45 @@ def token_terms(kind: str, text: str) -> WordTerms:
     return WordTerms(handle, "", handle, False)
 
 
+def token_matches(text: str) -> Iterator[re.Match]:
+    """The tokenizer's split of ``text``: one match per token, its kind in ``lastgroup``."""
+    return _TOKEN_RE.finditer(normalise(text))
+
+
+@lru_cache(maxsize=1 << 18)
+def token_pieces(kind: str, token: str) -> tuple[tuple[WordTerms, bool, int, int], ...]:
+    """The indexed words of one token as ``(terms, alt, start, end)``, offsets within the
+    token; cached, since a text repeats its tokens (French is Zipfian)."""
+    if kind != "word":
+        pieces = [(token_terms(kind, token), False, 0, len(token))]
+        if kind == "handle":
+            plain = word_terms(token[1:])
+            if not plain.stop:
+                pieces.append((plain, True, 0, len(token)))
+        return tuple(pieces)
+    word, start, end = token, 0, len(token)
+    form = None
+    if "'" in word:
+        cut = split_elision(word)
+        form = elided_form(word, cut)
+        word, start = word[cut:], cut
+    if "-" not in word and "'" not in word:
+        # Stop words are indexed too (exact term only), for phrases: "pomme de terre".
+        pieces = [(word_terms(word), False, start, end)]
+        if form is not None:
+            pieces.append((elided_terms(form), True, start, end))
+        return tuple(pieces)
+    out = []
+    for piece, offset, role, alt in compound_pieces(word):
+        terms = word_terms(piece)
+        if not terms.stop:
+            if role == "joined":
+                out.append((terms, alt, start, end))
+            else:
+                out.append((terms, alt, start + offset, start + offset + len(piece)))
+    return tuple(out)
+
+
 def iter_terms(text: str) -> Iterator[tuple[WordTerms, bool, int, int]]:
     """Yield ``(terms, alt, start, end)`` for every indexed word of ``text``, in order.
 
@@ -351,32 +390,9 @@ def iter_terms(text: str) -> Iterator[tuple[WordTerms, bool, int, int]]:
     share the previous word's position; ``start``/``end`` point into ``text``.
     """
     for m in _TOKEN_RE.finditer(normalise(text)):
-        kind, word, start, end = m.lastgroup, m.group(), m.start(), m.end()
-        if kind != "word":
-            yield token_terms(kind, word), False, start, end
-            if kind == "handle":
-                plain = word_terms(word[1:])
-                if not plain.stop:
-                    yield plain, True, start, end
-            continue
-        form = None
-        if "'" in word:
-            cut = split_elision(word)
-            form = elided_form(word, cut)
-            word, start = word[cut:], start + cut
-        if "-" not in word and "'" not in word:
-            # Stop words are indexed too (exact term only), for phrases: "pomme de terre".
-            yield word_terms(word), False, start, end
-            if form is not None:
-                yield elided_terms(form), True, start, end
-            continue
-        for piece, offset, role, alt in compound_pieces(word):
-            terms = word_terms(piece)
-            if not terms.stop:
-                if role == "joined":
-                    yield terms, alt, start, end
-                else:
-                    yield terms, alt, start + offset, start + offset + len(piece)
+        start = m.start()
+        for terms, alt, s, e in token_pieces(m.lastgroup, m.group()):
+            yield terms, alt, start + s, start + e
 
 
 @lru_cache(maxsize=8)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
-from searchsvc.analysis import iter_terms
+from searchsvc.analysis import token_matches, token_pieces
 from searchsvc.matching import Highlights
 
 # Only the start of very long documents is scanned for snippets: it bounds the cost.
@@ -24,9 +24,20 @@ def match_spans(
 ) -> list[tuple[int, int]]:
     """Return the sorted, merged ``(start, end)`` spans of ``text`` that the query matched."""
     spans: list[tuple[int, int]] = []
-    for terms, _alt, start, end in iter_terms(text[:limit]):
-        if not terms.stop and highlights.matches(terms.exact, terms.stem):
-            spans.append((start, end))
+    # Which parts of a token match depends on the token alone: decided once per token.
+    matched: dict[str, list[tuple[int, int]]] = {}
+    for m in token_matches(text[:limit]):
+        token = m.group()
+        parts = matched.get(token)
+        if parts is None:
+            parts = matched[token] = [
+                (s, e)
+                for terms, _alt, s, e in token_pieces(m.lastgroup, token)
+                if not terms.stop and highlights.matches(terms.exact, terms.stem)
+            ]
+        if parts:
+            start = m.start()
+            spans.extend((start + s, start + e) for s, e in parts)
     spans.sort()
     merged: list[tuple[int, int]] = []
     for start, end in spans:
