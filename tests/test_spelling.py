@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from searchsvc import spelling
 from searchsvc.spelling import closest, frequency, max_edits
 
 
@@ -87,3 +90,34 @@ def test_search_suggests_correction(engine, query, suggestion):
 )
 def test_search_no_suggestion(engine, query):
     assert engine.search(query).suggestion is None
+
+
+_letters = st.sampled_from("abcdeéilmnoprstuz")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(["president", "elysee", "delanoe", "twitter", "journalistes", "paris"]),
+    st.lists(st.tuples(st.integers(1, 12), st.sampled_from("ids"), _letters), max_size=3),
+    st.integers(1, 2),
+)
+def test_close_words_are_those_of_whooshs_levenshtein_automaton(engine, word, edits, dist):
+    """``_within`` keeps Whoosh's ``terms_within(prefix=1)`` answer, only faster."""
+    for at, op, letter in edits:  # typos after the first letter
+        at = min(at, len(word))
+        if op == "i":
+            word = word[:at] + letter + word[at:]
+        elif op == "d" and len(word) > 2:
+            word = word[:at] + word[at + 1 :]
+        else:
+            word = word[:at] + letter + word[at + 1 :]
+    with engine.searcher() as s:
+        reader = s.reader()
+        expected: set[str] = set()
+        for f in ("body", "title"):
+            for leaf, _offset in reader.leaf_readers():
+                expected.update(leaf.terms_within(f, word, dist, prefix=1))
+            expected.discard(word)
+            if expected:
+                break
+        assert spelling._within(reader, word, dist) == expected
