@@ -300,11 +300,9 @@ class SearchEngine:
         limit = page * per_page
         deadline = time.monotonic() + self.time_limit
 
-        def run(wq) -> _Ranked:
+        def run(wq) -> Ranked:
             try:
-                if sort == "relevance" and termwise.supports(wq):
-                    return _rank_termwise(s, wq, limit, deadline, filters)
-                return _rank_whoosh(s, wq, limit, deadline, filters, sort)
+                return rank(s, wq, limit, deadline, filters, sort)
             except collectors.TimeLimit:
                 raise ql.QueryTooExpensive(
                     f"the query takes too long to run (the limit is {self.time_limit:g} s); "
@@ -545,7 +543,7 @@ def _check_prefixes(query: wq.Query, reader) -> None:
 
 
 @dataclass(frozen=True)
-class _Ranked:
+class Ranked:
     """What one run of a query gives, whichever way it ran: how many documents matched,
     the best ``(score, docnum)`` up to the page's end, and the documents per source."""
 
@@ -554,17 +552,39 @@ class _Ranked:
     sources: dict[str, int]
 
 
-def _rank_termwise(s: Searcher, query: wq.Query, limit: int, deadline: float, filters) -> _Ranked:
+def rank(
+    s: Searcher,
+    query: wq.Query,
+    limit: int,
+    deadline: float,
+    filters: Filters | None = None,
+    sort: str = "relevance",
+) -> Ranked:
+    """Run a built query: the total, the best ``limit`` and the sources, no snippets.
+
+    Relevance goes through :mod:`searchsvc.termwise` when it handles the query's shape;
+    Whoosh's collectors run the others and the sort by date. Past ``deadline``
+    (``time.monotonic()``) Whoosh's ``TimeLimit`` is raised.
+    """
+    filters = filters or Filters()
+    if sort == "relevance" and termwise.supports(query):
+        return _rank_termwise(s, query, limit, deadline, filters)
+    return _rank_whoosh(s, query, limit, deadline, filters, sort)
+
+
+def _rank_termwise(s: Searcher, query: wq.Query, limit: int, deadline: float, filters) -> Ranked:
     """Rank by relevance through :mod:`searchsvc.termwise` (same scores as Whoosh's)."""
     filter_q = filters.query()
     allowed = set(s.docs_for_query(filter_q)) if filter_q is not None else None
     matches = termwise.run(s, query, deadline, allowed)
     top = [(-negated, docnum) for negated, docnum in matches.top(limit)]
     sources = termwise.value_counts(s, matches.scores, "source") if len(matches) else {}
-    return _Ranked(len(matches), top, sources)
+    return Ranked(len(matches), top, sources)
 
 
-def _rank_whoosh(s: Searcher, query: wq.Query, limit: int, deadline: float, filters, sort):
+def _rank_whoosh(
+    s: Searcher, query: wq.Query, limit: int, deadline: float, filters, sort
+) -> Ranked:
     """Rank through Whoosh's collectors: any query shape, and the sort by date."""
     # optimize=False: no block skipping, so the total is counted in the same pass
     # (with skipping, Whoosh counts by running the query a second time).
@@ -577,7 +597,7 @@ def _rank_whoosh(s: Searcher, query: wq.Query, limit: int, deadline: float, filt
     )
     results = _run_until(s, query, collector, deadline, filters.query())
     total = len(results)
-    return _Ranked(total, results.top_n[:limit], results.groups("source") if total else {})
+    return Ranked(total, results.top_n[:limit], results.groups("source") if total else {})
 
 
 def _count(s: Searcher, query: wq.Query) -> int:
