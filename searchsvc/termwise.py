@@ -13,8 +13,9 @@ from __future__ import annotations
 import heapq
 import time
 import weakref
+from array import array
 from bisect import bisect_right
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 
 from whoosh import collectors
@@ -27,6 +28,10 @@ from searchsvc import columns
 from searchsvc.schema import TEXT_FIELDS
 
 Scores = dict[int, float]
+
+# Postings of recently used terms kept decoded per segment (document number and weight,
+# 8 bytes each): 2 million is 16 MB a segment, the postings of a few hundred common terms.
+POSTINGS_CACHED = 2_000_000
 
 
 @dataclass
@@ -88,7 +93,7 @@ class _Segment:
         self.deadline = deadline
         self.weighting = top.weighting
         self.deleted = reader.deleted_docs_set if reader.has_deletions() else frozenset()
-        self._postings: dict[tuple[str, str], _Postings | None] = {}
+        self._postings = _postings_cache(reader)
 
     # -- nodes ---------------------------------------------------------------------------
 
@@ -195,16 +200,12 @@ class _Segment:
     def _postings_of(self, fieldname: str, text: str) -> _Postings | None:
         """A term's postings in this segment (read as far as needed), or None if absent."""
         key = (fieldname, text)
-        if key not in self._postings:
-            found = None
-            if key in self.reader:
-                m = self.reader.postings(fieldname, text)
-                # Deleted documents are dropped by the callers, so the raw matcher will do.
-                while isinstance(m, FilterMatcher):
-                    m = m.child
-                found = _Postings(m)
-            self._postings[key] = found
-        return self._postings[key]
+        cache = self._postings
+        found = cache.get(key)
+        if found is None:
+            found = _Postings(self.reader, fieldname, text)
+            cache.put(key, found, found.size)
+        return found if found.size else None
 
     def _positions(self, fieldname: str, text: str, docs: set[int]) -> dict[int, list[int]]:
         """Positions of a term in each of ``docs`` (documents the term is known to be in)."""
@@ -212,7 +213,7 @@ class _Segment:
         out: dict[int, list[int]] = {}
         postings = self._postings_of(fieldname, text)
         for block in postings.blocks(docs):
-            for d, v in zip(block.ids, block.values(), strict=True):
+            for d, v in zip(block.ids, postings.values(block), strict=True):
                 if d in docs:
                     out[d] = decode(v)
         return out
@@ -226,35 +227,35 @@ class _Segment:
 
 
 class _Block:
-    """One block of a term's postings: its last document number, and the decoded block
-    once some evaluation needed it."""
+    """One block of a term's postings: its last document number, and its document numbers
+    and weights once some evaluation needed them (positions are read again when asked for,
+    so that a cached block stays small)."""
 
-    __slots__ = ("_data", "_values", "ids", "last", "matcher", "offset", "weights")
+    __slots__ = ("ids", "last", "matcher", "offset", "weights")
 
-    def __init__(self, matcher, offset, last, ids=None, weights=None, values=None):
+    def __init__(self, matcher, offset, last, ids=None, weights=None):
         self.matcher, self.offset, self.last = matcher, offset, last
-        self.ids, self.weights, self._values = ids, weights, values
-        self._data = None
+        self.ids, self.weights = ids, weights
 
     def load(self) -> _Block:
         if self.ids is None:
-            m = self.matcher
-            m._goto(self.offset)
+            m = self._seek()
             m._read_ids()
             m._read_weights()
-            self.ids, self.weights = m._ids, m._weights
-            self._data = m._data
+            self.ids, self.weights = array("I", m._ids), m._weights
         return self
 
     def values(self):
-        if self._values is None:
-            self.load()
-            m = self.matcher
+        m = self._seek()
+        m._read_values()
+        return m._values
+
+    def _seek(self):
+        """The term's matcher on this block; a block just read is not read again."""
+        m = self.matcher
+        if m._data is None or m.block_max_id() != self.last:
             m._goto(self.offset)
-            m._data = self._data
-            m._read_values()
-            self._values = m._values
-        return self._values
+        return m
 
 
 class _Postings:
@@ -265,8 +266,17 @@ class _Postings:
     other matcher (short posting lists are stored inline) is read whole into one block.
     """
 
-    def __init__(self, matcher):
+    def __init__(self, reader, fieldname: str, text: str):
         self._blocks: list[_Block] = []
+        self._values: list | None = None
+        self.size = 0
+        if (fieldname, text) not in reader:
+            return
+        matcher = reader.postings(fieldname, text)
+        # Deleted documents are dropped by the callers, so the raw matcher will do.
+        while isinstance(matcher, FilterMatcher):
+            matcher = matcher.child
+        self.size = reader.doc_frequency(fieldname, text)
         if isinstance(matcher, whoosh3.W3LeafMatcher):
             offset = matcher._baseoffset
             while matcher.is_active():
@@ -274,14 +284,15 @@ class _Postings:
                 offset = matcher._nextoffset
                 matcher._next_block()
         else:
-            ids, weights, values = [], [], []
+            ids, weights, values = array("I"), array("f"), []
             while matcher.is_active():
                 ids.append(matcher.id())
                 weights.append(matcher.weight())
                 values.append(matcher.value())
                 matcher.next()
             last = ids[-1] if ids else -1
-            self._blocks.append(_Block(None, 0, last, ids, weights, values))
+            self._blocks.append(_Block(None, 0, last, ids, weights))
+            self._values = values
 
     def blocks(self, within: set[int] | None = None):
         """Yield the loaded blocks that may hold documents of ``within`` (all when None)."""
@@ -297,6 +308,48 @@ class _Postings:
             if wanted[i] <= block.last:
                 yield block.load()
                 i = bisect_right(wanted, block.last, i)
+
+    def values(self, block: _Block):
+        """The encoded positions of a block's postings, in its order."""
+        return self._values if block.matcher is None else block.values()
+
+
+class _LRU:
+    """Recently used entries up to a total size; the least recently used go first."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.size = 0
+        self._entries: OrderedDict = OrderedDict()
+
+    def get(self, key):
+        found = self._entries.get(key)
+        if found is not None:
+            self._entries.move_to_end(key)
+            return found[0]
+        return None
+
+    def put(self, key, value, size: int) -> None:
+        size = max(size, 1)
+        self._entries[key] = (value, size)
+        self.size += size
+        while self.size > self.capacity and len(self._entries) > 1:
+            _key, (_value, dropped) = self._entries.popitem(last=False)
+            self.size -= dropped
+
+
+# segment reader -> its recently used terms' postings; they go with the reader.
+_recent_postings: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _postings_cache(reader) -> _LRU:
+    """The postings of a segment's recently used terms, kept across queries: the same
+    words (and stems) come back query after query, and decoding blocks is most of the
+    cost of a search. At most ``POSTINGS_CACHED`` postings per segment (8 bytes each)."""
+    found = _recent_postings.get(reader)
+    if found is None:
+        found = _recent_postings[reader] = _LRU(POSTINGS_CACHED)
+    return found
 
 
 def _in_sequence(positions: list[list[int]], slop: int) -> bool:

@@ -206,3 +206,33 @@ def test_engine_pages_are_the_same_either_way(engine, text, monkeypatch):
     assert [h.id for h in fast.hits] == [h.id for h in slow.hits]
     assert [h.score for h in fast.hits] == pytest.approx([h.score for h in slow.hits])
     assert (fast.total, fast.facets, fast.suggestion) == (slow.total, slow.facets, slow.suggestion)
+
+
+def test_lru_drops_the_least_recently_used_past_its_capacity():
+    lru = termwise._LRU(capacity=10)
+    lru.put("a", 1, 4)
+    lru.put("b", 2, 4)
+    assert lru.get("a") == 1  # "b" is now the least recently used
+    lru.put("c", 3, 4)
+    assert (lru.get("a"), lru.get("b"), lru.get("c")) == (1, None, 3)
+    assert lru.size == 8
+    lru.put("huge", 4, 100)  # larger than the capacity: kept alone
+    assert lru.get("huge") == 4 and lru.size == 100
+
+
+def test_a_repeated_term_is_decoded_once_per_segment(engine, monkeypatch):
+    from whoosh.codec import whoosh3
+
+    reads = []
+    original = whoosh3.W3LeafMatcher._read_ids
+    monkeypatch.setattr(
+        whoosh3.W3LeafMatcher, "_read_ids", lambda m: reads.append(1) or original(m)
+    )
+    with engine.searcher() as s:
+        termwise._recent_postings.clear()
+        q = QueryBuilder(s.reader()).build(ql.parse("lumière"))
+        first = termwise.run(s, q, time.monotonic() + 10).scores
+        decoded = len(reads)
+        again = termwise.run(s, q, time.monotonic() + 10).scores
+    assert decoded > 0 and len(reads) == decoded
+    assert again == first
