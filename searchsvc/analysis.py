@@ -348,7 +348,7 @@ def token_matches(text: str) -> Iterator[re.Match]:
     return _TOKEN_RE.finditer(normalise(text))
 
 
-@lru_cache(maxsize=1 << 18)
+@lru_cache(maxsize=1 << 16)
 def token_pieces(kind: str, token: str) -> tuple[tuple[WordTerms, bool, int, int], ...]:
     """The indexed words of one token as ``(terms, alt, start, end)``, offsets within the
     token; cached, since a text repeats its tokens (French is Zipfian)."""

@@ -201,13 +201,20 @@ def _cancel(writer) -> None:
     writer.cancel()
 
 
-def _writer(ix: whoosh_index.Index, limitmb: int, procs: int):
-    """A writer for a full build: with several processes, each writes its own segment and
-    they are kept as they are (``multisegment``), since merging them would cost a second pass.
+def _writer(ix: whoosh_index.Index, limitmb: int, procs: int = 1):
+    """A writer that leaves each segment as separate files (``compound=False``).
+
+    Whoosh reads a compound segment file through a ``BytesIO`` copy of each part, so every
+    searching process kept a private copy of the postings, term and column files (174 MB
+    of the bench index); separate files are read in place. With several processes, each
+    writes its own segment and they are kept as they are (``multisegment``), since merging
+    them would cost a second pass.
     """
     if procs > 1:
-        return ix.writer(procs=procs, limitmb=max(32, limitmb // procs), multisegment=True)
-    return ix.writer(limitmb=limitmb)
+        return ix.writer(
+            procs=procs, limitmb=max(32, limitmb // procs), multisegment=True, compound=False
+        )
+    return ix.writer(limitmb=limitmb, compound=False)
 
 
 def _counted(docs: Iterable[Document], progress: Progress | None) -> Iterable[Document]:
@@ -266,7 +273,7 @@ def _update(
                     continue
                 fields = _without_none(_fields(doc))
                 if writer is None:
-                    writer = ix.writer(limitmb=limitmb)
+                    writer = _writer(ix, limitmb)
                 if old is None:
                     writer.add_document(**fields)
                     report.added += 1
@@ -279,7 +286,7 @@ def _update(
             for doc_id in known.keys() - seen:
                 if not _was_skipped(paths.get(doc_id) or "", kept_paths):
                     if writer is None:
-                        writer = ix.writer(limitmb=limitmb)
+                        writer = _writer(ix, limitmb)
                     writer.delete_by_term("id", doc_id)
                     report.deleted += 1
             if writer is not None:

@@ -79,8 +79,11 @@ def run(searcher, q: wq.Query, deadline: float, allowed: set[int] | None = None)
             within = {d - offset for d in allowed if offset <= d < offset + n}
             if not within:
                 continue
-        for docnum, score in segment.evaluate(q, within).items():
-            scores[docnum + offset] = score
+        try:
+            for docnum, score in segment.evaluate(q, within).items():
+                scores[docnum + offset] = score
+        finally:
+            segment.release()
     return Matches(scores)
 
 
@@ -94,6 +97,7 @@ class _Segment:
         self.weighting = top.weighting
         self.deleted = reader.deleted_docs_set if reader.has_deletions() else frozenset()
         self._postings = _postings_cache(reader)
+        self._used: list[_Postings] = []
 
     # -- nodes ---------------------------------------------------------------------------
 
@@ -205,7 +209,14 @@ class _Segment:
         if found is None:
             found = _Postings(self.reader, fieldname, text)
             cache.put(key, found, found.size)
+        self._used.append(found)
         return found if found.size else None
+
+    def release(self) -> None:
+        """Let go of the raw blocks this query read (the decoded postings stay cached)."""
+        for postings in self._used:
+            postings.release()
+        self._used.clear()
 
     def _positions(self, fieldname: str, text: str, docs: set[int]) -> dict[int, list[int]]:
         """Positions of a term in each of ``docs`` (documents the term is known to be in)."""
@@ -242,7 +253,7 @@ class _Block:
             m = self._seek()
             m._read_ids()
             m._read_weights()
-            self.ids, self.weights = array("I", m._ids), m._weights
+            self.ids, self.weights = array("I", m._ids), array("f", m._weights)
         return self
 
     def values(self):
@@ -312,6 +323,13 @@ class _Postings:
     def values(self, block: _Block):
         """The encoded positions of a block's postings, in its order."""
         return self._values if block.matcher is None else block.values()
+
+    def release(self) -> None:
+        """Drop the raw block the matcher holds (positions included): cached terms would
+        otherwise each keep their last block alive."""
+        if self._blocks and self._blocks[0].matcher is not None:
+            m = self._blocks[0].matcher
+            m._data = m._ids = m._weights = m._values = None
 
 
 class _LRU:

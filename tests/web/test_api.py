@@ -13,6 +13,8 @@ from searchsvc.query import MAX_QUERY_CHARS
 from searchsvc.web import get_engine
 from searchsvc.web.security import CONTENT_SECURITY_POLICY
 
+from .conftest import close_app
+
 DELANOE_IDS = {"001_6500ce3304fb4ba1", "002_3db12bd2542f91a5"}
 
 
@@ -382,7 +384,9 @@ def news_client(tmp_path_factory):
     (corpus / "news.jsonl").write_text("\n".join(json.dumps(d) for d in docs), encoding="utf-8")
     index_dir = tmp_path_factory.mktemp("news-index")
     reindex(corpus, index_dir, full=True)
-    return create_app({"INDEX_DIR": str(index_dir), "TESTING": True}).test_client()
+    app = create_app({"INDEX_DIR": str(index_dir), "TESTING": True})
+    yield app.test_client()
+    close_app(app)
 
 
 def test_search_facets_filters_and_sort(news_client):
