@@ -55,6 +55,11 @@ class Highlights:
     exact: set[str] = field(default_factory=set)
     stems: set[str] = field(default_factory=set)
     prefixes: set[str] = field(default_factory=set)
+    # Which parts of a token match, by token: filled by the snippets of a result page, which
+    # share most of their tokens. Valid once the query is built (the sets above are final).
+    token_spans: dict[str, list[tuple[int, int]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def matches(self, exact: str, stem: str) -> bool:
         """Tell whether a token with these terms is one the query looked for."""

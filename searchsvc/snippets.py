@@ -24,8 +24,9 @@ def match_spans(
 ) -> list[tuple[int, int]]:
     """Return the sorted, merged ``(start, end)`` spans of ``text`` that the query matched."""
     spans: list[tuple[int, int]] = []
-    # Which parts of a token match depends on the token alone: decided once per token.
-    matched: dict[str, list[tuple[int, int]]] = {}
+    # Which parts of a token match depends on the token alone: decided once per token and
+    # query, for all the snippets of a page.
+    matched = highlights.token_spans
     for m in token_matches(text[:limit]):
         token = m.group()
         parts = matched.get(token)

@@ -149,3 +149,26 @@ def test_snippet_only_marks_and_balanced(text, word):
     plain = html.unescape(TAG_RE.sub("", out)).replace(ELLIPSIS, " ")
     for piece in plain.split():
         assert piece in text
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.sampled_from(
+                ["Élysée", "l’élection", "élections", "porte-monnaie", "présidents", "de", "3,5"]
+            ),
+            max_size=12,
+        ).map(" ".join),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_snippets_sharing_one_query_mark_what_each_alone_would(texts):
+    """The snippets of a page share the query's memo of matching tokens: it never leaks."""
+
+    def query() -> Highlights:
+        return Highlights(exact={"elysee", "monnaie"}, stems={"élect"}, prefixes={"pres"})
+
+    shared = query()
+    assert [snippet(t, shared) for t in texts] == [snippet(t, query()) for t in texts]
