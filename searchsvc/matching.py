@@ -8,6 +8,7 @@ is what makes accents, case and apostrophes irrelevant to what a query finds.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 from whoosh import matching
@@ -114,7 +115,7 @@ class QueryBuilder:
         self.highlights = Highlights()
         self.approximate: set[str] = set()  # words matched through close words
         self.relaxed_used = False
-        self._stems: dict[str, list[str]] = {}
+        self._stems = _stems_seen(reader)
         self._depth = 0
 
     def build(self, node: ql.Node) -> wq.Query | None:
@@ -299,6 +300,22 @@ class QueryBuilder:
 
     def _field_weight(self, fieldname: str) -> float:
         return self.weights.title if fieldname == "title" else self.weights.body
+
+
+# index reader -> {folded word: its stems}; the variants look-up costs about 1 ms a word.
+_stems_by_reader: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+STEMS_CACHED = 50_000
+
+
+def _stems_seen(reader: IndexReader) -> dict[str, list[str]]:
+    """The stems already looked up on this reader (emptied past ``STEMS_CACHED`` words)."""
+    try:
+        found = _stems_by_reader.get(reader)
+        if found is None or len(found) > STEMS_CACHED:
+            found = _stems_by_reader[reader] = {}
+    except TypeError:  # a reader that takes no weak reference: nothing kept
+        found = {}
+    return found
 
 
 def _fields(fieldname: str | None) -> tuple[str, ...]:
