@@ -236,3 +236,15 @@ def test_a_repeated_term_is_decoded_once_per_segment(engine, monkeypatch):
         again = termwise.run(s, q, time.monotonic() + 10).scores
     assert decoded > 0 and len(reads) == decoded
     assert again == first
+
+
+@pytest.mark.parametrize(
+    "text", ["jardin", "jard* lumière", "vill* -jardin", "rare OR étrange", "élève mangé", "pom*"]
+)
+def test_count_agrees_with_the_total_of_a_search(engine, text):
+    """Whichever way a query runs (termwise, or Whoosh for prefixes and OR), its count is the
+    number of documents a search pages through."""
+    result = engine.search(text, per_page=100)
+    assert engine.count(text) == result.total
+    if result.total <= 100:
+        assert len(result.hits) == result.total
