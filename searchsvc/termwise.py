@@ -190,8 +190,7 @@ class _Segment:
         if not scores:
             return {}
         candidates = set(scores)
-        positions = [self._positions(fieldname, w, candidates) for w in dict.fromkeys(words)]
-        by_word = dict(zip(dict.fromkeys(words), positions, strict=True))
+        by_word = {w: self._positions(fieldname, w, candidates) for w in set(words)}
         slop, boost = q.slop, q.boost
         return {
             d: s * boost
