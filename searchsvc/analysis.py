@@ -396,7 +396,7 @@ def iter_terms(text: str) -> Iterator[tuple[WordTerms, bool, int, int]]:
     Token object per term (the indexer's and the highlighter's hot path). ``alt`` words
     share the previous word's position; ``start``/``end`` point into ``text``.
     """
-    for m in _TOKEN_RE.finditer(normalise(text)):
+    for m in token_matches(text):
         start = m.start()
         for terms, alt, s, e in token_pieces(m.lastgroup, m.group()):
             yield terms, alt, start + s, start + e

@@ -8,38 +8,27 @@ the segment reader that opened them lives.
 
 from __future__ import annotations
 
-import weakref
-
 from whoosh import sorting
 
-# segment reader -> {(field name, reverse): column reader}; entries go with their reader.
-_open: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+from searchsvc.caches import per_reader
 
 
 def column_reader(segment_reader, fieldname: str, reverse: bool = False):
     """The column reader of ``fieldname`` in one segment, opened once per segment reader."""
-    readers = _open.get(segment_reader)
-    if readers is None:
-        readers = _open[segment_reader] = {}
-    key = (fieldname, reverse)
-    found = readers.get(key)
-    if found is None:
-        found = readers[key] = segment_reader.column_reader(
-            fieldname, reverse=reverse, translate=False
-        )
-    return found
+    return per_reader(
+        segment_reader,
+        ("column", fieldname, reverse),
+        lambda: segment_reader.column_reader(fieldname, reverse=reverse, translate=False),
+    )
 
 
 def column_values(segment_reader, fieldname: str) -> list:
     """Every document's value of ``fieldname`` in one segment, read once per segment reader."""
-    readers = _open.get(segment_reader)
-    if readers is None:
-        readers = _open[segment_reader] = {}
-    key = (fieldname, "values")
-    found = readers.get(key)
-    if found is None:
-        found = readers[key] = list(segment_reader.column_reader(fieldname))
-    return found
+    return per_reader(
+        segment_reader,
+        ("values", fieldname),
+        lambda: list(segment_reader.column_reader(fieldname)),
+    )
 
 
 class _Categorizer(sorting.ColumnCategorizer):

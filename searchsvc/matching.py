@@ -8,7 +8,6 @@ is what makes accents, case and apostrophes irrelevant to what a query finds.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field
 
 from whoosh import matching
@@ -25,6 +24,7 @@ from searchsvc.analysis import (
     analyze_query,
     word_terms,
 )
+from searchsvc.caches import per_reader
 from searchsvc.schema import TEXT_FIELDS
 
 
@@ -302,19 +302,15 @@ class QueryBuilder:
         return self.weights.title if fieldname == "title" else self.weights.body
 
 
-# index reader -> {folded word: its stems}; the variants look-up costs about 1 ms a word.
-_stems_by_reader: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Folded words whose stems a reader keeps (the variants look-up costs about 1 ms a word).
 STEMS_CACHED = 50_000
 
 
 def _stems_seen(reader: IndexReader) -> dict[str, list[str]]:
     """The stems already looked up on this reader (emptied past ``STEMS_CACHED`` words)."""
-    try:
-        found = _stems_by_reader.get(reader)
-        if found is None or len(found) > STEMS_CACHED:
-            found = _stems_by_reader[reader] = {}
-    except TypeError:  # a reader that takes no weak reference: nothing kept
-        found = {}
+    found = per_reader(reader, "stems", dict)
+    if len(found) > STEMS_CACHED:
+        found.clear()
     return found
 
 

@@ -13,7 +13,6 @@ import os
 import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -34,6 +33,7 @@ from searchsvc.analysis import (
     normalise,
     split_elision,
 )
+from searchsvc.caches import LRU
 from searchsvc.matching import Highlights, QueryBuilder, Weights
 from searchsvc.schema import TEXT_FIELDS
 
@@ -187,7 +187,7 @@ class SearchEngine:
         self._generation: storage.Generation | None = None
         self._epoch = 0
         # Recent result pages of the current searcher (emptied when it is replaced).
-        self._pages: OrderedDict[tuple, SearchResult] = OrderedDict()
+        self._pages = LRU(RESULT_PAGES_CACHED)
 
     # -- index lifecycle -----------------------------------------------------------------
 
@@ -277,12 +277,9 @@ class SearchEngine:
         with self.searcher() as s:
             cached = self._pages.get(key)
             if cached is not None:
-                self._pages.move_to_end(key)
                 return replace(cached, took_ms=_ms(started))
             result = self._search(s, tree, text, page, per_page, filters, sort, started)
-            self._pages[key] = result
-            if len(self._pages) > RESULT_PAGES_CACHED:
-                self._pages.popitem(last=False)
+            self._pages.put(key, result)
             return result
 
     def _search(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 from whoosh.reading import IndexReader
 
 from searchsvc.analysis import STEM_MARK
+from searchsvc.caches import LRU
 from searchsvc.schema import TEXT_FIELDS
 
 # A word found in at least this many documents is taken as correctly spelt: no look-up.
@@ -53,9 +52,10 @@ def _within(reader: IndexReader, word: str, dist: int) -> set[str]:
     return set()
 
 
-# (index folder, segment id, field) -> {first letter: words}; a segment's words never change.
-_vocabularies: OrderedDict[tuple, dict[str, list[str]]] = OrderedDict()
+# (index folder, segment id, field) -> {first letter: words}; a segment's words never change,
+# so they outlive the reader that read them (a commit leaves most segments as they were).
 VOCABULARIES_KEPT = 32
+_vocabularies = LRU(VOCABULARIES_KEPT)
 
 
 def _vocabulary(leaf, fieldname: str) -> dict[str, list[str]]:
@@ -67,11 +67,8 @@ def _vocabulary(leaf, fieldname: str) -> dict[str, list[str]]:
     key = (getattr(storage, "folder", id(storage)), segment.segment_id(), fieldname)
     found = _vocabularies.get(key)
     if found is None:
-        found = _vocabularies[key] = _group(leaf, fieldname)
-        while len(_vocabularies) > VOCABULARIES_KEPT:
-            _vocabularies.popitem(last=False)
-    else:
-        _vocabularies.move_to_end(key)
+        found = _group(leaf, fieldname)
+        _vocabularies.put(key, found)
     return found
 
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import heapq
 import time
-import weakref
 from array import array
 from bisect import bisect_right
-from collections import Counter, OrderedDict
+from collections import Counter
 from dataclasses import dataclass
 
 from whoosh import collectors
@@ -25,6 +24,7 @@ from whoosh.matching import FilterMatcher
 from whoosh.util.numeric import byte_to_length
 
 from searchsvc import columns
+from searchsvc.caches import LRU, per_reader
 from searchsvc.schema import TEXT_FIELDS
 
 Scores = dict[int, float]
@@ -331,42 +331,11 @@ class _Postings:
             m._data = m._ids = m._weights = m._values = None
 
 
-class _LRU:
-    """Recently used entries up to a total size; the least recently used go first."""
-
-    def __init__(self, capacity: int):
-        self.capacity = capacity
-        self.size = 0
-        self._entries: OrderedDict = OrderedDict()
-
-    def get(self, key):
-        found = self._entries.get(key)
-        if found is not None:
-            self._entries.move_to_end(key)
-            return found[0]
-        return None
-
-    def put(self, key, value, size: int) -> None:
-        size = max(size, 1)
-        self._entries[key] = (value, size)
-        self.size += size
-        while self.size > self.capacity and len(self._entries) > 1:
-            _key, (_value, dropped) = self._entries.popitem(last=False)
-            self.size -= dropped
-
-
-# segment reader -> its recently used terms' postings; they go with the reader.
-_recent_postings: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _postings_cache(reader) -> _LRU:
+def _postings_cache(reader) -> LRU:
     """The postings of a segment's recently used terms, kept across queries: the same
     words (and stems) come back query after query, and decoding blocks is most of the
     cost of a search. At most ``POSTINGS_CACHED`` postings per segment (8 bytes each)."""
-    found = _recent_postings.get(reader)
-    if found is None:
-        found = _recent_postings[reader] = _LRU(POSTINGS_CACHED)
-    return found
+    return per_reader(reader, "postings", lambda: LRU(POSTINGS_CACHED))
 
 
 def _in_sequence(positions: list[list[int]], slop: int) -> bool:
@@ -386,29 +355,20 @@ def _reachable(ends: list[int], p: int, slop: int) -> bool:
     return i > 0 and ends[i - 1] >= p - slop
 
 
-# segment reader -> {field name: length of that field in each document}
-_field_lengths: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def _lengths(reader, fieldname: str) -> list[float]:
     """Each document's length in ``fieldname`` as Whoosh's scorers see it (one byte,
     decoded), read in one go per segment and kept for as long as its reader lives."""
-    per_field = _field_lengths.get(reader)
-    if per_field is None:
-        per_field = _field_lengths[reader] = {}
-    found = per_field.get(fieldname)
-    if found is None:
-        n = reader.doc_count_all()
-        column = None
-        perdoc = getattr(reader, "_perdoc", None)
-        if isinstance(perdoc, whoosh3.W3PerDocReader):
-            column = perdoc._cached_reader(whoosh3._lenfield(fieldname), whoosh3.LENGTHS_COLUMN)
+    return per_reader(reader, ("lengths", fieldname), lambda: _read_lengths(reader, fieldname))
+
+
+def _read_lengths(reader, fieldname: str) -> list[float]:
+    perdoc = getattr(reader, "_perdoc", None)
+    if isinstance(perdoc, whoosh3.W3PerDocReader):
+        column = perdoc._cached_reader(whoosh3._lenfield(fieldname), whoosh3.LENGTHS_COLUMN)
         if column is not None:
-            found = [byte_to_length(b) if b else 1 for b in column.load()]
-        else:
-            found = [reader.doc_field_length(d, fieldname, 1) or 1 for d in range(n)]
-        per_field[fieldname] = found
-    return found
+            return [byte_to_length(b) if b else 1 for b in column.load()]
+    n = reader.doc_count_all()
+    return [reader.doc_field_length(d, fieldname, 1) or 1 for d in range(n)]
 
 
 def value_counts(searcher, docnums, fieldname: str) -> dict[str, int]:

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from whoosh import query as wq
 
+from searchsvc import caches, termwise
 from searchsvc import query as ql
-from searchsvc import termwise
 from searchsvc.indexer import reindex
 from searchsvc.matching import QueryBuilder, Weights
 from searchsvc.search import SearchEngine
@@ -209,7 +209,7 @@ def test_engine_pages_are_the_same_either_way(engine, text, monkeypatch):
 
 
 def test_lru_drops_the_least_recently_used_past_its_capacity():
-    lru = termwise._LRU(capacity=10)
+    lru = caches.LRU(capacity=10)
     lru.put("a", 1, 4)
     lru.put("b", 2, 4)
     assert lru.get("a") == 1  # "b" is now the least recently used
@@ -229,7 +229,7 @@ def test_a_repeated_term_is_decoded_once_per_segment(engine, monkeypatch):
         whoosh3.W3LeafMatcher, "_read_ids", lambda m: reads.append(1) or original(m)
     )
     with engine.searcher() as s:
-        termwise._recent_postings.clear()
+        caches._per_reader.clear()
         q = QueryBuilder(s.reader()).build(ql.parse("lumière"))
         first = termwise.run(s, q, time.monotonic() + 10).scores
         decoded = len(reads)

@@ -1,0 +1,64 @@
+"""The two kinds of cache the search side keeps: bounded recently-used entries, and values
+derived from an index reader, which never change while that reader lives."""
+
+from __future__ import annotations
+
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+
+class LRU:
+    """Recently used entries up to a total size (each entry's size given when it is put);
+    the least recently used go first, but the newest entry always stays."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.size = 0
+        self._entries: OrderedDict = OrderedDict()
+
+    def get(self, key):
+        """The entry for ``key`` (now the most recently used), or None."""
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        self._entries.move_to_end(key)
+        return found[0]
+
+    def put(self, key, value, size: int = 1) -> None:
+        """Keep ``value`` for ``key``, dropping the least recently used past the capacity."""
+        size = max(size, 1)
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self.size -= old[1]
+        self._entries[key] = (value, size)
+        self.size += size
+        while self.size > self.capacity and len(self._entries) > 1:
+            _key, (_value, dropped) = self._entries.popitem(last=False)
+            self.size -= dropped
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.size = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+# index reader -> {key: value derived from it}; entries go with their reader.
+_per_reader: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def per_reader(reader, key, make: Callable[[], Any]):
+    """The value ``make()`` gave for ``key`` on this reader, made at the first call only.
+
+    A reader (and each segment's) never changes, so anything computed from it holds for as
+    long as it lives; a commit or a new generation brings new readers, and fresh values.
+    """
+    values = _per_reader.get(reader)
+    if values is None:
+        values = _per_reader[reader] = {}
+    if key not in values:
+        values[key] = make()
+    return values[key]
