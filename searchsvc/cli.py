@@ -16,7 +16,7 @@ import click
 from searchsvc import storage
 from searchsvc.config import Settings
 from searchsvc.corpus import Skipped
-from searchsvc.indexer import reindex
+from searchsvc.indexer import check_index, reindex
 from searchsvc.query import QueryError
 from searchsvc.search import MAX_PER_PAGE, SearchEngine
 
@@ -86,6 +86,9 @@ def index_command(corpus: Path | None, index_dir: Path | None, full: bool, no_wa
     def on_wait() -> None:
         click.echo(f"waiting for another `searchsvc index` writing {index_dir}…", err=True)
 
+    def on_notice(text: str) -> None:
+        click.echo(text, err=True)
+
     try:
         report = reindex(
             corpus,
@@ -95,14 +98,37 @@ def index_command(corpus: Path | None, index_dir: Path | None, full: bool, no_wa
             progress=progress,
             wait=not no_wait,
             on_wait=on_wait,
+            on_notice=on_notice,
         )
     except (FileNotFoundError, NotADirectoryError, storage.IndexStateError) as e:
+        if fancy:
+            click.echo("\r\033[K", nl=False, err=True)
         raise click.ClickException(str(e)) from None
     if fancy:
         click.echo("\r\033[K", nl=False, err=True)
     click.echo(report.summary())
     if report.skipped:
         sys.exit(EXIT_SKIPPED)
+
+
+@main.command("check")
+@index_option
+def check_command(index_dir: Path | None) -> None:
+    """Check every file of the live index against its SHA-256.
+
+    Exits 0 when the index is whole, 1 when a file is missing, changed or unlisted, or the
+    document count does not match (then `searchsvc index` rebuilds it in full).
+    """
+    index_dir = index_dir or Settings.from_env().index
+    try:
+        report = check_index(index_dir)
+    except storage.IndexStateError as e:
+        raise click.ClickException(str(e)) from None
+    for problem in report.problems:
+        click.echo(f"damaged: {report.generation}/{problem}", err=True)
+    click.echo(report.summary())
+    if report.problems:
+        sys.exit(1)
 
 
 @main.command("search")

@@ -1,19 +1,24 @@
 """Build and update the index from a corpus folder.
 
 ``reindex`` is incremental by default: documents are compared by content hash, so only new
-and changed ones are written and removed ones deleted. ``full=True`` builds a fresh
-generation beside the live one and switches to it atomically (see :mod:`searchsvc.storage`).
+and changed ones are written and removed ones deleted. ``full=True`` builds every file anew.
+Either way the result is a new generation, published only once complete and counted (see
+:mod:`searchsvc.storage`): the live one is never written to.
 
-A reindex may be killed at any point: the live index stays whole (a full build is switched to
-only when complete, an incremental one is a Whoosh commit), the kernel drops the write lock, and
-the next run removes what the dead one left. The helper processes of a multi-process build die
-with the process that started them, so none is left holding files or the lock.
+A reindex may fail or be killed at any point: the live index stays whole, the kernel drops
+the write lock, and the next run removes what the dead one left. Failures end in bounded
+time as :class:`~searchsvc.storage.IndexStateError` subclasses with one line for people:
+a full disk or a helper process that died is an ``IndexWriteError``. The helper processes of
+a multi-process build die with the process that started them, so none is left holding files
+or the lock. A damaged live index is noticed (its files are checked against their SHA-256)
+and rebuilt in full.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import shutil
 import signal
@@ -30,6 +35,7 @@ from whoosh import index as whoosh_index
 from searchsvc import storage
 from searchsvc.corpus import Document, Skipped, read_corpus
 from searchsvc.schema import build_schema
+from searchsvc.whoosh_internals import CheckedMpWriter, HelperFailed, describe
 
 # Memory Whoosh may use to buffer postings before flushing a segment, per writer.
 DEFAULT_LIMIT_MB = 256
@@ -47,15 +53,19 @@ class IndexReport:
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
     generation: str = ""
+    # Documents the published generation holds, counted in it after writing.
     documents: int = 0
+    # Why a full build was made when an incremental one was asked for, if it was.
+    rebuilt_because: str | None = None
 
     def summary(self) -> str:
         """One line for people: counts and time."""
         kind = "full" if self.full else "incremental"
         return (
-            f"{kind} reindex: {self.added} added, {self.updated} updated, "
-            f"{self.deleted} deleted, {self.unchanged} unchanged, {len(self.skipped)} skipped "
-            f"— {self.documents} documents in {self.generation}, {self.seconds:.2f} s"
+            f"{kind} reindex: {self.added:,} added, {self.updated:,} updated, "
+            f"{self.deleted:,} deleted, {self.unchanged:,} unchanged, "
+            f"{len(self.skipped):,} skipped — {self.documents:,} documents in "
+            f"{self.generation or 'the live index'}, {self.seconds:.2f} s"
         )
 
 
@@ -92,13 +102,15 @@ def reindex(
     limitmb: int = DEFAULT_LIMIT_MB,
     procs: int | None = None,
     on_wait: Callable[[], None] | None = None,
+    on_notice: Callable[[str], None] | None = None,
 ) -> IndexReport:
     """Bring the index in ``index_dir`` up to date with the documents in ``corpus``.
 
     ``procs`` worker processes analyse and write a full build (default: one per core);
     ``limitmb`` bounds the memory each one buffers before flushing, so memory stays flat
     however large the corpus. ``on_wait`` is called once if another reindex holds the index
-    and this one waits for it.
+    and this one waits for it; ``on_notice`` gets a sentence when the live index cannot be
+    updated (damaged, another format) and is rebuilt in full instead.
     """
     corpus, root = Path(corpus), Path(index_dir)
     if not corpus.is_dir():
@@ -107,14 +119,10 @@ def reindex(
     with storage.write_lock(root, wait=wait, on_wait=on_wait):
         storage.collect_garbage(root)
         storage.discard_unpublished(root)
-        if not full:
-            try:
-                generation = storage.current(root)
-            except (storage.NoIndexError, storage.IndexVersionError):
-                # Nothing to update, or an index another version wrote: build it anew (the
-                # old generation stays live until the new one is complete).
-                full = True
-        report = IndexReport(full=full)
+        live, why = (None, None) if full else _updatable(root)
+        report = IndexReport(full=live is None, rebuilt_because=why)
+        if why and on_notice:
+            on_notice(why)
 
         def skipped(problem: Skipped) -> None:
             report.skipped.append(problem)
@@ -122,12 +130,90 @@ def reindex(
                 on_skip(problem)
 
         docs = _counted(read_corpus(corpus, on_skip=skipped), progress)
-        if full:
-            _build(root, docs, report, limitmb, procs or _default_procs(corpus))
-        else:
-            _update(generation, docs, report, limitmb)
+        try:
+            if live is None:
+                _build(root, docs, report, limitmb, procs or _default_procs(corpus))
+            else:
+                _update(root, live, docs, report, limitmb)
+        except OSError as e:
+            hint = " (free some space, then run it again)" if e.errno == errno.ENOSPC else ""
+            raise storage.IndexWriteError(
+                f"indexing into {root} failed: {describe(e)}; the live index is unchanged{hint}"
+            ) from e
+        except HelperFailed as e:
+            raise storage.IndexWriteError(
+                f"writing the index in {root} failed in a helper process: {e}; the live "
+                "index is unchanged"
+            ) from e
         storage.collect_garbage(root)
     report.seconds = time.monotonic() - started
+    return report
+
+
+def _updatable(root: Path) -> tuple[storage.Generation | None, str | None]:
+    """The live generation if an incremental update can start from it, else why not.
+
+    No index yet is no reason worth telling; another format or a damaged file is.
+    """
+    try:
+        live = storage.current(root)
+    except storage.NoIndexError:
+        return None, None
+    except storage.IndexStateError as e:
+        return None, f"{e} — rebuilding it in full"
+    problems = storage.Verifier().problems(live, fresh=True)
+    if problems:
+        listed = "; ".join(map(str, problems[:3]))
+        return None, f"the live index {live.name} is damaged ({listed}) — rebuilding it in full"
+    return live, None
+
+
+@dataclass
+class CheckReport:
+    """What ``check_index`` found: the live generation, its files and what is wrong."""
+
+    generation: str
+    files: int = 0
+    bytes: int = 0
+    documents: int = 0
+    problems: list[storage.Problem] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line for people."""
+        state = f"DAMAGED ({len(self.problems)} problems)" if self.problems else "ok"
+        return (
+            f"{state}: {self.generation}, {self.files} files ({self.bytes / 1e6:,.1f} MB) "
+            f"checked against their SHA-256, {self.documents:,} documents"
+        )
+
+
+def check_index(index_dir: str | os.PathLike) -> CheckReport:
+    """Verify the live generation: every file against its SHA-256, no file unaccounted for,
+    and the document count Whoosh reads against the one recorded.
+
+    Raises :class:`~searchsvc.storage.IndexStateError` when there is no live generation to
+    check (none built, a damaged pointer or metadata, another format).
+    """
+    live = storage.current(Path(index_dir))
+    files = live.meta["files"]
+    report = CheckReport(live.name, files=len(files), documents=live.meta.get("documents", 0))
+    report.bytes = sum(int(f.get("size") or 0) for f in files.values())
+    report.problems = storage.Verifier().problems(live, fresh=True)
+    for extra in storage.unlisted_files(live):
+        report.problems.append(storage.Problem(extra, "not part of the index (unlisted file)"))
+    if not report.problems:
+        try:
+            with contextlib.closing(whoosh_index.open_dir(live.path)) as ix:
+                counted = ix.doc_count()
+        except Exception as e:
+            report.problems.append(storage.Problem("(index)", f"Whoosh cannot open it: {e}"))
+        else:
+            if counted != report.documents:
+                report.problems.append(
+                    storage.Problem(
+                        storage.META, f"records {report.documents:,} documents, holds {counted:,}"
+                    )
+                )
     return report
 
 
@@ -189,16 +275,16 @@ def _helpers_die_with_this_process() -> Iterator[None]:
 
 
 def _cancel(writer) -> None:
-    """Cancel a writer; for a multi-process one, stop its helpers first.
+    """Cancel a writer after a failure, never raising: the first error is the one to tell.
 
-    ``MpWriter.cancel`` only flags the helpers in this process, so they would go on waiting
-    for work (and a process waits for its helpers before it exits).
+    A multi-process writer's helpers are killed and waited for (bounded), or this process
+    would wait for them before it exits.
     """
-    for task in getattr(writer, "tasks", ()):
-        if task.is_alive():
-            task.terminate()
-        task.join(timeout=10)
-    writer.cancel()
+    with contextlib.suppress(Exception):
+        if isinstance(writer, CheckedMpWriter):
+            writer.stop_helpers()
+        else:
+            writer.cancel()
 
 
 def _writer(ix: whoosh_index.Index, limitmb: int, procs: int = 1):
@@ -207,13 +293,11 @@ def _writer(ix: whoosh_index.Index, limitmb: int, procs: int = 1):
     Whoosh reads a compound segment file through a ``BytesIO`` copy of each part, so every
     searching process kept a private copy of the postings, term and column files (174 MB
     of the bench index); separate files are read in place. With several processes, each
-    writes its own segment and they are kept as they are (``multisegment``), since merging
-    them would cost a second pass.
+    writes its own segment and they are kept as they are, since merging them would cost a
+    second pass.
     """
     if procs > 1:
-        return ix.writer(
-            procs=procs, limitmb=max(32, limitmb // procs), multisegment=True, compound=False
-        )
+        return CheckedMpWriter(ix, procs=procs, limitmb=max(32, limitmb // procs), compound=False)
     return ix.writer(limitmb=limitmb, compound=False)
 
 
@@ -243,70 +327,99 @@ def _build(
                     raise
         finally:
             ix.close()
-        report.documents = report.added
+        report.documents = _counted_in(tmp, expected=report.added)
         storage.write_meta(tmp, documents=report.documents, built=_now(), updated=_now())
         storage.publish(root, name, tmp)
     except BaseException:
         # The live generation is untouched; the partial one is removed now or by the next run.
-
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     report.generation = name
 
 
 def _update(
-    generation: storage.Generation, docs: Iterable[Document], report: IndexReport, limitmb: int
+    root: Path,
+    live: storage.Generation,
+    docs: Iterable[Document],
+    report: IndexReport,
+    limitmb: int,
 ) -> None:
-    ix = whoosh_index.open_dir(generation.path)
-    # The writer is opened at the first change only: opening one creates segment files that
-    # a cancel leaves behind, and a run that changes nothing must write nothing.
-    writer = None
+    """Write the changes as a new generation that starts from links to the live one's files.
+
+    The new generation is made at the first change only: a run that changes nothing writes
+    nothing and publishes nothing.
+    """
+    with contextlib.closing(whoosh_index.open_dir(live.path)) as live_ix:
+        known, paths = _indexed_hashes(live_ix)
+    name = tmp = ix = writer = None
     try:
-        known, paths = _indexed_hashes(ix)
-        try:
-            seen: set[str] = set()
-            for doc in docs:
-                seen.add(doc.id)
-                old = known.get(doc.id)
-                if old == doc.content_hash:
-                    report.unchanged += 1
-                    continue
-                fields = _without_none(_fields(doc))
-                if writer is None:
-                    writer = _writer(ix, limitmb)
-                if old is None:
-                    writer.add_document(**fields)
-                    report.added += 1
-                else:
-                    writer.update_document(**fields)
-                    report.updated += 1
-            # A file that could not be read this time keeps its documents: a broken or
-            # momentarily unreadable file (or folder) must not empty the index of what it held.
-            kept_paths = {s.path for s in report.skipped}
-            for doc_id in known.keys() - seen:
-                if not _was_skipped(paths.get(doc_id) or "", kept_paths):
-                    if writer is None:
-                        writer = _writer(ix, limitmb)
-                    writer.delete_by_term("id", doc_id)
-                    report.deleted += 1
-            if writer is not None:
-                writer.commit()
-        except BaseException:
-            if writer is not None:
-                _cancel(writer)
-            raise
-        report.documents = len(known) + report.added - report.deleted
-    finally:
+
+        def open_writer():
+            nonlocal name, tmp, ix, writer
+            name, tmp = storage.new_generation(root)
+            storage.link_generation(live, tmp)
+            ix = whoosh_index.open_dir(tmp)
+            writer = _writer(ix, limitmb)
+            return writer
+
+        seen: set[str] = set()
+        for doc in docs:
+            seen.add(doc.id)
+            old = known.get(doc.id)
+            if old == doc.content_hash:
+                report.unchanged += 1
+                continue
+            fields = _without_none(_fields(doc))
+            if old is None:
+                (writer or open_writer()).add_document(**fields)
+                report.added += 1
+            else:
+                (writer or open_writer()).update_document(**fields)
+                report.updated += 1
+        # A file that could not be read this time keeps its documents: a broken or
+        # momentarily unreadable file (or folder) must not empty the index of what it held.
+        kept_paths = {s.path for s in report.skipped}
+        for doc_id in known.keys() - seen:
+            if not _was_skipped(paths.get(doc_id) or "", kept_paths):
+                (writer or open_writer()).delete_by_term("id", doc_id)
+                report.deleted += 1
+        expected = len(known) + report.added - report.deleted
+        if writer is None:
+            report.documents, report.generation = expected, live.name
+            return
+        writer.commit()
         ix.close()
-    report.generation = generation.name
-    if writer is None:
-        return
-    storage.write_meta(
-        generation.path,
-        documents=report.documents,
-        built=generation.meta.get("built"),
-        updated=_now(),
-    )
+        report.documents = _counted_in(tmp, expected=expected)
+        storage.write_meta(
+            tmp, documents=report.documents, built=live.meta.get("built"), updated=_now()
+        )
+        storage.publish(root, name, tmp)
+        report.generation = name
+    except BaseException:
+        if writer is not None and not writer.is_closed:
+            _cancel(writer)
+        if ix is not None:
+            with contextlib.suppress(Exception):
+                ix.close()
+        if tmp is not None and report.generation != name:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _counted_in(path: Path, expected: int) -> int:
+    """The documents the index at ``path`` really holds; raise if that is not ``expected``.
+
+    The last guard against losing documents in silence: whatever went wrong on the way, a
+    generation that holds fewer (or more) documents than were written is never published.
+    """
+    with contextlib.closing(whoosh_index.open_dir(path)) as ix:
+        written = ix.doc_count()
+    if written != expected:
+        raise storage.IndexWriteError(
+            f"the new index holds {written:,} documents where {expected:,} were written; "
+            "it was not published and the live index is unchanged"
+        )
+    return written
 
 
 def _was_skipped(path: str, skipped: set[str]) -> bool:

@@ -11,7 +11,8 @@ from whoosh import fields, formats
 from searchsvc.analysis import ANALYZER_VERSION, FrenchAnalyzer, index_postings
 
 # Bump when the schema changes (fields added, removed or configured differently).
-INDEX_FORMAT = 4
+# 5: searchsvc.json lists every file of the generation with its SHA-256.
+INDEX_FORMAT = 5
 
 # The version an index must carry to be read by this code.
 VERSION = f"{INDEX_FORMAT}.{ANALYZER_VERSION}"

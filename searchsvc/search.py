@@ -64,6 +64,9 @@ MAX_PREFIX_TERMS = 1_000
 # Seconds one search may spend matching documents (its fallbacks included) before it is
 # refused; time spent waiting for the searcher does not count.
 SEARCH_TIME_LIMIT = 2.0
+# Seconds between two checks of the live index's files while serving (a stat of each file;
+# a file whose size or time changed is hashed again).
+VERIFY_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -186,28 +189,78 @@ class SearchEngine:
         self._ix: whoosh_index.Index | None = None
         self._generation: storage.Generation | None = None
         self._epoch = 0
+        # Checks the files of what is opened against their SHA-256, and again (by a stat
+        # of each file) at most every VERIFY_EVERY_S while serving.
+        self._verifier = storage.Verifier()
+        self._verified_at = 0.0
         # Recent result pages of the current searcher (emptied when it is replaced).
         self._pages = LRU(RESULT_PAGES_CACHED)
 
     # -- index lifecycle -----------------------------------------------------------------
 
     def _index(self) -> tuple[whoosh_index.Index, int]:
-        """Return the open live index, reopening it when a new generation went live."""
+        """Return the open live index, reopening it when a new generation went live.
+
+        A generation's files are checked against its manifest before it is opened, and
+        again every ``VERIFY_EVERY_S`` while it is served: a damaged index raises
+        :class:`~searchsvc.storage.IndexDamagedError` instead of answering wrongly.
+        """
         name = storage.current_name(self.root)
         with self._lock:
             if self._ix is None or self._generation is None or name != self._generation.name:
                 generation = storage.current(self.root)
-                ix = whoosh_index.open_dir(generation.path)
+                self._verifier.check(generation)
+                ix = self._open(generation)
                 if self._ix is not None:
                     self._ix.close()
                 self._ix, self._generation = ix, generation
+                self._verified_at = time.monotonic()
                 self._epoch += 1
+            elif time.monotonic() - self._verified_at >= VERIFY_EVERY_S:
+                self._verifier.check(self._generation)
+                self._verified_at = time.monotonic()
             return self._ix, self._epoch
+
+    @staticmethod
+    def _open(generation: storage.Generation) -> whoosh_index.Index:
+        try:
+            return whoosh_index.open_dir(generation.path)
+        except Exception as e:  # the manifest matched, yet Whoosh cannot read it
+            raise storage.IndexDamagedError(
+                f"the index {generation.name} cannot be opened ({e}); "
+                "run `searchsvc index --full` to rebuild it"
+            ) from e
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Turn an error Whoosh raises while reading a damaged file into
+        :class:`~searchsvc.storage.IndexDamagedError`.
+
+        Decoding a damaged posting or term file fails in many ways (``Block tag error``,
+        ``IndexError``, ``struct.error``, ``zlib.error``...), so on any unexpected error the
+        live generation's files are checked again, hashing each one: if one no longer
+        matches its SHA-256, that is the error to report; if all match, the original error
+        is a bug and is raised as it is.
+        """
+        try:
+            yield
+        except (ql.QueryError, storage.IndexStateError, collectors.TimeLimit):
+            raise
+        except Exception:
+            generation = self._generation
+            if generation is not None:
+                problems = self._verifier.problems(generation, fresh=True)
+                if problems:
+                    raise storage.IndexDamagedError(
+                        f"the index {generation.name} is damaged: {problems[0]}; "
+                        "run `searchsvc index` to rebuild it"
+                    ) from None
+            raise
 
     @contextmanager
     def searcher(self) -> Iterator[Searcher]:
         """Yield the searcher, brought up to date with the index on disk; one user at a time."""
-        with self._use:
+        with self._use, self._reading():
             ix, epoch = self._index()
             current = self._searcher
             if current is None or self._searcher_epoch != epoch:
@@ -241,9 +294,11 @@ class SearchEngine:
         """Documents, generation and format version of the live index, from its metadata.
 
         It never waits for the searcher, so a health check answers however busy searches are;
-        it raises :class:`~searchsvc.storage.IndexStateError` when no usable index is live.
+        it raises :class:`~searchsvc.storage.IndexStateError` when no usable index is live,
+        :class:`~searchsvc.storage.IndexDamagedError` when one of its files changed.
         """
         generation = storage.current(self.root)
+        self._verifier.check(generation)
         return {
             "documents": generation.meta.get("documents", 0),
             "generation": generation.name,

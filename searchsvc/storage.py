@@ -7,10 +7,17 @@ Layout of an index directory::
       g000003/         a Whoosh index plus searchsvc.json (format version, counts)
       .write.lock      held (flock) by the one process writing at a time
 
-A full rebuild writes a new generation beside the live one and switches ``CURRENT`` with
-``os.replace``: readers of the old generation keep working, and a crash before the switch
-leaves the live index untouched. Incremental updates go into the live generation through
-Whoosh's own atomic commits.
+Every change makes a new generation beside the live one and switches ``CURRENT`` with
+``os.replace``: readers of the old generation keep working, and a crash or a full disk before
+the switch leaves the live index untouched. A full rebuild writes every file anew; an
+incremental update starts from hard links to the live generation's files (Whoosh never
+rewrites a file it has written) and adds its own segment. So a published generation never
+changes, which is what lets readers verify it and replicas copy it (generations first,
+``CURRENT`` last).
+
+Each generation's metadata lists its files with their size and SHA-256 (the manifest), so a
+damaged file is found before it is served: :class:`Verifier` checks what a reader opens, and
+``sha256sum`` can check it by hand.
 
 Only the holder of the write lock changes anything under the index directory, so what it finds
 there that is not live (a ``.building`` directory, a generation newer than ``CURRENT``) was
@@ -20,11 +27,14 @@ left by a writer that died, and it may delete it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import hashlib
 import json
 import os
 import re
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -72,6 +82,19 @@ class IndexBusyError(IndexStateError):
     """Another process is writing the index."""
 
 
+class IndexDamagedError(IndexStateError):
+    """A file of the live index is missing, changed or unreadable; a full rebuild heals it."""
+
+
+class IndexPathError(IndexStateError):
+    """The index path is not a folder that can hold an index."""
+
+
+class IndexWriteError(IndexStateError):
+    """Writing a new generation failed (a full disk, a helper process that died); the live
+    generation is untouched."""
+
+
 @dataclass(frozen=True)
 class Generation:
     """One complete index on disk and its metadata."""
@@ -106,33 +129,214 @@ def current_name(root: Path) -> str | None:
 def read_meta(path: Path) -> dict:
     """Read a generation's metadata (empty dict when missing or damaged)."""
     try:
-        return json.loads((path / META).read_text(encoding="utf-8"))
+        return _load_meta(path)
     except (OSError, ValueError):
         return {}
 
 
+def _load_meta(path: Path) -> dict:
+    meta = json.loads((path / META).read_text(encoding="utf-8"))
+    if not isinstance(meta, dict):
+        raise ValueError("not a JSON object")
+    return meta
+
+
+def check_root(root: Path) -> None:
+    """Refuse an index path that exists but is not a folder (a file named by mistake)."""
+    if root.exists() and not root.is_dir():
+        raise IndexPathError(f"the index path {root} is a file, not a folder: name a folder")
+
+
 def current(root: Path) -> Generation:
-    """Return the live generation, checking that this code can read it."""
+    """Return the live generation, checking that this code can read it.
+
+    Raises :class:`NoIndexError` when nothing was ever built, :class:`IndexDamagedError` when
+    the pointer or the metadata is damaged, :class:`IndexVersionError` for another format.
+    """
+    check_root(root)
+    pointer = root / CURRENT
+    try:
+        raw = pointer.read_bytes()
+    except FileNotFoundError:
+        raise NoIndexError(f"no index in {root}: run `searchsvc index` first") from None
+    except OSError as e:
+        raise IndexDamagedError(f"{pointer} cannot be read ({e.strerror})") from None
     name = current_name(root)
-    if name is None or not (root / name).is_dir():
-        raise NoIndexError(f"no index in {root}: run `searchsvc index` first")
+    if name is None:
+        shown = raw[:40].decode("ascii", "backslashreplace").strip()
+        raise IndexDamagedError(
+            f"{pointer} is damaged: it should name a generation like g000001, it holds "
+            f"{shown!r}; run `searchsvc index` to rebuild the index"
+        )
     path = root / name
-    meta = read_meta(path)
+    if not path.is_dir():
+        raise IndexDamagedError(
+            f"{pointer} names {name}, which is missing; run `searchsvc index` to rebuild"
+        )
+    try:
+        meta = _load_meta(path)
+    except FileNotFoundError:
+        raise IndexDamagedError(
+            f"{path / META} is missing; run `searchsvc index` to rebuild the index"
+        ) from None
+    except (OSError, ValueError) as e:
+        raise IndexDamagedError(
+            f"{path / META} is damaged ({_reason(e)}); run `searchsvc index` to rebuild the index"
+        ) from None
     if meta.get("version") != VERSION:
         found = meta.get("version", "unknown")
         raise IndexVersionError(
             f"the index in {root} was built by another version of searchsvc "
             f"(index format {found}, this is {VERSION}): reindex with --full"
         )
+    if not isinstance(meta.get("files"), dict):
+        raise IndexDamagedError(
+            f"{path / META} has no list of files; run `searchsvc index` to rebuild the index"
+        )
     return Generation(name, path, meta)
 
 
+def _reason(e: BaseException) -> str:
+    """A short reason for an I/O or decoding error, without the traceback's class names."""
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror.lower()
+    if isinstance(e, json.JSONDecodeError):
+        return f"not valid JSON: {e.msg.lower()} at line {e.lineno} column {e.colno}"
+    if isinstance(e, UnicodeDecodeError):
+        return "not valid UTF-8"
+    return str(e) or type(e).__name__
+
+
 def write_meta(path: Path, **fields: object) -> None:
-    """Write a generation's metadata atomically."""
-    meta = {"version": VERSION, **fields}
+    """Write a generation's metadata atomically, with the manifest of its files."""
+    meta = {"version": VERSION, **fields, "files": manifest(path)}
     tmp = path / (META + ".tmp")
-    tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(json.dumps(meta, indent=2))
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path / META)
+
+
+# Read files in pieces this large when hashing them.
+_CHUNK = 1 << 20
+
+
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file, in hex (what ``sha256sum`` prints)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _index_files(path: Path) -> list[Path]:
+    """The files of a generation that make up the index (everything but its metadata and
+    the lock Whoosh leaves)."""
+    skip = {META, META + ".tmp", "MAIN_WRITELOCK"}
+    return sorted(p for p in path.iterdir() if p.is_file() and p.name not in skip)
+
+
+def unlisted_files(generation: Generation) -> list[str]:
+    """Files in a generation's folder that its manifest does not list."""
+    listed = generation.meta.get("files", {})
+    return [p.name for p in _index_files(generation.path) if p.name not in listed]
+
+
+def manifest(path: Path) -> dict[str, dict]:
+    """Name, size and SHA-256 of every file of the generation at ``path``, each synced to disk."""
+    files = {}
+    for p in _index_files(path):
+        with open(p, "rb") as f:
+            os.fsync(f.fileno())
+        files[p.name] = {"size": p.stat().st_size, "sha256": file_digest(p)}
+    return files
+
+
+def link_generation(source: Generation, target: Path) -> None:
+    """Fill the empty folder ``target`` with hard links to the files of ``source``.
+
+    Whoosh never rewrites a file it has written (a commit adds new files and a new table of
+    contents), so an incremental update can start from links instead of copies.
+    """
+    for name in source.meta.get("files", {}):
+        try:
+            os.link(source.path / name, target / name)
+        except OSError as e:
+            if e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+                raise
+            shutil.copy2(source.path / name, target / name)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a file of a generation."""
+
+    file: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.reason}"
+
+
+class Verifier:
+    """Checks a generation's files against its manifest, hashing each file once.
+
+    A file whose inode, size and modification time are unchanged since it was hashed is
+    not hashed again, so checking the live index again costs a ``stat`` per file; hard
+    links shared by successive generations are hashed once. Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[int, int, int, int], str] = {}
+        self._lock = threading.Lock()
+
+    def problems(self, generation: Generation, fresh: bool = False) -> list[Problem]:
+        """What is wrong with ``generation``'s files (empty when it is whole).
+
+        ``fresh`` hashes every file again, whatever was hashed before.
+        """
+        found = []
+        files = generation.meta.get("files", {})
+        for name, expected in sorted(files.items()):
+            problem = self._check(generation.path / name, expected, fresh)
+            if problem:
+                found.append(Problem(name, problem))
+        return found
+
+    def check(self, generation: Generation) -> None:
+        """Raise :class:`IndexDamagedError` naming the first damaged file, if any."""
+        problems = self.problems(generation)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise IndexDamagedError(
+                f"the index {generation.name} is damaged: {problems[0]}{more}; "
+                "run `searchsvc index` to rebuild it"
+            )
+
+    def _check(self, path: Path, expected: dict, fresh: bool) -> str | None:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return "missing"
+        except OSError as e:
+            return f"cannot be read ({_reason(e)})"
+        if st.st_size != expected.get("size"):
+            return f"size {st.st_size} bytes, expected {expected.get('size')}"
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        with self._lock:
+            known = None if fresh else self._known.get(key)
+        if known is None:
+            try:
+                known = file_digest(path)
+            except OSError as e:
+                return f"cannot be read ({_reason(e)})"
+            with self._lock:
+                self._known[key] = known
+        if known != expected.get("sha256"):
+            return "content changed (SHA-256 does not match)"
+        return None
 
 
 def new_generation(root: Path) -> tuple[str, Path]:
@@ -209,6 +413,7 @@ def write_lock(
 
     ``on_wait`` is called once if the lock is busy and this call is going to wait for it.
     """
+    check_root(root)
     root.mkdir(parents=True, exist_ok=True)
     fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     try:

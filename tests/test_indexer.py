@@ -206,15 +206,30 @@ def test_incremental_unreadable_corpus_keeps_every_document(built, monkeypatch):
 # -- generations and live engines --------------------------------------------------------------
 
 
-def test_engine_sees_incremental_commits_without_reopening(built, engine_on):
+def test_an_incremental_update_is_a_new_generation_linked_to_the_live_one(built, engine_on):
     corpus, index_dir = built
     assert ids(engine_on, "hippopotame") == set()
-    ix_before = engine_on._ix
+    live = storage.current(index_dir)
     (corpus / "hippo.txt").write_text("Hippopotames\n\nUn hippopotame dans le fleuve.\n")
-    reindex(corpus, index_dir)
+    report = reindex(corpus, index_dir)
+    assert report.generation == "g000002" == storage.current_name(index_dir)
     assert ids(engine_on, "hippopotame") == {"hippo"}
-    assert engine_on._ix is ix_before
-    assert engine_on.stats()["generation"] == "g000001"
+    assert engine_on.stats()["generation"] == "g000002"
+    # The live generation was never written to; the new one shares its unchanged files.
+    assert storage.current(index_dir).meta["files"].keys() != live.meta["files"].keys()
+    assert storage.Verifier().problems(live) == []
+    shared = live.meta["files"].keys() & storage.current(index_dir).meta["files"].keys()
+    assert shared
+    for name in shared:
+        assert (live.path / name).stat().st_ino == (index_dir / "g000002" / name).stat().st_ino
+
+
+def test_an_incremental_run_that_changes_nothing_writes_nothing(built):
+    corpus, index_dir = built
+    before = sorted(p.name for p in index_dir.iterdir())
+    report = reindex(corpus, index_dir)
+    assert report.generation == "g000001" and report.unchanged == 3
+    assert sorted(p.name for p in index_dir.iterdir()) == before
 
 
 def test_engine_sees_update_then_delete_without_stale_documents(built, engine_on):
@@ -315,7 +330,7 @@ def test_interrupted_full_build_leaves_live_index_intact(built, monkeypatch):
 
     monkeypatch.setattr(indexer, "read_corpus", failing_read_corpus)
     (corpus / "hippo.txt").write_text("Hippopotames\n\nUn hippopotame dans le fleuve.\n")
-    with pytest.raises(OSError, match="disk vanished"):
+    with pytest.raises(storage.IndexWriteError, match="disk vanished"):
         reindex(corpus, index_dir, full=True)
     assert storage.current_name(index_dir) == "g000001"
     with closing(SearchEngine(index_dir)) as eng:

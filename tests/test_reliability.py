@@ -106,18 +106,23 @@ def test_a_failed_commit_releases_the_lock_and_keeps_the_live_index(
     corpus, index_dir = built
     before = found(index_dir, "zèbre")
     generation = storage.current_name(index_dir)
+    live = storage.current(index_dir)
     monkeypatch.setattr(owner, name, _disk_full)
-    with pytest.raises(OSError) as failure:
+    with pytest.raises(storage.IndexWriteError, match="No space left on device") as failure:
         reindex(corpus, index_dir, full=kind == "full")
-    assert failure.value.errno == errno.ENOSPC
+    assert failure.value.__cause__.errno == errno.ENOSPC
+    assert "the live index is unchanged" in str(failure.value)
     monkeypatch.undo()
 
     assert lock_is_free(index_dir)
     assert storage.current_name(index_dir) == generation
     assert found(index_dir, "zèbre") == before
-    if name != "write_meta" or kind == "full":  # metadata is written after Whoosh's commit
-        assert found(index_dir, "dirigeable") == set()
+    assert found(index_dir, "dirigeable") == set()
     assert leftovers(index_dir) == []
+    # Nothing was written into the live generation: its files are exactly its manifest's.
+    assert storage.Verifier().problems(live, fresh=True) == []
+    assert storage.unlisted_files(live) == []
+    assert not (live.path / "MAIN.tmp").exists()
 
     # Whoosh's own lock was released too: the next run in this same process can write.
     report = reindex(corpus, index_dir, full=kind == "full")
@@ -134,9 +139,10 @@ def test_a_generation_left_unpublished_is_removed_by_the_next_run(built):
     (index_dir / storage.CURRENT).write_text("g000001\n", encoding="ascii")
     assert storage.list_generations(index_dir) == ["g000001", "g000002"]
     report = reindex(corpus, index_dir)
-    assert report.generation == "g000001"
-    assert storage.list_generations(index_dir) == ["g000001"]
-    assert reindex(corpus, index_dir, full=True).generation == "g000002"
+    # The unpublished g000002 was removed; the update is a g000002 of its own.
+    assert report.generation == "g000002" and report.added == 1
+    assert storage.list_generations(index_dir) == ["g000001", "g000002"]
+    assert reindex(corpus, index_dir, full=True).generation == "g000003"
 
 
 def test_discard_unpublished_without_a_live_generation_keeps_everything(tmp_path):
@@ -213,7 +219,7 @@ def test_a_build_that_fails_stops_its_helper_processes(tmp_path, monkeypatch):
             yield doc
 
     monkeypatch.setattr(indexer, "_counted", failing)
-    with pytest.raises(OSError):
+    with pytest.raises(storage.IndexWriteError):
         reindex(corpus, tmp_path / "index", full=True, procs=2)
     assert multiprocessing.active_children() == []
     assert lock_is_free(tmp_path / "index")

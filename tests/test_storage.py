@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -13,6 +14,8 @@ from searchsvc.storage import (
     CURRENT,
     META,
     IndexBusyError,
+    IndexDamagedError,
+    IndexPathError,
     IndexStateError,
     IndexVersionError,
     NoIndexError,
@@ -75,9 +78,9 @@ def test_current_no_index_says_to_run_index(tmp_path):
         storage.current(tmp_path)
 
 
-def test_current_pointer_to_missing_generation(tmp_path):
+def test_current_pointer_to_missing_generation_says_so(tmp_path):
     point_to(tmp_path, "g000007")
-    with pytest.raises(NoIndexError):
+    with pytest.raises(IndexDamagedError, match="names g000007, which is missing"):
         storage.current(tmp_path)
 
 
@@ -88,20 +91,59 @@ def test_current_returns_live_generation(tmp_path):
     generation = storage.current(tmp_path)
     assert generation.name == "g000001"
     assert generation.path == tmp_path / "g000001"
-    assert generation.meta == {"version": VERSION, "documents": 0}
+    assert generation.meta == {"version": VERSION, "documents": 0, "files": {}}
 
 
-@pytest.mark.parametrize("version", ["0.0", None])
-def test_current_other_version_says_reindex_full(tmp_path, version):
+@pytest.mark.parametrize("meta", [{"version": "0.0"}, {"documents": 3}])
+def test_current_other_version_says_reindex_full(tmp_path, meta):
     path = tmp_path / "g000001"
     path.mkdir()
-    if version is not None:
-        (path / META).write_text(json.dumps({"version": version}))
+    (path / META).write_text(json.dumps(meta))
     point_to(tmp_path, "g000001")
     with pytest.raises(IndexVersionError, match="--full") as info:
         storage.current(tmp_path)
-    assert (version or "unknown") in str(info.value)
+    assert meta.get("version", "unknown") in str(info.value)
     assert VERSION in str(info.value)
+
+
+# Issue 11: damaged metadata or pointer say what is really wrong, not "another version" or
+# "no index".
+@pytest.mark.parametrize(
+    ("meta", "says"),
+    [
+        (None, "searchsvc.json is missing"),
+        (b"{garbage", "searchsvc.json is damaged (not valid JSON"),
+        (b"\xff\xfe\x00garbage", "searchsvc.json is damaged (not valid UTF-8)"),
+        (b"[1, 2]", "searchsvc.json is damaged (not a JSON object)"),
+        (json.dumps({"version": VERSION}).encode(), "has no list of files"),
+    ],
+)
+def test_current_damaged_metadata_says_damaged(tmp_path, meta, says):
+    path = tmp_path / "g000001"
+    path.mkdir()
+    if meta is not None:
+        (path / META).write_bytes(meta)
+    point_to(tmp_path, "g000001")
+    with pytest.raises(IndexDamagedError, match=re.escape(says)) as info:
+        storage.current(tmp_path)
+    assert "run `searchsvc index`" in str(info.value)
+
+
+@pytest.mark.parametrize("content", [b"\x00\x01garbage", b"g12", b"../etc"])
+def test_current_damaged_pointer_says_damaged(tmp_path, content):
+    make_generation(tmp_path, "g000001")
+    (tmp_path / CURRENT).write_bytes(content)
+    with pytest.raises(IndexDamagedError, match="CURRENT is damaged"):
+        storage.current(tmp_path)
+
+
+def test_an_index_path_that_is_a_file_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "index"
+    path.write_text("not a folder")
+    with pytest.raises(IndexPathError, match="is a file, not a folder"):
+        storage.current(path)
+    with pytest.raises(IndexPathError), storage.write_lock(path):
+        pass
 
 
 @pytest.mark.parametrize("content", ["{not json", "", "[1, 2"])
@@ -116,7 +158,12 @@ def test_read_meta_missing_is_empty(tmp_path):
 
 def test_write_meta_atomic_and_versioned(tmp_path):
     storage.write_meta(tmp_path, documents=3, built="now")
-    assert storage.read_meta(tmp_path) == {"version": VERSION, "documents": 3, "built": "now"}
+    assert storage.read_meta(tmp_path) == {
+        "version": VERSION,
+        "documents": 3,
+        "built": "now",
+        "files": {},
+    }
     assert sorted(p.name for p in tmp_path.iterdir()) == [META]
 
 

@@ -11,7 +11,7 @@ from flask import Flask, Response, current_app, jsonify, render_template, reques
 from werkzeug.exceptions import HTTPException
 
 from searchsvc.query import QueryError
-from searchsvc.storage import IndexStateError
+from searchsvc.storage import IndexDamagedError, IndexStateError
 from searchsvc.web.params import BadParameter
 from searchsvc.web.security import RETRY_AFTER_S, Overloaded
 
@@ -107,9 +107,24 @@ def _bad_input(e: ValueError):
     return _respond(400, str(e), getattr(e, "code", "bad_request"))
 
 
+# What the search page says when the index cannot serve, by the API's error code.
+INDEX_PAGE_TEXT = {
+    "index_damaged": (
+        "L'index de recherche est endommagé : il est en cours de vérification ou doit être "
+        "reconstruit. Réessayez dans quelques minutes."
+    ),
+    "index_unavailable": PAGE_TEXT[503][1],
+}
+
+
 def _index_unavailable(e: IndexStateError):
-    current_app.logger.warning("index unavailable: %s", e)
-    return _respond(503, str(e), "index_unavailable")
+    """503: ``index_damaged`` when a file of the live index no longer matches its checksum,
+    ``index_unavailable`` when there is no usable index (none built, another format)."""
+    code = "index_damaged" if isinstance(e, IndexDamagedError) else "index_unavailable"
+    current_app.logger.warning("%s: %s", code.replace("_", " "), e)
+    if wants_json():
+        return json_error(503, str(e), code)
+    return error_page(503, INDEX_PAGE_TEXT[code])
 
 
 def _unexpected(e: Exception):
