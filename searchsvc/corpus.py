@@ -119,6 +119,7 @@ _NEXT_CHAR_RE = re.compile(r"\s*(\S)")
 
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 _SURROGATE_RE = re.compile(r"[\udc80-\udcff]")
+_LONE_SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
 _BLANK_RUNS_RE = re.compile(r"\n{3,}")
 _OTHER_NEWLINES = ("\x0b", "\x0c", "\x85", "\u2028", "\u2029")
 _SPACES_RE = re.compile(r"\s+")
@@ -184,6 +185,8 @@ def normalize_text(text: str) -> str:
     for separator in _OTHER_NEWLINES:
         if separator in text:
             text = text.replace(separator, "\n")
+    if _LONE_SURROGATE_RE.search(text):  # from JSON escapes: no encoding can store them
+        text = _LONE_SURROGATE_RE.sub("\ufffd", text)
     text = unicodedata.normalize("NFC", text)
     if _CONTROL_RE.search(text):
         text = _CONTROL_RE.sub("", text)
@@ -191,6 +194,25 @@ def normalize_text(text: str) -> str:
     if "\n\n\n" in text:
         text = _BLANK_RUNS_RE.sub("\n\n", text)
     return text.strip("\n")
+
+
+def escape_surrogates(name: str) -> str:
+    """Name text without loss where it holds lone surrogates, which cannot be stored.
+
+    Python decodes each byte of a file name that is not UTF-8 as a lone surrogate; it
+    becomes ``%XX`` (``bad\\xff.txt`` → ``bad%FF.txt``), and a lone surrogate that stands for
+    no byte (``"\\ud800"`` in JSON) becomes ``%uD800``. Ids and paths made this way can be
+    stored, printed and linked, and two names give the same text only if one literally holds
+    the escape.
+    """
+    if not _LONE_SURROGATE_RE.search(name):
+        return name
+    return _LONE_SURROGATE_RE.sub(_escaped, name)
+
+
+def _escaped(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"%{code - 0xDC00:02X}" if 0xDC80 <= code <= 0xDCFF else f"%u{code:04X}"
 
 
 def _looks_binary(text: str) -> bool:
@@ -561,7 +583,7 @@ def _meta(value: object) -> str | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, str | int | float):
-        text = str(value).strip()
+        text = _LONE_SURROGATE_RE.sub("\ufffd", str(value)).strip()
         return text or None
     return None
 
@@ -576,7 +598,7 @@ def _jsonl_document(obj: object, rel_path: str) -> Document | str:
     raw_id = obj["id"]
     if isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
         return "field 'id' is not a string or integer"
-    doc_id = str(raw_id)
+    doc_id = escape_surrogates(str(raw_id))
     if not doc_id.strip():
         return "empty field 'id'"
     body, title = obj["body"], obj.get("title")
@@ -646,7 +668,7 @@ def _read_jsonl(
             try:
                 obj = json.loads(text)
             except json.JSONDecodeError as exc:
-                skip(Skipped(rel_path, f"invalid JSON: {exc.msg}", lineno))
+                skip(Skipped(rel_path, _json_reason(exc), lineno))
                 continue
             except RecursionError:
                 skip(Skipped(rel_path, "invalid JSON: nested too deeply", lineno))
@@ -658,6 +680,16 @@ def _read_jsonl(
                 yield doc, lineno
     if not found:
         skip(Skipped(rel_path, "empty file"))
+
+
+def _json_reason(exc: json.JSONDecodeError) -> str:
+    """Why a JSON Lines line is not JSON, whole: the parser's words end in "at" and rely on
+    the position that ``msg`` leaves out."""
+    what = exc.msg.removesuffix(" at").removesuffix(":")
+    hint = ""
+    if what.startswith("Invalid control character"):
+        hint = " (a tab or line break inside a string must be written \\t or \\n)"
+    return f"invalid JSON at column {exc.colno}: {what[:1].lower()}{what[1:]}{hint}"
 
 
 def _ignore_skip(_: Skipped) -> None:
@@ -703,7 +735,7 @@ def parse_file(
     Unlike :func:`read_corpus` this does not drop duplicate ids.
     """
     abs_path = os.fspath(path)
-    rel_path = Path(os.path.relpath(abs_path, os.fspath(root))).as_posix()
+    rel_path = escape_surrogates(Path(os.path.relpath(abs_path, os.fspath(root))).as_posix())
     for doc, _line in _parse_located(abs_path, rel_path, on_skip or _ignore_skip, max_file_bytes):
         yield doc
 
@@ -743,7 +775,8 @@ def _walk(root: str, skip: SkipHandler) -> Iterator[tuple[str, str]]:
             continue
         if entry.name.startswith("."):
             continue
-        rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+        name = escape_surrogates(entry.name)
+        rel = f"{rel_dir}/{name}" if rel_dir else name
         try:
             st = os.stat(entry.path)
         except FileNotFoundError:

@@ -35,7 +35,7 @@ from whoosh import index as whoosh_index
 from searchsvc import storage
 from searchsvc.corpus import Document, Skipped, read_corpus
 from searchsvc.schema import build_schema
-from searchsvc.whoosh_internals import CheckedMpWriter, HelperFailed, describe
+from searchsvc.whoosh_internals import CheckedMpWriter, HelperFailed, abandon, describe
 
 # Memory Whoosh may use to buffer postings before flushing a segment, per writer.
 DEFAULT_LIMIT_MB = 256
@@ -274,19 +274,6 @@ def _helpers_die_with_this_process() -> Iterator[None]:
             _builds -= 1
 
 
-def _cancel(writer) -> None:
-    """Cancel a writer after a failure, never raising: the first error is the one to tell.
-
-    A multi-process writer's helpers are killed and waited for (bounded), or this process
-    would wait for them before it exits.
-    """
-    with contextlib.suppress(Exception):
-        if isinstance(writer, CheckedMpWriter):
-            writer.stop_helpers()
-        else:
-            writer.cancel()
-
-
 def _writer(ix: whoosh_index.Index, limitmb: int, procs: int = 1):
     """A writer that leaves each segment as separate files (``compound=False``).
 
@@ -323,7 +310,7 @@ def _build(
                         report.added += 1
                     writer.commit()
                 except BaseException:
-                    _cancel(writer)
+                    abandon(writer)
                     raise
         finally:
             ix.close()
@@ -397,7 +384,7 @@ def _update(
         report.generation = name
     except BaseException:
         if writer is not None and not writer.is_closed:
-            _cancel(writer)
+            abandon(writer)
         if ix is not None:
             with contextlib.suppress(Exception):
                 ix.close()

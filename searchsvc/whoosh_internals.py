@@ -15,6 +15,8 @@ start-up, not while writing an index.
 from __future__ import annotations
 
 import contextlib
+import gc
+import io
 import os
 import queue
 import traceback
@@ -178,7 +180,7 @@ class CheckedMpWriter(MpWriter):
         self._finish()
 
     def stop_helpers(self, timeout: float = 10.0) -> None:
-        """Kill the helpers and wait for them (bounded), then cancel the writer's own work.
+        """Kill the helpers and wait for them (bounded).
 
         ``MpWriter.cancel`` only flags the helpers in this process, so they would go on
         waiting for work, and a process waits for its helpers before it exits.
@@ -188,5 +190,41 @@ class CheckedMpWriter(MpWriter):
                 task.kill()
         for task in self.tasks:
             task.join(timeout=timeout)
+
+
+def abandon(writer) -> None:
+    """Give up a writer after a failure, never raising, its files closed and lock released.
+
+    ``SegmentWriter.cancel`` closes the segment's files one after the other and stops at the
+    first error, and on a full disk every flush fails: so each step is taken on its own.
+    """
+    if isinstance(writer, CheckedMpWriter):
+        writer.stop_helpers()
+    steps = (
+        lambda: writer.perdocwriter.is_closed or writer.perdocwriter.close(),
+        lambda: writer.fieldwriter.is_closed or writer.fieldwriter.close(),
+        writer.pool.cleanup,
+        writer._finish,
+    )
+    for step in steps:
         with contextlib.suppress(Exception):
-            super().cancel()
+            step()
+    folder = getattr(writer.storage, "folder", None)
+    if folder:
+        _close_files_under(str(folder))
+
+
+def _close_files_under(folder: str) -> None:
+    """Close the files this process still has open in ``folder``.
+
+    A segment's files belong to nested codec writers, and a close that fails part way (a
+    flush on a full disk) leaves the rest open with no handle left to reach them. Only on
+    the failure path, so walking the heap once is affordable.
+    """
+    prefix = os.path.join(folder, "")
+    for obj in gc.get_objects():
+        if isinstance(obj, io.IOBase) and not obj.closed:
+            name = getattr(obj, "name", None)
+            if isinstance(name, str) and name.startswith(prefix):
+                with contextlib.suppress(Exception):
+                    obj.close()
