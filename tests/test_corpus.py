@@ -485,7 +485,11 @@ def test_read_corpus_jsonl_good_and_bad_lines(tmp_path: Path) -> None:
         ),
     ]
     assert skipped == [
-        Skipped("docs.jsonl", "invalid JSON: Expecting property name enclosed in double quotes", 3),
+        Skipped(
+            "docs.jsonl",
+            "invalid JSON at column 2: expecting property name enclosed in double quotes",
+            3,
+        ),
         Skipped("docs.jsonl", "not a JSON object (list)", 4),
         Skipped("docs.jsonl", "missing field 'body'", 5),
         Skipped("docs.jsonl", "missing field 'id'", 6),
@@ -597,3 +601,18 @@ def test_parsers_never_raise_on_arbitrary_text(text: str) -> None:
         assert isinstance(title, str)
         assert isinstance(body, str)
     assert len(parse_text(text)[0]) <= 200
+
+
+def test_read_corpus_jsonl_control_character_reason_is_whole(tmp_path: Path) -> None:
+    # Issue 11: the parser's "Invalid control character at" was cut before the position.
+    (tmp_path / "docs.jsonl").write_text('{"id": "a", "body": "un\tdeux"}\n', encoding="utf-8")
+    skipped: list[Skipped] = []
+    assert list(read_corpus(tmp_path, on_skip=skipped.append)) == []
+    assert skipped == [
+        Skipped(
+            "docs.jsonl",
+            "invalid JSON at column 24: invalid control character (a tab or line break "
+            "inside a string must be written \\t or \\n)",
+            1,
+        )
+    ]
