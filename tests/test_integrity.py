@@ -1,0 +1,185 @@
+"""Issue 11: a damaged index is detected, reported as such, and healed by the next reindex.
+
+Every generation records its files' SHA-256. Damage (a truncated posting file, garbage in a
+term file, a damaged pointer or metadata) is found when a reader opens the index, while it
+serves, by ``searchsvc check`` and by ``searchsvc index``, which rebuilds it in full. The
+search answers 503 ``index_damaged``, never 500 and never a wrong page; the CLI says it in
+one line.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from searchsvc import storage
+from searchsvc.indexer import check_index, reindex
+from searchsvc.search import SearchEngine
+from searchsvc.web import create_app
+
+
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCHSVC_")}
+    return subprocess.run(
+        [sys.executable, "-m", "searchsvc.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**env, "CI": "true"},
+    )
+
+
+@pytest.fixture
+def built(tiny_corpus, tmp_path) -> tuple[Path, Path]:
+    index_dir = tmp_path / "index"
+    reindex(tiny_corpus, index_dir, full=True)
+    return tiny_corpus, index_dir
+
+
+def segment_file(index_dir: Path, ext: str) -> Path:
+    live = storage.current(index_dir)
+    (name,) = [n for n in live.meta["files"] if n.endswith(ext)]
+    return live.path / name
+
+
+def truncate(path: Path) -> None:
+    os.truncate(path, path.stat().st_size // 2)
+
+
+def scribble(path: Path) -> None:
+    """Overwrite the file's first bytes in place (same size: only the SHA-256 tells)."""
+    size = path.stat().st_size
+    with open(path, "r+b") as fh:
+        fh.write(os.urandom(min(size, 1 << 20)))
+
+
+DAMAGE = {"truncated .pst": (".pst", truncate), "scribbled .trm": (".trm", scribble)}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_damage_is_found_by_check_and_by_a_new_reader(built, damage):
+    _corpus, index_dir = built
+    assert check_index(index_dir).problems == []
+    ext, harm = DAMAGE[damage]
+    harm(segment_file(index_dir, ext))
+    report = check_index(index_dir)
+    assert [p.file.endswith(ext) for p in report.problems] == [True]
+    assert "DAMAGED" in report.summary()
+    with (
+        closing(SearchEngine(index_dir)) as engine,
+        pytest.raises(storage.IndexDamagedError, match=f"damaged: MAIN_.*{ext}"),
+    ):
+        engine.search("zèbre")
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_damage_while_serving_answers_503_index_damaged_everywhere(built, damage):
+    _corpus, index_dir = built
+    app = create_app({"INDEX_DIR": str(index_dir), "TESTING": True})
+    client = app.test_client()
+    try:
+        assert client.get("/api/search?q=zèbre").status_code == 200
+        assert client.get("/healthz").status_code == 200
+        ext, harm = DAMAGE[damage]
+        harm(segment_file(index_dir, ext))
+        # healthz checks the files at every call, whatever the searcher cached.
+        health = client.get("/healthz")
+        assert health.status_code == 503
+        assert health.get_json()["error"]["code"] == "index_damaged"
+        assert ext in health.get_json()["error"]["message"]
+        app.extensions["searchsvc.engine"].verify_every = 0  # no wait for the next check
+        for url in (
+            "/api/search?q=girafes",
+            "/api/documents/zebre-titre",
+            "/api/documents/zebre-titre/similar",
+            "/api/suggest?q=gir",
+        ):
+            response = client.get(url)
+            assert response.status_code == 503, url
+            assert response.get_json()["error"]["code"] == "index_damaged", url
+        page = client.get("/?q=girafes")
+        assert page.status_code == 503
+        assert "endommagé" in page.get_data(as_text=True)
+        assert "Traceback" not in page.get_data(as_text=True)
+    finally:
+        app.extensions["searchsvc.engine"].close()
+
+
+def test_a_decode_error_between_two_checks_is_reported_as_damage(built):
+    """The files are checked every second; a read that fails in between checks them at once."""
+    _corpus, index_dir = built
+    with closing(SearchEngine(index_dir, verify_every=3600)) as engine:
+        assert engine.search("zèbre").total == 2
+        truncate(segment_file(index_dir, ".pst"))
+        with pytest.raises(storage.IndexDamagedError, match=r"\.pst"):
+            for word in ("girafes", "lions", "savanes", "sécurité", "chercheur", "faune"):
+                engine.search(word)
+
+
+@pytest.mark.slow
+def test_the_cli_reports_damage_in_one_line_and_index_heals_it(built):
+    corpus, index_dir = built
+    truncate(segment_file(index_dir, ".pst"))
+
+    found = cli("search", "zèbre", "--index", str(index_dir))
+    assert found.returncode == 1
+    assert "Traceback" not in found.stderr
+    assert found.stderr.strip().count("\n") == 0
+    assert "is damaged" in found.stderr and ".pst" in found.stderr
+
+    checked = cli("check", "--index", str(index_dir))
+    assert checked.returncode == 1
+    assert "DAMAGED" in checked.stdout and ".pst" in checked.stderr
+
+    healed = cli("index", "--corpus", str(corpus), "--index", str(index_dir))
+    assert healed.returncode == 0, healed.stderr
+    assert "is damaged" in healed.stderr and "rebuilding it in full" in healed.stderr
+    assert healed.stdout.startswith("full reindex: 3 added")
+    assert cli("check", "--index", str(index_dir)).returncode == 0
+    assert "zebre-titre" in cli("search", "zèbre", "--index", str(index_dir)).stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("target", "content", "says"),
+    [
+        ("CURRENT", b"\x00garbage\xff", "CURRENT is damaged"),
+        ("CURRENT", b"g000009\n", "names g000009, which is missing"),
+        ("g000001/searchsvc.json", b"{garbage", "searchsvc.json is damaged"),
+    ],
+)
+def test_a_damaged_pointer_or_metadata_says_so_and_index_heals_it(built, target, content, says):
+    corpus, index_dir = built
+    (index_dir / target).write_bytes(content)
+    found = cli("search", "zèbre", "--index", str(index_dir))
+    assert found.returncode == 1
+    assert says in found.stderr and "Traceback" not in found.stderr
+    assert "another version" not in found.stderr and "no index" not in found.stderr
+    healed = cli("index", "--corpus", str(corpus), "--index", str(index_dir))
+    assert healed.returncode == 0, healed.stderr
+    assert says in healed.stderr and "rebuilding it in full" in healed.stderr
+    assert cli("check", "--index", str(index_dir)).returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["index", "search", "check"])
+def test_an_index_path_that_is_a_file_gets_one_line(tiny_corpus, tmp_path, command):
+    path = tmp_path / "index"
+    path.write_text("a file")
+    args = {"index": ["--corpus", str(tiny_corpus)], "search": ["zèbre"], "check": []}[command]
+    done = cli(command, *args, "--index", str(path))
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "is a file, not a folder" in done.stderr
+
+
+def test_check_finds_a_file_the_manifest_does_not_list(built):
+    _corpus, index_dir = built
+    (storage.current(index_dir).path / "MAIN_stray.pst").write_bytes(b"x")
+    problems = check_index(index_dir).problems
+    assert [str(p) for p in problems] == ["MAIN_stray.pst: not part of the index (unlisted file)"]
