@@ -98,26 +98,23 @@ def same_content(a: dict, b: dict) -> bool:
 
 
 def phase(index: Path, full: bool, before_generation: str, before_files: set[str]) -> str:
-    """Which part of the run the index folder shows it was in (best effort)."""
-    live = storage.current_name(index)
-    if full:
-        if live != before_generation:
-            return "after the switch"
-        building = list(index.glob("*.building"))
-        if not building:
-            return "start-up"
-        files = {p.name for p in building[0].iterdir()}
-        if any(n.endswith(".seg") for n in files) or "_MAIN_1.toc" in files:
+    """Which part of the run the index folder shows it was in (best effort).
+
+    Both kinds of run write a new generation under a ``.building`` name (an incremental one
+    starts from links to the live files) and switch ``CURRENT`` to it at the end.
+    """
+    if storage.current_name(index) != before_generation:
+        return "after the switch"
+    building = list(index.glob("*.building"))
+    if not building:
+        return "start-up" if full else "start-up / comparing"
+    with contextlib.suppress(OSError):
+        files = {p.name for p in building[0].iterdir()} - before_files
+        if any(n.endswith(".toc") and n != "_MAIN_0.toc" for n in files):  # 0: create_in
             return "committing"
-        return "reading + writing"
-    gen = index / before_generation
-    if {p.name for p in gen.glob("_MAIN_*.toc")} - before_files:
-        return "after the commit"
-    if {p.name for p in gen.glob("*.seg")} - before_files:  # segments are written by commits
-        return "committing"
-    if (gen / "MAIN.tmp").exists():
-        return "reading + writing"
-    return "start-up / comparing"
+        if storage.META in files:
+            return "publishing"
+    return "reading + writing"
 
 
 def children_of(pid: int) -> list[int]:

@@ -116,36 +116,36 @@ def reindex(
     if not corpus.is_dir():
         raise FileNotFoundError(f"corpus folder not found: {corpus}")
     started = time.monotonic()
-    with storage.write_lock(root, wait=wait, on_wait=on_wait):
-        storage.collect_garbage(root)
-        storage.discard_unpublished(root)
-        live, why = (None, None) if full else _updatable(root)
-        report = IndexReport(full=live is None, rebuilt_because=why)
-        if why and on_notice:
-            on_notice(why)
+    try:
+        with storage.write_lock(root, wait=wait, on_wait=on_wait):
+            storage.collect_garbage(root)
+            storage.discard_unpublished(root)
+            live, why = (None, None) if full else _updatable(root)
+            report = IndexReport(full=live is None, rebuilt_because=why)
+            if why and on_notice:
+                on_notice(why)
 
-        def skipped(problem: Skipped) -> None:
-            report.skipped.append(problem)
-            if on_skip:
-                on_skip(problem)
+            def skipped(problem: Skipped) -> None:
+                report.skipped.append(problem)
+                if on_skip:
+                    on_skip(problem)
 
-        docs = _counted(read_corpus(corpus, on_skip=skipped), progress)
-        try:
+            docs = _counted(read_corpus(corpus, on_skip=skipped), progress)
             if live is None:
                 _build(root, docs, report, limitmb, procs or _default_procs(corpus))
             else:
                 _update(root, live, docs, report, limitmb)
-        except OSError as e:
-            hint = " (free some space, then run it again)" if e.errno == errno.ENOSPC else ""
-            raise storage.IndexWriteError(
-                f"indexing into {root} failed: {describe(e)}; the live index is unchanged{hint}"
-            ) from e
-        except HelperFailed as e:
-            raise storage.IndexWriteError(
-                f"writing the index in {root} failed in a helper process: {e}; the live "
-                "index is unchanged"
-            ) from e
-        storage.collect_garbage(root)
+            storage.collect_garbage(root)
+    except OSError as e:
+        hint = " (free some space, then run it again)" if e.errno == errno.ENOSPC else ""
+        raise storage.IndexWriteError(
+            f"indexing into {root} failed: {describe(e)}; the live index is unchanged{hint}"
+        ) from e
+    except HelperFailed as e:
+        raise storage.IndexWriteError(
+            f"writing the index in {root} failed in a helper process: {e}; the live "
+            "index is unchanged"
+        ) from e
     report.seconds = time.monotonic() - started
     return report
 

@@ -13,6 +13,7 @@ from typing import Any
 import gunicorn.http.wsgi
 from gunicorn.app.base import BaseApplication
 
+from searchsvc import web
 from searchsvc.web import security
 
 # gunicorn names itself in a Server header on every response; say nothing about the stack.
@@ -23,6 +24,8 @@ SERVER_NAME = "searchsvc"
 SPARE_THREADS = 2
 THREADS = security.MAX_IN_FLIGHT + security.MAX_QUEUED + SPARE_THREADS
 TIMEOUT_S = 30
+# gunicorn's gthread worker, with its own error responses in JSON (see searchsvc.web.worker).
+WORKER_CLASS = "searchsvc.web.worker.ThreadWorker"
 
 
 class Service(BaseApplication):
@@ -56,15 +59,20 @@ def options(host: str, port: int, workers: int, threads: int = THREADS) -> dict[
     return {
         "bind": [bind_address(host, port)],
         "workers": workers,
-        "worker_class": "gthread",
+        # gthread, answering gunicorn's own refusals (the limits below, malformed requests) in
+        # the API's JSON error shape rather than gunicorn's HTML pages.
+        "worker_class": WORKER_CLASS,
         "threads": threads,
         "timeout": TIMEOUT_S,
         "graceful_timeout": 10,
         "keepalive": 5,
-        # The longest request line gunicorn allows, so an over-long query string reaches the
-        # app and gets its JSON 414 rather than gunicorn's own HTML error.
-        "limit_request_line": 8190,
-        "limit_request_fields": 50,
+        # What gunicorn buffers of a request before the app sees it (they bound a worker's
+        # memory); beyond, the worker answers 414 (request line) or 431 (header fields) in
+        # JSON. The request line is gunicorn's longest, so that a query string up to it reaches
+        # the app and gets its own 414 (see searchsvc.web.MAX_QUERY_STRING_BYTES).
+        "limit_request_line": web.MAX_REQUEST_LINE_BYTES,
+        "limit_request_fields": web.MAX_HEADER_FIELDS,
+        "limit_request_field_size": web.MAX_HEADER_FIELD_BYTES,
         "accesslog": "-",
         "errorlog": "-",
         "loglevel": "info",

@@ -16,8 +16,14 @@ from flask import Flask, current_app
 from searchsvc.config import Settings
 from searchsvc.search import SearchEngine
 
-# A query string longer than this is refused (414) before any parsing. It is below
-# gunicorn's longest request line (8190 bytes), so the app answers it in JSON.
+# What gunicorn reads of a request before the app sees it (see searchsvc.serve): its worker
+# answers a longer request line with 414, more or longer header fields with 431, in the API's
+# JSON error shape (searchsvc.web.worker).
+MAX_REQUEST_LINE_BYTES = 8190
+MAX_HEADER_FIELDS = 50
+MAX_HEADER_FIELD_BYTES = 8190
+# A query string longer than this is refused (414) by the app before any parsing; it is below
+# MAX_REQUEST_LINE_BYTES, so the app's message names the query string.
 MAX_QUERY_STRING_BYTES = 8000
 # No endpoint reads a body; anything larger than this is refused (413).
 MAX_BODY_BYTES = 16 * 1024
@@ -42,8 +48,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False
     app.json.ensure_ascii = False
 
-    from searchsvc.web import api, errors, pages, security
+    from searchsvc.web import api, converters, errors, pages, security
 
+    converters.init_app(app)  # before any route that uses <path:...> is registered
     security.init_app(app)
     errors.init_app(app)
     app.register_blueprint(api.bp)

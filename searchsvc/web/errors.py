@@ -16,13 +16,18 @@ from searchsvc.web.params import BadParameter
 from searchsvc.web.security import RETRY_AFTER_S, Overloaded
 
 # Error code of each status the service answers with.
+# 403, 417, 431 and 501 come only from gunicorn's refusals (searchsvc.web.worker).
 CODES = {
     400: "bad_request",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
     414: "uri_too_long",
+    417: "expectation_failed",
+    431: "request_header_fields_too_large",
     500: "internal",
+    501: "not_implemented",
     503: "index_unavailable",
 }
 
@@ -32,7 +37,11 @@ MESSAGES = {
     404: "there is nothing at this address",
     413: "the request body is too large",
     414: "the query string is too long",
+    403: "the request is forbidden",
+    417: "the request's expectation cannot be met",
+    431: "the request header fields are too large",
     500: "something went wrong on the server; it has been logged",
+    501: "the request's transfer coding is not supported",
 }
 
 # What the HTML error page says, in French.

@@ -17,6 +17,12 @@ from searchsvc.search import (
     SEARCH_TIME_LIMIT,
     SORTS,
 )
+from searchsvc.web import (
+    MAX_HEADER_FIELD_BYTES,
+    MAX_HEADER_FIELDS,
+    MAX_QUERY_STRING_BYTES,
+    MAX_REQUEST_LINE_BYTES,
+)
 
 NULLABLE_STRING = {"type": ["string", "null"]}
 
@@ -174,6 +180,12 @@ SCHEMAS = {
                             "index_unavailable",
                             "query_too_expensive",
                             "overloaded",
+                            "index_damaged",
+                            # Answered by the HTTP server itself (searchsvc.web.worker).
+                            "request_header_fields_too_large",
+                            "forbidden",
+                            "expectation_failed",
+                            "not_implemented",
                         ],
                     },
                     "message": {"type": "string"},
@@ -183,18 +195,35 @@ SCHEMAS = {
     },
 }
 
-# Errors any endpoint may answer with.
+# Errors any endpoint may answer with; 400 (a malformed request), 414 (the request line) and
+# 431 come from the HTTP server, before the request reaches the endpoint.
+MALFORMED = "the HTTP request itself is malformed (its request line or a header)"
 COMMON_ERRORS = {
+    "400": _error(f"bad_request: {MALFORMED}."),
     "405": _error("Method not allowed (only GET and HEAD are)."),
     "413": _error("The request carries a body larger than the service accepts."),
-    "414": _error("The query string is too long."),
+    "414": _error(
+        f"The query string is over {MAX_QUERY_STRING_BYTES} bytes, or the request line over "
+        f"{MAX_REQUEST_LINE_BYTES}."
+    ),
+    "431": _error(
+        f"request_header_fields_too_large: the request has more than {MAX_HEADER_FIELDS} header "
+        f"fields, or one over {MAX_HEADER_FIELD_BYTES} bytes."
+    ),
 }
-UNAVAILABLE = {"503": _error("No usable index: it was never built or needs a rebuild.")}
+UNAVAILABLE = {
+    "503": _error(
+        "index_unavailable: no usable index (it was never built or needs a rebuild). "
+        "index_damaged: a file of the live index no longer matches the SHA-256 recorded when "
+        "it was written; `searchsvc index` rebuilds it."
+    )
+}
 # What the endpoints behind the in-flight limiter (all but /healthz and this description) add.
 SHED = {
     "503": {
         **_error(
             "index_unavailable: no usable index (it was never built or needs a rebuild). "
+            "index_damaged: a file of the live index no longer matches its recorded SHA-256. "
             "overloaded: the worker already runs and queues as many requests as it may; "
             "the request was not run, retry after Retry-After seconds."
         ),
@@ -208,13 +237,24 @@ SHED = {
 }
 
 
+def _responses(ok: dict, errors: dict) -> dict:
+    """An endpoint's responses: its own, then the common errors; an endpoint's own 400 also
+    says that a malformed request gets it."""
+    responses = {"200": ok, **COMMON_ERRORS, **errors}
+    if "400" in errors:
+        own = errors["400"]
+        description = f"{own['description']} bad_request also when {MALFORMED}."
+        responses["400"] = {**own, "description": description}
+    return dict(sorted(responses.items()))
+
+
 def _get(summary: str, params: list[dict], ok: dict, errors: dict, op_id: str) -> dict:
     return {
         "get": {
             "operationId": op_id,
             "summary": summary,
             "parameters": params,
-            "responses": {"200": ok, **errors, **COMMON_ERRORS},
+            "responses": _responses(ok, errors),
         }
     }
 

@@ -11,7 +11,7 @@ from openapi_spec_validator import validate
 
 from searchsvc import search
 from searchsvc.query import QueryError, QueryTooExpensive
-from searchsvc.web.errors import CODES
+from searchsvc.web.errors import CODES, INDEX_PAGE_TEXT
 
 JSON_ROUTES = ("/api/", "/healthz")
 
@@ -119,6 +119,7 @@ def test_documented_503_without_an_index(make_app, tmp_path, spec):
 def test_every_error_code_is_described(spec):
     described = spec["components"]["schemas"]["Error"]["properties"]["error"]["properties"]
     codes = {*CODES.values(), QueryError.code, QueryTooExpensive.code, "overloaded"}
+    codes |= set(INDEX_PAGE_TEXT)  # the 503s whose code says why the index cannot serve
     assert codes <= set(described["code"]["enum"])
 
 

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner
+from gunicorn.workers.gthread import ThreadWorker
 
 from searchsvc import serve
 from searchsvc.cli import main
@@ -106,7 +107,7 @@ def test_serve_stops_cleanly_on_sigterm(own_index, tmp_path):
                 proc.kill()
                 proc.wait()
     output = (tmp_path / "serve.log").read_text()
-    assert "Using worker: gthread" in output
+    assert f"Using worker: {serve.WORKER_CLASS}" in output
     assert "Traceback" not in output
 
 
@@ -131,10 +132,11 @@ def test_serve_command_rejects_bad_options():
 def test_gunicorn_options():
     options = serve.options("::1", 8000, workers=2)
     assert options["bind"] == ["[::1]:8000"]
-    assert options["worker_class"] == "gthread"
+    assert options["worker_class"] == serve.WORKER_CLASS
     assert options["workers"] == 2 and options["threads"] >= 2
     assert serve.options("0.0.0.0", 80, 1)["bind"] == ["0.0.0.0:80"]
     app = serve.Service(options, {"INDEX_DIR": "/nowhere"})
-    assert app.cfg.worker_class_str == "gthread"
+    assert app.cfg.worker_class_str == serve.WORKER_CLASS
+    assert issubclass(app.cfg.worker_class, ThreadWorker)  # gthread, with JSON errors
     assert app.load().config["INDEX_DIR"] == "/nowhere"
     assert app.load().debug is False
