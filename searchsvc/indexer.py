@@ -136,18 +136,20 @@ def reindex(
             else:
                 _update(root, live, docs, report, limitmb)
             storage.collect_garbage(root)
-    except OSError as e:
-        hint = " (free some space, then run it again)" if e.errno == errno.ENOSPC else ""
-        raise storage.IndexWriteError(
-            f"indexing into {root} failed: {describe(e)}; the live index is unchanged{hint}"
-        ) from e
-    except HelperFailed as e:
-        raise storage.IndexWriteError(
-            f"writing the index in {root} failed in a helper process: {e}; the live "
-            "index is unchanged"
-        ) from e
+    except (OSError, HelperFailed) as e:
+        raise storage.IndexWriteError(_failure(root, e)) from e
     report.seconds = time.monotonic() - started
     return report
+
+
+def _failure(root: Path, e: OSError | HelperFailed) -> str:
+    """The one line that says why a reindex failed and what to do."""
+    helper = isinstance(e, HelperFailed)
+    reason = str(e) if helper else describe(e)
+    where = " in a helper process" if helper else ""
+    full = reason.startswith(os.strerror(errno.ENOSPC))
+    hint = " (free some space, then run it again)" if full else ""
+    return f"indexing into {root} failed{where}: {reason}; the live index is unchanged{hint}"
 
 
 def _updatable(root: Path) -> tuple[storage.Generation | None, str | None]:
@@ -180,7 +182,8 @@ class CheckReport:
 
     def summary(self) -> str:
         """One line for people."""
-        state = f"DAMAGED ({len(self.problems)} problems)" if self.problems else "ok"
+        n = len(self.problems)
+        state = f"DAMAGED ({n} problem{'s' if n > 1 else ''})" if n else "ok"
         return (
             f"{state}: {self.generation}, {self.files} files ({self.bytes / 1e6:,.1f} MB) "
             f"checked against their SHA-256, {self.documents:,} documents"
