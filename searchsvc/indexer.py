@@ -35,7 +35,7 @@ from whoosh import index as whoosh_index
 from searchsvc import storage
 from searchsvc.corpus import Document, Skipped, read_corpus
 from searchsvc.schema import build_schema
-from searchsvc.whoosh_internals import CheckedMpWriter, HelperFailed, abandon, describe
+from searchsvc.whoosh_internals import CheckedMpWriter, HelperFailed, abandon
 
 # Memory Whoosh may use to buffer postings before flushing a segment, per writer.
 DEFAULT_LIMIT_MB = 256
@@ -145,7 +145,7 @@ def reindex(
 def _failure(root: Path, e: OSError | HelperFailed) -> str:
     """The one line that says why a reindex failed and what to do."""
     helper = isinstance(e, HelperFailed)
-    reason = str(e) if helper else describe(e)
+    reason = str(e) if helper else storage.describe_error(e)
     where = " in a helper process" if helper else ""
     full = reason.startswith(os.strerror(errno.ENOSPC))
     hint = " (free some space, then run it again)" if full else ""

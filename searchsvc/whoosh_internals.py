@@ -19,13 +19,14 @@ import gc
 import io
 import os
 import queue
-import traceback
 
 import whoosh
 from whoosh.compat import pickle
 from whoosh.multiproc import MpWriter, SubWriterTask
 from whoosh.util import random_name
 from whoosh.writing import SegmentWriter
+
+from searchsvc.storage import describe_error
 
 PINNED_WHOOSH = (2, 7, 5)
 if tuple(whoosh.__version__[:3]) != PINNED_WHOOSH:  # pragma: no cover - guards upgrades
@@ -44,14 +45,6 @@ class HelperFailed(Exception):
     """A helper process of a multi-process build failed; the message says why."""
 
 
-def describe(exc: BaseException) -> str:
-    """One line for an exception: an OS error's own words and file, else the class and text."""
-    if isinstance(exc, OSError) and exc.strerror:
-        where = f" ({exc.filename})" if exc.filename else ""
-        return f"{exc.strerror}{where}"
-    return f"{type(exc).__name__}: {exc}"
-
-
 class _CheckedTask(SubWriterTask):
     """A helper that always reports: ``("ok", pid, segment)`` or ``("failed", pid, reason)``."""
 
@@ -59,14 +52,11 @@ class _CheckedTask(SubWriterTask):
         try:
             self._run()
         except BaseException as exc:  # anything at all: the parent must hear of it
+            # No traceback on the user's terminal: the parent says in one line what went wrong.
             with contextlib.suppress(BaseException):
-                self.resultqueue.put(("failed", os.getpid(), describe(exc)))
+                self.resultqueue.put(("failed", os.getpid(), describe_error(exc)))
                 self.resultqueue.close()
                 self.resultqueue.join_thread()
-            # Not a traceback on the user's terminal: the parent says what went wrong.
-            with contextlib.suppress(BaseException):
-                if os.environ.get("SEARCHSVC_DEBUG"):
-                    traceback.print_exc()
             os._exit(1)
 
     def _run(self) -> None:
