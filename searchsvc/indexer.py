@@ -35,7 +35,7 @@ from whoosh import index as whoosh_index
 from searchsvc import storage
 from searchsvc.corpus import Document, Skipped, read_corpus
 from searchsvc.schema import build_schema
-from searchsvc.whoosh_internals import CheckedMpWriter, HelperFailed, abandon
+from searchsvc.whoosh_internals import CheckedMpWriter, HelperFailed, SegmentBuilder, abandon
 
 # Memory Whoosh may use to buffer postings before flushing a segment, per writer.
 DEFAULT_LIMIT_MB = 256
@@ -277,18 +277,23 @@ def _helpers_die_with_this_process() -> Iterator[None]:
             _builds -= 1
 
 
-def _writer(ix: whoosh_index.Index, limitmb: int, procs: int = 1):
-    """A writer that leaves each segment as separate files (``compound=False``).
+def _writer(ix: whoosh_index.Index, limitmb: int):
+    """Whoosh's writer for an incremental update, each segment as separate files.
 
     Whoosh reads a compound segment file through a ``BytesIO`` copy of each part, so every
     searching process kept a private copy of the postings, term and column files (174 MB
-    of the bench index); separate files are read in place. With several processes, each
-    writes its own segment and they are kept as they are, since merging them would cost a
-    second pass.
+    of the bench index); separate files are read in place.
     """
+    return ix.writer(limitmb=limitmb, compound=False)
+
+
+def _builder(ix: whoosh_index.Index, limitmb: int, procs: int):
+    """The writer of a full build: :class:`SegmentBuilder` in this process, or in each of
+    ``procs`` helper processes, each writing segments of its own that are kept as they are
+    (merging them would cost a second pass). Segments are written as separate files."""
     if procs > 1:
         return CheckedMpWriter(ix, procs=procs, limitmb=max(32, limitmb // procs), compound=False)
-    return ix.writer(limitmb=limitmb, compound=False)
+    return SegmentBuilder(ix, limitmb)
 
 
 def _counted(docs: Iterable[Document], progress: Progress | None) -> Iterable[Document]:
@@ -306,7 +311,7 @@ def _build(
         ix = whoosh_index.create_in(tmp, build_schema())
         try:
             with _helpers_die_with_this_process():
-                writer = _writer(ix, limitmb, procs)
+                writer = _builder(ix, limitmb, procs)
                 try:
                     for doc in docs:
                         writer.add_document(**_without_none(_fields(doc)))

@@ -1,5 +1,12 @@
 """Where searchsvc reaches into Whoosh's private internals, checked against the pinned version.
 
+:class:`SegmentBuilder` writes a full build's segments through Whoosh's codec directly:
+Whoosh's ``SegmentWriter`` puts every posting as a tuple in a pool, sorts the tuples (spilling
+sorted runs to disk and merging them back), then looks each document's field length up in
+the column file it has just written, once per posting. The builder keeps each term's postings
+together in memory and the lengths in arrays, so only the terms are sorted, and it writes the
+same files, byte for byte (a test compares them).
+
 Whoosh's multi-process writer (``whoosh.multiproc.MpWriter``) loses work in silence: a helper
 process that dies (a full disk, a document it cannot encode) leaves its documents out of the
 index while the commit succeeds, and when both helpers are dead the parent waits for ever to
@@ -19,12 +26,15 @@ import gc
 import io
 import os
 import queue
+from array import array
 
 import whoosh
+from whoosh.codec import default_codec
 from whoosh.compat import pickle
+from whoosh.index import TOC, clean_files
 from whoosh.multiproc import MpWriter, SubWriterTask
 from whoosh.util import random_name
-from whoosh.writing import SegmentWriter
+from whoosh.util.numeric import byte_to_length, length_to_byte
 
 from searchsvc.storage import describe_error
 
@@ -45,8 +55,140 @@ class HelperFailed(Exception):
     """A helper process of a multi-process build failed; the message says why."""
 
 
+# Memory a posting held by SegmentBuilder costs besides its value bytes (docnum and weight in
+# arrays, a reference to the value): what its limit counts.
+POSTING_BYTES = 40
+TERM_BYTES = 400
+
+
+class SegmentBuilder:
+    """Writes documents into new segments of an index, through Whoosh's codec.
+
+    What a document gives is what ``SegmentWriter.add_document`` gives (each field's
+    ``index()`` terms, stored values, lengths, column values), and the files are those
+    ``SegmentWriter`` would write for the same documents. When the postings held in memory
+    reach ``limitmb``, they are written out as a segment and a new one begins, so memory
+    stays flat whatever the corpus. :meth:`finish` returns the segments, for a table of
+    contents (:func:`publish_segments`).
+    """
+
+    def __init__(self, ix, limitmb: int = 128):
+        self.ix = ix
+        self.storage, self.indexname = ix.storage, ix.indexname
+        self.schema = ix.schema
+        self.codec = default_codec()
+        self.limit = limitmb * 1024 * 1024
+        self.segments: list = []
+        self._perdoc = None
+        self._start()
+
+    def _start(self) -> None:
+        self._segment = self.codec.new_segment(self.storage, self.indexname)
+        self._perdoc = self.codec.per_document_writer(self.storage, self._segment)
+        self._docnum = 0
+        # field name -> term bytes -> (docnums, weights, values)
+        self._postings: dict[str, dict[bytes, tuple[array, array, list]]] = {}
+        # field name -> the length each document's postings are written with
+        self._lengths: dict[str, array] = {}
+        self._size = 0
+
+    def add_document(self, **fields) -> None:
+        """Add one document: field names and values, as for Whoosh's writers."""
+        schema, perdoc, docnum = self.schema, self._perdoc, self._docnum
+        perdoc.start_doc(docnum)
+        size = 0
+        for fieldname in sorted(fields):
+            value = fields[fieldname]
+            if value is None:
+                continue
+            field = schema[fieldname]
+            length = 0
+            if field.indexed:
+                terms = self._postings.setdefault(fieldname, {})
+                scorable = field.scorable
+                for tbytes, freq, weight, vbytes in field.index(value):
+                    if scorable:
+                        length += freq
+                    entry = terms.get(tbytes)
+                    if entry is None:
+                        entry = terms[tbytes] = (array("I"), array("d"), [])
+                        size += TERM_BYTES
+                    entry[0].append(docnum)
+                    entry[1].append(weight)
+                    entry[2].append(vbytes)
+                    size += POSTING_BYTES + len(vbytes or b"")
+                if length:
+                    lengths = self._lengths.setdefault(fieldname, array("I"))
+                    lengths.extend([0] * (docnum + 1 - len(lengths)))
+                    lengths[docnum] = _stored_length(length)
+            perdoc.add_field(fieldname, field, value if field.stored else None, length)
+            column = field.column_type
+            if column:
+                perdoc.add_column_value(fieldname, column, field.to_column_value(value))
+        perdoc.finish_doc()
+        self._docnum += 1
+        self._size += size
+        if self._size >= self.limit:
+            self._flush()
+            self._start()
+
+    def _flush(self) -> None:
+        """Write the postings held as the current segment's term and posting files."""
+        self._perdoc.close()
+        if not self._docnum:
+            return
+        writer = self.codec.field_writer(self.storage, self._segment)
+        try:
+            for fieldname in sorted(self._postings):
+                terms = self._postings[fieldname]
+                if not terms:  # Whoosh starts only the fields that have terms
+                    continue
+                lengths = self._lengths.get(fieldname)
+                count = len(lengths) if lengths is not None else 0
+                writer.start_field(fieldname, self.schema[fieldname])
+                add = writer.add
+                for tbytes in sorted(terms):
+                    docnums, weights, values = terms[tbytes]
+                    writer.start_term(tbytes)
+                    for i, docnum in enumerate(docnums):
+                        length = lengths[docnum] if docnum < count else 0
+                        add(docnum, weights[i], values[i] or b"", length)
+                    writer.finish_term()
+                writer.finish_field()
+        finally:
+            writer.close()
+        self._segment.set_doc_count(self._docnum)
+        self.segments.append(self._segment)
+        self._postings, self._lengths = {}, {}
+
+    def finish(self) -> list:
+        """Write what is held and return every segment written."""
+        self._flush()
+        return self.segments
+
+    def commit(self) -> None:
+        """Write what is held and make every segment written the index's documents."""
+        publish_segments(self.ix, self.finish())
+        # The column writers' scratch folder, as SegmentWriter removes it when it finishes.
+        self.storage.temp_storage(f"{self.indexname}.tmp").destroy()
+
+
+def _stored_length(length: int) -> int:
+    """A field length as a reader gets it back: stored in one byte, so rounded."""
+    byte = length_to_byte(length)
+    return byte_to_length(byte) if byte else 0
+
+
+def publish_segments(ix, segments: list) -> None:
+    """Write the table of contents that makes ``segments`` the index's documents."""
+    generation = ix.latest_generation() + 1
+    TOC(ix.schema, segments, generation).write(ix.storage, ix.indexname)
+    clean_files(ix.storage, ix.indexname, generation, segments)
+
+
 class _CheckedTask(SubWriterTask):
-    """A helper that always reports: ``("ok", pid, segment)`` or ``("failed", pid, reason)``."""
+    """A helper that writes its documents with a :class:`SegmentBuilder` and always reports:
+    ``("ok", pid, segments)`` or ``("failed", pid, reason)``."""
 
     def run(self) -> None:
         try:
@@ -61,21 +203,28 @@ class _CheckedTask(SubWriterTask):
 
     def _run(self) -> None:
         ix = self.storage.open_index(self.indexname)
-        # _lk=False: the parent holds the index's lock for the whole build.
-        writer = self.writer = SegmentWriter(ix, _lk=False, **self.kwargs)
+        self.builder = SegmentBuilder(ix, self.kwargs.get("limitmb", 128))
+        self.temp = self.storage.temp_storage(f"{self.indexname}.tmp")
         while True:
             job = self.jobqueue.get()
             if job is None:
                 break
             self._process_file(*job)
-        segment = writer._finalize_segment()
-        self.resultqueue.put(("ok", os.getpid(), segment))
+        self.resultqueue.put(("ok", os.getpid(), self.builder.finish()))
+
+    def _process_file(self, filename: str, doc_count: int) -> None:
+        """Add the documents of one job file the parent wrote, then delete it."""
+        with self.temp.open_file(filename).raw_file() as f:
+            for _ in range(doc_count):
+                _code, fields = pickle.load(f)
+                self.builder.add_document(**fields)
+        self.temp.delete_file(filename)
 
 
 class CheckedMpWriter(MpWriter):
     """Whoosh's multi-segment, multi-process writer with failures that cannot pass unseen.
 
-    Each helper writes one segment of its own, kept as it is (no merge pass). Handing out
+    Each helper writes segments of its own, kept as they are (no merge pass). Handing out
     work and waiting for results both watch the helpers: one that exits without reporting
     success ends the build with :class:`HelperFailed`.
     """
@@ -153,7 +302,7 @@ class CheckedMpWriter(MpWriter):
             raise HelperFailed(str(failures[0]))
         for task in self.tasks:
             task.join(timeout=GRACE_S)
-        return [payload for _status, payload in reported.values()]
+        return [segment for _status, segments in reported.values() for segment in segments]
 
     def _commit(self, mergetype, optimize, merge) -> None:
         if self.docbuffer:
@@ -188,6 +337,11 @@ def abandon(writer) -> None:
     ``SegmentWriter.cancel`` closes the segment's files one after the other and stops at the
     first error, and on a full disk every flush fails: so each step is taken on its own.
     """
+    if isinstance(writer, SegmentBuilder):
+        with contextlib.suppress(Exception):
+            writer._perdoc.is_closed or writer._perdoc.close()
+        _close_files_under(str(writer.storage.folder))
+        return
     if isinstance(writer, CheckedMpWriter):
         writer.stop_helpers()
     steps = (

@@ -20,12 +20,11 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from whoosh import writing
 
 from searchsvc import storage
 from searchsvc.indexer import check_index, reindex
 from searchsvc.search import SearchEngine
-from searchsvc.whoosh_internals import _CheckedTask
+from searchsvc.whoosh_internals import SegmentBuilder, _CheckedTask
 
 BAD_NAME = b"bad\xff.txt"
 
@@ -140,14 +139,14 @@ def _in_a_helper() -> bool:
 
 def test_a_helper_that_fails_ends_the_build_with_its_reason(live_index, monkeypatch):
     corpus, index_dir, live = live_index
-    real = writing.SegmentWriter.add_document
+    real = SegmentBuilder.add_document
 
     def full_disk(self, **fields):
-        if _in_a_helper():  # the parent of a multi-process writer never calls this one
+        if _in_a_helper():
             raise OSError(28, "No space left on device", "/index/MAIN_x.pst")
         return real(self, **fields)
 
-    monkeypatch.setattr(writing.SegmentWriter, "add_document", full_disk)
+    monkeypatch.setattr(SegmentBuilder, "add_document", full_disk)
     started = time.monotonic()
     with pytest.raises(storage.IndexWriteError) as failure:
         reindex(corpus, index_dir, full=True, procs=2)
@@ -159,14 +158,14 @@ def test_a_helper_that_fails_ends_the_build_with_its_reason(live_index, monkeypa
 
 def test_a_helper_killed_midway_ends_the_build(live_index, monkeypatch):
     corpus, index_dir, live = live_index
-    real = writing.SegmentWriter.add_document
+    real = SegmentBuilder.add_document
 
     def killed(self, **fields):
         if _in_a_helper() and fields["id"] == "d00150":
             os.kill(os.getpid(), signal.SIGKILL)
         return real(self, **fields)
 
-    monkeypatch.setattr(writing.SegmentWriter, "add_document", killed)
+    monkeypatch.setattr(SegmentBuilder, "add_document", killed)
     with pytest.raises(storage.IndexWriteError, match="exit code -9"):
         reindex(corpus, index_dir, full=True, procs=2)
     assert_live_untouched(index_dir, live)
@@ -180,7 +179,7 @@ def test_documents_lost_on_the_way_are_never_published(live_index, monkeypatch):
     def drops_one_batch(self, filename, doc_count):
         calls.append(filename)
         if len(calls) == 2:  # a helper that "succeeds" without writing a batch
-            self.writer.temp_storage().delete_file(filename)
+            self.temp.delete_file(filename)
             return None
         return real(self, filename, doc_count)
 

@@ -1,0 +1,124 @@
+"""The full build's writer (``SegmentBuilder``) writes what Whoosh's own writer writes.
+
+Issue 13: the bulk writer replaced Whoosh's posting pool for full builds, so an index must
+read back the same whichever path wrote it. For one segment the files are compared byte for
+byte; when the memory limit splits the build into several segments, every term's postings
+(documents, weights, positions), every stored document and every field length read back the
+same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from whoosh import index as whoosh_index
+
+from searchsvc.corpus import Document
+from searchsvc.indexer import _fields, _without_none
+from searchsvc.schema import TEXT_FIELDS, build_schema
+from searchsvc.whoosh_internals import SegmentBuilder
+
+WORDS = [
+    "le", "la", "l'élection", "d'été", "présidentielle", "Delanoë", "micro-blogging",
+    "aujourd'hui", "chevaux", "cheval", "réseau", "réseaux", "configurés", "Paris", "à",
+    "qu'il", "île", "Noël", "été", "2012", "œuvre", "naïve", "x", "zèbre",
+]  # fmt: skip
+
+texts = st.lists(st.sampled_from(WORDS), min_size=1, max_size=40).map(" ".join)
+documents = st.lists(
+    st.tuples(
+        texts,
+        texts,
+        st.none() | st.sampled_from(["2012-06-30", "2013", "1999-01"]),
+        st.none() | st.sampled_from(["lemonde", "blog/été", "a b"]),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+FIXTURE = [HealthCheck.function_scoped_fixture]
+
+
+def docs_of(rows) -> list[dict]:
+    return [
+        _without_none(
+            _fields(Document(f"d{i}", title, body, f"p/{i}.txt", date=date, source=source))
+        )
+        for i, (title, body, date, source) in enumerate(rows)
+    ]
+
+
+def build(folder: Path, docs: list[dict], bulk: bool, limitmb: int = 64) -> whoosh_index.Index:
+    folder.mkdir(parents=True)
+    ix = whoosh_index.create_in(folder, build_schema())
+    writer = SegmentBuilder(ix, limitmb) if bulk else ix.writer(compound=False)
+    for fields in docs:
+        writer.add_document(**fields)
+    writer.commit()
+    return ix
+
+
+def file_digests(folder: Path) -> dict[str, str]:
+    """Each segment file's SHA-256 by its extension (segment names are random)."""
+    return {
+        p.name.split(".", 1)[1]: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in folder.iterdir()
+        if p.name.startswith("MAIN_") and p.is_file() and p.name != "MAIN_WRITELOCK"
+    }
+
+
+def contents(ix) -> dict:
+    """Everything a reader gets back, by document id rather than document number."""
+    with ix.reader() as reader:
+        ids = {n: fields["id"] for n, fields in reader.iter_docs()}
+        out = {"stored": {ids[n]: fields for n, fields in reader.iter_docs()}}
+        for field in (*TEXT_FIELDS, "variants", "id", "source", "date"):
+            postings = {}
+            for term in reader.lexicon(field):
+                matcher = reader.postings(field, term)
+                rows = []
+                while matcher.is_active():
+                    rows.append((ids[matcher.id()], matcher.weight(), matcher.value()))
+                    matcher.next()
+                postings[term] = sorted(rows)
+            out[field] = postings
+        out["lengths"] = {
+            (ids[n], f): reader.doc_field_length(n, f) for n in ids for f in TEXT_FIELDS
+        }
+        out["totals"] = {f: reader.field_length(f) for f in TEXT_FIELDS}
+        out["count"] = reader.doc_count()
+    return out
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=documents)
+def test_one_segment_is_written_byte_for_byte_as_whoosh_writes_it(tmp_path_factory, rows):
+    root = tmp_path_factory.mktemp("same")
+    docs = docs_of(rows)
+    build(root / "whoosh", docs, bulk=False).close()
+    build(root / "bulk", docs, bulk=True).close()
+    assert file_digests(root / "bulk") == file_digests(root / "whoosh")
+
+
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=documents)
+def test_several_segments_read_back_as_one(tmp_path_factory, rows):
+    root = tmp_path_factory.mktemp("split")
+    docs = docs_of(rows)
+    one = build(root / "whoosh", docs, bulk=False)
+    # A limit of 0 MB writes a segment per document.
+    split = build(root / "bulk", docs, bulk=True, limitmb=0)
+    try:
+        assert len(split._read_toc().segments) == len(docs)
+        assert contents(split) == contents(one)
+    finally:
+        one.close()
+        split.close()
