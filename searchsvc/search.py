@@ -196,6 +196,9 @@ class SearchEngine:
         # of each file) at most every VERIFY_EVERY_S while serving.
         self._verifier = storage.Verifier()
         self._verified_at = 0.0
+        # The files the open index was opened from: a file replaced in place (a damaged
+        # generation copied again) makes the index open afresh.
+        self._opened_files: dict[str, tuple[int, int] | None] = {}
         # Recent result pages of the current searcher (emptied when it is replaced).
         self._pages = LRU(RESULT_PAGES_CACHED)
 
@@ -211,18 +214,24 @@ class SearchEngine:
         name = storage.current_name(self.root)
         with self._lock:
             if self._ix is None or self._generation is None or name != self._generation.name:
-                generation = storage.current(self.root)
-                self._verifier.check(generation)
-                ix = self._open(generation)
-                if self._ix is not None:
-                    self._ix.close()
-                self._ix, self._generation = ix, generation
-                self._verified_at = time.monotonic()
-                self._epoch += 1
+                self._open_live(storage.current(self.root))
             elif time.monotonic() - self._verified_at >= self.verify_every:
                 self._verifier.check(self._generation)
                 self._verified_at = time.monotonic()
+                if storage.file_ids(self._generation) != self._opened_files:
+                    self._open_live(self._generation)
             return self._ix, self._epoch
+
+    def _open_live(self, generation: storage.Generation) -> None:
+        """Check and open ``generation`` in place of what is open; with ``self._lock`` held."""
+        self._verifier.check(generation)
+        ix = self._open(generation)
+        if self._ix is not None:
+            self._ix.close()
+        self._ix, self._generation = ix, generation
+        self._opened_files = storage.file_ids(generation)
+        self._verified_at = time.monotonic()
+        self._epoch += 1
 
     @staticmethod
     def _open(generation: storage.Generation) -> whoosh_index.Index:
@@ -242,8 +251,10 @@ class SearchEngine:
         Decoding a damaged posting or term file fails in many ways (``Block tag error``,
         ``IndexError``, ``struct.error``, ``zlib.error``...), so on any unexpected error the
         live generation's files are checked again, hashing each one: if one no longer
-        matches its SHA-256, that is the error to report; if all match, the original error
-        is a bug and is raised as it is.
+        matches its SHA-256, that is the error to report. If all match but one was replaced
+        since it was opened (a damaged file copied again), the read failed on the old file:
+        the index is opened afresh at the next request, and this one is told to retry. If
+        neither, the original error is a bug and is raised as it is.
         """
         try:
             yield
@@ -257,6 +268,13 @@ class SearchEngine:
                     raise storage.IndexDamagedError(
                         f"the index {generation.name} is damaged: {problems[0]}; "
                         "run `searchsvc index` to rebuild it"
+                    ) from None
+                if storage.file_ids(generation) != self._opened_files:
+                    with self._lock:
+                        self._generation = None  # open it afresh at the next request
+                    raise storage.IndexDamagedError(
+                        f"a file of the index {generation.name} was replaced while it was "
+                        "read; retry"
                     ) from None
             raise
 

@@ -246,6 +246,20 @@ def _index_files(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if p.is_file() and p.name not in skip)
 
 
+def file_ids(generation: Generation) -> dict[str, tuple[int, int] | None]:
+    """Each listed file's ``(device, inode)``, None when missing: what tells a file
+    replaced in place (copied again) from the one a reader opened."""
+    ids: dict[str, tuple[int, int] | None] = {}
+    for name in generation.meta.get("files", {}):
+        try:
+            st = (generation.path / name).stat()
+        except OSError:
+            ids[name] = None
+        else:
+            ids[name] = (st.st_dev, st.st_ino)
+    return ids
+
+
 def unlisted_files(generation: Generation) -> list[str]:
     """Files in a generation's folder that its manifest does not list."""
     listed = generation.meta.get("files", {})

@@ -9,6 +9,7 @@ one line.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -183,3 +184,27 @@ def test_check_finds_a_file_the_manifest_does_not_list(built):
     (storage.current(index_dir).path / "MAIN_stray.pst").write_bytes(b"x")
     problems = check_index(index_dir).problems
     assert [str(p) for p in problems] == ["MAIN_stray.pst: not part of the index (unlisted file)"]
+
+
+@pytest.mark.parametrize("verify_every", [0, 3600])
+def test_a_damaged_file_copied_again_is_read_afresh_without_a_restart(built, verify_every):
+    """Repairing a replica by copying the damaged file again gives it a new inode; the
+    workers must stop reading the old one (a restart was needed before)."""
+    _corpus, index_dir = built
+    pst = segment_file(index_dir, ".pst")
+    original = pst.read_bytes()
+    with closing(SearchEngine(index_dir, verify_every=verify_every)) as engine:
+        assert engine.search("zèbre").total == 2
+        truncate(pst)
+        with pytest.raises(storage.IndexDamagedError):
+            for word in ("girafes", "lions", "savanes", "sécurité", "chercheur", "faune"):
+                engine.search(word, per_page=2)
+        copy = pst.with_name(pst.name + ".copy")
+        copy.write_bytes(original)
+        os.replace(copy, pst)  # what rsync or cp --remove-destination does: a new file
+        if verify_every:  # the first read may still meet the old file: 503, retry
+            with contextlib.suppress(storage.IndexDamagedError):
+                engine.search("girafes")
+        for word in ("girafes", "lions", "savanes", "sécurité", "chercheur", "faune", "zèbre"):
+            assert engine.search(word).total >= 1, word
+        assert engine.stats()["generation"] == "g000001"
