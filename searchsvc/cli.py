@@ -7,13 +7,13 @@ import json
 import os
 import re
 import sys
-import time
 from dataclasses import asdict
 from pathlib import Path
 
 import click
 
 from searchsvc import storage
+from searchsvc.cli_progress import IndexProgress
 from searchsvc.config import Settings
 from searchsvc.corpus import Skipped
 from searchsvc.indexer import check_index, reindex
@@ -50,7 +50,8 @@ def main() -> None:
     "--corpus",
     type=click.Path(path_type=Path),
     default=None,
-    help="Corpus folder to read (default: $SEARCHSVC_CORPUS or ./corpus).",
+    help="Corpus folder, or one corpus file such as a .jsonl.gz "
+    "(default: $SEARCHSVC_CORPUS or ./corpus).",
 )
 @index_option
 @click.option(
@@ -62,32 +63,22 @@ def main() -> None:
 def index_command(corpus: Path | None, index_dir: Path | None, full: bool, no_wait: bool) -> None:
     """Index the corpus: only new and changed documents unless --full.
 
-    Exits 0 when every file was indexed, 3 when some were skipped (each is reported).
+    Shows its progress (a bar at a terminal, a line every few seconds elsewhere), then one
+    summary line. Exits 0 when every file was indexed, 3 when some were skipped (each is
+    reported), 1 on an error (one line; the live index is unchanged).
     """
     settings = Settings.from_env()
     corpus = corpus or settings.corpus
     index_dir = index_dir or settings.index
-    fancy = _fancy(sys.stderr)
-    started = time.monotonic()
+    progress = IndexProgress(sys.stderr, live=_fancy(sys.stderr))
+
+    def say(text: str) -> None:
+        progress.interrupt()
+        click.echo(text, err=True)
 
     def on_skip(problem: Skipped) -> None:
         where = f"{problem.path}:{problem.line}" if problem.line else problem.path
-        if fancy:
-            click.echo("\r\033[K", nl=False, err=True)
-        click.echo(f"skipped {where}: {problem.reason}", err=True)
-
-    def progress(n: int) -> None:
-        if fancy and n % 250 == 0:
-            rate = n / max(time.monotonic() - started, 1e-9)
-            click.echo(f"\rindexing… {n:,} documents ({rate:,.0f}/s)", nl=False, err=True)
-        elif not fancy and n % 10_000 == 0:
-            click.echo(f"indexed {n:,} documents", err=True)
-
-    def on_wait() -> None:
-        click.echo(f"waiting for another `searchsvc index` writing {index_dir}…", err=True)
-
-    def on_notice(text: str) -> None:
-        click.echo(text, err=True)
+        say(f"skipped {where}: {problem.reason}")
 
     try:
         report = reindex(
@@ -97,18 +88,23 @@ def index_command(corpus: Path | None, index_dir: Path | None, full: bool, no_wa
             on_skip=on_skip,
             progress=progress,
             wait=not no_wait,
-            on_wait=on_wait,
-            on_notice=on_notice,
+            on_wait=lambda: say(f"waiting for another `searchsvc index` writing {index_dir}…"),
+            on_notice=say,
         )
-    except (FileNotFoundError, NotADirectoryError, storage.IndexStateError) as e:
-        if fancy:
-            click.echo("\r\033[K", nl=False, err=True)
-        raise click.ClickException(str(e)) from None
-    if fancy:
-        click.echo("\r\033[K", nl=False, err=True)
+    except (FileNotFoundError, ValueError, storage.IndexStateError) as e:
+        raise click.ClickException(_one_line(e)) from None
+    finally:
+        progress.close()
     click.echo(report.summary())
     if report.skipped:
         sys.exit(EXIT_SKIPPED)
+
+
+def _one_line(e: Exception) -> str:
+    """An error's message for people: an OS error's own words and path, not its repr."""
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.strerror}: {e.filename}" if e.filename else e.strerror
+    return str(e)
 
 
 @main.command("check")

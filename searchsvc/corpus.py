@@ -7,6 +7,7 @@ every file (or JSONL line) it had to leave out through an ``on_skip`` callback.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import errno
 import gzip
 import hashlib
@@ -25,7 +26,9 @@ __all__ = [
     "DEFAULT_MAX_FILE_BYTES",
     "Document",
     "Skipped",
+    "corpus_bytes",
     "decode_bytes",
+    "escape_surrogates",
     "first_sentence",
     "normalize_text",
     "parse_file",
@@ -157,6 +160,8 @@ class Skipped:
 
 
 SkipHandler = Callable[[Skipped], None]
+# Told the bytes of corpus files read since it was last called.
+ReadHandler = Callable[[int], None]
 
 
 # --------------------------------------------------------------------------------------------
@@ -555,6 +560,14 @@ def _read_document_file(
     return Document(id=rel_path[: -len(ext)], title=title, body=body, path=rel_path)
 
 
+# JSON Lines lines between two reports of how far reading has come.
+_POSITION_EVERY = 256
+
+
+def _ignore_position(_: int) -> None:
+    """Default position handler: drop the report."""
+
+
 def _iter_lines(fh, limit: int) -> Iterator[tuple[int, bytes | None, int]]:
     """Yield (line number, bytes or None if over ``limit``, length) without reading whole lines."""
     lineno = 0
@@ -623,19 +636,30 @@ def _jsonl_document(obj: object, rel_path: str) -> Document | str:
 
 
 def _read_jsonl(
-    abs_path: str, rel_path: str, gzipped: bool, max_bytes: int, skip: SkipHandler
+    abs_path: str,
+    rel_path: str,
+    gzipped: bool,
+    max_bytes: int,
+    skip: SkipHandler,
+    at: Callable[[int], None] = _ignore_position,
 ) -> Iterator[tuple[Document, int]]:
-    """Stream (Document, line number) pairs from a .jsonl or .jsonl.gz file, reporting bad lines."""
+    """Stream (Document, line number) pairs from a .jsonl or .jsonl.gz file, reporting bad lines.
+
+    ``at`` is told now and then how far into the file (its bytes on disk) reading has come.
+    """
     lineno = 0
     found = False
     try:
-        fh = gzip.open(abs_path, "rb") if gzipped else open(abs_path, "rb")  # noqa: SIM115
+        raw_file = open(abs_path, "rb")  # noqa: SIM115 - closed by fh, or below
     except OSError as exc:
         skip(Skipped(rel_path, _os_reason(exc)))
         return
-    with fh:
+    fh = gzip.GzipFile(fileobj=raw_file, mode="rb") if gzipped else raw_file
+    with raw_file, fh:
         lines = _iter_lines(fh, max_bytes)
         while True:
+            if lineno % _POSITION_EVERY == 0:
+                at(raw_file.tell())
             try:
                 item = next(lines, None)
             except (OSError, EOFError, zlib.error) as exc:
@@ -697,9 +721,17 @@ def _ignore_skip(_: Skipped) -> None:
 
 
 def _parse_located(
-    abs_path: str, rel_path: str, skip: SkipHandler, max_file_bytes: int
+    abs_path: str,
+    rel_path: str,
+    skip: SkipHandler,
+    max_file_bytes: int,
+    on_read: ReadHandler = _ignore_position,
 ) -> Iterator[tuple[Document, int | None]]:
-    """Documents of one file with their JSONL line number (None for other kinds)."""
+    """Documents of one file with their JSONL line number (None for other kinds).
+
+    ``on_read`` gets the bytes of the file read since its last call, its whole size in all
+    (skipped files included), so that a progress bar over the corpus's size ends full.
+    """
     found = _kind(os.path.basename(abs_path))
     if found is None:
         return
@@ -716,12 +748,25 @@ def _parse_located(
     if not stat.S_ISREG(st.st_mode):
         skip(Skipped(rel_path, "not a regular file"))
         return
-    if kind == "jsonl":
-        yield from _read_jsonl(abs_path, rel_path, ext.endswith(".gz"), max_file_bytes, skip)
-        return
-    doc = _read_document_file(abs_path, rel_path, ext, kind, st.st_size, max_file_bytes, skip)
-    if doc is not None:
-        yield doc, None
+    reported = 0
+
+    def at(position: int) -> None:
+        nonlocal reported
+        position = min(position, st.st_size)
+        if position > reported:
+            on_read(position - reported)
+            reported = position
+
+    try:
+        if kind == "jsonl":
+            gzipped = ext.endswith(".gz")
+            yield from _read_jsonl(abs_path, rel_path, gzipped, max_file_bytes, skip, at)
+            return
+        doc = _read_document_file(abs_path, rel_path, ext, kind, st.st_size, max_file_bytes, skip)
+        if doc is not None:
+            yield doc, None
+    finally:
+        at(st.st_size)
 
 
 def parse_file(
@@ -804,25 +849,58 @@ def read_corpus(
     root: str | os.PathLike[str],
     on_skip: SkipHandler | None = None,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    on_read: ReadHandler | None = None,
 ) -> Iterator[Document]:
     """Stream every document under ``root`` in sorted path order, reporting bad files to on_skip.
 
-    Raises FileNotFoundError / NotADirectoryError at once if ``root`` is not a directory; bad
-    files never raise. A document id seen twice keeps its first occurrence.
+    ``root`` is a folder, or one file of a kind the corpus may hold (a JSON Lines file, say).
+    ``on_read`` is told the bytes read as reading goes (see :func:`corpus_bytes`). Raises
+    FileNotFoundError at once if ``root`` does not exist, ValueError if it is a file of
+    another kind; bad files never raise. A document id seen twice keeps its first occurrence.
     """
     root_str = os.fspath(root)
-    if not os.path.exists(root_str):
-        raise FileNotFoundError(errno.ENOENT, "corpus folder does not exist", root_str)
-    if not os.path.isdir(root_str):
-        raise NotADirectoryError(errno.ENOTDIR, "corpus path is not a folder", root_str)
-    return _read_corpus(root_str, on_skip or _ignore_skip, max_file_bytes)
+    _check_root(root_str)
+    return _read_corpus(
+        root_str, on_skip or _ignore_skip, max_file_bytes, on_read or _ignore_position
+    )
 
 
-def _read_corpus(root: str, skip: SkipHandler, max_file_bytes: int) -> Iterator[Document]:
+def _check_root(root: str) -> None:
+    if not os.path.exists(root):
+        raise FileNotFoundError(errno.ENOENT, "corpus not found", root)
+    if not os.path.isdir(root) and _kind(os.path.basename(root)) is None:
+        kinds = ", ".join(ext for ext, _kind_ in _EXTENSIONS)
+        raise ValueError(f"the corpus {root} is a file of no kind searchsvc reads ({kinds})")
+
+
+def _files(root: str, skip: SkipHandler) -> Iterator[tuple[str, str]]:
+    """``(path, path relative to the corpus)`` of each file to read under ``root``; a corpus
+    that is one file is that file, named by its own name."""
+    if os.path.isdir(root):
+        yield from _walk(root, skip)
+    else:
+        yield root, escape_surrogates(os.path.basename(root))
+
+
+def corpus_bytes(root: str | os.PathLike[str]) -> int:
+    """The bytes on disk of the files :func:`read_corpus` would read under ``root`` (the
+    total of a progress bar: files are counted before they are read)."""
+    root_str = os.fspath(root)
+    _check_root(root_str)
+    total = 0
+    for path, _rel in _files(root_str, _ignore_skip):
+        with contextlib.suppress(OSError):
+            total += os.stat(path).st_size
+    return total
+
+
+def _read_corpus(
+    root: str, skip: SkipHandler, max_file_bytes: int, on_read: ReadHandler
+) -> Iterator[Document]:
     """Generator behind :func:`read_corpus` (split so argument errors raise immediately)."""
     seen: dict[str, tuple[str, int | None]] = {}
-    for abs_path, rel_path in _walk(root, skip):
-        for doc, line in _parse_located(abs_path, rel_path, skip, max_file_bytes):
+    for abs_path, rel_path in _files(root, skip):
+        for doc, line in _parse_located(abs_path, rel_path, skip, max_file_bytes, on_read):
             first = seen.get(doc.id)
             if first is not None:
                 where = first[0] if first[1] is None else f"{first[0]}, line {first[1]}"

@@ -33,7 +33,7 @@ from pathlib import Path, PurePosixPath
 from whoosh import index as whoosh_index
 
 from searchsvc import storage
-from searchsvc.corpus import Document, Skipped, read_corpus
+from searchsvc.corpus import Document, Skipped, corpus_bytes, read_corpus
 from searchsvc.schema import build_schema
 from searchsvc.whoosh_internals import CheckedMpWriter, HelperFailed, SegmentBuilder, abandon
 
@@ -69,7 +69,18 @@ class IndexReport:
         )
 
 
-Progress = Callable[[int], None]
+@dataclass(frozen=True)
+class Progress:
+    """Where a reindex is, for a progress display: its phase, the documents read so far,
+    and the corpus bytes read out of the total (counted before reading starts)."""
+
+    phase: str  # "reading" (documents read, analysed and written), then "writing"
+    documents: int
+    done: int
+    total: int
+
+
+ProgressHandler = Callable[[Progress], None]
 
 
 def _fields(doc: Document) -> dict:
@@ -97,15 +108,17 @@ def reindex(
     *,
     full: bool = False,
     on_skip: Callable[[Skipped], None] | None = None,
-    progress: Progress | None = None,
+    progress: ProgressHandler | None = None,
     wait: bool = True,
     limitmb: int = DEFAULT_LIMIT_MB,
     procs: int | None = None,
     on_wait: Callable[[], None] | None = None,
     on_notice: Callable[[str], None] | None = None,
 ) -> IndexReport:
-    """Bring the index in ``index_dir`` up to date with the documents in ``corpus``.
+    """Bring the index in ``index_dir`` up to date with the documents in ``corpus`` (a folder,
+    or a single file of a kind the corpus may hold).
 
+    ``progress`` is called after each document read and once when writing begins;
     ``procs`` worker processes analyse and write a full build (default: one per core);
     ``limitmb`` bounds the memory each one buffers before flushing, so memory stays flat
     however large the corpus. ``on_wait`` is called once if another reindex holds the index
@@ -113,8 +126,7 @@ def reindex(
     updated (damaged, another format) and is rebuilt in full instead.
     """
     corpus, root = Path(corpus), Path(index_dir)
-    if not corpus.is_dir():
-        raise FileNotFoundError(f"corpus folder not found: {corpus}")
+    total = corpus_bytes(corpus)  # FileNotFoundError, ValueError: no corpus to read
     started = time.monotonic()
     try:
         with storage.write_lock(root, wait=wait, on_wait=on_wait):
@@ -130,11 +142,13 @@ def reindex(
                 if on_skip:
                     on_skip(problem)
 
-            docs = _counted(read_corpus(corpus, on_skip=skipped), progress)
+            meter = _Meter(total, progress)
+            docs = meter.count(read_corpus(corpus, on_skip=skipped, on_read=meter.read))
             if live is None:
-                _build(root, docs, report, limitmb, procs or _default_procs(corpus))
+                procs = procs or _default_procs(total)
+                _build(root, docs, report, limitmb, procs, meter)
             else:
-                _update(root, live, docs, report, limitmb)
+                _update(root, live, docs, report, limitmb, meter)
             storage.collect_garbage(root)
     except (OSError, HelperFailed) as e:
         raise storage.IndexWriteError(_failure(root, e)) from e
@@ -224,16 +238,9 @@ def check_index(index_dir: str | os.PathLike) -> CheckReport:
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024
 
 
-def _default_procs(corpus: Path) -> int:
+def _default_procs(corpus_size: int) -> int:
     """One writer process per core for a large corpus, a single one for a small corpus."""
-    total = 0
-    for folder, _dirs, files in os.walk(corpus):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.stat(os.path.join(folder, name)).st_size
-        if total >= PARALLEL_MIN_BYTES:
-            return os.cpu_count() or 1
-    return 1
+    return (os.cpu_count() or 1) if corpus_size >= PARALLEL_MIN_BYTES else 1
 
 
 # Helper processes of a multi-process build ask the kernel to kill them when the process that
@@ -296,15 +303,34 @@ def _builder(ix: whoosh_index.Index, limitmb: int, procs: int):
     return SegmentBuilder(ix, limitmb)
 
 
-def _counted(docs: Iterable[Document], progress: Progress | None) -> Iterable[Document]:
-    for n, doc in enumerate(docs, 1):
-        yield doc
-        if progress:
-            progress(n)
+class _Meter:
+    """Counts documents and corpus bytes read, and tells a progress handler."""
+
+    def __init__(self, total: int, handler: ProgressHandler | None):
+        self.total, self.handler = total, handler
+        self.documents = self.done = 0
+
+    def read(self, nbytes: int) -> None:
+        self.done += nbytes
+
+    def count(self, docs: Iterable[Document]) -> Iterator[Document]:
+        for doc in docs:
+            yield doc
+            self.documents += 1
+            self.tell("reading")
+
+    def tell(self, phase: str) -> None:
+        if self.handler:
+            self.handler(Progress(phase, self.documents, self.done, self.total))
 
 
 def _build(
-    root: Path, docs: Iterable[Document], report: IndexReport, limitmb: int, procs: int
+    root: Path,
+    docs: Iterable[Document],
+    report: IndexReport,
+    limitmb: int,
+    procs: int,
+    meter: _Meter,
 ) -> None:
     name, tmp = storage.new_generation(root)
     try:
@@ -316,6 +342,7 @@ def _build(
                     for doc in docs:
                         writer.add_document(**_without_none(_fields(doc)))
                         report.added += 1
+                    meter.tell("writing")
                     writer.commit()
                 except BaseException:
                     abandon(writer)
@@ -338,6 +365,7 @@ def _update(
     docs: Iterable[Document],
     report: IndexReport,
     limitmb: int,
+    meter: _Meter,
 ) -> None:
     """Write the changes as a new generation that starts from links to the live one's files.
 
@@ -382,6 +410,7 @@ def _update(
         if writer is None:
             report.documents, report.generation = expected, live.name
             return
+        meter.tell("writing")
         writer.commit()
         ix.close()
         report.documents = _counted_in(tmp, expected=expected)

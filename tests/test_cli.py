@@ -75,7 +75,26 @@ def test_index_skipped_files_exit_3(runner, tiny_corpus, tmp_path):
 def test_index_missing_corpus_clean_error(runner, tmp_path):
     result = run(runner, "index", corpus=tmp_path / "absent", index=tmp_path / "index")
     assert result.exit_code == 1
-    assert "Error: corpus folder not found" in result.stderr
+    assert result.stderr.strip() == f"Error: corpus not found: {tmp_path / 'absent'}"
+    assert "Traceback" not in result.output
+
+
+# Issue 13: a corpus that is one file, and a file of no kind searchsvc reads.
+def test_index_a_corpus_that_is_one_file(runner, tmp_path):
+    path = tmp_path / "lot.jsonl"
+    lines = [json.dumps({"id": f"d{i}", "title": "Titre", "body": "Un zèbre."}) for i in range(3)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run(runner, "index", corpus=path, index=tmp_path / "index")
+    assert result.exit_code == 0, result.output
+    assert "3 added" in result.stdout and "3 documents in g000001" in result.stdout
+
+
+def test_index_a_corpus_file_of_another_kind_clean_error(runner, tmp_path):
+    path = tmp_path / "notes.pdf"
+    path.write_bytes(b"%PDF")
+    result = run(runner, "index", corpus=path, index=tmp_path / "index")
+    assert result.exit_code == 1
+    assert "is a file of no kind searchsvc reads" in result.stderr
     assert "Traceback" not in result.output
 
 

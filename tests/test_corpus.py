@@ -17,6 +17,7 @@ from searchsvc import corpus
 from searchsvc.corpus import (
     Document,
     Skipped,
+    corpus_bytes,
     decode_bytes,
     first_sentence,
     parse_file,
@@ -161,12 +162,37 @@ def test_read_corpus_ignores_hidden_and_other_extensions(tmp_path: Path) -> None
     ("make", "error"),
     [
         (lambda p: p / "missing", FileNotFoundError),
-        (lambda p: write(p / "file.txt", "x"), NotADirectoryError),
+        (lambda p: write(p / "file.pdf", "x"), ValueError),
     ],
 )
 def test_read_corpus_bad_root_raises_immediately(tmp_path: Path, make, error) -> None:
     with pytest.raises(error, match="corpus"):
         read_corpus(make(tmp_path))  # raises at call time, not on first iteration
+
+
+# Issue 13: a corpus may be one file (a JSON Lines export, say).
+def test_read_corpus_of_one_file(tmp_path: Path) -> None:
+    write(tmp_path / "un.txt", "Titre\n\nCorps.")
+    lines = [json.dumps({"id": f"j{i}", "title": "T", "body": "Corps"}) for i in range(3)]
+    path = tmp_path / "lot.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    assert [d.id for d in read_corpus(path)] == ["j0", "j1", "j2"]
+    assert [(d.id, d.path) for d in read_corpus(tmp_path / "un.txt")] == [("un", "un.txt")]
+
+
+def test_read_corpus_reports_every_byte_it_reads(tmp_path: Path) -> None:
+    write(tmp_path / "a.txt", "Titre\n\nCorps.")
+    write(tmp_path / "vide.txt", "")
+    lines = [json.dumps({"id": f"j{i}", "body": "mot " * 50}) for i in range(2000)]
+    with gzip.open(tmp_path / "b.jsonl.gz", "wt", encoding="utf-8") as fh:
+        fh.write("\n".join(lines))
+    (tmp_path / "c.jsonl").write_text("\n".join(lines[:600]).replace('"j', '"k'))
+    reads: list[int] = []
+    docs = list(read_corpus(tmp_path, on_read=reads.append))
+    assert len(docs) == 2601
+    assert sum(reads) == corpus_bytes(tmp_path)
+    assert len(reads) > 4 and all(n > 0 for n in reads)  # JSON Lines files bit by bit
 
 
 def test_read_corpus_follows_symlinked_files_and_dirs(tmp_path: Path) -> None:

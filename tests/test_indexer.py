@@ -78,7 +78,7 @@ def test_first_incremental_run_builds_in_full(tiny_corpus, index_dir):
 
 
 def test_missing_corpus_raises(tmp_path, index_dir):
-    with pytest.raises(FileNotFoundError, match="corpus folder not found"):
+    with pytest.raises(FileNotFoundError, match="corpus not found"):
         reindex(tmp_path / "absent", index_dir)
 
 
@@ -93,7 +93,15 @@ def test_progress_and_skip_callbacks(tiny_corpus, index_dir):
     (tiny_corpus / "vide.txt").write_bytes(b"")
     seen, skipped = [], []
     reindex(tiny_corpus, index_dir, progress=seen.append, on_skip=skipped.append)
-    assert seen == [1, 2, 3]
+    total = sum(p.stat().st_size for p in tiny_corpus.iterdir())
+    assert [(p.phase, p.documents) for p in seen] == [
+        ("reading", 1),
+        ("reading", 2),
+        ("reading", 3),
+        ("writing", 3),
+    ]
+    assert all(p.total == total for p in seen) and seen[-1].done == total
+    assert [p.done for p in seen] == sorted(p.done for p in seen)
     assert [s.path for s in skipped] == ["vide.txt"]
 
 
@@ -271,8 +279,8 @@ def test_full_rebuild_live_index_unchanged_until_switch(built, engine_on, monkey
     real_read_corpus = indexer.read_corpus
     during = []
 
-    def watching_read_corpus(root, on_skip=None):
-        yield from real_read_corpus(root, on_skip=on_skip)
+    def watching_read_corpus(root, **kwargs):
+        yield from real_read_corpus(root, **kwargs)
         # every document is written to the new generation, not yet published
         during.append((storage.current_name(index_dir), ids(engine_on, "chercheur")))
 
@@ -322,8 +330,8 @@ def test_interrupted_full_build_leaves_live_index_intact(built, monkeypatch):
     corpus, index_dir = built
     real_read_corpus = indexer.read_corpus
 
-    def failing_read_corpus(root, on_skip=None):
-        for n, doc in enumerate(real_read_corpus(root, on_skip=on_skip)):
+    def failing_read_corpus(root, **kwargs):
+        for n, doc in enumerate(real_read_corpus(root, **kwargs)):
             if n == 2:
                 raise OSError("disk vanished midway")
             yield doc

@@ -210,17 +210,13 @@ def test_helpers_forked_during_a_build_die_with_it_and_never_hold_the_lock(tmp_p
 
 def test_a_build_that_fails_stops_its_helper_processes(tmp_path, monkeypatch):
     corpus = write_corpus(tmp_path / "corpus", 400)
-    real = indexer._counted
 
-    def failing(docs, progress):
-        for n, doc in enumerate(real(docs, progress)):
-            if n == 300:  # helpers are at work by now (they get 100 documents at a time)
-                raise OSError(errno.ENOSPC, "No space left on device")
-            yield doc
+    def failing(progress):
+        if progress.documents == 300:  # helpers are at work by now (100 documents a job)
+            raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(indexer, "_counted", failing)
     with pytest.raises(storage.IndexWriteError):
-        reindex(corpus, tmp_path / "index", full=True, procs=2)
+        reindex(corpus, tmp_path / "index", full=True, procs=2, progress=failing)
     assert multiprocessing.active_children() == []
     assert lock_is_free(tmp_path / "index")
     assert leftovers(tmp_path / "index") == []
@@ -234,8 +230,8 @@ DRIVER = """
 import sys, time
 from searchsvc.indexer import reindex
 corpus, index_dir, full = sys.argv[1], sys.argv[2], sys.argv[3] == "full"
-def progress(n):
-    if n == 1:
+def progress(p):
+    if p.documents == 1:
         print("reading", flush=True)
     time.sleep(0.001)
 reindex(corpus, index_dir, full=full, procs=2 if full else None, progress=progress)
