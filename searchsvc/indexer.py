@@ -415,7 +415,11 @@ def _update(
         ix.close()
         report.documents = _counted_in(tmp, expected=expected)
         storage.write_meta(
-            tmp, documents=report.documents, built=live.meta.get("built"), updated=_now()
+            tmp,
+            linked_from=live,
+            documents=report.documents,
+            built=live.meta.get("built"),
+            updated=_now(),
         )
         storage.publish(root, name, tmp)
         report.generation = name

@@ -215,9 +215,13 @@ def _reason(e: BaseException) -> str:
     return str(e) or type(e).__name__
 
 
-def write_meta(path: Path, **fields: object) -> None:
-    """Write a generation's metadata atomically, with the manifest of its files."""
-    meta = {"version": VERSION, **fields, "files": manifest(path)}
+def write_meta(path: Path, *, linked_from: Generation | None = None, **fields: object) -> None:
+    """Write a generation's metadata atomically, with the manifest of its files.
+
+    ``linked_from``: the generation whose files this one links to, whose manifest entries
+    serve for them (the same inode is the same, already verified, content).
+    """
+    meta = {"version": VERSION, **fields, "files": manifest(path, linked_from)}
     tmp = path / (META + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(json.dumps(meta, indent=2))
@@ -266,14 +270,28 @@ def unlisted_files(generation: Generation) -> list[str]:
     return [p.name for p in _index_files(generation.path) if p.name not in listed]
 
 
-def manifest(path: Path) -> dict[str, dict]:
-    """Name, size and SHA-256 of every file of the generation at ``path``, each synced to disk."""
+def manifest(path: Path, linked_from: Generation | None = None) -> dict[str, dict]:
+    """Name, size and SHA-256 of every file of the generation at ``path``, each synced to disk.
+
+    A file that is a hard link to a file of ``linked_from`` keeps that file's entry.
+    """
+    known = linked_from.meta.get("files", {}) if linked_from else {}
     files = {}
     for p in _index_files(path):
+        if p.name in known and _same_file(p, linked_from.path / p.name):
+            files[p.name] = known[p.name]
+            continue
         with open(p, "rb") as f:
             os.fsync(f.fileno())
         files[p.name] = {"size": p.stat().st_size, "sha256": file_digest(p)}
     return files
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def link_generation(source: Generation, target: Path) -> None:

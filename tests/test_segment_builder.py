@@ -122,3 +122,19 @@ def test_several_segments_read_back_as_one(tmp_path_factory, rows):
     finally:
         one.close()
         split.close()
+
+
+def test_long_posting_lists_are_cut_into_the_same_blocks(tmp_path):
+    """Terms in 128, 129, 256 and 300 documents: one block, a full block and one more..."""
+    rows = []
+    for i in range(300):
+        words = ["commun"]  # 300 documents: three blocks
+        words += ["cent"] if i < 128 else []  # exactly one full block
+        words += ["plus"] if i < 129 else []  # a full block and a posting
+        words += ["deux"] if i < 256 else []  # two full blocks
+        words += [f"mot{i % 7}"] * (1 + i % 3)  # weights and lengths that vary
+        rows.append((f"Titre {i}", " ".join(words), None, None))
+    docs = docs_of(rows)
+    build(tmp_path / "whoosh", docs, bulk=False).close()
+    build(tmp_path / "bulk", docs, bulk=True).close()
+    assert file_digests(tmp_path / "bulk") == file_digests(tmp_path / "whoosh")
