@@ -118,7 +118,8 @@ def corpus_dir(corpus: Path, docs: int | None) -> Path:
     """A corpus folder holding ``corpus`` (or its first ``docs`` lines) for ``reindex``.
 
     ``searchsvc`` reads folders; the benchmark data is one JSONL file. The whole file is
-    linked, a prefix is written out once and reused.
+    linked, a prefix is written out once and reused. ``docs`` beyond the file's length
+    repeats it with new ids (``d000001-r1``…), for measuring growth (100,000 documents).
     """
     corpus = corpus.resolve()
     if corpus.is_dir():
@@ -139,15 +140,22 @@ def corpus_dir(corpus: Path, docs: int | None) -> Path:
         os.replace(tmp, done)
         return target
     tmp = target / (name + ".tmp")
-    with open_lines(corpus) as src, open(tmp, "w", encoding="utf-8") as out:
-        n = 0
-        for line in src:
-            if not line.strip():
-                continue
-            out.write(line if line.endswith("\n") else line + "\n")
-            n += 1
-            if n >= docs:
-                break
+    with open(tmp, "w", encoding="utf-8") as out:
+        n = repeat = 0
+        while n < docs:
+            with open_lines(corpus) as src:
+                for line in src:
+                    if not line.strip():
+                        continue
+                    if repeat:
+                        doc = json.loads(line)
+                        doc["id"] = f"{doc['id']}-r{repeat}"
+                        line = json.dumps(doc, ensure_ascii=False)
+                    out.write(line if line.endswith("\n") else line + "\n")
+                    n += 1
+                    if n >= docs:
+                        break
+            repeat += 1
     os.replace(tmp, done)
     return target
 
