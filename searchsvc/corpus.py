@@ -17,8 +17,8 @@ import re
 import stat
 import unicodedata
 import zlib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -131,7 +131,11 @@ _BINARY_CONTROL_RATIO = 0.05
 
 @dataclass(frozen=True)
 class Document:
-    """One searchable document, as read from a corpus file (or one JSONL line)."""
+    """One searchable document, as read from a corpus file (or one JSONL line).
+
+    ``source_hash`` is the digest of what it was read from (see :func:`source_hash`); a
+    document made some other way has none, and its content is hashed instead.
+    """
 
     id: str
     title: str
@@ -140,14 +144,38 @@ class Document:
     url: str | None = None
     date: str | None = None
     source: str | None = None
+    source_hash: str | None = field(default=None, compare=False)
 
     @property
     def content_hash(self) -> str:
-        """Hex digest of the indexed content, so unchanged documents can skip reindexing."""
+        """Hex digest that changes when the document does, so unchanged documents can skip
+        reindexing: its source's digest, else its content's."""
+        if self.source_hash:
+            return self.source_hash
         payload = json.dumps(
             [self.title, self.body, self.url, self.date, self.source], ensure_ascii=False
         )
         return hashlib.blake2b(payload.encode("utf-8"), digest_size=20).hexdigest()
+
+    @classmethod
+    def unchanged(cls, doc_id: str, path: str, digest: str) -> Document:
+        """A document whose source is byte for byte the one indexed: not read again, so it
+        has only its id, path and source digest."""
+        return cls(doc_id, "", "", path, source_hash=digest)
+
+
+# Bump when reading turns the same bytes into another document (parsing, normalisation), so
+# that sources unchanged on disk are read again by the next incremental run.
+READER_VERSION = 1
+
+
+def source_hash(rel_path: str, raw: bytes) -> str:
+    """The digest of a document's source: its path in the corpus and its bytes (a text
+    file's, or one JSON Lines line's without its line break)."""
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update(f"{READER_VERSION}\0{rel_path}\0".encode())
+    digest.update(raw)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -515,9 +543,19 @@ def _os_reason(exc: OSError) -> str:
 
 
 def _read_document_file(
-    abs_path: str, rel_path: str, ext: str, kind: str, size: int, max_bytes: int, skip: SkipHandler
+    abs_path: str,
+    rel_path: str,
+    ext: str,
+    kind: str,
+    size: int,
+    max_bytes: int,
+    skip: SkipHandler,
+    known: Mapping[str, str],
 ) -> Document | None:
-    """Read one .txt/.md/.html file into a Document, or report why not."""
+    """Read one .txt/.md/.html file into a Document, or report why not.
+
+    A file whose digest is in ``known`` (source digest → id) is not parsed again.
+    """
     if size > max_bytes:
         skip(Skipped(rel_path, f"file too large ({size} bytes > limit {max_bytes})"))
         return None
@@ -533,6 +571,9 @@ def _read_document_file(
     if not raw:
         skip(Skipped(rel_path, "empty file"))
         return None
+    digest = source_hash(rel_path, raw)
+    if digest in known:
+        return Document.unchanged(known[digest], rel_path, digest)
     is_utf16 = raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
     if b"\x00" in raw and not is_utf16:
         skip(Skipped(rel_path, "not valid text (binary data)"))
@@ -557,7 +598,9 @@ def _read_document_file(
     if not body.strip():
         skip(Skipped(rel_path, "no text content"))
         return None
-    return Document(id=rel_path[: -len(ext)], title=title, body=body, path=rel_path)
+    return Document(
+        id=rel_path[: -len(ext)], title=title, body=body, path=rel_path, source_hash=digest
+    )
 
 
 # JSON Lines lines between two reports of how far reading has come.
@@ -566,6 +609,9 @@ _POSITION_EVERY = 256
 
 def _ignore_position(_: int) -> None:
     """Default position handler: drop the report."""
+
+
+_NOTHING_KNOWN: Mapping[str, str] = {}
 
 
 def _iter_lines(fh, limit: int) -> Iterator[tuple[int, bytes | None, int]]:
@@ -601,13 +647,13 @@ def _meta(value: object) -> str | None:
     return None
 
 
-def _jsonl_document(obj: object, rel_path: str) -> Document | str:
+def _jsonl_document(obj: object, rel_path: str, digest: str | None = None) -> Document | str:
     """Build a Document from one parsed JSONL value, or return the reason it is rejected."""
     if not isinstance(obj, dict):
         return f"not a JSON object ({type(obj).__name__})"
-    for field in ("id", "body"):
-        if field not in obj or obj[field] is None:
-            return f"missing field {field!r}"
+    for name in ("id", "body"):
+        if name not in obj or obj[name] is None:
+            return f"missing field {name!r}"
     raw_id = obj["id"]
     if isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
         return "field 'id' is not a string or integer"
@@ -632,6 +678,7 @@ def _jsonl_document(obj: object, rel_path: str) -> Document | str:
         url=_meta(obj.get("url")),
         date=_meta(obj.get("date")),
         source=_meta(obj.get("source")),
+        source_hash=digest,
     )
 
 
@@ -642,10 +689,12 @@ def _read_jsonl(
     max_bytes: int,
     skip: SkipHandler,
     at: Callable[[int], None] = _ignore_position,
+    known: Mapping[str, str] = _NOTHING_KNOWN,
 ) -> Iterator[tuple[Document, int]]:
     """Stream (Document, line number) pairs from a .jsonl or .jsonl.gz file, reporting bad lines.
 
     ``at`` is told now and then how far into the file (its bytes on disk) reading has come.
+    A line whose digest is in ``known`` (source digest → id) is not parsed again.
     """
     lineno = 0
     found = False
@@ -680,6 +729,10 @@ def _read_jsonl(
             if not raw.strip():
                 continue
             found = True
+            digest = source_hash(rel_path, raw.rstrip(b"\r\n"))
+            if digest in known:
+                yield Document.unchanged(known[digest], rel_path, digest), lineno
+                continue
             if b"\x00" in raw:
                 skip(Skipped(rel_path, "not valid text (binary data)", lineno))
                 return
@@ -697,7 +750,7 @@ def _read_jsonl(
             except RecursionError:
                 skip(Skipped(rel_path, "invalid JSON: nested too deeply", lineno))
                 continue
-            doc = _jsonl_document(obj, rel_path)
+            doc = _jsonl_document(obj, rel_path, digest)
             if isinstance(doc, str):
                 skip(Skipped(rel_path, doc, lineno))
             else:
@@ -726,6 +779,7 @@ def _parse_located(
     skip: SkipHandler,
     max_file_bytes: int,
     on_read: ReadHandler = _ignore_position,
+    known: Mapping[str, str] = _NOTHING_KNOWN,
 ) -> Iterator[tuple[Document, int | None]]:
     """Documents of one file with their JSONL line number (None for other kinds).
 
@@ -760,9 +814,11 @@ def _parse_located(
     try:
         if kind == "jsonl":
             gzipped = ext.endswith(".gz")
-            yield from _read_jsonl(abs_path, rel_path, gzipped, max_file_bytes, skip, at)
+            yield from _read_jsonl(abs_path, rel_path, gzipped, max_file_bytes, skip, at, known)
             return
-        doc = _read_document_file(abs_path, rel_path, ext, kind, st.st_size, max_file_bytes, skip)
+        doc = _read_document_file(
+            abs_path, rel_path, ext, kind, st.st_size, max_file_bytes, skip, known
+        )
         if doc is not None:
             yield doc, None
     finally:
@@ -850,8 +906,13 @@ def read_corpus(
     on_skip: SkipHandler | None = None,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     on_read: ReadHandler | None = None,
+    known: Mapping[str, str] | None = None,
 ) -> Iterator[Document]:
     """Stream every document under ``root`` in sorted path order, reporting bad files to on_skip.
+
+    ``known`` maps the source digests of documents already indexed to their ids: a source
+    found unchanged is not parsed again and comes as :meth:`Document.unchanged` (an
+    incremental reindex then only hashes the bytes of what did not change).
 
     ``root`` is a folder, or one file of a kind the corpus may hold (a JSON Lines file, say).
     ``on_read`` is told the bytes read as reading goes (see :func:`corpus_bytes`). Raises
@@ -861,7 +922,11 @@ def read_corpus(
     root_str = os.fspath(root)
     _check_root(root_str)
     return _read_corpus(
-        root_str, on_skip or _ignore_skip, max_file_bytes, on_read or _ignore_position
+        root_str,
+        on_skip or _ignore_skip,
+        max_file_bytes,
+        on_read or _ignore_position,
+        _NOTHING_KNOWN if known is None else known,
     )
 
 
@@ -895,12 +960,17 @@ def corpus_bytes(root: str | os.PathLike[str]) -> int:
 
 
 def _read_corpus(
-    root: str, skip: SkipHandler, max_file_bytes: int, on_read: ReadHandler
+    root: str,
+    skip: SkipHandler,
+    max_file_bytes: int,
+    on_read: ReadHandler,
+    known: Mapping[str, str],
 ) -> Iterator[Document]:
     """Generator behind :func:`read_corpus` (split so argument errors raise immediately)."""
     seen: dict[str, tuple[str, int | None]] = {}
     for abs_path, rel_path in _files(root, skip):
-        for doc, line in _parse_located(abs_path, rel_path, skip, max_file_bytes, on_read):
+        located = _parse_located(abs_path, rel_path, skip, max_file_bytes, on_read, known)
+        for doc, line in located:
             first = seen.get(doc.id)
             if first is not None:
                 where = first[0] if first[1] is None else f"{first[0]}, line {first[1]}"

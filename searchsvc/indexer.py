@@ -143,12 +143,16 @@ def reindex(
                     on_skip(problem)
 
             meter = _Meter(total, progress)
-            docs = meter.count(read_corpus(corpus, on_skip=skipped, on_read=meter.read))
+
+            def read(known: dict[str, str] | None = None) -> Iterator[Document]:
+                docs = read_corpus(corpus, on_skip=skipped, on_read=meter.read, known=known)
+                return meter.count(docs)
+
             if live is None:
                 procs = procs or _default_procs(total)
-                _build(root, docs, report, limitmb, procs, meter)
+                _build(root, read(), report, limitmb, procs, meter)
             else:
-                _update(root, live, docs, report, limitmb, meter)
+                _update(root, live, read, report, limitmb, meter)
             storage.collect_garbage(root)
     except (OSError, HelperFailed) as e:
         raise storage.IndexWriteError(_failure(root, e)) from e
@@ -362,18 +366,20 @@ def _build(
 def _update(
     root: Path,
     live: storage.Generation,
-    docs: Iterable[Document],
+    read: Callable[[dict[str, str]], Iterator[Document]],
     report: IndexReport,
     limitmb: int,
     meter: _Meter,
 ) -> None:
     """Write the changes as a new generation that starts from links to the live one's files.
 
-    The new generation is made at the first change only: a run that changes nothing writes
-    nothing and publishes nothing.
+    ``read(known)`` gives the corpus's documents, those whose source digest is in ``known``
+    unread (see :func:`searchsvc.corpus.read_corpus`). The new generation is made at the
+    first change only: a run that changes nothing writes nothing and publishes nothing.
     """
     with contextlib.closing(whoosh_index.open_dir(live.path)) as live_ix:
         known, paths = _indexed_hashes(live_ix)
+    docs = read({digest: doc_id for doc_id, digest in known.items()})
     name = tmp = ix = writer = None
     try:
 

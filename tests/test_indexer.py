@@ -9,6 +9,7 @@ from contextlib import closing
 
 import pytest
 
+import searchsvc.corpus as corpus_module
 import searchsvc.indexer as indexer
 from searchsvc import storage
 from searchsvc.indexer import IndexReport, reindex
@@ -402,3 +403,46 @@ def test_full_build_in_several_processes_finds_the_same(seed_corpus, tmp_path):
         with closing(SearchEngine(one)) as a, closing(SearchEngine(two)) as b:
             assert {h.id for h in a.search(query).hits} == {h.id for h in b.search(query).hits}
     assert reindex(seed_corpus, two).unchanged == 5
+
+
+# -- issue 13: an incremental run reads only what changed ----------------------------------------
+
+
+def test_an_incremental_run_parses_only_the_sources_that_changed(tmp_path, monkeypatch):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    lines = [
+        json.dumps({"id": f"d{i}", "title": f"T{i}", "body": f"Corps {i}."}) for i in range(50)
+    ]
+    (corpus / "lot.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (corpus / "page.html").write_text("<title>Page</title><p>Une page.</p>", encoding="utf-8")
+    index_dir = tmp_path / "index"
+    reindex(corpus, index_dir, full=True)
+
+    parsed = []
+    real_jsonl, real_html = corpus_module._jsonl_document, corpus_module.parse_html
+    monkeypatch.setattr(
+        corpus_module,
+        "_jsonl_document",
+        lambda obj, *a: parsed.append(obj["id"]) or real_jsonl(obj, *a),
+    )
+    monkeypatch.setattr(
+        corpus_module, "parse_html", lambda text: parsed.append("page") or real_html(text)
+    )
+    lines[7] = json.dumps({"id": "d7", "title": "T", "body": "Corps changé."})
+    (corpus / "lot.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = reindex(corpus, index_dir)
+    assert counts(report) == (0, 1, 0, 50, 0)
+    assert parsed == ["d7"]
+    with closing(SearchEngine(index_dir)) as eng:
+        assert ids(eng, "changé") == {"d7"}
+        assert eng.document("d8").body == "Corps 8."
+
+    # A line moved to another file is read again (its path is part of what is indexed).
+    parsed.clear()
+    (corpus / "autre.jsonl").write_text(lines[3] + "\n", encoding="utf-8")
+    (corpus / "lot.jsonl").write_text("\n".join(lines[:3] + lines[4:]) + "\n", encoding="utf-8")
+    report = reindex(corpus, index_dir)
+    assert parsed == ["d3"] and counts(report) == (0, 1, 0, 50, 0)
+    with closing(SearchEngine(index_dir)) as eng:
+        assert eng.document("d3").path == "autre.jsonl"
