@@ -35,7 +35,13 @@ from whoosh import index as whoosh_index
 from searchsvc import storage
 from searchsvc.corpus import Document, Skipped, corpus_bytes, read_corpus
 from searchsvc.schema import build_schema
-from searchsvc.whoosh_internals import CheckedMpWriter, HelperFailed, SegmentBuilder, abandon
+from searchsvc.whoosh_internals import (
+    CheckedMpWriter,
+    HelperFailed,
+    SegmentBuilder,
+    UpdateWriter,
+    abandon,
+)
 
 # Memory Whoosh may use to buffer postings before flushing a segment, per writer.
 DEFAULT_LIMIT_MB = 256
@@ -288,14 +294,14 @@ def _helpers_die_with_this_process() -> Iterator[None]:
             _builds -= 1
 
 
-def _writer(ix: whoosh_index.Index, limitmb: int):
-    """Whoosh's writer for an incremental update, each segment as separate files.
+def _writer(ix: whoosh_index.Index, limitmb: int) -> UpdateWriter:
+    """The writer of an incremental update, each segment as separate files.
 
     Whoosh reads a compound segment file through a ``BytesIO`` copy of each part, so every
     searching process kept a private copy of the postings, term and column files (174 MB
     of the bench index); separate files are read in place.
     """
-    return ix.writer(limitmb=limitmb, compound=False)
+    return UpdateWriter(ix, limitmb)
 
 
 def _builder(ix: whoosh_index.Index, limitmb: int, procs: int):

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import pytest
 from whoosh import index as whoosh_index
-from whoosh import writing
 
 import searchsvc.indexer as indexer
 from searchsvc import storage
 from searchsvc.indexer import reindex
 from searchsvc.search import SearchEngine
+from searchsvc.whoosh_internals import SegmentBuilder
 
 NEW_DOC = "Le zeppelin\n\nUn dirigeable commun survole la ville.\n"
 
@@ -85,10 +85,11 @@ def _disk_full(*args, **kwargs):
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
-# Where a commit can fail on a full disk: Whoosh writing its segment or its table of contents,
+# Where a commit can fail on a full disk: writing the new segment or Whoosh's table of contents,
 # searchsvc writing the metadata, or syncing the folder while switching generations.
 FAILURES = [
-    ("incremental", writing.SegmentWriter, "_finalize_segment"),
+    ("incremental", SegmentBuilder, "_flush"),
+    ("full", SegmentBuilder, "_flush"),
     ("incremental", whoosh_index.TOC, "write"),
     ("incremental", storage, "write_meta"),
     ("full", whoosh_index.TOC, "write"),

@@ -19,7 +19,7 @@ from whoosh import index as whoosh_index
 from searchsvc.corpus import Document
 from searchsvc.indexer import _fields, _without_none
 from searchsvc.schema import TEXT_FIELDS, build_schema
-from searchsvc.whoosh_internals import SegmentBuilder
+from searchsvc.whoosh_internals import SegmentBuilder, UpdateWriter
 
 WORDS = [
     "le", "la", "l'élection", "d'été", "présidentielle", "Delanoë", "micro-blogging",
@@ -138,3 +138,44 @@ def test_long_posting_lists_are_cut_into_the_same_blocks(tmp_path):
     build(tmp_path / "whoosh", docs, bulk=False).close()
     build(tmp_path / "bulk", docs, bulk=True).close()
     assert file_digests(tmp_path / "bulk") == file_digests(tmp_path / "whoosh")
+
+
+changes = st.lists(
+    st.tuples(st.sampled_from(["add", "update", "delete"]), st.integers(0, 40), texts),
+    min_size=1,
+    max_size=15,
+)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=FIXTURE)
+@given(rows=documents, edits=changes)
+def test_an_update_reads_back_as_whooshs_own_update(tmp_path_factory, rows, edits):
+    """UpdateWriter (deletions by Whoosh, new documents by the builder) against Whoosh's
+    writer doing the same adds, updates and deletes on the same index."""
+    root = tmp_path_factory.mktemp("update")
+    docs = docs_of(rows)
+    indexes = [build(root / name, docs, bulk=False) for name in ("whoosh", "ours")]
+    present = {d["id"] for d in docs}
+    writers = [indexes[0].writer(compound=False), UpdateWriter(indexes[1])]
+    for op, n, text in edits:
+        doc_id = f"d{n}"
+        fields = docs_of([(text, text, None, None)])[0] | {"id": doc_id, "path": f"p/{n}.txt"}
+        for writer in writers:
+            if op == "delete" and doc_id in present:
+                writer.delete_by_term("id", doc_id)
+            elif op == "update" and doc_id in present:
+                writer.update_document(**fields)
+            elif op != "delete" and doc_id not in present:
+                writer.add_document(**fields)
+        if op == "delete":
+            present.discard(doc_id)
+        else:
+            present.add(doc_id)
+    for writer in writers:
+        writer.commit()
+    try:
+        whoosh_view, ours = (contents(whoosh_index.open_dir(root / n)) for n in ("whoosh", "ours"))
+        assert ours == whoosh_view
+    finally:
+        for ix in indexes:
+            ix.close()
