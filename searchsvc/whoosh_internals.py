@@ -55,10 +55,10 @@ class HelperFailed(Exception):
     """A helper process of a multi-process build failed; the message says why."""
 
 
-# Memory a posting held by SegmentBuilder costs besides its value bytes (docnum and weight in
-# arrays, a reference to the value): what its limit counts.
-POSTING_BYTES = 40
-TERM_BYTES = 400
+# Memory a posting held by SegmentBuilder costs besides its value bytes (docnum, weight and
+# the value's end in arrays), and a term's own cost: what its limit counts.
+POSTING_BYTES = 16
+TERM_BYTES = 500
 
 
 class SegmentBuilder:
@@ -86,8 +86,10 @@ class SegmentBuilder:
         self._segment = self.codec.new_segment(self.storage, self.indexname)
         self._perdoc = self.codec.per_document_writer(self.storage, self._segment)
         self._docnum = 0
-        # field name -> term bytes -> (docnums, weights, values)
-        self._postings: dict[str, dict[bytes, tuple[array, array, list]]] = {}
+        # field name -> term bytes -> (docnums, weights, values one after the other, where
+        # each value ends): a few bytes a posting, where a tuple or a bytes object each
+        # would cost tens
+        self._postings: dict[str, dict[bytes, tuple[array, array, bytearray, array]]] = {}
         # field name -> the length each document's postings are written with
         self._lengths: dict[str, array] = {}
         self._size = 0
@@ -111,11 +113,13 @@ class SegmentBuilder:
                         length += freq
                     entry = terms.get(tbytes)
                     if entry is None:
-                        entry = terms[tbytes] = (array("I"), array("d"), [])
+                        entry = terms[tbytes] = (array("I"), array("d"), bytearray(), array("I"))
                         size += TERM_BYTES
                     entry[0].append(docnum)
                     entry[1].append(weight)
-                    entry[2].append(vbytes)
+                    if vbytes:
+                        entry[2].extend(vbytes)
+                    entry[3].append(len(entry[2]))
                     size += POSTING_BYTES + len(vbytes or b"")
                 if length:
                     lengths = self._lengths.setdefault(fieldname, array("I"))
@@ -212,7 +216,13 @@ class UpdateWriter:
 
 
 def _fill_blocks(
-    postings, docnums: array, weights: array, values: list, lengths: array | None, count: int
+    postings,
+    docnums: array,
+    weights: array,
+    values: bytearray,
+    ends: array,
+    lengths: array | None,
+    count: int,
 ) -> None:
     """Put one term's postings into Whoosh's posting writer a block at a time.
 
@@ -230,7 +240,13 @@ def _fill_blocks(
         block_weights = weights[start:end]
         postings._ids = ids
         postings._weights = array("f", block_weights)
-        postings._values = [v for v in values[start:end] if v]
+        begin = ends[start - 1] if start else 0
+        block_values = []
+        for stop in ends[start:end]:
+            if stop > begin:  # Whoosh keeps only the values that are not empty
+                block_values.append(bytes(values[begin:stop]))
+            begin = stop
+        postings._values = block_values
         heaviest = max(block_weights)
         postings._maxweight = heaviest if heaviest > 0 else 0
         known = [lengths[d] for d in ids if d < count and lengths[d]] if lengths else []
