@@ -7,7 +7,11 @@
 
   - ``stock``: Whoosh's stock ``LanguageAnalyzer("fr")`` (no accent folding);
   - ``plain``: the French analysis written the obvious way, one generator filter per step,
-    with the pure-Python Snowball stemmer — the baseline of the speed benchmarks.
+    with the pure-Python Snowball stemmer — the baseline of the speed benchmarks;
+  - ``es-french``: Elasticsearch's built-in ``french`` analyzer rebuilt step by step
+    (standard tokenizer, elision, lowercase, Snowball's French stop words, Savoy's light
+    stemmer ``light_french``, see ``light_french.py``); ``es-french-fold`` adds
+    ``asciifolding`` after ``lowercase``, as people add it to that chain.
 
 Whoosh pickles analyzers into the index, so the filters here are top-level classes and the
 module must be importable as ``references`` (the scripts run from ``bench/``).
@@ -25,6 +29,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+import light_french
 from snowballstemmer.french_stemmer import FrenchStemmer
 from unidecode import unidecode
 from whoosh import fields, qparser, scoring
@@ -107,11 +112,79 @@ def plain_analyzer():
     )
 
 
+# -- Elasticsearch's "french" analyzer --------------------------------------------------------
+
+# The standard tokenizer (Unicode word boundaries, UAX #29) as far as French text needs it:
+# runs of letters, digits and underscores ("p910nd_opts"), kept together across an
+# apostrophe, dot or colon between two letters ("l'arbre", "weatherapp.js") and across a dot,
+# comma, semicolon or apostrophe between two digits ("3,5"); the rest splits.
+ES_TOKEN = r"\w+(?:(?:(?<=[^\W\d_])['\u2019.:](?=[^\W\d_])|(?<=\d)[.,;'\u2019](?=\d))\w+)*"
+# The elision filter of the ``french`` analyzer (articles_case: any case).
+ES_ELISION_ARTICLES = frozenset("l m t qu n s j d c jusqu quoiqu lorsqu puisqu".split())
+# ``_french_``: Snowball's French stop list (Lucene's ``french_stop.txt``).
+ES_FRENCH_STOP = frozenset(
+    """
+    au aux avec ce ces dans de des du elle en et eux il je la le leur lui ma mais me même
+    mes moi mon ne nos notre nous on ou par pas pour qu que qui sa se ses son sur ta te tes
+    toi ton tu un une vos votre vous c d j l à m n s t y été étée étées étés étant suis es
+    est sommes êtes sont serai seras sera serons serez seront serais serait serions seriez
+    seraient étais était étions étiez étaient fus fut fûmes fûtes furent sois soit soyons
+    soyez soient fusse fusses fût fussions fussiez fussent ayant eu eue eues eus ai as avons
+    avez ont aurai auras aura aurons aurez auront aurais aurait aurions auriez auraient avais
+    avait avions aviez avaient eut eûmes eûtes eurent aie aies ait ayons ayez aient eusse
+    eusses eût eussions eussiez eussent ceci cela celà cet cette ici ils les leurs quel quels
+    quelle quelles sans soi
+    """.split()
+)
+
+
+class EsElisionFilter(Filter):
+    """Lucene's ElisionFilter: the text before the first apostrophe goes when it is one of
+    the articles (any case)."""
+
+    def __call__(self, tokens):
+        for t in tokens:
+            for i, c in enumerate(t.text):
+                if c in "'\u2019":
+                    if t.text[:i].lower() in ES_ELISION_ARTICLES:
+                        t.text = t.text[i + 1 :]
+                    break
+            yield t
+
+
+class AsciiFoldingFilter(Filter):
+    """``asciifolding``: letters to their ASCII look-alikes (é -> e, œ -> oe)."""
+
+    def __call__(self, tokens):
+        for t in tokens:
+            if not t.text.isascii():
+                t.text = unidecode(t.text)
+            yield t
+
+
+def es_french_analyzer(fold: bool):
+    """Elasticsearch's ``french`` analyzer: standard tokenizer, elision, lowercase, French
+    stop words (position gaps closed, as Whoosh phrases need), ``light_french``; with
+    ``fold``, ``asciifolding`` after ``lowercase``."""
+    chain = RegexTokenizer(ES_TOKEN) | EsElisionFilter() | LowercaseFilter()
+    if fold:
+        chain = chain | AsciiFoldingFilter()
+    return (
+        chain
+        | StopFilter(stoplist=ES_FRENCH_STOP, minsize=1)
+        | StemFilter(stemfn=light_french.stem, cachesize=-1)
+    )
+
+
 def whoosh_analyzer(kind: str):
     if kind == "stock":
         return LanguageAnalyzer("fr")
     if kind == "plain":
         return plain_analyzer()
+    if kind == "es-french":
+        return es_french_analyzer(fold=False)
+    if kind == "es-french-fold":
+        return es_french_analyzer(fold=True)
     raise ValueError(kind)
 
 
@@ -355,8 +428,8 @@ def read_plain_jsonl(paths: Iterable[Path]):
 # -- cached benchmark indexes ------------------------------------------------------------------
 
 # Bump when the code building a reference index changes what it writes.
-REFERENCE_VERSION = {"whoosh-fr": 1, "plain": 1, "fts5": 1}
-INDEX_KINDS = ("searchsvc", "whoosh-fr", "plain", "fts5")
+REFERENCE_VERSION = {"whoosh-fr": 1, "plain": 1, "fts5": 1, "es-french": 2, "es-french-fold": 2}
+INDEX_KINDS = ("searchsvc", "whoosh-fr", "plain", "fts5", "es-french", "es-french-fold")
 
 
 def index_code(kind: str) -> str:
@@ -368,6 +441,12 @@ def index_code(kind: str) -> str:
         return searchsvc_index_code()
     if kind == "fts5":
         return digest(REFERENCE_VERSION[kind], sqlite3.sqlite_version)
+    if kind.startswith("es-french"):
+        from common import code_version
+
+        here = Path(__file__).resolve().parent
+        code = code_version(here / "light_french.py")
+        return digest(REFERENCE_VERSION[kind], whoosh.versionstring(), code)
     return digest(REFERENCE_VERSION[kind], whoosh.versionstring())
 
 
@@ -409,7 +488,8 @@ def build_index(kind: str, corpus: str, target: str) -> dict:
     """Build an index of ``kind`` from a corpus folder at ``target`` (replacing it).
 
     searchsvc: ``reindex(full=True)`` (the product). fts5: FTS5 table with its content.
-    whoosh-fr: stock ``LanguageAnalyzer("fr")``, nothing stored. plain: the obvious analyzer
+    whoosh-fr: stock ``LanguageAnalyzer("fr")``, nothing stored; es-french(-fold): the
+    Elasticsearch ``french`` chain, nothing stored. plain: the obvious analyzer
     chain with title and body stored (for highlighting). Returns the metadata written.
     """
     from common import dir_size, stamp
@@ -430,6 +510,8 @@ def build_index(kind: str, corpus: str, target: str) -> dict:
         count = build_whoosh("stock", read_documents(corpus_path), tmp, stored=False)
     elif kind == "plain":
         count = build_whoosh("plain", read_documents(corpus_path), tmp, stored=True)
+    elif kind in ("es-french", "es-french-fold"):
+        count = build_whoosh(kind, read_documents(corpus_path), tmp, stored=False)
     else:
         raise ValueError(kind)
     meta = {

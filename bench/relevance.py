@@ -28,7 +28,11 @@ Engines, side by side in the same run:
 * ``nostem``     the same schema with no stemming: searchsvc's index queried on its exact
                  (folded, unstemmed) terms only, with Whoosh's MultifieldParser;
 * ``whoosh-fr``  Whoosh's stock ``LanguageAnalyzer("fr")``: stemming, no accent folding;
-* ``fts5``       SQLite FTS5, ``unicode61 remove_diacritics 2``, bm25 (title weight 2).
+* ``fts5``       SQLite FTS5, ``unicode61 remove_diacritics 2``, bm25 (title weight 2);
+* ``es-french``  Elasticsearch's built-in ``french`` analyzer rebuilt in Whoosh (elision,
+                 lowercase, Snowball's French stop words, Savoy's light stemmer
+                 ``light_french``: ``bench/light_french.py``), BM25F as ``whoosh-fr``;
+* ``es-french-fold``  the same chain with ``asciifolding`` after ``lowercase``.
 
 Usage: ``.venv/bin/python bench/relevance.py [CORPUS] [--docs N] [--sample 1000] [--seed 1]``
 Built indexes are cached in ``bench/.work/indexes/`` (``--rebuild`` to force).
@@ -55,7 +59,7 @@ from common import WORK, Status, Timer, digest, file_key, table
 from unidecode import unidecode
 
 GENERATOR_VERSION = 4
-ENGINES = ("searchsvc", "nostem", "whoosh-fr", "fts5")
+ENGINES = ("searchsvc", "nostem", "whoosh-fr", "fts5", "es-french", "es-french-fold")
 KINDS = ("title", "title_part", "body_words", "inflected", "unaccented", "apostrophe", "phrase")
 ENGINE_NOTES = {
     "searchsvc": "the product: reindex + SearchEngine.search (query language, snippets; "
@@ -64,6 +68,9 @@ ENGINE_NOTES = {
     "Whoosh MultifieldParser",
     "whoosh-fr": 'Whoosh stock LanguageAnalyzer("fr"): Snowball stemming, no accent folding',
     "fts5": "SQLite FTS5 unicode61 remove_diacritics 2, bm25 (title weight 2)",
+    "es-french": "Elasticsearch's `french` analyzer (elision, lowercase, Snowball French stop "
+    "words, light_french stemmer) in Whoosh, BM25F, MultifieldParser (AND), title boost 2",
+    "es-french-fold": "the same with asciifolding after lowercase",
 }
 # The index each engine searches: "nostem" reads searchsvc's own index, whose exact terms are
 # the folded, unstemmed words (a separately built exact-only index ranked the same queries
@@ -73,6 +80,8 @@ INDEX_OF = {
     "nostem": "searchsvc",
     "whoosh-fr": "whoosh-fr",
     "fts5": "fts5",
+    "es-french": "es-french",
+    "es-french-fold": "es-french-fold",
 }
 K = 10
 

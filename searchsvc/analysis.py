@@ -8,7 +8,13 @@ its exact term only, for phrases; queries otherwise ignore stop words):
   serves exact-form ranking, phrases, prefixes and spelling suggestions;
 * the *stem* term: ``STEM_MARK`` + the Snowball stem of the lower-cased *accented* word
   (``abandonnée`` -> ``~abandon``), because Snowball reads accents and folding first would
-  change a quarter of the stems.
+  change a quarter of the stems;
+* the *lemma stem* term, when the word's lemma stems otherwise: ``STEM_MARK`` + the Snowball
+  stem of its lemma in a French lexicon (simplemma's table). Snowball keeps verb forms and
+  some plurals apart that a reader takes as one word (``semblent`` -> ``~semblent``,
+  ``semblé`` -> ``~sembl``; ``jeux``/``jeu``); the lemma (``sembler``, ``jeu``) brings them
+  together: ``semblent`` also gives ``~sembl``, ``jeux`` also ``~jeu``. Most words need
+  nothing more (``fichiers`` -> ``fichier`` -> ``~fichi``, their own stem).
 
 A word written with an elided article or pronoun (``l'introduction``) also yields its
 *elided* term, article included, at the word's position: a query typed with the article can
@@ -25,8 +31,9 @@ into the index; per-word work is cached in module-level functions, not on the in
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -35,8 +42,10 @@ from unidecode import unidecode
 from whoosh.analysis import Composable, Filter, Token, Tokenizer
 
 # Bump when a change alters the terms written to the index: an index built by another
-# version is refused until it is rebuilt with ``--full``.
-ANALYZER_VERSION = 3
+# version is refused until it is rebuilt with ``--full``. The lexicon is part of it: its
+# package is pinned in pyproject.toml, and upgrading it means a bump here.
+# 4: lemma stems (simplemma 2.0.0's French table).
+ANALYZER_VERSION = 4
 
 STEM_MARK = "~"
 VARIANT_SEP = " "
@@ -97,12 +106,19 @@ _stemmer = snowballstemmer.stemmer("french")
 @dataclass(frozen=True, slots=True)
 class WordTerms:
     """The terms one word contributes: exact (folded) form, stem ("" when the word takes no
-    stem term), accented base, stop flag."""
+    stem term), accented base, stop flag, and the stems of its lemmas that differ from its
+    own stem (``semblent``: stem ``semblent``, lemma stem ``sembl`` of *sembler*)."""
 
     exact: str
     stem: str
     base: str
     stop: bool
+    lemmas: tuple[str, ...] = ()
+
+    @property
+    def stems(self) -> tuple[str, ...]:
+        """Every stem term of the word (without the mark): its own, then its lemmas'."""
+        return (self.stem, *self.lemmas) if self.stem else self.lemmas
 
 
 def content_term(term: str) -> bool:
@@ -141,6 +157,45 @@ def stem(word: str) -> str:
     return _stemmer.stemWord(word)
 
 
+# -- the lemma lexicon ----------------------------------------------------------------------
+#
+# simplemma's French table (about 250,000 inflected forms -> lemma), read from the installed
+# package the first time a word is analysed: 0.3 s and about 30 MB per process. Nothing is
+# downloaded. simplemma is MIT-licensed; its tables are compiled from Michal Měchura's
+# lemmatization lists (Open Database License), Wiktionary via Kaikki, FreeLing, spaCy's
+# lookups, UniMorph and Wikinflection (see the README, "How French text is analysed").
+
+_lexicon_lock = threading.Lock()
+_lexicon_table: Mapping[str, str] | None = None
+
+
+def _lexicon() -> Mapping[str, str]:
+    global _lexicon_table
+    if _lexicon_table is None:
+        with _lexicon_lock:
+            if _lexicon_table is None:
+                from simplemma.strategies.dictionaries import DefaultDictionaryFactory
+
+                _lexicon_table = DefaultDictionaryFactory(cache_max_size=1).get_dictionary("fr")
+    return _lexicon_table
+
+
+def lemma(word: str) -> str | None:
+    """The lexicon's lemma of a lower-case (accented) word, lower-cased; None when the word is
+    not in it. ``semblent`` -> ``sembler``, ``jeux`` -> ``jeu``, ``chevaux`` -> ``cheval``."""
+    found = _lexicon().get(word)
+    return found.lower() if found else None
+
+
+def lemma_stems(word: str, own_stem: str) -> tuple[str, ...]:
+    """The stem of the word's lemma when it is not the word's own stem, else ``()``."""
+    found = lemma(word)
+    if not found or found == word or not found.isalpha():
+        return ()
+    stemmed = stem(found) if len(found) > 2 else found
+    return (stemmed,) if stemmed != own_stem else ()
+
+
 @lru_cache(maxsize=1 << 18)
 def word_terms(word: str) -> WordTerms:
     """Analyse one word (already split from its elision and compound); cached: French is Zipfian."""
@@ -155,7 +210,7 @@ def word_terms(word: str) -> WordTerms:
         # Words with digits (G7, 2013) are not inflected: they get no stem term.
         return WordTerms(exact, "", base or exact, False)
     stemmed = stem(base) if len(base) > 2 else base
-    return WordTerms(exact, stemmed, base, False)
+    return WordTerms(exact, stemmed, base, False, lemma_stems(base, stemmed))
 
 
 def split_elision(word: str) -> int:
@@ -417,8 +472,8 @@ def index_postings(text: str) -> tuple[dict[str, list[int]], frozenset[str]]:
         if not alt:
             pos += 1
         postings.setdefault(terms.exact, []).append(pos)
-        if terms.stem:
-            postings.setdefault(STEM_MARK + terms.stem, []).append(pos)
+        for stemmed in terms.stems:
+            postings.setdefault(STEM_MARK + stemmed, []).append(pos)
         if terms.base != terms.exact and not terms.stop:
             variants.add(terms.exact + VARIANT_SEP + terms.base)
     return postings, frozenset(variants)
@@ -427,7 +482,7 @@ def index_postings(text: str) -> tuple[dict[str, list[int]], frozenset[str]]:
 class FrenchTermFilter(Filter):
     """Turn each word into its index terms: folded exact form, stem, or accent variant.
 
-    ``output`` picks what is emitted: ``"terms"`` (exact then stem, sharing a position;
+    ``output`` picks what is emitted: ``"terms"`` (exact then stems, sharing a position;
     in query mode only the exact term, with ``stem`` and ``base`` attributes),
     ``"exact"`` (exact only) or ``"variants"`` (``"folded accented"`` for accented words).
     At indexing, stop words keep their positions and give their exact term only, so that
@@ -467,8 +522,8 @@ class FrenchTermFilter(Filter):
                 yield t
                 continue
             yield t
-            if terms.stem:
-                t.text = STEM_MARK + terms.stem
+            for stemmed in terms.stems:
+                t.text = STEM_MARK + stemmed
                 yield t
 
 

@@ -34,7 +34,7 @@ def match_spans(
             parts = matched[token] = [
                 (s, e)
                 for terms, _alt, s, e in token_pieces(m.lastgroup, token)
-                if not terms.stop and highlights.matches(terms.exact, terms.stem)
+                if not terms.stop and highlights.matches(terms.exact, terms.stems)
             ]
         if parts:
             start = m.start()

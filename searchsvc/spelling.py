@@ -1,9 +1,14 @@
-"""Did-you-mean: close, more frequent words from the index's exact (folded) vocabulary."""
+"""Did-you-mean: close, more frequent words from the index's exact (folded) vocabulary.
+
+Closeness is the optimal string alignment distance: insertions, deletions, substitutions and
+swaps of two adjacent letters each count one edit, so ``merkle`` is one edit from ``merkel``
+(plain Levenshtein counts a swap as two, more than a six-letter word is allowed).
+"""
 
 from __future__ import annotations
 
 from rapidfuzz import process
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA
 from whoosh.reading import IndexReader
 
 from searchsvc.analysis import STEM_MARK
@@ -22,7 +27,7 @@ def max_edits(word: str) -> int:
     """Edits allowed for a word of this length: none under 5 letters, 1 from 5, 2 from 9."""
     n = len(word)
     if n > MAX_WORD_CHARS:
-        return 0  # no word is this long; its Levenshtein automaton would take seconds
+        return 0  # no word is this long: comparing it with the vocabulary is wasted time
     return 0 if n < 5 else 1 if n < 9 else 2
 
 
@@ -34,17 +39,16 @@ def frequency(reader: IndexReader, word: str) -> int:
 def _within(reader: IndexReader, word: str, dist: int) -> set[str]:
     """Words within ``dist`` edits of ``word`` (same first letter): body words, else titles.
 
-    The same words as Whoosh's ``terms_within(..., prefix=1)`` (plain Levenshtein distance),
-    which walked the word list with an automaton in Python: about 100 ms a word on the bench
-    index. Here each segment's words are kept in memory, by first letter, and compared in C.
+    Edits are counted as optimal string alignment (an adjacent swap is one edit), so these are
+    Whoosh's ``terms_within(..., prefix=1)`` words (plain Levenshtein, walked with an automaton
+    in Python: about 100 ms a word on the bench index) plus those a swap brings within reach.
+    Each segment's words are kept in memory, by first letter, and compared in C.
     """
     for f in ("body", "title"):
         found: set[str] = set()
         for leaf, _offset in reader.leaf_readers():
             words = _vocabulary(leaf, f).get(word[0], ())
-            close = process.extract(
-                word, words, scorer=Levenshtein.distance, score_cutoff=dist, limit=None
-            )
+            close = process.extract(word, words, scorer=OSA.distance, score_cutoff=dist, limit=None)
             found.update(w for w, _distance, _i in close)
         found.discard(word)
         if found:

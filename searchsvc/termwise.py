@@ -25,6 +25,7 @@ from whoosh.util.numeric import byte_to_length
 
 from searchsvc import columns
 from searchsvc.caches import LRU, per_reader
+from searchsvc.matching import PHRASE_B, PHRASE_IDF_FIELD, ExactPhrase, phrase_score
 from searchsvc.schema import TEXT_FIELDS
 
 Scores = dict[int, float]
@@ -182,7 +183,9 @@ class _Segment:
 
     def _phrase(self, q: wq.Phrase, within) -> Scores:
         """Whoosh's ``Phrase``: the words in order, each within ``slop`` positions of the
-        one before; scored as the sum of the words' scores, times the phrase's boost."""
+        one before; scored as the sum of the words' scores, times the phrase's boost. An
+        :class:`~searchsvc.matching.ExactPhrase` is scored by how often it occurs
+        (:func:`~searchsvc.matching.phrase_score`)."""
         fieldname, words = q.fieldname, list(q.words)
         if any((fieldname, w) not in self.reader for w in words):
             return {}
@@ -192,6 +195,17 @@ class _Segment:
         candidates = set(scores)
         by_word = {w: self._positions(fieldname, w, candidates) for w in set(words)}
         slop, boost = q.slop, q.boost
+        if isinstance(q, ExactPhrase):
+            idf = sum(self.top.idf(PHRASE_IDF_FIELD, w) for w in words)
+            avgfl = self.top.avg_field_length(fieldname) or 1
+            k1, b = self.weighting.K1, PHRASE_B
+            lengths = _lengths(self.reader, fieldname)
+            out: Scores = {}
+            for d, s in scores.items():
+                found = _occurrences([by_word[w][d] for w in words])
+                if found:
+                    out[d] = phrase_score(found, s, lengths[d], idf, avgfl, k1, b, boost)
+            return out
         return {
             d: s * boost
             for d, s in scores.items()
@@ -336,6 +350,15 @@ def _postings_cache(reader) -> LRU:
     words (and stems) come back query after query, and decoding blocks is most of the
     cost of a search. At most ``POSTINGS_CACHED`` postings per segment (8 bytes each)."""
     return per_reader(reader, "postings", lambda: LRU(POSTINGS_CACHED))
+
+
+def _occurrences(positions: list[list[int]]) -> int:
+    """How many times the words stand side by side in order: the positions of the first word
+    followed by the second word at the next position, the third at the one after…"""
+    following = [set(p) for p in positions[1:]]
+    return sum(
+        1 for p in positions[0] if all(p + i in after for i, after in enumerate(following, 1))
+    )
 
 
 def _in_sequence(positions: list[list[int]], slop: int) -> bool:

@@ -103,6 +103,8 @@ def test_same_documents_and_scores_as_whoosh(engine, clauses):
         "eleve l'ecole",
         "porte-monnaie",
         '"pomme de terre"',
+        '"jardin jardin"',  # overlapping occurrences: each counts
+        '"village jardin" école',
         '"de terre" village',
         "président -jardin",
         "titre:lumière village",

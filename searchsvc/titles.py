@@ -1,0 +1,119 @@
+"""Title signals: a document whose title the query covers comes before documents that merely
+contain the words.
+
+BM25F already weighs a word found in the title above one in the body, but it cannot tell
+"Raccourcis clavier dans LibreOffice Writer" from "Raccourcis clavier dans LibreOffice Writer —
+Raccourcis clavier de LibreOffice Calc" for the query ``raccourcis clavier dans libreoffice
+writer``: the longer title has the words more often. Two signals that do, computed on the
+titles of the best-ranked documents once the query has run:
+
+* coverage: how much of the title the query accounts for: the distinct title words (stop
+  words aside) it matched, in any form it matches (exact, stem, lemma, prefix, close word),
+  over the title's words, a word repeated counting each time (so "Raccourcis clavier dans
+  LibreOffice Writer — Raccourcis clavier de LibreOffice Writer" is covered by half). A title
+  the query covers entirely, and that has every word of the query, gets ``WHOLE_TITLE`` points
+  (the query *is* the title: enough to come before documents that use the words far more);
+  one it covers at 80 % gets 64 % of ``COVERAGE`` (the share squared), times the share of the
+  query's words it has ("Insérer" has half of ``curseur l'insérer``); one it covers under 60 %
+  (``COVERED``) nothing: a long title holding a word or two of the query says little;
+* the query's words side by side in the title (stop words between them allowed, any order of
+  forms): ``TITLE_PHRASE`` points, as a phrase typed without quotes.
+
+Both are added to the scores of the first ``RERANK_DEPTH`` documents, which are then sorted
+again; the documents below keep their order, so paging is consistent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from searchsvc.analysis import WordTerms, iter_terms
+from searchsvc.caches import LRU
+from searchsvc.matching import Highlights
+
+RERANK_DEPTH = 50
+COVERAGE = 50.0
+COVERED = 0.6
+WHOLE_TITLE = 150.0
+TITLE_PHRASE = 50.0
+
+# Titles analysed recently, by text: a result page's titles come back query after query.
+_TITLES_CACHED = 20_000
+_titles = LRU(_TITLES_CACHED)
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What the title signals need from a built query: what it matches (its highlights) and
+    its plain words, as ``(exact form, stems)`` (``QueryBuilder.words``)."""
+
+    highlights: Highlights
+    words: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def title_words(title: str) -> list[tuple[WordTerms, ...]]:
+    """The title's words, stop words left out: the terms of each position (a compound's
+    joined form and first part share one)."""
+    found = _titles.get(title)
+    if found is None:
+        found = []
+        for terms, alt, _start, _end in iter_terms(title):
+            if alt and found:
+                found[-1] = (*found[-1], terms)
+            elif not terms.stop:
+                found.append((terms,))
+            else:
+                found.append(())  # a stop word: a position that is not a word of its own
+        found = [position for position in found if position]
+        _titles.put(title, found)
+    return found
+
+
+def bonus(title: str, signals: Signals) -> float:
+    """Points a document with this title gets for the query (0 when it has no plain words)."""
+    if not signals.words:
+        return 0.0
+    words = title_words(title)
+    if not words:
+        return 0.0
+    marks = signals.highlights
+    matched = [any(marks.matches(t.exact, t.stems) for t in position) for position in words]
+    if not any(matched):
+        return 0.0
+    found = {position[0].exact for position, hit in zip(words, matched, strict=True) if hit}
+    share = len(found) / len(words)
+    # How much of the query the title has: a short title covered by one word of a longer
+    # query ("Insérer" for ``curseur l'insérer``) is worth that much less.
+    has = sum(_in_title(word, words) for word in signals.words) / len(signals.words)
+    if share == 1 and has == 1:
+        points = WHOLE_TITLE
+    else:
+        points = COVERAGE * share * share * has if share >= COVERED else 0.0
+    run = longest = 0
+    for hit in matched:
+        run = run + 1 if hit else 0
+        longest = max(longest, run)
+    if len(signals.words) > 1 and longest >= len(signals.words):
+        points += TITLE_PHRASE
+    return points
+
+
+def _in_title(word: tuple[str, tuple[str, ...]], words: list[tuple[WordTerms, ...]]) -> bool:
+    """Whether a query word (exact form, stems) is one of the title's words, in any form."""
+    exact, stems = word
+    return any(
+        t.exact == exact or any(s in stems for s in t.stems) for position in words for t in position
+    )
+
+
+def rerank(searcher, top: list[tuple[float, int]], signals: Signals | None) -> list:
+    """``top`` (``(score, docnum)``, best first) with the title points added to the first
+    ``RERANK_DEPTH`` documents, sorted again (equal scores in document order)."""
+    if signals is None or not signals.words or not top:
+        return top
+    head = []
+    for score, docnum in top[:RERANK_DEPTH]:
+        title = searcher.stored_fields(docnum).get("title", "")
+        head.append((score + bonus(title, signals), docnum))
+    head.sort(key=lambda sd: (-sd[0], sd[1]))
+    return head + top[RERANK_DEPTH:]
