@@ -23,17 +23,10 @@ from whoosh import index as whoosh_index
 from whoosh import query as wq
 from whoosh.searching import Searcher
 
-from searchsvc import columns, snippets, spelling, storage, termwise
+from searchsvc import columns, completion, snippets, spelling, storage, termwise, titles
 from searchsvc import query as ql
-from searchsvc.analysis import (
-    VARIANT_SEP,
-    analyze_query,
-    content_term,
-    fold,
-    normalise,
-    split_elision,
-)
-from searchsvc.caches import LRU
+from searchsvc.analysis import VARIANT_SEP, analyze_query, content_term
+from searchsvc.caches import LRU, per_reader
 from searchsvc.matching import Highlights, QueryBuilder, Weights
 from searchsvc.schema import TEXT_FIELDS
 
@@ -44,6 +37,11 @@ MAX_COMPLETIONS = 10
 SORTS = ("relevance", "date")
 MAX_FACET_VALUES = 10
 _FACETS = sorting.Facets().add_facet("source", columns.FieldFacet("source", maptype=sorting.Count))
+_FACETS_AND_DATES = (
+    sorting.Facets()
+    .add_facet("source", columns.FieldFacet("source", maptype=sorting.Count))
+    .add_facet("date", columns.FieldFacet("date", maptype=sorting.Count))
+)
 _BY_DATE = columns.FieldFacet("date")
 _DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 # "More like this": how many documents, from how many key terms of how much text.
@@ -55,8 +53,6 @@ SIMILAR_TEXT_CHARS = 20_000
 RESULT_PAGES_CACHED = 256
 # "Did you mean" is looked for only when a query finds fewer results than this.
 SUGGEST_BELOW = 10
-# Terms scanned for a completion prefix: a one-letter prefix must stay cheap.
-MAX_COMPLETION_SCAN = 5_000
 # Index words the prefixes (``prési*``) of one query may stand for in all (title and body apart).
 # Each is a posting list to merge: on the 30,000-document bench index ``pre*`` (903 words)
 # takes 2 s, and 35 two-letter prefixes OR'ed (9,089 words) took 45 s.
@@ -80,6 +76,9 @@ class Hit:
     url: str | None = None
     date: str | None = None
     source: str | None = None
+    # The title as HTML, with <mark> around what the query matched and everything else
+    # escaped (as ``snippet``).
+    title_html: str = ""
 
 
 @dataclass(frozen=True)
@@ -144,6 +143,8 @@ class SearchResult:
     facets: dict[str, list[FacetCount]] = field(default_factory=dict)
     sort: str = "relevance"
     filters: Filters = field(default_factory=lambda: Filters())
+    # Results per year of their date, newest first; empty when none of them has a date.
+    years: list[FacetCount] = field(default_factory=list)
 
     @property
     def pages(self) -> int:
@@ -201,6 +202,9 @@ class SearchEngine:
         self._opened_files: dict[str, tuple[int, int] | None] = {}
         # Recent result pages of the current searcher (emptied when it is replaced).
         self._pages = LRU(RESULT_PAGES_CACHED)
+        # The best documents of recent instant searches, by text: where completing the
+        # same text reads the words that follow (see _sample).
+        self._samples = LRU(RESULT_PAGES_CACHED)
 
     # -- index lifecycle -----------------------------------------------------------------
 
@@ -290,6 +294,7 @@ class SearchEngine:
                 current = ix.searcher(weighting=scoring.BM25F())
                 self._searcher, self._searcher_epoch = current, epoch
                 self._pages.clear()
+                self._samples.clear()
             elif not current.up_to_date():
                 # Not Searcher.refresh(): it reuses segment readers by segment id, so they
                 # keep stale deletions (updated and deleted documents still match), and it
@@ -297,6 +302,7 @@ class SearchEngine:
                 current.close()
                 current = self._searcher = ix.searcher(weighting=scoring.BM25F())
                 self._pages.clear()
+                self._samples.clear()
             yield current
 
     def close(self) -> None:
@@ -343,18 +349,57 @@ class SearchEngine:
         ``filters`` narrows the documents (source, date range); ``sort`` is "relevance" or
         "date" (newest first). The result counts documents per source (``facets``).
         """
+        return self._cached_search(text, page, per_page, filters, sort, typing=False)
+
+    def search_as_you_type(
+        self,
+        text: str,
+        page: int = 1,
+        per_page: int = 10,
+        *,
+        filters: Filters | None = None,
+        sort: str = "relevance",
+    ) -> SearchResult:
+        """:meth:`search` for a query still being typed: its last word is a prefix.
+
+        The word being typed stands for itself or one of its most frequent completions
+        (``configuration rés`` finds *configuration réseau*), and is never corrected nor
+        matched by close words (no did-you-mean on ``résea``); the words before it are
+        searched as :meth:`search` does. When the text ends with a space, or its last word is
+        not a plain word, or begins no word of the index (a misspelling), this is
+        :meth:`search`. See :mod:`searchsvc.completion`.
+        """
+        return self._cached_search(text, page, per_page, filters, sort, typing=True)
+
+    def _cached_search(
+        self,
+        text: str,
+        page: int,
+        per_page: int,
+        filters: Filters | None,
+        sort: str,
+        *,
+        typing: bool,
+    ) -> SearchResult:
         started = time.perf_counter()
         _check_page(page, per_page)
         if sort not in SORTS:
             raise ql.QueryError(f"sort must be one of {', '.join(SORTS)} (got {sort!r})")
         filters = filters or Filters()
         tree = ql.parse(text)
-        key = (text, page, per_page, filters, sort)
         with self.searcher() as s:
+            make_builder = QueryBuilder
+            if typing:
+                typed = completion.typing_tree(tree, text, s.reader())
+                if typed is not None:
+                    tree, make_builder = typed, completion.InstantQueryBuilder
+            key = (text, page, per_page, filters, sort, make_builder)
             cached = self._pages.get(key)
             if cached is not None:
                 return replace(cached, took_ms=_ms(started))
-            result = self._search(s, tree, text, page, per_page, filters, sort, started)
+            result = self._search(
+                s, tree, text, page, per_page, filters, sort, started, make_builder
+            )
             self._pages.put(key, result)
             return result
 
@@ -368,21 +413,27 @@ class SearchEngine:
         filters: Filters,
         sort: str,
         started: float,
+        make_builder: type[QueryBuilder] = QueryBuilder,
     ) -> SearchResult:
-        """One page of results for a parsed query, with the fallbacks; see :meth:`search`."""
+        """One page of results for a parsed query, with the fallbacks; see :meth:`search`.
+        ``make_builder`` builds the Whoosh queries (the instant search gives its own)."""
         limit = page * per_page
         deadline = time.monotonic() + self.time_limit
+        instant = make_builder is completion.InstantQueryBuilder
+        # An instant search keeps its best documents for the completions of the same text.
+        keep = max(limit, completion.SAMPLE_DOCS) if instant and sort == "relevance" else limit
 
-        def run(wq) -> Ranked:
+        def run(wq, builder: QueryBuilder) -> Ranked:
+            signals = titles.Signals(builder.highlights, tuple(builder.words))
             try:
-                return rank(s, wq, limit, deadline, filters, sort)
+                return rank(s, wq, keep, deadline, filters, sort, signals)
             except collectors.TimeLimit:
                 raise ql.QueryTooExpensive(
                     f"the query takes too long to run (the limit is {self.time_limit:g} s); "
                     "make it more precise"
                 ) from None
 
-        builder = QueryBuilder(s.reader(), self.weights)
+        builder = make_builder(s.reader(), self.weights)
         wq = builder.build(tree)
         if wq is None:
             notice = "stop_words_only" if any(ql.leaves(tree)) else None
@@ -390,7 +441,9 @@ class SearchEngine:
                 text, ql.render(tree), 0, page, per_page, _ms(started), notice=notice
             )
         _check_prefixes(wq, s.reader())
-        ranked = run(wq)
+        ranked = run(wq, builder)
+        if instant:
+            self._samples.put(text, [d for _score, d in ranked.top[: completion.SAMPLE_DOCS]])
         total = ranked.total
         suggestion = self._suggestion(s, tree, text, total) if total < SUGGEST_BELOW else None
         approximate: list[str] = []
@@ -399,11 +452,11 @@ class SearchEngine:
             # Fallbacks, strictest first: words that match nothing also match close words;
             # then documents with the most of the words instead of all of them.
             for fallback in ({"fuzzy": True}, {"fuzzy": True, "relaxed": True}):
-                builder = QueryBuilder(s.reader(), self.weights, **fallback)
+                builder = make_builder(s.reader(), self.weights, **fallback)
                 wq = builder.build(tree)
                 if wq is None:
                     continue
-                ranked = run(wq)
+                ranked = run(wq, builder)
                 total = ranked.total
                 if total:
                     approximate = sorted(builder.approximate)
@@ -414,6 +467,7 @@ class SearchEngine:
             for score, docnum in ranked.top[(page - 1) * per_page : limit]
         ]
         facets = _facet_counts(ranked.sources) if total else {}
+        years = _year_counts(ranked.dates) if total else []
         return SearchResult(
             text,
             ql.render(tree),
@@ -428,19 +482,22 @@ class SearchEngine:
             facets=facets,
             sort=sort,
             filters=filters,
+            years=years,
         )
 
     def _hit(self, s: Searcher, docnum: int, score, highlights: Highlights) -> Hit:
         stored = s.stored_fields(docnum)
+        title = stored.get("title", "")
         return Hit(
             id=stored["id"],
-            title=stored.get("title", ""),
+            title=title,
             # Sorted by date, Whoosh gives the sort key as the score: there is no relevance.
             score=round(float(score), 4) if isinstance(score, int | float) else 0.0,
             snippet=snippets.snippet(stored.get("body", ""), highlights),
             url=stored.get("url"),
             date=stored.get("date"),
             source=stored.get("source"),
+            title_html=snippets.highlight(title, highlights),
         )
 
     def count(self, text: str) -> int:
@@ -545,32 +602,107 @@ class SearchEngine:
         return builder.highlights
 
     def complete(self, text: str, limit: int = MAX_COMPLETIONS) -> list[str]:
-        """Completions of the last word being typed, most frequent first, accents restored."""
-        head, _, last = text.rpartition(" ")
-        head = " ".join(head.split())
-        cut = split_elision(normalise(last))
-        head, last = (head + " " + last[:cut]).strip() if cut else head, last[cut:]
-        prefix = fold(last)
-        if not prefix:
+        """Completions of the query being typed: the query with its last word completed,
+        best first, accents restored.
+
+        Words that follow the words already typed in the documents matching them come first
+        (``mot de pa`` -> *mot de passe*), then the index's most frequent words starting
+        so; words typed with accents put the words spelt so first (``pré`` offers
+        *président* before *prendre*). Only words the documents write on their own are
+        offered: a compound as written (*mot-clé*), never glued (``motcle``). See
+        :mod:`searchsvc.completion`.
+        """
+        typed = completion.split_typed(text)
+        if typed is None or limit < 1:
             return []
         with self.searcher() as s:
             reader = s.reader()
-            counts: dict[str, int] = {}
-            for f in TEXT_FIELDS:
-                for n, raw in enumerate(reader.expand_prefix(f, prefix)):
-                    if n >= MAX_COMPLETION_SCAN:
-                        break
-                    term = raw.decode("utf-8")
-                    if not content_term(term):
-                        continue
-                    counts[term] = counts.get(term, 0) + reader.doc_frequency(f, term)
-            ranked = sorted(counts, key=lambda t: (-counts[t], t))[: 4 * limit]
-            words = [self._accented(reader, w) for w in ranked]
-        # Words spelt as typed (accents included) first: "pré" offers "président" before "prendre".
-        typed = last.lower()
-        words.sort(key=lambda w: not w.startswith(typed))
-        lead = head + ("" if normalise(head).endswith("'") else " ") if head else ""
-        return [lead + w for w in words[:limit]]
+
+            def frequency(word: str) -> int:
+                return sum(reader.doc_frequency(f, word) for f in TEXT_FIELDS)
+
+            # Each word's accented spelling, kept per reader: completions come back
+            # keystroke after keystroke, and looking one up reads the index a dozen times.
+            spellings = per_reader(reader, "accented", lambda: LRU(completion.FORMS_CACHED))
+
+            def accented(word: str) -> str:
+                found = spellings.get(word)
+                if found is None:
+                    found = self._accented(reader, word)
+                    spellings.put(word, found)
+                return found
+
+            def best_following(typed: completion.Typed, least: int) -> list[str]:
+                follows = completion.following(sample, typed)
+                return sorted(
+                    (w for w, n in follows.items() if n >= least),
+                    key=lambda w: (-follows[w], -frequency(w), w),
+                )
+
+            sample = self._sample(s, text) if typed.context else []
+            ranked: list[str] = []
+            nexts: list[str] = []
+            if typed.stop and typed.context:
+                # A function word typed in full after others ("mot de"): the words that
+                # follow both come first ("mot de passe"), then those it begins ("mot défaut").
+                after = completion.after_word(typed)
+                least = completion.MIN_FOLLOWING_BOTH
+                nexts = [after.lead + w for w in best_following(after, least)[: limit // 2]]
+            if typed.context:
+                ranked = best_following(typed, completion.MIN_FOLLOWING)
+            if len(typed.prefix) > 1 or not typed.context:
+                # (After other words, a single letter is completed from what follows them
+                # only: its thousands of index words would cost more than they help.)
+                ranked += [w for w, _count in completion.expansions(reader, typed.prefix)]
+            words: list[str] = []
+            seen: set[str] = set()
+            for word in ranked:
+                if word in seen:
+                    continue
+                seen.add(word)
+                form = completion.written_form(s, word, frequency)
+                if form is None:
+                    continue
+                if "-" not in form:
+                    form = accented(word)
+                words.append(form)
+                if len(words) == 2 * limit:
+                    break
+            nexts = [
+                n[: -len(w)] + accented(w) for n, w in ((n, n.rsplit(" ", 1)[-1]) for n in nexts)
+            ]
+        if typed.typed_accents:
+            # Typed with accents: the words spelt so first ("pré" offers "président" first).
+            start = typed.word.lower()
+            words.sort(key=lambda w: not w.startswith(start))
+        return (nexts + [typed.lead + w for w in words])[:limit]
+
+    def _sample(self, s: Searcher, text: str) -> list[str]:
+        """The texts (title and start of the body) of the documents an instant search of
+        ``text`` ranks first: where the words following the words typed are read. The
+        instant search of the same text just made keeps them (the search page asks for both
+        at once), else the search is made here."""
+        docnums = self._samples.get(text)
+        if docnums is None:
+            try:
+                tree = completion.typing_tree(ql.parse(text), text, s.reader())
+                if tree is None:
+                    return []
+                wq = completion.InstantQueryBuilder(s.reader(), self.weights).build(tree)
+                if wq is None:
+                    return []
+                _check_prefixes(wq, s.reader())
+                deadline = time.monotonic() + self.time_limit
+                ranked = rank(s, wq, completion.SAMPLE_DOCS, deadline)
+            except (ql.QueryError, collectors.TimeLimit):
+                return []  # too long or too costly: completed from the index's words alone
+            docnums = [docnum for _score, docnum in ranked.top]
+        texts = []
+        for docnum in docnums:
+            stored = s.stored_fields(docnum)
+            body = stored.get("body", "")[: completion.SAMPLE_CHARS]
+            texts.append(stored.get("title", "") + "\n" + body)
+        return texts
 
 
 class _Deadline(collectors.WrappingCollector):
@@ -623,6 +755,7 @@ class Ranked:
     total: int
     top: list[tuple]
     sources: dict[str, int]
+    dates: dict[str, int] = field(default_factory=dict)  # only when the index has dates
 
 
 def rank(
@@ -632,45 +765,69 @@ def rank(
     deadline: float,
     filters: Filters | None = None,
     sort: str = "relevance",
+    signals: titles.Signals | None = None,
 ) -> Ranked:
     """Run a built query: the total, the best ``limit`` and the sources, no snippets.
 
     Relevance goes through :mod:`searchsvc.termwise` when it handles the query's shape;
     Whoosh's collectors run the others and the sort by date. Past ``deadline``
-    (``time.monotonic()``) Whoosh's ``TimeLimit`` is raised.
+    (``time.monotonic()``) Whoosh's ``TimeLimit`` is raised. With ``signals``, relevance
+    adds the title signals (:mod:`searchsvc.titles`) to the best documents' scores.
     """
     filters = filters or Filters()
     if sort == "relevance" and termwise.supports(query):
-        return _rank_termwise(s, query, limit, deadline, filters)
-    return _rank_whoosh(s, query, limit, deadline, filters, sort)
+        return _rank_termwise(s, query, limit, deadline, filters, signals)
+    return _rank_whoosh(s, query, limit, deadline, filters, sort, signals)
 
 
-def _rank_termwise(s: Searcher, query: wq.Query, limit: int, deadline: float, filters) -> Ranked:
+def _rank_termwise(
+    s: Searcher, query: wq.Query, limit: int, deadline: float, filters, signals=None
+) -> Ranked:
     """Rank by relevance through :mod:`searchsvc.termwise` (same scores as Whoosh's)."""
     filter_q = filters.query()
     allowed = set(s.docs_for_query(filter_q)) if filter_q is not None else None
     matches = termwise.run(s, query, deadline, allowed)
-    top = [(-negated, docnum) for negated, docnum in matches.top(limit)]
+    depth = max(limit, titles.RERANK_DEPTH) if signals else limit
+    top = [(-negated, docnum) for negated, docnum in matches.top(depth)]
+    top = titles.rerank(s, top, signals)[:limit]
     sources = termwise.value_counts(s, matches.scores, "source") if len(matches) else {}
-    return Ranked(len(matches), top, sources)
+    dated = len(matches) and _has_dates(s.reader())
+    dates = termwise.value_counts(s, matches.scores, "date") if dated else {}
+    return Ranked(len(matches), top, sources, dates)
 
 
 def _rank_whoosh(
-    s: Searcher, query: wq.Query, limit: int, deadline: float, filters, sort
+    s: Searcher, query: wq.Query, limit: int, deadline: float, filters, sort, signals=None
 ) -> Ranked:
     """Rank through Whoosh's collectors: any query shape, and the sort by date."""
     # optimize=False: no block skipping, so the total is counted in the same pass
     # (with skipping, Whoosh counts by running the query a second time).
+    dated = _has_dates(s.reader())
+    if sort != "relevance":
+        signals = None  # the title signals are a matter of relevance
+    depth = max(limit, titles.RERANK_DEPTH) if signals else limit
     collector = s.collector(
-        limit=limit,
+        limit=depth,
         optimize=False,
         sortedby=_BY_DATE if sort == "date" else None,
         reverse=sort == "date",
-        groupedby=_FACETS,
+        groupedby=_FACETS_AND_DATES if dated else _FACETS,
     )
     results = _run_until(s, query, collector, deadline, filters.query())
     total = len(results)
-    return Ranked(total, results.top_n[:limit], results.groups("source") if total else {})
+    sources = results.groups("source") if total else {}
+    dates = results.groups("date") if total and dated else {}
+    top = titles.rerank(s, results.top_n[:depth], signals)[:limit]
+    return Ranked(total, top, sources, dates)
+
+
+def _has_dates(reader) -> bool:
+    """Whether any document of the index has a date (known once per reader)."""
+
+    def any_date() -> bool:
+        return next(iter(reader.lexicon("date")), None) is not None
+
+    return per_reader(reader, "has dates", any_date)
 
 
 def _count(s: Searcher, query: wq.Query) -> int:
@@ -689,6 +846,20 @@ def _facet_counts(counts: dict[str, int]) -> dict[str, list[FacetCount]]:
     """The most frequent values of each facet among all the results."""
     top = sorted(((v, n) for v, n in counts.items() if v), key=lambda vn: (-vn[1], vn[0]))
     return {"source": [FacetCount(v, n) for v, n in top[:MAX_FACET_VALUES]]}
+
+
+# Years a result page counts its results in, at most.
+MAX_YEARS = 50
+
+
+def _year_counts(dates: dict[str, int]) -> list[FacetCount]:
+    """Results per year of their (ISO) date, newest first."""
+    years: dict[str, int] = {}
+    for value, n in dates.items():
+        year = (value or "")[:4]
+        if len(year) == 4 and year.isdigit():
+            years[year] = years.get(year, 0) + n
+    return [FacetCount(y, years[y]) for y in sorted(years, reverse=True)[:MAX_YEARS]]
 
 
 def _check_page(page: int, per_page: int) -> None:

@@ -1,34 +1,132 @@
-"""The search page people use (``/``) and the document view (``/doc/<id>``), in French.
+"""The search page people use (``/``), its instant-search endpoint (``/instant``) and the
+document view (``/doc/<id>``), in French.
 
-Both work without JavaScript: results are rendered on the server from the URL's ``q`` and
-``page``. ``static/search.js`` then makes the page live (results as you type, autocomplete).
+Every page works without JavaScript: results, filters, sort and pages are rendered on the
+server from the address (``q``, ``page``, ``source``, ``date_from``, ``date_to``, ``sort``).
+``static/search.js`` then makes the page live: on each pause in typing it asks ``/instant``
+for the same results area, rendered by the same template (``_results.html``), and for
+completions of the query, in one request. So a filter, a sort or a page works the same way
+with and without JavaScript, and lives in the address either way.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, render_template, request
+import re
+
+from flask import Blueprint, current_app, g, render_template, request, url_for
 from markupsafe import Markup, escape
 
 from searchsvc.query import MAX_QUERY_CHARS, MAX_TERMS, QueryError, QueryTooExpensive
 from searchsvc.search import MAX_RESULT_WINDOW, SearchResult
 from searchsvc.snippets import highlight
+from searchsvc.storage import IndexDamagedError, IndexStateError
 from searchsvc.web import get_engine
-from searchsvc.web.errors import error_page
-from searchsvc.web.params import BadParameter, filter_args, int_param, search_options
+from searchsvc.web.errors import INDEX_PAGE_TEXT, error_page
+from searchsvc.web.params import (
+    FILTER_PARAMS,
+    BadParameter,
+    filter_args,
+    int_param,
+    search_options,
+)
 
 bp = Blueprint("pages", __name__)
+
+# Completions the search box offers.
+PAGE_COMPLETIONS = 8
+# Values of a facet shown before "plus…".
+FACET_VALUES_SHOWN = 5
+
+NBSP = "\u00a0"  # before ":" and inside « »
+NNBSP = "\u202f"  # narrow: before ; ! ? and between thousands
 
 
 @bp.app_template_filter("fr_int")
 def fr_int(n: int) -> str:
     """12345 -> "12 345" (French thousands separator, a narrow no-break space)."""
-    return f"{n:,}".replace(",", "\u202f")
+    return f"{n:,}".replace(",", NNBSP)
 
 
-@bp.app_template_filter("fr_ms")
-def fr_ms(ms: float) -> str:
-    """4.237 -> "4,2" (one decimal, French decimal comma)."""
-    return f"{ms:.1f}".replace(".", ",")
+_SPACE_BEFORE = re.compile(r"[ \u00a0\u202f]*([:;!?»])")
+_SPACE_AFTER = re.compile(r"«[ \u00a0\u202f]*")
+
+
+@bp.app_template_filter("fr_typo")
+def fr_typo(text: str) -> str:
+    """French spacing: a no-break space before ``:`` and ``»`` and after ``«``, a narrow one
+    before ``;``, ``!`` and ``?`` (so that they never start a line). Text only: an address
+    (``https://``) or a time (``10:30``) is left alone, since its colon follows no space.
+    """
+    if not isinstance(text, str):
+        return text
+
+    def before(m: re.Match) -> str:
+        sign = m.group(1)
+        if not m.group(0)[:-1]:  # glued to the word before: "10:30", "https://", "?!"
+            return sign if sign != "»" else NBSP + sign
+        return (NBSP if sign in ":»" else NNBSP) + sign
+
+    result = _SPACE_AFTER.sub("«" + NBSP, _SPACE_BEFORE.sub(before, text))
+    return Markup(result) if isinstance(text, Markup) else result
+
+
+_URL_HOST = re.compile(r"^[a-z][a-z0-9+.-]*://(?:www\.)?([^/?#:]+)", re.IGNORECASE)
+_EXTENSION = re.compile(
+    r"\.(?:html?|xhtml|pdf|page|txt|md|rst|lyx|mo|po|xml|docbook|tex|info|gz|bz2|xz)$",
+    re.IGNORECASE,
+)
+
+
+_PATH_SEP = re.compile(r"[/:\\]")
+
+
+def _last_part(value: str) -> str | None:
+    parts = [p for p in _PATH_SEP.split(value) if p]
+    return parts[-1] if len(parts) > 1 else None
+
+
+def _first_part(value: str) -> str:
+    return _PATH_SEP.split(value, maxsplit=1)[0]
+
+
+@bp.app_template_filter("source_label")
+def source_label(value: str) -> str:
+    """A short name for a source: a web address's host, a path's last part without its file
+    extension (``lyx-common/usr/share/lyx/doc/fr/UserGuide.lyx`` -> ``UserGuide``), else the
+    value itself."""
+    value = (value or "").strip()
+    host = _URL_HOST.match(value)
+    if host:
+        return host.group(1)
+    last = _last_part(value)
+    if last is None:
+        return value
+    return _EXTENSION.sub("", last) or last
+
+
+def facet_labels(values: list[str]) -> dict[str, str]:
+    """Short labels for facet values, told apart when two end alike: by their file extension
+    (``latex2e-fr.pdf``, ``latex2e-fr.html``), else by their first part (``index
+    (gimp-help-fr)``)."""
+    values = list(dict.fromkeys(values))
+    labels = {v: source_label(v) for v in values}
+    for longer in (
+        lambda v: _last_part(v.strip()) or labels[v],
+        lambda v: f"{labels[v]} ({_first_part(v.strip())})",
+    ):
+        clashes = _clashing(labels)
+        if not clashes:
+            break
+        for value in clashes:
+            labels[value] = longer(value)
+    return labels
+
+
+def _clashing(labels: dict[str, str]) -> list[str]:
+    seen: dict[str, int] = {}
+    for label in labels.values():
+        seen[label] = seen.get(label, 0) + 1
+    return [v for v, label in labels.items() if seen[label] > 1]
 
 
 def page_window(current: int, last: int, radius: int = 2) -> list[int | None]:
@@ -49,6 +147,19 @@ def page_window(current: int, last: int, radius: int = 2) -> list[int | None]:
 def last_page(result: SearchResult) -> int:
     """The last page that may be asked for (deep pages are refused by the engine)."""
     return min(result.pages, MAX_RESULT_WINDOW // result.per_page)
+
+
+def summary(result: SearchResult) -> str:
+    """Résultats 11–20 sur 1 847; 7 résultats when they all fit on the first page."""
+    if not result.total:
+        return "Aucun résultat"
+    if result.total == 1:
+        return "1 résultat"
+    if not result.hits or (result.page == 1 and result.total <= result.per_page):
+        return f"{fr_int(result.total)} résultats"
+    first = (result.page - 1) * result.per_page + 1
+    last = first + len(result.hits) - 1
+    return f"Résultats {fr_int(first)}\u2013{fr_int(last)} sur {fr_int(result.total)}"
 
 
 def _french_query_error(error: QueryError, q: str, page: int, per_page: int) -> str:
@@ -74,39 +185,130 @@ def _french_query_error(error: QueryError, q: str, page: int, per_page: int) -> 
     return f"La recherche contient trop de termes ({MAX_TERMS} au plus) : simplifiez-la."
 
 
-@bp.get("/")
-def search_page():
-    """The search box; with ``q``, the results rendered on the server."""
-    q = request.args.get("q", "")
+def _results(typing: bool = False) -> tuple[dict, int]:
+    """What the results area shows for this request's address, and the status to answer.
+
+    ``typing``: the last word is still being typed (see ``SearchEngine.search_as_you_type``).
+    """
+    args = request.args
+    q = args.get("q", "")
     per_page = current_app.config["PAGE_SIZE"]
-    context = {"q": q, "result": None, "error": None, "window": [], "last": 0}
-    g.filter_args = filter_args(request.args)
-    status = 200
+    g.filter_args = filter_args(args)
+    context = {"q": q, "result": None, "error": None, "window": [], "last": 0, "labels": {}}
     try:
-        page = int_param(request.args, "page", 1)
+        page = int_param(args, "page", 1)
         if page < 1:
             raise BadParameter("page must be 1 or more")
     except BadParameter:
         context["error"] = "Le numéro de page doit être un nombre entier, 1 ou plus."
-        return render_template("search.html", **context), 400
-    if q.strip():
-        try:
-            result = get_engine().search(
-                q, page=page, per_page=per_page, **search_options(request.args)
-            )
-        except QueryError as e:
-            context["error"] = _french_query_error(e, q, page, per_page)
-            status = 400
-        else:
-            last = last_page(result)
-            context.update(result=result, last=last, window=page_window(page, last))
+        return context, 400
+    if not q.strip():
+        return context, 200
+    engine = get_engine()
+    search = engine.search_as_you_type if typing else engine.search
+    try:
+        result = search(q, page=page, per_page=per_page, **search_options(args))
+    except QueryError as e:
+        context["error"] = _french_query_error(e, q, page, per_page)
+        return context, 400
+    last = last_page(result)
+    values = [f.value for f in result.facets.get("source", [])]
+    if result.filters.source:
+        values.append(result.filters.source)
+    context.update(
+        result=result,
+        last=last,
+        window=page_window(page, last),
+        labels=facet_labels(values + [h.source for h in result.hits if h.source]),
+        summary=summary(result),
+        shown=FACET_VALUES_SHOWN,
+    )
+    return context, 200
+
+
+def page_address(q: str, page: int, filters: dict[str, str]) -> str:
+    """The search page's address for a query, a page and filters (as its links write it)."""
+    return url_for("pages.search_page", q=q or None, page=page if page > 1 else None, **filters)
+
+
+@bp.app_template_global()
+def page_url(q: str, n: int = 1, changes: dict | None = None) -> str:
+    """A link to the search page that keeps this request's filters and sort
+    (``g.filter_args``); ``changes`` overrides them (an empty value removes one). The
+    parameters always come in the same order, whatever order they were chosen in."""
+    args = {**(g.get("filter_args") or {}), **(changes or {})}
+    return page_address(q, n, {name: args[name] for name in FILTER_PARAMS if args.get(name)})
+
+
+def _title(q: str) -> str:
+    return (f"{q} – Recherche" if q.strip() else "Recherche") + " · searchsvc"
+
+
+@bp.get("/")
+def search_page():
+    """The search box; with ``q``, the results rendered on the server."""
+    context, status = _results()
     return render_template("search.html", **context), status
+
+
+@bp.get("/instant")
+def instant():
+    """The search page's results area and completions for what is typed, in one answer.
+
+    JSON ``{q, html, title, url, completions}``: ``html`` is the results area as the page
+    renders it (the server's French message included when the query is refused, 400, or the
+    index cannot serve, 503); ``url`` is the page's address for these results. With
+    ``typing=1`` the last word is a prefix; with ``complete=1`` completions come too; with
+    ``results=0``, only they do (``html`` is empty).
+    """
+    typing = request.args.get("typing") == "1"
+    q = request.args.get("q", "")
+    try:
+        if request.args.get("results") == "0":  # completions only (the document page)
+            g.filter_args = filter_args(request.args)
+            context, status = {"result": None}, 200
+        else:
+            context, status = _results(typing=typing)
+    except IndexStateError as e:
+        code = "index_damaged" if isinstance(e, IndexDamagedError) else "index_unavailable"
+        current_app.logger.warning("%s: %s", code.replace("_", " "), e)
+        context = {"q": q, "result": None, "error": INDEX_PAGE_TEXT[code], "window": []}
+        context.update(last=0, labels={})
+        status = 503
+    completions: list[str] = []
+    if status == 200 and request.args.get("complete") == "1" and len(q) <= MAX_QUERY_CHARS:
+        completions = get_engine().complete(q, limit=PAGE_COMPLETIONS)
+    page = context["result"].page if context.get("result") else 1
+    body = {
+        "q": q,
+        "html": render_template("_results.html", **context) if "q" in context else "",
+        "title": _title(q),
+        "url": page_address(q, page, g.filter_args),
+        "completions": completions,
+    }
+    return body, status, {"Cache-Control": "no-store"}
+
+
+_FIRST_MARK = "<mark>"
+
+
+def _number_passages(html: str) -> str:
+    """Give each ``<mark>`` of the (escaped, core-made) document HTML an id: ``passage-1``…"""
+    count = 0
+
+    def number(_m: re.Match) -> str:
+        nonlocal count
+        count += 1
+        return f'<mark id="passage-{count}">'
+
+    return re.sub(re.escape(_FIRST_MARK), number, html)
 
 
 @bp.get("/doc/<path:doc_id>")
 def document_page(doc_id: str):
     """A whole document, with the words of ``q`` highlighted."""
     q = request.args.get("q", "")
+    g.filter_args = filter_args(request.args)
     try:
         back_page = int_param(request.args, "page", 1)
     except BadParameter:
@@ -123,14 +325,15 @@ def document_page(doc_id: str):
             pass  # an over-long query from a hand-made address: show the text unmarked
         else:
             # The core escapes everything but the <mark> tags it adds.
-            title, body = Markup(highlight(doc.title, marks)), Markup(highlight(doc.body, marks))
+            title = Markup(highlight(doc.title, marks))
+            body = Markup(_number_passages(highlight(doc.body, marks)))
     url = doc.url if doc.url and doc.url.startswith(("https://", "http://")) else None
     return render_template(
         "document.html",
         doc=doc,
         title=title,
         body=body,
-        matches=str(body).count("<mark>"),
+        matches=str(body).count("<mark"),
         similar=engine.similar(doc.id, limit=5) or [],
         url=url,
         q=q,

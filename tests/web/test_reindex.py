@@ -30,7 +30,7 @@ def test_a_full_reindex_is_served_without_a_restart(make_app, own_corpus, own_in
     assert after["documents"] == before["documents"] + 1
     assert hits(client, "zeppelin") == ["zeppelin"]
     page = client.get("/?q=zeppelin").get_data(as_text=True)
-    assert "Le zeppelin revient au-dessus de Paris</a>" in page
+    assert "Le <mark>zeppelin</mark> revient au-dessus de Paris</a>" in page
 
 
 def test_an_incremental_reindex_is_served_without_a_restart(make_app, own_corpus, own_index):

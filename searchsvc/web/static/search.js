@@ -1,88 +1,83 @@
-// searchsvc search page, made live: results as you type, autocomplete under the box,
-// keyboard navigation, and the address kept in sync (shareable, back button works).
-// The page works without this script: everything here is an enhancement.
+// searchsvc search box, made live: results as you type, completions under the box, the
+// keyboard, and the address kept in sync (shareable, the back button works).
+//
+// Everything works without this script: the server renders results, filters, sort and
+// pages from the address. Here, each pause in typing sends one request to /instant, which
+// answers with the same results area rendered by the same template, and the completions;
+// the previous request is aborted, and the results shown stay until new ones arrive. A busy
+// server (503 with Retry-After) keeps them too and is asked again after the delay it gives.
+// On the document page, which has no results area, only completions are asked for.
 (function () {
   "use strict";
 
   var form = document.querySelector("form.search-form");
   var input = document.getElementById("q");
   var list = document.getElementById("suggestions");
-  var results = document.getElementById("results");
-  if (!form || !input || !list || !results || !window.fetch || !window.history.pushState) {
-    return;
-  }
+  if (!form || !input || !list || !window.fetch || !window.AbortController) return;
+  if (!window.history || !history.pushState || !window.URLSearchParams) return;
 
-  var DEBOUNCE_MS = 200;
-  var MAX_RESULT_WINDOW = 10000;
+  var results = document.getElementById("results"); // none on the document page
+  var liveStatus = document.getElementById("live-status");
+  var busyLine = document.getElementById("busy");
+  var instantUrl = form.dataset.instant;
   var pagePath = new URL(form.action, location.href).pathname;
-  var pageSize = parseInt(form.dataset.pageSize, 10) || 10;
-  var searchApi = form.dataset.searchApi;
-  var suggestApi = form.dataset.suggestApi;
-  var docUrl = form.dataset.docUrl;
-  var helpTemplate = document.getElementById("help-template");
 
-  var timer = 0;
-  var searchSeq = 0;
-  var suggestSeq = 0;
-  var searchAbort = null;
-  var suggestAbort = null;
-  var typingEntry = false; // the current history entry was made by typing: replace, don't push
-  var shown = stateFromUrl(); // what the results area shows now
-  var options = []; // current autocomplete completions
+  var PAUSE_MS = 90; // a pause in typing this long sends a request
+  var LOADING_AFTER_MS = 150; // the loading bar shows only for slower answers
+  var MAX_RETRIES = 5; // busy or unreachable server: tries before giving up
+  var PARAMS = ["q", "page", "source", "date_from", "date_to", "sort"];
+  var FILTERS = ["source", "date_from", "date_to", "sort"];
+  var BUSY = "Serveur occupé, nouvel essai…";
+  var UNREACHABLE = "Le serveur ne répond pas, nouvel essai…";
+  var FAILED = "La recherche n’a pas abouti : réessayez dans un instant.";
+
+  var shown = stateFrom(location.search); // the state the results area shows
+  var typingEntry = false; // the history entry was made by typing: replace it, don't stack
+  var pauseTimer = 0;
+  var loadingTimer = 0;
+  var retryTimer = 0;
+  var controller = null;
+  var seq = 0;
+  var options = []; // current completions
   var active = -1; // index of the highlighted completion
 
-  // -- the combobox ------------------------------------------------------------------------
+  // -- state and addresses ----------------------------------------------------------------
+
+  function stateFrom(search) {
+    var params = new URLSearchParams(search);
+    var state = {};
+    PARAMS.forEach(function (name) {
+      var value = params.get(name);
+      if (value) state[name] = value;
+    });
+    if (!/^[0-9]{1,6}$/.test(state.page || "") || state.page === "1") delete state.page;
+    return state;
+  }
+
+  function with_(state, changes) {
+    var next = {};
+    PARAMS.forEach(function (name) {
+      var value = name in changes ? changes[name] : state[name];
+      if (value) next[name] = value;
+    });
+    return next;
+  }
+
+  function same(a, b) {
+    return PARAMS.every(function (name) {
+      return (a[name] || "") === (b[name] || "");
+    });
+  }
+
+  // -- the combobox -----------------------------------------------------------------------
 
   input.setAttribute("role", "combobox");
   input.setAttribute("aria-autocomplete", "list");
   input.setAttribute("aria-controls", list.id);
   input.setAttribute("aria-expanded", "false");
-  results.setAttribute("tabindex", "-1");
-  history.replaceState({ q: shown.q, page: shown.page }, "", location.href);
-
-  function toPage(raw) {
-    var n = /^[0-9]{1,6}$/.test(raw || "") ? parseInt(raw, 10) : 1;
-    return n >= 1 ? n : 1;
-  }
-
-  function stateFromUrl() {
-    var params = new URLSearchParams(location.search);
-    return { q: params.get("q") || "", page: toPage(params.get("page")) };
-  }
-
-  // Filters and sort come from the address (facet links are ordinary links) and are kept
-  // in every search and link until the reader changes them; `changes` overrides them.
-  var FILTERS = ["source", "date_from", "date_to", "sort"];
-
-  function currentFilters(changes) {
-    var params = new URLSearchParams(location.search);
-    var out = {};
-    FILTERS.forEach(function (name) {
-      var value = changes && name in changes ? changes[name] : params.get(name);
-      if (value) out[name] = value;
-    });
-    return out;
-  }
-
-  function pageUrl(q, page, changes) {
-    var params = new URLSearchParams();
-    if (q) params.set("q", q);
-    if (page > 1) params.set("page", String(page));
-    var filters = currentFilters(changes);
-    Object.keys(filters).forEach(function (name) {
-      params.set(name, filters[name]);
-    });
-    var qs = params.toString();
-    return pagePath + (qs ? "?" + qs : "");
-  }
-
-  function docHref(id, q, page) {
-    var path = docUrl.replace("__ID__", id.split("/").map(encodeURIComponent).join("/"));
-    var params = new URLSearchParams();
-    if (q) params.set("q", q);
-    if (page > 1) params.set("page", String(page));
-    var qs = params.toString();
-    return path + (qs ? "?" + qs : "");
+  if (results) {
+    results.setAttribute("tabindex", "-1");
+    history.replaceState({ searchsvc: shown }, "", location.href);
   }
 
   function closeList() {
@@ -108,11 +103,24 @@
     }
   }
 
+  function fold(ch) {
+    return ch.normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
+  }
+
+  // How much of a completion is what was typed (accents and case aside): the rest is bold.
+  function typedLength(completion, typed) {
+    typed = typed.replace(/\s+/g, " ").replace(/^ /, "");
+    var n = 0;
+    while (n < completion.length && n < typed.length && fold(completion[n]) === fold(typed[n])) n++;
+    return n;
+  }
+
   function showOptions(words) {
     closeList();
     var typed = input.value;
+    var plain = typed.replace(/\s+/g, " ").trim();
     words = words.filter(function (w) {
-      return w !== typed;
+      return w !== plain;
     });
     if (!words.length || document.activeElement !== input) return;
     words.forEach(function (word, i) {
@@ -120,7 +128,13 @@
       li.id = "suggestion-" + i;
       li.setAttribute("role", "option");
       li.setAttribute("aria-selected", "false");
-      li.textContent = word;
+      var n = typedLength(word, typed);
+      if (n) li.append(word.slice(0, n));
+      if (n < word.length) {
+        var rest = document.createElement("strong");
+        rest.textContent = word.slice(n);
+        li.append(rest);
+      }
       li.addEventListener("mousedown", function (event) {
         event.preventDefault(); // keep the focus in the box
       });
@@ -137,349 +151,205 @@
   function choose(word) {
     input.value = word;
     closeList();
-    commit(word, 1);
+    commit();
   }
 
-  function suggest(q) {
-    if (suggestAbort) suggestAbort.abort();
-    if (!q.trim() || /\s$/.test(q)) {
-      closeList();
+  // -- answers ----------------------------------------------------------------------------
+
+  function announce(text) {
+    if (liveStatus) liveStatus.textContent = text;
+  }
+
+  function setBusy(text, isError) {
+    if (!busyLine) return;
+    busyLine.textContent = text || "";
+    busyLine.hidden = !text;
+    busyLine.classList.toggle("error", !!isError);
+    if (text) announce(text);
+  }
+
+  function setLoading(on) {
+    clearTimeout(loadingTimer);
+    if (!on) {
+      form.classList.remove("is-loading");
+      if (results) results.removeAttribute("aria-busy");
       return;
     }
-    var seq = ++suggestSeq;
-    suggestAbort = new AbortController();
-    fetch(suggestApi + "?" + new URLSearchParams({ q: q }), {
-      signal: suggestAbort.signal,
-      headers: { Accept: "application/json" },
-    })
-      .then(function (r) {
-        return r.ok ? r.json() : { suggestions: [] };
-      })
-      .then(function (data) {
-        if (seq === suggestSeq && input.value === q) showOptions(data.suggestions || []);
-      })
-      .catch(function () {
-        /* autocomplete is optional: stay quiet */
-      });
+    loadingTimer = setTimeout(function () {
+      form.classList.add("is-loading");
+      if (results) results.setAttribute("aria-busy", "true");
+    }, LOADING_AFTER_MS);
   }
 
-  // -- results -----------------------------------------------------------------------------
-
-  function frInt(n) {
-    return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, "\u202f");
-  }
-
-  function frMs(ms) {
-    return Number(ms).toFixed(1).replace(".", ",");
-  }
-
-  function make(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (name) {
-      node.setAttribute(name, attrs[name]);
+  function syncHiddenInputs(state) {
+    Array.prototype.slice.call(form.querySelectorAll("input[type=hidden]")).forEach(function (el) {
+      el.remove();
     });
-    (children || []).forEach(function (child) {
-      node.append(child);
+    FILTERS.forEach(function (name) {
+      if (!state[name]) return;
+      var el = document.createElement("input");
+      el.type = "hidden";
+      el.name = name;
+      el.value = state[name];
+      form.appendChild(el);
     });
-    return node;
   }
 
-  // Snippets are HTML in which only <mark> is markup; copy just text and <mark> to be sure.
-  function snippetNodes(html) {
+  // The server's own words for an error page it answered with (HTML).
+  function serverMessage(html) {
+    try {
+      var doc = new DOMParser().parseFromString(html, "text/html");
+      var p = doc.querySelector(".error-page p");
+      return p ? p.textContent.trim() : "";
+    } catch (e) {
+      return "";
+    }
+  }
+
+  function render(data, state, how) {
     var template = document.createElement("template");
-    template.innerHTML = html;
-    var out = document.createDocumentFragment();
-    (function copy(from, to) {
-      from.childNodes.forEach(function (node) {
-        if (node.nodeType === Node.TEXT_NODE) {
-          to.append(node.textContent);
-        } else if (node.nodeName === "MARK") {
-          var mark = document.createElement("mark");
-          copy(node, mark);
-          to.append(mark);
-        } else {
-          copy(node, to);
-        }
-      });
-    })(template.content, out);
-    return out;
+    template.innerHTML = data.html; // the server's template: escaped text, its own markup
+    results.replaceChildren(template.content);
+    shown = state;
+    document.title = data.title;
+    syncHiddenInputs(state);
+    if (how.history === "push") history.pushState({ searchsvc: state }, "", data.url);
+    else if (how.history === "replace") history.replaceState({ searchsvc: state }, "", data.url);
+    var summary = document.getElementById("summary");
+    announce(summary ? summary.textContent.trim() : "");
+    openFiltersOnWideScreens();
+    if (how.focus) restoreFocus(how.focus);
   }
 
-  function pageWindow(current, last) {
-    if (last <= 1) return [];
-    var shownPages = [1, last];
-    for (var n = Math.max(1, current - 2); n <= Math.min(last, current + 2); n++) {
-      shownPages.push(n);
-    }
-    shownPages = shownPages
-      .filter(function (n, i) {
-        return shownPages.indexOf(n) === i;
-      })
-      .sort(function (a, b) {
-        return a - b;
-      });
-    var out = [];
-    var previous = 0;
-    shownPages.forEach(function (n) {
-      if (n - previous > 1) out.push(null);
-      out.push(n);
-      previous = n;
+  // The filters' column is always open on a wide screen; the style sheet does it where the
+  // browser can style a closed <details> (::details-content), this does it elsewhere.
+  function openFiltersOnWideScreens() {
+    if (!results || !window.matchMedia || !window.matchMedia("(min-width: 60rem)").matches) return;
+    if (window.CSS && CSS.supports && CSS.supports("selector(::details-content)")) return;
+    results.querySelectorAll("details.refine-box").forEach(function (details) {
+      details.open = true;
     });
-    return out;
   }
 
-  function statusNode(text, cls) {
-    return make("p", { class: cls }, [text]);
-  }
-
-  function emptyState(data, last) {
-    var box = make("div", { class: "empty" });
-    if (data.total) {
-      box.append(
-        make("p", {}, [
-          "Cette page est vide : les résultats tiennent sur " +
-            last +
-            " page" +
-            (last > 1 ? "s" : "") +
-            ".",
-        ]),
-        make("p", {}, [make("a", { href: pageUrl(data.query, 1) }, ["Revenir à la première page"])]),
-      );
-    } else if (data.notice === "stop_words_only") {
-      box.append(
-        make("p", {}, [
-          "Votre recherche ne contient que des mots très courants (comme « le » ou « de »), " +
-            "qui ne sont pas recherchés.",
-        ]),
-        make("p", {}, ["Ajoutez un mot plus précis."]),
-      );
-    } else {
-      box.append(
-        make("p", {}, ["Aucun article ne correspond à « ", make("strong", {}, [data.query]), " »."]),
-        make("ul", {}, [
-          make("li", {}, ["Vérifiez l'orthographe des mots."]),
-          make("li", {}, ["Essayez d'autres mots, ou des mots plus généraux."]),
-          make("li", {}, ["Retirez des mots, un signe « - » ou des guillemets."]),
-        ]),
-      );
+  // After a click on a link of the results area, put the focus where the reader was: the
+  // same filter group, the sort line, or the results' start (a new page).
+  function restoreFocus(where) {
+    var target = null;
+    if (where !== "results") {
+      var box = results.querySelector(where);
+      if (box) target = box.querySelector("a[href]") || box;
+      var details = target && target.closest("details");
+      if (details) details.open = true;
     }
-    return box;
+    if (!target || target === results) {
+      results.focus({ preventScroll: true });
+      if (results.getBoundingClientRect().top < 0) results.scrollIntoView({ block: "start" });
+      return;
+    }
+    target.focus({ preventScroll: false });
   }
 
-  function pagination(data, last) {
-    var pages = pageWindow(data.page, last);
-    if (!pages.length) return null;
-    var items = [];
-    if (data.page > 1) {
-      items.push(
-        make("li", {}, [
-          make("a", { rel: "prev", href: pageUrl(data.query, data.page - 1) }, ["‹ Précédente"]),
-        ]),
-      );
-    }
-    pages.forEach(function (n) {
-      if (n === null) {
-        items.push(make("li", { class: "gap", "aria-hidden": "true" }, ["…"]));
+  // Ask /instant for `state`. how: typing (the last word is a prefix), complete (completions
+  // too), history ("push", "replace" or "none"), focus (where to put it afterwards).
+  function load(state, how, attempt) {
+    attempt = attempt || 0;
+    if (controller) controller.abort();
+    clearTimeout(retryTimer);
+    var mine = ++seq;
+    controller = new AbortController();
+    var params = new URLSearchParams();
+    PARAMS.forEach(function (name) {
+      if (state[name]) params.set(name, state[name]);
+    });
+    if (how.typing) params.set("typing", "1");
+    if (how.complete) params.set("complete", "1");
+    if (!results) params.set("results", "0");
+    setLoading(true);
+
+    function retry(text, seconds) {
+      if (attempt >= MAX_RETRIES) {
+        setBusy(text === BUSY ? "Le service est très sollicité : réessayez dans un instant." : FAILED, true);
         return;
       }
-      var attrs = { href: pageUrl(data.query, n), "aria-label": "Page " + n };
-      if (n === data.page) {
-        attrs["aria-current"] = "page";
-        attrs["aria-label"] = "Page " + n + ", page actuelle";
-      }
-      items.push(make("li", {}, [make("a", attrs, [String(n)])]));
-    });
-    if (data.page < last) {
-      items.push(
-        make("li", {}, [
-          make("a", { rel: "next", href: pageUrl(data.query, data.page + 1) }, ["Suivante ›"]),
-        ]),
-      );
+      setBusy(text);
+      retryTimer = setTimeout(function () {
+        if (mine === seq) load(state, how, attempt + 1);
+      }, seconds * 1000);
     }
-    return make("nav", { class: "pagination", "aria-label": "Pages de résultats" }, [
-      make("ul", {}, items),
-    ]);
-  }
 
-  function setStatus(node) {
-    var status = document.getElementById("status");
-    status.replaceChildren();
-    if (node) status.append(node);
-  }
-
-  function clearResults() {
-    Array.prototype.slice.call(results.children).forEach(function (child) {
-      if (child.id !== "status") child.remove();
-    });
-  }
-
-  function renderHome() {
-    clearResults();
-    setStatus(null);
-    if (helpTemplate) results.append(helpTemplate.content.cloneNode(true));
-  }
-
-  function renderError(text) {
-    clearResults();
-    setStatus(statusNode(text, "error"));
-  }
-
-  function refineNode(data) {
-    var byDate = data.sort === "date";
-    var sort = make("p", { class: "sort" }, [
-      "Trier par : ",
-      byDate ? make("a", { href: pageUrl(data.query, 1, { sort: "" }) }, ["pertinence"]) : make("strong", {}, ["pertinence"]),
-      " · ",
-      byDate ? make("strong", {}, ["date"]) : make("a", { href: pageUrl(data.query, 1, { sort: "date" }) }, ["date"]),
-    ]);
-    var nav = make("nav", { class: "refine", "aria-label": "Affiner" }, [sort]);
-    var chosen = data.filters && data.filters.source;
-    var values = (data.facets && data.facets.source) || [];
-    if (chosen || values.length) {
-      var parts = ["Source : "];
-      if (chosen) {
-        parts.push(make("strong", {}, [chosen]), " · ");
-        parts.push(make("a", { href: pageUrl(data.query, 1, { source: "" }) }, ["toutes les sources"]));
-      } else {
-        values.forEach(function (f, i) {
-          if (i) parts.push(" · ");
-          parts.push(make("a", { href: pageUrl(data.query, 1, { source: f.value }) }, [f.value]));
-          parts.push(" (" + frInt(f.count) + ")");
-        });
-      }
-      nav.append(make("p", { class: "facets" }, parts));
-    }
-    return nav;
-  }
-
-  function render(data) {
-    clearResults();
-    var summary =
-      (data.total ? frInt(data.total) + " résultat" + (data.total > 1 ? "s" : "") : "Aucun résultat") +
-      " (" +
-      frMs(data.took_ms) +
-      " ms)";
-    setStatus(statusNode(summary, "summary"));
-    var last = Math.min(data.pages, Math.floor(MAX_RESULT_WINDOW / data.per_page));
-    if (data.suggestion) {
-      results.append(
-        make("p", { class: "suggestion" }, [
-          "Vouliez-vous dire : ",
-          make("a", { href: pageUrl(data.suggestion, 1) }, [data.suggestion]),
-          " ?",
-        ]),
-      );
-    }
-    if (data.relaxed) {
-      results.append(
-        make("p", { class: "notice" }, [
-          "Aucun document ne contient tous les mots : voici ceux qui en contiennent le plus.",
-        ]),
-      );
-    }
-    if (data.approximate && data.approximate.length) {
-      var words = data.approximate.map(function (w) { return "« " + w + " »"; }).join(", ");
-      results.append(
-        make("p", { class: "notice" }, [
-          "Aucun document ne contient " + words + " : résultats pour des mots proches.",
-        ]),
-      );
-    }
-    if (data.total) results.append(refineNode(data));
-    if (data.hits.length) {
-      var ol = make("ol", { class: "hits", start: String((data.page - 1) * data.per_page + 1) });
-      data.hits.forEach(function (hit) {
-        var li = make("li", { class: "hit" }, [
-          make("h2", { class: "hit-title" }, [
-            make("a", { href: docHref(hit.id, data.query, data.page) }, [hit.title || hit.id]),
-          ]),
-          make("p", { class: "snippet" }, [snippetNodes(hit.snippet)]),
-        ]);
-        var meta = [hit.date, hit.source].filter(Boolean).join(" · ");
-        if (meta) li.append(make("p", { class: "hit-meta" }, [meta]));
-        ol.append(li);
-      });
-      results.append(ol);
-    } else {
-      results.append(emptyState(data, last));
-    }
-    var nav = pagination(data, last);
-    if (nav) results.append(nav);
-  }
-
-  function errorText(status, q) {
-    if (status === 400) {
-      return q.length > 1000
-        ? "La recherche est trop longue (1000 caractères au plus)."
-        : "Cette recherche ne peut pas être traitée : simplifiez-la.";
-    }
-    if (status === 503) {
-      return "Le moteur de recherche n'est pas prêt : l'index n'est pas encore construit.";
-    }
-    return "La recherche n'a pas abouti : réessayez dans un instant.";
-  }
-
-  function setTitle(q) {
-    document.title = (q.trim() ? q + " – Recherche" : "Recherche") + " · searchsvc";
-  }
-
-  // Show the results for (q, page); `how` says what to do with the history entry.
-  function run(q, page, how) {
-    if (how === "push") history.pushState({ q: q, page: page }, "", pageUrl(q, page));
-    else if (how === "replace") history.replaceState({ q: q, page: page }, "", pageUrl(q, page));
-    setTitle(q);
-    shown = { q: q, page: page };
-    if (searchAbort) searchAbort.abort();
-    var seq = ++searchSeq;
-    if (!q.trim()) {
-      renderHome();
-      return Promise.resolve();
-    }
-    searchAbort = new AbortController();
-    results.setAttribute("aria-busy", "true");
-    var params = new URLSearchParams(
-      Object.assign({ q: q, page: String(page), per_page: String(pageSize) }, currentFilters()),
-    );
-    return fetch(searchApi + "?" + params, {
-      signal: searchAbort.signal,
+    return fetch(instantUrl + "?" + params, {
+      signal: controller.signal,
       headers: { Accept: "application/json" },
+      credentials: "same-origin",
     })
-      .then(function (r) {
-        return r.json().then(function (data) {
-          if (seq !== searchSeq) return;
-          if (r.ok) render(data);
-          else renderError(errorText(r.status, q));
+      .then(function (response) {
+        var json = (response.headers.get("Content-Type") || "").indexOf("application/json") === 0;
+        if (response.status === 503 && response.headers.get("Retry-After") && !json) {
+          // Shed by the server: nothing is wrong with the search, and the results stay.
+          var seconds = parseInt(response.headers.get("Retry-After"), 10);
+          if (!(seconds >= 1)) seconds = 1;
+          if (mine === seq) retry(BUSY, Math.min(seconds, 10));
+          return null;
+        }
+        if (!json) {
+          return response.text().then(function (html) {
+            if (mine !== seq) return;
+            closeList();
+            setBusy(serverMessage(html) || FAILED, true);
+          });
+        }
+        return response.json().then(function (data) {
+          if (mine !== seq) return;
+          setBusy("");
+          if (results) render(data, state, how);
+          if (response.ok && how.complete && input.value === (state.q || "")) {
+            showOptions(data.completions || []);
+          } else {
+            closeList(); // an error is never hidden under the list
+          }
         });
       })
       .catch(function (err) {
-        if (seq === searchSeq && err.name !== "AbortError") renderError(errorText(0, q));
+        if (err && err.name === "AbortError") return;
+        if (mine === seq) retry(UNREACHABLE, 2);
       })
       .finally(function () {
-        if (seq === searchSeq) results.removeAttribute("aria-busy");
+        if (mine === seq) setLoading(false);
       });
   }
 
-  // A deliberate search (Enter, a completion chosen): it completes the entry typing made, or
-  // gets its own.
-  function commit(q, page) {
-    clearTimeout(timer);
-    var same = q === shown.q && page === shown.page;
-    run(q, page, typingEntry ? "replace" : same ? "none" : "push");
+  // A deliberate search (Enter, a completion chosen): the words are searched as typed, with
+  // corrections; it completes the entry typing made, or gets its own.
+  function commit() {
+    clearTimeout(pauseTimer);
+    if (!results) {
+      form.submit();
+      return;
+    }
+    var state = with_(shown, { q: input.value, page: "" });
+    var history_ = typingEntry ? "replace" : same(state, shown) ? "none" : "push";
     typingEntry = false;
+    load(state, { history: history_ });
   }
 
-  // -- events ------------------------------------------------------------------------------
+  // -- events -----------------------------------------------------------------------------
 
   input.addEventListener("input", function () {
-    clearTimeout(timer);
+    clearTimeout(pauseTimer);
+    clearTimeout(retryTimer);
     if (!input.value.trim()) closeList();
-    timer = setTimeout(function () {
+    pauseTimer = setTimeout(function () {
       var q = input.value;
-      suggest(q);
-      if (q === shown.q) return;
-      run(q, 1, typingEntry ? "replace" : "push");
+      if (!results) {
+        if (q.trim()) load({ q: q }, { typing: true, complete: true, history: "none" });
+        return;
+      }
+      var state = with_(shown, { q: q, page: "" });
+      if (same(state, shown) && !q.trim()) return;
+      var how = { typing: true, complete: !!q.trim(), history: typingEntry ? "replace" : "push" };
       typingEntry = true;
-    }, DEBOUNCE_MS);
+      load(state, how);
+    }, PAUSE_MS);
   });
 
   input.addEventListener("keydown", function (event) {
@@ -510,35 +380,41 @@
   input.addEventListener("blur", closeList);
 
   form.addEventListener("submit", function (event) {
-    event.preventDefault();
     closeList();
-    commit(input.value, 1);
+    if (!results) return; // the document page: go to the results page
+    event.preventDefault();
+    commit();
   });
 
-  // Pagination and "Vouliez-vous dire" links: same page, new results, new history entry.
+  if (!results) return;
+  openFiltersOnWideScreens();
+
+  // Pages, filters, sort and "Vouliez-vous dire": same page, new results, new history entry.
   results.addEventListener("click", function (event) {
     var link = event.target.closest("a[href]");
     if (!link || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
+    if (event.altKey) return;
     var url = new URL(link.href, location.href);
     if (url.origin !== location.origin || url.pathname !== pagePath) return;
     event.preventDefault();
-    var q = url.searchParams.get("q") || "";
-    var page = toPage(url.searchParams.get("page"));
-    input.value = q;
+    var state = stateFrom(url.search);
+    var group = link.closest("section.facet, .sort");
+    var focus = "results";
+    if (group && group.matches(".sort")) focus = ".sort";
+    else if (group) focus = "#" + group.id;
+    input.value = state.q || "";
     closeList();
-    clearTimeout(timer);
+    clearTimeout(pauseTimer);
     typingEntry = false;
-    run(q, page, q === shown.q && page === shown.page ? "none" : "push");
-    results.focus({ preventScroll: true });
-    results.scrollIntoView({ block: "start" });
+    load(state, { history: same(state, shown) ? "none" : "push", focus: focus });
   });
 
   window.addEventListener("popstate", function (event) {
-    var state = event.state || stateFromUrl();
-    clearTimeout(timer);
+    var state = (event.state && event.state.searchsvc) || stateFrom(location.search);
+    clearTimeout(pauseTimer);
     closeList();
     typingEntry = false;
-    input.value = state.q;
-    if (state.q !== shown.q || state.page !== shown.page) run(state.q, state.page, "none");
+    input.value = state.q || "";
+    if (!same(state, shown)) load(state, { history: "none" });
   });
 })();

@@ -1,0 +1,129 @@
+"""Last keystroke -> results painted, for a person typing in the search page.
+
+Starts ``searchsvc serve`` (gunicorn) on an index, opens the search page in Debian's
+Chromium (Playwright), types each query key by key at a person's pace and measures, in the
+page, from the keydown of the last key to the first frame painted after the results of the
+whole query were put in the page. Prints each query's time, then the median and the max.
+Run by hand, never in CI:
+
+    .venv/bin/python bench/typing_latency.py --index /path/to/index
+    .venv/bin/python bench/typing_latency.py --index /path/to/index --delay 120 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+QUERIES = [
+    "configuration réseau",
+    "mot de passe",
+    "impression recto verso",
+    "gestionnaire de paquets",
+    "police de caractères",
+    "table des matières",
+    "clavier français",
+    "sauvegarde automatique",
+    "ligne de commande",
+    "fichier de configuration",
+]
+
+# In the page: the time of each keydown in the box, and a promise resolved at the first frame
+# painted after the results of `text` were rendered (the page sets the title with them).
+WATCH = """
+([text]) => { window.__painted = new Promise((resolve) => {
+  const results = document.getElementById("results");
+  const done = () => document.title.startsWith(text + " – ");
+  const observer = new MutationObserver(() => {
+    if (!done()) return;
+    observer.disconnect();
+    requestAnimationFrame(() => requestAnimationFrame(() => {
+      resolve(performance.now() - window.__lastKey);
+    }));
+  });
+  observer.observe(results, { childList: true, subtree: true });
+}); }
+"""
+KEYS = """
+() => document.getElementById("q").addEventListener("keydown", () => {
+  window.__lastKey = performance.now();
+}, true)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(index: Path, workers: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    searchsvc = Path(sys.executable).with_name("searchsvc")
+    cmd = [str(searchsvc), "serve", "--port", str(port), "--workers", str(workers)]
+    log = open(os.devnull, "wb")  # noqa: SIM115 - lives as long as the server
+    proc = subprocess.Popen([*cmd, "--index", str(index)], stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.2)
+    proc.terminate()
+    raise SystemExit(f"searchsvc serve did not become healthy on {url}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--index", type=Path, required=True, help="index folder to serve")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
+    parser.add_argument("--delay", type=int, default=100, help="ms between two keys (100)")
+    parser.add_argument("--width", type=int, default=1280, help="viewport width (1280)")
+    args = parser.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    proc, url = start_server(args.index, args.workers)
+    times: list[float] = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+            )
+            page = browser.new_page(viewport={"width": args.width, "height": 800})
+            page.goto(url + "/")
+            page.evaluate(KEYS)
+            box = page.locator("#q")
+            for text in QUERIES:
+                box.fill("")
+                page.wait_for_timeout(400)
+                box.press_sequentially(text[:-1], delay=args.delay)
+                page.wait_for_timeout(args.delay)
+                page.evaluate(WATCH, [text])
+                box.press(text[-1])
+                ms = page.evaluate("window.__painted")
+                times.append(ms)
+                summary = page.locator("#summary").inner_text()
+                print(f"{ms:7.1f} ms  {text!r}: {summary}")
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait()
+    median, worst = statistics.median(times), max(times)
+    print(f"median {median:.0f} ms, max {worst:.0f} ms ({len(times)} queries)")
+
+
+if __name__ == "__main__":
+    main()
