@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from searchsvc import storage
 from searchsvc.indexer import reindex
 from searchsvc.search import SearchEngine
 
@@ -130,3 +134,27 @@ def hold_searcher():
             thread.join(timeout=10)
 
     return hold
+
+
+# -- helpers the fault tests share (import them: ``from conftest import cli``) ---------------
+
+
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``searchsvc ARGS`` in a child process as CI would (no SEARCHSVC_* overrides)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCHSVC_")}
+    return subprocess.run(
+        [sys.executable, "-m", "searchsvc.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**env, "CI": "true"},
+    )
+
+
+def lock_is_free(index_dir: Path) -> bool:
+    """Whether the index's write lock can be taken at once."""
+    try:
+        with storage.write_lock(index_dir, wait=False):
+            return True
+    except storage.IndexBusyError:
+        return False

@@ -14,12 +14,12 @@ import multiprocessing
 import os
 import signal
 import subprocess
-import sys
 import time
 from contextlib import closing
 from pathlib import Path
 
 import pytest
+from conftest import cli, lock_is_free
 
 from searchsvc import storage
 from searchsvc.indexer import check_index, reindex
@@ -51,14 +51,6 @@ def all_ids(index_dir: Path) -> set[str]:
         return {fields["id"] for fields in s.all_stored_fields()}
 
 
-def lock_is_free(index_dir: Path) -> bool:
-    try:
-        with storage.write_lock(index_dir, wait=False):
-            return True
-    except storage.IndexBusyError:
-        return False
-
-
 def assert_live_untouched(index_dir: Path, live: storage.Generation) -> None:
     """The write lock is free, ``live`` is still live and whole, and nothing else is left."""
     assert lock_is_free(index_dir)
@@ -67,17 +59,6 @@ def assert_live_untouched(index_dir: Path, live: storage.Generation) -> None:
     assert storage.unlisted_files(live) == []
     assert not list(index_dir.glob("*.building"))
     assert multiprocessing.active_children() == []
-
-
-def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCHSVC_")}
-    return subprocess.run(
-        [sys.executable, "-m", "searchsvc.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**env, "CI": "true"},
-    )
 
 
 # -- names that are not UTF-8 ------------------------------------------------------------------

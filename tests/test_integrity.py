@@ -11,28 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
-import sys
 from contextlib import closing
 from pathlib import Path
 
 import pytest
+from conftest import cli
 
 from searchsvc import storage
 from searchsvc.indexer import check_index, reindex
 from searchsvc.search import SearchEngine
 from searchsvc.web import create_app
-
-
-def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCHSVC_")}
-    return subprocess.run(
-        [sys.executable, "-m", "searchsvc.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**env, "CI": "true"},
-    )
 
 
 @pytest.fixture

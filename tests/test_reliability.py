@@ -22,6 +22,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from conftest import lock_is_free
 from whoosh import index as whoosh_index
 
 import searchsvc.indexer as indexer
@@ -45,14 +46,6 @@ def write_corpus(folder: Path, n: int) -> Path:
             }
             fh.write(json.dumps(doc, ensure_ascii=False) + "\n")
     return folder
-
-
-def lock_is_free(index_dir: Path) -> bool:
-    try:
-        with storage.write_lock(index_dir, wait=False):
-            return True
-    except storage.IndexBusyError:
-        return False
 
 
 def found(index_dir: Path, query: str = "commun") -> set[str]:
