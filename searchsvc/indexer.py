@@ -186,14 +186,11 @@ def _updatable(root: Path) -> tuple[storage.Generation | None, str | None]:
     """
     try:
         live = storage.current(root)
+        storage.Verifier().check(live, fresh=True)
     except storage.NoIndexError:
         return None, None
-    except storage.IndexStateError as e:
+    except storage.IndexStateError as e:  # damaged, or another format
         return None, f"{e} — rebuilding it in full"
-    problems = storage.Verifier().problems(live, fresh=True)
-    if problems:
-        listed = "; ".join(map(str, problems[:3]))
-        return None, f"the live index {live.name} is damaged ({listed}) — rebuilding it in full"
     return live, None
 
 
@@ -297,20 +294,16 @@ def _helpers_die_with_this_process() -> Iterator[None]:
             _builds -= 1
 
 
-def _writer(ix: whoosh_index.Index, limitmb: int) -> UpdateWriter:
-    """The writer of an incremental update, each segment as separate files.
-
-    Whoosh reads a compound segment file through a ``BytesIO`` copy of each part, so every
-    searching process kept a private copy of the postings, term and column files (174 MB
-    of the bench index); separate files are read in place.
-    """
-    return UpdateWriter(ix, limitmb)
-
-
 def _builder(ix: whoosh_index.Index, limitmb: int, procs: int):
     """The writer of a full build: :class:`SegmentBuilder` in this process, or in each of
     ``procs`` helper processes, each writing segments of its own that are kept as they are
-    (merging them would cost a second pass). Segments are written as separate files."""
+    (merging them would cost a second pass).
+
+    Every writer leaves segments as separate files (``compound=False``): Whoosh reads a
+    compound segment file through a ``BytesIO`` copy of each part, so every searching
+    process kept a private copy of the postings, term and column files (174 MB of the bench
+    index); separate files are read in place.
+    """
     if procs > 1:
         return CheckedMpWriter(ix, procs=procs, limitmb=max(32, limitmb // procs), compound=False)
     return SegmentBuilder(ix, limitmb)
@@ -362,9 +355,7 @@ def _build(
                     raise
         finally:
             ix.close()
-        report.documents = _counted_in(tmp, expected=report.added)
-        storage.write_meta(tmp, documents=report.documents, built=_now(), updated=_now())
-        storage.publish(root, name, tmp)
+        report.documents = _publish(root, name, tmp, report.added, built=_now())
     except BaseException:
         # The live generation is untouched; the partial one is removed now or by the next run.
         shutil.rmtree(tmp, ignore_errors=True)
@@ -397,7 +388,7 @@ def _update(
             name, tmp = storage.new_generation(root)
             storage.link_generation(live, tmp)
             ix = whoosh_index.open_dir(tmp)
-            writer = _writer(ix, limitmb)
+            writer = UpdateWriter(ix, limitmb)
             return writer
 
         seen: set[str] = set()
@@ -428,15 +419,9 @@ def _update(
         meter.tell("writing")
         writer.commit()
         ix.close()
-        report.documents = _counted_in(tmp, expected=expected)
-        storage.write_meta(
-            tmp,
-            linked_from=live,
-            documents=report.documents,
-            built=live.meta.get("built"),
-            updated=_now(),
+        report.documents = _publish(
+            root, name, tmp, expected, built=live.meta.get("built"), linked_from=live
         )
-        storage.publish(root, name, tmp)
         report.generation = name
     except BaseException:
         if writer is not None and not writer.is_closed:
@@ -449,19 +434,30 @@ def _update(
         raise
 
 
-def _counted_in(path: Path, expected: int) -> int:
-    """The documents the index at ``path`` really holds; raise if that is not ``expected``.
+def _publish(
+    root: Path,
+    name: str,
+    tmp: Path,
+    expected: int,
+    built: str | None,
+    linked_from: storage.Generation | None = None,
+) -> int:
+    """Count the documents the written generation holds, record its metadata and manifest,
+    and make it the live one; return the count.
 
-    The last guard against losing documents in silence: whatever went wrong on the way, a
-    generation that holds fewer (or more) documents than were written is never published.
+    The count is the last guard against losing documents in silence: whatever went wrong on
+    the way, a generation that holds fewer (or more) documents than were written is never
+    published.
     """
-    with contextlib.closing(whoosh_index.open_dir(path)) as ix:
+    with contextlib.closing(whoosh_index.open_dir(tmp)) as ix:
         written = ix.doc_count()
     if written != expected:
         raise storage.IndexWriteError(
             f"the new index holds {written:,} documents where {expected:,} were written; "
             "it was not published and the live index is unchanged"
         )
+    storage.write_meta(tmp, linked_from=linked_from, documents=written, built=built, updated=_now())
+    storage.publish(root, name, tmp)
     return written
 
 

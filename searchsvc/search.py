@@ -267,12 +267,10 @@ class SearchEngine:
         except Exception:
             generation = self._generation
             if generation is not None:
-                problems = self._verifier.problems(generation, fresh=True)
-                if problems:
-                    raise storage.IndexDamagedError(
-                        f"the index {generation.name} is damaged: {problems[0]}; "
-                        "run `searchsvc index` to rebuild it"
-                    ) from None
+                try:
+                    self._verifier.check(generation, fresh=True)
+                except storage.IndexDamagedError as damaged:
+                    raise damaged from None
                 if storage.file_ids(generation) != self._opened_files:
                     with self._lock:
                         self._generation = None  # open it afresh at the next request

@@ -345,9 +345,9 @@ class Verifier:
                 found.append(Problem(name, problem))
         return found
 
-    def check(self, generation: Generation) -> None:
+    def check(self, generation: Generation, fresh: bool = False) -> None:
         """Raise :class:`IndexDamagedError` naming the first damaged file, if any."""
-        problems = self.problems(generation)
+        problems = self.problems(generation, fresh)
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise IndexDamagedError(
