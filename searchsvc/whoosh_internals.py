@@ -312,7 +312,7 @@ class CheckedMpWriter(MpWriter):
 
     def __init__(self, ix, procs: int, **kwargs):
         super().__init__(ix, procs=procs, multisegment=True, **kwargs)
-        # What each helper reported, by pid: ("ok", segment) or ("failed", reason).
+        # What each helper reported, by pid: ("ok", its segments) or ("failed", reason).
         self._reported: dict[int, tuple[str, object]] = {}
 
     def _new_task(self):
@@ -369,7 +369,7 @@ class CheckedMpWriter(MpWriter):
         return str(payload) if status == "failed" else None
 
     def _results(self) -> list:
-        """Every helper's segment; raise :class:`HelperFailed` if any helper failed."""
+        """Every helper's segments; raise :class:`HelperFailed` if any helper failed."""
         reported = self._reported
         while len(reported) < len(self.tasks):
             try:
@@ -418,29 +418,28 @@ def abandon(writer) -> None:
     ``SegmentWriter.cancel`` closes the segment's files one after the other and stops at the
     first error, and on a full disk every flush fails: so each step is taken on its own.
     """
-    if isinstance(writer, UpdateWriter):
-        abandon(writer.builder)
-        abandon(writer.writer)
-        return
+    parts = [writer.builder, writer.writer] if isinstance(writer, UpdateWriter) else [writer]
+    for part in parts:
+        for step in _closing_steps(part):
+            with contextlib.suppress(Exception):
+                step()
+    folder = getattr(parts[0].storage, "folder", None)
+    if folder:
+        _close_files_under(str(folder))
+
+
+def _closing_steps(writer) -> list:
+    """What closing one writer takes, step by step."""
     if isinstance(writer, SegmentBuilder):
-        with contextlib.suppress(Exception):
-            writer._perdoc.is_closed or writer._perdoc.close()
-        _close_files_under(str(writer.storage.folder))
-        return
-    if isinstance(writer, CheckedMpWriter):
-        writer.stop_helpers()
-    steps = (
+        return [lambda: writer._perdoc.is_closed or writer._perdoc.close()]
+    steps = [writer.stop_helpers] if isinstance(writer, CheckedMpWriter) else []
+    return [
+        *steps,
         lambda: writer.perdocwriter.is_closed or writer.perdocwriter.close(),
         lambda: writer.fieldwriter.is_closed or writer.fieldwriter.close(),
         writer.pool.cleanup,
         writer._finish,
-    )
-    for step in steps:
-        with contextlib.suppress(Exception):
-            step()
-    folder = getattr(writer.storage, "folder", None)
-    if folder:
-        _close_files_under(str(folder))
+    ]
 
 
 def _close_files_under(folder: str) -> None:
