@@ -8,6 +8,7 @@ the segment reader that opened them lives.
 
 from __future__ import annotations
 
+import numpy as np
 from whoosh import sorting
 
 from searchsvc.caches import per_reader
@@ -29,6 +30,19 @@ def column_values(segment_reader, fieldname: str) -> list:
         ("values", fieldname),
         lambda: list(segment_reader.column_reader(fieldname)),
     )
+
+
+def column_codes(segment_reader, fieldname: str):
+    """Every document's value of ``fieldname`` in one segment as ``(codes, names)``: an array
+    of small integers, one per document, and the value each stands for; counting values
+    over many documents is then one ``bincount``. Read once per segment reader."""
+
+    def make():
+        names: dict = {}
+        codes = [names.setdefault(v, len(names)) for v in column_values(segment_reader, fieldname)]
+        return np.array(codes, dtype=np.intp), list(names)
+
+    return per_reader(segment_reader, ("codes", fieldname), make)
 
 
 class _Categorizer(sorting.ColumnCategorizer):

@@ -56,11 +56,6 @@ class Highlights:
     exact: set[str] = field(default_factory=set)
     stems: set[str] = field(default_factory=set)
     prefixes: set[str] = field(default_factory=set)
-    # Which parts of a token match, by token: filled by the snippets of a result page, which
-    # share most of their tokens. Valid once the query is built (the sets above are final).
-    token_spans: dict[str, list[tuple[int, int]]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
 
     def matches(self, exact: str, stems: tuple[str, ...] | str = ()) -> bool:
         """Tell whether a token with these terms (its exact form, and its stems: its own and
@@ -70,9 +65,9 @@ class Highlights:
             return True
         if isinstance(stems, str):
             stems = (stems,) if stems else ()
-        if any(s in self.stems for s in stems):
+        if not self.stems.isdisjoint(stems):
             return True
-        return any(exact.startswith(p) for p in self.prefixes)
+        return bool(self.prefixes) and exact.startswith(tuple(self.prefixes))
 
 
 # A quoted phrase is scored as one term of its own (see :class:`ExactPhrase`); the words'

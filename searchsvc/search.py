@@ -460,8 +460,9 @@ class SearchEngine:
                     approximate = sorted(builder.approximate)
                     relaxed = builder.relaxed_used
                     break
+        marks = snippets.Marks(builder.highlights)  # shared by the page's snippets and titles
         hits = [
-            self._hit(s, docnum, score, builder.highlights)
+            self._hit(s, docnum, score, marks)
             for score, docnum in ranked.top[(page - 1) * per_page : limit]
         ]
         facets = _facet_counts(ranked.sources) if total else {}
@@ -483,7 +484,7 @@ class SearchEngine:
             years=years,
         )
 
-    def _hit(self, s: Searcher, docnum: int, score, highlights: Highlights) -> Hit:
+    def _hit(self, s: Searcher, docnum: int, score, highlights: Highlights | snippets.Marks) -> Hit:
         stored = s.stored_fields(docnum)
         title = stored.get("title", "")
         return Hit(
@@ -784,13 +785,13 @@ def _rank_termwise(
     """Rank by relevance through :mod:`searchsvc.termwise` (same scores as Whoosh's)."""
     filter_q = filters.query()
     allowed = set(s.docs_for_query(filter_q)) if filter_q is not None else None
-    matches = termwise.run(s, query, deadline, allowed)
     depth = max(limit, titles.RERANK_DEPTH) if signals else limit
+    matches = termwise.run(s, query, deadline, allowed, depth=depth)
     top = [(-negated, docnum) for negated, docnum in matches.top(depth)]
     top = titles.rerank(s, top, signals)[:limit]
-    sources = termwise.value_counts(s, matches.scores, "source") if len(matches) else {}
+    sources = termwise.value_counts(s, matches.docs, "source") if len(matches) else {}
     dated = len(matches) and _has_dates(s.reader())
-    dates = termwise.value_counts(s, matches.scores, "date") if dated else {}
+    dates = termwise.value_counts(s, matches.docs, "date") if dated else {}
     return Ranked(len(matches), top, sources, dates)
 
 

@@ -1,58 +1,84 @@
-"""Evaluate the queries :class:`~searchsvc.matching.QueryBuilder` makes a term at a time.
+"""Evaluate the queries :class:`~searchsvc.matching.QueryBuilder` makes with arrays.
 
 Whoosh scores a query a document at a time through a tree of matchers: for a word query on
-the bench index that is tens of thousands of Python calls per search. Here each term's
-postings are read a block at a time, scored with the same BM25F formula, and added up in
-dictionaries, which gives the same scores several times faster. Only the node types the
-query builder uses for words and phrases are handled; :func:`supports` tells the caller
-when to let Whoosh run the query instead.
+the bench index that is tens of thousands of Python calls per search. Here each segment's
+answer to a node of the query is two arrays as long as the segment (which documents match,
+and their scores): a term scatters its postings' BM25F scores into them, ``And`` multiplies
+the masks and adds the scores in the order Whoosh would, ``Or`` adds, ``AndNot`` masks out.
+The scores are Whoosh's own, to the last bit (same formula, same order of additions).
+
+Positions are read only where they decide something. A quoted phrase filters documents, so
+its positions are read for every document that has all its words; the proximity bonus (a
+loose phrase ``AndMaybe``'d onto the words) only reorders, so when the caller asks for the
+best ``depth`` documents its positions are read only for the documents that could still
+reach them with the bonus (their score plus the bonus's upper bound reaches the
+``depth``-th best score without it).
+
+Only the node types the query builder makes for words, phrases and prefixes are handled;
+:func:`supports` tells the caller when to let Whoosh run the query instead. Postings are
+decoded once per segment and term (:func:`searchsvc.whoosh_internals.read_postings`) and
+kept while the segment's reader lives, up to ``POSTINGS_CACHED`` per segment.
 """
 
 from __future__ import annotations
 
-import heapq
 import time
-from array import array
 from bisect import bisect_right
-from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
 from whoosh import collectors
 from whoosh import query as wq
-from whoosh.codec import whoosh3
-from whoosh.matching import FilterMatcher
-from whoosh.util.numeric import byte_to_length
 
 from searchsvc import columns
+from searchsvc import whoosh_internals as wi
 from searchsvc.caches import LRU, per_reader
 from searchsvc.matching import PHRASE_B, PHRASE_IDF_FIELD, ExactPhrase, phrase_score
 from searchsvc.schema import TEXT_FIELDS
 
-Scores = dict[int, float]
-
-# Postings of recently used terms kept decoded per segment (document number and weight,
-# 8 bytes each): 2 million is 16 MB a segment, the postings of a few hundred common terms.
-POSTINGS_CACHED = 2_000_000
+# Postings of recently used terms kept decoded per segment (document number, weight and
+# BM25 denominator, 24 bytes each): 1.5 million is 36 MB a segment, the postings of a few
+# hundred common terms.
+POSTINGS_CACHED = 1_500_000
 
 
 @dataclass
 class Matches:
-    """Every document a query matched, scored: the page's documents, count and facet."""
+    """Every document a query matched, scored: the page's documents, count and facets."""
 
-    scores: Scores  # global document number -> score
+    docs: np.ndarray  # global document numbers, ascending
+    values: np.ndarray  # their scores
 
     def top(self, limit: int) -> list[tuple[float, int]]:
-        """The ``limit`` best ``(score, docnum)``; equal scores in document order, as Whoosh."""
-        return heapq.nsmallest(limit, ((-s, d) for d, s in self.scores.items()))
+        """The ``limit`` best ``(-score, docnum)``, best first; equal scores in document
+        order, as Whoosh."""
+        values, docs = self.values, self.docs
+        if limit <= 0 or not len(docs):
+            return []
+        if len(docs) > limit:
+            kth = np.partition(values, len(values) - limit)[len(values) - limit]
+            keep = values >= kth
+            values, docs = values[keep], docs[keep]
+        order = np.lexsort((docs, -values))[:limit]
+        return list(zip((-values[order]).tolist(), docs[order].tolist(), strict=True))
+
+    @property
+    def scores(self) -> dict[int, float]:
+        """The matches as a dictionary of global document number to score."""
+        return dict(zip(self.docs.tolist(), self.values.tolist(), strict=True))
 
     def __len__(self) -> int:
-        return len(self.scores)
+        return len(self.docs)
 
 
 def supports(q: wq.Query) -> bool:
     """Tell whether :func:`run` can evaluate ``q`` (else Whoosh must)."""
     if isinstance(q, wq.Term):
         return q.fieldname in TEXT_FIELDS and isinstance(q.text, str)
+    if type(q) is wq.Prefix:
+        return q.fieldname in TEXT_FIELDS and isinstance(q.text, str) and q.constantscore
     if isinstance(q, wq.Phrase):
         words_ok = all(isinstance(w, str) for w in q.words)
         return q.fieldname in TEXT_FIELDS and q.boost > 0 and words_ok
@@ -64,87 +90,170 @@ def supports(q: wq.Query) -> bool:
     return False
 
 
-def run(searcher, q: wq.Query, deadline: float, allowed: set[int] | None = None) -> Matches:
+def run(
+    searcher,
+    q: wq.Query,
+    deadline: float,
+    allowed: set[int] | None = None,
+    depth: int | None = None,
+) -> Matches:
     """Score every document ``q`` matches on the searcher's segments.
 
     ``allowed`` (global document numbers) keeps only those documents, as a Whoosh filter
-    would; past ``deadline`` (``time.monotonic()``) Whoosh's ``TimeLimit`` is raised.
+    would; past ``deadline`` (``time.monotonic()``) Whoosh's ``TimeLimit`` is raised. With
+    ``depth``, only the best ``depth`` documents are sure to have their exact scores (the
+    proximity bonus is worked out for those only); the others keep a lower score.
     """
-    scores: Scores = {}
     top = searcher.get_parent()
+    core, excluded = q, []
+    while isinstance(core, wq.AndNot):  # the query's negations, applied at the end
+        excluded.append(core.b)
+        core = core.a
+    near = None
+    if depth is not None and type(core) is wq.AndMaybe and _is_bonus(core.b):
+        core, near = core.a, core.b
+    segments = []
     for leaf, offset in searcher.leaf_searchers():
-        segment = _Segment(top, leaf.reader(), deadline)
-        within = None
-        if allowed is not None:
-            n = leaf.reader().doc_count_all()
-            within = {d - offset for d in allowed if offset <= d < offset + n}
-            if not within:
-                continue
-        try:
-            for docnum, score in segment.evaluate(q, within).items():
-                scores[docnum + offset] = score
-        finally:
-            segment.release()
-    return Matches(scores)
+        segment = _Segment(top, leaf.reader(), offset, deadline, allowed)
+        if not segment.scope.any():
+            continue
+        mask, scores = segment.evaluate(core, segment.scope)
+        mask &= segment.scope
+        for q_not in excluded:
+            if mask.any():
+                mask &= ~segment.evaluate(q_not, mask)[0]
+        segments.append((segment, mask, scores))
+    if near is not None:
+        _add_bonus(near, segments, depth)
+    docs, values = [], []
+    for segment, mask, scores in segments:
+        local = np.flatnonzero(mask)
+        docs.append(local + segment.offset)
+        values.append(scores[local])
+    if not docs:
+        return Matches(np.zeros(0, np.intp), np.zeros(0))
+    return Matches(np.concatenate(docs), np.concatenate(values))
+
+
+def _is_bonus(q: wq.Query) -> bool:
+    """Whether ``q`` is a proximity bonus: loose phrases (or a union of them), which only
+    add to the scores of documents matched otherwise."""
+    if isinstance(q, wq.Or):
+        return all(_is_bonus(c) for c in q.subqueries)
+    return type(q) is wq.Phrase
+
+
+def _add_bonus(near: wq.Query, segments: list, depth: int) -> None:
+    """Add the proximity bonus ``near`` to the documents that can reach the best ``depth``
+    with it: the bonus's upper bound is its words' scores (what it adds when the words do
+    stand close), so a document whose score plus that bound stays under the ``depth``-th
+    best score without any bonus cannot be among the best ``depth``."""
+    bounds = []
+    for segment, mask, _scores in segments:
+        with segment.bounding():
+            bounds.append(segment.evaluate(near, mask) if mask.any() else None)
+    matched = [scores[mask] for _segment, mask, scores in segments]
+    everything = np.concatenate(matched) if matched else np.zeros(0)
+    if len(everything) > depth:
+        kth = np.partition(everything, len(everything) - depth)[len(everything) - depth]
+    else:
+        kth = -np.inf
+    for (segment, mask, scores), bound in zip(segments, bounds, strict=True):
+        if bound is None:
+            continue
+        bound_mask, bound_scores = bound
+        candidates = mask & bound_mask & (scores + bound_scores >= kth)
+        if candidates.any():
+            bonus_mask, bonus = segment.evaluate(near, candidates)
+            np.add(scores, bonus, out=scores, where=bonus_mask & candidates)
 
 
 class _Segment:
-    """One segment's evaluation of a query; postings read once per query."""
+    """One segment's evaluation of a query: each node gives ``(mask, scores)`` arrays with
+    one entry per document of the segment (scores are 0 where the mask is False)."""
 
-    def __init__(self, top, reader, deadline: float):
+    def __init__(self, top, reader, offset: int, deadline: float, allowed: set[int] | None):
         self.top = top
         self.reader = reader
+        self.offset = offset
         self.deadline = deadline
         self.weighting = top.weighting
-        self.deleted = reader.deleted_docs_set if reader.has_deletions() else frozenset()
+        self.n = reader.doc_count_all()
+        self.scope = _live(reader).copy()
+        if allowed is not None:
+            keep = np.zeros(self.n, bool)
+            local = np.fromiter(allowed, np.intp, len(allowed)) - offset
+            keep[local[(local >= 0) & (local < self.n)]] = True
+            self.scope &= keep
         self._postings = _postings_cache(reader)
-        self._used: list[_Postings] = []
+        self._bounding = False  # loose phrases give their bound, positions unread
+
+    @contextmanager
+    def bounding(self) -> Iterator[None]:
+        """Within this context, a loose phrase gives the upper bound of its score (its
+        words' scores) without reading positions."""
+        self._bounding = True
+        try:
+            yield
+        finally:
+            self._bounding = False
 
     # -- nodes ---------------------------------------------------------------------------
 
-    def evaluate(self, q: wq.Query, within: set[int] | None = None) -> Scores:
-        """Scores of the documents ``q`` matches, only among ``within`` when given."""
+    def evaluate(self, q: wq.Query, scope: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(mask, scores)`` of ``q``; positions are read only for documents in ``scope``
+        (a document outside it may be reported as matching a phrase it does not have)."""
         if isinstance(q, wq.Term):
-            return self._term(q.fieldname, q.text, q.boost, within)
+            return self._term(q.fieldname, q.text, q.boost)
         if isinstance(q, wq.Phrase):
-            return self._phrase(q, within)
+            return self._phrase(q, scope)
+        if type(q) is wq.Prefix:
+            return self._prefix(q)
         if isinstance(q, wq.ConstantScoreQuery):
-            return dict.fromkeys(self.evaluate(q.child, within), float(q.score))
+            mask, _scores = self.evaluate(q.child, scope)
+            return mask, mask * float(q.score)
         if isinstance(q, wq.Or):
-            return self._union(q.subqueries, within)
+            return self._union(q.subqueries, scope)
         if type(q) is wq.And:
-            return self._intersection(q.subqueries, within)
+            return self._intersection(q.subqueries, scope)
         if type(q) is wq.AndMaybe:
-            base = self.evaluate(q.a, within)
-            extra = self.evaluate(q.b, set(base)) if base else {}
-            for d, s in extra.items():
-                base[d] += s
-            return base
+            mask, scores = self.evaluate(q.a, scope)
+            if mask.any():
+                extra_mask, extra = self.evaluate(q.b, scope & mask)
+                np.add(scores, extra, out=scores, where=extra_mask & mask)
+            return mask, scores
         if isinstance(q, wq.AndNot):
-            base = self.evaluate(q.a, within)
-            if base:
-                for d in self.evaluate(q.b, set(base)):
-                    del base[d]
-            return base
+            mask, scores = self.evaluate(q.a, scope)
+            if mask.any():
+                out = self.evaluate(q.b, scope & mask)[0]
+                mask &= ~out
+                scores[out] = 0.0
+            return mask, scores
         raise TypeError(f"not evaluated term-wise: {q!r}")
 
-    def _union(self, children, within) -> Scores:
-        out: Scores = {}
-        for child in children:
-            for d, s in self.evaluate(child, within).items():
-                out[d] = out.get(d, 0.0) + s
-        return out
+    def _empty(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros(self.n, bool), np.zeros(self.n)
 
-    def _intersection(self, children, within) -> Scores:
-        # Rarest first, so every later child is read only for the documents still in.
+    def _union(self, children, scope) -> tuple[np.ndarray, np.ndarray]:
+        mask, scores = self._empty()
+        for child in children:
+            child_mask, child_scores = self.evaluate(child, scope)
+            mask |= child_mask
+            scores += child_scores
+        return mask, scores
+
+    def _intersection(self, children, scope) -> tuple[np.ndarray, np.ndarray]:
+        # Rarest first (Whoosh adds the scores in that order), narrowing the scope.
         order = sorted(children, key=self._estimate)
-        out = self.evaluate(order[0], within)
+        mask, scores = self.evaluate(order[0], scope)
         for child in order[1:]:
-            if not out:
+            if not mask.any():
                 break
-            scores = self.evaluate(child, set(out))
-            out = {d: s + scores[d] for d, s in out.items() if d in scores}
-        return out
+            child_mask, child_scores = self.evaluate(child, scope & mask)
+            mask &= child_mask
+            scores += child_scores
+        scores *= mask
+        return mask, scores
 
     def _estimate(self, q: wq.Query) -> int:
         if isinstance(q, wq.Term):
@@ -156,200 +265,141 @@ class _Segment:
             return sum(self._estimate(c) for c in kids)
         return self._estimate(kids[0]) if kids else 0
 
-    def _term(self, fieldname: str, text: str, boost: float, within) -> Scores:
+    def _term(self, fieldname: str, text: str, boost: float) -> tuple[np.ndarray, np.ndarray]:
+        mask, scores = self._empty()
         postings = self._postings_of(fieldname, text)
         if postings is None:
-            return {}
+            return mask, scores
         idf = self.top.idf(fieldname, text)
-        avgfl = self.top.avg_field_length(fieldname) or 1
-        b = self._b(fieldname)
         k1 = self.weighting.K1
-        lengths = _lengths(self.reader, fieldname)
-        # bm25() of whoosh.scoring, its constant parts taken out of the loop.
-        top = idf * (k1 + 1) * boost
-        norm0, norm1 = k1 * (1 - b), k1 * b / avgfl
-        out: Scores = {}
-        deleted = self.deleted
-        for block in postings.blocks(within):
-            pairs = zip(block.ids, block.weights, strict=True)
-            if within is None and not deleted:
-                out.update((d, top * w / (w + norm0 + norm1 * lengths[d])) for d, w in pairs)
-                continue
-            for d, w in pairs:
-                if (within is None or d in within) and d not in deleted:
-                    out[d] = top * w / (w + norm0 + norm1 * lengths[d])
+        # bm25() of whoosh.scoring, its query-independent denominator kept with the postings.
+        mask[postings.ids] = True
+        scores[postings.ids] = idf * (k1 + 1) * boost * postings.weights / postings.denominator
         self._check_time()
-        return out
+        return mask, scores
 
-    def _phrase(self, q: wq.Phrase, within) -> Scores:
+    def _prefix(self, q: wq.Prefix) -> tuple[np.ndarray, np.ndarray]:
+        """A prefix: the words of this segment it stands for, each scored as its own term,
+        added up, times the prefix's boost; as Whoosh scores it on large segments (on small
+        ones Whoosh gives every match the same score, and a one-word prefix no boost)."""
+        words = [w for w in self.reader.expand_prefix(q.fieldname, q.text) if w]
+        mask, scores = self._empty()
+        for word in words:
+            word = word.decode("utf-8") if isinstance(word, bytes) else word
+            word_mask, word_scores = self._term(q.fieldname, word, 1.0)
+            mask |= word_mask
+            scores += word_scores
+        scores *= q.boost
+        return mask, scores
+
+    def _phrase(self, q: wq.Phrase, scope: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Whoosh's ``Phrase``: the words in order, each within ``slop`` positions of the
         one before; scored as the sum of the words' scores, times the phrase's boost. An
         :class:`~searchsvc.matching.ExactPhrase` is scored by how often it occurs
         (:func:`~searchsvc.matching.phrase_score`)."""
         fieldname, words = q.fieldname, list(q.words)
         if any((fieldname, w) not in self.reader for w in words):
-            return {}
-        scores = self._intersection([wq.Term(fieldname, w) for w in words], within)
-        if not scores:
-            return {}
-        candidates = set(scores)
-        by_word = {w: self._positions(fieldname, w, candidates) for w in set(words)}
-        slop, boost = q.slop, q.boost
-        if isinstance(q, ExactPhrase):
+            return self._empty()
+        mask, scores = self._intersection([wq.Term(fieldname, w) for w in words], scope)
+        exact = isinstance(q, ExactPhrase)
+        if self._bounding and not exact:
+            scores *= q.boost
+            return mask, scores
+        docs = np.flatnonzero(mask & scope)
+        mask[:] = False
+        decode = self.reader.schema[fieldname].format.decode_positions
+        by_word = {}
+        for w in set(words):
+            by_word[w] = self._postings_of(fieldname, w).positions(docs, decode)
+            self._check_time()
+        out = np.zeros(self.n)
+        if exact:
             idf = sum(self.top.idf(PHRASE_IDF_FIELD, w) for w in words)
             avgfl = self.top.avg_field_length(fieldname) or 1
             k1, b = self.weighting.K1, PHRASE_B
             lengths = _lengths(self.reader, fieldname)
-            out: Scores = {}
-            for d, s in scores.items():
+            for d in docs.tolist():
                 found = _occurrences([by_word[w][d] for w in words])
                 if found:
-                    out[d] = phrase_score(found, s, lengths[d], idf, avgfl, k1, b, boost)
-            return out
-        return {
-            d: s * boost
-            for d, s in scores.items()
-            if _in_sequence([by_word[w][d] for w in words], slop)
-        }
+                    mask[d] = True
+                    out[d] = phrase_score(
+                        found, float(scores[d]), float(lengths[d]), idf, avgfl, k1, b, q.boost
+                    )
+            return mask, out
+        slop, boost = q.slop, q.boost
+        for d in docs.tolist():
+            if _in_sequence([by_word[w][d] for w in words], slop):
+                mask[d] = True
+                out[d] = float(scores[d]) * boost
+        return mask, out
 
     # -- postings ------------------------------------------------------------------------
 
-    def _postings_of(self, fieldname: str, text: str) -> _Postings | None:
-        """A term's postings in this segment (read as far as needed), or None if absent."""
+    def _postings_of(self, fieldname: str, text: str) -> _Scored | None:
+        """A term's postings in this segment, with their BM25 denominators, or None."""
         key = (fieldname, text)
         cache = self._postings
         found = cache.get(key)
         if found is None:
-            found = _Postings(self.reader, fieldname, text)
-            cache.put(key, found, found.size)
-        self._used.append(found)
-        return found if found.size else None
-
-    def release(self) -> None:
-        """Let go of the raw blocks this query read (the decoded postings stay cached)."""
-        for postings in self._used:
-            postings.release()
-        self._used.clear()
-
-    def _positions(self, fieldname: str, text: str, docs: set[int]) -> dict[int, list[int]]:
-        """Positions of a term in each of ``docs`` (documents the term is known to be in)."""
-        decode = self.reader.schema[fieldname].format.decode_positions
-        out: dict[int, list[int]] = {}
-        postings = self._postings_of(fieldname, text)
-        for block in postings.blocks(docs):
-            for d, v in zip(block.ids, postings.values(block), strict=True):
-                if d in docs:
-                    out[d] = decode(v)
-        return out
+            found = _Scored.read(self, fieldname, text)
+            cache.put(key, found, 0 if found is _ABSENT else len(found.ids))
+        return None if found is _ABSENT else found
 
     def _check_time(self) -> None:
         if time.monotonic() >= self.deadline:
             raise collectors.TimeLimit
 
-    def _b(self, fieldname: str) -> float:
-        return self.weighting._field_B.get(fieldname, self.weighting.B)
+
+class _Scored:
+    """A term's postings in one segment, with the part of each posting's BM25 score that
+    does not depend on the query: ``tf + k1 * (1 - b + b * length / avgfl)``."""
+
+    __slots__ = ("denominator", "ids", "postings", "weights")
+
+    def __init__(self, postings: wi.TermPostings, denominator: np.ndarray):
+        self.postings = postings
+        self.ids = postings.ids
+        self.weights = postings.weights
+        self.denominator = denominator
+
+    @classmethod
+    def read(cls, segment: _Segment, fieldname: str, text: str) -> _Scored | object:
+        postings = wi.read_postings(segment.reader, fieldname, text)
+        if postings is None or not len(postings.ids):
+            return _ABSENT
+        avgfl = segment.top.avg_field_length(fieldname) or 1
+        b = wi.field_b(segment.weighting, fieldname)
+        k1 = segment.weighting.K1
+        norm0, norm1 = k1 * (1 - b), k1 * b / avgfl
+        lengths = _lengths(segment.reader, fieldname)
+        w = postings.weights
+        return cls(postings, w + norm0 + norm1 * lengths[postings.ids])
+
+    def positions(self, docs: np.ndarray, decode) -> dict[int, list[int]]:
+        return self.postings.positions(docs, decode)
 
 
-class _Block:
-    """One block of a term's postings: its last document number, and its document numbers
-    and weights once some evaluation needed them (positions are read again when asked for,
-    so that a cached block stays small)."""
-
-    __slots__ = ("ids", "last", "matcher", "offset", "weights")
-
-    def __init__(self, matcher, offset, last, ids=None, weights=None):
-        self.matcher, self.offset, self.last = matcher, offset, last
-        self.ids, self.weights = ids, weights
-
-    def load(self) -> _Block:
-        if self.ids is None:
-            m = self._seek()
-            m._read_ids()
-            m._read_weights()
-            self.ids, self.weights = array("I", m._ids), array("f", m._weights)
-        return self
-
-    def values(self):
-        m = self._seek()
-        m._read_values()
-        return m._values
-
-    def _seek(self):
-        """The term's matcher on this block; a block just read is not read again."""
-        m = self.matcher
-        if m._data is None or m.block_max_id() != self.last:
-            m._goto(self.offset)
-        return m
-
-
-class _Postings:
-    """A term's postings in one segment, as blocks decoded only when a document is wanted
-    from them: an intersection reads just the blocks of its remaining candidates.
-
-    Whoosh's on-disk matcher (``W3LeafMatcher``) is read through its block internals; any
-    other matcher (short posting lists are stored inline) is read whole into one block.
-    """
-
-    def __init__(self, reader, fieldname: str, text: str):
-        self._blocks: list[_Block] = []
-        self._values: list | None = None
-        self.size = 0
-        if (fieldname, text) not in reader:
-            return
-        matcher = reader.postings(fieldname, text)
-        # Deleted documents are dropped by the callers, so the raw matcher will do.
-        while isinstance(matcher, FilterMatcher):
-            matcher = matcher.child
-        self.size = reader.doc_frequency(fieldname, text)
-        if isinstance(matcher, whoosh3.W3LeafMatcher):
-            offset = matcher._baseoffset
-            while matcher.is_active():
-                self._blocks.append(_Block(matcher, offset, matcher.block_max_id()))
-                offset = matcher._nextoffset
-                matcher._next_block()
-        else:
-            ids, weights, values = array("I"), array("f"), []
-            while matcher.is_active():
-                ids.append(matcher.id())
-                weights.append(matcher.weight())
-                values.append(matcher.value())
-                matcher.next()
-            last = ids[-1] if ids else -1
-            self._blocks.append(_Block(None, 0, last, ids, weights))
-            self._values = values
-
-    def blocks(self, within: set[int] | None = None):
-        """Yield the loaded blocks that may hold documents of ``within`` (all when None)."""
-        if within is None:
-            for block in self._blocks:
-                yield block.load()
-            return
-        wanted = sorted(within)
-        i, n = 0, len(wanted)
-        for block in self._blocks:
-            if i >= n:
-                return
-            if wanted[i] <= block.last:
-                yield block.load()
-                i = bisect_right(wanted, block.last, i)
-
-    def values(self, block: _Block):
-        """The encoded positions of a block's postings, in its order."""
-        return self._values if block.matcher is None else block.values()
-
-    def release(self) -> None:
-        """Drop the raw block the matcher holds (positions included): cached terms would
-        otherwise each keep their last block alive."""
-        if self._blocks and self._blocks[0].matcher is not None:
-            m = self._blocks[0].matcher
-            m._data = m._ids = m._weights = m._values = None
+_ABSENT = object()  # a term the segment does not have (cached too: asked for again and again)
 
 
 def _postings_cache(reader) -> LRU:
     """The postings of a segment's recently used terms, kept across queries: the same
     words (and stems) come back query after query, and decoding blocks is most of the
-    cost of a search. At most ``POSTINGS_CACHED`` postings per segment (8 bytes each)."""
+    cost of a search. At most ``POSTINGS_CACHED`` postings per segment."""
     return per_reader(reader, "postings", lambda: LRU(POSTINGS_CACHED))
+
+
+def _live(reader) -> np.ndarray:
+    """Which documents of a segment are not deleted (kept per reader)."""
+
+    def make() -> np.ndarray:
+        live = np.ones(reader.doc_count_all(), bool)
+        if reader.has_deletions():
+            deleted = np.fromiter(reader.deleted_docs_set, np.intp)
+            live[deleted] = False
+        return live
+
+    return per_reader(reader, "live", make)
 
 
 def _occurrences(positions: list[list[int]]) -> int:
@@ -378,31 +428,23 @@ def _reachable(ends: list[int], p: int, slop: int) -> bool:
     return i > 0 and ends[i - 1] >= p - slop
 
 
-def _lengths(reader, fieldname: str) -> list[float]:
-    """Each document's length in ``fieldname`` as Whoosh's scorers see it (one byte,
-    decoded), read in one go per segment and kept for as long as its reader lives."""
-    return per_reader(reader, ("lengths", fieldname), lambda: _read_lengths(reader, fieldname))
+def _lengths(reader, fieldname: str) -> np.ndarray:
+    """Each document's length in ``fieldname`` as Whoosh's scorers see it, read in one go
+    per segment and kept for as long as its reader lives."""
+    return per_reader(reader, ("lengths", fieldname), lambda: wi.field_lengths(reader, fieldname))
 
 
-def _read_lengths(reader, fieldname: str) -> list[float]:
-    perdoc = getattr(reader, "_perdoc", None)
-    if isinstance(perdoc, whoosh3.W3PerDocReader):
-        column = perdoc._cached_reader(whoosh3._lenfield(fieldname), whoosh3.LENGTHS_COLUMN)
-        if column is not None:
-            return [byte_to_length(b) if b else 1 for b in column.load()]
-    n = reader.doc_count_all()
-    return [reader.doc_field_length(d, fieldname, 1) or 1 for d in range(n)]
-
-
-def value_counts(searcher, docnums, fieldname: str) -> dict[str, int]:
-    """How many of these documents (global numbers) have each value of a column field."""
-    counts: Counter = Counter()
-    ordered = sorted(docnums)
-    i = 0
+def value_counts(searcher, docnums: np.ndarray, fieldname: str) -> dict[str, int]:
+    """How many of these documents (global numbers, ascending) have each value of a column
+    field."""
+    counts: dict[str, int] = {}
     for leaf, offset in searcher.leaf_searchers():
         reader = leaf.reader()
-        end = bisect_right(ordered, offset + reader.doc_count_all() - 1, i)
-        values = columns.column_values(reader, fieldname)
-        counts.update(values[d - offset] for d in ordered[i:end])
-        i = end
-    return dict(counts)
+        lo, hi = np.searchsorted(docnums, [offset, offset + reader.doc_count_all()])
+        if lo == hi:
+            continue
+        codes, names = columns.column_codes(reader, fieldname)
+        found = np.bincount(codes[docnums[lo:hi] - offset], minlength=len(names))
+        for i in np.flatnonzero(found).tolist():
+            counts[names[i]] = counts.get(names[i], 0) + int(found[i])
+    return counts

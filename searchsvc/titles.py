@@ -25,7 +25,7 @@ again; the documents below keep their order, so paging is consistent.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from searchsvc.analysis import WordTerms, iter_terms
 from searchsvc.caches import LRU
@@ -49,6 +49,15 @@ class Signals:
 
     highlights: Highlights
     words: tuple[tuple[str, tuple[str, ...]], ...]
+    # Whether the query matches a title word's terms, decided once per query and word.
+    _marked: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def marks(self, terms: WordTerms) -> bool:
+        """Whether the query matches a word with these terms (in any form it matches)."""
+        found = self._marked.get(terms)
+        if found is None:
+            found = self._marked[terms] = self.highlights.matches(terms.exact, terms.stems)
+        return found
 
 
 def title_words(title: str) -> list[tuple[WordTerms, ...]]:
@@ -76,8 +85,7 @@ def bonus(title: str, signals: Signals) -> float:
     words = title_words(title)
     if not words:
         return 0.0
-    marks = signals.highlights
-    matched = [any(marks.matches(t.exact, t.stems) for t in position) for position in words]
+    matched = [any(signals.marks(t) for t in position) for position in words]
     if not any(matched):
         return 0.0
     found = {position[0].exact for position, hit in zip(words, matched, strict=True) if hit}

@@ -15,8 +15,13 @@ their own segments, the parent writes the table of contents) but every wait is b
 helpers' liveness and every helper must report success, or the commit raises
 :class:`HelperFailed` with the helper's own reason.
 
+On the reading side, :func:`read_postings` decodes a term's postings block by block into
+arrays (document numbers and weights) for :mod:`searchsvc.termwise`, keeping where each block
+starts so that positions are read only for the documents a phrase asks about, and
+:func:`field_lengths` reads a field's length column in one go.
+
 This module imports only on the Whoosh version it was written against, so an upgrade fails at
-start-up, not while writing an index.
+start-up, not while writing or reading an index.
 """
 
 from __future__ import annotations
@@ -28,10 +33,12 @@ import os
 import queue
 from array import array
 
+import numpy as np
 import whoosh
-from whoosh.codec import default_codec
+from whoosh.codec import default_codec, whoosh3
 from whoosh.compat import pickle
 from whoosh.index import TOC, clean_files
+from whoosh.matching import FilterMatcher
 from whoosh.multiproc import MpWriter, SubWriterTask
 from whoosh.util import random_name
 from whoosh.util.numeric import byte_to_length, length_to_byte
@@ -456,3 +463,133 @@ def _close_files_under(folder: str) -> None:
             if isinstance(name, str) and name.startswith(prefix):
                 with contextlib.suppress(Exception):
                     obj.close()
+
+
+# -- reading postings as arrays ----------------------------------------------------------------
+
+
+class TermPostings:
+    """One term's postings in one segment: document numbers (ascending) and weights as arrays,
+    and positions read back on demand, block by block, for the documents asked about.
+
+    Positions are not kept: most terms never need them, and they are most of a block's bytes.
+    """
+
+    __slots__ = ("_inline_values", "_lasts", "_matcher", "_offsets", "ids", "weights")
+
+    def __init__(self, ids, weights, matcher=None, offsets=(), lasts=(), inline_values=None):
+        self.ids: np.ndarray = ids  # document numbers in the segment (intp)
+        self.weights: np.ndarray = weights  # term frequencies as Whoosh stores them (float64)
+        self._matcher = matcher
+        self._offsets = offsets
+        self._lasts = np.asarray(lasts, dtype=np.intp)
+        self._inline_values = inline_values
+
+    def positions(self, docs: np.ndarray, decode) -> dict[int, list[int]]:
+        """Positions of the term in each of ``docs`` (sorted document numbers that have the
+        term), decoded with ``decode`` (the field format's ``decode_positions``)."""
+        out: dict[int, list[int]] = {}
+        if not len(docs):
+            return out
+        if self._matcher is None:
+            where = np.searchsorted(self.ids, docs)
+            for d, i in zip(docs.tolist(), where.tolist(), strict=True):
+                out[d] = decode(self._inline_values[i])
+            return out
+        m = self._matcher
+        blocks = np.searchsorted(self._lasts, docs)  # the block each document is in
+        wanted = set(docs.tolist())
+        for b in np.unique(blocks).tolist():
+            m._goto(self._offsets[b])
+            m._read_ids()
+            m._read_values()
+            for d, v in zip(m._ids, m._values, strict=True):
+                if d in wanted:
+                    out[d] = decode(v)
+        self.release()
+        return out
+
+    def release(self) -> None:
+        """Drop the raw block the matcher holds (positions included)."""
+        m = self._matcher
+        if m is not None:
+            m._data = m._ids = m._weights = m._values = None
+
+    @property
+    def nbytes(self) -> int:
+        return self.ids.nbytes + self.weights.nbytes
+
+
+def read_postings(reader, fieldname: str, text: str) -> TermPostings | None:
+    """A term's postings in one segment reader, deleted documents included (the caller masks
+    them), or None when the segment does not have the term."""
+    if (fieldname, text) not in reader:
+        return None
+    matcher = reader.postings(fieldname, text)
+    while isinstance(matcher, FilterMatcher):
+        matcher = matcher.child
+    if not isinstance(matcher, whoosh3.W3LeafMatcher):  # short lists are stored inline
+        ids, weights, values = [], [], []
+        while matcher.is_active():
+            ids.append(matcher.id())
+            weights.append(matcher.weight())
+            values.append(matcher.value())
+            matcher.next()
+        return TermPostings(
+            np.array(ids, dtype=np.intp),
+            np.array(weights, dtype=np.float64),
+            inline_values=values,
+        )
+    id_parts, weight_parts, offsets, lasts = [], [], [], []
+    offset = matcher._baseoffset
+    while matcher.is_active():
+        # A block's data is (document number deltas, weights, values): decoded here as arrays
+        # rather than by the matcher's Python loops.
+        matcher._read_data()
+        deltas, weights = matcher._data[0], matcher._data[1]
+        count = matcher._blocklength
+        id_parts.append(np.cumsum(np.array(deltas, dtype=np.intp)))
+        if weights is None:
+            weight_parts.append(np.ones(count))
+        elif isinstance(weights, float):
+            weight_parts.append(np.full(count, weights))
+        else:
+            weight_parts.append(np.array(weights, dtype=np.float64))
+        offsets.append(offset)
+        lasts.append(matcher.block_max_id())
+        offset = matcher._nextoffset
+        matcher._next_block()
+    if not id_parts:
+        return None
+    postings = TermPostings(
+        np.concatenate(id_parts),
+        np.concatenate(weight_parts),
+        matcher,
+        offsets,
+        lasts,
+    )
+    postings.release()
+    return postings
+
+
+def field_lengths(reader, fieldname: str) -> np.ndarray:
+    """Each document's length in ``fieldname`` as Whoosh's scorers see it (one byte per
+    document, decoded; 1 where a document has none), for one segment reader."""
+    perdoc = getattr(reader, "_perdoc", None)
+    if isinstance(perdoc, whoosh3.W3PerDocReader):
+        column = perdoc._cached_reader(whoosh3._lenfield(fieldname), whoosh3.LENGTHS_COLUMN)
+        if column is not None:
+            codes = np.asarray(column.load(), dtype=np.uint8)
+            return np.where(codes > 0, _BYTE_LENGTHS[codes], 1.0)
+    n = reader.doc_count_all()
+    return np.array([reader.doc_field_length(d, fieldname, 1) or 1 for d in range(n)], float)
+
+
+# The length each of the 256 stored bytes stands for.
+_BYTE_LENGTHS = np.array([float(byte_to_length(b)) for b in range(256)])
+
+
+def field_b(weighting, fieldname: str) -> float:
+    """BM25F's length normalisation ``B`` for one field (Whoosh keeps the per-field ones in a
+    private dictionary)."""
+    return weighting._field_B.get(fieldname, weighting.B)
