@@ -62,14 +62,12 @@ _W = r"(?:[^\W_]|[\u0300-\u036f])"
 # @handles and #tags (not inside a word, so e-mail addresses stay words); decimal numbers
 # (3,5 or 1.25) before words so the separator stays inside; then words, possibly joined by
 # hyphens or apostrophes into one compound that the later filters take apart.
-_TOKEN_RE = re.compile(
-    rf"""
+TOKEN_PATTERN = rf"""
     (?P<handle>(?<![\w@#])[@#][^\W_]\w*)
   | (?P<number>\d+(?:[.,]\d+)+(?![^\W_]))
   | (?P<word>[^\W_]{_W}*(?:['-]{_W}+)*)
-    """,
-    re.VERBOSE,
-)
+    """
+_TOKEN_RE = re.compile(TOKEN_PATTERN, re.VERBOSE)
 
 ELISIONS = frozenset("l d j m n s t c qu jusqu lorsqu puisqu quoiqu presqu quelqu".split())
 
@@ -408,6 +406,11 @@ def token_terms(kind: str, text: str) -> WordTerms:
 def token_matches(text: str) -> Iterator[re.Match]:
     """The tokenizer's split of ``text``: one match per token, its kind in ``lastgroup``."""
     return _TOKEN_RE.finditer(normalise(text))
+
+
+def token_kind(token: str) -> str:
+    """The tokenizer's kind (word, number or handle) of one token it made."""
+    return _TOKEN_RE.match(token).lastgroup
 
 
 @lru_cache(maxsize=1 << 16)

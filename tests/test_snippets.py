@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from searchsvc.analysis import normalise, token_matches
 from searchsvc.matching import Highlights
 from searchsvc.snippets import (
     ELLIPSIS,
@@ -18,6 +19,7 @@ from searchsvc.snippets import (
     mark,
     match_spans,
     snippet,
+    split_tokens,
 )
 
 TAG_RE = re.compile(r"<[^>]*>")
@@ -172,3 +174,25 @@ def test_snippets_sharing_one_query_mark_what_each_alone_would(texts):
 
     shared = query()
     assert [snippet(t, shared) for t in texts] == [snippet(t, query()) for t in texts]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from([*"aeéE1 ,.'-_@#\u0301\u2019x3", "œ", "\n"]),
+        max_size=40,
+    )
+)
+def test_the_fast_split_gives_the_tokenizers_tokens_and_offsets(text):
+    """``split_tokens`` (two regular expressions, chosen by the text) cuts every text where
+    the analyzer's tokenizer does."""
+    text = normalise(text)
+    pieces = split_tokens(text)
+    tokens, offsets, at = [], [], 0
+    for i, piece in enumerate(pieces):
+        if i % 2:
+            tokens.append(piece)
+            offsets.append(at)
+        at += len(piece)
+    expected = [(m.group(), m.start()) for m in token_matches(text)]
+    assert list(zip(tokens, offsets, strict=True)) == expected
