@@ -27,9 +27,13 @@ RUN groupadd --system --gid 10001 searchsvc \
     && mkdir -p /data/index \
     && chown searchsvc:searchsvc /data/index
 
-COPY pyproject.toml README.md ./
+# The versions `make run` installs: constraints.txt pins pip, the dependencies and the build
+# backend (see `make lock`).
+COPY pyproject.toml README.md constraints.txt ./
 COPY searchsvc ./searchsvc
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir --constraint constraints.txt pip \
+    && pip install --no-cache-dir --constraint constraints.txt \
+        --build-constraint constraints.txt .
 
 COPY corpus ./corpus
 

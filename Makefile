@@ -4,8 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Every Python package make installs (the dependencies, the dev extra, pip itself and the
+# build backend) at the version this file pins; pyproject.toml keeps the ranges for people
+# who install the package. `make lock` updates it, `make lock-upgrade` moves it to the newest
+# versions the ranges allow.
+LOCK := constraints.txt
+PIP_INSTALL := $(BIN)/pip install --quiet --constraint $(LOCK)
 
-.PHONY: run test lint install install-dev browser npm scaleout-tools index serve clean
+.PHONY: run test lint install install-dev lock lock-upgrade browser npm scaleout-tools index serve clean
 
 ## run: install, index ./corpus, and serve it with gunicorn on http://$(HOST):$(PORT)
 run: install
@@ -20,13 +26,31 @@ test: install-dev browser npm scaleout-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 
+# pip first (the locked one reads --build-constraint), then the package with its locked
+# dependencies, built by the locked setuptools.
 install: $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(PIP_INSTALL) pip
+	$(PIP_INSTALL) --build-constraint $(LOCK) -e .
 
 install-dev: $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(PIP_INSTALL) pip
+	$(PIP_INSTALL) --build-constraint $(LOCK) -e '.[dev]'
+
+## lock: pin anew what pyproject.toml asks for (after adding or changing a dependency),
+## keeping every pin that still fits; then commit constraints.txt and run `make install-dev`
+# The lock holds the dependencies and the dev extra for every platform and Python from 3.11
+# (uv's universal resolution), plus pip, the build backend of [build-system] and uv itself.
+lock: $(BIN)/python
+	$(PIP_INSTALL) pip uv
+	{ $(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")'; \
+	  echo pip; echo uv; } \
+	| $(BIN)/uv pip compile --quiet pyproject.toml - --extra dev --universal --python-version 3.11 \
+	    --custom-compile-command 'make lock' --output-file $(LOCK) $(LOCK_FLAGS)
+
+## lock-upgrade: the same, moving every pin to the newest version the ranges allow
+lock-upgrade:
+	$(MAKE) lock LOCK_FLAGS=--upgrade
 
 # The browser tests drive Debian's Chromium (no browser download: this is what users have).
 browser:

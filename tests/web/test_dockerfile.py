@@ -67,6 +67,31 @@ def test_index_is_built_the_way_make_run_builds_it():
     assert args_of("CMD") == ['["searchsvc", "serve"]']
 
 
+# Issue 16: the image installs the versions `make run` installs (constraints.txt).
+def test_installs_with_the_lock_as_make_does():
+    steps = instructions()
+    copied = [i for i, (kw, rest) in enumerate(steps) if kw == "COPY" and "constraints.txt" in rest]
+    installs = [
+        (i, command.strip())
+        for i, (kw, rest) in enumerate(steps)
+        if kw == "RUN"
+        for command in rest.split("&&")
+        if command.strip().startswith("pip install")
+    ]
+    assert copied and installs
+    assert all(copied[0] < i for i, _ in installs)  # the lock is in the image before any install
+    makefile = (ROOT / "Makefile").read_text()
+    assert "LOCK := constraints.txt" in makefile
+    for _i, command in installs:
+        assert "--constraint constraints.txt" in command, command
+        assert "--upgrade" not in command, command
+    # pip first, as make does (the locked pip reads --build-constraint), then the package,
+    # built by the locked setuptools.
+    assert installs[0][1].endswith("--constraint constraints.txt pip")
+    assert installs[-1][1].endswith(" .")
+    assert "--build-constraint constraints.txt" in installs[-1][1]
+
+
 def test_runs_as_a_non_root_user_with_a_healthcheck_and_a_volume():
     users = args_of("USER")
     assert users and users[-1].split(":")[0] not in ("root", "0")
