@@ -17,8 +17,8 @@ from searchsvc.cli_progress import IndexProgress
 from searchsvc.config import Settings
 from searchsvc.corpus import Skipped
 from searchsvc.indexer import check_index, reindex
-from searchsvc.query import QueryError
-from searchsvc.search import MAX_PER_PAGE, SearchEngine
+from searchsvc.query import QueryError, understood_if_different
+from searchsvc.search import MAX_PER_PAGE, SORTS, Filters, SearchEngine
 
 # Exit status of `index` when it finished but skipped some files.
 EXIT_SKIPPED = 3
@@ -143,15 +143,48 @@ def check_command(index_dir: Path | None) -> None:
     show_default=True,
     help=f"Results per page (at most {MAX_PER_PAGE}).",
 )
+@click.option("--source", default=None, help="Only documents from this source.")
+@click.option(
+    "--date-from", default=None, metavar="DATE", help="Only documents dated from DATE (2012-06)."
+)
+@click.option(
+    "--date-to",
+    default=None,
+    metavar="DATE",
+    help="Only documents dated up to DATE, all of it (2013 is up to 2013-12-31).",
+)
+@click.option(
+    "--sort",
+    default="relevance",
+    show_default=True,
+    metavar="|".join(SORTS),
+    help="Order of the results: by relevance, or by date (newest first).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @index_option
 def search_command(
-    query: tuple[str, ...], page: int, per_page: int, as_json: bool, index_dir: Path | None
+    query: tuple[str, ...],
+    page: int,
+    per_page: int,
+    source: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    sort: str,
+    as_json: bool,
+    index_dir: Path | None,
 ) -> None:
-    """Search the index and print ranked results with highlighted snippets."""
+    """Search the index and print ranked results with highlighted snippets.
+
+    --source, --date-from, --date-to and --sort are the API's source, date_from, date_to and
+    sort: the same checks, the same message (and exit status 1) for a value they refuse.
+    """
     engine = SearchEngine(index_dir or Settings.from_env().index)
     try:
-        result = engine.search(" ".join(query), page=page, per_page=per_page)
+        # An empty value means no filter, as an empty parameter does in the API.
+        filters = Filters(source or None, date_from or None, date_to or None)
+        result = engine.search(
+            " ".join(query), page=page, per_page=per_page, filters=filters, sort=sort
+        )
     except (QueryError, storage.IndexStateError) as e:
         raise click.ClickException(str(e)) from None
     finally:
@@ -218,6 +251,9 @@ def _render_text(result, color: bool) -> str:
         f"{result.total} résultat{'s' if result.total > 1 else ''} "
         f"({result.took_ms:.1f} ms) — page {result.page}/{max(result.pages, 1)}"
     ]
+    understood = understood_if_different(result.query, result.understood)
+    if understood:
+        lines.append(f"Recherche de : {understood}")
     if result.suggestion:
         lines.append(f"Vouliez-vous dire : {result.suggestion}")
     if result.relaxed:
@@ -232,11 +268,10 @@ def _render_text(result, color: bool) -> str:
     first = (result.page - 1) * result.per_page
     for rank, hit in enumerate(result.hits, first + 1):
         title = click.style(hit.title, bold=True) if color else hit.title
-        lines += [
-            "",
-            f"{rank}. {title}  ({hit.id}, score {hit.score:.2f})",
-            "   " + _terminal_snippet(hit.snippet, color),
-        ]
+        lines += ["", f"{rank}. {title}  ({hit.id}, score {hit.score:.2f})"]
+        if hit.date or hit.source:  # what --sort date and the filters go by
+            lines.append("   " + " · ".join(v for v in (hit.date, hit.source) if v))
+        lines.append("   " + _terminal_snippet(hit.snippet, color))
     return "\n".join(lines)
 
 

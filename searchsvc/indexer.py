@@ -132,13 +132,17 @@ def reindex(
     ``limitmb`` bounds the memory each one buffers before flushing, so memory stays flat
     however large the corpus. ``on_wait`` is called once if another reindex holds the index
     and this one waits for it; ``on_notice`` gets a sentence when the live index cannot be
-    updated (damaged, another format) and is rebuilt in full instead.
+    updated (damaged, an older format) and is rebuilt in full instead. An index written by a
+    newer searchsvc is left untouched: :class:`~searchsvc.storage.IndexTooNewError`, even
+    with ``full``.
     """
     corpus, root = Path(corpus), Path(index_dir)
     total = corpus_bytes(corpus)  # FileNotFoundError, ValueError: no corpus to read
     started = time.monotonic()
     try:
         with storage.write_lock(root, wait=wait, on_wait=on_wait):
+            # A newer searchsvc's index is refused before anything is deleted or rebuilt.
+            storage.refuse_newer(root)
             storage.collect_garbage(root)
             storage.discard_unpublished(root)
             live, why = (None, None) if full else _updatable(root)
@@ -182,7 +186,8 @@ def _failure(root: Path, e: OSError | HelperFailed) -> str:
 def _updatable(root: Path) -> tuple[storage.Generation | None, str | None]:
     """The live generation if an incremental update can start from it, else why not.
 
-    No index yet is no reason worth telling; another format or a damaged file is.
+    No index yet is no reason worth telling; an older format or a damaged file is. (A newer
+    format never gets here: ``reindex`` refuses it first.)
     """
     try:
         live = storage.current(root)

@@ -3,8 +3,9 @@
 ``twitter delanoe`` (all words), ``"phrase exacte"``, ``-exclu``, ``paris OR lyon`` (also
 ``OU``), ``prési*``, ``title:mot`` (also ``titre:``, ``body:``/``texte:``, ``source:``), and
 parentheses. Parsing never fails on odd input: a stray quote, parenthesis, colon or star is
-read as plain text. Only limits (length, number of terms) raise :class:`QueryError`; what a
-query would cost is checked by the search (:class:`QueryTooExpensive`).
+read as plain text (a quote left open is ignored: ``"twitter paris`` is ``twitter paris``).
+Only limits (length, number of terms) raise :class:`QueryError`; what a query would cost is
+checked by the search (:class:`QueryTooExpensive`).
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ Node = Word | Phrase | Prefix | Not | All | Any
 Leaf = Word | Phrase | Prefix
 
 _LEX_RE = re.compile(
-    r'(?P<space>\s+)|(?P<phrase>"[^"]*"?)|(?P<open>\()|(?P<close>\))|(?P<word>[^\s"()]+)'
+    r'(?P<space>\s+)|(?P<phrase>"[^"]*")|(?P<stray>")|(?P<open>\()|(?P<close>\))'
+    r'|(?P<word>[^\s"()]+)'
 )
 
 
@@ -102,13 +104,22 @@ class _Lexeme:
 
 
 def _lex(text: str) -> list[_Lexeme]:
+    """Split a query into lexemes. A quote that no later quote closes is dropped, as if it
+    had not been typed: what follows it is read as plain words, and what it stood between
+    stays glued (``title:"twitter`` is ``title:twitter``)."""
     out: list[_Lexeme] = []
+    end = -1  # where the last lexeme kept ends, moved past a dropped quote glued to it
     for m in _LEX_RE.finditer(text):
         if m.lastgroup == "space":
             continue
-        if out and out[-1].end == m.start():
+        if m.lastgroup == "stray":
+            if end == m.start():
+                end = m.end()
+            continue
+        if out and end == m.start():
             out[-1].glued = True
         out.append(_Lexeme(m.lastgroup, m.group(), m.start(), m.end()))
+        end = m.end()
     return out
 
 
@@ -198,7 +209,7 @@ class _Parser:
                 self.depth -= 1
             return None if node == All(()) else node
         if lx.kind == "phrase":
-            inner = lx.text[1:-1] if len(lx.text) > 1 and lx.text.endswith('"') else lx.text[1:]
+            inner = lx.text[1:-1]
             if not inner.strip():
                 return None
             return Phrase(inner.strip(), fieldname, lx.start + 1, lx.start + 1 + len(inner))
@@ -210,7 +221,8 @@ class _Parser:
             target = FIELD_ALIASES[name.lower()]
             if rest:
                 text, start, fieldname = rest, start + len(name) + 1, target
-            elif lx.glued and (nxt := self._peek()) is not None and nxt.kind in ("phrase", "open"):
+            elif lx.glued and (nxt := self._peek()) is not None and nxt.kind != "close":
+                # title:"mot", title:(a b), or title:mot once a stray quote between is dropped
                 self.i += 1
                 return self._atom(nxt, target)
             else:
@@ -261,3 +273,34 @@ def render(node: Node) -> str:
 def _group(node: Node) -> str:
     text = render(node)
     return f"({text})" if isinstance(node, All | Any) and len(node.nodes) > 1 else text
+
+
+def understood_if_different(typed: str, understood: str) -> str | None:
+    """``understood`` (a query as :func:`render` writes it back) when it says something else
+    than ``typed``, else None: so that a page or the CLI can show "Recherche de : …" when
+    input was read otherwise than it looks (an open quote, a repeated word, a stray sign).
+
+    Spacing, ``OU`` for ``OR`` and field aliases (``titre:``) are not differences.
+    """
+    if not understood.strip() or _spelling(typed) == _spelling(understood):
+        return None
+    return understood
+
+
+def _spelling(text: str) -> list[str]:
+    """The lexemes of ``text`` as :func:`render` would spell them, stray quotes kept."""
+    out = []
+    for m in _LEX_RE.finditer(text):
+        kind, token = m.lastgroup, m.group()
+        if kind == "space":
+            continue
+        if kind == "phrase":
+            token = '"' + " ".join(token[1:-1].split()) + '"'
+        elif kind == "word":
+            name, sep, rest = token.partition(":")
+            if token in OR_WORDS:
+                token = "OR"
+            elif sep and name.lower() in FIELD_ALIASES:
+                token = f"{FIELD_ALIASES[name.lower()]}:{rest}"
+        out.append(token)
+    return out

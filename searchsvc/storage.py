@@ -75,7 +75,13 @@ class NoIndexError(IndexStateError):
 
 
 class IndexVersionError(IndexStateError):
-    """The index was built by another version of the schema or analyzer."""
+    """The index was built by an older (or unknown) version of the schema or analyzer; a
+    full rebuild replaces it."""
+
+
+class IndexTooNewError(IndexStateError):
+    """The index was written by a newer searchsvc: only upgrading searchsvc makes it usable,
+    and rebuilding it would throw away what the newer version wrote, so nothing may."""
 
 
 class IndexBusyError(IndexStateError):
@@ -151,7 +157,8 @@ def current(root: Path) -> Generation:
     """Return the live generation, checking that this code can read it.
 
     Raises :class:`NoIndexError` when nothing was ever built, :class:`IndexDamagedError` when
-    the pointer or the metadata is damaged, :class:`IndexVersionError` for another format.
+    the pointer or the metadata is damaged, :class:`IndexTooNewError` for a newer format and
+    :class:`IndexVersionError` for another one.
     """
     check_root(root)
     pointer = root / CURRENT
@@ -185,6 +192,8 @@ def current(root: Path) -> Generation:
         ) from None
     if meta.get("version") != VERSION:
         found = meta.get("version", "unknown")
+        if is_newer(found):
+            raise _too_new(root, found)
         raise IndexVersionError(
             f"the index in {root} was built by another version of searchsvc "
             f"(index format {found}, this is {VERSION}): reindex with --full"
@@ -194,6 +203,41 @@ def current(root: Path) -> Generation:
             f"{path / META} has no list of files; run `searchsvc index` to rebuild the index"
         )
     return Generation(name, path, meta)
+
+
+def _version_key(version: object) -> tuple[int, ...] | None:
+    """``"5.4"`` (index format 5, analyzer 4) as ``(5, 4)``; None when it is no version."""
+    if isinstance(version, int) and not isinstance(version, bool):
+        return (version,)
+    if isinstance(version, str) and re.fullmatch(r"\d{1,9}(\.\d{1,9})*", version):
+        return tuple(int(part) for part in version.split("."))
+    return None
+
+
+def is_newer(version: object) -> bool:
+    """Whether an index's recorded ``version`` is above this code's :data:`VERSION`: written
+    by a newer searchsvc (a newer index format, or the same format with a newer analyzer)."""
+    found, ours = _version_key(version), _version_key(VERSION)
+    return found is not None and ours is not None and found > ours
+
+
+def _too_new(root: Path, found: object) -> IndexTooNewError:
+    return IndexTooNewError(
+        f"the index in {root} was built by a newer version of searchsvc (index format "
+        f"{found}, this is {VERSION}): upgrade searchsvc to use it (it is left as it is; "
+        "to build an index with this version, give another index folder)"
+    )
+
+
+def refuse_newer(root: Path) -> None:
+    """Raise :class:`IndexTooNewError` when the live generation under ``root`` was written by
+    a newer searchsvc; a writer checks this before it changes anything there. Anything else
+    (no index, a damaged one, an older format) is left for :func:`current` to report."""
+    name = current_name(root)
+    if name is not None:
+        found = read_meta(root / name).get("version")
+        if is_newer(found):
+            raise _too_new(root, found)
 
 
 def describe_error(exc: BaseException) -> str:

@@ -199,6 +199,123 @@ def test_search_other_version_says_full(runner, tiny_corpus, tmp_path):
     assert run(runner, "search", "zèbre", index=index_dir).stdout.startswith("2 résultats")
 
 
+# Issue 16: what was understood is shown when it is not what was typed.
+def test_search_text_shows_what_was_understood(runner, seed_index):
+    words = run(runner, "search", "twitter", "paris", index=seed_index)
+    assert words.stdout.startswith("3 résultats")
+    assert "Recherche de" not in words.stdout
+    unclosed = run(runner, "search", '"twitter', "paris", index=seed_index)
+    assert unclosed.exit_code == 0
+    assert unclosed.stdout.startswith("3 résultats")
+    assert unclosed.stdout.splitlines()[1] == "Recherche de : twitter paris"
+    data = json.loads(run(runner, "search", "--json", '"twitter paris', index=seed_index).stdout)
+    assert data["query"] == '"twitter paris' and data["understood"] == "twitter paris"
+    assert data["total"] == 3
+
+
+# Issue 16: the API's source, date and sort options, with the API's checks and messages.
+@pytest.fixture(scope="module")
+def news_index(tmp_path_factory):
+    from searchsvc.indexer import reindex
+
+    corpus = tmp_path_factory.mktemp("news")
+    docs = [
+        ("a1", "Twitter à Paris", "Le Monde", "2012-06-30"),
+        ("a2", "Twitter en France", "Les Echos", "2013-01-15"),
+        ("a3", "Twitter à Lyon", "Le Monde", "2014-03-02"),
+    ]
+    lines = [
+        json.dumps({"id": i, "title": t, "body": t + ".", "source": s, "date": d})
+        for i, t, s, d in docs
+    ]
+    (corpus / "news.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    index_dir = tmp_path_factory.mktemp("news-index")
+    reindex(corpus, index_dir, full=True)
+    return index_dir
+
+
+def hit_ids(runner, index_dir, *args) -> list[str]:
+    result = run(runner, "search", "--json", *args, index=index_dir)
+    assert result.exit_code == 0, result.output
+    return [h["id"] for h in json.loads(result.stdout)["hits"]]
+
+
+def test_search_source_dates_and_sort(runner, news_index):
+    assert sorted(hit_ids(runner, news_index, "twitter")) == ["a1", "a2", "a3"]
+    assert sorted(hit_ids(runner, news_index, "twitter", "--source", "Le Monde")) == ["a1", "a3"]
+    assert hit_ids(runner, news_index, "twitter", "--sort", "date") == ["a3", "a2", "a1"]
+    dated = ["twitter", "--date-from", "2013", "--date-to", "2013-01", "--sort", "date"]
+    assert hit_ids(runner, news_index, *dated) == ["a2"]
+    assert sorted(hit_ids(runner, news_index, "twitter", "--date-to", "2013")) == ["a1", "a2"]
+    # An empty value is no filter, as an empty API parameter is.
+    assert len(hit_ids(runner, news_index, "twitter", "--source", "", "--date-from", "")) == 3
+
+
+def test_search_text_shows_dates_and_sources(runner, news_index):
+    result = run(runner, "search", "twitter", "--sort", "date", index=news_index)
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[2].startswith("1. Twitter à Lyon  (a3,")
+    assert lines[3] == "   2014-03-02 · Le Monde"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--sort", "alpha"], "sort must be one of relevance, date (got 'alpha')"),
+        (["--date-from", "hier"], "date_from must be a date like 2012-06-30 (got 'hier')"),
+        (["--date-to", "2013/01"], "date_to must be a date like 2012-06-30 (got '2013/01')"),
+        (["--source", "x" * 1001], "source is too long (the limit is 1000)"),
+    ],
+)
+def test_search_bad_filter_or_sort_is_one_line_exit_1(runner, news_index, args, message):
+    result = run(runner, "search", "twitter", *args, index=news_index)
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {message}\n"
+    assert result.stdout == ""
+
+
+def test_search_options_are_refused_like_the_api(runner, news_index):
+    """The CLI goes through the same checks as GET /api/search (search.Filters, SORTS)."""
+    from searchsvc.web import create_app
+
+    app = create_app({"INDEX_DIR": str(news_index), "TESTING": True})
+    client = app.test_client()
+    try:
+        for param, option, value in [
+            ("sort", "--sort", "alpha"),
+            ("date_from", "--date-from", "hier"),
+            ("date_to", "--date-to", "2013/01"),
+        ]:
+            api = client.get("/api/search", query_string={"q": "twitter", param: value})
+            assert api.status_code == 400
+            cli_result = run(runner, "search", "twitter", option, value, index=news_index)
+            assert cli_result.stderr == f"Error: {api.get_json()['error']['message']}\n"
+    finally:
+        engine = app.extensions.get("searchsvc.engine")
+        if engine is not None:
+            engine.close()
+
+
+# Issue 16: an index written by a newer searchsvc says "upgrade", and index leaves it alone.
+def test_newer_version_index_says_upgrade_and_index_exits_1(runner, tiny_corpus, tmp_path):
+    index_dir = tmp_path / "index"
+    run(runner, "index", corpus=tiny_corpus, index=index_dir)
+    meta_path = index_dir / storage.current_name(index_dir) / storage.META
+    meta = json.loads(meta_path.read_text())
+    fmt, analyzer = meta["version"].split(".")
+    meta["version"] = f"{int(fmt) + 1}.{analyzer}"
+    meta_path.write_text(json.dumps(meta))
+    for args in (["search", "zèbre"], ["check"], ["index"], ["index", "--full"]):
+        result = run(runner, *args, corpus=tiny_corpus, index=index_dir)
+        assert result.exit_code == 1, args
+        [line] = result.stderr.splitlines()
+        assert line.startswith(f"Error: the index in {index_dir} was built by a newer version")
+        assert "upgrade searchsvc" in line and "--full" not in line
+    assert storage.current_name(index_dir) == "g000001"
+    assert storage.list_generations(index_dir) == ["g000001"]
+
+
 def test_search_requires_a_query(runner, seed_index):
     result = run(runner, "search", index=seed_index)
     assert result.exit_code == 2

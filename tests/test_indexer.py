@@ -15,7 +15,7 @@ from searchsvc import storage
 from searchsvc.indexer import IndexReport, reindex
 from searchsvc.schema import VERSION
 from searchsvc.search import SearchEngine
-from searchsvc.storage import CURRENT, META, IndexBusyError, IndexVersionError
+from searchsvc.storage import CURRENT, META, IndexBusyError, IndexTooNewError, IndexVersionError
 
 
 @pytest.fixture
@@ -392,6 +392,33 @@ def test_other_version_index_refused_until_rebuilt(built, full):
     assert (report.full, report.added, report.generation) == (True, 3, "g000002")
     with closing(SearchEngine(index_dir)) as eng:
         assert ids(eng, "zèbre") == {"zebre-titre", "zebre-corps"}
+
+
+def newer_version() -> str:
+    fmt, analyzer = VERSION.split(".")
+    return f"{int(fmt) + 1}.{analyzer}"
+
+
+# Issue 16: an index a newer searchsvc wrote is refused, never rebuilt: a rebuild would throw
+# away the newer version's index (its generation is garbage after the next run).
+@pytest.mark.parametrize("full", [True, False])
+def test_newer_version_index_is_refused_and_left_untouched(built, full):
+    corpus, index_dir = built
+    reindex(corpus, index_dir, full=True)  # g000002 live, g000001 kept for late readers
+    set_version(index_dir, newer_version())
+    (index_dir / "g000003").mkdir()  # what a newer version may have left beside it
+    (corpus / "nouveau.txt").write_text("Nouveau\n\nUn document de plus.\n", encoding="utf-8")
+    before = snapshot(index_dir)
+    with pytest.raises(IndexTooNewError, match="upgrade searchsvc") as info:
+        reindex(corpus, index_dir, full=full)
+    assert "reindex" not in str(info.value)
+    after = snapshot(index_dir)
+    after.pop(storage.LOCK, None)  # the write lock's file, which the refusal held
+    before.pop(storage.LOCK, None)
+    assert after == before
+    assert (index_dir / "g000003").is_dir() and storage.current_name(index_dir) == "g000002"
+    with pytest.raises(IndexTooNewError), closing(SearchEngine(index_dir)) as eng:
+        eng.search("zèbre")
 
 
 def test_full_build_in_several_processes_finds_the_same(seed_corpus, tmp_path):

@@ -19,6 +19,7 @@ from searchsvc.query import (
     leaves,
     parse,
     render,
+    understood_if_different,
 )
 
 
@@ -78,8 +79,8 @@ def test_parse_query_language(text, expected):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('"unclosed', ("phrase", "unclosed")),
-        ('"unclosed phrase', ("phrase", "unclosed phrase")),
+        ('"unclosed', ("word", "unclosed")),
+        ('"unclosed phrase', ("all", ("word", "unclosed"), ("word", "phrase"))),
         ("title:", ("word", "title")),
         ("titre:", ("word", "titre")),
         ("(((", ("all",)),
@@ -109,6 +110,57 @@ def test_parse_malformed_input_never_raises(text, expected):
     assert shape(parse(text)) == expected
 
 
+# Issue 16: a quote nothing closes is ignored, not a phrase running to the end of the query
+# (`"twitter paris` found nothing where `twitter paris` finds 3 seed documents).
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('"twitter paris', ("all", ("word", "twitter"), ("word", "paris"))),
+        ('twitter "paris', ("all", ("word", "twitter"), ("word", "paris"))),
+        ('twitter paris"', ("all", ("word", "twitter"), ("word", "paris"))),
+        ('"a b" "c d', ("all", ("phrase", "a b"), ("word", "c"), ("word", "d"))),
+        ('"a b" c "d e"', ("all", ("phrase", "a b"), ("word", "c"), ("phrase", "d e"))),
+        ('title:"twitter paris', ("all", ("word", "twitter", "title"), ("word", "paris"))),
+        ('-"twitter paris', ("all", ("not", ("word", "twitter")), ("word", "paris"))),
+        ('-" twitter', ("word", "twitter")),
+        ('"prési*', ("prefix", "prési")),
+        ('"', ("all",)),
+        ('"""', ("all",)),
+    ],
+)
+def test_parse_unclosed_quote_reads_as_plain_words(text, expected):
+    assert shape(parse(text)) == expected
+
+
+def test_search_unclosed_quote_finds_what_the_words_find(engine):
+    words = engine.search("twitter paris")
+    assert words.total == 3
+    unclosed = engine.search('"twitter paris')
+    assert unclosed.total == words.total
+    assert unclosed.understood == "twitter paris"
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [
+        ('"twitter paris', "twitter paris"),
+        ("fichier fichier", "fichier"),
+        ("x a OR b", "x (a OR b)"),
+        ("- twitter", "twitter"),
+        ("twitter OR", "twitter"),
+        ("twitter paris", None),
+        ("  twitter   paris ", None),
+        ("paris OU lyon", None),
+        ("TITRE:twitter", None),
+        ('"  bertrand   delanoë "', None),
+        ('-"bertrand delanoë" prési*', None),
+        ("(((", None),  # nothing understood: nothing to show
+    ],
+)
+def test_understood_is_shown_only_when_it_reads_otherwise(typed, shown):
+    assert understood_if_different(typed, render(parse(typed))) == shown
+
+
 @pytest.mark.parametrize("text", ['"unclosed', "title:", "(((", "*", "*a*", "))", "-", "OR"])
 def test_search_malformed_input_never_raises(engine, text):
     result = engine.search(text)
@@ -132,7 +184,7 @@ def test_parse_deep_nesting_is_flattened_not_recursed():
         ('"  bertrand   delanoë "', '"bertrand   delanoë"'),
         ("-(paris lyon)", "-(paris lyon)"),
         ("prési*", "prési*"),
-        ('"unclosed', '"unclosed"'),
+        ('"unclosed', "unclosed"),
         ("(((", ""),
     ],
 )

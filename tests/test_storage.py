@@ -17,6 +17,7 @@ from searchsvc.storage import (
     IndexDamagedError,
     IndexPathError,
     IndexStateError,
+    IndexTooNewError,
     IndexVersionError,
     NoIndexError,
 )
@@ -92,6 +93,52 @@ def test_current_returns_live_generation(tmp_path):
     assert generation.name == "g000001"
     assert generation.path == tmp_path / "g000001"
     assert generation.meta == {"version": VERSION, "documents": 0, "files": {}}
+
+
+def older_and_newer_versions() -> tuple[list[object], list[object]]:
+    """Versions around this code's ("5.4" is index format 5, analyzer 4)."""
+    fmt, analyzer = (int(part) for part in VERSION.split("."))
+    older = ["0.0", f"{fmt - 1}.{analyzer + 5}", f"{fmt}.{analyzer - 1}", fmt - 1, "x", None, [6]]
+    newer = [f"{fmt + 1}.0", f"{fmt + 1}.{analyzer}", f"{fmt}.{analyzer + 1}", fmt + 1, f"{fmt}.10"]
+    return older, newer
+
+
+@pytest.mark.parametrize("version", older_and_newer_versions()[0] + [VERSION])
+def test_is_newer_false_for_this_older_or_unknown_versions(version):
+    assert not storage.is_newer(version)
+
+
+@pytest.mark.parametrize("version", older_and_newer_versions()[1])
+def test_is_newer_true_for_a_newer_format_or_analyzer(version):
+    assert storage.is_newer(version)
+
+
+# Issue 16: a newer searchsvc's index is not to be "reindexed" (that would destroy it).
+@pytest.mark.parametrize("version", older_and_newer_versions()[1])
+def test_current_newer_version_says_upgrade_not_reindex(tmp_path, version):
+    path = tmp_path / "g000001"
+    path.mkdir()
+    (path / META).write_text(json.dumps({"version": version, "files": {}}))
+    point_to(tmp_path, "g000001")
+    with pytest.raises(IndexTooNewError) as info:
+        storage.current(tmp_path)
+    message = str(info.value)
+    assert "newer version of searchsvc" in message and "upgrade searchsvc" in message
+    assert f"index format {version}, this is {VERSION}" in message
+    assert "reindex" not in message and "--full" not in message
+    assert not isinstance(info.value, IndexVersionError)  # not one a rebuild may replace
+    with pytest.raises(IndexTooNewError):
+        storage.refuse_newer(tmp_path)
+
+
+@pytest.mark.parametrize("meta", [{"version": "0.0"}, {"documents": 3}, None])
+def test_refuse_newer_leaves_everything_else_to_current(tmp_path, meta):
+    if meta is not None:
+        path = tmp_path / "g000001"
+        path.mkdir()
+        (path / META).write_text(json.dumps(meta))
+        point_to(tmp_path, "g000001")
+    storage.refuse_newer(tmp_path)  # no index, an older one, or damaged metadata: not its say
 
 
 @pytest.mark.parametrize("meta", [{"version": "0.0"}, {"documents": 3}])
@@ -245,5 +292,5 @@ def test_write_lock_released_on_error(tmp_path):
 
 
 def test_errors_share_a_base():
-    for error in (NoIndexError, IndexVersionError, IndexBusyError):
+    for error in (NoIndexError, IndexVersionError, IndexTooNewError, IndexBusyError):
         assert issubclass(error, IndexStateError)

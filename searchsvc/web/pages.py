@@ -16,7 +16,15 @@ import re
 from flask import Blueprint, current_app, g, render_template, request, url_for
 from markupsafe import Markup, escape
 
-from searchsvc.query import MAX_QUERY_CHARS, MAX_TERMS, QueryError, QueryTooExpensive
+from searchsvc.query import (
+    MAX_QUERY_CHARS,
+    MAX_TERMS,
+    QueryError,
+    QueryTooExpensive,
+    parse,
+    render,
+    understood_if_different,
+)
 from searchsvc.search import MAX_RESULT_WINDOW, SearchResult
 from searchsvc.snippets import highlight
 from searchsvc.storage import IndexDamagedError, IndexStateError
@@ -212,6 +220,9 @@ def _results(typing: bool = False) -> tuple[dict, int]:
         context["error"] = _french_query_error(e, q, page, per_page)
         return context, 400
     last = last_page(result)
+    # While typing, the engine reads the last word as a prefix (``rés*``): show how the text
+    # will read once typed, not that.
+    understood = render(parse(q)) if typing else result.understood
     values = [f.value for f in result.facets.get("source", [])]
     if result.filters.source:
         values.append(result.filters.source)
@@ -221,6 +232,7 @@ def _results(typing: bool = False) -> tuple[dict, int]:
         window=page_window(page, last),
         labels=facet_labels(values + [h.source for h in result.hits if h.source]),
         summary=summary(result),
+        understood=understood_if_different(q, understood),
         shown=FACET_VALUES_SHOWN,
     )
     return context, 200

@@ -255,6 +255,21 @@ def test_healthz_is_503_for_an_index_of_another_version(make_app, own_index):
     assert_error(client.get("/healthz"), 503, "index_unavailable", "reindex")
 
 
+# Issue 16: an index a newer searchsvc wrote says to upgrade, not to reindex.
+def test_healthz_and_search_say_upgrade_for_an_index_of_a_newer_version(make_app, own_index):
+    from searchsvc.schema import VERSION
+
+    current = (own_index / "CURRENT").read_text().strip()
+    fmt, analyzer = VERSION.split(".")
+    meta = own_index / current / "searchsvc.json"
+    meta.write_text(json.dumps({"version": f"{int(fmt) + 1}.{analyzer}"}))
+    client = make_app(INDEX_DIR=str(own_index)).test_client()
+    for path in ("/healthz", "/api/search?q=twitter"):
+        r = client.get(path)
+        assert_error(r, 503, "index_unavailable", "upgrade searchsvc")
+        assert "reindex" not in r.get_json()["error"]["message"]
+
+
 # -- errors common to every endpoint -------------------------------------------------------
 
 

@@ -413,6 +413,35 @@ def test_instant_errors_carry_the_servers_french_message(facets, make_app, tmp_p
     assert "pas prêt" in data["html"] and data["completions"] == []
 
 
+# Issue 16: an unclosed quote is read as plain words, and the page says so.
+def test_page_shows_what_was_understood_when_it_differs(client):
+    page, html = get_page(client, "/?q=%22twitter+paris")
+    assert "3 résultats" in page.text
+    assert "Recherche de : twitter paris" in page.text
+    shown = '<p class="notice understood">Recherche de&nbsp;: <strong>twitter paris</strong></p>'
+    assert shown in html
+    [box] = page.find("input", id="q")
+    assert box["value"] == '"twitter paris'  # the box keeps what was typed
+    for q in ["twitter paris", '"bertrand delanoë"', "paris OU lyon"]:
+        page, _html = get_page(client, "/?" + urlencode({"q": q}))
+        assert "Recherche de" not in page.text, q
+
+
+def test_understood_is_escaped(client):
+    _page, html = get_page(client, "/?" + urlencode({"q": '"<b>twitter</b> <i>'}))
+    assert "Recherche de&nbsp;: <strong>&lt;b&gt;twitter&lt;/b&gt; &lt;i&gt;</strong>" in html
+
+
+def test_instant_shows_what_was_understood_not_the_prefix_being_typed(client):
+    for typing in ("1", "0"):
+        query = {"q": '"twitter paris', "typing": typing}
+        html = client.get("/instant", query_string=query).get_json()["html"]
+        assert "Recherche de&nbsp;: <strong>twitter paris</strong>" in html, typing
+    # While a word is typed, its prefix reading (twit*) is the engine's business, not news.
+    html = client.get("/instant", query_string={"q": "twitter par", "typing": "1"}).get_json()
+    assert "Recherche de" not in html["html"]
+
+
 def test_instant_completions_only(facets):
     data = facets.get("/instant?q=mot+de+pa&complete=1&results=0").get_json()
     assert data["html"] == "" and data["completions"][0] == "mot de passe"
