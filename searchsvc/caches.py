@@ -62,3 +62,34 @@ def per_reader(reader, key, make: Callable[[], Any]):
     if key not in values:
         values[key] = make()
     return values[key]
+
+
+# Stored documents kept per searcher: a result page reads the bodies of the 10 shown, and the
+# best documents of one query are often those of the next. Each costs a pickle load of the
+# whole document otherwise.
+STORED_CACHED = 4096
+# Titles kept per searcher (the title signals read the titles of the best 50 of every query):
+# about 100 bytes each.
+TITLES_CACHED = 100_000
+
+
+def stored_fields(searcher, docnum: int) -> dict:
+    """The stored fields of a document (global number), read once while the searcher's
+    reader lives and among the ``STORED_CACHED`` most recently used. Do not modify it."""
+    cache = per_reader(searcher.reader(), "stored", lambda: LRU(STORED_CACHED))
+    found = cache.get(docnum)
+    if found is None:
+        found = searcher.stored_fields(docnum)
+        cache.put(docnum, found)
+    return found
+
+
+def title(searcher, docnum: int) -> str:
+    """A document's stored title (global number), kept among the ``TITLES_CACHED`` most
+    recently used while the searcher's reader lives."""
+    cache = per_reader(searcher.reader(), "titles", lambda: LRU(TITLES_CACHED))
+    found = cache.get(docnum)
+    if found is None:
+        found = stored_fields(searcher, docnum).get("title", "")
+        cache.put(docnum, found)
+    return found

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from searchsvc.analysis import WordTerms, iter_terms
 from searchsvc.caches import LRU
+from searchsvc.caches import title as stored_title
 from searchsvc.matching import Highlights
 
 RERANK_DEPTH = 50
@@ -49,14 +50,15 @@ class Signals:
 
     highlights: Highlights
     words: tuple[tuple[str, tuple[str, ...]], ...]
-    # Whether the query matches a title word's terms, decided once per query and word.
+    # Whether the query matches a title position's words, decided once per query and position.
     _marked: dict = field(default_factory=dict, compare=False, repr=False)
 
-    def marks(self, terms: WordTerms) -> bool:
-        """Whether the query matches a word with these terms (in any form it matches)."""
-        found = self._marked.get(terms)
+    def marks(self, position: tuple[WordTerms, ...]) -> bool:
+        """Whether the query matches one of the words at a title position (in any form)."""
+        found = self._marked.get(position)
         if found is None:
-            found = self._marked[terms] = self.highlights.matches(terms.exact, terms.stems)
+            matches = self.highlights.matches
+            found = self._marked[position] = any(matches(t.exact, t.stems) for t in position)
         return found
 
 
@@ -85,7 +87,7 @@ def bonus(title: str, signals: Signals) -> float:
     words = title_words(title)
     if not words:
         return 0.0
-    matched = [any(signals.marks(t) for t in position) for position in words]
+    matched = [signals.marks(position) for position in words]
     if not any(matched):
         return 0.0
     found = {position[0].exact for position, hit in zip(words, matched, strict=True) if hit}
@@ -121,7 +123,7 @@ def rerank(searcher, top: list[tuple[float, int]], signals: Signals | None) -> l
         return top
     head = []
     for score, docnum in top[:RERANK_DEPTH]:
-        title = searcher.stored_fields(docnum).get("title", "")
+        title = stored_title(searcher, docnum)
         head.append((score + bonus(title, signals), docnum))
     head.sort(key=lambda sd: (-sd[0], sd[1]))
     return head + top[RERANK_DEPTH:]
