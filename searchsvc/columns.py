@@ -32,17 +32,21 @@ def column_values(segment_reader, fieldname: str) -> list:
     )
 
 
-def column_codes(segment_reader, fieldname: str):
+def column_codes(segment_reader, fieldname: str, key=None):
     """Every document's value of ``fieldname`` in one segment as ``(codes, names)``: an array
     of small integers, one per document, and the value each stands for; counting values
-    over many documents is then one ``bincount``. Read once per segment reader."""
+    over many documents is then one ``bincount``. With ``key`` (a module-level function),
+    the values are ``key(value)`` (a date's year). Read once per segment reader."""
 
     def make():
         names: dict = {}
-        codes = [names.setdefault(v, len(names)) for v in column_values(segment_reader, fieldname)]
+        values = column_values(segment_reader, fieldname)
+        if key is not None:
+            values = map(key, values)
+        codes = [names.setdefault(v, len(names)) for v in values]
         return np.array(codes, dtype=np.intp), list(names)
 
-    return per_reader(segment_reader, ("codes", fieldname), make)
+    return per_reader(segment_reader, ("codes", fieldname, key), make)
 
 
 class _Categorizer(sorting.ColumnCategorizer):

@@ -8,6 +8,7 @@ dataclasses, never Whoosh objects.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import os
 import re
@@ -26,7 +27,7 @@ from whoosh.searching import Searcher
 from searchsvc import columns, completion, snippets, spelling, storage, termwise, titles
 from searchsvc import query as ql
 from searchsvc.analysis import VARIANT_SEP, analyze_query, content_term
-from searchsvc.caches import LRU, per_reader
+from searchsvc.caches import LRU, per_reader, stored_fields
 from searchsvc.matching import Highlights, QueryBuilder, Weights
 from searchsvc.schema import TEXT_FIELDS
 
@@ -485,7 +486,7 @@ class SearchEngine:
         )
 
     def _hit(self, s: Searcher, docnum: int, score, highlights: Highlights | snippets.Marks) -> Hit:
-        stored = s.stored_fields(docnum)
+        stored = stored_fields(s, docnum)
         title = stored.get("title", "")
         return Hit(
             id=stored["id"],
@@ -754,7 +755,8 @@ class Ranked:
     total: int
     top: list[tuple]
     sources: dict[str, int]
-    dates: dict[str, int] = field(default_factory=dict)  # only when the index has dates
+    # Results per date (or per year: only the years are shown); only when the index has dates
+    dates: dict[str, int] = field(default_factory=dict)
 
 
 def rank(
@@ -791,7 +793,8 @@ def _rank_termwise(
     top = titles.rerank(s, top, signals)[:limit]
     sources = termwise.value_counts(s, matches.docs, "source") if len(matches) else {}
     dated = len(matches) and _has_dates(s.reader())
-    dates = termwise.value_counts(s, matches.docs, "date") if dated else {}
+    # Only the years of the dates are shown: counted by year (there are far fewer).
+    dates = termwise.value_counts(s, matches.docs, "date", _year) if dated else {}
     return Ranked(len(matches), top, sources, dates)
 
 
@@ -843,12 +846,24 @@ def _count(s: Searcher, query: wq.Query) -> int:
 
 def _facet_counts(counts: dict[str, int]) -> dict[str, list[FacetCount]]:
     """The most frequent values of each facet among all the results."""
-    top = sorted(((v, n) for v, n in counts.items() if v), key=lambda vn: (-vn[1], vn[0]))
+    # Only values as frequent as the tenth most frequent can be shown: sort just those (an
+    # index may have thousands of sources).
+    least = heapq.nlargest(MAX_FACET_VALUES, counts.values())[-1] if counts else 0
+    top = sorted(((v, n) for v, n in counts.items() if n >= least and v), key=_most_first)
     return {"source": [FacetCount(v, n) for v, n in top[:MAX_FACET_VALUES]]}
+
+
+def _most_first(value_count: tuple[str, int]) -> tuple[int, str]:
+    return -value_count[1], value_count[0]
 
 
 # Years a result page counts its results in, at most.
 MAX_YEARS = 50
+
+
+def _year(date: str | None) -> str:
+    """The year of an ISO date ("" when there is none)."""
+    return (date or "")[:4]
 
 
 def _year_counts(dates: dict[str, int]) -> list[FacetCount]:
