@@ -17,7 +17,9 @@ reach them with the bonus (their score plus the bonus's upper bound reaches the
 Only the node types the query builder makes for words, phrases and prefixes are handled;
 :func:`supports` tells the caller when to let Whoosh run the query instead. Postings are
 decoded once per segment and term (:func:`searchsvc.whoosh_internals.read_postings`) and
-kept while the segment's reader lives, up to ``POSTINGS_CACHED`` per segment.
+kept while the segment's reader lives, up to ``POSTINGS_CACHED`` per segment; a segment
+written with its postings arrays (:data:`searchsvc.whoosh_internals.ARRAYS_EXT`) gives them
+as slices of a mapped file instead, with nothing to decode.
 """
 
 from __future__ import annotations
@@ -38,10 +40,13 @@ from searchsvc.caches import LRU, per_reader
 from searchsvc.matching import PHRASE_B, PHRASE_IDF_FIELD, ExactPhrase, phrase_score
 from searchsvc.schema import TEXT_FIELDS
 
-# Postings of recently used terms kept decoded per segment (document number, weight and
-# BM25 denominator, 24 bytes each): 1.5 million is 36 MB a segment, the postings of a few
-# hundred common terms.
+# Postings of recently used terms kept per segment, counted in units of 24 bytes: decoded
+# ones hold document number, weight and BM25 denominator (24 bytes a posting), those read
+# from a segment's arrays only the denominator (8), and positions a phrase read count too.
+# 1.5 million units is 36 MB a segment.
 POSTINGS_CACHED = 1_500_000
+# Document frequencies kept per segment (the same terms are asked for query after query).
+FREQUENCIES_CACHED = 200_000
 
 
 @dataclass
@@ -186,6 +191,7 @@ class _Segment:
             keep[local[(local >= 0) & (local < self.n)]] = True
             self.scope &= keep
         self._postings = _postings_cache(reader)
+        self._frequencies: dict = per_reader(reader, "frequencies", dict)
         self._bounding = False  # loose phrases give their bound, positions unread
 
     @contextmanager
@@ -255,11 +261,21 @@ class _Segment:
         scores *= mask
         return mask, scores
 
+    def df(self, fieldname: str, text: str) -> int:
+        """A term's document frequency in this segment (0 when absent), kept per reader."""
+        key = (fieldname, text)
+        found = self._frequencies.get(key)
+        if found is None:
+            if len(self._frequencies) > FREQUENCIES_CACHED:
+                self._frequencies.clear()
+            found = self._frequencies[key] = self.reader.doc_frequency(fieldname, text)
+        return found
+
     def _estimate(self, q: wq.Query) -> int:
         if isinstance(q, wq.Term):
-            return self.reader.doc_frequency(q.fieldname, q.text)
+            return self.df(q.fieldname, q.text)
         if isinstance(q, wq.Phrase):
-            return min(self.reader.doc_frequency(q.fieldname, w) for w in q.words)
+            return min(self.df(q.fieldname, w) for w in q.words)
         kids = list(q.children())
         if isinstance(q, wq.Or):
             return sum(self._estimate(c) for c in kids)
@@ -298,7 +314,7 @@ class _Segment:
         :class:`~searchsvc.matching.ExactPhrase` is scored by how often it occurs
         (:func:`~searchsvc.matching.phrase_score`)."""
         fieldname, words = q.fieldname, list(q.words)
-        if any((fieldname, w) not in self.reader for w in words):
+        if not all(self.df(fieldname, w) for w in words):
             return self._empty()
         mask, scores = self._intersection([wq.Term(fieldname, w) for w in words], scope)
         exact = isinstance(q, ExactPhrase)
@@ -307,10 +323,14 @@ class _Segment:
             return mask, scores
         docs = np.flatnonzero(mask & scope)
         mask[:] = False
+        if not len(docs):
+            return mask, np.zeros(self.n)
         decode = self.reader.schema[fieldname].format.decode_positions
         by_word = {}
         for w in set(words):
-            by_word[w] = self._postings_of(fieldname, w).positions(docs, decode)
+            postings = self._postings_of(fieldname, w)
+            by_word[w] = postings.positions(docs, decode)
+            self._postings.put((fieldname, w), postings, postings.size)  # positions kept too
             self._check_time()
         out = np.zeros(self.n)
         if exact:
@@ -342,7 +362,7 @@ class _Segment:
         found = cache.get(key)
         if found is None:
             found = _Scored.read(self, fieldname, text)
-            cache.put(key, found, 0 if found is _ABSENT else len(found.ids))
+            cache.put(key, found, 0 if found is _ABSENT else found.size)
         return None if found is _ABSENT else found
 
     def _check_time(self) -> None:
@@ -364,7 +384,11 @@ class _Scored:
 
     @classmethod
     def read(cls, segment: _Segment, fieldname: str, text: str) -> _Scored | object:
-        postings = wi.read_postings(segment.reader, fieldname, text)
+        count = segment.df(fieldname, text)
+        if not count:
+            return _ABSENT
+        reader = segment.reader
+        postings = wi.read_postings(reader, fieldname, text, _arrays(reader), count)
         if postings is None or not len(postings.ids):
             return _ABSENT
         avgfl = segment.top.avg_field_length(fieldname) or 1
@@ -378,6 +402,11 @@ class _Scored:
     def positions(self, docs: np.ndarray, decode) -> dict[int, list[int]]:
         return self.postings.positions(docs, decode)
 
+    @property
+    def size(self) -> int:
+        """What the term holds, in postings of the cache's budget (24 bytes each)."""
+        return (self.postings.nbytes + self.denominator.nbytes) // 24 + 1
+
 
 _ABSENT = object()  # a term the segment does not have (cached too: asked for again and again)
 
@@ -387,6 +416,11 @@ def _postings_cache(reader) -> LRU:
     words (and stems) come back query after query, and decoding blocks is most of the
     cost of a search. At most ``POSTINGS_CACHED`` postings per segment."""
     return per_reader(reader, "postings", lambda: LRU(POSTINGS_CACHED))
+
+
+def _arrays(reader) -> wi.SegmentArrays | None:
+    """The segment's postings arrays file, mapped once per reader (None without one)."""
+    return per_reader(reader, "arrays", lambda: wi.segment_arrays(reader))
 
 
 def _live(reader) -> np.ndarray:
@@ -434,16 +468,16 @@ def _lengths(reader, fieldname: str) -> np.ndarray:
     return per_reader(reader, ("lengths", fieldname), lambda: wi.field_lengths(reader, fieldname))
 
 
-def value_counts(searcher, docnums: np.ndarray, fieldname: str) -> dict[str, int]:
+def value_counts(searcher, docnums: np.ndarray, fieldname: str, key=None) -> dict[str, int]:
     """How many of these documents (global numbers, ascending) have each value of a column
-    field."""
+    field, or each ``key(value)`` (see :func:`searchsvc.columns.column_codes`)."""
     counts: dict[str, int] = {}
     for leaf, offset in searcher.leaf_searchers():
         reader = leaf.reader()
         lo, hi = np.searchsorted(docnums, [offset, offset + reader.doc_count_all()])
         if lo == hi:
             continue
-        codes, names = columns.column_codes(reader, fieldname)
+        codes, names = columns.column_codes(reader, fieldname, key)
         found = np.bincount(codes[docnums[lo:hi] - offset], minlength=len(names))
         for i in np.flatnonzero(found).tolist():
             counts[names[i]] = counts.get(names[i], 0) + int(found[i])

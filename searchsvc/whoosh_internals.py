@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import io
 import os
 import queue
+import weakref
 from array import array
 
 import numpy as np
@@ -164,6 +166,8 @@ class SegmentBuilder:
                 writer.finish_field()
         finally:
             writer.close()
+        scorable = {f: t for f, t in self._postings.items() if t and self.schema[f].scorable}
+        write_arrays(self.storage, self._segment, scorable)
         self._segment.set_doc_count(self._docnum)
         self.segments.append(self._segment)
         self._postings, self._lengths = {}, {}
@@ -472,18 +476,37 @@ class TermPostings:
     """One term's postings in one segment: document numbers (ascending) and weights as arrays,
     and positions read back on demand, block by block, for the documents asked about.
 
-    Positions are not kept: most terms never need them, and they are most of a block's bytes.
+    Positions are read only when a phrase needs them (most terms never do), then kept, one
+    block at a time, as two arrays (where each posting's positions start, and the positions)
+    rather than as Python lists: a fifth of the memory, and no second decoding.
     """
 
-    __slots__ = ("_inline_values", "_lasts", "_matcher", "_offsets", "ids", "weights")
+    __slots__ = (
+        "_blocks",
+        "_inline_values",
+        "_lasts",
+        "_matcher",
+        "_offsets",
+        "_source",
+        "ids",
+        "weights",
+    )
 
-    def __init__(self, ids, weights, matcher=None, offsets=(), lasts=(), inline_values=None):
-        self.ids: np.ndarray = ids  # document numbers in the segment (intp)
-        self.weights: np.ndarray = weights  # term frequencies as Whoosh stores them (float64)
+    def __init__(
+        self, ids, weights, matcher=None, offsets=(), lasts=(), inline_values=None, source=None
+    ):
+        self.ids: np.ndarray = ids  # document numbers in the segment (ascending integers)
+        # term frequencies: float64, or whole numbers as unsigned integers
+        self.weights: np.ndarray = weights
         self._matcher = matcher
         self._offsets = offsets
         self._lasts = np.asarray(lasts, dtype=np.intp)
         self._inline_values = inline_values
+        # (reader, field, term) when the postings came from the segment's arrays: where the
+        # blocks are is then looked up in Whoosh's posting file only if positions are asked for
+        self._source = source
+        # block -> (its document numbers, where each one's positions start and end, positions)
+        self._blocks: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def positions(self, docs: np.ndarray, decode) -> dict[int, list[int]]:
         """Positions of the term in each of ``docs`` (sorted document numbers that have the
@@ -491,23 +514,62 @@ class TermPostings:
         out: dict[int, list[int]] = {}
         if not len(docs):
             return out
-        if self._matcher is None:
-            where = np.searchsorted(self.ids, docs)
-            for d, i in zip(docs.tolist(), where.tolist(), strict=True):
-                out[d] = decode(self._inline_values[i])
-            return out
-        m = self._matcher
-        blocks = np.searchsorted(self._lasts, docs)  # the block each document is in
-        wanted = set(docs.tolist())
+        if self._source is not None:
+            self._locate()
+        if self._matcher is None:  # one block, stored inline
+            blocks = np.zeros(len(docs), np.intp)
+        else:
+            blocks = np.searchsorted(self._lasts, docs)  # the block each document is in
         for b in np.unique(blocks).tolist():
-            m._goto(self._offsets[b])
-            m._read_ids()
-            m._read_values()
-            for d, v in zip(m._ids, m._values, strict=True):
-                if d in wanted:
-                    out[d] = decode(v)
-        self.release()
+            ids, bounds, flat = self._block(b, decode)
+            wanted = docs[blocks == b]
+            where = np.searchsorted(ids, wanted)
+            starts, ends = bounds[where].tolist(), bounds[where + 1].tolist()
+            for d, s, e in zip(wanted.tolist(), starts, ends, strict=True):
+                out[d] = flat[s:e].tolist()
         return out
+
+    def _block(self, b: int, decode):
+        found = self._blocks.get(b)
+        if found is None:
+            if self._matcher is None:
+                ids, values = self.ids, self._inline_values
+            else:
+                m = self._matcher
+                m._goto(self._offsets[b])
+                m._read_ids()
+                m._read_values()
+                ids, values = np.asarray(m._ids, dtype=np.intp), m._values
+                self.release()
+            decoded = [decode(v) for v in values]
+            bounds = np.zeros(len(decoded) + 1, np.intp)
+            np.cumsum([len(p) for p in decoded], out=bounds[1:])
+            flat = np.fromiter((p for ps in decoded for p in ps), np.int32, int(bounds[-1]))
+            found = self._blocks[b] = (ids, bounds, flat)
+        return found
+
+    def _locate(self) -> None:
+        """Find where the term's blocks start in Whoosh's posting file (reading only each
+        block's header), or read its inline postings' values."""
+        reader, fieldname, text = self._source
+        self._source = None
+        matcher = _raw_postings(reader, fieldname, text)
+        if not isinstance(matcher, whoosh3.W3LeafMatcher):
+            values = []
+            while matcher.is_active():
+                values.append(matcher.value())
+                matcher.next()
+            self._inline_values = values
+            return
+        offsets, lasts = [], []
+        offset = matcher._baseoffset
+        while matcher.is_active():
+            offsets.append(offset)
+            lasts.append(matcher.block_max_id())
+            offset = matcher._nextoffset
+            matcher._next_block()
+        self._matcher, self._offsets = matcher, offsets
+        self._lasts = np.asarray(lasts, dtype=np.intp)
 
     def release(self) -> None:
         """Drop the raw block the matcher holds (positions included)."""
@@ -517,17 +579,46 @@ class TermPostings:
 
     @property
     def nbytes(self) -> int:
-        return self.ids.nbytes + self.weights.nbytes
+        """Memory the term holds, positions read so far included."""
+        held = sum(a.nbytes + b.nbytes + c.nbytes for a, b, c in self._blocks.values())
+        return self.ids.nbytes + self.weights.nbytes + held
 
 
-def read_postings(reader, fieldname: str, text: str) -> TermPostings | None:
-    """A term's postings in one segment reader, deleted documents included (the caller masks
-    them), or None when the segment does not have the term."""
-    if (fieldname, text) not in reader:
-        return None
+def _raw_postings(reader, fieldname: str, text: str):
+    """Whoosh's matcher of a term's postings in a segment, from its first posting, deleted
+    documents included (``reader.postings`` wraps it in a filter that has already moved it
+    past the first deleted ones, whole blocks at times)."""
+    terms = getattr(reader, "_terms", None)
+    if terms is not None:
+        tbytes = reader._text_to_bytes(fieldname, text)
+        return terms.matcher(fieldname, tbytes, reader.schema[fieldname].format)
     matcher = reader.postings(fieldname, text)
     while isinstance(matcher, FilterMatcher):
         matcher = matcher.child
+    return matcher
+
+
+def read_postings(
+    reader,
+    fieldname: str,
+    text: str,
+    arrays: SegmentArrays | None = None,
+    count: int | None = None,
+) -> TermPostings | None:
+    """A term's postings in one segment reader, deleted documents included (the caller masks
+    them), or None when the segment does not have the term: from the segment's ``arrays``
+    when it has them (a slice of a mapped file), else decoded from Whoosh's blocks.
+    ``count``: the term's document frequency in the segment, when the caller knows it."""
+    if count is None:
+        count = reader.doc_frequency(fieldname, text)
+    if not count:
+        return None
+    if arrays is not None:
+        found = arrays.postings(fieldname, text, count)
+        if found is not None:
+            ids, weights = found
+            return TermPostings(ids, weights, source=(reader, fieldname, text))
+    matcher = _raw_postings(reader, fieldname, text)
     if not isinstance(matcher, whoosh3.W3LeafMatcher):  # short lists are stored inline
         ids, weights, values = [], [], []
         while matcher.is_active():
@@ -593,3 +684,122 @@ def field_b(weighting, fieldname: str) -> float:
     """BM25F's length normalisation ``B`` for one field (Whoosh keeps the per-field ones in a
     private dictionary)."""
     return weighting._field_B.get(fieldname, weighting.B)
+
+
+# -- a segment's postings as arrays -------------------------------------------------------------
+
+# A file beside each segment SegmentBuilder writes: every term of its scorable fields with its
+# postings' document numbers and frequencies, as arrays a reader maps without decoding (what a
+# search reads of a term). Whoosh's own files stay the index of record: a segment without
+# this file (written by Whoosh's writer: an update's merge) is read from its blocks.
+ARRAYS_EXT = ".postarrays"
+_ARRAYS_MAGIC = b"SSVPOST1"
+_HEADER = np.dtype([("magic", "S8"), ("terms", "<i8"), ("postings", "<i8"), ("wide", "<i8")])
+
+
+def term_key(fieldname: str, tbytes: bytes) -> int:
+    """A term's 64-bit key in the arrays file (stable across processes and machines)."""
+    digest = hashlib.blake2b(fieldname.encode("utf-8") + b"\0" + tbytes, digest_size=8)
+    return int.from_bytes(digest.digest(), "little")
+
+
+def write_arrays(storage, segment, fields: dict[str, dict[bytes, tuple]]) -> None:
+    """Write the arrays file of a segment from its postings held in memory: field name ->
+    term bytes -> (document numbers, weights, ...) as :class:`SegmentBuilder` holds them."""
+    keys, ids, weights = [], [], []
+    for fieldname in sorted(fields):
+        for tbytes, (docnums, term_weights, *_rest) in fields[fieldname].items():
+            keys.append(term_key(fieldname, tbytes))
+            ids.append(docnums)
+            weights.append(term_weights)
+    key_array = np.array(keys, dtype="<u8")
+    order = np.argsort(key_array, kind="stable")
+    counts = np.fromiter((len(ids[i]) for i in order.tolist()), np.int64, len(order))
+    starts = np.zeros(len(order) + 1, "<i8")
+    np.cumsum(counts, out=starts[1:])
+    flat_ids = np.concatenate([np.asarray(ids[i], "<i4") for i in order.tolist()] or [[]])
+    flat_weights = np.concatenate(
+        [np.asarray(weights[i], np.float64) for i in order.tolist()] or [[]]
+    )
+    # Frequencies are whole numbers: two bytes each, unless one does not fit.
+    wide = bool(len(flat_weights)) and (
+        flat_weights.max() > 65535 or not np.array_equal(flat_weights, np.round(flat_weights))
+    )
+    flat_weights = flat_weights.astype("<f4" if wide else "<u2")
+    header = np.array([(_ARRAYS_MAGIC, len(order), len(flat_ids), int(wide))], _HEADER)
+    f = storage.create_file(segment.make_filename(ARRAYS_EXT))
+    try:
+        for part in (header, key_array[order], starts, flat_ids.astype("<i4"), flat_weights):
+            f.write(part.tobytes())
+    finally:
+        f.close()
+
+
+class SegmentArrays:
+    """A segment's arrays file: its term keys and where each term's postings start, held in
+    memory; the postings themselves read with ``pread`` when a term is asked for.
+
+    Not a memory map: a file cut short under a mapping kills the process that reads it
+    (SIGBUS), where a short read is an error the caller reports as damage.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        fd = os.open(path, os.O_RDONLY)
+        self._closer = weakref.finalize(self, os.close, fd)
+        self._fd = fd
+        size = os.fstat(fd).st_size
+        head = self._read(0, _HEADER.itemsize)
+        header = np.frombuffer(head, _HEADER, 1)[0]
+        terms, postings, wide = int(header["terms"]), int(header["postings"]), header["wide"]
+        self._weight_type = np.dtype("<f4" if wide else "<u2")
+        index_bytes = 8 * terms + 8 * (terms + 1)
+        expected = _HEADER.itemsize + index_bytes + postings * (4 + self._weight_type.itemsize)
+        if header["magic"] != _ARRAYS_MAGIC or terms < 0 or size != expected:
+            raise ValueError(f"{path}: not a postings arrays file of the expected size")
+        index = self._read(_HEADER.itemsize, index_bytes)
+        self.keys = np.frombuffer(index, "<u8", terms)
+        self.starts = np.frombuffer(index, "<i8", terms + 1, 8 * terms)
+        self._ids_at = _HEADER.itemsize + index_bytes
+        self._weights_at = self._ids_at + 4 * postings
+
+    def _read(self, offset: int, count: int) -> bytes:
+        data = os.pread(self._fd, count, offset)
+        if len(data) != count:
+            raise ValueError(f"{self.path}: cut short (read {len(data)} of {count} bytes)")
+        return data
+
+    def postings(self, fieldname: str, text: str, count: int):
+        """``(document numbers, weights)`` of a term, or None when the file does not have it
+        with ``count`` postings (its document frequency: what rules out a key collision)."""
+        key = term_key(fieldname, text.encode("utf-8"))
+        i = int(np.searchsorted(self.keys, key))
+        if i >= len(self.keys) or int(self.keys[i]) != key:
+            return None
+        start, end = int(self.starts[i]), int(self.starts[i + 1])
+        if end - start != count:
+            return None
+        ids = np.frombuffer(self._read(self._ids_at + 4 * start, 4 * count), "<i4")
+        width = self._weight_type.itemsize
+        raw = self._read(self._weights_at + width * start, width * count)
+        weights = np.frombuffer(raw, self._weight_type)
+        # Whole-number frequencies stay two-byte integers: arithmetic with a Python float
+        # gives float64, as Whoosh's scores are.
+        if weights.dtype.kind == "f":
+            weights = weights.astype(np.float64)
+        return ids, weights
+
+    def close(self) -> None:
+        self._closer()
+
+
+def segment_arrays(reader) -> SegmentArrays | None:
+    """The arrays file of a segment reader's segment, opened; None when it has none."""
+    storage, segment = getattr(reader, "_storage", None), getattr(reader, "_segment", None)
+    folder = getattr(storage, "folder", None)
+    if folder is None or segment is None:
+        return None
+    path = os.path.join(folder, segment.make_filename(ARRAYS_EXT))
+    if not os.path.exists(path):
+        return None
+    return SegmentArrays(path)

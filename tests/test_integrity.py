@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from contextlib import closing
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from searchsvc import storage
 from searchsvc.indexer import check_index, reindex
 from searchsvc.search import SearchEngine
 from searchsvc.web import create_app
+from searchsvc.whoosh_internals import ARRAYS_EXT
 
 
 @pytest.fixture
@@ -99,15 +101,24 @@ def test_damage_while_serving_answers_503_index_damaged_everywhere(built, damage
         app.extensions["searchsvc.engine"].close()
 
 
-def test_a_decode_error_between_two_checks_is_reported_as_damage(built):
+# What reads each file while searching: the postings arrays give a word's documents, the
+# posting file the positions that phrases and the proximity bonus need.
+READERS = [
+    (ARRAYS_EXT, ("girafes", "lions", "savanes", "sécurité", "chercheur", "faune")),
+    (".pst", ('"faune africaine"', '"des girafes"', '"des lions"', '"girafes et"', "lions zèbre")),
+]
+
+
+@pytest.mark.parametrize(("ext", "queries"), READERS)
+def test_a_decode_error_between_two_checks_is_reported_as_damage(built, ext, queries):
     """The files are checked every second; a read that fails in between checks them at once."""
     _corpus, index_dir = built
     with closing(SearchEngine(index_dir, verify_every=3600)) as engine:
         assert engine.search("zèbre").total == 2
-        truncate(segment_file(index_dir, ".pst"))
-        with pytest.raises(storage.IndexDamagedError, match=r"\.pst"):
-            for word in ("girafes", "lions", "savanes", "sécurité", "chercheur", "faune"):
-                engine.search(word)
+        truncate(segment_file(index_dir, ext))
+        with pytest.raises(storage.IndexDamagedError, match=re.escape(ext)):
+            for text in queries:
+                engine.search(text)
 
 
 @pytest.mark.slow
@@ -179,7 +190,7 @@ def test_a_damaged_file_copied_again_is_read_afresh_without_a_restart(built, ver
     """Repairing a replica by copying the damaged file again gives it a new inode; the
     workers must stop reading the old one (a restart was needed before)."""
     _corpus, index_dir = built
-    pst = segment_file(index_dir, ".pst")
+    pst = segment_file(index_dir, ARRAYS_EXT)
     original = pst.read_bytes()
     with closing(SearchEngine(index_dir, verify_every=verify_every)) as engine:
         assert engine.search("zèbre").total == 2

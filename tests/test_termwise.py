@@ -13,6 +13,7 @@ from whoosh import query as wq
 
 from searchsvc import caches, termwise
 from searchsvc import query as ql
+from searchsvc import whoosh_internals as wi
 from searchsvc.indexer import reindex
 from searchsvc.matching import QueryBuilder, Weights
 from searchsvc.search import SearchEngine
@@ -265,8 +266,70 @@ def test_lru_drops_the_least_recently_used_past_its_capacity():
     assert lru.get("huge") == 4 and lru.size == 100
 
 
+def test_the_arrays_read_back_what_whoosh_wrote(engine):
+    """Every term of every segment: the postings the arrays file gives are those Whoosh's
+    blocks hold (document numbers, frequencies), and a term the segment lacks is absent."""
+    with engine.searcher() as s:
+        for leaf, _offset in s.leaf_searchers():
+            reader = leaf.reader()
+            arrays = wi.segment_arrays(reader)
+            assert arrays is not None
+            for fieldname in ("title", "body"):
+                terms = [t.decode() for t in reader.lexicon(fieldname)]
+                assert terms
+                for text in terms:
+                    mapped = wi.read_postings(reader, fieldname, text, arrays)
+                    decoded = wi.read_postings(reader, fieldname, text)
+                    assert mapped._source is not None  # it did come from the arrays
+                    assert np.array_equal(mapped.ids, decoded.ids)
+                    assert np.array_equal(mapped.weights, decoded.weights)
+            assert arrays.postings("body", "zzzabsent", 1) is None
+            assert wi.read_postings(reader, "body", "zzzabsent", arrays) is None
+
+
+def test_positions_of_a_term_read_from_the_arrays(engine):
+    """Positions (for phrases) are found in Whoosh's blocks whichever way the postings came."""
+    with engine.searcher() as s:
+        reader = s.leaf_searchers()[0][0].reader()
+        decode = reader.schema["body"].format.decode_positions
+        arrays = wi.segment_arrays(reader)
+        for text in ("jardin", "rare", "pomme"):
+            mapped = wi.read_postings(reader, "body", text, arrays)
+            decoded = wi.read_postings(reader, "body", text)
+            docs = mapped.ids[::7]
+            assert mapped.positions(docs, decode) == decoded.positions(docs, decode)
+
+
+def test_same_scores_without_the_arrays(engine, monkeypatch):
+    """A segment without its arrays file (one Whoosh's writer merged) is read from its
+    blocks, with the same results."""
+    caches._per_reader.clear()
+    texts = ("jardin forêt", '"pomme de terre"', "élèves -école", "jard*")
+    with_arrays = [_both(engine, t)[1] for t in texts]
+    monkeypatch.setattr(wi, "segment_arrays", lambda reader: None)
+    caches._per_reader.clear()
+    for text, expected in zip(texts, with_arrays, strict=True):
+        whoosh, ours = _both(engine, text)
+        _assert_same(whoosh, ours)
+        assert ours == expected
+    caches._per_reader.clear()
+
+
+def test_a_damaged_arrays_file_is_refused(tmp_path):
+    """An arrays file cut short, or of another kind, is not read as postings."""
+    path = tmp_path / "x.postarrays"
+    path.write_bytes(b"SSVPOST1" + bytes(20))
+    with pytest.raises(ValueError, match="cut short"):
+        wi.SegmentArrays(str(path))
+    path.write_bytes(b"NOTPOSTS" + bytes(100))
+    with pytest.raises(ValueError, match="expected size"):
+        wi.SegmentArrays(str(path))
+
+
 def test_a_repeated_term_is_decoded_once_per_segment(engine, monkeypatch):
     from whoosh.codec import whoosh3
+
+    monkeypatch.setattr(wi, "segment_arrays", lambda reader: None)  # decoded from blocks
 
     reads = []
     original = whoosh3.W3LeafMatcher._read_data
