@@ -12,7 +12,9 @@ from searchsvc.analysis import ANALYZER_VERSION, FrenchAnalyzer, index_postings
 
 # Bump when the schema changes (fields added, removed or configured differently).
 # 5: searchsvc.json lists every file of the generation with its SHA-256.
-INDEX_FORMAT = 5
+# 6: each segment has its postings arrays (whoosh_internals.ARRAYS_EXT): an index of format 5
+#    is still read correctly, but slowly, so `searchsvc index` rebuilds it.
+INDEX_FORMAT = 6
 
 # The version an index must carry to be read by this code.
 VERSION = f"{INDEX_FORMAT}.{ANALYZER_VERSION}"

@@ -206,7 +206,7 @@ def current(root: Path) -> Generation:
 
 
 def _version_key(version: object) -> tuple[int, ...] | None:
-    """``"5.4"`` (index format 5, analyzer 4) as ``(5, 4)``; None when it is no version."""
+    """``"6.4"`` (index format 6, analyzer 4) as ``(6, 4)``; None when it is no version."""
     if isinstance(version, int) and not isinstance(version, bool):
         return (version,)
     if isinstance(version, str) and re.fullmatch(r"\d{1,9}(\.\d{1,9})*", version):

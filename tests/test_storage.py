@@ -96,7 +96,7 @@ def test_current_returns_live_generation(tmp_path):
 
 
 def older_and_newer_versions() -> tuple[list[object], list[object]]:
-    """Versions around this code's ("5.4" is index format 5, analyzer 4)."""
+    """Versions around this code's ("6.4" is index format 6, analyzer 4)."""
     fmt, analyzer = (int(part) for part in VERSION.split("."))
     older = ["0.0", f"{fmt - 1}.{analyzer + 5}", f"{fmt}.{analyzer - 1}", fmt - 1, "x", None, [6]]
     newer = [f"{fmt + 1}.0", f"{fmt + 1}.{analyzer}", f"{fmt}.{analyzer + 1}", fmt + 1, f"{fmt}.10"]
