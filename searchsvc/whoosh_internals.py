@@ -476,13 +476,15 @@ class TermPostings:
     """One term's postings in one segment: document numbers (ascending) and weights as arrays,
     and positions read back on demand, block by block, for the documents asked about.
 
-    Positions are read only when a phrase needs them (most terms never do), then kept, one
-    block at a time, as two arrays (where each posting's positions start, and the positions)
-    rather than as Python lists: a fifth of the memory, and no second decoding.
+    Positions are read only when a phrase needs them (most terms never do), then kept
+    encoded, one block at a time (reading a block, decompressing and unpickling it, costs
+    far more than decoding the few documents a phrase asks about), and decoded for the
+    documents asked about.
     """
 
     __slots__ = (
         "_blocks",
+        "_decoded",
         "_inline_values",
         "_lasts",
         "_matcher",
@@ -505,8 +507,10 @@ class TermPostings:
         # (reader, field, term) when the postings came from the segment's arrays: where the
         # blocks are is then looked up in Whoosh's posting file only if positions are asked for
         self._source = source
-        # block -> (its document numbers, where each one's positions start and end, positions)
-        self._blocks: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        # block -> (its document numbers, their encoded positions), once a phrase read it,
+        # and the positions decoded so far, by document
+        self._blocks: dict[int, tuple[np.ndarray, tuple]] = {}
+        self._decoded: dict[int, list[int]] = {}
 
     def positions(self, docs: np.ndarray, decode) -> dict[int, list[int]]:
         """Positions of the term in each of ``docs`` (sorted document numbers that have the
@@ -520,32 +524,33 @@ class TermPostings:
             blocks = np.zeros(len(docs), np.intp)
         else:
             blocks = np.searchsorted(self._lasts, docs)  # the block each document is in
+        decoded = self._decoded
         for b in np.unique(blocks).tolist():
-            ids, bounds, flat = self._block(b, decode)
-            wanted = docs[blocks == b]
-            where = np.searchsorted(ids, wanted)
-            starts, ends = bounds[where].tolist(), bounds[where + 1].tolist()
-            for d, s, e in zip(wanted.tolist(), starts, ends, strict=True):
-                out[d] = flat[s:e].tolist()
+            wanted = docs[blocks == b].tolist()
+            missing = [d for d in wanted if d not in decoded]
+            if missing:
+                ids, values = self._block(b)
+                where = np.searchsorted(ids, missing).tolist()
+                for d, i in zip(missing, where, strict=True):
+                    decoded[d] = decode(values[i])
+            for d in wanted:
+                out[d] = decoded[d]
         return out
 
-    def _block(self, b: int, decode):
+    def _block(self, b: int) -> tuple[np.ndarray, tuple]:
+        """A block's document numbers and encoded positions, read once."""
         found = self._blocks.get(b)
         if found is None:
             if self._matcher is None:
-                ids, values = self.ids, self._inline_values
+                found = (self.ids, tuple(self._inline_values))
             else:
                 m = self._matcher
                 m._goto(self._offsets[b])
                 m._read_ids()
                 m._read_values()
-                ids, values = np.asarray(m._ids, dtype=np.intp), m._values
+                found = (np.asarray(m._ids, dtype=np.intp), tuple(m._values))
                 self.release()
-            decoded = [decode(v) for v in values]
-            bounds = np.zeros(len(decoded) + 1, np.intp)
-            np.cumsum([len(p) for p in decoded], out=bounds[1:])
-            flat = np.fromiter((p for ps in decoded for p in ps), np.int32, int(bounds[-1]))
-            found = self._blocks[b] = (ids, bounds, flat)
+            self._blocks[b] = found
         return found
 
     def _locate(self) -> None:
@@ -579,9 +584,10 @@ class TermPostings:
 
     @property
     def nbytes(self) -> int:
-        """Memory the term holds, positions read so far included."""
-        held = sum(a.nbytes + b.nbytes + c.nbytes for a, b, c in self._blocks.values())
-        return self.ids.nbytes + self.weights.nbytes + held
+        """Memory the term holds, the positions read so far included (about 64 bytes per
+        encoded value, and as much per document decoded)."""
+        held = sum(ids.nbytes + 64 * len(values) for ids, values in self._blocks.values())
+        return self.ids.nbytes + self.weights.nbytes + held + 64 * len(self._decoded)
 
 
 def _raw_postings(reader, fieldname: str, text: str):
