@@ -382,10 +382,11 @@ def fts5_query(text: str) -> str | None:
     for m in _FTS5_PARTS.finditer(text):
         part = m.group(1) if m.group(1) is not None else m.group(2)
         if part and _WORD_CHARS.search(part):
-            parts.append(part)
+            prefix = m.group(2) is not None and part.endswith("*")  # word* is a prefix
+            parts.append('"' + part.rstrip("*").replace('"', '""') + '"' + ("*" if prefix else ""))
     if not parts:
         return None
-    return " AND ".join('"' + p.replace('"', '""') + '"' for p in parts)
+    return " AND ".join(parts)
 
 
 class Fts5Searcher:

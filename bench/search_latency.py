@@ -130,6 +130,15 @@ def child(engine: str, mode: str, path: Path, queries_file: Path, first: int | N
         runner = Runner(engine, "full", path, queries)
         runner.run(first)
         return {"cold": time.perf_counter() - t}
+    if mode == "once":  # each query once, in a process that has answered one other query
+        runner = Runner(engine, "full", path, queries)
+        runner.run(0)
+        times = []
+        for i in range(1, len(queries)):
+            t = time.perf_counter()
+            runner.run(i)
+            times.append(time.perf_counter() - t)
+        return {"times": times}
     runner = Runner(engine, mode, path, queries)
     runner.prepare()
     passes = []
@@ -146,6 +155,33 @@ def child(engine: str, mode: str, path: Path, queries_file: Path, first: int | N
 
 
 # -- parent side -------------------------------------------------------------------------------
+
+# Queries people type that no index word answers directly, each run once in a fresh process
+# (after one other query): prefixes of 3 to 6 letters, and misspelt words (two letters
+# swapped, one dropped, one doubled).
+SPECIAL_QUERIES = 40
+
+
+def special_queries(queries: list[str]) -> dict[str, list[str]]:
+    """Prefixes and misspellings made from the benchmark queries' longer words (the same
+    ones in every run)."""
+    words = []
+    for q in queries:
+        for w in q.replace('"', " ").split():
+            if len(w) >= 7 and w.isalpha() and w.lower() not in words:
+                words.append(w.lower())
+    prefixes = [w[: 3 + i % 4] + "*" for i, w in enumerate(words[:SPECIAL_QUERIES])]
+    typos = []
+    for i, w in enumerate(words[SPECIAL_QUERIES : 2 * SPECIAL_QUERIES]):
+        k = 2 + i % (len(w) - 3)
+        edit = i % 3
+        if edit == 0:
+            typos.append(w[:k] + w[k + 1] + w[k] + w[k + 2 :])  # swap
+        elif edit == 1:
+            typos.append(w[:k] + w[k + 1 :])  # drop
+        else:
+            typos.append(w[:k] + w[k] + w[k:])  # double
+    return {"prefix": prefixes, "typo": typos}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -232,6 +268,30 @@ def main(argv=None) -> int:
             res = child_run(e, mode, None)
             warm[(e, mode)] = dict(res.output, rss=res.maxrss_kb)
 
+    # -- prefixes and misspellings: each once, in a fresh process ------------------------------
+    special: dict[tuple[str, str], list[float]] = {}
+    for kind, texts in special_queries(queries).items():
+        kind_file = common.WORK / "queries" / f"latency-{kind}-{common.digest(texts)}.json"
+        kind_file.write_text(json.dumps(["maison", *texts], ensure_ascii=False))
+        for e in engines:
+            status.note(f"{e} / {kind}: {len(texts)} queries, each once …")
+            cmd = [sys.executable, __file__, "--child", e, "once", searchable[e], str(kind_file)]
+            special[(e, kind)] = common.run_child([*cmd, "-"]).output["times"]
+    special_rows = [
+        [
+            e,
+            kind,
+            ms(percentile(special[(e, kind)], 50)),
+            ms(percentile(special[(e, kind)], 90)),
+            ms(max(special[(e, kind)])),
+        ]
+        for kind in ("prefix", "typo")
+        for e in engines
+    ]
+    special_table = table(
+        ["engine", "queries", "p50", "p90", "max"], special_rows, right=range(2, 5)
+    )
+
     rows = []
     for mode in ("search", "full"):
         for e in engines:
@@ -241,6 +301,7 @@ def main(argv=None) -> int:
                     e,
                     mode,
                     ms(percentile(first, 50)),
+                    ms(percentile(first, 99)),
                     ms(percentile(second, 50)),
                     ms(percentile(second, 95)),
                     ms(percentile(second, 99)),
@@ -249,9 +310,19 @@ def main(argv=None) -> int:
                 ]
             )
     lat_table = table(
-        ["engine", "mode", "pass 1 p50", "warm p50", "p95", "p99", "max", "queries/s"],
+        [
+            "engine",
+            "mode",
+            "pass 1 p50",
+            "pass 1 p99",
+            "warm p50",
+            "p95",
+            "p99",
+            "max",
+            "queries/s",
+        ],
         rows,
-        right=range(2, 8),
+        right=range(2, 9),
     )
     cold_rows = [
         [
@@ -322,6 +393,8 @@ def main(argv=None) -> int:
         "Warm latency\n\n" + lat_table,
         f"Cold: first query in a fresh process, index opening included ({args.cold} "
         "processes; page cache warm)\n\n" + cold_table,
+        "Prefixes (3 to 6 letters) and misspelt words, each once in a fresh process (after one "
+        "other query), full mode\n\n" + special_table,
         ("Ratios (above 1: searchsvc slower)\n\n" + ratio_txt) if ratio_txt else "",
         ("Where searchsvc's time goes\n\n" + parts_txt) if parts_txt else "",
     )
