@@ -29,6 +29,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from math import log
 
 import numpy as np
 from whoosh import collectors
@@ -191,7 +192,6 @@ class _Segment:
             keep[local[(local >= 0) & (local < self.n)]] = True
             self.scope &= keep
         self._postings = _postings_cache(reader)
-        self._frequencies: dict = per_reader(reader, "frequencies", dict)
         self._bounding = False  # loose phrases give their bound, positions unread
 
     @contextmanager
@@ -262,13 +262,20 @@ class _Segment:
         return mask, scores
 
     def df(self, fieldname: str, text: str) -> int:
-        """A term's document frequency in this segment (0 when absent), kept per reader."""
-        key = (fieldname, text)
-        found = self._frequencies.get(key)
+        """A term's document frequency in this segment (0 when absent)."""
+        return _df(self.reader, fieldname, text)
+
+    def idf(self, fieldname: str, text: str) -> float:
+        """Whoosh's idf of a term over the whole index (``WeightingModel.idf``), with the
+        document frequencies this module keeps, per searcher."""
+        top = self.top
+        cache = per_reader(top.reader(), "idf", dict)
+        found = cache.get((fieldname, text))
         if found is None:
-            if len(self._frequencies) > FREQUENCIES_CACHED:
-                self._frequencies.clear()
-            found = self._frequencies[key] = self.reader.doc_frequency(fieldname, text)
+            if len(cache) > FREQUENCIES_CACHED:
+                cache.clear()
+            n = sum(_df(leaf.reader(), fieldname, text) for leaf, _o in top.leaf_searchers())
+            found = cache[(fieldname, text)] = log(top.doc_count_all() / (n + 1)) + 1
         return found
 
     def _estimate(self, q: wq.Query) -> int:
@@ -286,7 +293,7 @@ class _Segment:
         postings = self._postings_of(fieldname, text)
         if postings is None:
             return mask, scores
-        idf = self.top.idf(fieldname, text)
+        idf = self.idf(fieldname, text)
         k1 = self.weighting.K1
         # bm25() of whoosh.scoring, its query-independent denominator kept with the postings.
         mask[postings.ids] = True
@@ -334,7 +341,7 @@ class _Segment:
             self._check_time()
         out = np.zeros(self.n)
         if exact:
-            idf = sum(self.top.idf(PHRASE_IDF_FIELD, w) for w in words)
+            idf = sum(self.idf(PHRASE_IDF_FIELD, w) for w in words)
             avgfl = self.top.avg_field_length(fieldname) or 1
             k1, b = self.weighting.K1, PHRASE_B
             lengths = _lengths(self.reader, fieldname)
@@ -416,6 +423,24 @@ def _postings_cache(reader) -> LRU:
     words (and stems) come back query after query, and decoding blocks is most of the
     cost of a search. At most ``POSTINGS_CACHED`` postings per segment."""
     return per_reader(reader, "postings", lambda: LRU(POSTINGS_CACHED))
+
+
+def _df(reader, fieldname: str, text: str) -> int:
+    """A term's document frequency in one segment (0 when absent), from its arrays file when
+    it has one, else from Whoosh's term index; kept per reader."""
+    frequencies = per_reader(reader, "frequencies", dict)
+    key = (fieldname, text)
+    found = frequencies.get(key)
+    if found is None:
+        if len(frequencies) > FREQUENCIES_CACHED:
+            frequencies.clear()
+        arrays = _arrays(reader)
+        if arrays is not None and fieldname in TEXT_FIELDS:
+            found = arrays.count(fieldname, text)
+        else:
+            found = reader.doc_frequency(fieldname, text)
+        frequencies[key] = found
+    return found
 
 
 def _arrays(reader) -> wi.SegmentArrays | None:

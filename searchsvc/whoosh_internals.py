@@ -38,6 +38,7 @@ from array import array
 import numpy as np
 import whoosh
 from whoosh.codec import default_codec, whoosh3
+from whoosh.columns import NumericColumn
 from whoosh.compat import pickle
 from whoosh.index import TOC, clean_files
 from whoosh.matching import FilterMatcher
@@ -613,17 +614,18 @@ def read_postings(
 ) -> TermPostings | None:
     """A term's postings in one segment reader, deleted documents included (the caller masks
     them), or None when the segment does not have the term: from the segment's ``arrays``
-    when it has them (a slice of a mapped file), else decoded from Whoosh's blocks.
+    when it has them (every term of its scorable fields), else decoded from Whoosh's blocks.
     ``count``: the term's document frequency in the segment, when the caller knows it."""
+    if arrays is not None and reader.schema[fieldname].scorable:
+        found = arrays.postings(fieldname, text)
+        if found is None:
+            return None
+        ids, weights = found
+        return TermPostings(ids, weights, source=(reader, fieldname, text))
     if count is None:
         count = reader.doc_frequency(fieldname, text)
     if not count:
         return None
-    if arrays is not None:
-        found = arrays.postings(fieldname, text, count)
-        if found is not None:
-            ids, weights = found
-            return TermPostings(ids, weights, source=(reader, fieldname, text))
     matcher = _raw_postings(reader, fieldname, text)
     if not isinstance(matcher, whoosh3.W3LeafMatcher):  # short lists are stored inline
         ids, weights, values = [], [], []
@@ -675,6 +677,14 @@ def field_lengths(reader, fieldname: str) -> np.ndarray:
     perdoc = getattr(reader, "_perdoc", None)
     if isinstance(perdoc, whoosh3.W3PerDocReader):
         column = perdoc._cached_reader(whoosh3._lenfield(fieldname), whoosh3.LENGTHS_COLUMN)
+        if isinstance(column, NumericColumn.Reader) and column._typecode == "B":
+            # One read of the column's bytes (its load() unpacks them one call at a time);
+            # documents past the stored ones have the default, as its reader gives them.
+            codes = np.full(column._doccount, column._default, np.uint8)
+            stored = min(column._count, column._doccount)
+            raw = column._dbfile.get(column._basepos, stored)
+            codes[:stored] = np.frombuffer(raw, np.uint8)
+            return np.where(codes > 0, _BYTE_LENGTHS[codes], 1.0)
         if column is not None:
             codes = np.asarray(column.load(), dtype=np.uint8)
             return np.where(codes > 0, _BYTE_LENGTHS[codes], 1.0)
@@ -694,32 +704,40 @@ def field_b(weighting, fieldname: str) -> float:
 
 # -- a segment's postings as arrays -------------------------------------------------------------
 
-# A file beside each segment SegmentBuilder writes: every term of its scorable fields with its
-# postings' document numbers and frequencies, as arrays a reader maps without decoding (what a
-# search reads of a term). Whoosh's own files stay the index of record: a segment without
+# A file beside each segment SegmentBuilder writes: every term of its scorable fields (its
+# 64-bit key, in key order, and its field and text, to rule out collisions) with its postings'
+# document numbers and frequencies, as arrays read without decoding (what a search reads of a
+# term). Whoosh's own files stay the index of record: a segment without
 # this file (written by Whoosh's writer: an update's merge) is read from its blocks.
 ARRAYS_EXT = ".postarrays"
-_ARRAYS_MAGIC = b"SSVPOST1"
-_HEADER = np.dtype([("magic", "S8"), ("terms", "<i8"), ("postings", "<i8"), ("wide", "<i8")])
+_ARRAYS_MAGIC = b"SSVPOST2"
+_HEADER = np.dtype(
+    [("magic", "S8"), ("terms", "<i8"), ("postings", "<i8"), ("wide", "<i8"), ("names", "<i8")]
+)
 
 
 def term_key(fieldname: str, tbytes: bytes) -> int:
     """A term's 64-bit key in the arrays file (stable across processes and machines)."""
-    digest = hashlib.blake2b(fieldname.encode("utf-8") + b"\0" + tbytes, digest_size=8)
+    digest = hashlib.blake2b(_term_name(fieldname, tbytes), digest_size=8)
     return int.from_bytes(digest.digest(), "little")
 
 
 def write_arrays(storage, segment, fields: dict[str, dict[bytes, tuple]]) -> None:
     """Write the arrays file of a segment from its postings held in memory: field name ->
     term bytes -> (document numbers, weights, ...) as :class:`SegmentBuilder` holds them."""
-    keys, ids, weights = [], [], []
+    keys, names, ids, weights = [], [], [], []
     for fieldname in sorted(fields):
         for tbytes, (docnums, term_weights, *_rest) in fields[fieldname].items():
             keys.append(term_key(fieldname, tbytes))
+            names.append(_term_name(fieldname, tbytes))
             ids.append(docnums)
             weights.append(term_weights)
     key_array = np.array(keys, dtype="<u8")
     order = np.argsort(key_array, kind="stable")
+    names_in_order = [names[i] for i in order.tolist()]
+    name_ends = np.zeros(len(order) + 1, "<i8")
+    np.cumsum([len(n) for n in names_in_order], out=name_ends[1:])
+    name_bytes = b"".join(names_in_order)
     counts = np.fromiter((len(ids[i]) for i in order.tolist()), np.int64, len(order))
     starts = np.zeros(len(order) + 1, "<i8")
     np.cumsum(counts, out=starts[1:])
@@ -732,13 +750,22 @@ def write_arrays(storage, segment, fields: dict[str, dict[bytes, tuple]]) -> Non
         flat_weights.max() > 65535 or not np.array_equal(flat_weights, np.round(flat_weights))
     )
     flat_weights = flat_weights.astype("<f4" if wide else "<u2")
-    header = np.array([(_ARRAYS_MAGIC, len(order), len(flat_ids), int(wide))], _HEADER)
+    header = np.array(
+        [(_ARRAYS_MAGIC, len(order), len(flat_ids), int(wide), len(name_bytes))], _HEADER
+    )
     f = storage.create_file(segment.make_filename(ARRAYS_EXT))
     try:
-        for part in (header, key_array[order], starts, flat_ids.astype("<i4"), flat_weights):
+        for part in (header, key_array[order], starts, name_ends):
+            f.write(part.tobytes())
+        f.write(name_bytes)
+        for part in (flat_ids.astype("<i4"), flat_weights):
             f.write(part.tobytes())
     finally:
         f.close()
+
+
+def _term_name(fieldname: str, tbytes: bytes) -> bytes:
+    return fieldname.encode("utf-8") + b"\0" + tbytes
 
 
 class SegmentArrays:
@@ -757,15 +784,18 @@ class SegmentArrays:
         size = os.fstat(fd).st_size
         head = self._read(0, _HEADER.itemsize)
         header = np.frombuffer(head, _HEADER, 1)[0]
-        terms, postings, wide = int(header["terms"]), int(header["postings"]), header["wide"]
+        terms, postings = int(header["terms"]), int(header["postings"])
+        names, wide = int(header["names"]), header["wide"]
         self._weight_type = np.dtype("<f4" if wide else "<u2")
-        index_bytes = 8 * terms + 8 * (terms + 1)
+        index_bytes = 8 * terms + 2 * 8 * (terms + 1) + names
         expected = _HEADER.itemsize + index_bytes + postings * (4 + self._weight_type.itemsize)
-        if header["magic"] != _ARRAYS_MAGIC or terms < 0 or size != expected:
+        if header["magic"] != _ARRAYS_MAGIC or min(terms, names) < 0 or size != expected:
             raise ValueError(f"{path}: not a postings arrays file of the expected size")
         index = self._read(_HEADER.itemsize, index_bytes)
         self.keys = np.frombuffer(index, "<u8", terms)
         self.starts = np.frombuffer(index, "<i8", terms + 1, 8 * terms)
+        self._name_ends = np.frombuffer(index, "<i8", terms + 1, 8 * terms + 8 * (terms + 1))
+        self._names = index[8 * terms + 16 * (terms + 1) :]
         self._ids_at = _HEADER.itemsize + index_bytes
         self._weights_at = self._ids_at + 4 * postings
 
@@ -775,16 +805,32 @@ class SegmentArrays:
             raise ValueError(f"{self.path}: cut short (read {len(data)} of {count} bytes)")
         return data
 
-    def postings(self, fieldname: str, text: str, count: int):
-        """``(document numbers, weights)`` of a term, or None when the file does not have it
-        with ``count`` postings (its document frequency: what rules out a key collision)."""
-        key = term_key(fieldname, text.encode("utf-8"))
-        i = int(np.searchsorted(self.keys, key))
-        if i >= len(self.keys) or int(self.keys[i]) != key:
+    def find(self, fieldname: str, text: str) -> tuple[int, int] | None:
+        """Where a term's postings start and end in the file, or None without the term."""
+        tbytes = text.encode("utf-8")
+        key = term_key(fieldname, tbytes)
+        # As a uint64 scalar: a Python int above 2**63 would be compared as an object.
+        i = int(self.keys.searchsorted(np.uint64(key)))
+        name = _term_name(fieldname, tbytes)
+        ends = self._name_ends
+        while i < len(self.keys) and int(self.keys[i]) == key:  # a collision: next one
+            if self._names[int(ends[i]) : int(ends[i + 1])] == name:
+                return int(self.starts[i]), int(self.starts[i + 1])
+            i += 1
+        return None
+
+    def count(self, fieldname: str, text: str) -> int:
+        """A term's document frequency in the segment (0 without the term)."""
+        found = self.find(fieldname, text)
+        return found[1] - found[0] if found else 0
+
+    def postings(self, fieldname: str, text: str):
+        """``(document numbers, weights)`` of a term, or None without it."""
+        found = self.find(fieldname, text)
+        if found is None:
             return None
-        start, end = int(self.starts[i]), int(self.starts[i + 1])
-        if end - start != count:
-            return None
+        start, end = found
+        count = end - start
         ids = np.frombuffer(self._read(self._ids_at + 4 * start, 4 * count), "<i4")
         width = self._weight_type.itemsize
         raw = self._read(self._weights_at + width * start, width * count)

@@ -283,7 +283,9 @@ def test_the_arrays_read_back_what_whoosh_wrote(engine):
                     assert mapped._source is not None  # it did come from the arrays
                     assert np.array_equal(mapped.ids, decoded.ids)
                     assert np.array_equal(mapped.weights, decoded.weights)
-            assert arrays.postings("body", "zzzabsent", 1) is None
+                    assert arrays.count(fieldname, text) == reader.doc_frequency(fieldname, text)
+            assert arrays.postings("body", "zzzabsent") is None
+            assert arrays.count("body", "zzzabsent") == 0
             assert wi.read_postings(reader, "body", "zzzabsent", arrays) is None
 
 
@@ -356,3 +358,65 @@ def test_count_agrees_with_the_total_of_a_search(engine, text):
     assert engine.count(text) == result.total
     if result.total <= 100:
         assert len(result.hits) == result.total
+
+
+def test_lengths_read_in_one_go_are_whooshs(engine):
+    """Each document's field length as read for scoring is the one Whoosh's scorer uses."""
+    with engine.searcher() as s:
+        for leaf, _offset in s.leaf_searchers():
+            reader = leaf.reader()
+            for fieldname in ("title", "body"):
+                lengths = wi.field_lengths(reader, fieldname)
+                expected = [
+                    reader.doc_field_length(d, fieldname, 1) or 1
+                    for d in range(reader.doc_count_all())
+                ]
+                assert lengths.tolist() == expected
+
+
+def test_every_term_is_found_in_the_arrays_whatever_its_key():
+    """Keys above 2**63 (half of them) are found too: compared as integers, not floats."""
+    import tempfile
+
+    from whoosh.filedb.filestore import FileStorage
+
+    with tempfile.TemporaryDirectory() as folder:
+        storage = FileStorage(folder)
+
+        class Segment:
+            def make_filename(self, ext):
+                return "seg" + ext
+
+        words = [f"mot{i}".encode() for i in range(300)]
+        fields = {"body": {w: ([i, i + 1], [1.0, 2.0]) for i, w in enumerate(words)}}
+        wi.write_arrays(storage, Segment(), fields)
+        arrays = wi.SegmentArrays(f"{folder}/seg{wi.ARRAYS_EXT}")
+        assert any(int(k) >= 2**63 for k in arrays.keys)
+        for i, w in enumerate(words):
+            ids, weights = arrays.postings("body", w.decode())
+            assert arrays.count("body", w.decode()) == 2
+            assert ids.tolist() == [i, i + 1] and weights.tolist() == [1.0, 2.0]
+        arrays.close()
+
+
+def test_a_key_collision_is_told_apart_by_the_terms_text(monkeypatch):
+    """Two terms with the same 64-bit key (forced here) each get their own postings."""
+    import tempfile
+
+    from whoosh.filedb.filestore import FileStorage
+
+    monkeypatch.setattr(wi, "term_key", lambda fieldname, tbytes: 42)
+    with tempfile.TemporaryDirectory() as folder:
+
+        class Segment:
+            def make_filename(self, ext):
+                return "seg" + ext
+
+        fields = {"body": {b"un": ([1], [1.0]), b"deux": ([2, 3], [1.0, 1.0])}}
+        wi.write_arrays(FileStorage(folder), Segment(), fields)
+        arrays = wi.SegmentArrays(f"{folder}/seg{wi.ARRAYS_EXT}")
+        assert arrays.postings("body", "un")[0].tolist() == [1]
+        assert arrays.postings("body", "deux")[0].tolist() == [2, 3]
+        assert arrays.postings("body", "trois") is None
+        assert arrays.postings("title", "un") is None
+        arrays.close()
