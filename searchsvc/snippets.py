@@ -109,14 +109,15 @@ class Marks:
 class _Tokens:
     """Every distinct token this process has analysed, by the exact forms and stems of its
     words: the tokens a query marks are then those under its terms. A pure cache of the
-    analyzer, emptied past ``MAX_TOKENS``."""
+    analyzer, emptied past ``MAX_TOKENS`` (about 400 bytes a token)."""
 
-    MAX_TOKENS = 300_000
+    MAX_TOKENS = 100_000
 
     def __init__(self):
         self._seen: set[str] = set()
-        self._by_exact: dict[str, set[str]] = {}
-        self._by_stem: dict[str, set[str]] = {}
+        # exact form (or stem) -> its tokens; lists, not sets: most terms have one or two
+        self._by_exact: dict[str, list[str]] = {}
+        self._by_stem: dict[str, list[str]] = {}
         self.known = 0  # tokens learnt since the start (it only grows)
 
     def learn(self, tokens: set[str]) -> None:
@@ -133,25 +134,25 @@ class _Tokens:
         by_exact, by_stem = self._by_exact, self._by_stem
         for token in new:
             for _s, _e, exact, stems in _content_pieces(token):
-                by_exact.setdefault(exact, set()).add(token)
+                by_exact.setdefault(exact, []).append(token)
                 for stem in stems:
-                    by_stem.setdefault(stem, set()).add(token)
+                    by_stem.setdefault(stem, []).append(token)
         self.known += len(new)
 
     def having(self, exact_forms, stems) -> set[str]:
         """The tokens with one of these exact forms or stems."""
         found: set[str] = set()
         for exact in exact_forms:
-            found |= self._by_exact.get(exact, set())
+            found.update(self._by_exact.get(exact, ()))
         for stem in stems:
-            found |= self._by_stem.get(stem, set())
+            found.update(self._by_stem.get(stem, ()))
         return found
 
 
 _TOKENS = _Tokens()
 
 
-@lru_cache(maxsize=1 << 17)
+@lru_cache(maxsize=1 << 16)
 def _content_pieces(token: str) -> tuple[tuple[int, int, str, tuple[str, ...]], ...]:
     """The words of one token a query can mark (stop words never are), as ``(start, end,
     exact form, stems)``: what deciding whether a query marks the token needs, kept for

@@ -44,10 +44,10 @@ from searchsvc.schema import TEXT_FIELDS
 # Postings of recently used terms kept per segment, counted in units of 24 bytes: decoded
 # ones hold document number, weight and BM25 denominator (24 bytes a posting), those read
 # from a segment's arrays only the denominator (8), and positions a phrase read count too.
-# 1.5 million units is 36 MB a segment.
-POSTINGS_CACHED = 1_500_000
+# 750,000 units is 18 MB a segment (reading a term again from the arrays is one pread).
+POSTINGS_CACHED = 750_000
 # Document frequencies kept per segment (the same terms are asked for query after query).
-FREQUENCIES_CACHED = 200_000
+FREQUENCIES_CACHED = 50_000
 
 
 @dataclass
