@@ -26,6 +26,7 @@ from searchsvc.analysis import (
 )
 from searchsvc.caches import per_reader
 from searchsvc.schema import TEXT_FIELDS
+from searchsvc.whoosh_internals import ExcludingMatcher
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ class ExactPhrase(wq.Phrase):
         weighting = searcher.weighting
         fieldname = self.fieldname
         params = _PhraseParams(
-            lengths=termwise._lengths(searcher.reader(), fieldname),
+            lengths=termwise.lengths(searcher.reader(), fieldname),
             idf=sum(parent.idf(PHRASE_IDF_FIELD, w) for w in self.words),
             avgfl=parent.avg_field_length(fieldname) or 1,
             k1=weighting.K1,
@@ -175,23 +176,14 @@ class Union(wq.Or):
     matcher_type = wq.Or.DEFAULT_MATCHER
 
 
-class _ExcludingMatcher(matching.AndNotMatcher):
-    """Whoosh's ``AndNotMatcher`` with its start fixed: Whoosh checks the first document
-    only when both sides start on the same one, so when the excluded side starts earlier,
-    the first document of each segment was kept even if it had an excluded word."""
-
-    def _find_first(self):
-        if self.a.is_active() and self.b.is_active():
-            self._find_next()
-
-
 class Exclude(wq.AndNot):
-    """``a ANDNOT b`` that always excludes (see :class:`_ExcludingMatcher`)."""
+    """``a ANDNOT b`` that always excludes (see
+    :class:`~searchsvc.whoosh_internals.ExcludingMatcher`)."""
 
     def matcher(self, searcher, context=None):
         scored = self.a.matcher(searcher, context)
         excluded = self.b.matcher(searcher, searcher.boolean_context())
-        return _ExcludingMatcher(scored, excluded)
+        return ExcludingMatcher(scored, excluded)
 
 
 class QueryBuilder:

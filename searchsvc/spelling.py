@@ -14,6 +14,7 @@ from whoosh.reading import IndexReader
 from searchsvc.analysis import STEM_MARK
 from searchsvc.caches import LRU
 from searchsvc.schema import TEXT_FIELDS
+from searchsvc.whoosh_internals import segment_key
 
 # A word found in at least this many documents is taken as correctly spelt: no look-up.
 COMMON_DOCS = 20
@@ -64,11 +65,10 @@ _vocabularies = LRU(VOCABULARIES_KEPT)
 
 def _vocabulary(leaf, fieldname: str) -> dict[str, list[str]]:
     """The words of one segment's field by first character, stems left out."""
-    storage = getattr(leaf, "_storage", None)
-    segment = leaf.segment() if hasattr(leaf, "segment") else None
+    segment = segment_key(leaf)
     if segment is None:
         return _group(leaf, fieldname)  # an in-memory reader: nothing worth keeping
-    key = (getattr(storage, "folder", id(storage)), segment.segment_id(), fieldname)
+    key = (*segment, fieldname)
     found = _vocabularies.get(key)
     if found is None:
         found = _group(leaf, fieldname)

@@ -344,13 +344,13 @@ class _Segment:
             idf = sum(self.idf(PHRASE_IDF_FIELD, w) for w in words)
             avgfl = self.top.avg_field_length(fieldname) or 1
             k1, b = self.weighting.K1, PHRASE_B
-            lengths = _lengths(self.reader, fieldname)
+            field_lengths = lengths(self.reader, fieldname)
             for d in docs.tolist():
                 found = _occurrences([by_word[w][d] for w in words])
                 if found:
                     mask[d] = True
                     out[d] = phrase_score(
-                        found, float(scores[d]), float(lengths[d]), idf, avgfl, k1, b, q.boost
+                        found, float(scores[d]), float(field_lengths[d]), idf, avgfl, k1, b, q.boost
                     )
             return mask, out
         slop, boost = q.slop, q.boost
@@ -402,9 +402,9 @@ class _Scored:
         b = wi.field_b(segment.weighting, fieldname)
         k1 = segment.weighting.K1
         norm0, norm1 = k1 * (1 - b), k1 * b / avgfl
-        lengths = _lengths(segment.reader, fieldname)
+        field_lengths = lengths(segment.reader, fieldname)
         w = postings.weights
-        return cls(postings, w + norm0 + norm1 * lengths[postings.ids])
+        return cls(postings, w + norm0 + norm1 * field_lengths[postings.ids])
 
     def positions(self, docs: np.ndarray, decode) -> dict[int, list[int]]:
         return self.postings.positions(docs, decode)
@@ -487,7 +487,7 @@ def _reachable(ends: list[int], p: int, slop: int) -> bool:
     return i > 0 and ends[i - 1] >= p - slop
 
 
-def _lengths(reader, fieldname: str) -> np.ndarray:
+def lengths(reader, fieldname: str) -> np.ndarray:
     """Each document's length in ``fieldname`` as Whoosh's scorers see it, read in one go
     per segment and kept for as long as its reader lives."""
     return per_reader(reader, ("lengths", fieldname), lambda: wi.field_lengths(reader, fieldname))

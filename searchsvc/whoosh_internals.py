@@ -41,7 +41,7 @@ from whoosh.codec import default_codec, whoosh3
 from whoosh.columns import NumericColumn
 from whoosh.compat import pickle
 from whoosh.index import TOC, clean_files
-from whoosh.matching import FilterMatcher
+from whoosh.matching import AndNotMatcher, FilterMatcher
 from whoosh.multiproc import MpWriter, SubWriterTask
 from whoosh.util import random_name
 from whoosh.util.numeric import byte_to_length, length_to_byte
@@ -855,3 +855,26 @@ def segment_arrays(reader) -> SegmentArrays | None:
     if not os.path.exists(path):
         return None
     return SegmentArrays(path)
+
+
+# -- matching and segments ---------------------------------------------------------------------
+
+
+class ExcludingMatcher(AndNotMatcher):
+    """Whoosh's ``AndNotMatcher`` with its start fixed: Whoosh checks the first document
+    only when both sides start on the same one, so when the excluded side starts earlier,
+    the first document of each segment was kept even if it had an excluded word."""
+
+    def _find_first(self):
+        if self.a.is_active() and self.b.is_active():
+            self._find_next()
+
+
+def segment_key(reader) -> tuple[str, str] | None:
+    """``(index folder, segment id)`` of a segment reader (what stays true of its words
+    while the segment lives, whichever reader reads it); None for an in-memory reader."""
+    storage = getattr(reader, "_storage", None)
+    segment = reader.segment() if hasattr(reader, "segment") else None
+    if segment is None:
+        return None
+    return getattr(storage, "folder", str(id(storage))), segment.segment_id()
