@@ -20,7 +20,8 @@ from searchsvc.web import security
 SERVER_NAME = "searchsvc"
 # Request threads per worker: those the app lets work or queue at once, plus spare ones that
 # answer /healthz and shed the excess with a quick 503 when searches saturate the worker,
-# instead of leaving everything queued behind them (see searchsvc.web.security).
+# instead of leaving everything queued behind them (see searchsvc.web.security). A waiting
+# thread costs a few kB and no CPU.
 SPARE_THREADS = 2
 THREADS = security.MAX_IN_FLIGHT + security.MAX_QUEUED + SPARE_THREADS
 TIMEOUT_S = 30
@@ -45,6 +46,13 @@ class Service(BaseApplication):
         from searchsvc.web import create_app
 
         return create_app(self.app_config)
+
+
+def post_worker_init(worker) -> None:
+    """gunicorn's hook, in each worker before it takes a request: warm the app up (index read,
+    searcher open, one request of each kind), so the first queries of a fresh server are not
+    slow and do not queue behind a cold start."""
+    worker.log.info(security.warm_up_index(worker.wsgi).summary())
 
 
 def bind_address(host: str, port: int) -> str:
@@ -73,6 +81,7 @@ def options(host: str, port: int, workers: int, threads: int = THREADS) -> dict[
         "limit_request_line": web.MAX_REQUEST_LINE_BYTES,
         "limit_request_fields": web.MAX_HEADER_FIELDS,
         "limit_request_field_size": web.MAX_HEADER_FIELD_BYTES,
+        "post_worker_init": post_worker_init,
         "accesslog": "-",
         "errorlog": "-",
         "loglevel": "info",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields
 
 from flask import Blueprint, request
 
@@ -17,6 +17,13 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 health = Blueprint("health", __name__)
 
 HIT_FIELDS = ("id", "title", "score", "snippet", "url", "date", "source")
+
+
+def _flat(obj, keep_none: bool = True) -> dict:
+    """A flat dataclass as a dict, its None fields left out unless ``keep_none`` (``asdict``
+    without its recursive deep copy: these fields are plain values)."""
+    values = {f.name: getattr(obj, f.name) for f in fields(obj)}
+    return values if keep_none else {k: v for k, v in values.items() if v is not None}
 
 
 def search_json(result: SearchResult) -> dict:
@@ -34,20 +41,20 @@ def search_json(result: SearchResult) -> dict:
         "relaxed": result.relaxed,
         "approximate": result.approximate,
         "sort": result.sort,
-        "filters": {k: v for k, v in asdict(result.filters).items() if v is not None},
-        "facets": {
-            name: [asdict(count) for count in counts] for name, counts in result.facets.items()
-        },
+        "filters": _flat(result.filters, keep_none=False),
+        "facets": {name: [_flat(c) for c in counts] for name, counts in result.facets.items()},
     }
 
 
 @bp.get("/search")
 def search():
     """Ranked results for ``q``, one page at a time."""
-    q = request.args.get("q", "")
-    page = int_param(request.args, "page", 1)
-    per_page = int_param(request.args, "per_page", 10)
-    options = search_options(request.args)
+    args = request.args.to_dict()  # first value of each name, as MultiDict.get gives; a plain
+    # dict answers a missing name without raising and catching a KeyError each time
+    q = args.get("q", "")
+    page = int_param(args, "page", 1)
+    per_page = int_param(args, "per_page", 10)
+    options = search_options(args)
     return search_json(get_engine().search(q, page=page, per_page=per_page, **options))
 
 

@@ -3,12 +3,13 @@ every response gets.
 
 Load shedding: searches are CPU-bound, so past a few at once per worker they only queue. Each
 app (one per gunicorn worker) lets ``MAX_IN_FLIGHT`` requests do real work at a time, lets
-``MAX_QUEUED`` more wait up to ``QUEUE_WAIT_S`` seconds for a turn, and answers anything beyond
-at once with 503 ``overloaded`` and ``Retry-After``; a request whose client leaves while it
-waits (the search page aborts each pause's request when the next one comes) leaves the queue
-at once. The health check, static files and the API description are never held back, so
-with more request threads than in-flight plus queued requests (see :mod:`searchsvc.serve`)
-they are answered however busy the searches are, and nothing lingers once the load stops.
+``MAX_QUEUED`` more wait up to ``QUEUE_WAIT_S`` seconds for a turn (first come, first served),
+and answers anything beyond at once with 503 ``overloaded`` and ``Retry-After``; a request
+whose client leaves while it waits (the search page aborts each pause's request when the next
+one comes) leaves the queue at once. The health check, static files and the API description
+are never held back, so with more request threads than in-flight plus queued requests (see
+:mod:`searchsvc.serve`) they are answered however busy the searches are, and nothing lingers
+once the load stops.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
 
-from flask import Flask, Response, abort, current_app, g, request
+from flask import Flask, Response, abort, g, request
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 # Everything is served by the app itself; no inline script or style, no framing.
@@ -43,13 +47,17 @@ HEADERS = {
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+HEADER_ITEMS = tuple(HEADERS.items())
 
 
 # Per worker: searches running at once, waiting for a turn, and how long one may wait. Searches
-# are CPU-bound and hold the GIL, so more than two at once only slice one core thinner (and
-# starve the threads that answer /healthz and shed the excess).
+# are CPU-bound and hold the GIL (and the engine runs one at a time), so more than two at once
+# only slice one core thinner. The queue is long enough for 32 clients at once on one worker
+# (gunicorn shares connections between workers unevenly) and short in time: a few
+# milliseconds a search, so a full queue waits a fraction of a second; what waits longer than
+# QUEUE_WAIT_S, or finds the queue full, is true overload and is shed (bench/load.py).
 MAX_IN_FLIGHT = 2
-MAX_QUEUED = 4
+MAX_QUEUED = 40
 QUEUE_WAIT_S = 5.0
 # Seconds a client is told to wait before retrying a shed request.
 RETRY_AFTER_S = 1
@@ -94,13 +102,15 @@ def client_gone() -> bool:
 
 
 class InFlightLimiter:
-    """At most ``limit`` holders at once; ``queue`` more may wait up to ``wait`` seconds."""
+    """At most ``limit`` holders at once; ``queue`` more may wait up to ``wait`` seconds, served
+    first come, first served (a freed slot goes to the longest waiter, never to a newcomer),
+    so that the wait of a queued request is bounded by those ahead of it."""
 
     def __init__(self, limit: int, queue: int, wait: float):
         self.limit, self.queue, self.wait = limit, queue, wait
-        self._slots = threading.BoundedSemaphore(limit)
         self._lock = threading.Lock()
-        self._waiting = 0
+        self._free = limit
+        self._waiters: deque[threading.Event] = deque()
 
     def acquire(self, gone: Callable[[], bool] | None = None) -> bool:
         """Take a slot, waiting in the bounded queue if need be; False when shed.
@@ -110,60 +120,104 @@ class InFlightLimiter:
         the queue at once, raising :class:`ClientGone`, rather than holding a place that a
         request someone still waits for would then be refused.
         """
-        if self._slots.acquire(blocking=False):
-            return True
         with self._lock:
-            if self._waiting >= self.queue:
+            if self._free and not self._waiters:
+                self._free -= 1
+                return True
+            if len(self._waiters) >= self.queue:
                 return False
-            self._waiting += 1
-        try:
-            if gone is None:
-                return self._slots.acquire(timeout=self.wait)
-            deadline = time.monotonic() + self.wait
-            while (left := deadline - time.monotonic()) > 0:
-                if self._slots.acquire(timeout=min(left, GONE_POLL_S)):
-                    return True
-                if gone():
-                    raise ClientGone()
-            return False
-        finally:
-            with self._lock:
-                self._waiting -= 1
+            turn = threading.Event()
+            self._waiters.append(turn)
+        deadline = time.monotonic() + self.wait
+        left = self.wait
+        while left > 0:
+            if turn.wait(left if gone is None else min(left, GONE_POLL_S)):
+                return True
+            if gone is not None and gone():
+                self._leave_queue(turn, keep=False)
+                raise ClientGone()
+            left = deadline - time.monotonic()
+        return self._leave_queue(turn, keep=True)
+
+    def _leave_queue(self, turn: threading.Event, keep: bool) -> bool:
+        """Leave the queue; whether a slot came with it (handed over as the wait ended: kept
+        when ``keep``, passed on otherwise)."""
+        with self._lock:
+            if not turn.is_set():
+                self._waiters.remove(turn)
+                return False
+        if keep:
+            return True
+        self.release()
+        return False
 
     def release(self) -> None:
-        self._slots.release()
+        """Give a slot back: to the longest waiter, if any."""
+        with self._lock:
+            if self._waiters:
+                self._waiters.popleft().set()
+            elif self._free < self.limit:
+                self._free += 1
+            else:
+                raise ValueError("InFlightLimiter released more often than acquired")
 
 
-def _enter() -> None:
-    """Take a slot for a request that does real work, or shed it with 503."""
-    limiter: InFlightLimiter | None = current_app.extensions.get(_LIMITER_KEY)
-    if limiter is None or request.endpoint is None or request.endpoint in UNLIMITED_ENDPOINTS:
-        return
-    if not limiter.acquire(gone=client_gone):
-        raise Overloaded()
-    g.searchsvc_slot = limiter
+class SecureResponse(Response):
+    """The app's responses: they carry the security headers from the start (a view or error
+    handler may still replace one), instead of a hook looking for each in every response."""
+
+    def __init__(self, response=None, status=None, headers=None, *args, **kwargs):
+        if headers is None:  # the usual case: nothing to keep, the headers are made with ours
+            super().__init__(response, status, HEADER_ITEMS, *args, **kwargs)
+            return
+        super().__init__(response, status, headers, *args, **kwargs)
+        for name, value in HEADER_ITEMS:
+            self.headers.setdefault(name, value)
+
+    @classmethod
+    def force_type(cls, response, environ=None):
+        """Another kind of response a view returned (Flask converts it here, without
+        ``__init__``): it gets the headers too."""
+        response = super().force_type(response, environ)
+        for name, value in HEADER_ITEMS:
+            response.headers.setdefault(name, value)
+        return response
+
+
+def _request_hook(app: Flask) -> Callable[[], None]:
+    """The one check every request passes before its view: refuse over-long query strings
+    (414) and bodies (413), then take a turn from the limiter (or 503 ``overloaded``).
+
+    The limits and the limiter are read from the app once, here, not at every request.
+    """
+    max_query = app.config["MAX_QUERY_STRING_BYTES"]
+    max_body = app.config["MAX_CONTENT_LENGTH"]
+    limiter: InFlightLimiter | None = app.extensions.get(_LIMITER_KEY)
+
+    def before() -> None:
+        environ = request.environ
+        if len(environ.get("QUERY_STRING", "")) > max_query:
+            abort(414)
+        if max_body is not None:
+            length = request.content_length
+            if length is not None and length > max_body:
+                abort(413)
+        if limiter is None:
+            return
+        endpoint = request.endpoint
+        if endpoint is None or endpoint in UNLIMITED_ENDPOINTS:
+            return
+        if not limiter.acquire(gone=client_gone):
+            raise Overloaded()
+        g.searchsvc_slot = limiter
+
+    return before
 
 
 def _leave(_exc: BaseException | None) -> None:
     limiter = g.pop("searchsvc_slot", None)
     if limiter is not None:
         limiter.release()
-
-
-def _check_size() -> None:
-    """Refuse over-long query strings (414) and bodies (413) before any work is done."""
-    if len(request.query_string) > current_app.config["MAX_QUERY_STRING_BYTES"]:
-        abort(414)
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    if request.content_length is not None and limit is not None and request.content_length > limit:
-        abort(413)
-
-
-def _add_headers(response: Response) -> Response:
-    for name, value in HEADERS.items():
-        response.headers.setdefault(name, value)
-    response.headers.pop("Server", None)
-    return response
 
 
 # A word analysed once when a worker starts (see warm_up).
@@ -175,8 +229,8 @@ def warm_up(app: Flask) -> None:
     person waits (and while the searches typed after it queue, to be shed past the queue):
     load the analyzer's word lists, which takes seconds, and is done once per process.
 
-    The index is not opened here: that is quick, and an app built and dropped without being
-    closed (a test) would leave its files open.
+    The index is not opened here (an app built and dropped without being closed, a test,
+    would leave its files open): a served worker opens it in :func:`warm_up_index`.
     """
     from searchsvc.analysis import analyze_query
 
@@ -185,13 +239,96 @@ def warm_up(app: Flask) -> None:
     app.logger.info("analyzer ready in %.1f s", time.monotonic() - started)
 
 
+# Requests a served worker makes to itself before it takes any from the network: one of each
+# kind the search page and the API send (words, a phrase, an exclusion, a misspelt word that
+# matches nothing, which reads the spelling vocabulary of every segment and field, a prefix,
+# the filters, the date sort, the instant search and its completions, the pages). Words
+# chosen outside the bench queries, so that no measured query finds its page cached.
+WARM_UP_PATHS = (
+    "/api/search?q=configuration+r%C3%A9seau+local",
+    "/api/search?q=%22mot+de+passe%22+-windows",
+    "/api/search?q=zqxwvkjq",
+    "/api/search?q=fichier+configur*",
+    "/api/search?q=syst%C3%A8me&sort=date&date_from=2000&source=x",
+    "/api/suggest?q=configuration+r%C3%A9s",
+    "/instant?q=configuration+r%C3%A9s&typing=1&complete=1",
+    "/?q=installation+paquet",
+    "/",
+)
+# Read at most this much of the index's files into the page cache at start-up.
+WARM_UP_READ_BYTES = 2 << 30
+
+
+def _read_files(paths: Iterable[Path], budget: int) -> int:
+    """Read files through once (so that the first searches find them in the page cache, not
+    on disk); the bytes read, at most ``budget``."""
+    done = 0
+    buffer = bytearray(1 << 20)
+    for path in paths:
+        try:
+            with open(path, "rb", buffering=0) as fh:
+                while done < budget and (n := fh.readinto(buffer)):
+                    done += n
+        except OSError:
+            continue
+    return done
+
+
+@dataclass
+class WarmUp:
+    """What :func:`warm_up_index` did: the status of each request, the bytes of index read."""
+
+    statuses: dict[str, int]
+    read_bytes: int
+    seconds: float
+
+    def summary(self) -> str:
+        """One line for the log."""
+        kinds = ", ".join(str(s) for s in sorted(set(self.statuses.values())))
+        return (
+            f"worker ready in {self.seconds:.2f} s ({self.read_bytes / 1e6:.0f} MB of index "
+            f"read, {len(self.statuses)} requests: {kinds})"
+        )
+
+
+def warm_up_index(app: Flask, paths: Iterable[str] = WARM_UP_PATHS) -> WarmUp:
+    """Make a served worker ready before it takes its first request: read the live index's
+    files, open its searcher and run one request of each kind through the whole app, which
+    loads what the first queries would otherwise load while people wait (the segments'
+    postings and stored fields, the spelling vocabulary, the lemma table, the templates).
+
+    Never raises: a worker without an index still starts, and answers 503
+    ``index_unavailable`` until one is built.
+    """
+    from searchsvc import storage
+
+    started = time.monotonic()
+    read = 0
+    try:
+        generation = storage.current(Path(app.config["INDEX_DIR"]))
+        files = sorted(p for p in Path(generation.path).rglob("*") if p.is_file())
+        read = _read_files(files, WARM_UP_READ_BYTES)
+    except Exception as e:  # no index yet, or a damaged one: the requests below say which
+        app.logger.warning("index not read at start-up: %s", e)
+    statuses: dict[str, int] = {}
+    client = app.test_client()
+    for path in paths:
+        try:
+            with client.get(path) as response:
+                statuses[path] = response.status_code
+        except Exception:  # pragma: no cover - the app answers every error itself
+            app.logger.exception("warm-up request %s failed", path)
+            statuses[path] = 0
+    return WarmUp(statuses, read, time.monotonic() - started)
+
+
 def init_app(app: Flask) -> None:
     """Install the request limits, load shedding and response headers on ``app``, and warm
     it up (see :func:`warm_up`) unless it is a test app or ``WARM_UP`` is false.
 
     ``MAX_IN_FLIGHT`` set to 0 (or None) in the app's config turns load shedding off.
     """
-    app.before_request(_check_size)
+    app.response_class = SecureResponse
     limit = app.config.get("MAX_IN_FLIGHT", MAX_IN_FLIGHT)
     if limit:
         app.extensions[_LIMITER_KEY] = InFlightLimiter(
@@ -199,8 +336,7 @@ def init_app(app: Flask) -> None:
             app.config.get("MAX_QUEUED", MAX_QUEUED),
             app.config.get("QUEUE_WAIT_S", QUEUE_WAIT_S),
         )
-        app.before_request(_enter)
         app.teardown_request(_leave)
-    app.after_request(_add_headers)
+    app.before_request(_request_hook(app))
     if app.config.get("WARM_UP", not app.testing):
         warm_up(app)
