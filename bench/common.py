@@ -103,7 +103,14 @@ def code_version(*paths: Path) -> str:
 def searchsvc_index_code() -> str:
     """Version of the searchsvc code that decides what an index contains."""
     pkg = REPO / "searchsvc"
-    names = ("analysis.py", "schema.py", "indexer.py", "corpus.py", "storage.py")
+    names = (
+        "analysis.py",
+        "schema.py",
+        "indexer.py",
+        "corpus.py",
+        "storage.py",
+        "whoosh_internals.py",  # writes the segments and their postings arrays
+    )
     return code_version(*(pkg / n for n in names))
 
 

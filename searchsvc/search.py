@@ -30,6 +30,7 @@ from searchsvc.analysis import VARIANT_SEP, analyze_query, content_term
 from searchsvc.caches import LRU, per_reader, stored_fields
 from searchsvc.matching import Highlights, QueryBuilder, Weights
 from searchsvc.schema import TEXT_FIELDS
+from searchsvc.whoosh_internals import ArraysFileError
 
 MAX_PER_PAGE = 100
 # Deepest result a page may reach (page x per_page): deep paging costs scoring every hit.
@@ -258,28 +259,43 @@ class SearchEngine:
         live generation's files are checked again, hashing each one: if one no longer
         matches its SHA-256, that is the error to report. If all match but one was replaced
         since it was opened (a damaged file copied again), the read failed on the old file:
-        the index is opened afresh at the next request, and this one is told to retry. If
-        neither, the original error is a bug and is raised as it is.
+        the index is opened afresh at the next request, and this one is told to retry. A
+        postings arrays file that matches yet cannot be read (written by another version) is
+        reported as damage too, with the rebuild to run. Otherwise the original error is a
+        bug and is raised as it is.
         """
         try:
             yield
         except (ql.QueryError, storage.IndexStateError, collectors.TimeLimit):
             raise
+        except ArraysFileError as e:
+            self._raise_if_damaged()
+            # Whole, as written, yet unreadable: from another version, or written wrong.
+            raise storage.IndexDamagedError(
+                f"the index cannot be read ({e.file}: {e.reason}); run `searchsvc index "
+                "--full` to rebuild it"
+            ) from None
         except Exception:
-            generation = self._generation
-            if generation is not None:
-                try:
-                    self._verifier.check(generation, fresh=True)
-                except storage.IndexDamagedError as damaged:
-                    raise damaged from None
-                if storage.file_ids(generation) != self._opened_files:
-                    with self._lock:
-                        self._generation = None  # open it afresh at the next request
-                    raise storage.IndexDamagedError(
-                        f"a file of the index {generation.name} was replaced while it was "
-                        "read; retry"
-                    ) from None
+            self._raise_if_damaged()
             raise
+
+    def _raise_if_damaged(self) -> None:
+        """After a read error: raise :class:`~searchsvc.storage.IndexDamagedError` when a
+        file of the live generation no longer matches its SHA-256, or was replaced since it
+        was opened (then the index is opened afresh at the next request)."""
+        generation = self._generation
+        if generation is None:
+            return
+        try:
+            self._verifier.check(generation, fresh=True)
+        except storage.IndexDamagedError as damaged:
+            raise damaged from None
+        if storage.file_ids(generation) != self._opened_files:
+            with self._lock:
+                self._generation = None  # open it afresh at the next request
+            raise storage.IndexDamagedError(
+                f"a file of the index {generation.name} was replaced while it was read; retry"
+            ) from None
 
     @contextmanager
     def searcher(self) -> Iterator[Searcher]:

@@ -768,6 +768,15 @@ def _term_name(fieldname: str, tbytes: bytes) -> bytes:
     return fieldname.encode("utf-8") + b"\0" + tbytes
 
 
+class ArraysFileError(ValueError):
+    """A segment's postings arrays file is not one this code reads (damaged, cut short, or
+    written by another version)."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.file, self.reason = os.path.basename(path), reason
+
+
 class SegmentArrays:
     """A segment's arrays file: its term keys and where each term's postings start, held in
     memory; the postings themselves read with ``pread`` when a term is asked for.
@@ -790,7 +799,7 @@ class SegmentArrays:
         index_bytes = 8 * terms + 2 * 8 * (terms + 1) + names
         expected = _HEADER.itemsize + index_bytes + postings * (4 + self._weight_type.itemsize)
         if header["magic"] != _ARRAYS_MAGIC or min(terms, names) < 0 or size != expected:
-            raise ValueError(f"{path}: not a postings arrays file of the expected size")
+            raise ArraysFileError(path, "not a postings arrays file of the expected size")
         index = self._read(_HEADER.itemsize, index_bytes)
         self.keys = np.frombuffer(index, "<u8", terms)
         self.starts = np.frombuffer(index, "<i8", terms + 1, 8 * terms)
@@ -802,7 +811,7 @@ class SegmentArrays:
     def _read(self, offset: int, count: int) -> bytes:
         data = os.pread(self._fd, count, offset)
         if len(data) != count:
-            raise ValueError(f"{self.path}: cut short (read {len(data)} of {count} bytes)")
+            raise ArraysFileError(self.path, f"cut short (read {len(data)} of {count} bytes)")
         return data
 
     def find(self, fieldname: str, text: str) -> tuple[int, int] | None:

@@ -10,6 +10,8 @@ one line.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import re
 from contextlib import closing
@@ -207,3 +209,28 @@ def test_a_damaged_file_copied_again_is_read_afresh_without_a_restart(built, ver
         for word in ("girafes", "lions", "savanes", "sécurité", "chercheur", "faune", "zèbre"):
             assert engine.search(word).total >= 1, word
         assert engine.stats()["generation"] == "g000001"
+
+
+def test_an_arrays_file_of_another_kind_is_a_503_not_a_500(built):
+    """A postings arrays file that matches its manifest entry but is not one this code reads
+    (a format change without a new index format, say) answers index_damaged, never 500."""
+    _corpus, index_dir = built
+    live = storage.current(index_dir)
+    arrays = segment_file(index_dir, ARRAYS_EXT)
+    arrays.write_bytes(b"SSVPOST0" + bytes(64))
+    meta = json.loads((live.path / "searchsvc.json").read_text())
+    meta["files"][arrays.name] = {
+        "size": arrays.stat().st_size,
+        "sha256": hashlib.sha256(arrays.read_bytes()).hexdigest(),
+    }
+    (live.path / "searchsvc.json").write_text(json.dumps(meta))
+    damaged = pytest.raises(storage.IndexDamagedError, match=r"cannot be read .*\.postarrays")
+    with closing(SearchEngine(index_dir)) as engine, damaged:
+        engine.search("zèbre")
+    app = create_app({"INDEX_DIR": str(index_dir), "TESTING": True})
+    try:
+        found = app.test_client().get("/api/search?q=z%C3%A8bre")
+        assert found.status_code == 503
+        assert found.get_json()["error"]["code"] == "index_damaged"
+    finally:
+        app.extensions["searchsvc.engine"].close()
