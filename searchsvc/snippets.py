@@ -109,9 +109,9 @@ class Marks:
 class _Tokens:
     """Every distinct token this process has analysed, by the exact forms and stems of its
     words: the tokens a query marks are then those under its terms. A pure cache of the
-    analyzer, emptied past ``MAX_TOKENS`` (about 400 bytes a token)."""
+    analyzer, emptied past ``MAX_TOKENS`` (about 400 bytes a token: 20 MB)."""
 
-    MAX_TOKENS = 100_000
+    MAX_TOKENS = 50_000
 
     def __init__(self):
         self._seen: set[str] = set()

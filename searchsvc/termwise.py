@@ -17,7 +17,7 @@ reach them with the bonus (their score plus the bonus's upper bound reaches the
 Only the node types the query builder makes for words, phrases and prefixes are handled;
 :func:`supports` tells the caller when to let Whoosh run the query instead. Postings are
 decoded once per segment and term (:func:`searchsvc.whoosh_internals.read_postings`) and
-kept while the segment's reader lives, up to ``POSTINGS_CACHED`` per segment; a segment
+kept while the searcher lives, up to ``POSTINGS_CACHED`` in all; a segment
 written with its postings arrays (:data:`searchsvc.whoosh_internals.ARRAYS_EXT`) gives them
 as slices of a mapped file instead, with nothing to decode.
 """
@@ -41,11 +41,12 @@ from searchsvc.caches import LRU, per_reader
 from searchsvc.matching import PHRASE_B, PHRASE_IDF_FIELD, ExactPhrase, phrase_score
 from searchsvc.schema import TEXT_FIELDS
 
-# Postings of recently used terms kept per segment, counted in units of 24 bytes: decoded
+# Postings of recently used terms kept per searcher, counted in units of 24 bytes: decoded
 # ones hold document number, weight and BM25 denominator (24 bytes a posting), those read
 # from a segment's arrays only the denominator (8), and positions a phrase read count too.
-# 750,000 units is 18 MB a segment (reading a term again from the arrays is one pread).
-POSTINGS_CACHED = 750_000
+# 1,000,000 units is 24 MB for the whole index (reading a term again from the arrays is one
+# pread).
+POSTINGS_CACHED = 1_000_000
 # Document frequencies kept per segment (the same terms are asked for query after query).
 FREQUENCIES_CACHED = 50_000
 
@@ -191,7 +192,7 @@ class _Segment:
             local = np.fromiter(allowed, np.intp, len(allowed)) - offset
             keep[local[(local >= 0) & (local < self.n)]] = True
             self.scope &= keep
-        self._postings = _postings_cache(reader)
+        self._postings = _postings_cache(top)
         self._bounding = False  # loose phrases give their bound, positions unread
 
     @contextmanager
@@ -337,7 +338,8 @@ class _Segment:
         for w in set(words):
             postings = self._postings_of(fieldname, w)
             by_word[w] = postings.positions(docs, decode)
-            self._postings.put((fieldname, w), postings, postings.size)  # positions kept too
+            # kept with the positions it now holds
+            self._postings.put((self.offset, fieldname, w), postings, postings.size)
             self._check_time()
         out = np.zeros(self.n)
         if exact:
@@ -364,7 +366,7 @@ class _Segment:
 
     def _postings_of(self, fieldname: str, text: str) -> _Scored | None:
         """A term's postings in this segment, with their BM25 denominators, or None."""
-        key = (fieldname, text)
+        key = (self.offset, fieldname, text)  # one budget for all the searcher's segments
         cache = self._postings
         found = cache.get(key)
         if found is None:
@@ -418,11 +420,12 @@ class _Scored:
 _ABSENT = object()  # a term the segment does not have (cached too: asked for again and again)
 
 
-def _postings_cache(reader) -> LRU:
-    """The postings of a segment's recently used terms, kept across queries: the same
-    words (and stems) come back query after query, and decoding blocks is most of the
-    cost of a search. At most ``POSTINGS_CACHED`` postings per segment."""
-    return per_reader(reader, "postings", lambda: LRU(POSTINGS_CACHED))
+def _postings_cache(searcher) -> LRU:
+    """The postings of the recently used terms of a searcher's segments, kept across
+    queries: the same words (and stems) come back query after query. At most
+    ``POSTINGS_CACHED`` units for all the segments together, so that memory does not grow
+    with their number."""
+    return per_reader(searcher.reader(), "postings", lambda: LRU(POSTINGS_CACHED))
 
 
 def _df(reader, fieldname: str, text: str) -> int:
