@@ -486,6 +486,7 @@ class TermPostings:
     __slots__ = (
         "_blocks",
         "_decoded",
+        "_held",
         "_inline_values",
         "_lasts",
         "_matcher",
@@ -512,6 +513,7 @@ class TermPostings:
         # and the positions decoded so far, by document
         self._blocks: dict[int, tuple[np.ndarray, tuple]] = {}
         self._decoded: dict[int, list[int]] = {}
+        self._held = 0  # bytes the positions read and decoded take
 
     def positions(self, docs: np.ndarray, decode) -> dict[int, list[int]]:
         """Positions of the term in each of ``docs`` (sorted document numbers that have the
@@ -533,7 +535,8 @@ class TermPostings:
                 ids, values = self._block(b)
                 where = np.searchsorted(ids, missing).tolist()
                 for d, i in zip(missing, where, strict=True):
-                    decoded[d] = decode(values[i])
+                    decoded[d] = positions = decode(values[i])
+                    self._held += 120 + 36 * len(positions)  # a list of ints, its dict entry
             for d in wanted:
                 out[d] = decoded[d]
         return out
@@ -552,6 +555,8 @@ class TermPostings:
                 found = (np.asarray(m._ids, dtype=np.intp), tuple(m._values))
                 self.release()
             self._blocks[b] = found
+            # bytes objects (33 bytes each besides their data) in a tuple (8 bytes each)
+            self._held += found[0].nbytes + sum(len(v) + 41 for v in found[1])
         return found
 
     def _locate(self) -> None:
@@ -585,10 +590,8 @@ class TermPostings:
 
     @property
     def nbytes(self) -> int:
-        """Memory the term holds, the positions read so far included (about 64 bytes per
-        encoded value, and as much per document decoded)."""
-        held = sum(ids.nbytes + 64 * len(values) for ids, values in self._blocks.values())
-        return self.ids.nbytes + self.weights.nbytes + held + 64 * len(self._decoded)
+        """Memory the term holds, the positions read and decoded so far included."""
+        return self.ids.nbytes + self.weights.nbytes + self._held
 
 
 def _raw_postings(reader, fieldname: str, text: str):
