@@ -152,7 +152,7 @@ class _Tokens:
 _TOKENS = _Tokens()
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 15)
 def _content_pieces(token: str) -> tuple[tuple[int, int, str, tuple[str, ...]], ...]:
     """The words of one token a query can mark (stop words never are), as ``(start, end,
     exact form, stems)``: what deciding whether a query marks the token needs, kept for
