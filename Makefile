@@ -11,7 +11,7 @@ PORT ?= 8000
 LOCK := constraints.txt
 PIP_INSTALL := $(BIN)/pip install --quiet --constraint $(LOCK)
 
-.PHONY: run test lint install install-dev lock lock-upgrade browser npm scaleout-tools index serve clean
+.PHONY: run test lint install install-dev lock lock-upgrade browser npm scaleout-tools bench-tools index serve clean
 
 ## run: install, index ./corpus, and serve it with gunicorn on http://$(HOST):$(PORT)
 run: install
@@ -79,6 +79,14 @@ npm:
 	  else echo "install node and npm (apt-get install npm) for the browser tests" >&2; exit 1; fi; \
 	fi
 	npm ci --no-audit --no-fund --loglevel=error
+
+## bench-tools: Debian's wrk, which bench/load.py drives (without it, Python threads)
+bench-tools:
+	@if ! command -v wrk >/dev/null; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else echo "install Debian's wrk (apt-get install wrk) for bench/load.py" >&2; exit 1; fi; \
+	fi
 
 lint: install-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
