@@ -67,7 +67,7 @@ def per_reader(reader, key, make: Callable[[], Any]):
 # Stored documents kept per searcher: a result page reads the bodies of the 10 shown, and the
 # best documents of one query are often those of the next. Each costs a pickle load of the
 # whole document otherwise.
-STORED_CACHED = 1024
+STORED_CACHED = 2048
 # Titles kept per searcher (the title signals read the titles of the best 50 of every query):
 # about 100 bytes each.
 TITLES_CACHED = 100_000

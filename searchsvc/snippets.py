@@ -109,9 +109,9 @@ class Marks:
 class _Tokens:
     """Every distinct token this process has analysed, by the exact forms and stems of its
     words: the tokens a query marks are then those under its terms. A pure cache of the
-    analyzer, emptied past ``MAX_TOKENS`` (about 400 bytes a token: 20 MB)."""
+    analyzer, emptied past ``MAX_TOKENS`` (about 400 bytes a token: 40 MB)."""
 
-    MAX_TOKENS = 50_000
+    MAX_TOKENS = 100_000
 
     def __init__(self):
         self._seen: set[str] = set()
@@ -152,7 +152,7 @@ class _Tokens:
 _TOKENS = _Tokens()
 
 
-@lru_cache(maxsize=1 << 15)
+@lru_cache(maxsize=1 << 16)
 def _content_pieces(token: str) -> tuple[tuple[int, int, str, tuple[str, ...]], ...]:
     """The words of one token a query can mark (stop words never are), as ``(start, end,
     exact form, stems)``: what deciding whether a query marks the token needs, kept for

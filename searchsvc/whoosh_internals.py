@@ -34,6 +34,7 @@ import os
 import queue
 import weakref
 from array import array
+from itertools import accumulate
 
 import numpy as np
 import whoosh
@@ -477,15 +478,14 @@ class TermPostings:
     """One term's postings in one segment: document numbers (ascending) and weights as arrays,
     and positions read back on demand, block by block, for the documents asked about.
 
-    Positions are read only when a phrase needs them (most terms never do), then kept
-    encoded, one block at a time (reading a block, decompressing and unpickling it, costs
-    far more than decoding the few documents a phrase asks about), and decoded for the
-    documents asked about.
+    Positions are read only when a phrase needs them (most terms never do), a block at a
+    time, kept encoded, and decoded for the documents asked about (in one call for all those
+    of a block, see :func:`_position_gaps`), then kept as gaps.
     """
 
     __slots__ = (
         "_blocks",
-        "_decoded",
+        "_gaps",
         "_held",
         "_inline_values",
         "_lasts",
@@ -509,15 +509,16 @@ class TermPostings:
         # (reader, field, term) when the postings came from the segment's arrays: where the
         # blocks are is then looked up in Whoosh's posting file only if positions are asked for
         self._source = source
-        # block -> (its document numbers, their encoded positions), once a phrase read it,
-        # and the positions decoded so far, by document
+        # block -> (its document numbers, their encoded positions), once a phrase read it;
+        # document -> its positions as gaps, once asked for
         self._blocks: dict[int, tuple[np.ndarray, tuple]] = {}
-        self._decoded: dict[int, list[int]] = {}
-        self._held = 0  # bytes the positions read and decoded take
+        self._gaps: dict[int, list[int]] = {}
+        self._held = 0  # bytes the positions read take
 
     def positions(self, docs: np.ndarray, decode) -> dict[int, list[int]]:
         """Positions of the term in each of ``docs`` (sorted document numbers that have the
-        term), decoded with ``decode`` (the field format's ``decode_positions``)."""
+        term); ``decode`` is the field format's ``decode_positions``, for values that cannot
+        be decoded many at a time."""
         out: dict[int, list[int]] = {}
         if not len(docs):
             return out
@@ -527,18 +528,19 @@ class TermPostings:
             blocks = np.zeros(len(docs), np.intp)
         else:
             blocks = np.searchsorted(self._lasts, docs)  # the block each document is in
-        decoded = self._decoded
+        gaps = self._gaps
         for b in np.unique(blocks).tolist():
             wanted = docs[blocks == b].tolist()
-            missing = [d for d in wanted if d not in decoded]
+            missing = [d for d in wanted if d not in gaps]
             if missing:
                 ids, values = self._block(b)
                 where = np.searchsorted(ids, missing).tolist()
-                for d, i in zip(missing, where, strict=True):
-                    decoded[d] = positions = decode(values[i])
-                    self._held += 120 + 36 * len(positions)  # a list of ints, its dict entry
+                decoded = _position_gaps([values[i] for i in where], decode)
+                for d, doc_gaps in zip(missing, decoded, strict=True):
+                    gaps[d] = doc_gaps
+                    self._held += 120 + 8 * len(doc_gaps)  # a list of small ints, its entry
             for d in wanted:
-                out[d] = decoded[d]
+                out[d] = list(accumulate(gaps[d]))
         return out
 
     def _block(self, b: int) -> tuple[np.ndarray, tuple]:
@@ -556,7 +558,7 @@ class TermPostings:
                 self.release()
             self._blocks[b] = found
             # bytes objects (33 bytes each besides their data) in a tuple (8 bytes each)
-            self._held += found[0].nbytes + sum(len(v) + 41 for v in found[1])
+            self._held += found[0].nbytes + 41 * len(found[1]) + sum(map(len, found[1]))
         return found
 
     def _locate(self) -> None:
@@ -592,6 +594,35 @@ class TermPostings:
     def nbytes(self) -> int:
         """Memory the term holds, the positions read and decoded so far included."""
         return self.ids.nbytes + self.weights.nbytes + self._held
+
+
+# How Whoosh's Positions format writes a value: the count of positions (4 bytes), then the
+# gaps between positions as a pickled list (protocol 2), its STOP opcode sometimes left out.
+_POSITIONS_PICKLE = b"\x80\x02"
+
+
+def _position_gaps(values, decode) -> list[list[int]]:
+    """The position gaps of each of these values, unpickled in one call: the values' pickled
+    lists, stripped of their count, protocol and stop opcodes, become the items of one list
+    (a call per value costs several times more). Values of another shape are decoded one by
+    one with ``decode``, into gaps."""
+    fragments = []
+    for v in values:
+        if v[4:6] != _POSITIONS_PICKLE:
+            break
+        fragments.append(v[6:-1] if v.endswith(b".") else v[6:])
+    else:
+        try:
+            gaps = pickle.loads(_POSITIONS_PICKLE + b"(" + b"".join(fragments) + b"l.")
+        except Exception:  # any surprise: the slow, sure way below
+            gaps = None
+        if isinstance(gaps, list) and len(gaps) == len(values):
+            return gaps
+    out = []
+    for v in values:
+        positions = decode(v)
+        out.append([b - a for a, b in zip([0, *positions], positions, strict=False)])
+    return out
 
 
 def _raw_postings(reader, fieldname: str, text: str):

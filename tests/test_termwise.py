@@ -420,3 +420,23 @@ def test_a_key_collision_is_told_apart_by_the_terms_text(monkeypatch):
         assert arrays.postings("body", "trois") is None
         assert arrays.postings("title", "un") is None
         arrays.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 200_000), max_size=30).map(sorted), max_size=20),
+    st.booleans(),
+)
+def test_a_blocks_positions_unpickled_at_once_are_whooshs(docs, strip_stop):
+    """The one-call decoding of a block's positions gives what Whoosh's decoder gives, with
+    or without the stop opcode Whoosh sometimes leaves out."""
+    from itertools import accumulate
+
+    from whoosh.formats import Positions
+
+    fmt = Positions()
+    values = [fmt.encode(positions) for positions in docs]
+    if strip_stop:
+        values = [v[:-1] for v in values]
+    gaps = wi._position_gaps(values, fmt.decode_positions)
+    assert [list(accumulate(g)) for g in gaps] == [fmt.decode_positions(v) for v in values]
