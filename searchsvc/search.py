@@ -856,7 +856,7 @@ def _count(s: Searcher, query: wq.Query) -> int:
     ``optimize=False``); an unscored, unlimited search counts them right.
     """
     if termwise.supports(query):
-        return len(termwise.run(s, query, time.monotonic() + SEARCH_TIME_LIMIT))
+        return len(termwise.run(s, query, time.monotonic() + SEARCH_TIME_LIMIT, depth=0))
     return len(s.search(query, limit=None, scored=False))
 
 

@@ -109,7 +109,8 @@ def run(
     ``allowed`` (global document numbers) keeps only those documents, as a Whoosh filter
     would; past ``deadline`` (``time.monotonic()``) Whoosh's ``TimeLimit`` is raised. With
     ``depth``, only the best ``depth`` documents are sure to have their exact scores (the
-    proximity bonus is worked out for those only); the others keep a lower score.
+    proximity bonus is worked out for those only); the others keep a lower score. Depth 0
+    is for counting: the matches alone.
     """
     top = searcher.get_parent()
     core, excluded = q, []
@@ -118,7 +119,8 @@ def run(
         core = core.a
     near = None
     if depth is not None and type(core) is wq.AndMaybe and _is_bonus(core.b):
-        core, near = core.a, core.b
+        # Only reorders: with depth 0 (a count), never worked out at all.
+        core, near = core.a, (core.b if depth > 0 else None)
     segments = []
     for leaf, offset in searcher.leaf_searchers():
         segment = _Segment(top, leaf.reader(), offset, deadline, allowed)

@@ -115,8 +115,10 @@ def test_the_best_documents_are_exact_when_only_they_are_asked_for(engine, claus
             return
         everything = termwise.run(s, q, time.monotonic() + 10)
         best = termwise.run(s, q, time.monotonic() + 10, depth=depth)
+        counted = termwise.run(s, q, time.monotonic() + 10, depth=0)  # a count: matches alone
     assert len(best) == len(everything)
     assert best.top(depth) == everything.top(depth)
+    assert np.array_equal(counted.docs, everything.docs)
 
 
 @pytest.mark.parametrize(
