@@ -39,7 +39,7 @@ WHOLE_TITLE = 150.0
 TITLE_PHRASE = 50.0
 
 # Titles analysed recently, by text: a result page's titles come back query after query.
-_TITLES_CACHED = 20_000
+_TITLES_CACHED = 60_000
 _titles = LRU(_TITLES_CACHED)
 
 

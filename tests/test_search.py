@@ -663,3 +663,22 @@ def test_phrase_with_stop_words_matches_them_exactly(make_corpus, tmp_path):
         assert engine.complete("so") == ["solides"]  # not "sont"
     finally:
         engine.close()
+
+
+def test_warm_up_analyses_the_titles_before_the_first_query(tiny_index, monkeypatch):
+    """A warmed-up engine's first queries analyse no title: the title signals find them all
+    done (a served worker calls warm_up before its first request)."""
+    from searchsvc import caches, titles
+
+    engine = SearchEngine(tiny_index)
+    try:
+        caches._per_reader.clear()
+        titles._titles.clear()
+        assert engine.warm_up() == 3
+        analysed = []
+        original = titles.iter_terms
+        monkeypatch.setattr(titles, "iter_terms", lambda t: analysed.append(t) or original(t))
+        assert engine.search("faune africaine").total == 2
+        assert analysed == []
+    finally:
+        engine.close()

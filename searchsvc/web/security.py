@@ -295,7 +295,8 @@ def warm_up_index(app: Flask, paths: Iterable[str] = WARM_UP_PATHS) -> WarmUp:
     """Make a served worker ready before it takes its first request: read the live index's
     files, open its searcher and run one request of each kind through the whole app, which
     loads what the first queries would otherwise load while people wait (the segments'
-    postings and stored fields, the spelling vocabulary, the lemma table, the templates).
+    postings and stored fields, the spelling vocabulary, the lemma table, the templates),
+    then analyse the documents' titles (:meth:`SearchEngine.warm_up`).
 
     Never raises: a worker without an index still starts, and answers 503
     ``index_unavailable`` until one is built.
@@ -319,6 +320,13 @@ def warm_up_index(app: Flask, paths: Iterable[str] = WARM_UP_PATHS) -> WarmUp:
         except Exception:  # pragma: no cover - the app answers every error itself
             app.logger.exception("warm-up request %s failed", path)
             statuses[path] = 0
+    from searchsvc.web import get_engine
+
+    try:
+        with app.app_context():
+            get_engine().warm_up()
+    except Exception as e:  # no index, or a damaged one: searches say so themselves
+        app.logger.warning("titles not analysed at start-up: %s", e)
     return WarmUp(statuses, read, time.monotonic() - started)
 
 
