@@ -877,9 +877,10 @@ def _count(s: Searcher, query: wq.Query) -> int:
 def _facet_counts(counts: dict[str, int]) -> dict[str, list[FacetCount]]:
     """The most frequent values of each facet among all the results."""
     # Only values as frequent as the tenth most frequent can be shown: sort just those (an
-    # index may have thousands of sources).
-    least = heapq.nlargest(MAX_FACET_VALUES, counts.values())[-1] if counts else 0
-    top = sorted(((v, n) for v, n in counts.items() if n >= least and v), key=_most_first)
+    # index may have thousands of sources). Documents without a value are not a value.
+    named = {v: n for v, n in counts.items() if v}
+    least = heapq.nlargest(MAX_FACET_VALUES, named.values())[-1] if named else 0
+    top = sorted(((v, n) for v, n in named.items() if n >= least), key=_most_first)
     return {"source": [FacetCount(v, n) for v, n in top[:MAX_FACET_VALUES]]}
 
 

@@ -682,3 +682,10 @@ def test_warm_up_analyses_the_titles_before_the_first_query(tiny_index, monkeypa
         assert analysed == []
     finally:
         engine.close()
+
+
+def test_documents_without_a_source_do_not_crowd_out_the_tenth_source():
+    """The ten most frequent sources are shown, however many results have no source."""
+    counts = {"": 100, **{f"s{i}": 50 for i in range(9)}, "rare": 3, "rarer": 2}
+    shown = search._facet_counts(counts)["source"]
+    assert [f.value for f in shown] == [*(f"s{i}" for i in range(9)), "rare"]
