@@ -95,13 +95,9 @@ class Marks:
         """The parts of a token the query marks (a compound may have one part marked)."""
         found = self._parts.get(token)
         if found is None:
-            h, prefixes = self.highlights, self._prefixes
+            matches = self.highlights.matches
             found = self._parts[token] = tuple(
-                (s, e)
-                for s, e, exact, stems in _content_pieces(token)
-                if exact in h.exact
-                or not h.stems.isdisjoint(stems)
-                or (prefixes and exact.startswith(prefixes))
+                (s, e) for s, e, exact, stems in _content_pieces(token) if matches(exact, stems)
             )
         return found
 

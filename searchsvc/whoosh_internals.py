@@ -568,11 +568,7 @@ class TermPostings:
         self._source = None
         matcher = _raw_postings(reader, fieldname, text)
         if not isinstance(matcher, whoosh3.W3LeafMatcher):
-            values = []
-            while matcher.is_active():
-                values.append(matcher.value())
-                matcher.next()
-            self._inline_values = values
+            self._inline_values = _read_inline(matcher)[2]
             return
         offsets, lasts = [], []
         offset = matcher._baseoffset
@@ -639,6 +635,17 @@ def _raw_postings(reader, fieldname: str, text: str):
     return matcher
 
 
+def _read_inline(matcher) -> tuple[list, list, list]:
+    """Document numbers, weights and values of postings stored inline (a short list)."""
+    ids, weights, values = [], [], []
+    while matcher.is_active():
+        ids.append(matcher.id())
+        weights.append(matcher.weight())
+        values.append(matcher.value())
+        matcher.next()
+    return ids, weights, values
+
+
 def read_postings(
     reader,
     fieldname: str,
@@ -662,12 +669,7 @@ def read_postings(
         return None
     matcher = _raw_postings(reader, fieldname, text)
     if not isinstance(matcher, whoosh3.W3LeafMatcher):  # short lists are stored inline
-        ids, weights, values = [], [], []
-        while matcher.is_active():
-            ids.append(matcher.id())
-            weights.append(matcher.weight())
-            values.append(matcher.value())
-            matcher.next()
+        ids, weights, values = _read_inline(matcher)
         return TermPostings(
             np.array(ids, dtype=np.intp),
             np.array(weights, dtype=np.float64),
@@ -680,12 +682,12 @@ def read_postings(
         # rather than by the matcher's Python loops.
         matcher._read_data()
         deltas, weights = matcher._data[0], matcher._data[1]
-        count = matcher._blocklength
+        size = matcher._blocklength
         id_parts.append(np.cumsum(np.array(deltas, dtype=np.intp)))
         if weights is None:
-            weight_parts.append(np.ones(count))
+            weight_parts.append(np.ones(size))
         elif isinstance(weights, float):
-            weight_parts.append(np.full(count, weights))
+            weight_parts.append(np.full(size, weights))
         else:
             weight_parts.append(np.array(weights, dtype=np.float64))
         offsets.append(offset)
@@ -711,16 +713,16 @@ def field_lengths(reader, fieldname: str) -> np.ndarray:
     perdoc = getattr(reader, "_perdoc", None)
     if isinstance(perdoc, whoosh3.W3PerDocReader):
         column = perdoc._cached_reader(whoosh3._lenfield(fieldname), whoosh3.LENGTHS_COLUMN)
+        codes = None
         if isinstance(column, NumericColumn.Reader) and column._typecode == "B":
             # One read of the column's bytes (its load() unpacks them one call at a time);
             # documents past the stored ones have the default, as its reader gives them.
             codes = np.full(column._doccount, column._default, np.uint8)
             stored = min(column._count, column._doccount)
-            raw = column._dbfile.get(column._basepos, stored)
-            codes[:stored] = np.frombuffer(raw, np.uint8)
-            return np.where(codes > 0, _BYTE_LENGTHS[codes], 1.0)
-        if column is not None:
+            codes[:stored] = np.frombuffer(column._dbfile.get(column._basepos, stored), np.uint8)
+        elif column is not None:
             codes = np.asarray(column.load(), dtype=np.uint8)
+        if codes is not None:
             return np.where(codes > 0, _BYTE_LENGTHS[codes], 1.0)
     n = reader.doc_count_all()
     return np.array([reader.doc_field_length(d, fieldname, 1) or 1 for d in range(n)], float)
