@@ -59,7 +59,7 @@ def child(kind: str, mode: str, corpus: Path, target: Path) -> dict:
     cpu_started = cpu()
     started = time.perf_counter()
     if kind == "searchsvc":
-        from searchsvc.indexer import reindex
+        from searchsvc.ingest.indexer import reindex
 
         report = reindex(corpus, target, full=(mode == "full"))
         out = {

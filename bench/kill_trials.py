@@ -37,8 +37,8 @@ from pathlib import Path
 import common
 from common import Status, child_env, dir_size, fmt_mb, index_command, table
 
-from searchsvc import storage
-from searchsvc.search import SearchEngine
+from searchsvc.engine.search import SearchEngine
+from searchsvc.index import storage
 
 CHURN = 300  # documents replaced in every trial
 MODES = ("anywhere", "late", "at commit")  # when to kill, in turn (each for a full and an incr.)

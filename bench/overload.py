@@ -34,9 +34,9 @@ import common
 from common import WORK, Status, file_key, percentile, table
 from load import HOST, Server, free_port, run_level, serve_command, wait_ready
 
-from searchsvc import serve, storage
-from searchsvc.indexer import reindex
-from searchsvc.web import security
+from searchsvc.index import storage
+from searchsvc.ingest.indexer import reindex
+from searchsvc.web import security, serve
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -171,7 +171,7 @@ def overload_report(res: dict, rate: float) -> tuple[list[str], dict]:
 
 UNLIMITED = """
 import sys
-from searchsvc.serve import Service, options
+from searchsvc.web.serve import Service, options
 import gunicorn.http.wsgi
 gunicorn.http.wsgi.SERVER = "searchsvc"
 port, index = int(sys.argv[1]), sys.argv[2]

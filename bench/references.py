@@ -479,7 +479,7 @@ def prune_cache(kind: str, keep: Path, others: int = 2) -> None:
 
 def read_documents(corpus: Path):
     """(id, title, body) as searchsvc reads them, so every engine indexes the same text."""
-    from searchsvc.corpus import read_corpus
+    from searchsvc.ingest.corpus import read_corpus
 
     for d in read_corpus(corpus):
         yield d.id, d.title, d.body
@@ -501,7 +501,7 @@ def build_index(kind: str, corpus: str, target: str) -> dict:
     shutil.rmtree(tmp, ignore_errors=True)
     started = time.perf_counter()
     if kind == "searchsvc":
-        from searchsvc.indexer import reindex
+        from searchsvc.ingest.indexer import reindex
 
         count = reindex(corpus_path, tmp, full=True).documents
     elif kind == "fts5":
@@ -541,7 +541,7 @@ def build_index(kind: str, corpus: str, target: str) -> dict:
 def searchable_path(kind: str, path: Path) -> Path:
     """Where to open an index of ``kind`` cached at ``path`` with Whoosh or SQLite."""
     if kind == "searchsvc":
-        from searchsvc import storage
+        from searchsvc.index import storage
 
         return path / storage.current_name(path)
     if kind == "fts5":

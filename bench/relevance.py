@@ -113,7 +113,7 @@ def _stop_words() -> frozenset[str]:
     """Words no engine is expected to search: searchsvc's list and Whoosh's French one."""
     from whoosh.lang import stopwords_for_language
 
-    from searchsvc.analysis import STOP_WORDS
+    from searchsvc.text.analysis import STOP_WORDS
 
     return frozenset(STOP_WORDS) | {_fold(w) for w in stopwords_for_language("fr")} | ELIDED_PARTS
 
@@ -411,8 +411,8 @@ def eval_engine(
     errors = 0
     out: list[list[str]] = []
     if engine == "searchsvc":
-        from searchsvc.query import QueryError
-        from searchsvc.search import SearchEngine
+        from searchsvc.engine.search import SearchEngine
+        from searchsvc.query.language import QueryError
 
         se = SearchEngine(path)
         if not exact_product:
@@ -528,7 +528,7 @@ def main(argv=None) -> int:
         queries, skipped = data["queries"], Counter(data["skipped"])
         status.note(f"queries: {len(queries)} (cached {qcache.name})")
     else:
-        from searchsvc.corpus import read_corpus
+        from searchsvc.ingest.corpus import read_corpus
 
         with Timer() as t:
             docs = list(read_corpus(folder))

@@ -52,7 +52,7 @@ class Runner:
         self.engine, self.mode, self.queries = engine, mode, queries
         self.parts = {"suggestion": 0.0, "snippets": 0.0}
         if engine == "searchsvc":
-            from searchsvc.search import SearchEngine
+            from searchsvc.engine.search import SearchEngine
 
             self.se = SearchEngine(path)
             if mode == "full":
@@ -65,7 +65,7 @@ class Runner:
 
     def _instrument(self) -> None:
         """Time did-you-mean and snippets inside SearchEngine.search."""
-        import searchsvc.snippets as snippets_module
+        import searchsvc.engine.snippets as snippets_module
 
         parts = self.parts
         suggestion, snippet = self.se._suggestion, snippets_module.snippet
@@ -92,8 +92,8 @@ class Runner:
         if self.mode != "search" or self.engine == "fts5":
             return
         if self.engine == "searchsvc":
-            from searchsvc import query as ql
-            from searchsvc.matching import QueryBuilder
+            from searchsvc.query import language as ql
+            from searchsvc.query.plan import QueryBuilder
 
             with self.se.searcher() as s:
                 self.prepared = [
@@ -116,7 +116,7 @@ class Runner:
         wq = self.prepared[i]
         if wq is None:
             return 0
-        from searchsvc import search
+        from searchsvc.engine import search
 
         with self.se.searcher() as s:
             ranked = search.rank(s, wq, 10, time.monotonic() + search.SEARCH_TIME_LIMIT)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from searchsvc import storage
-from searchsvc.indexer import reindex
-from searchsvc.search import SearchEngine
+from searchsvc.engine.search import SearchEngine
+from searchsvc.index import storage
+from searchsvc.ingest.indexer import reindex
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_CORPUS = ROOT / "corpus"

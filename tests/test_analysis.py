@@ -1,4 +1,4 @@
-"""Tests for searchsvc.analysis: the French analyzer chain, its filters and its offsets."""
+"""Tests for searchsvc.text.analysis: the French analyzer chain, its filters and its offsets."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from searchsvc.analysis import (
+from searchsvc.index.schema import build_schema
+from searchsvc.text.analysis import (
     STEM_MARK,
     STOP_WORDS,
     CompoundFilter,
@@ -24,7 +25,6 @@ from searchsvc.analysis import (
     split_elision,
     word_terms,
 )
-from searchsvc.schema import build_schema
 
 APOSTROPHES = ["'", "\u2019", "\u2018", "\u02bc", "\u00b4"]  # ' ’ ‘ ʼ ´
 
@@ -572,7 +572,7 @@ _FRENCH_BITS = st.sampled_from(
 def test_index_postings_equals_the_analyzer_chain(words):
     from collections import defaultdict
 
-    from searchsvc.analysis import index_postings
+    from searchsvc.text.analysis import index_postings
 
     text = " ".join(words)
     expected = defaultdict(list)
@@ -585,7 +585,7 @@ def test_index_postings_equals_the_analyzer_chain(words):
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(st.lists(st.one_of(_FRENCH_BITS, st.text(max_size=12)), max_size=30))
 def test_iter_terms_offsets_equal_the_analyzer_chain(words):
-    from searchsvc.analysis import STEM_MARK, iter_terms
+    from searchsvc.text.analysis import STEM_MARK, iter_terms
 
     text = " ".join(words)
     expected = [

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from conftest import cli, lock_is_free
 
-from searchsvc import storage
-from searchsvc.indexer import check_index, reindex
-from searchsvc.search import SearchEngine
-from searchsvc.whoosh_internals import SegmentBuilder, _CheckedTask
+from searchsvc.engine.search import SearchEngine
+from searchsvc.index import storage
+from searchsvc.index.whoosh_internals import SegmentBuilder, _CheckedTask
+from searchsvc.ingest.indexer import check_index, reindex
 
 BAD_NAME = b"bad\xff.txt"
 

@@ -1,4 +1,4 @@
-"""Tests for searchsvc.cli through click's CliRunner (no terminal: no colours, no progress)."""
+"""Tests for searchsvc.cli.commands through click's CliRunner."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from searchsvc import storage
-from searchsvc.cli import EXIT_SKIPPED, _terminal_snippet, main
+from searchsvc.cli.commands import EXIT_SKIPPED, _terminal_snippet, main
+from searchsvc.index import storage
 
 
 @pytest.fixture
@@ -216,7 +216,7 @@ def test_search_text_shows_what_was_understood(runner, seed_index):
 # Issue 16: the API's source, date and sort options, with the API's checks and messages.
 @pytest.fixture(scope="module")
 def news_index(tmp_path_factory):
-    from searchsvc.indexer import reindex
+    from searchsvc.ingest.indexer import reindex
 
     corpus = tmp_path_factory.mktemp("news")
     docs = [

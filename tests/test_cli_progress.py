@@ -6,9 +6,9 @@ import io
 
 import pytest
 
-from searchsvc import cli_progress
-from searchsvc.cli_progress import IndexProgress
-from searchsvc.indexer import Progress
+from searchsvc.cli import progress as cli_progress
+from searchsvc.cli.progress import IndexProgress
+from searchsvc.ingest.indexer import Progress
 
 
 class Clock:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from web.facet_corpus import build_index
 
-from searchsvc import completion
-from searchsvc.search import SearchEngine
+from searchsvc.engine import completion
+from searchsvc.engine.search import SearchEngine
 
 
 @pytest.fixture(scope="module")

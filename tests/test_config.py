@@ -1,4 +1,4 @@
-"""Tests for searchsvc.config: settings from SEARCHSVC_* environment variables."""
+"""Tests for searchsvc.settings: settings from SEARCHSVC_* environment variables."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from searchsvc.config import Settings
+from searchsvc.settings import Settings
 
 VARIABLES = ("CORPUS", "INDEX", "HOST", "PORT", "WORKERS")
 

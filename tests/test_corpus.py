@@ -1,4 +1,4 @@
-"""Tests for searchsvc.corpus: turning corpus files into documents and reporting bad files."""
+"""Tests for searchsvc.ingest.corpus: corpus files into documents, bad files reported."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from searchsvc import corpus
-from searchsvc.corpus import (
+from searchsvc.ingest import corpus
+from searchsvc.ingest.corpus import (
     Document,
     Skipped,
     corpus_bytes,

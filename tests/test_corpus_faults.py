@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from searchsvc import corpus
-from searchsvc.cli import EXIT_SKIPPED, main
-from searchsvc.corpus import Skipped, read_corpus
-from searchsvc.search import SearchEngine
+from searchsvc.cli.commands import EXIT_SKIPPED, main
+from searchsvc.engine.search import SearchEngine
+from searchsvc.ingest import corpus
+from searchsvc.ingest.corpus import Skipped, read_corpus
 
 HUNDRED_MB = 100 * 1024 * 1024
 DEPTH = 40  # folders nested in the corpus below (the recursion limit has its own test)

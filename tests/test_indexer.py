@@ -1,4 +1,4 @@
-"""Tests for searchsvc.indexer: full and incremental reindexing, generations, and live readers."""
+"""Tests for searchsvc.ingest.indexer: full and incremental reindexing, generations, readers."""
 
 from __future__ import annotations
 
@@ -9,13 +9,19 @@ from contextlib import closing
 
 import pytest
 
-import searchsvc.corpus as corpus_module
-import searchsvc.indexer as indexer
-from searchsvc import storage
-from searchsvc.indexer import IndexReport, reindex
-from searchsvc.schema import VERSION
-from searchsvc.search import SearchEngine
-from searchsvc.storage import CURRENT, META, IndexBusyError, IndexTooNewError, IndexVersionError
+import searchsvc.ingest.corpus as corpus_module
+import searchsvc.ingest.indexer as indexer
+from searchsvc.engine.search import SearchEngine
+from searchsvc.index import storage
+from searchsvc.index.schema import VERSION
+from searchsvc.index.storage import (
+    CURRENT,
+    META,
+    IndexBusyError,
+    IndexTooNewError,
+    IndexVersionError,
+)
+from searchsvc.ingest.indexer import IndexReport, reindex
 
 
 @pytest.fixture

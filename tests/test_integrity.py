@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 from conftest import cli
 
-from searchsvc import storage
-from searchsvc.indexer import check_index, reindex
-from searchsvc.search import SearchEngine
+from searchsvc.engine.search import SearchEngine
+from searchsvc.index import storage
+from searchsvc.index.whoosh_internals import ARRAYS_EXT
+from searchsvc.ingest.indexer import check_index, reindex
 from searchsvc.web import create_app
-from searchsvc.whoosh_internals import ARRAYS_EXT
 
 
 @pytest.fixture

@@ -1,13 +1,13 @@
-"""Tests for searchsvc.matching: from the parsed query to Whoosh queries and highlights."""
+"""Tests for searchsvc.query.plan: from the parsed query to Whoosh queries and highlights."""
 
 from __future__ import annotations
 
 import pytest
 from whoosh import query as wq
 
-from searchsvc.analysis import analyze_query
-from searchsvc.matching import Highlights, QueryBuilder, Weights, _units
-from searchsvc.query import parse
+from searchsvc.query.language import parse
+from searchsvc.query.plan import Highlights, QueryBuilder, Weights, _units
+from searchsvc.text.analysis import analyze_query
 
 
 @pytest.fixture

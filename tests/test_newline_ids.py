@@ -10,7 +10,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 from web.conftest import make_app  # noqa: F401 - the fixture, shared with tests/web
 
-from searchsvc.indexer import reindex
+from searchsvc.ingest.indexer import reindex
 
 NEWLINE_ID = "new\nline"
 CORPUS = {

@@ -1,4 +1,4 @@
-"""Tests for searchsvc.query: parsing the query language, rendering it back, and its limits."""
+"""Tests for searchsvc.query.language: parsing queries, rendering them back, and limits."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from searchsvc.query import (
+from searchsvc.query.language import (
     MAX_QUERY_CHARS,
     MAX_TERMS,
     All,

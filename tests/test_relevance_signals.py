@@ -8,12 +8,12 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from searchsvc import titles
-from searchsvc.analysis import STEM_MARK, index_terms, lemma, word_terms
 from searchsvc.cli import main
-from searchsvc.indexer import reindex
-from searchsvc.matching import Highlights
-from searchsvc.search import SearchEngine
+from searchsvc.engine import titles
+from searchsvc.engine.search import SearchEngine
+from searchsvc.ingest.indexer import reindex
+from searchsvc.query.plan import Highlights
+from searchsvc.text.analysis import STEM_MARK, index_terms, lemma, word_terms
 from searchsvc.web import create_app
 
 # -- the lexicon: forms Snowball keeps apart meet on a shared stem term ------------------------

@@ -25,11 +25,11 @@ import pytest
 from conftest import lock_is_free
 from whoosh import index as whoosh_index
 
-import searchsvc.indexer as indexer
-from searchsvc import storage
-from searchsvc.indexer import reindex
-from searchsvc.search import SearchEngine
-from searchsvc.whoosh_internals import SegmentBuilder
+import searchsvc.ingest.indexer as indexer
+from searchsvc.engine.search import SearchEngine
+from searchsvc.index import storage
+from searchsvc.index.whoosh_internals import SegmentBuilder
+from searchsvc.ingest.indexer import reindex
 
 NEW_DOC = "Le zeppelin\n\nUn dirigeable commun survole la ville.\n"
 
@@ -222,7 +222,7 @@ def test_a_build_that_fails_stops_its_helper_processes(tmp_path, monkeypatch):
 # middle; it prints "reading" once it holds the lock and reads the corpus.
 DRIVER = """
 import sys, time
-from searchsvc.indexer import reindex
+from searchsvc.ingest.indexer import reindex
 corpus, index_dir, full = sys.argv[1], sys.argv[2], sys.argv[3] == "full"
 def progress(p):
     if p.documents == 1:

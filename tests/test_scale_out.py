@@ -37,7 +37,7 @@ from urllib.parse import urlencode
 import pytest
 from web.conftest import free_port, searchsvc_command, wait_until_healthy
 
-from searchsvc.indexer import reindex
+from searchsvc.ingest.indexer import reindex
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"

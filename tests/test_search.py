@@ -1,4 +1,4 @@
-"""Tests for searchsvc.search: ranked, paginated hits on the seed index, and its invariants."""
+"""Tests for searchsvc.engine.search: ranked hits on the seed index, and their invariants."""
 
 from __future__ import annotations
 
@@ -11,11 +11,17 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from unidecode import unidecode
 
-from searchsvc import search
-from searchsvc.indexer import reindex
-from searchsvc.query import OR_WORDS, QueryError, QueryTooExpensive
-from searchsvc.schema import TEXT_FIELDS
-from searchsvc.search import MAX_PER_PAGE, MAX_RESULT_WINDOW, Filters, SearchEngine, StoredDocument
+from searchsvc.engine import search
+from searchsvc.engine.search import (
+    MAX_PER_PAGE,
+    MAX_RESULT_WINDOW,
+    Filters,
+    SearchEngine,
+    StoredDocument,
+)
+from searchsvc.index.schema import TEXT_FIELDS
+from searchsvc.ingest.indexer import reindex
+from searchsvc.query.language import OR_WORDS, QueryError, QueryTooExpensive
 
 SEED_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 DELANOE_PREFIXES = ("001_", "002_")
@@ -668,7 +674,8 @@ def test_phrase_with_stop_words_matches_them_exactly(make_corpus, tmp_path):
 def test_warm_up_analyses_the_titles_before_the_first_query(tiny_index, monkeypatch):
     """A warmed-up engine's first queries analyse no title: the title signals find them all
     done (a served worker calls warm_up before its first request)."""
-    from searchsvc import caches, titles
+    from searchsvc.engine import titles
+    from searchsvc.index import caches
 
     engine = SearchEngine(tiny_index)
     try:

@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from whoosh import index as whoosh_index
 
-from searchsvc.corpus import Document
-from searchsvc.indexer import _fields, _without_none
-from searchsvc.schema import TEXT_FIELDS, build_schema
-from searchsvc.whoosh_internals import ARRAYS_EXT, SegmentBuilder, UpdateWriter
+from searchsvc.index.schema import TEXT_FIELDS, build_schema
+from searchsvc.index.whoosh_internals import ARRAYS_EXT, SegmentBuilder, UpdateWriter
+from searchsvc.ingest.corpus import Document
+from searchsvc.ingest.indexer import _fields, _without_none
 
 WORDS = [
     "le", "la", "l'élection", "d'été", "présidentielle", "Delanoë", "micro-blogging",

@@ -1,4 +1,4 @@
-"""Tests for searchsvc.snippets: marking matches on the original text, safely escaped."""
+"""Tests for searchsvc.engine.snippets: marking matches on the original text, safely escaped."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from searchsvc.analysis import normalise, token_matches
-from searchsvc.matching import Highlights
-from searchsvc.snippets import (
+from searchsvc.engine.snippets import (
     ELLIPSIS,
     FRAGMENT_CHARS,
     MAX_FRAGMENTS,
@@ -21,6 +19,8 @@ from searchsvc.snippets import (
     snippet,
     split_tokens,
 )
+from searchsvc.query.plan import Highlights
+from searchsvc.text.analysis import normalise, token_matches
 
 TAG_RE = re.compile(r"<[^>]*>")
 

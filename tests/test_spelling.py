@@ -1,4 +1,4 @@
-"""Tests for searchsvc.spelling and the engine's did-you-mean suggestions."""
+"""Tests for searchsvc.query.spelling and the engine's did-you-mean suggestions."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from searchsvc import spelling
-from searchsvc.spelling import closest, frequency, max_edits
+from searchsvc.query import spelling
+from searchsvc.query.spelling import closest, frequency, max_edits
 
 
 @pytest.mark.parametrize(

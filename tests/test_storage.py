@@ -1,4 +1,4 @@
-"""Tests for searchsvc.storage: generations on disk, the CURRENT pointer, metadata, the lock."""
+"""Tests for searchsvc.index.storage: generations, the CURRENT pointer, metadata, the lock."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from searchsvc import storage
-from searchsvc.schema import VERSION
-from searchsvc.storage import (
+from searchsvc.index import storage
+from searchsvc.index.schema import VERSION
+from searchsvc.index.storage import (
     CURRENT,
     META,
     IndexBusyError,

@@ -11,12 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from whoosh import query as wq
 
-from searchsvc import caches, termwise
-from searchsvc import query as ql
-from searchsvc import whoosh_internals as wi
-from searchsvc.indexer import reindex
-from searchsvc.matching import QueryBuilder, Weights
-from searchsvc.search import SearchEngine
+from searchsvc.engine import termwise
+from searchsvc.engine.search import SearchEngine
+from searchsvc.index import caches
+from searchsvc.index import whoosh_internals as wi
+from searchsvc.ingest.indexer import reindex
+from searchsvc.query import language as ql
+from searchsvc.query.plan import QueryBuilder, Weights
 
 # Few enough words that the common ones fill several 128-posting blocks of 400 documents,
 # with accents, elisions, compounds, stop words and inflections to exercise every term kind.

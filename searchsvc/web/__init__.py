@@ -16,10 +16,10 @@ import orjson
 from flask import Flask, Response, current_app
 from flask.json.provider import DefaultJSONProvider
 
-from searchsvc.config import Settings
-from searchsvc.search import SearchEngine
+from searchsvc.engine.search import SearchEngine
+from searchsvc.settings import Settings
 
-# What gunicorn reads of a request before the app sees it (see searchsvc.serve): its worker
+# What gunicorn reads of a request before the app sees it (see searchsvc.web.serve): its worker
 # answers a longer request line with 414, more or longer header fields with 431, in the API's
 # JSON error shape (searchsvc.web.worker).
 MAX_REQUEST_LINE_BYTES = 8190

@@ -6,8 +6,8 @@ from dataclasses import asdict, fields
 
 from flask import Blueprint, request
 
-from searchsvc.query import MAX_QUERY_CHARS, QueryError
-from searchsvc.search import MAX_COMPLETIONS, SearchResult
+from searchsvc.engine.search import MAX_COMPLETIONS, SearchResult
+from searchsvc.query.language import MAX_QUERY_CHARS, QueryError
 from searchsvc.web import get_engine
 from searchsvc.web.errors import json_error
 from searchsvc.web.openapi import build_spec

@@ -10,8 +10,8 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from searchsvc.query import QueryError
-from searchsvc.storage import IndexDamagedError, IndexStateError
+from searchsvc.index.storage import IndexDamagedError, IndexStateError
+from searchsvc.query.language import QueryError
 from searchsvc.web.params import BadParameter
 from searchsvc.web.security import RETRY_AFTER_S, Overloaded
 

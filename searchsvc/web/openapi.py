@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from searchsvc.query import MAX_QUERY_CHARS
-from searchsvc.search import (
+from searchsvc.engine.search import (
     MAX_COMPLETIONS,
     MAX_PER_PAGE,
     MAX_PREFIX_TERMS,
@@ -17,6 +16,7 @@ from searchsvc.search import (
     SEARCH_TIME_LIMIT,
     SORTS,
 )
+from searchsvc.query.language import MAX_QUERY_CHARS
 from searchsvc.web import (
     MAX_HEADER_FIELD_BYTES,
     MAX_HEADER_FIELDS,

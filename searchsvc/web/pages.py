@@ -16,7 +16,10 @@ import re
 from flask import Blueprint, current_app, g, render_template, request, url_for
 from markupsafe import Markup, escape
 
-from searchsvc.query import (
+from searchsvc.engine.search import MAX_RESULT_WINDOW, SearchResult
+from searchsvc.engine.snippets import highlight
+from searchsvc.index.storage import IndexDamagedError, IndexStateError
+from searchsvc.query.language import (
     MAX_QUERY_CHARS,
     MAX_TERMS,
     QueryError,
@@ -25,9 +28,6 @@ from searchsvc.query import (
     render,
     understood_if_different,
 )
-from searchsvc.search import MAX_RESULT_WINDOW, SearchResult
-from searchsvc.snippets import highlight
-from searchsvc.storage import IndexDamagedError, IndexStateError
 from searchsvc.web import get_engine
 from searchsvc.web.errors import INDEX_PAGE_TEXT, error_page
 from searchsvc.web.params import (

@@ -8,7 +8,7 @@ and answers anything beyond at once with 503 ``overloaded`` and ``Retry-After``;
 whose client leaves while it waits (the search page aborts each pause's request when the next
 one comes) leaves the queue at once. The health check, static files and the API description
 are never held back, so with more request threads than in-flight plus queued requests (see
-:mod:`searchsvc.serve`) they are answered however busy the searches are, and nothing lingers
+:mod:`searchsvc.web.serve`) they are answered however busy the searches are, and nothing lingers
 once the load stops.
 """
 
@@ -232,7 +232,7 @@ def warm_up(app: Flask) -> None:
     The index is not opened here (an app built and dropped without being closed, a test,
     would leave its files open): a served worker opens it in :func:`warm_up_index`.
     """
-    from searchsvc.analysis import analyze_query
+    from searchsvc.text.analysis import analyze_query
 
     started = time.monotonic()
     analyze_query(WARM_UP_QUERY)
@@ -301,7 +301,7 @@ def warm_up_index(app: Flask, paths: Iterable[str] = WARM_UP_PATHS) -> WarmUp:
     Never raises: a worker without an index still starts, and answers 503
     ``index_unavailable`` until one is built.
     """
-    from searchsvc import storage
+    from searchsvc.index import storage
 
     started = time.monotonic()
     read = 0

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from searchsvc.indexer import reindex
+from searchsvc.ingest.indexer import reindex
 from searchsvc.web import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from searchsvc.indexer import reindex
+from searchsvc.ingest.indexer import reindex
 
 SOURCES = {
     "handbook": "debian-handbook/usr/share/doc/fr/reseau.html",

@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from searchsvc import search
-from searchsvc.query import MAX_QUERY_CHARS
+from searchsvc.engine import search
+from searchsvc.query.language import MAX_QUERY_CHARS
 from searchsvc.web import get_engine
 from searchsvc.web.security import CONTENT_SECURITY_POLICY
 
@@ -257,7 +257,7 @@ def test_healthz_is_503_for_an_index_of_another_version(make_app, own_index):
 
 # Issue 16: an index a newer searchsvc wrote says to upgrade, not to reindex.
 def test_healthz_and_search_say_upgrade_for_an_index_of_a_newer_version(make_app, own_index):
-    from searchsvc.schema import VERSION
+    from searchsvc.index.schema import VERSION
 
     current = (own_index / "CURRENT").read_text().strip()
     fmt, analyzer = VERSION.split(".")
@@ -376,7 +376,7 @@ def test_similar_errors(client, path, status):
 
 @pytest.fixture(scope="module")
 def news_client(tmp_path_factory):
-    from searchsvc.indexer import reindex
+    from searchsvc.ingest.indexer import reindex
     from searchsvc.web import create_app
 
     corpus = tmp_path_factory.mktemp("news")

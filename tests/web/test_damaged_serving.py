@@ -17,8 +17,8 @@ import urllib.request
 
 import pytest
 
-from searchsvc import storage
-from searchsvc.indexer import reindex
+from searchsvc.index import storage
+from searchsvc.ingest.indexer import reindex
 
 
 def get(url: str) -> tuple[int, bytes]:

@@ -23,10 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from searchsvc import serve
-from searchsvc.indexer import reindex
-from searchsvc.search import MAX_RESULT_WINDOW
-from searchsvc.web import create_app
+from searchsvc.engine.search import MAX_RESULT_WINDOW
+from searchsvc.ingest.indexer import reindex
+from searchsvc.web import create_app, serve
 from searchsvc.web.security import CONTENT_SECURITY_POLICY
 
 from .conftest import close_app, free_port, searchsvc_command, wait_until_healthy

@@ -19,9 +19,8 @@ import pytest
 from flask.json.provider import DefaultJSONProvider
 from markupsafe import Markup
 
-from searchsvc import serve
-from searchsvc.search import FacetCount
-from searchsvc.web import OrjsonProvider, security
+from searchsvc.engine.search import FacetCount
+from searchsvc.web import OrjsonProvider, security, serve
 from searchsvc.web.security import CONTENT_SECURITY_POLICY, InFlightLimiter
 
 from .facet_corpus import build_index

@@ -11,8 +11,7 @@ import time
 
 import pytest
 
-from searchsvc import serve
-from searchsvc.web import get_engine, security
+from searchsvc.web import get_engine, security, serve
 from searchsvc.web.security import CONTENT_SECURITY_POLICY
 
 

@@ -9,8 +9,8 @@ import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
-from searchsvc import search
-from searchsvc.query import QueryError, QueryTooExpensive
+from searchsvc.engine import search
+from searchsvc.query.language import QueryError, QueryTooExpensive
 from searchsvc.web.errors import CODES, INDEX_PAGE_TEXT
 
 JSON_ROUTES = ("/api/", "/healthz")

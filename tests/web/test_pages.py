@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from searchsvc import search
-from searchsvc.query import MAX_QUERY_CHARS
+from searchsvc.engine import search
+from searchsvc.query.language import MAX_QUERY_CHARS
 
 
 class Page(HTMLParser):

@@ -3,7 +3,7 @@ without a restart, and an index that appears after start-up is picked up."""
 
 from __future__ import annotations
 
-from searchsvc.indexer import reindex
+from searchsvc.ingest.indexer import reindex
 
 NEW_ARTICLE = """Le zeppelin revient au-dessus de Paris
 

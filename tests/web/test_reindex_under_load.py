@@ -14,7 +14,7 @@ import threading
 import time
 from urllib.parse import quote
 
-from searchsvc.indexer import reindex
+from searchsvc.ingest.indexer import reindex
 
 CLIENTS = 3
 CYCLES = 4

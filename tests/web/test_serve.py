@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 from gunicorn.workers.gthread import ThreadWorker
 
-from searchsvc import serve
 from searchsvc.cli import main
+from searchsvc.web import serve
 
 from .conftest import searchsvc_command
 

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from searchsvc.analysis import WordTerms, iter_terms
-from searchsvc.caches import LRU
-from searchsvc.caches import title as stored_title
-from searchsvc.matching import Highlights
+from searchsvc.index.caches import LRU
+from searchsvc.index.caches import title as stored_title
+from searchsvc.query.plan import Highlights
+from searchsvc.text.analysis import WordTerms, iter_terms
 
 RERANK_DEPTH = 50
 COVERAGE = 50.0

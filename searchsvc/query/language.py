@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from searchsvc.schema import FIELD_ALIASES
+from searchsvc.index.schema import FIELD_ALIASES
 
 MAX_QUERY_CHARS = 1000
 MAX_TERMS = 50

@@ -3,11 +3,11 @@
 ``reindex`` is incremental by default: documents are compared by content hash, so only new
 and changed ones are written and removed ones deleted. ``full=True`` builds every file anew.
 Either way the result is a new generation, published only once complete and counted (see
-:mod:`searchsvc.storage`): the live one is never written to.
+:mod:`searchsvc.index.storage`): the live one is never written to.
 
 A reindex may fail or be killed at any point: the live index stays whole, the kernel drops
 the write lock, and the next run removes what the dead one left. Failures end in bounded
-time as :class:`~searchsvc.storage.IndexStateError` subclasses with one line for people:
+time as :class:`~searchsvc.index.storage.IndexStateError` subclasses with one line for people:
 a full disk or a helper process that died is an ``IndexWriteError``. The helper processes of
 a multi-process build die with the process that started them, so none is left holding files
 or the lock. A damaged live index is noticed (its files are checked against their SHA-256)
@@ -32,16 +32,16 @@ from pathlib import Path, PurePosixPath
 
 from whoosh import index as whoosh_index
 
-from searchsvc import storage
-from searchsvc.corpus import Document, Skipped, corpus_bytes, read_corpus
-from searchsvc.schema import build_schema
-from searchsvc.whoosh_internals import (
+from searchsvc.index import storage
+from searchsvc.index.schema import build_schema
+from searchsvc.index.whoosh_internals import (
     CheckedMpWriter,
     HelperFailed,
     SegmentBuilder,
     UpdateWriter,
     abandon,
 )
+from searchsvc.ingest.corpus import Document, Skipped, corpus_bytes, read_corpus
 
 # Memory the postings held in memory may take before they are written out as a segment, in
 # all (a multi-process build shares it among its helpers). Each segment repeats the words it
@@ -133,7 +133,7 @@ def reindex(
     however large the corpus. ``on_wait`` is called once if another reindex holds the index
     and this one waits for it; ``on_notice`` gets a sentence when the live index cannot be
     updated (damaged, an older format) and is rebuilt in full instead. An index written by a
-    newer searchsvc is left untouched: :class:`~searchsvc.storage.IndexTooNewError`, even
+    newer searchsvc is left untouched: :class:`~searchsvc.index.storage.IndexTooNewError`, even
     with ``full``.
     """
     corpus, root = Path(corpus), Path(index_dir)
@@ -223,7 +223,7 @@ def check_index(index_dir: str | os.PathLike) -> CheckReport:
     """Verify the live generation: every file against its SHA-256, no file unaccounted for,
     and the document count Whoosh reads against the one recorded.
 
-    Raises :class:`~searchsvc.storage.IndexStateError` when there is no live generation to
+    Raises :class:`~searchsvc.index.storage.IndexStateError` when there is no live generation to
     check (none built, a damaged pointer or metadata, another format).
     """
     live = storage.current(Path(index_dir))
@@ -379,7 +379,7 @@ def _update(
     """Write the changes as a new generation that starts from links to the live one's files.
 
     ``read(known)`` gives the corpus's documents, those whose source digest is in ``known``
-    unread (see :func:`searchsvc.corpus.read_corpus`). The new generation is made at the
+    unread (see :func:`searchsvc.ingest.corpus.read_corpus`). The new generation is made at the
     first change only: a run that changes nothing writes nothing and publishes nothing.
     """
     with contextlib.closing(whoosh_index.open_dir(live.path)) as live_ix:

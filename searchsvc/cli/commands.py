@@ -12,13 +12,13 @@ from pathlib import Path
 
 import click
 
-from searchsvc import storage
-from searchsvc.cli_progress import IndexProgress
-from searchsvc.config import Settings
-from searchsvc.corpus import Skipped
-from searchsvc.indexer import check_index, reindex
-from searchsvc.query import QueryError, understood_if_different
-from searchsvc.search import MAX_PER_PAGE, SORTS, Filters, SearchEngine
+from searchsvc.cli.progress import IndexProgress
+from searchsvc.engine.search import MAX_PER_PAGE, SORTS, Filters, SearchEngine
+from searchsvc.index import storage
+from searchsvc.ingest.corpus import Skipped
+from searchsvc.ingest.indexer import check_index, reindex
+from searchsvc.query.language import QueryError, understood_if_different
+from searchsvc.settings import Settings
 
 # Exit status of `index` when it finished but skipped some files.
 EXIT_SKIPPED = 3
@@ -218,7 +218,7 @@ def serve_command(
     host: str | None, port: int | None, workers: int | None, index_dir: Path | None
 ) -> None:
     """Serve the search page and JSON API with gunicorn until stopped."""
-    from searchsvc.serve import serve
+    from searchsvc.web.serve import serve
 
     settings = Settings.from_env()
     index_dir = index_dir or settings.index
@@ -273,7 +273,3 @@ def _render_text(result, color: bool) -> str:
             lines.append("   " + " · ".join(v for v in (hit.date, hit.source) if v))
         lines.append("   " + _terminal_snippet(hit.snippet, color))
     return "\n".join(lines)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

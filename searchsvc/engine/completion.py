@@ -25,8 +25,11 @@ from dataclasses import dataclass
 
 from whoosh import query as wq
 
-from searchsvc import query as ql
-from searchsvc.analysis import (
+from searchsvc.index.caches import LRU, per_reader
+from searchsvc.index.schema import FIELD_ALIASES, TEXT_FIELDS
+from searchsvc.query import language as ql
+from searchsvc.query.plan import QueryBuilder, Union
+from searchsvc.text.analysis import (
     STEM_MARK,
     STOP_WORDS,
     content_term,
@@ -36,9 +39,6 @@ from searchsvc.analysis import (
     token_matches,
     token_pieces,
 )
-from searchsvc.caches import LRU, per_reader
-from searchsvc.matching import QueryBuilder, Union
-from searchsvc.schema import FIELD_ALIASES, TEXT_FIELDS
 
 # Completions of the word being typed that an instant search looks for, most frequent first,
 # and the documents they may hold in all (their postings to merge), past the first one:
@@ -251,7 +251,7 @@ def _without(node: ql.Node, leaf: ql.Leaf) -> ql.Node:
 
 
 class InstantQueryBuilder(QueryBuilder):
-    """:class:`~searchsvc.matching.QueryBuilder` that reads a :class:`TypedWord` as one of
+    """:class:`~searchsvc.query.plan.QueryBuilder` that reads a :class:`TypedWord` as one of
     the most frequent words it begins (itself included, when it is a word of the index).
 
     Each of those words counts in proportion to its share of the documents of the most

@@ -11,10 +11,10 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 from whoosh.reading import IndexReader
 
-from searchsvc.analysis import STEM_MARK
-from searchsvc.caches import LRU
-from searchsvc.schema import TEXT_FIELDS
-from searchsvc.whoosh_internals import segment_key
+from searchsvc.index.caches import LRU
+from searchsvc.index.schema import TEXT_FIELDS
+from searchsvc.index.whoosh_internals import segment_key
+from searchsvc.text.analysis import STEM_MARK
 
 # A word found in at least this many documents is taken as correctly spelt: no look-up.
 COMMON_DOCS = 20

@@ -24,14 +24,16 @@ from whoosh import index as whoosh_index
 from whoosh import query as wq
 from whoosh.searching import Searcher
 
-from searchsvc import columns, completion, snippets, spelling, storage, termwise, titles
-from searchsvc import query as ql
-from searchsvc.analysis import VARIANT_SEP, analyze_query, content_term
-from searchsvc.caches import LRU, per_reader, stored_fields
-from searchsvc.caches import title as stored_title
-from searchsvc.matching import Highlights, QueryBuilder, Weights
-from searchsvc.schema import TEXT_FIELDS
-from searchsvc.whoosh_internals import ArraysFileError
+from searchsvc.engine import completion, snippets, termwise, titles
+from searchsvc.index import columns, storage
+from searchsvc.index.caches import LRU, per_reader, stored_fields
+from searchsvc.index.caches import title as stored_title
+from searchsvc.index.schema import TEXT_FIELDS
+from searchsvc.index.whoosh_internals import ArraysFileError
+from searchsvc.query import language as ql
+from searchsvc.query import spelling
+from searchsvc.query.plan import Highlights, QueryBuilder, Weights
+from searchsvc.text.analysis import VARIANT_SEP, analyze_query, content_term
 
 MAX_PER_PAGE = 100
 # Deepest result a page may reach (page x per_page): deep paging costs scoring every hit.
@@ -219,7 +221,7 @@ class SearchEngine:
 
         A generation's files are checked against its manifest before it is opened, and
         again every ``VERIFY_EVERY_S`` while it is served: a damaged index raises
-        :class:`~searchsvc.storage.IndexDamagedError` instead of answering wrongly.
+        :class:`~searchsvc.index.storage.IndexDamagedError` instead of answering wrongly.
         """
         name = storage.current_name(self.root)
         with self._lock:
@@ -256,7 +258,7 @@ class SearchEngine:
     @contextmanager
     def _reading(self) -> Iterator[None]:
         """Turn an error Whoosh raises while reading a damaged file into
-        :class:`~searchsvc.storage.IndexDamagedError`.
+        :class:`~searchsvc.index.storage.IndexDamagedError`.
 
         Decoding a damaged posting or term file fails in many ways (``Block tag error``,
         ``IndexError``, ``struct.error``, ``zlib.error``...), so on any unexpected error the
@@ -284,7 +286,7 @@ class SearchEngine:
             raise
 
     def _raise_if_damaged(self) -> None:
-        """After a read error: raise :class:`~searchsvc.storage.IndexDamagedError` when a
+        """After a read error: raise :class:`~searchsvc.index.storage.IndexDamagedError` when a
         file of the live generation no longer matches its SHA-256, or was replaced since it
         was opened (then the index is opened afresh at the next request)."""
         generation = self._generation
@@ -350,8 +352,8 @@ class SearchEngine:
         """Documents, generation and format version of the live index, from its metadata.
 
         It never waits for the searcher, so a health check answers however busy searches are;
-        it raises :class:`~searchsvc.storage.IndexStateError` when no usable index is live,
-        :class:`~searchsvc.storage.IndexDamagedError` when one of its files changed.
+        it raises :class:`~searchsvc.index.storage.IndexStateError` when no usable index is live,
+        :class:`~searchsvc.index.storage.IndexDamagedError` when one of its files changed.
         """
         generation = storage.current(self.root)
         self._verifier.check(generation)
@@ -396,7 +398,7 @@ class SearchEngine:
         matched by close words (no did-you-mean on ``résea``); the words before it are
         searched as :meth:`search` does. When the text ends with a space, or its last word is
         not a plain word, or begins no word of the index (a misspelling), this is
-        :meth:`search`. See :mod:`searchsvc.completion`.
+        :meth:`search`. See :mod:`searchsvc.engine.completion`.
         """
         return self._cached_search(text, page, per_page, filters, sort, typing=True)
 
@@ -640,7 +642,7 @@ class SearchEngine:
         so; words typed with accents put the words spelt so first (``pré`` offers
         *président* before *prendre*). Only words the documents write on their own are
         offered: a compound as written (*mot-clé*), never glued (``motcle``). See
-        :mod:`searchsvc.completion`.
+        :mod:`searchsvc.engine.completion`.
         """
         typed = completion.split_typed(text)
         if typed is None or limit < 1:
@@ -800,10 +802,10 @@ def rank(
 ) -> Ranked:
     """Run a built query: the total, the best ``limit`` and the sources, no snippets.
 
-    Relevance goes through :mod:`searchsvc.termwise` when it handles the query's shape;
+    Relevance goes through :mod:`searchsvc.engine.termwise` when it handles the query's shape;
     Whoosh's collectors run the others and the sort by date. Past ``deadline``
     (``time.monotonic()``) Whoosh's ``TimeLimit`` is raised. With ``signals``, relevance
-    adds the title signals (:mod:`searchsvc.titles`) to the best documents' scores.
+    adds the title signals (:mod:`searchsvc.engine.titles`) to the best documents' scores.
     """
     filters = filters or Filters()
     if sort == "relevance" and termwise.supports(query):
@@ -814,7 +816,7 @@ def rank(
 def _rank_termwise(
     s: Searcher, query: wq.Query, limit: int, deadline: float, filters, signals=None
 ) -> Ranked:
-    """Rank by relevance through :mod:`searchsvc.termwise` (same scores as Whoosh's)."""
+    """Rank by relevance through :mod:`searchsvc.engine.termwise` (same scores as Whoosh's)."""
     filter_q = filters.query()
     allowed = set(s.docs_for_query(filter_q)) if filter_q is not None else None
     depth = max(limit, titles.RERANK_DEPTH) if signals else limit

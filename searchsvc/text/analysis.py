@@ -22,7 +22,7 @@ rank the documents that use that very form first, as a phrase would.
 
 A third output, the *variants* terms (``"elysee élysée"``), records which accented spellings
 an unaccented word stands for, so that a query typed without accents can be stemmed from the
-accented forms the corpus really has (see :mod:`searchsvc.query`).
+accented forms the corpus really has (see :mod:`searchsvc.query.language`).
 
 Filters are top-level classes with plain attributes because Whoosh pickles the analyzer
 into the index; per-word work is cached in module-level functions, not on the instances.

@@ -16,7 +16,7 @@ helpers' liveness and every helper must report success, or the commit raises
 :class:`HelperFailed` with the helper's own reason.
 
 On the reading side, :func:`read_postings` decodes a term's postings block by block into
-arrays (document numbers and weights) for :mod:`searchsvc.termwise`, keeping where each block
+arrays (document numbers and weights) for :mod:`searchsvc.engine.termwise`, keeping where each block
 starts so that positions are read only for the documents a phrase asks about, and
 :func:`field_lengths` reads a field's length column in one go.
 
@@ -47,13 +47,13 @@ from whoosh.multiproc import MpWriter, SubWriterTask
 from whoosh.util import random_name
 from whoosh.util.numeric import byte_to_length, length_to_byte
 
-from searchsvc.storage import describe_error
+from searchsvc.index.storage import describe_error
 
 PINNED_WHOOSH = (2, 7, 5)
 if tuple(whoosh.__version__[:3]) != PINNED_WHOOSH:  # pragma: no cover - guards upgrades
     raise ImportError(
         f"searchsvc needs Whoosh {'.'.join(map(str, PINNED_WHOOSH))} (whoosh-reloaded), found "
-        f"{whoosh.versionstring()}: its private internals are used in searchsvc.whoosh_internals"
+        f"{whoosh.versionstring()}: searchsvc.index.whoosh_internals uses its private internals"
     )
 
 # How often a waiting parent looks whether its helpers are still alive.

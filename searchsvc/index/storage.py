@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from searchsvc.schema import VERSION
+from searchsvc.index.schema import VERSION
 
 CURRENT = "CURRENT"
 META = "searchsvc.json"

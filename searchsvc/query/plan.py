@@ -14,9 +14,12 @@ from whoosh import matching
 from whoosh import query as wq
 from whoosh.reading import IndexReader
 
-from searchsvc import query as ql
-from searchsvc import spelling
-from searchsvc.analysis import (
+from searchsvc.index.caches import per_reader
+from searchsvc.index.schema import TEXT_FIELDS
+from searchsvc.index.whoosh_internals import ExcludingMatcher
+from searchsvc.query import language as ql
+from searchsvc.query import spelling
+from searchsvc.text.analysis import (
     STEM_MARK,
     STOP_WORDS,
     VARIANT_SEP,
@@ -24,9 +27,6 @@ from searchsvc.analysis import (
     analyze_query,
     word_terms,
 )
-from searchsvc.caches import per_reader
-from searchsvc.schema import TEXT_FIELDS
-from searchsvc.whoosh_internals import ExcludingMatcher
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class Highlights:
 
     def matches(self, exact: str, stems: tuple[str, ...] | str = ()) -> bool:
         """Tell whether a token with these terms (its exact form, and its stems: its own and
-        its lemmas', see :attr:`~searchsvc.analysis.WordTerms.stems`) is one the query
+        its lemmas', see :attr:`~searchsvc.text.analysis.WordTerms.stems`) is one the query
         looked for."""
         if exact in self.exact:
             return True
@@ -95,7 +95,7 @@ def phrase_score(
 ) -> float:
     """BM25 of a phrase found ``occurrences`` times in a field of ``length`` (its words' idf
     summed), plus the tie-breaking share of its words' own scores; one formula for Whoosh's
-    matcher and for :mod:`searchsvc.termwise`, so that both give the same scores."""
+    matcher and for :mod:`searchsvc.engine.termwise`, so that both give the same scores."""
     tf = float(occurrences)
     bm25 = idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avgfl))
     return boost * (bm25 + PHRASE_TIE_BREAK * words_score)
@@ -115,7 +115,7 @@ class ExactPhrase(wq.Phrase):
         super().__init__(fieldname, words, slop=1, boost=boost, char_ranges=char_ranges)
 
     def matcher(self, searcher, context=None):
-        from searchsvc import termwise  # it imports this module
+        from searchsvc.engine import termwise  # it imports this module
 
         inner = wq.Phrase(self.fieldname, self.words).matcher(searcher, context)
         if not inner.is_active():
@@ -178,7 +178,7 @@ class Union(wq.Or):
 
 class Exclude(wq.AndNot):
     """``a ANDNOT b`` that always excludes (see
-    :class:`~searchsvc.whoosh_internals.ExcludingMatcher`)."""
+    :class:`~searchsvc.index.whoosh_internals.ExcludingMatcher`)."""
 
     def matcher(self, searcher, context=None):
         scored = self.a.matcher(searcher, context)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from whoosh import sorting
 
-from searchsvc.caches import per_reader
+from searchsvc.index.caches import per_reader
 
 
 def column_reader(segment_reader, fieldname: str, reverse: bool = False):

@@ -1,4 +1,4 @@
-"""Evaluate the queries :class:`~searchsvc.matching.QueryBuilder` makes with arrays.
+"""Evaluate the queries :class:`~searchsvc.query.plan.QueryBuilder` makes with arrays.
 
 Whoosh scores a query a document at a time through a tree of matchers: for a word query on
 the bench index that is tens of thousands of Python calls per search. Here each segment's
@@ -16,9 +16,9 @@ reach them with the bonus (their score plus the bonus's upper bound reaches the
 
 Only the node types the query builder makes for words, phrases and prefixes are handled;
 :func:`supports` tells the caller when to let Whoosh run the query instead. Postings are
-decoded once per segment and term (:func:`searchsvc.whoosh_internals.read_postings`) and
+decoded once per segment and term (:func:`searchsvc.index.whoosh_internals.read_postings`) and
 kept while the searcher lives, up to ``POSTINGS_CACHED`` in all; a segment
-written with its postings arrays (:data:`searchsvc.whoosh_internals.ARRAYS_EXT`) gives them
+written with its postings arrays (:data:`searchsvc.index.whoosh_internals.ARRAYS_EXT`) gives them
 as slices of a mapped file instead, with nothing to decode.
 """
 
@@ -35,11 +35,11 @@ import numpy as np
 from whoosh import collectors
 from whoosh import query as wq
 
-from searchsvc import columns
-from searchsvc import whoosh_internals as wi
-from searchsvc.caches import LRU, per_reader
-from searchsvc.matching import PHRASE_B, PHRASE_IDF_FIELD, ExactPhrase, phrase_score
-from searchsvc.schema import TEXT_FIELDS
+from searchsvc.index import columns
+from searchsvc.index import whoosh_internals as wi
+from searchsvc.index.caches import LRU, per_reader
+from searchsvc.index.schema import TEXT_FIELDS
+from searchsvc.query.plan import PHRASE_B, PHRASE_IDF_FIELD, ExactPhrase, phrase_score
 
 # Postings of recently used terms kept per searcher, counted in units of 24 bytes: decoded
 # ones hold document number, weight and BM25 denominator (24 bytes a posting), those read
@@ -321,8 +321,8 @@ class _Segment:
     def _phrase(self, q: wq.Phrase, scope: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Whoosh's ``Phrase``: the words in order, each within ``slop`` positions of the
         one before; scored as the sum of the words' scores, times the phrase's boost. An
-        :class:`~searchsvc.matching.ExactPhrase` is scored by how often it occurs
-        (:func:`~searchsvc.matching.phrase_score`)."""
+        :class:`~searchsvc.query.plan.ExactPhrase` is scored by how often it occurs
+        (:func:`~searchsvc.query.plan.phrase_score`)."""
         fieldname, words = q.fieldname, list(q.words)
         if not all(self.df(fieldname, w) for w in words):
             return self._empty()
@@ -500,7 +500,7 @@ def lengths(reader, fieldname: str) -> np.ndarray:
 
 def value_counts(searcher, docnums: np.ndarray, fieldname: str, key=None) -> dict[str, int]:
     """How many of these documents (global numbers, ascending) have each value of a column
-    field, or each ``key(value)`` (see :func:`searchsvc.columns.column_codes`)."""
+    field, or each ``key(value)`` (see :func:`searchsvc.index.columns.column_codes`)."""
     counts: dict[str, int] = {}
     for leaf, offset in searcher.leaf_searchers():
         reader = leaf.reader()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from whoosh import fields, formats
 
-from searchsvc.analysis import ANALYZER_VERSION, FrenchAnalyzer, index_postings
+from searchsvc.text.analysis import ANALYZER_VERSION, FrenchAnalyzer, index_postings
 
 # Bump when the schema changes (fields added, removed or configured differently).
 # 5: searchsvc.json lists every file of the generation with its SHA-256.
@@ -33,7 +33,7 @@ FIELD_ALIASES = {
 class FrenchTextField(fields.TEXT):
     """A positional text field analysed in French.
 
-    Indexing goes through :func:`~searchsvc.analysis.index_postings` (one fused pass, the
+    Indexing goes through :func:`~searchsvc.text.analysis.index_postings` (one fused pass, the
     same terms as the analyzer chain); the chain itself serves queries and highlighting.
     """
 

@@ -12,8 +12,8 @@ from functools import lru_cache
 from html import escape
 from itertools import accumulate
 
-from searchsvc.analysis import TOKEN_PATTERN, normalise, token_kind, token_pieces
-from searchsvc.matching import Highlights
+from searchsvc.query.plan import Highlights
+from searchsvc.text.analysis import TOKEN_PATTERN, normalise, token_kind, token_pieces
 
 # Only the start of very long documents is scanned for snippets: it bounds the cost.
 MAX_ANALYZED_CHARS = 50_000

@@ -13,7 +13,7 @@ from typing import IO
 
 import click
 
-from searchsvc.indexer import Progress
+from searchsvc.ingest.indexer import Progress
 
 # Seconds between two plain lines, and between two redraws of the bar.
 PLAIN_EVERY_S = 5.0
@@ -22,7 +22,7 @@ WRITING = "writing the index…"
 
 
 class IndexProgress:
-    """A progress handler for :func:`searchsvc.indexer.reindex` that draws on ``stream``."""
+    """A progress handler for :func:`searchsvc.ingest.indexer.reindex` that draws on ``stream``."""
 
     def __init__(self, stream: IO[str], live: bool):
         """``live``: a person watches a terminal (draw a bar), else print plain lines."""

@@ -1,0 +1,5 @@
+"""``python -m searchsvc.cli``: the ``searchsvc`` command."""
+
+from searchsvc.cli.commands import main
+
+main()

@@ -1,0 +1,2 @@
+"""Searching an open index: ranking, title signals, snippets, suggestions, completions and
+the result types the CLI and the web app share. Nothing here knows Flask or click."""
