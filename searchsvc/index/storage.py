@@ -40,6 +40,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from searchsvc.errors import (
+    IndexBusyError,
+    IndexDamagedError,
+    IndexPathError,
+    IndexTooNewError,
+    IndexVersionError,
+    NoIndexError,
+)
 from searchsvc.index.schema import VERSION
 
 CURRENT = "CURRENT"
@@ -62,43 +70,15 @@ def _drop_inherited_locks() -> None:
     _HELD_LOCKS.clear()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_drop_inherited_locks)
+_fork_hook_installed = False
 
 
-class IndexStateError(Exception):
-    """Base for index problems a user can act on; the message says what to do."""
-
-
-class NoIndexError(IndexStateError):
-    """There is no usable index yet."""
-
-
-class IndexVersionError(IndexStateError):
-    """The index was built by an older (or unknown) version of the schema or analyzer; a
-    full rebuild replaces it."""
-
-
-class IndexTooNewError(IndexStateError):
-    """The index was written by a newer searchsvc: only upgrading searchsvc makes it usable,
-    and rebuilding it would throw away what the newer version wrote, so nothing may."""
-
-
-class IndexBusyError(IndexStateError):
-    """Another process is writing the index."""
-
-
-class IndexDamagedError(IndexStateError):
-    """A file of the live index is missing, changed or unreadable; a full rebuild heals it."""
-
-
-class IndexPathError(IndexStateError):
-    """The index path is not a folder that can hold an index."""
-
-
-class IndexWriteError(IndexStateError):
-    """Writing a new generation failed (a full disk, a helper process that died); the live
-    generation is untouched."""
+def _drop_locks_in_children() -> None:
+    """Install the fork hook above, once, at the first lock taken (not at import)."""
+    global _fork_hook_installed
+    if not _fork_hook_installed and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_drop_inherited_locks)
+        _fork_hook_installed = True
 
 
 @dataclass(frozen=True)
@@ -516,6 +496,7 @@ def write_lock(
                     on_wait()
                 waited = True
                 time.sleep(0.1)
+        _drop_locks_in_children()
         _HELD_LOCKS.add(fd)
         yield
     finally:

@@ -7,7 +7,7 @@ Either way the result is a new generation, published only once complete and coun
 
 A reindex may fail or be killed at any point: the live index stays whole, the kernel drops
 the write lock, and the next run removes what the dead one left. Failures end in bounded
-time as :class:`~searchsvc.index.storage.IndexStateError` subclasses with one line for people:
+time as :class:`~errors.IndexStateError` subclasses with one line for people:
 a full disk or a helper process that died is an ``IndexWriteError``. The helper processes of
 a multi-process build die with the process that started them, so none is left holding files
 or the lock. A damaged live index is noticed (its files are checked against their SHA-256)
@@ -32,6 +32,7 @@ from pathlib import Path, PurePosixPath
 
 from whoosh import index as whoosh_index
 
+from searchsvc import errors
 from searchsvc.index import storage
 from searchsvc.index.schema import build_schema
 from searchsvc.index.whoosh_internals import (
@@ -133,7 +134,7 @@ def reindex(
     however large the corpus. ``on_wait`` is called once if another reindex holds the index
     and this one waits for it; ``on_notice`` gets a sentence when the live index cannot be
     updated (damaged, an older format) and is rebuilt in full instead. An index written by a
-    newer searchsvc is left untouched: :class:`~searchsvc.index.storage.IndexTooNewError`, even
+    newer searchsvc is left untouched: :class:`~errors.IndexTooNewError`, even
     with ``full``.
     """
     corpus, root = Path(corpus), Path(index_dir)
@@ -168,7 +169,7 @@ def reindex(
                 _update(root, live, read, report, limitmb, meter)
             storage.collect_garbage(root)
     except (OSError, HelperFailed) as e:
-        raise storage.IndexWriteError(_failure(root, e)) from e
+        raise errors.IndexWriteError(_failure(root, e)) from e
     report.seconds = time.monotonic() - started
     return report
 
@@ -192,9 +193,9 @@ def _updatable(root: Path) -> tuple[storage.Generation | None, str | None]:
     try:
         live = storage.current(root)
         storage.Verifier().check(live, fresh=True)
-    except storage.NoIndexError:
+    except errors.NoIndexError:
         return None, None
-    except storage.IndexStateError as e:  # damaged, or another format
+    except errors.IndexStateError as e:  # damaged, or another format
         return None, f"{e} — rebuilding it in full"
     return live, None
 
@@ -223,7 +224,7 @@ def check_index(index_dir: str | os.PathLike) -> CheckReport:
     """Verify the live generation: every file against its SHA-256, no file unaccounted for,
     and the document count Whoosh reads against the one recorded.
 
-    Raises :class:`~searchsvc.index.storage.IndexStateError` when there is no live generation to
+    Raises :class:`~errors.IndexStateError` when there is no live generation to
     check (none built, a damaged pointer or metadata, another format).
     """
     live = storage.current(Path(index_dir))
@@ -282,7 +283,15 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-if sys.platform.startswith("linux"):
+_prctl = None
+
+
+def _install_fork_hooks() -> None:
+    """Have every child this process forks from now on ask to die with it (on Linux); done at
+    the first build rather than at import, so that importing the indexer changes nothing."""
+    global _prctl
+    if _prctl is not None or not sys.platform.startswith("linux"):
+        return
     _prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up now, not in a forked child
     os.register_at_fork(before=_note_fork_parent, after_in_child=_die_with_parent)
 
@@ -291,6 +300,7 @@ if sys.platform.startswith("linux"):
 def _helpers_die_with_this_process() -> Iterator[None]:
     global _builds
     with _builds_lock:
+        _install_fork_hooks()
         _builds += 1
     try:
         yield
@@ -457,7 +467,7 @@ def _publish(
     with contextlib.closing(whoosh_index.open_dir(tmp)) as ix:
         written = ix.doc_count()
     if written != expected:
-        raise storage.IndexWriteError(
+        raise errors.IndexWriteError(
             f"the new index holds {written:,} documents where {expected:,} were written; "
             "it was not published and the live index is unchanged"
         )
