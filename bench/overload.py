@@ -34,6 +34,7 @@ import common
 from common import WORK, Status, file_key, percentile, table
 from load import HOST, Server, free_port, run_level, serve_command, wait_ready
 
+from searchsvc import errors
 from searchsvc.index import storage
 from searchsvc.ingest.indexer import reindex
 from searchsvc.web import security, serve
@@ -204,7 +205,7 @@ def main(argv=None) -> int:
     index = WORK / "overload" / f"index-{common.digest(file_key(args.corpus), docs)}"
     try:
         documents = storage.current(index).meta["documents"]
-    except storage.IndexStateError:  # none yet, or built by another version: build it
+    except errors.IndexStateError:  # none yet, or built by another version: build it
         status.note(f"building the searchsvc index of {docs or 'all'} documents …")
         shutil.rmtree(index, ignore_errors=True)
         documents = reindex(folder, index, full=True).documents
@@ -221,13 +222,13 @@ def main(argv=None) -> int:
             offset += len(chunk)
             status.note(f"steady load, concurrency {c} …")
             res = run_level(port, chunk, c, args.seconds)
-            lat, errors = res["latencies"], res["errors"]
-            n_err = sum(errors.values())
+            lat, failed = res["latencies"], res["errors"]
+            n_err = sum(failed.values())
             rps = (len(lat) + n_err) / res["seconds"]
             steady_rows.append(
                 [str(c), str(len(lat) + n_err), f"{res['seconds']:.1f} s", f"{rps:.1f}",
                  ms(lat, 50), ms(lat, 95), ms(lat, 99),
-                 str(n_err) + (f" ({dict(errors)})" if n_err else "")]
+                 str(n_err) + (f" ({dict(failed)})" if n_err else "")]
             )  # fmt: skip
             if not n_err and rps > best:
                 best, best_p50 = rps, percentile(lat, 50)

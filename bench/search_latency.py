@@ -3,7 +3,7 @@ the plain Whoosh baseline, measured in the same run.
 
 Two modes per engine:
 
-* ``search``   the query alone, top 10 ids, no snippets: searchsvc's ``search.rank()`` (what
+* ``search``   the query alone, top 10 ids, no snippets: searchsvc's ``ranking.rank()`` (what
                ``SearchEngine.search`` runs before snippets: top 10, total count and source
                facet) with the query objects its ``QueryBuilder`` makes (built beforehand);
                the plain baseline runs Whoosh's ``searcher.search(q, limit=10)`` with its
@@ -116,10 +116,11 @@ class Runner:
         wq = self.prepared[i]
         if wq is None:
             return 0
-        from searchsvc.engine import search
+        from searchsvc import settings
+        from searchsvc.engine import ranking
 
         with self.se.searcher() as s:
-            ranked = search.rank(s, wq, 10, time.monotonic() + search.SEARCH_TIME_LIMIT)
+            ranked = ranking.rank(s, wq, 10, time.monotonic() + settings.SEARCH_TIME_LIMIT)
             return len([s.stored_fields(docnum)["id"] for _score, docnum in ranked.top])
 
 
@@ -425,7 +426,7 @@ def main(argv=None) -> int:
             "Search latency",
             code,
             report,
-            "Modes: `search` = top-10 ids only (searchsvc: `search.rank()` with the query "
+            "Modes: `search` = top-10 ids only (searchsvc: `ranking.rank()` with the query "
             "objects its QueryBuilder made: top 10, count and facets); `full` = a whole "
             "request (searchsvc: "
             "`SearchEngine.search` with count, snippets and did-you-mean).\n\n" + notes,

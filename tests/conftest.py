@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from searchsvc import errors
 from searchsvc.engine.search import SearchEngine
 from searchsvc.index import storage
 from searchsvc.ingest.indexer import reindex
@@ -156,5 +157,5 @@ def lock_is_free(index_dir: Path) -> bool:
     try:
         with storage.write_lock(index_dir, wait=False):
             return True
-    except storage.IndexBusyError:
+    except errors.IndexBusyError:
         return False

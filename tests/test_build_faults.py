@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import cli, lock_is_free
 
+from searchsvc import errors
 from searchsvc.engine.search import SearchEngine
 from searchsvc.index import storage
 from searchsvc.index.whoosh_internals import SegmentBuilder, _CheckedTask
@@ -129,7 +130,7 @@ def test_a_helper_that_fails_ends_the_build_with_its_reason(live_index, monkeypa
 
     monkeypatch.setattr(SegmentBuilder, "add_document", full_disk)
     started = time.monotonic()
-    with pytest.raises(storage.IndexWriteError) as failure:
+    with pytest.raises(errors.IndexWriteError) as failure:
         reindex(corpus, index_dir, full=True, procs=2)
     assert time.monotonic() - started < 60
     assert "helper process: No space left on device (/index/MAIN_x.pst)" in str(failure.value)
@@ -147,7 +148,7 @@ def test_a_helper_killed_midway_ends_the_build(live_index, monkeypatch):
         return real(self, **fields)
 
     monkeypatch.setattr(SegmentBuilder, "add_document", killed)
-    with pytest.raises(storage.IndexWriteError, match="exit code -9"):
+    with pytest.raises(errors.IndexWriteError, match="exit code -9"):
         reindex(corpus, index_dir, full=True, procs=2)
     assert_live_untouched(index_dir, live)
 
@@ -165,7 +166,7 @@ def test_documents_lost_on_the_way_are_never_published(live_index, monkeypatch):
         return real(self, filename, doc_count)
 
     monkeypatch.setattr(_CheckedTask, "_process_file", drops_one_batch)
-    with pytest.raises(storage.IndexWriteError, match=r"holds \d+ documents where 400"):
+    with pytest.raises(errors.IndexWriteError, match=r"holds \d+ documents where 400"):
         reindex(corpus, index_dir, full=True, procs=2)
     assert_live_untouched(index_dir, live)
 
@@ -175,7 +176,7 @@ def test_the_parent_stops_waiting_for_room_when_every_helper_is_dead(live_index,
     write_jsonl(corpus, 2000)  # 20 batches: more than the job queue holds (4 per helper)
     monkeypatch.setattr(_CheckedTask, "_run", lambda self: os._exit(3))
     started = time.monotonic()
-    with pytest.raises(storage.IndexWriteError, match="exit code 3"):
+    with pytest.raises(errors.IndexWriteError, match="exit code 3"):
         reindex(corpus, index_dir, full=True, procs=2)
     assert time.monotonic() - started < 30
     assert_live_untouched(index_dir, live)
@@ -249,7 +250,7 @@ def test_a_full_disk_in_a_two_process_build_ends_in_bounded_time(tmp_path, small
     write_jsonl(corpus, 1500, name="more.jsonl", words=30)
     fill(index_dir, leave_kb=2000)
     started = time.monotonic()
-    with pytest.raises(storage.IndexWriteError, match="No space left on device"):
+    with pytest.raises(errors.IndexWriteError, match="No space left on device"):
         reindex(corpus, index_dir, full=True, procs=2)
     assert time.monotonic() - started < 90
     (index_dir / "ballast").unlink()

@@ -11,16 +11,12 @@ import pytest
 
 import searchsvc.ingest.corpus as corpus_module
 import searchsvc.ingest.indexer as indexer
+from searchsvc import errors
 from searchsvc.engine.search import SearchEngine
+from searchsvc.errors import IndexBusyError, IndexTooNewError, IndexVersionError
 from searchsvc.index import storage
 from searchsvc.index.schema import VERSION
-from searchsvc.index.storage import (
-    CURRENT,
-    META,
-    IndexBusyError,
-    IndexTooNewError,
-    IndexVersionError,
-)
+from searchsvc.index.storage import CURRENT, META
 from searchsvc.ingest.indexer import IndexReport, reindex
 
 
@@ -345,7 +341,7 @@ def test_interrupted_full_build_leaves_live_index_intact(built, monkeypatch):
 
     monkeypatch.setattr(indexer, "read_corpus", failing_read_corpus)
     (corpus / "hippo.txt").write_text("Hippopotames\n\nUn hippopotame dans le fleuve.\n")
-    with pytest.raises(storage.IndexWriteError, match="disk vanished"):
+    with pytest.raises(errors.IndexWriteError, match="disk vanished"):
         reindex(corpus, index_dir, full=True)
     assert storage.current_name(index_dir) == "g000001"
     with closing(SearchEngine(index_dir)) as eng:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import cli
 
+from searchsvc import errors
 from searchsvc.engine.search import SearchEngine
 from searchsvc.index import storage
 from searchsvc.index.whoosh_internals import ARRAYS_EXT
@@ -65,7 +66,7 @@ def test_damage_is_found_by_check_and_by_a_new_reader(built, damage):
     assert "DAMAGED" in report.summary()
     with (
         closing(SearchEngine(index_dir)) as engine,
-        pytest.raises(storage.IndexDamagedError, match=f"damaged: MAIN_.*{ext}"),
+        pytest.raises(errors.IndexDamagedError, match=f"damaged: MAIN_.*{ext}"),
     ):
         engine.search("zèbre")
 
@@ -118,7 +119,7 @@ def test_a_decode_error_between_two_checks_is_reported_as_damage(built, ext, que
     with closing(SearchEngine(index_dir, verify_every=3600)) as engine:
         assert engine.search("zèbre").total == 2
         truncate(segment_file(index_dir, ext))
-        with pytest.raises(storage.IndexDamagedError, match=re.escape(ext)):
+        with pytest.raises(errors.IndexDamagedError, match=re.escape(ext)):
             for text in queries:
                 engine.search(text)
 
@@ -197,14 +198,14 @@ def test_a_damaged_file_copied_again_is_read_afresh_without_a_restart(built, ver
     with closing(SearchEngine(index_dir, verify_every=verify_every)) as engine:
         assert engine.search("zèbre").total == 2
         truncate(pst)
-        with pytest.raises(storage.IndexDamagedError):
+        with pytest.raises(errors.IndexDamagedError):
             for word in ("girafes", "lions", "savanes", "sécurité", "chercheur", "faune"):
                 engine.search(word, per_page=2)
         copy = pst.with_name(pst.name + ".copy")
         copy.write_bytes(original)
         os.replace(copy, pst)  # what rsync or cp --remove-destination does: a new file
         if verify_every:  # the first read may still meet the old file: 503, retry
-            with contextlib.suppress(storage.IndexDamagedError):
+            with contextlib.suppress(errors.IndexDamagedError):
                 engine.search("girafes")
         for word in ("girafes", "lions", "savanes", "sécurité", "chercheur", "faune", "zèbre"):
             assert engine.search(word).total >= 1, word
@@ -224,7 +225,7 @@ def test_an_arrays_file_of_another_kind_is_a_503_not_a_500(built):
         "sha256": hashlib.sha256(arrays.read_bytes()).hexdigest(),
     }
     (live.path / "searchsvc.json").write_text(json.dumps(meta))
-    damaged = pytest.raises(storage.IndexDamagedError, match=r"cannot be read .*\.postarrays")
+    damaged = pytest.raises(errors.IndexDamagedError, match=r"cannot be read .*\.postarrays")
     with closing(SearchEngine(index_dir)) as engine, damaged:
         engine.search("zèbre")
     app = create_app({"INDEX_DIR": str(index_dir), "TESTING": True})

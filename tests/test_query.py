@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from searchsvc.errors import QueryError
 from searchsvc.query.language import (
     MAX_QUERY_CHARS,
     MAX_TERMS,
@@ -14,7 +15,6 @@ from searchsvc.query.language import (
     Not,
     Phrase,
     Prefix,
-    QueryError,
     Word,
     leaves,
     parse,

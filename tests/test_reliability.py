@@ -26,6 +26,7 @@ from conftest import lock_is_free
 from whoosh import index as whoosh_index
 
 import searchsvc.ingest.indexer as indexer
+from searchsvc import errors
 from searchsvc.engine.search import SearchEngine
 from searchsvc.index import storage
 from searchsvc.index.whoosh_internals import SegmentBuilder
@@ -102,7 +103,7 @@ def test_a_failed_commit_releases_the_lock_and_keeps_the_live_index(
     generation = storage.current_name(index_dir)
     live = storage.current(index_dir)
     monkeypatch.setattr(owner, name, _disk_full)
-    with pytest.raises(storage.IndexWriteError, match="No space left on device") as failure:
+    with pytest.raises(errors.IndexWriteError, match="No space left on device") as failure:
         reindex(corpus, index_dir, full=kind == "full")
     assert failure.value.__cause__.errno == errno.ENOSPC
     assert "the live index is unchanged" in str(failure.value)
@@ -209,7 +210,7 @@ def test_a_build_that_fails_stops_its_helper_processes(tmp_path, monkeypatch):
         if progress.documents == 300:  # helpers are at work by now (100 documents a job)
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    with pytest.raises(storage.IndexWriteError):
+    with pytest.raises(errors.IndexWriteError):
         reindex(corpus, tmp_path / "index", full=True, procs=2, progress=failing)
     assert multiprocessing.active_children() == []
     assert lock_is_free(tmp_path / "index")

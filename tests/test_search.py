@@ -11,17 +11,15 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from unidecode import unidecode
 
-from searchsvc.engine import search
-from searchsvc.engine.search import (
-    MAX_PER_PAGE,
-    MAX_RESULT_WINDOW,
-    Filters,
-    SearchEngine,
-    StoredDocument,
-)
+from searchsvc import settings as limits
+from searchsvc.engine import ranking
+from searchsvc.engine.results import Filters, StoredDocument
+from searchsvc.engine.search import SearchEngine
+from searchsvc.errors import Kind, QueryError, QueryTooExpensive
 from searchsvc.index.schema import TEXT_FIELDS
 from searchsvc.ingest.indexer import reindex
-from searchsvc.query.language import OR_WORDS, QueryError, QueryTooExpensive
+from searchsvc.query.language import OR_WORDS
+from searchsvc.settings import MAX_PER_PAGE, MAX_RESULT_WINDOW
 
 SEED_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 DELANOE_PREFIXES = ("001_", "002_")
@@ -186,7 +184,7 @@ def test_search_exclusion_holds_for_the_first_document_too(
     )
     reindex(corpus, tmp_path / "index", full=True)
     if not termwise:
-        monkeypatch.setattr(search.termwise, "supports", lambda q: False)
+        monkeypatch.setattr(ranking.termwise, "supports", lambda q: False)
     engine = SearchEngine(tmp_path / "index")
     try:
         assert [h.id for h in engine.search("oiseau -chien").hits] == ["c"]
@@ -572,9 +570,9 @@ def prefix_words(engine, prefix: str) -> int:
 def test_prefixes_may_stand_for_up_to_the_limit_of_words(engine, monkeypatch):
     words = prefix_words(engine, "pr")
     assert words > 2
-    monkeypatch.setattr(search, "MAX_PREFIX_TERMS", words)
+    monkeypatch.setattr(limits, "MAX_PREFIX_TERMS", words)
     assert engine.search("pr*").total > 0
-    monkeypatch.setattr(search, "MAX_PREFIX_TERMS", words - 1)
+    monkeypatch.setattr(limits, "MAX_PREFIX_TERMS", words - 1)
     with pytest.raises(QueryTooExpensive, match=r"prefixes \(word\*\) match too many words"):
         engine.search("PR*")  # the same prefix; another text, so not a cached page
 
@@ -582,13 +580,13 @@ def test_prefixes_may_stand_for_up_to_the_limit_of_words(engine, monkeypatch):
 @pytest.mark.parametrize("query", ["pr* OR de*", "twitter -pr* -de*", "(pr* de*) OR paris"])
 def test_the_words_of_every_prefix_add_up(engine, monkeypatch, query):
     both = prefix_words(engine, "pr") + prefix_words(engine, "de")
-    monkeypatch.setattr(search, "MAX_PREFIX_TERMS", both - 1)
+    monkeypatch.setattr(limits, "MAX_PREFIX_TERMS", both - 1)
     with pytest.raises(QueryError) as refused:
         engine.search(query)
-    assert refused.value.code == "query_too_expensive"
+    assert refused.value.kind == Kind.TOO_EXPENSIVE
     with pytest.raises(QueryTooExpensive):
         engine.count(query)
-    monkeypatch.setattr(search, "MAX_PREFIX_TERMS", both)
+    monkeypatch.setattr(limits, "MAX_PREFIX_TERMS", both)
     engine.search(query)
 
 
@@ -606,13 +604,36 @@ def test_a_search_past_its_time_budget_is_refused(news_engine, options):
         hurried.close()
 
 
+def test_a_count_past_its_time_budget_is_refused(news_engine):
+    hurried = SearchEngine(news_engine.root, time_limit=0.0)
+    try:
+        with pytest.raises(QueryTooExpensive, match=r"takes too long to run \(the limit is 0 s\)"):
+            hurried.count("twitter")
+    finally:
+        hurried.close()
+
+
+def test_a_did_you_mean_past_the_deadline_is_dropped_and_the_results_stay(news_engine, monkeypatch):
+    from whoosh.collectors import TimeLimit
+
+    assert news_engine.search("twiter").suggestion == "twitter"
+
+    def out_of_time(*args, **kwargs):
+        raise TimeLimit
+
+    monkeypatch.setattr(ranking, "count", out_of_time)  # the suggestion's count only
+    result = news_engine.search("twiter", page=2)  # not the cached page
+    assert result.suggestion is None
+    assert result.total == news_engine.search("twiter").total
+
+
 def test_the_time_budget_starts_when_the_searcher_is_free(tiny_engine, hold_searcher):
     tiny_engine.time_limit = 0.5
     try:
         with hold_searcher(tiny_engine, seconds=1.0):  # the search waits longer than its budget
             assert tiny_engine.search("zèbre").total == 2
     finally:
-        tiny_engine.time_limit = search.SEARCH_TIME_LIMIT
+        tiny_engine.time_limit = limits.SEARCH_TIME_LIMIT
 
 
 def test_stats_never_wait_for_the_searcher(tiny_engine, hold_searcher):
@@ -694,5 +715,5 @@ def test_warm_up_analyses_the_titles_before_the_first_query(tiny_index, monkeypa
 def test_documents_without_a_source_do_not_crowd_out_the_tenth_source():
     """The ten most frequent sources are shown, however many results have no source."""
     counts = {"": 100, **{f"s{i}": 50 for i in range(9)}, "rare": 3, "rarer": 2}
-    shown = search._facet_counts(counts)["source"]
+    shown = ranking.facet_counts(counts)["source"]
     assert [f.value for f in shown] == [*(f"s{i}" for i in range(9)), "rare"]

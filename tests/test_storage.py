@@ -8,11 +8,7 @@ import time
 
 import pytest
 
-from searchsvc.index import storage
-from searchsvc.index.schema import VERSION
-from searchsvc.index.storage import (
-    CURRENT,
-    META,
+from searchsvc.errors import (
     IndexBusyError,
     IndexDamagedError,
     IndexPathError,
@@ -21,6 +17,9 @@ from searchsvc.index.storage import (
     IndexVersionError,
     NoIndexError,
 )
+from searchsvc.index import storage
+from searchsvc.index.schema import VERSION
+from searchsvc.index.storage import CURRENT, META
 
 
 def make_generation(root, name):

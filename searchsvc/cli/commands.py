@@ -12,13 +12,16 @@ from pathlib import Path
 
 import click
 
+from searchsvc import errors
 from searchsvc.cli.progress import IndexProgress
-from searchsvc.engine.search import MAX_PER_PAGE, SORTS, Filters, SearchEngine
+from searchsvc.engine.results import SORTS, Filters
+from searchsvc.engine.search import SearchEngine
+from searchsvc.errors import QueryError
 from searchsvc.index import storage
 from searchsvc.ingest.corpus import Skipped
 from searchsvc.ingest.indexer import check_index, reindex
-from searchsvc.query.language import QueryError, understood_if_different
-from searchsvc.settings import Settings
+from searchsvc.query.language import understood_if_different
+from searchsvc.settings import MAX_PER_PAGE, Settings
 
 # Exit status of `index` when it finished but skipped some files.
 EXIT_SKIPPED = 3
@@ -91,7 +94,7 @@ def index_command(corpus: Path | None, index_dir: Path | None, full: bool, no_wa
             on_wait=lambda: say(f"waiting for another `searchsvc index` writing {index_dir}…"),
             on_notice=say,
         )
-    except (FileNotFoundError, ValueError, storage.IndexStateError) as e:
+    except (FileNotFoundError, ValueError, errors.IndexStateError) as e:
         raise click.ClickException(_one_line(e)) from None
     finally:
         progress.close()
@@ -118,7 +121,7 @@ def check_command(index_dir: Path | None) -> None:
     index_dir = index_dir or Settings.from_env().index
     try:
         report = check_index(index_dir)
-    except storage.IndexStateError as e:
+    except errors.IndexStateError as e:
         raise click.ClickException(str(e)) from None
     for problem in report.problems:
         click.echo(f"damaged: {report.generation}/{problem}", err=True)
@@ -185,7 +188,7 @@ def search_command(
         result = engine.search(
             " ".join(query), page=page, per_page=per_page, filters=filters, sort=sort
         )
-    except (QueryError, storage.IndexStateError) as e:
+    except (QueryError, errors.IndexStateError) as e:
         raise click.ClickException(str(e)) from None
     finally:
         engine.close()

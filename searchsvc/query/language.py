@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from searchsvc.errors import Kind, QueryError
 from searchsvc.index.schema import FIELD_ALIASES
 
 MAX_QUERY_CHARS = 1000
@@ -20,18 +21,6 @@ MAX_TERMS = 50
 MAX_DEPTH = 8
 MIN_PREFIX_CHARS = 2
 OR_WORDS = frozenset({"OR", "OU"})
-
-
-class QueryError(ValueError):
-    """The query breaks a limit; the message says which and what to do."""
-
-    code = "bad_request"  # the API's error code for it
-
-
-class QueryTooExpensive(QueryError):
-    """The query is well formed but would cost too much to run (prefixes, time budget)."""
-
-    code = "query_too_expensive"
 
 
 @dataclass(frozen=True)
@@ -127,12 +116,20 @@ def parse(text: str) -> Node:
     """Parse a query string; raise :class:`QueryError` only when it breaks a limit."""
     if len(text) > MAX_QUERY_CHARS:
         raise QueryError(
-            f"the query is too long ({len(text)} characters; the limit is {MAX_QUERY_CHARS})"
+            f"the query is too long ({len(text)} characters; the limit is {MAX_QUERY_CHARS})",
+            kind=Kind.QUERY_TOO_LONG,
+            field="q",
+            limit=MAX_QUERY_CHARS,
         )
     tree = _Parser(_lex(text)).parse()
     count = sum(1 for _ in leaves(tree))
     if count > MAX_TERMS:
-        raise QueryError(f"the query has too many terms ({count}; the limit is {MAX_TERMS})")
+        raise QueryError(
+            f"the query has too many terms ({count}; the limit is {MAX_TERMS})",
+            kind=Kind.TOO_MANY_TERMS,
+            field="q",
+            limit=MAX_TERMS,
+        )
     return tree
 
 

@@ -6,12 +6,14 @@ from dataclasses import asdict, fields
 
 from flask import Blueprint, request
 
-from searchsvc.engine.search import MAX_COMPLETIONS, SearchResult
-from searchsvc.query.language import MAX_QUERY_CHARS, QueryError
+from searchsvc.engine.results import SearchResult
+from searchsvc.errors import Kind, QueryError
+from searchsvc.query.language import MAX_QUERY_CHARS
+from searchsvc.settings import MAX_COMPLETIONS
 from searchsvc.web import get_engine
 from searchsvc.web.errors import json_error
 from searchsvc.web.openapi import build_spec
-from searchsvc.web.params import BadParameter, int_param, search_options
+from searchsvc.web.params import int_param, search_options
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 health = Blueprint("health", __name__)
@@ -82,10 +84,20 @@ def suggest():
     """Completions of the word being typed, for a search box's autocomplete."""
     q = request.args.get("q", "")
     if len(q) > MAX_QUERY_CHARS:
-        raise QueryError(f"q is too long ({len(q)} characters; the limit is {MAX_QUERY_CHARS})")
+        raise QueryError(
+            f"q is too long ({len(q)} characters; the limit is {MAX_QUERY_CHARS})",
+            kind=Kind.QUERY_TOO_LONG,
+            field="q",
+            limit=MAX_QUERY_CHARS,
+        )
     limit = int_param(request.args, "limit", MAX_COMPLETIONS)
     if not 1 <= limit <= MAX_COMPLETIONS:
-        raise BadParameter(f"limit must be between 1 and {MAX_COMPLETIONS} (got {limit})")
+        raise QueryError(
+            f"limit must be between 1 and {MAX_COMPLETIONS} (got {limit})",
+            kind=Kind.BAD_LIMIT,
+            field="limit",
+            limit=MAX_COMPLETIONS,
+        )
     return {"query": q, "suggestions": get_engine().complete(q, limit=limit)}
 
 

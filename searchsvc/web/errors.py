@@ -7,12 +7,12 @@ are logged and answered with a generic ``internal`` error.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from searchsvc.index.storage import IndexDamagedError, IndexStateError
-from searchsvc.query.language import QueryError
-from searchsvc.web.params import BadParameter
+from searchsvc.errors import Kind, SearchsvcError
 from searchsvc.web.security import RETRY_AFTER_S, Overloaded
 
 # Error code of each status the service answers with.
@@ -111,29 +111,91 @@ def _overloaded(e: Overloaded):
     return response
 
 
-def _bad_input(e: ValueError):
-    """400 with the error's own code: ``query_too_expensive`` for a query too costly to run."""
-    return _respond(400, str(e), getattr(e, "code", "bad_request"))
+@dataclass(frozen=True)
+class Answer:
+    """How the web answers one kind of error: status, API code, and the French text the
+    pages show (``{limit}`` and ``{length}`` are filled in)."""
+
+    status: int
+    code: str
+    french: str
 
 
-# What the search page says when the index cannot serve, by the API's error code.
-INDEX_PAGE_TEXT = {
-    "index_damaged": (
-        "L'index de recherche est endommagé : il est en cours de vérification ou doit être "
-        "reconstruit. Réessayez dans quelques minutes."
+_NOT_READY = "Le moteur de recherche n'est pas prêt : l'index n'est pas encore construit."
+
+# Every error kind the core raises, and how the web answers it: the one place where a kind
+# becomes an HTTP status, an API code and French text.
+ANSWERS: dict[Kind, Answer] = {
+    Kind.BAD_REQUEST: Answer(400, "bad_request", PAGE_TEXT[400][1]),
+    Kind.QUERY_TOO_LONG: Answer(
+        400, "bad_request", "La recherche est trop longue ({length} caractères ; {limit} au plus)."
     ),
-    "index_unavailable": PAGE_TEXT[503][1],
+    Kind.TOO_MANY_TERMS: Answer(
+        400,
+        "bad_request",
+        "La recherche contient trop de termes ({limit} au plus) : simplifiez-la.",
+    ),
+    Kind.BAD_NUMBER: Answer(400, "bad_request", "Ce paramètre doit être un nombre entier."),
+    Kind.BAD_PAGE: Answer(
+        400, "bad_request", "Le numéro de page doit être un nombre entier, 1 ou plus."
+    ),
+    Kind.BAD_PER_PAGE: Answer(400, "bad_request", "Une page montre de 1 à {limit} résultats."),
+    Kind.BEYOND_WINDOW: Answer(
+        400,
+        "bad_request",
+        "Seuls les {limit} premiers résultats peuvent être parcourus : précisez la recherche.",
+    ),
+    Kind.BAD_SORT: Answer(
+        400, "bad_request", "Tri inconnu : les résultats se trient par pertinence ou par date."
+    ),
+    Kind.BAD_DATE: Answer(
+        400, "bad_request", "Date invalide : écrivez-la comme 2012-06-30 (ou 2012-06, ou 2012)."
+    ),
+    Kind.SOURCE_TOO_LONG: Answer(400, "bad_request", "Le nom de source est trop long."),
+    Kind.BAD_LIMIT: Answer(400, "bad_request", "La limite doit être entre 1 et {limit}."),
+    Kind.TOO_EXPENSIVE: Answer(
+        400,
+        "query_too_expensive",
+        "Cette recherche demanderait trop de calcul : allongez les préfixes (mot*) ou précisez-la.",
+    ),
+    Kind.NO_INDEX: Answer(503, "index_unavailable", _NOT_READY),
+    Kind.INDEX_VERSION: Answer(503, "index_unavailable", _NOT_READY),
+    Kind.INDEX_TOO_NEW: Answer(
+        503,
+        "index_unavailable",
+        "L'index a été construit par une version plus récente du moteur de recherche : "
+        "le service doit être mis à jour.",
+    ),
+    Kind.INDEX_BUSY: Answer(503, "index_unavailable", _NOT_READY),
+    Kind.INDEX_PATH: Answer(503, "index_unavailable", _NOT_READY),
+    Kind.INDEX_WRITE: Answer(503, "index_unavailable", _NOT_READY),
+    Kind.INDEX_DAMAGED: Answer(
+        503,
+        "index_damaged",
+        "L'index de recherche est endommagé : il est en cours de vérification ou doit être "
+        "reconstruit. Réessayez dans quelques minutes.",
+    ),
 }
 
 
-def _index_unavailable(e: IndexStateError):
-    """503: ``index_damaged`` when a file of the live index no longer matches its checksum,
-    ``index_unavailable`` when there is no usable index (none built, another format)."""
-    code = "index_damaged" if isinstance(e, IndexDamagedError) else "index_unavailable"
-    current_app.logger.warning("%s: %s", code.replace("_", " "), e)
+def french(error: SearchsvcError, length: int = 0) -> str:
+    """The French text a page shows for ``error`` (``length``: of the query, if it matters)."""
+    limit = error.limit
+    shown = f"{limit:,}".replace(",", "\u202f") if isinstance(limit, int) else limit
+    return ANSWERS[error.kind].french.format(limit=shown, length=length)
+
+
+def _refused(e: SearchsvcError):
+    """A core error, answered as :data:`ANSWERS` says: JSON for the API, a French page for
+    people. A 503 is logged: the index cannot serve."""
+    answer = ANSWERS[e.kind]
+    if answer.status >= 500:
+        current_app.logger.warning("%s: %s", answer.code.replace("_", " "), e)
     if wants_json():
-        return json_error(503, str(e), code)
-    return error_page(503, INDEX_PAGE_TEXT[code])
+        return json_error(answer.status, str(e), answer.code)
+    if answer.status >= 500:
+        return error_page(answer.status, french(e))
+    return error_page(answer.status)
 
 
 def _unexpected(e: Exception):
@@ -150,7 +212,5 @@ def init_app(app: Flask) -> None:
     """Register the error handlers on ``app``."""
     app.register_error_handler(Overloaded, _overloaded)
     app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(QueryError, _bad_input)
-    app.register_error_handler(BadParameter, _bad_input)
-    app.register_error_handler(IndexStateError, _index_unavailable)
+    app.register_error_handler(SearchsvcError, _refused)
     app.register_error_handler(Exception, _unexpected)

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from searchsvc.engine.search import (
+from searchsvc.engine.results import SORTS
+from searchsvc.query.language import MAX_QUERY_CHARS
+from searchsvc.settings import (
     MAX_COMPLETIONS,
     MAX_PER_PAGE,
     MAX_PREFIX_TERMS,
     MAX_RESULT_WINDOW,
     MAX_SIMILAR,
     SEARCH_TIME_LIMIT,
-    SORTS,
 )
-from searchsvc.query.language import MAX_QUERY_CHARS
 from searchsvc.web import (
     MAX_HEADER_FIELD_BYTES,
     MAX_HEADER_FIELDS,

@@ -16,23 +16,20 @@ import re
 from flask import Blueprint, current_app, g, render_template, request, url_for
 from markupsafe import Markup, escape
 
-from searchsvc.engine.search import MAX_RESULT_WINDOW, SearchResult
+from searchsvc.engine.results import SearchResult
 from searchsvc.engine.snippets import highlight
-from searchsvc.index.storage import IndexDamagedError, IndexStateError
+from searchsvc.errors import IndexStateError, Kind, QueryError
 from searchsvc.query.language import (
     MAX_QUERY_CHARS,
-    MAX_TERMS,
-    QueryError,
-    QueryTooExpensive,
     parse,
     render,
     understood_if_different,
 )
+from searchsvc.settings import MAX_RESULT_WINDOW
 from searchsvc.web import get_engine
-from searchsvc.web.errors import INDEX_PAGE_TEXT, error_page
+from searchsvc.web.errors import ANSWERS, error_page, french
 from searchsvc.web.params import (
     FILTER_PARAMS,
-    BadParameter,
     filter_args,
     int_param,
     search_options,
@@ -170,29 +167,6 @@ def summary(result: SearchResult) -> str:
     return f"Résultats {fr_int(first)}\u2013{fr_int(last)} sur {fr_int(result.total)}"
 
 
-def _french_query_error(error: QueryError, q: str, page: int, per_page: int) -> str:
-    if isinstance(error, QueryTooExpensive):
-        return (
-            "Cette recherche demanderait trop de calcul : allongez les préfixes (mot*) "
-            "ou précisez-la."
-        )
-    if len(q) > MAX_QUERY_CHARS:
-        return f"La recherche est trop longue ({len(q)} caractères ; {MAX_QUERY_CHARS} au plus)."
-    if page * per_page > MAX_RESULT_WINDOW:
-        return (
-            f"Seuls les {fr_int(MAX_RESULT_WINDOW)} premiers résultats peuvent être parcourus : "
-            "précisez la recherche."
-        )
-    message = str(error)
-    if message.startswith("sort"):
-        return "Tri inconnu : les résultats se trient par pertinence ou par date."
-    if message.startswith(("date_from", "date_to")):
-        return "Date invalide : écrivez-la comme 2012-06-30 (ou 2012-06, ou 2012)."
-    if message.startswith("source"):
-        return "Le nom de source est trop long."
-    return f"La recherche contient trop de termes ({MAX_TERMS} au plus) : simplifiez-la."
-
-
 def _results(typing: bool = False) -> tuple[dict, int]:
     """What the results area shows for this request's address, and the status to answer.
 
@@ -206,9 +180,9 @@ def _results(typing: bool = False) -> tuple[dict, int]:
     try:
         page = int_param(args, "page", 1)
         if page < 1:
-            raise BadParameter("page must be 1 or more")
-    except BadParameter:
-        context["error"] = "Le numéro de page doit être un nombre entier, 1 ou plus."
+            raise QueryError("page must be 1 or more", kind=Kind.BAD_PAGE, field="page")
+    except QueryError:  # not a whole number, or below 1
+        context["error"] = ANSWERS[Kind.BAD_PAGE].french
         return context, 400
     if not q.strip():
         return context, 200
@@ -217,7 +191,7 @@ def _results(typing: bool = False) -> tuple[dict, int]:
     try:
         result = search(q, page=page, per_page=per_page, **search_options(args))
     except QueryError as e:
-        context["error"] = _french_query_error(e, q, page, per_page)
+        context["error"] = french(e, length=len(q))
         return context, 400
     last = last_page(result)
     # While typing, the engine reads the last word as a prefix (``rés*``): show how the text
@@ -282,9 +256,8 @@ def instant():
         else:
             context, status = _results(typing=typing)
     except IndexStateError as e:
-        code = "index_damaged" if isinstance(e, IndexDamagedError) else "index_unavailable"
-        current_app.logger.warning("%s: %s", code.replace("_", " "), e)
-        context = {"q": q, "result": None, "error": INDEX_PAGE_TEXT[code], "window": []}
+        current_app.logger.warning("%s: %s", ANSWERS[e.kind].code.replace("_", " "), e)
+        context = {"q": q, "result": None, "error": french(e), "window": []}
         context.update(last=0, labels={})
         status = 503
     completions: list[str] = []
@@ -323,7 +296,7 @@ def document_page(doc_id: str):
     g.filter_args = filter_args(request.args)
     try:
         back_page = int_param(request.args, "page", 1)
-    except BadParameter:
+    except QueryError:
         back_page = 1
     engine = get_engine()
     doc = engine.document(doc_id)

@@ -6,13 +6,11 @@ import re
 
 from werkzeug.datastructures import MultiDict
 
+from searchsvc.errors import Kind, QueryError
+
 _DIGITS = re.compile(r"[0-9]+")
 # More digits than this is never a sensible page or size (and int() of huge strings is slow).
 MAX_DIGITS = 6
-
-
-class BadParameter(ValueError):
-    """A request parameter is malformed; the message says which and how."""
 
 
 def _shown(raw: str, limit: int = 20) -> str:
@@ -29,7 +27,7 @@ def filter_args(args: MultiDict) -> dict[str, str]:
 
 def search_options(args: MultiDict) -> dict:
     """``filters`` and ``sort`` for ``SearchEngine.search`` from request parameters."""
-    from searchsvc.engine.search import Filters  # the core checks the values (QueryError)
+    from searchsvc.engine.search import Filters  # the core checks the values (QueryError
 
     given = filter_args(args)
     filters = Filters(given.get("source"), given.get("date_from"), given.get("date_to"))
@@ -42,7 +40,11 @@ def int_param(args: MultiDict, name: str, default: int) -> int:
     if raw is None or raw == "":
         return default
     if not _DIGITS.fullmatch(raw):
-        raise BadParameter(f"{name} must be a whole number (got {_shown(raw)})")
+        raise QueryError(
+            f"{name} must be a whole number (got {_shown(raw)})", kind=Kind.BAD_NUMBER, field=name
+        )
     if len(raw.lstrip("0")) > MAX_DIGITS:
-        raise BadParameter(f"{name} is too large (got {_shown(raw)})")
+        raise QueryError(
+            f"{name} is too large (got {_shown(raw)})", kind=Kind.BAD_NUMBER, field=name
+        )
     return int(raw)

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from searchsvc.engine import search
+from searchsvc import settings
 from searchsvc.query.language import MAX_QUERY_CHARS
 from searchsvc.web import get_engine
 from searchsvc.web.security import CONTENT_SECURITY_POLICY
@@ -130,7 +130,7 @@ def test_leading_zeros_are_digits(client):
 
 
 def test_prefixes_standing_for_too_many_words_are_400_query_too_expensive(client, monkeypatch):
-    monkeypatch.setattr(search, "MAX_PREFIX_TERMS", 1)
+    monkeypatch.setattr(settings, "MAX_PREFIX_TERMS", 1)
     r = client.get("/api/search", query_string={"q": "twitter OR pr*"})
     assert_error(r, 400, "query_too_expensive", "prefixes (word*) match too many words")
 

@@ -23,8 +23,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from searchsvc.engine.search import MAX_RESULT_WINDOW
 from searchsvc.ingest.indexer import reindex
+from searchsvc.settings import MAX_RESULT_WINDOW
 from searchsvc.web import create_app, serve
 from searchsvc.web.security import CONTENT_SECURITY_POLICY
 

@@ -19,7 +19,7 @@ import pytest
 from flask.json.provider import DefaultJSONProvider
 from markupsafe import Markup
 
-from searchsvc.engine.search import FacetCount
+from searchsvc.engine.results import FacetCount
 from searchsvc.web import OrjsonProvider, security, serve
 from searchsvc.web.security import CONTENT_SECURITY_POLICY, InFlightLimiter
 

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from searchsvc.engine import search
+from searchsvc import settings
 from searchsvc.query.language import MAX_QUERY_CHARS
 
 
@@ -186,7 +186,7 @@ def test_bad_input_gets_a_french_message_and_400(client, url, message):
 
 
 def test_a_query_too_costly_gets_a_french_message_and_400(client, monkeypatch):
-    monkeypatch.setattr(search, "MAX_PREFIX_TERMS", 1)
+    monkeypatch.setattr(settings, "MAX_PREFIX_TERMS", 1)
     page, _ = get_page(client, "/?q=pr*", status=400)
     assert "Cette recherche demanderait trop de calcul" in page.text
     assert page.find("input", id="q")

@@ -1,0 +1,193 @@
+"""The live index of one index folder, kept open and checked while it is served.
+
+:class:`LiveIndex` opens the generation ``CURRENT`` names after checking its files against
+their SHA-256, checks them again (by a ``stat``) at most every ``verify_every`` seconds, and
+follows reindexing on its own: a new generation is opened in place of the old one, a commit to
+the open one gets a new searcher. A read error becomes :class:`~searchsvc.errors.IndexDamagedError`
+when a file no longer matches, so a damaged index answers "damaged", never wrongly.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from whoosh import collectors, scoring
+from whoosh import index as whoosh_index
+from whoosh.searching import Searcher
+
+from searchsvc import errors
+from searchsvc.index import storage
+from searchsvc.index.whoosh_internals import ArraysFileError
+from searchsvc.settings import VERIFY_EVERY_S
+
+
+class LiveIndex:
+    """The open live generation of ``root`` and its one searcher, shared by threads in turn.
+
+    One searcher per process, used by one thread at a time: Whoosh keeps a copy of what a
+    reader opens in memory, so a searcher per thread multiplied that, and its file readers
+    are not thread-safe. Searches are CPU-bound under the GIL, so taking turns costs little.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        *,
+        verify_every: float = VERIFY_EVERY_S,
+        on_new_searcher: Callable[[], None] = lambda: None,
+    ):
+        """``verify_every``: seconds between two checks of the live index's files;
+        ``on_new_searcher``: called whenever the searcher is replaced (what was derived from
+        the old one, such as cached result pages, is stale)."""
+        self.root = Path(root)
+        self.verify_every = verify_every
+        self._on_new_searcher = on_new_searcher
+        self._lock = threading.Lock()  # guards what is open
+        self._use = threading.RLock()  # one user of the searcher at a time
+        self._searcher: Searcher | None = None
+        self._searcher_epoch = 0
+        self._ix: whoosh_index.Index | None = None
+        self._generation: storage.Generation | None = None
+        self._epoch = 0
+        self._verifier = storage.Verifier()
+        self._verified_at = 0.0
+        # The files the open index was opened from: a file replaced in place (a damaged
+        # generation copied again) makes the index open afresh.
+        self._opened_files: dict[str, tuple[int, int] | None] = {}
+
+    @contextmanager
+    def searcher(self) -> Iterator[Searcher]:
+        """Yield the searcher, brought up to date with the index on disk; one user at a time."""
+        with self._use, self._reading():
+            ix, epoch = self._index()
+            current = self._searcher
+            if current is None or self._searcher_epoch != epoch:
+                if current is not None:
+                    current.close()
+                current = ix.searcher(weighting=scoring.BM25F())
+                self._searcher, self._searcher_epoch = current, epoch
+                self._on_new_searcher()
+            elif not current.up_to_date():
+                # Not Searcher.refresh(): it reuses segment readers by segment id, so they
+                # keep stale deletions (updated and deleted documents still match), and it
+                # shares them with the old searcher, so closing that one breaks the new one.
+                current.close()
+                current = self._searcher = ix.searcher(weighting=scoring.BM25F())
+                self._on_new_searcher()
+            yield current
+
+    def stats(self) -> dict:
+        """Documents, generation and format version of the live index, from its metadata.
+
+        It never waits for the searcher, so a health check answers however busy searches are;
+        it raises :class:`~searchsvc.errors.IndexStateError` when no usable index is live,
+        :class:`~searchsvc.errors.IndexDamagedError` when one of its files changed.
+        """
+        generation = storage.current(self.root)
+        self._verifier.check(generation)
+        return {
+            "documents": generation.meta.get("documents", 0),
+            "generation": generation.name,
+            "index_version": generation.meta.get("version"),
+            "updated": generation.meta.get("updated"),
+        }
+
+    def close(self) -> None:
+        """Release the searcher and the index."""
+        with self._use:
+            if self._searcher is not None:
+                self._searcher.close()
+                self._searcher = None
+        with self._lock:
+            if self._ix is not None:
+                self._ix.close()
+                self._ix = None
+                self._generation = None
+
+    def _index(self) -> tuple[whoosh_index.Index, int]:
+        """Return the open live index, reopening it when a new generation went live, with the
+        number of times one was opened (a new number means a new searcher is due)."""
+        name = storage.current_name(self.root)
+        with self._lock:
+            if self._ix is None or self._generation is None or name != self._generation.name:
+                self._open_live(storage.current(self.root))
+            elif time.monotonic() - self._verified_at >= self.verify_every:
+                self._verifier.check(self._generation)
+                self._verified_at = time.monotonic()
+                if storage.file_ids(self._generation) != self._opened_files:
+                    self._open_live(self._generation)
+            return self._ix, self._epoch
+
+    def _open_live(self, generation: storage.Generation) -> None:
+        """Check and open ``generation`` in place of what is open; with ``self._lock`` held."""
+        self._verifier.check(generation)
+        ix = _open(generation)
+        if self._ix is not None:
+            self._ix.close()
+        self._ix, self._generation = ix, generation
+        self._opened_files = storage.file_ids(generation)
+        self._verified_at = time.monotonic()
+        self._epoch += 1
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Turn an error Whoosh raises while reading a damaged file into
+        :class:`~searchsvc.errors.IndexDamagedError`.
+
+        Decoding a damaged posting or term file fails in many ways (``Block tag error``,
+        ``IndexError``, ``struct.error``, ``zlib.error``...), so on any unexpected error the
+        live generation's files are checked again, hashing each one: if one no longer
+        matches its SHA-256, that is the error to report. If all match but one was replaced
+        since it was opened (a damaged file copied again), the read failed on the old file:
+        the index is opened afresh at the next request, and this one is told to retry. A
+        postings arrays file that matches yet cannot be read (written by another version) is
+        reported as damage too, with the rebuild to run. Otherwise the original error is a
+        bug and is raised as it is.
+        """
+        try:
+            yield
+        except (errors.SearchsvcError, collectors.TimeLimit):
+            raise
+        except ArraysFileError as e:
+            self._raise_if_damaged()
+            # Whole, as written, yet unreadable: from another version, or written wrong.
+            raise errors.IndexDamagedError(
+                f"the index cannot be read ({e.file}: {e.reason}); run `searchsvc index "
+                "--full` to rebuild it"
+            ) from None
+        except Exception:
+            self._raise_if_damaged()
+            raise
+
+    def _raise_if_damaged(self) -> None:
+        """After a read error: raise :class:`~searchsvc.errors.IndexDamagedError` when a
+        file of the live generation no longer matches its SHA-256, or was replaced since it
+        was opened (then the index is opened afresh at the next request)."""
+        generation = self._generation
+        if generation is None:
+            return
+        try:
+            self._verifier.check(generation, fresh=True)
+        except errors.IndexDamagedError as damaged:
+            raise damaged from None
+        if storage.file_ids(generation) != self._opened_files:
+            with self._lock:
+                self._generation = None  # open it afresh at the next request
+            raise errors.IndexDamagedError(
+                f"a file of the index {generation.name} was replaced while it was read; retry"
+            ) from None
+
+
+def _open(generation: storage.Generation) -> whoosh_index.Index:
+    try:
+        return whoosh_index.open_dir(generation.path)
+    except Exception as e:  # the manifest matched, yet Whoosh cannot read it
+        raise errors.IndexDamagedError(
+            f"the index {generation.name} cannot be opened ({e}); "
+            "run `searchsvc index --full` to rebuild it"
+        ) from e

@@ -1,0 +1,205 @@
+"""Ranking a built query: the total, the best documents and the facet counts, within one
+deadline.
+
+Relevance goes through :mod:`searchsvc.engine.termwise` (numpy arrays, Whoosh's scores to the
+bit) when it handles the query's shape; Whoosh's collectors run the others (relaxed queries)
+and the sort by date. Either way the title signals (:mod:`searchsvc.engine.titles`) then rerank
+the best documents.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from dataclasses import dataclass, field
+
+from whoosh import collectors, sorting
+from whoosh import query as wq
+from whoosh.searching import Searcher
+
+from searchsvc import errors, settings
+from searchsvc.engine import termwise, titles
+from searchsvc.engine.results import FacetCount, Filters
+from searchsvc.index import columns
+from searchsvc.index.caches import per_reader
+
+_FACETS = sorting.Facets().add_facet("source", columns.FieldFacet("source", maptype=sorting.Count))
+_FACETS_AND_DATES = (
+    sorting.Facets()
+    .add_facet("source", columns.FieldFacet("source", maptype=sorting.Count))
+    .add_facet("date", columns.FieldFacet("date", maptype=sorting.Count))
+)
+_BY_DATE = columns.FieldFacet("date")
+
+
+class _Deadline(collectors.WrappingCollector):
+    """Stops a search with Whoosh's ``TimeLimit`` once the clock passes ``deadline``.
+
+    The clock is read at every matching document, in ``matches()``, which a filter wrapped
+    around this collector iterates too. Whoosh's ``TimeLimitCollector`` does not fit: its
+    default SIGALRM fails outside the main thread, it starts a timer thread per search, and
+    its check sits in ``collect_matches()``, which an enclosing ``FilterCollector`` bypasses.
+    """
+
+    def __init__(self, child: collectors.Collector, deadline: float):
+        super().__init__(child)
+        self.deadline = deadline
+
+    def matches(self):
+        for sub_docnum in self.child.matches():
+            if time.monotonic() >= self.deadline:
+                raise collectors.TimeLimit
+            yield sub_docnum
+
+
+def _run_until(s: Searcher, query: wq.Query, collector, deadline: float, filter_q):
+    """Run ``query`` into ``collector``, filtered as ``Searcher.search`` would filter it, and
+    return the results; raise Whoosh's ``TimeLimit`` if it is still running at ``deadline``."""
+    timed = _Deadline(collector, deadline)
+    # The filter goes outside, as Searcher.collector() puts it, so it sees documents first.
+    outer = collectors.FilterCollector(timed, filter_q) if filter_q is not None else timed
+    s.search_with_collector(query, outer)
+    return outer.results()
+
+
+def check_prefixes(query: wq.Query, reader) -> None:
+    """Refuse a query whose prefixes stand for more than ``MAX_PREFIX_TERMS`` index words:
+    each word is a posting list to merge, so they, not the query's length, make it slow."""
+    prefixes = [q for q in query.leaves() if isinstance(q, wq.Prefix)]
+    words = itertools.chain.from_iterable(p.expanded_terms(reader) for p in prefixes)
+    limit = settings.MAX_PREFIX_TERMS
+    if sum(1 for _ in itertools.islice(words, limit + 1)) > limit:
+        raise errors.QueryTooExpensive(
+            f"the query's prefixes (word*) match too many words (the limit is "
+            f"{limit}); make them longer",
+            field="q",
+            limit=limit,
+        )
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """What one run of a query gives, whichever way it ran: how many documents matched,
+    the best ``(score, docnum)`` up to the page's end, and the documents per source."""
+
+    total: int
+    top: list[tuple]
+    sources: dict[str, int]
+    # Results per date (or per year: only the years are shown); only when the index has dates
+    dates: dict[str, int] = field(default_factory=dict)
+
+
+def rank(
+    s: Searcher,
+    query: wq.Query,
+    limit: int,
+    deadline: float,
+    filters: Filters | None = None,
+    sort: str = "relevance",
+    signals: titles.Signals | None = None,
+) -> Ranked:
+    """Run a built query: the total, the best ``limit`` and the sources, no snippets.
+
+    Relevance goes through :mod:`searchsvc.engine.termwise` when it handles the query's shape;
+    Whoosh's collectors run the others and the sort by date. Past ``deadline``
+    (``time.monotonic()``) Whoosh's ``TimeLimit`` is raised. With ``signals``, relevance
+    adds the title signals (:mod:`searchsvc.engine.titles`) to the best documents' scores.
+    """
+    filters = filters or Filters()
+    if sort == "relevance" and termwise.supports(query):
+        return _rank_termwise(s, query, limit, deadline, filters, signals)
+    return _rank_whoosh(s, query, limit, deadline, filters, sort, signals)
+
+
+def _rank_termwise(
+    s: Searcher, query: wq.Query, limit: int, deadline: float, filters, signals=None
+) -> Ranked:
+    """Rank by relevance through :mod:`searchsvc.engine.termwise` (same scores as Whoosh's)."""
+    filter_q = filters.query()
+    allowed = set(s.docs_for_query(filter_q)) if filter_q is not None else None
+    depth = max(limit, titles.RERANK_DEPTH) if signals else limit
+    matches = termwise.run(s, query, deadline, allowed, depth=depth)
+    top = [(-negated, docnum) for negated, docnum in matches.top(depth)]
+    top = titles.rerank(s, top, signals)[:limit]
+    sources = termwise.value_counts(s, matches.docs, "source") if len(matches) else {}
+    dated = len(matches) and _has_dates(s.reader())
+    # Only the years of the dates are shown: counted by year (there are far fewer).
+    dates = termwise.value_counts(s, matches.docs, "date", _year) if dated else {}
+    return Ranked(len(matches), top, sources, dates)
+
+
+def _rank_whoosh(
+    s: Searcher, query: wq.Query, limit: int, deadline: float, filters, sort, signals=None
+) -> Ranked:
+    """Rank through Whoosh's collectors: any query shape, and the sort by date."""
+    # optimize=False: no block skipping, so the total is counted in the same pass
+    # (with skipping, Whoosh counts by running the query a second time).
+    dated = _has_dates(s.reader())
+    if sort != "relevance":
+        signals = None  # the title signals are a matter of relevance
+    depth = max(limit, titles.RERANK_DEPTH) if signals else limit
+    collector = s.collector(
+        limit=depth,
+        optimize=False,
+        sortedby=_BY_DATE if sort == "date" else None,
+        reverse=sort == "date",
+        groupedby=_FACETS_AND_DATES if dated else _FACETS,
+    )
+    results = _run_until(s, query, collector, deadline, filters.query())
+    total = len(results)
+    sources = results.groups("source") if total else {}
+    dates = results.groups("date") if total and dated else {}
+    top = titles.rerank(s, results.top_n[:depth], signals)[:limit]
+    return Ranked(total, top, sources, dates)
+
+
+def _has_dates(reader) -> bool:
+    """Whether any document of the index has a date (known once per reader)."""
+
+    def any_date() -> bool:
+        return next(iter(reader.lexicon("date")), None) is not None
+
+    return per_reader(reader, "has dates", any_date)
+
+
+def count(s: Searcher, query: wq.Query, deadline: float) -> int:
+    """How many documents a query matches; Whoosh's ``TimeLimit`` past ``deadline``.
+
+    Not ``len(s.search(query, limit=1))``: Whoosh's top-N collector undercounts the queries
+    QueryBuilder makes (26 instead of 38 for ``hypothese`` on the bench index, 29 with
+    ``optimize=False``); an unscored, unlimited search counts them right.
+    """
+    if termwise.supports(query):
+        return len(termwise.run(s, query, deadline, depth=0))
+    counter = collectors.UnsortedCollector()
+    return len(_run_until(s, query, counter, deadline, None))
+
+
+def facet_counts(counts: dict[str, int]) -> dict[str, list[FacetCount]]:
+    """The most frequent values of each facet among all the results."""
+    # Only values as frequent as the tenth most frequent can be shown: sort just those (an
+    # index may have thousands of sources). Documents without a value are not a value.
+    named = {v: n for v, n in counts.items() if v}
+    least = heapq.nlargest(settings.MAX_FACET_VALUES, named.values())[-1] if named else 0
+    top = sorted(((v, n) for v, n in named.items() if n >= least), key=_most_first)
+    return {"source": [FacetCount(v, n) for v, n in top[: settings.MAX_FACET_VALUES]]}
+
+
+def _most_first(value_count: tuple[str, int]) -> tuple[int, str]:
+    return -value_count[1], value_count[0]
+
+
+def _year(date: str | None) -> str:
+    """The year of an ISO date ("" when there is none)."""
+    return (date or "")[:4]
+
+
+def year_counts(dates: dict[str, int]) -> list[FacetCount]:
+    """Results per year of their (ISO) date, newest first."""
+    years: dict[str, int] = {}
+    for value, n in dates.items():
+        year = (value or "")[:4]
+        if len(year) == 4 and year.isdigit():
+            years[year] = years.get(year, 0) + n
+    return [FacetCount(y, years[y]) for y in sorted(years, reverse=True)[: settings.MAX_YEARS]]

@@ -1,0 +1,124 @@
+"""What a search returns, as plain dataclasses (never Whoosh objects): hits, facet counts,
+a page of results, a stored document; and the filters a search takes."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from whoosh import query as wq
+
+from searchsvc.errors import Kind, QueryError
+from searchsvc.query.language import MAX_QUERY_CHARS
+
+SORTS = ("relevance", "date")
+_DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result."""
+
+    id: str
+    title: str
+    score: float
+    snippet: str
+    url: str | None = None
+    date: str | None = None
+    source: str | None = None
+    # The title as HTML, with <mark> around what the query matched and everything else
+    # escaped (as ``snippet``).
+    title_html: str = ""
+
+
+@dataclass(frozen=True)
+class FacetCount:
+    """How many results have one value of a facet."""
+
+    value: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions on which documents a search returns: one source, a date range.
+
+    Dates are compared as text, so ISO 8601 (``2012-06-30``) works for any precision;
+    ``date_to`` includes the whole day or month it names.
+    """
+
+    source: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("date_from", "date_to"):
+            value = getattr(self, name)
+            if value is not None and not _DATE_RE.match(value):
+                raise QueryError(
+                    f"{name} must be a date like 2012-06-30 (got {value!r})",
+                    kind=Kind.BAD_DATE,
+                    field=name,
+                )
+        if self.source is not None and len(self.source) > MAX_QUERY_CHARS:
+            raise QueryError(
+                f"source is too long (the limit is {MAX_QUERY_CHARS})",
+                kind=Kind.SOURCE_TOO_LONG,
+                field="source",
+                limit=MAX_QUERY_CHARS,
+            )
+
+    def query(self) -> wq.Query | None:
+        """The Whoosh filter for these restrictions, or None for no restriction."""
+        parts: list[wq.Query] = []
+        if self.source:
+            parts.append(wq.Term("source", self.source))
+        if self.date_from or self.date_to:
+            end = self.date_to + "\uffff" if self.date_to else None
+            parts.append(wq.TermRange("date", self.date_from, end))
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else wq.And(parts)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """A page of results and how the query was understood."""
+
+    query: str
+    understood: str
+    total: int
+    page: int
+    per_page: int
+    took_ms: float
+    hits: list[Hit] = field(default_factory=list)
+    suggestion: str | None = None
+    notice: str | None = None  # "stop_words_only" when nothing searchable was left
+    # No document had all the words: these are the documents with the most of them.
+    relaxed: bool = False
+    # Query words that matched nothing as typed and were matched by close words instead.
+    approximate: list[str] = field(default_factory=list)
+    # Documents per value of each facet (most first), over all the results.
+    facets: dict[str, list[FacetCount]] = field(default_factory=dict)
+    sort: str = "relevance"
+    filters: Filters = field(default_factory=lambda: Filters())
+    # Results per year of their date, newest first; empty when none of them has a date.
+    years: list[FacetCount] = field(default_factory=list)
+
+    @property
+    def pages(self) -> int:
+        """Number of pages the results fill."""
+        return (self.total + self.per_page - 1) // self.per_page
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """A document as stored in the index."""
+
+    id: str
+    title: str
+    body: str
+    path: str | None = None
+    url: str | None = None
+    date: str | None = None
+    source: str | None = None

@@ -1,0 +1,117 @@
+"""The errors a user can act on, each with a ``kind`` naming the problem and, for bad input,
+the ``field`` it is about.
+
+They carry no HTTP status and no French: the web layer turns a kind into a status, an API code
+and a French message in one table (:mod:`searchsvc.web.errors`), and the CLI prints the
+English message, which always says what to do. Anything else that goes wrong is a bug.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    """Every problem searchsvc reports, by name."""
+
+    # Bad input: the request can be fixed by whoever sent it.
+    BAD_REQUEST = "bad_request"  # malformed, with no more precise kind
+    QUERY_TOO_LONG = "query_too_long"
+    TOO_MANY_TERMS = "too_many_terms"
+    BAD_NUMBER = "bad_number"  # a parameter that should be a whole number
+    BAD_PAGE = "bad_page"
+    BAD_PER_PAGE = "bad_per_page"
+    BEYOND_WINDOW = "beyond_window"  # a page past the deepest result that may be paged to
+    BAD_SORT = "bad_sort"
+    BAD_DATE = "bad_date"
+    SOURCE_TOO_LONG = "source_too_long"
+    BAD_LIMIT = "bad_limit"
+    # Well formed, but too costly to run: prefixes standing for too many words, or a search
+    # past its time budget.
+    TOO_EXPENSIVE = "too_expensive"
+    # The index cannot serve.
+    NO_INDEX = "no_index"
+    INDEX_VERSION = "index_version"
+    INDEX_TOO_NEW = "index_too_new"
+    INDEX_BUSY = "index_busy"
+    INDEX_DAMAGED = "index_damaged"
+    INDEX_PATH = "index_path"
+    INDEX_WRITE = "index_write"
+
+
+class SearchsvcError(Exception):
+    """A problem a user can act on: ``kind`` says which, the message what to do."""
+
+    kind: Kind
+
+    def __init__(
+        self, message: str, *, kind: Kind | None = None, field: str | None = None, limit=None
+    ):
+        super().__init__(message)
+        if kind is not None:
+            self.kind = kind
+        self.field = field  # the input it is about (a request parameter), if any
+        self.limit = limit  # the limit it broke, if any
+
+
+class QueryError(SearchsvcError, ValueError):
+    """The input breaks a limit or a rule of the query language or the search options."""
+
+    kind = Kind.BAD_REQUEST
+
+
+class QueryTooExpensive(QueryError):
+    """The query is well formed but would cost too much to run (prefixes, time budget)."""
+
+    kind = Kind.TOO_EXPENSIVE
+
+
+class IndexStateError(SearchsvcError):
+    """The index cannot be used as it is; the message says what to do."""
+
+    kind = Kind.NO_INDEX
+
+
+class NoIndexError(IndexStateError):
+    """There is no usable index yet."""
+
+    kind = Kind.NO_INDEX
+
+
+class IndexVersionError(IndexStateError):
+    """The index was built by an older (or unknown) version of the schema or analyzer; a
+    full rebuild replaces it."""
+
+    kind = Kind.INDEX_VERSION
+
+
+class IndexTooNewError(IndexStateError):
+    """The index was written by a newer searchsvc: only upgrading searchsvc makes it usable,
+    and rebuilding it would throw away what the newer version wrote, so nothing may."""
+
+    kind = Kind.INDEX_TOO_NEW
+
+
+class IndexBusyError(IndexStateError):
+    """Another process is writing the index."""
+
+    kind = Kind.INDEX_BUSY
+
+
+class IndexDamagedError(IndexStateError):
+    """A file of the live index is missing, changed or unreadable; a full rebuild heals it."""
+
+    kind = Kind.INDEX_DAMAGED
+
+
+class IndexPathError(IndexStateError):
+    """The index path is not a folder that can hold an index."""
+
+    kind = Kind.INDEX_PATH
+
+
+class IndexWriteError(IndexStateError):
+    """Writing a new generation failed (a full disk, a helper process that died); the live
+    generation is untouched."""
+
+    kind = Kind.INDEX_WRITE
