@@ -34,10 +34,10 @@ import common
 from common import WORK, Status, file_key, percentile, table
 from load import HOST, Server, free_port, run_level, serve_command, wait_ready
 
-from searchsvc import errors
+from searchsvc import errors, settings
 from searchsvc.index import storage
 from searchsvc.ingest.indexer import reindex
-from searchsvc.web import security, serve
+from searchsvc.web import serve
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -254,7 +254,7 @@ def main(argv=None) -> int:
     report = "\n\n".join(
         [
             f"`searchsvc serve` with default settings (2 workers x {serve.THREADS} threads, at "
-            f"most {security.MAX_IN_FLIGHT} searches running and {security.MAX_QUEUED} queued "
+            f"most {settings.MAX_IN_FLIGHT} searches running and {settings.MAX_QUEUED} queued "
             f"per worker) on {HOST}; index of {documents} "
             "documents; GET /api/search?q=…&per_page=10 with distinct benchmark queries; the "
             "client runs on the same 2 cores",

@@ -80,3 +80,93 @@ WARM_TITLES = 50_000
 # Seconds between two checks of the live index's files while serving (a stat of each file;
 # a file whose size or time changed is hashed again).
 VERIFY_EVERY_S = 1.0
+
+# -- the query language ----------------------------------------------------------------------
+
+# Characters a query may have, and words (leaves) after parsing: past them it is refused.
+MAX_QUERY_CHARS = 1000
+MAX_TERMS = 50
+# Parentheses nested deeper than this are read as plain text.
+MAX_DEPTH = 8
+# Letters or digits a prefix needs before its star (``p*`` is the word "p").
+MIN_PREFIX_CHARS = 2
+
+# -- ranking: the title signals (points added to the best documents' scores) -----------------
+
+# See searchsvc.engine.titles. The best RERANK_DEPTH documents get: WHOLE_TITLE when the query
+# covers all of the title and has every word of it; up to COVERAGE when it covers at least
+# COVERED of it; TITLE_PHRASE when the query's words stand side by side in the title.
+RERANK_DEPTH = 50
+COVERAGE = 50.0
+COVERED = 0.6
+WHOLE_TITLE = 150.0
+TITLE_PHRASE = 50.0
+
+# -- snippets --------------------------------------------------------------------------------
+
+# Only the start of very long documents is scanned for snippets: it bounds the cost.
+MAX_ANALYZED_CHARS = 50_000
+# A snippet is up to MAX_FRAGMENTS passages of about FRAGMENT_CHARS characters each.
+FRAGMENT_CHARS = 180
+MAX_FRAGMENTS = 3
+
+# -- what a searcher keeps in memory ---------------------------------------------------------
+
+# Postings of recently used terms kept per searcher, counted in units of 24 bytes: decoded
+# ones hold document number, weight and BM25 denominator (24 bytes a posting), those read
+# from a segment's arrays only the denominator (8), and positions a phrase read count too.
+# 1,000,000 units is 24 MB for the whole index (reading a term again from the arrays is one
+# pread).
+POSTINGS_CACHED = 1_000_000
+# Document frequencies kept per segment (the same terms are asked for query after query).
+FREQUENCIES_CACHED = 50_000
+
+# Stored documents kept per searcher: a result page reads the bodies of the 10 shown, and the
+# best documents of one query are often those of the next. Each costs a pickle load of the
+# whole document otherwise.
+STORED_CACHED = 2048
+# Titles kept per searcher (the title signals read the titles of the best 50 of every query):
+# about 100 bytes each.
+TITLES_CACHED = 100_000
+
+# -- serving over HTTP: what gunicorn reads, and how many searches run and wait --------------
+
+# What gunicorn reads of a request before the app sees it (see searchsvc.web.serve): its worker
+# answers a longer request line with 414, more or longer header fields with 431, in the API's
+# JSON error shape (searchsvc.web.worker).
+MAX_REQUEST_LINE_BYTES = 8190
+MAX_HEADER_FIELDS = 50
+MAX_HEADER_FIELD_BYTES = 8190
+# A query string longer than this is refused (414) by the app before any parsing; it is below
+# MAX_REQUEST_LINE_BYTES, so the app's message names the query string.
+MAX_QUERY_STRING_BYTES = 8000
+# No endpoint reads a body; anything larger than this is refused (413).
+MAX_BODY_BYTES = 16 * 1024
+
+# Per worker: searches running at once, waiting for a turn, and how long one may wait. Searches
+# are CPU-bound and hold the GIL (and the engine runs one at a time), so more than two at once
+# only slice one core thinner. The queue is long enough for 32 clients at once on one worker
+# (gunicorn shares connections between workers unevenly) and short in time: a few
+# milliseconds a search, so a full queue waits a fraction of a second; what waits longer than
+# QUEUE_WAIT_S, or finds the queue full, is true overload and is shed (bench/load.py).
+MAX_IN_FLIGHT = 2
+MAX_QUEUED = 40
+QUEUE_WAIT_S = 5.0
+# Seconds a client is told to wait before retrying a shed request.
+RETRY_AFTER_S = 1
+
+# -- indexing --------------------------------------------------------------------------------
+
+# A corpus file larger than this is skipped (and reported): one document should not hold
+# the whole build's memory.
+DEFAULT_MAX_FILE_BYTES = 20 * 1024 * 1024
+# Characters of a title taken from a document's first line or sentence, at most.
+TITLE_MAX_CHARS = 200
+
+# Memory the postings held in memory may take before they are written out as a segment, in
+# all (a multi-process build shares it among its helpers). Each segment repeats the words it
+# holds, and searches cost more per segment: at 512 MB, the bench corpus (30,508 documents)
+# is written as one segment per helper.
+DEFAULT_LIMIT_MB = 512
+# Below this much text, starting worker processes costs more than it saves.
+PARALLEL_MIN_BYTES = 4 * 1024 * 1024

@@ -8,8 +8,6 @@ from hypothesis import strategies as st
 
 from searchsvc.errors import QueryError
 from searchsvc.query.language import (
-    MAX_QUERY_CHARS,
-    MAX_TERMS,
     All,
     Any,
     Not,
@@ -21,6 +19,7 @@ from searchsvc.query.language import (
     render,
     understood_if_different,
 )
+from searchsvc.settings import MAX_QUERY_CHARS, MAX_TERMS
 
 
 def shape(node):

@@ -8,6 +8,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from searchsvc import settings
 from searchsvc.cli import main
 from searchsvc.engine import titles
 from searchsvc.engine.search import SearchEngine
@@ -204,12 +205,12 @@ def test_title_bonus_grows_with_coverage_and_the_words_side_by_side():
         "Utilisation des raccourcis clavier (accessibilité dans LibreOffice Writer)", signals
     )
     little = titles.bonus("Utilisation avancée des raccourcis du tableur et des modèles", signals)
-    assert whole == titles.WHOLE_TITLE + titles.TITLE_PHRASE
+    assert whole == settings.WHOLE_TITLE + settings.TITLE_PHRASE
     # each of its 4 distinct words twice: covered by half, under 60 %; the phrase's points only
-    assert repeated == titles.TITLE_PHRASE
+    assert repeated == settings.TITLE_PHRASE
     # 4 of its 5 words, side by side: (4/5)² of the coverage points, and the phrase's
-    assert short == pytest.approx(titles.COVERAGE * 0.64 + titles.TITLE_PHRASE)
-    assert apart == pytest.approx(titles.COVERAGE * (4 / 6) ** 2)  # apart: no phrase points
+    assert short == pytest.approx(settings.COVERAGE * 0.64 + settings.TITLE_PHRASE)
+    assert apart == pytest.approx(settings.COVERAGE * (4 / 6) ** 2)  # apart: no phrase points
     assert little == 0  # under 60 % of its words
     assert titles.bonus("Raccourcis clavier", titles.Signals(marks, ())) == 0
 
@@ -217,8 +218,10 @@ def test_title_bonus_grows_with_coverage_and_the_words_side_by_side():
 def test_a_title_covered_by_part_of_the_query_counts_for_that_part():
     words = (("curseur", ("curseur",)), ("inserer", ("insér",)))
     signals = titles.Signals(Highlights(exact={"curseur", "inserer"}), words)
-    assert titles.bonus("Insérer", signals) == pytest.approx(titles.COVERAGE / 2)
-    assert titles.bonus("Insérer le curseur", signals) == (titles.WHOLE_TITLE + titles.TITLE_PHRASE)
+    assert titles.bonus("Insérer", signals) == pytest.approx(settings.COVERAGE / 2)
+    assert titles.bonus("Insérer le curseur", signals) == (
+        settings.WHOLE_TITLE + settings.TITLE_PHRASE
+    )
 
 
 def test_title_words_leave_stop_words_out_and_keep_compounds_whole():

@@ -9,17 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from searchsvc.engine.snippets import (
-    ELLIPSIS,
-    FRAGMENT_CHARS,
-    MAX_FRAGMENTS,
-    highlight,
-    mark,
-    match_spans,
-    snippet,
-    split_tokens,
-)
+from searchsvc.engine.snippets import ELLIPSIS, highlight, mark, match_spans, snippet, split_tokens
 from searchsvc.query.plan import Highlights
+from searchsvc.settings import FRAGMENT_CHARS, MAX_FRAGMENTS
 from searchsvc.text.analysis import normalise, token_matches
 
 TAG_RE = re.compile(r"<[^>]*>")

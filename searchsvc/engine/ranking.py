@@ -118,7 +118,7 @@ def _rank_termwise(
     """Rank by relevance through :mod:`searchsvc.engine.termwise` (same scores as Whoosh's)."""
     filter_q = filters.query()
     allowed = set(s.docs_for_query(filter_q)) if filter_q is not None else None
-    depth = max(limit, titles.RERANK_DEPTH) if signals else limit
+    depth = max(limit, settings.RERANK_DEPTH) if signals else limit
     matches = termwise.run(s, query, deadline, allowed, depth=depth)
     top = [(-negated, docnum) for negated, docnum in matches.top(depth)]
     top = titles.rerank(s, top, signals)[:limit]
@@ -138,7 +138,7 @@ def _rank_whoosh(
     dated = _has_dates(s.reader())
     if sort != "relevance":
         signals = None  # the title signals are a matter of relevance
-    depth = max(limit, titles.RERANK_DEPTH) if signals else limit
+    depth = max(limit, settings.RERANK_DEPTH) if signals else limit
     collector = s.collector(
         limit=depth,
         optimize=False,

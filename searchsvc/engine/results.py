@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from whoosh import query as wq
 
 from searchsvc.errors import Kind, QueryError
-from searchsvc.query.language import MAX_QUERY_CHARS
+from searchsvc.settings import MAX_QUERY_CHARS
 
 SORTS = ("relevance", "date")
 _DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")

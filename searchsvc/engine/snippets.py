@@ -13,12 +13,9 @@ from html import escape
 from itertools import accumulate
 
 from searchsvc.query.plan import Highlights
+from searchsvc.settings import FRAGMENT_CHARS, MAX_ANALYZED_CHARS, MAX_FRAGMENTS
 from searchsvc.text.analysis import TOKEN_PATTERN, normalise, token_kind, token_pieces
 
-# Only the start of very long documents is scanned for snippets: it bounds the cost.
-MAX_ANALYZED_CHARS = 50_000
-FRAGMENT_CHARS = 180
-MAX_FRAGMENTS = 3
 ELLIPSIS = "…"
 
 # The tokenizer's pattern as one group: ``split`` then gives gaps and tokens in turn, in C.

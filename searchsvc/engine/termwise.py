@@ -40,15 +40,7 @@ from searchsvc.index import whoosh_internals as wi
 from searchsvc.index.caches import LRU, per_reader
 from searchsvc.index.schema import TEXT_FIELDS
 from searchsvc.query.plan import PHRASE_B, PHRASE_IDF_FIELD, ExactPhrase, phrase_score
-
-# Postings of recently used terms kept per searcher, counted in units of 24 bytes: decoded
-# ones hold document number, weight and BM25 denominator (24 bytes a posting), those read
-# from a segment's arrays only the denominator (8), and positions a phrase read count too.
-# 1,000,000 units is 24 MB for the whole index (reading a term again from the arrays is one
-# pread).
-POSTINGS_CACHED = 1_000_000
-# Document frequencies kept per segment (the same terms are asked for query after query).
-FREQUENCIES_CACHED = 50_000
+from searchsvc.settings import FREQUENCIES_CACHED, POSTINGS_CACHED
 
 
 @dataclass

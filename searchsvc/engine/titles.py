@@ -30,13 +30,8 @@ from dataclasses import dataclass, field
 from searchsvc.index.caches import LRU
 from searchsvc.index.caches import title as stored_title
 from searchsvc.query.plan import Highlights
+from searchsvc.settings import COVERAGE, COVERED, RERANK_DEPTH, TITLE_PHRASE, WHOLE_TITLE
 from searchsvc.text.analysis import WordTerms, iter_terms
-
-RERANK_DEPTH = 50
-COVERAGE = 50.0
-COVERED = 0.6
-WHOLE_TITLE = 150.0
-TITLE_PHRASE = 50.0
 
 # Titles analysed recently, by text: a result page's titles come back query after query.
 _TITLES_CACHED = 60_000

@@ -8,6 +8,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from searchsvc.settings import STORED_CACHED, TITLES_CACHED
+
 
 class LRU:
     """Recently used entries up to a total size (each entry's size given when it is put);
@@ -62,15 +64,6 @@ def per_reader(reader, key, make: Callable[[], Any]):
     if key not in values:
         values[key] = make()
     return values[key]
-
-
-# Stored documents kept per searcher: a result page reads the bodies of the 10 shown, and the
-# best documents of one query are often those of the next. Each costs a pickle load of the
-# whole document otherwise.
-STORED_CACHED = 2048
-# Titles kept per searcher (the title signals read the titles of the best 50 of every query):
-# about 100 bytes each.
-TITLES_CACHED = 100_000
 
 
 def stored_fields(searcher, docnum: int) -> dict:

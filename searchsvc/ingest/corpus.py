@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
+from searchsvc.settings import DEFAULT_MAX_FILE_BYTES, TITLE_MAX_CHARS
+
 __all__ = [
-    "DEFAULT_MAX_FILE_BYTES",
     "Document",
     "Skipped",
     "corpus_bytes",
@@ -39,8 +40,6 @@ __all__ = [
     "strip_trailing_boilerplate",
 ]
 
-DEFAULT_MAX_FILE_BYTES = 20 * 1024 * 1024
-TITLE_MAX_CHARS = 200
 
 # Longest first: ".jsonl.gz" must win over a plain ".gz" (which is not read at all).
 _EXTENSIONS: tuple[tuple[str, str], ...] = (

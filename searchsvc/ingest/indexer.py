@@ -7,7 +7,7 @@ Either way the result is a new generation, published only once complete and coun
 
 A reindex may fail or be killed at any point: the live index stays whole, the kernel drops
 the write lock, and the next run removes what the dead one left. Failures end in bounded
-time as :class:`~errors.IndexStateError` subclasses with one line for people:
+time as :class:`~searchsvc.errors.IndexStateError` subclasses with one line for people:
 a full disk or a helper process that died is an ``IndexWriteError``. The helper processes of
 a multi-process build die with the process that started them, so none is left holding files
 or the lock. A damaged live index is noticed (its files are checked against their SHA-256)
@@ -43,12 +43,7 @@ from searchsvc.index.whoosh_internals import (
     abandon,
 )
 from searchsvc.ingest.corpus import Document, Skipped, corpus_bytes, read_corpus
-
-# Memory the postings held in memory may take before they are written out as a segment, in
-# all (a multi-process build shares it among its helpers). Each segment repeats the words it
-# holds, and searches cost more per segment: at 512 MB, the bench corpus (30,508 documents)
-# is written as one segment per helper.
-DEFAULT_LIMIT_MB = 512
+from searchsvc.settings import DEFAULT_LIMIT_MB, PARALLEL_MIN_BYTES
 
 
 @dataclass
@@ -134,7 +129,7 @@ def reindex(
     however large the corpus. ``on_wait`` is called once if another reindex holds the index
     and this one waits for it; ``on_notice`` gets a sentence when the live index cannot be
     updated (damaged, an older format) and is rebuilt in full instead. An index written by a
-    newer searchsvc is left untouched: :class:`~errors.IndexTooNewError`, even
+    newer searchsvc is left untouched: :class:`~searchsvc.errors.IndexTooNewError`, even
     with ``full``.
     """
     corpus, root = Path(corpus), Path(index_dir)
@@ -224,7 +219,7 @@ def check_index(index_dir: str | os.PathLike) -> CheckReport:
     """Verify the live generation: every file against its SHA-256, no file unaccounted for,
     and the document count Whoosh reads against the one recorded.
 
-    Raises :class:`~errors.IndexStateError` when there is no live generation to
+    Raises :class:`~searchsvc.errors.IndexStateError` when there is no live generation to
     check (none built, a damaged pointer or metadata, another format).
     """
     live = storage.current(Path(index_dir))
@@ -248,10 +243,6 @@ def check_index(index_dir: str | os.PathLike) -> CheckReport:
                     )
                 )
     return report
-
-
-# Below this much text, starting worker processes costs more than it saves.
-PARALLEL_MIN_BYTES = 4 * 1024 * 1024
 
 
 def _default_procs(corpus_size: int) -> int:

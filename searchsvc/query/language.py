@@ -15,11 +15,8 @@ from dataclasses import dataclass, field
 
 from searchsvc.errors import Kind, QueryError
 from searchsvc.index.schema import FIELD_ALIASES
+from searchsvc.settings import MAX_DEPTH, MAX_QUERY_CHARS, MAX_TERMS, MIN_PREFIX_CHARS
 
-MAX_QUERY_CHARS = 1000
-MAX_TERMS = 50
-MAX_DEPTH = 8
-MIN_PREFIX_CHARS = 2
 OR_WORDS = frozenset({"OR", "OU"})
 
 

@@ -17,19 +17,11 @@ from flask import Flask, Response, current_app
 from flask.json.provider import DefaultJSONProvider
 
 from searchsvc.engine.search import SearchEngine
-from searchsvc.settings import Settings
-
-# What gunicorn reads of a request before the app sees it (see searchsvc.web.serve): its worker
-# answers a longer request line with 414, more or longer header fields with 431, in the API's
-# JSON error shape (searchsvc.web.worker).
-MAX_REQUEST_LINE_BYTES = 8190
-MAX_HEADER_FIELDS = 50
-MAX_HEADER_FIELD_BYTES = 8190
-# A query string longer than this is refused (414) by the app before any parsing; it is below
-# MAX_REQUEST_LINE_BYTES, so the app's message names the query string.
-MAX_QUERY_STRING_BYTES = 8000
-# No endpoint reads a body; anything larger than this is refused (413).
-MAX_BODY_BYTES = 16 * 1024
+from searchsvc.settings import (
+    MAX_BODY_BYTES,
+    MAX_QUERY_STRING_BYTES,
+    Settings,
+)
 
 _ENGINE_KEY = "searchsvc.engine"
 _engine_lock = threading.Lock()

@@ -8,8 +8,7 @@ from flask import Blueprint, request
 
 from searchsvc.engine.results import SearchResult
 from searchsvc.errors import Kind, QueryError
-from searchsvc.query.language import MAX_QUERY_CHARS
-from searchsvc.settings import MAX_COMPLETIONS
+from searchsvc.settings import MAX_COMPLETIONS, MAX_QUERY_CHARS
 from searchsvc.web import get_engine
 from searchsvc.web.errors import json_error
 from searchsvc.web.openapi import build_spec

@@ -13,7 +13,8 @@ from flask import Flask, Response, current_app, jsonify, render_template, reques
 from werkzeug.exceptions import HTTPException
 
 from searchsvc.errors import Kind, SearchsvcError
-from searchsvc.web.security import RETRY_AFTER_S, Overloaded
+from searchsvc.settings import RETRY_AFTER_S
+from searchsvc.web.security import Overloaded
 
 # Error code of each status the service answers with.
 # 403, 417, 431 and 501 come only from gunicorn's refusals (searchsvc.web.worker).

@@ -8,20 +8,18 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from searchsvc.engine.results import SORTS
-from searchsvc.query.language import MAX_QUERY_CHARS
 from searchsvc.settings import (
     MAX_COMPLETIONS,
+    MAX_HEADER_FIELD_BYTES,
+    MAX_HEADER_FIELDS,
     MAX_PER_PAGE,
     MAX_PREFIX_TERMS,
+    MAX_QUERY_CHARS,
+    MAX_QUERY_STRING_BYTES,
+    MAX_REQUEST_LINE_BYTES,
     MAX_RESULT_WINDOW,
     MAX_SIMILAR,
     SEARCH_TIME_LIMIT,
-)
-from searchsvc.web import (
-    MAX_HEADER_FIELD_BYTES,
-    MAX_HEADER_FIELDS,
-    MAX_QUERY_STRING_BYTES,
-    MAX_REQUEST_LINE_BYTES,
 )
 
 NULLABLE_STRING = {"type": ["string", "null"]}

@@ -19,13 +19,8 @@ from markupsafe import Markup, escape
 from searchsvc.engine.results import SearchResult
 from searchsvc.engine.snippets import highlight
 from searchsvc.errors import IndexStateError, Kind, QueryError
-from searchsvc.query.language import (
-    MAX_QUERY_CHARS,
-    parse,
-    render,
-    understood_if_different,
-)
-from searchsvc.settings import MAX_RESULT_WINDOW
+from searchsvc.query.language import parse, render, understood_if_different
+from searchsvc.settings import MAX_QUERY_CHARS, MAX_RESULT_WINDOW
 from searchsvc.web import get_engine
 from searchsvc.web.errors import ANSWERS, error_page, french
 from searchsvc.web.params import (

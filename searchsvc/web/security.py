@@ -25,6 +25,8 @@ from pathlib import Path
 from flask import Flask, Response, abort, g, request
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
+from searchsvc.settings import MAX_IN_FLIGHT, MAX_QUEUED, QUEUE_WAIT_S
+
 # Everything is served by the app itself; no inline script or style, no framing.
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -50,17 +52,6 @@ HEADERS = {
 HEADER_ITEMS = tuple(HEADERS.items())
 
 
-# Per worker: searches running at once, waiting for a turn, and how long one may wait. Searches
-# are CPU-bound and hold the GIL (and the engine runs one at a time), so more than two at once
-# only slice one core thinner. The queue is long enough for 32 clients at once on one worker
-# (gunicorn shares connections between workers unevenly) and short in time: a few
-# milliseconds a search, so a full queue waits a fraction of a second; what waits longer than
-# QUEUE_WAIT_S, or finds the queue full, is true overload and is shed (bench/load.py).
-MAX_IN_FLIGHT = 2
-MAX_QUEUED = 40
-QUEUE_WAIT_S = 5.0
-# Seconds a client is told to wait before retrying a shed request.
-RETRY_AFTER_S = 1
 # Cheap endpoints never held back (and unknown addresses, endpoint None: a 404 costs nothing).
 UNLIMITED_ENDPOINTS = frozenset({"health.healthz", "static", "api.openapi"})
 

@@ -13,7 +13,7 @@ from typing import Any
 import gunicorn.http.wsgi
 from gunicorn.app.base import BaseApplication
 
-from searchsvc import web
+from searchsvc import settings
 from searchsvc.web import security
 
 # gunicorn names itself in a Server header on every response; say nothing about the stack.
@@ -23,7 +23,7 @@ SERVER_NAME = "searchsvc"
 # instead of leaving everything queued behind them (see searchsvc.web.security). A waiting
 # thread costs a few kB and no CPU.
 SPARE_THREADS = 2
-THREADS = security.MAX_IN_FLIGHT + security.MAX_QUEUED + SPARE_THREADS
+THREADS = settings.MAX_IN_FLIGHT + settings.MAX_QUEUED + SPARE_THREADS
 TIMEOUT_S = 30
 # gunicorn's gthread worker, with its own error responses in JSON (see searchsvc.web.worker).
 WORKER_CLASS = "searchsvc.web.worker.ThreadWorker"
@@ -78,9 +78,9 @@ def options(host: str, port: int, workers: int, threads: int = THREADS) -> dict[
         # memory); beyond, the worker answers 414 (request line) or 431 (header fields) in
         # JSON. The request line is gunicorn's longest, so that a query string up to it reaches
         # the app and gets its own 414 (see searchsvc.web.MAX_QUERY_STRING_BYTES).
-        "limit_request_line": web.MAX_REQUEST_LINE_BYTES,
-        "limit_request_fields": web.MAX_HEADER_FIELDS,
-        "limit_request_field_size": web.MAX_HEADER_FIELD_BYTES,
+        "limit_request_line": settings.MAX_REQUEST_LINE_BYTES,
+        "limit_request_fields": settings.MAX_HEADER_FIELDS,
+        "limit_request_field_size": settings.MAX_HEADER_FIELD_BYTES,
         "post_worker_init": post_worker_init,
         "accesslog": "-",
         "errorlog": "-",

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from searchsvc import settings
-from searchsvc.query.language import MAX_QUERY_CHARS
+from searchsvc.settings import MAX_QUERY_CHARS
 from searchsvc.web import get_engine
 from searchsvc.web.security import CONTENT_SECURITY_POLICY
 

@@ -19,6 +19,7 @@ import pytest
 from flask.json.provider import DefaultJSONProvider
 from markupsafe import Markup
 
+from searchsvc import settings
 from searchsvc.engine.results import FacetCount
 from searchsvc.web import OrjsonProvider, security, serve
 from searchsvc.web.security import CONTENT_SECURITY_POLICY, InFlightLimiter
@@ -205,13 +206,13 @@ def test_a_waiter_that_gives_up_as_its_turn_comes_passes_the_slot_on():
 
 
 def test_default_limits_queue_32_searches_at_once_on_one_worker(make_app, seed_index):
-    app = make_app(INDEX_DIR=str(seed_index), MAX_IN_FLIGHT=security.MAX_IN_FLIGHT)
-    assert security.MAX_IN_FLIGHT + security.MAX_QUEUED >= 32
-    assert serve.THREADS > security.MAX_IN_FLIGHT + security.MAX_QUEUED
+    app = make_app(INDEX_DIR=str(seed_index), MAX_IN_FLIGHT=settings.MAX_IN_FLIGHT)
+    assert settings.MAX_IN_FLIGHT + settings.MAX_QUEUED >= 32
+    assert serve.THREADS > settings.MAX_IN_FLIGHT + settings.MAX_QUEUED
     with Gate(app) as gate:
         results: list = []
         threads = [in_thread(app, f"/api/search?q=twitter+{n}", results) for n in range(32)]
-        for _ in range(security.MAX_IN_FLIGHT):
+        for _ in range(settings.MAX_IN_FLIGHT):
             assert gate.entered.acquire(timeout=10)
         time.sleep(0.3)  # the others are queued
         assert app.test_client().get("/healthz").status_code == 200

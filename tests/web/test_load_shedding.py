@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from searchsvc import settings
 from searchsvc.web import get_engine, security, serve
 from searchsvc.web.security import CONTENT_SECURITY_POLICY
 
@@ -69,7 +70,7 @@ def test_beyond_the_limit_requests_are_shed_with_503_and_retry_after(limited):
         assert r.status_code == 503
         assert r.get_json()["error"]["code"] == "overloaded"
         assert "retry" in r.get_json()["error"]["message"]
-        assert r.headers["Retry-After"] == str(security.RETRY_AFTER_S)
+        assert r.headers["Retry-After"] == str(settings.RETRY_AFTER_S)
         assert r.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
         for path in ("/api/suggest?q=del", "/api/documents/x", "/?q=twitter", "/doc/x"):
             assert client.get(path).status_code == 503, path
@@ -147,9 +148,9 @@ def test_shedding_can_be_turned_off(make_app, seed_index):
 
 
 def test_gunicorn_has_spare_threads_beyond_the_limits():
-    assert serve.THREADS > security.MAX_IN_FLIGHT + security.MAX_QUEUED
+    assert serve.THREADS > settings.MAX_IN_FLIGHT + settings.MAX_QUEUED
     assert serve.options("127.0.0.1", 8000, 2)["threads"] == serve.THREADS
-    assert 0 < security.QUEUE_WAIT_S < serve.TIMEOUT_S
+    assert 0 < settings.QUEUE_WAIT_S < serve.TIMEOUT_S
 
 
 def test_the_limiter_counts_exactly():

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import pytest
 
 from searchsvc import settings
-from searchsvc.query.language import MAX_QUERY_CHARS
+from searchsvc.settings import MAX_QUERY_CHARS
 
 
 class Page(HTMLParser):
