@@ -95,7 +95,7 @@ def code_version(*paths: Path) -> str:
     """Hash of source files: a cache made by other code is not reused."""
     h = hashlib.sha1()
     for p in sorted(paths):
-        h.update(p.name.encode())
+        h.update(p.relative_to(REPO).as_posix().encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:12]
 
@@ -104,12 +104,12 @@ def searchsvc_index_code() -> str:
     """Version of the searchsvc code that decides what an index contains."""
     pkg = REPO / "searchsvc"
     names = (
-        "analysis.py",
-        "schema.py",
-        "indexer.py",
-        "corpus.py",
-        "storage.py",
-        "whoosh_internals.py",  # writes the segments and their postings arrays
+        "text/analysis.py",
+        "index/schema.py",
+        "ingest/indexer.py",
+        "ingest/corpus.py",
+        "index/storage.py",
+        "index/whoosh_internals.py",  # writes the segments and their postings arrays
     )
     return code_version(*(pkg / n for n in names))
 
@@ -510,7 +510,7 @@ def code_note() -> str:
 
     env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
     pkg = REPO / "searchsvc"
-    sources = code_version(*pkg.glob("*.py"))
+    sources = code_version(*pkg.rglob("*.py"))
     try:
         head = subprocess.run(
             ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
