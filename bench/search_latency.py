@@ -64,7 +64,12 @@ class Runner:
         self.prepared: list | None = None
 
     def _instrument(self) -> None:
-        """Time did-you-mean and snippets inside SearchEngine.search."""
+        """Time did-you-mean and snippets inside SearchEngine.search.
+
+        SearchEngine offers no timings of its parts, so this wraps its private
+        ``_suggestion`` and the ``snippets.snippet`` it calls; a rename there fails here
+        loudly (AttributeError) rather than measuring nothing.
+        """
         import searchsvc.engine.snippets as snippets_module
 
         parts = self.parts
