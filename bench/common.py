@@ -95,7 +95,7 @@ def code_version(*paths: Path) -> str:
     """Hash of source files: a cache made by other code is not reused."""
     h = hashlib.sha1()
     for p in sorted(paths):
-        h.update(p.name.encode())
+        h.update(p.relative_to(REPO).as_posix().encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:12]
 
@@ -104,12 +104,12 @@ def searchsvc_index_code() -> str:
     """Version of the searchsvc code that decides what an index contains."""
     pkg = REPO / "searchsvc"
     names = (
-        "analysis.py",
-        "schema.py",
-        "indexer.py",
-        "corpus.py",
-        "storage.py",
-        "whoosh_internals.py",  # writes the segments and their postings arrays
+        "text/analysis.py",
+        "index/schema.py",
+        "ingest/indexer.py",
+        "ingest/corpus.py",
+        "index/storage.py",
+        "index/whoosh_internals.py",  # writes the segments and their postings arrays
     )
     return code_version(*(pkg / n for n in names))
 
@@ -194,26 +194,6 @@ def scratch_corpus(name: str, corpus: Path, docs: int | None) -> tuple[Path, Pat
     source = corpus_dir(corpus, docs)
     shutil.copy(corpus_files(source)[0], target / "base.jsonl")
     return work, target, index, list(iter_jsonl(source))
-
-
-def churn_documents(base: list[dict], count: int, tag: object, marker: str, rng) -> list[dict]:
-    """``count`` new documents (ids ``churn{tag}-N``) copied from random ``base`` documents,
-    with ``marker`` appended to each body so that a query can tell whether they are in."""
-    return [
-        {
-            "id": f"churn{tag}-{i}",
-            "title": src.get("title") or f"churn{tag}-{i}",
-            "body": f"{src['body']}\n\n{marker}",
-        }
-        for i, src in enumerate(rng.sample(base, count))
-    ]
-
-
-def write_jsonl(path: Path, docs: Iterable[dict]) -> None:
-    """Write documents as JSONL, one object per line."""
-    with open(path, "w", encoding="utf-8") as fh:
-        for doc in docs:
-            fh.write(json.dumps(doc, ensure_ascii=False) + "\n")
 
 
 def sections(*parts: str) -> str:
@@ -376,44 +356,12 @@ def arg_parser(doc: str, corpus_help: str = "JSONL(.gz) corpus") -> argparse.Arg
     return p
 
 
-def index_command(corpus: Path, index: Path, full: bool) -> list[str]:
-    """The ``searchsvc index`` command line for a child process (the venv's script)."""
-    script = Path(sys.executable).with_name("searchsvc")
-    head = [str(script)] if script.exists() else [sys.executable, "-m", "searchsvc.cli"]
-    cmd = [*head, "index", "--corpus", str(corpus), "--index", str(index)]
-    return [*cmd, "--full"] if full else cmd
-
-
-def child_env() -> dict:
-    """The environment for a child ``searchsvc``: no SEARCHSVC_* overrides, plain output."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCHSVC_")}
-    env["CI"] = "1"
-    return env
-
-
 def stamp() -> str:
     """Date line for RESULTS.md."""
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 # -- child processes -----------------------------------------------------------------------
-
-
-def _children() -> dict[int, list[int]]:
-    """Parent pid -> child pids, from /proc."""
-    tree: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...: comm may hold spaces, so split after the last ")".
-        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
-        tree.setdefault(ppid, []).append(int(entry))
-    return tree
 
 
 def _proc_kb(path: str, label: str) -> int:
@@ -441,7 +389,9 @@ def anon_kb(pid: int) -> int:
 
 def tree_rss_kb(pid: int) -> int:
     """RSS of a process and all its descendants, in kB."""
-    tree = _children()
+    from searchsvc.testing import process_tree
+
+    tree = process_tree()
     total, stack = 0, [pid]
     while stack:
         p = stack.pop()
@@ -510,7 +460,7 @@ def code_note() -> str:
 
     env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
     pkg = REPO / "searchsvc"
-    sources = code_version(*pkg.glob("*.py"))
+    sources = code_version(*pkg.rglob("*.py"))
     try:
         head = subprocess.run(
             ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],

@@ -17,13 +17,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import os
 import random
 import re
-import shutil
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -32,8 +28,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 import common
-from common import WORK, Status, percentile, table
-from load import HOST, Server, free_port, serve_command, wait_ready
+from common import Status, percentile, table
+
+from searchsvc import testing
+from searchsvc.testing import HOST, cli, index_args
 
 SYNTAX = ['"', "(", ")", "-", "*", ":", "OR", "OU", "AND", "title:", "titre:", "body:",
           "source:", "texte:", "a*", "*a*", "\\", "'", "’", "l'", "+", "~", "^", "zèbre",
@@ -159,23 +157,13 @@ def exchange(port: int, request: bytes) -> bytes:
 def main(argv=None) -> int:
     args = parse_args(argv)
     status = Status()
-    work = WORK / "fuzz-http"
-    shutil.rmtree(work, ignore_errors=True)
-    corpus, index = work / "corpus", work / "index"
-    corpus.mkdir(parents=True)
-    source = common.corpus_dir(args.corpus, args.docs)
-    shutil.copy(common.corpus_files(source)[0], corpus / "base.jsonl")
-    with open(corpus / "hostile.jsonl", "w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(d, ensure_ascii=False) + "\n" for d in HOSTILE_DOCS)
-    script = Path(sys.executable).with_name("searchsvc")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCHSVC_")}
-    subprocess.run([str(script), "index", "--full", "--corpus", str(corpus), "--index",
-                    str(index)], check=True, env={**env, "CI": "1"})  # fmt: skip
+    work, corpus, index, _base = common.scratch_corpus("fuzz-http", args.corpus, args.docs)
+    testing.write_jsonl(corpus / "hostile.jsonl", HOSTILE_DOCS)
+    if cli(*index_args(corpus, index, full=True), timeout=None, capture=False).returncode:
+        raise SystemExit("the index build failed")
 
-    port = free_port()
-    cmd = serve_command(port, 2, index)
-    cmd = cmd[: cmd.index("--workers")] + cmd[cmd.index("--workers") + 2 :]  # defaults
-    server = Server(cmd, work / "server.log", env)
+    server = testing.start_server(index, work / "server.log")  # serve's default settings
+    port = server.port
     rng = random.Random(args.seed)
     cases = [make_case(rng) for _ in range(args.cases)]
     results: list[tuple[str, int | str, float]] = []
@@ -184,7 +172,6 @@ def main(argv=None) -> int:
     slowest: list[tuple[float, str, str]] = []
     lock = threading.Lock()
     try:
-        wait_ready(port, server)
         deadline = time.monotonic() + 20
         while len(server.workers()) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import os
 import random
 import shutil
@@ -35,10 +34,12 @@ from collections import Counter
 from pathlib import Path
 
 import common
-from common import Status, child_env, dir_size, fmt_mb, index_command, table
+from common import Status, dir_size, fmt_mb, table
 
+from searchsvc import testing
 from searchsvc.engine.search import SearchEngine
 from searchsvc.index import storage
+from searchsvc.testing import alive, child_pids, cli, index_args, lock_is_free
 
 CHURN = 300  # documents replaced in every trial
 MODES = ("anywhere", "late", "at commit")  # when to kill, in turn (each for a full and an incr.)
@@ -58,22 +59,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def write_churn(corpus: Path, base: list[dict], trial: int, rng: random.Random) -> set[str]:
     """Replace the churn file with CHURN new documents; return their ids."""
-    docs = common.churn_documents(base, CHURN, trial, f"{MARK} essai {trial}.", rng)
-    tmp = corpus / "churn.jsonl.tmp"
-    common.write_jsonl(tmp, docs)
-    os.replace(tmp, corpus / "churn.jsonl")
-    return {d["id"] for d in docs}
-
-
-def lock_is_free(index: Path) -> bool:
-    fd = os.open(index / storage.LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)  # releases it if taken
+    path = corpus / "churn.jsonl"
+    return set(testing.write_churn(path, base, CHURN, trial, f"{MARK} essai {trial}.", rng))
 
 
 def snapshot(index: Path, probes: list[str]) -> dict:
@@ -117,27 +104,9 @@ def phase(index: Path, full: bool, before_generation: str, before_files: set[str
     return "reading + writing"
 
 
-def children_of(pid: int) -> list[int]:
-    return common._children().get(pid, [])
-
-
-def alive(pids: list[int]) -> list[int]:
-    left = []
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as fh:
-                if fh.read().rsplit(b")", 1)[1].split()[0] != b"Z":
-                    left.append(pid)
-        except OSError:
-            pass
-    return left
-
-
 def run_index(corpus: Path, index: Path, full: bool) -> tuple[int, float, str]:
     started = time.monotonic()
-    done = subprocess.run(
-        index_command(corpus, index, full), capture_output=True, text=True, env=child_env()
-    )
+    done = cli(*index_args(corpus, index, full), timeout=None)
     return done.returncode, time.monotonic() - started, done.stdout.strip() + done.stderr.strip()
 
 
@@ -182,22 +151,22 @@ def main(argv=None) -> int:
         files = {p.name for p in (index / generation).iterdir()}
 
         proc = subprocess.Popen(
-            index_command(corpus, index, full),
+            testing.cli_command(*index_args(corpus, index, full)),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env=child_env(),
+            env=testing.child_env(),
         )
         started = time.monotonic()
         deadline = started + delay
         helpers: set[int] = set()
         while time.monotonic() < deadline and proc.poll() is None:
-            helpers |= set(children_of(proc.pid))
+            helpers |= set(child_pids(proc.pid))
             if mode == "at commit" and phase(index, full, generation, files) == "committing":
                 time.sleep(rng.uniform(0.0, 0.3))
                 break
             time.sleep(0.01)
         delay = time.monotonic() - started
-        helpers |= set(children_of(proc.pid))
+        helpers |= set(child_pids(proc.pid))
         where = phase(index, full, generation, files) if proc.poll() is None else "finished"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -205,9 +174,9 @@ def main(argv=None) -> int:
 
         trouble = []
         end = time.monotonic() + 10
-        while alive(sorted(helpers)) and time.monotonic() < end:
+        while alive(helpers) and time.monotonic() < end:
             time.sleep(0.05)
-        orphans = alive(sorted(helpers))
+        orphans = alive(helpers)
         if orphans:
             trouble.append(f"helpers alive: {orphans}")
             for pid in orphans:  # ours: started by the killed run

@@ -30,7 +30,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -42,20 +41,8 @@ import common
 import references
 from common import WORK, Status, file_key, percentile, table
 
-HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def serve_command(port: int, workers: int, index: Path) -> list[str]:
-    script = Path(sys.executable).with_name("searchsvc")
-    head = [str(script)] if script.exists() else [sys.executable, "-m", "searchsvc.cli"]
-    return [*head, "serve", "--host", HOST, "--port", str(port), "--workers", str(workers),
-            "--index", str(index)]  # fmt: skip
+from searchsvc import testing
+from searchsvc.testing import HOST, Server
 
 
 def has_serve() -> bool:
@@ -63,55 +50,6 @@ def has_serve() -> bool:
     from searchsvc.cli import main
 
     return "serve" in getattr(main, "commands", {})
-
-
-class Server:
-    """``searchsvc serve`` in a child process; ``stop()`` ends it and only it (and its workers)."""
-
-    def __init__(self, cmd: list[str], log: Path, env: dict):
-        self.log = open(log, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
-
-    def workers(self) -> list[int]:
-        return sorted(common._children().get(self.proc.pid, []))
-
-    def stop(self) -> None:
-        workers = self.workers()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        for pid in workers:  # a worker left behind by a killed master
-            try:
-                with open(f"/proc/{pid}/stat", "rb") as fh:
-                    ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])
-                if ppid in (self.proc.pid, 1):
-                    os.kill(pid, signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
-        self.log.close()
-
-
-def wait_ready(port: int, server: Server, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise RuntimeError(f"the server exited with status {server.proc.returncode}")
-        try:
-            conn = http.client.HTTPConnection(HOST, port, timeout=5)
-            conn.request("GET", "/healthz")
-            resp = conn.getresponse()
-            resp.read()
-            conn.close()
-            if resp.status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.25)
-    raise RuntimeError("the server did not become ready")
 
 
 def run_level(port: int, queries: list[str], concurrency: int, max_seconds: float) -> dict:
@@ -431,24 +369,14 @@ def ratio(ours: float, theirs: float) -> str:
     return f"{ours / theirs:.1f}×" if theirs > 0 and ours == ours else "-"
 
 
-def start_server(index: Path, workers: int | None, status: Status) -> tuple[Server, int, float]:
-    """A fresh ``searchsvc serve`` on a free port, ready (its /healthz answers); the seconds
-    from its start to ready (worker warm-up included)."""
-    port = free_port()
+def start_server(index: Path, workers: int | None, status: Status) -> tuple[Server, float]:
+    """A fresh ``searchsvc serve`` (``workers`` None: serve's default) on a free port, ready
+    (its /healthz answers); the seconds from its start to ready (worker warm-up included)."""
     log = WORK / "load-server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCHSVC_")}
-    cmd = serve_command(port, workers or 2, index)
-    if workers is None:  # serve's own default
-        cmd = cmd[: cmd.index("--workers")] + cmd[cmd.index("--workers") + 2 :]
-    status.note(f"starting: {' '.join(cmd)} (log: {log})")
+    status.note(f"starting `searchsvc serve` on {index} (log: {log})")
     started = time.perf_counter()
-    server = Server(cmd, log, env)
-    try:
-        wait_ready(port, server, timeout=300)
-    except BaseException:
-        server.stop()
-        raise
-    return server, port, time.perf_counter() - started
+    server = testing.start_server(index, log, workers=workers, timeout=300)
+    return server, time.perf_counter() - started
 
 
 _indexes: dict[tuple[int | None, str], tuple[Path, dict]] = {}
@@ -519,7 +447,8 @@ def main(argv=None) -> int:
     for docs in sizes:
         index, meta = index_for(args, docs, "searchsvc", status)
         fts_path, _fts = index_for(args, docs, "fts5", status)
-        server, port, ready_s = start_server(index, args.workers, status)
+        server, ready_s = start_server(index, args.workers, status)
+        port = server.port
         try:
             with Sampler(server) as mem:
                 idle_rss = dict(mem.rss)
@@ -557,7 +486,8 @@ def main(argv=None) -> int:
     warmup, measured = queries[-100:], queries[:-100]
     latency_of = ""
     for c in levels:
-        server, port, _ready = start_server(index, args.workers, status)
+        server, _ready = start_server(index, args.workers, status)
+        port = server.port
         try:
             sequential(port, warmup[:50])
             run_level(port, warmup[50:], 2, 30)

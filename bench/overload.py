@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import resource
 import shutil
 import sys
@@ -32,11 +31,12 @@ from pathlib import Path
 
 import common
 from common import WORK, Status, file_key, percentile, table
-from load import HOST, Server, free_port, run_level, serve_command, wait_ready
+from load import run_level
 
-from searchsvc import errors, settings
+from searchsvc import errors, settings, testing
 from searchsvc.index import storage
 from searchsvc.ingest.indexer import reindex
+from searchsvc.testing import HOST, Server
 from searchsvc.web import serve
 
 
@@ -51,6 +51,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--overload-seconds", type=float, default=30)
     p.add_argument("--factor", type=float, default=2.0, help="overload rate / sustainable rate")
     p.add_argument("--compare", action="store_true", help="also without load shedding")
+    # Internal: run as the server without load shedding (a child process of --compare).
+    p.add_argument("--serve-unlimited", nargs=2, metavar=("PORT", "INDEX"), help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -170,33 +172,32 @@ def overload_report(res: dict, rate: float) -> tuple[list[str], dict]:
 
 # -- servers ---------------------------------------------------------------------------------
 
-UNLIMITED = """
-import sys
-from searchsvc.web.serve import Service, options
-import gunicorn.http.wsgi
-gunicorn.http.wsgi.SERVER = "searchsvc"
-port, index = int(sys.argv[1]), sys.argv[2]
-config = {"INDEX_DIR": index, "DEBUG": False, "TESTING": False, "MAX_IN_FLIGHT": 0}
-Service(options("127.0.0.1", port, 2, threads=4), config).run()
-"""
+
+def serve_unlimited(port: int, index: Path) -> None:
+    """gunicorn with serve's settings but no load shedding: 2 workers of 4 threads each, and
+    the app's ``MAX_IN_FLIGHT`` set to 0 (its switch for shedding); runs until stopped."""
+    config = {"INDEX_DIR": str(index), "DEBUG": False, "TESTING": False, "MAX_IN_FLIGHT": 0}
+    serve.Service(serve.options(HOST, port, 2, threads=4), config).run()
 
 
-def start(index: Path, shedding: bool, log: Path) -> tuple[Server, int]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCHSVC_")}
-    if shedding:
-        cmd = serve_command(port, 2, index)
-        cmd = cmd[: cmd.index("--workers")] + cmd[cmd.index("--workers") + 2 :]  # defaults
-    else:
-        cmd = [sys.executable, "-c", UNLIMITED, str(port), str(index)]
-    server = Server(cmd, log, env)
-    wait_ready(port, server)
-    run_level(port, [f"warm {i}" for i in range(20)], 2, 30)
-    return server, port
+def start(index: Path, shedding: bool, log: Path) -> Server:
+    """A ready server (``searchsvc serve`` with its defaults, or :func:`serve_unlimited` in a
+    child process of this script), warmed up with a few searches."""
+
+    def unlimited(port: int) -> list[str]:
+        return [sys.executable, __file__, "--serve-unlimited", str(port), str(index)]
+
+    server = testing.start_server(index, log, command=None if shedding else unlimited)
+    run_level(server.port, [f"warm {i}" for i in range(20)], 2, 30)
+    return server
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.serve_unlimited:
+        port, index = args.serve_unlimited
+        serve_unlimited(int(port), Path(index))
+        return 0
     status = Status()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # many sockets at once
@@ -212,7 +213,8 @@ def main(argv=None) -> int:
     queries = common.load_queries(args.queries)
     levels = [int(c) for c in args.levels.split(",") if c.strip()]
 
-    server, port = start(index, True, WORK / "overload" / "server.log")
+    server = start(index, True, WORK / "overload" / "server.log")
+    port = server.port
     steady_rows, overload_rows, notes = [], [], []
     try:
         best, best_p50 = 0.0, 0.1
@@ -236,7 +238,8 @@ def main(argv=None) -> int:
         for shedding in [True, False] if args.compare else [True]:
             if not shedding:
                 server.stop()
-                server, port = start(index, False, WORK / "overload" / "server-unlimited.log")
+                server = start(index, False, WORK / "overload" / "server-unlimited.log")
+                port = server.port
             status.note(f"overload at {rate:.0f} requests/s for {args.overload_seconds:g} s …")
             res = asyncio.run(open_loop(port, queries, rate, args.overload_seconds))
             row, extra = overload_report(res, rate)

@@ -33,8 +33,10 @@ import urllib.parse
 from pathlib import Path
 
 import common
-from common import Status, child_env, index_command, percentile, table
-from load import HOST, Server, free_port, serve_command, wait_ready
+from common import Status, percentile, table
+
+from searchsvc import testing
+from searchsvc.testing import HOST, cli, index_args
 
 CHURN = 100
 
@@ -118,11 +120,9 @@ def load_main(args: argparse.Namespace) -> int:
 # -- the orchestrator --------------------------------------------------------------------------
 
 
-def write_churn(corpus: Path, base: list[dict], cycle: int, rng: random.Random) -> list[str]:
-    """Add a churn file of CHURN new documents for this cycle; return their ids."""
-    docs = common.churn_documents(base, CHURN, cycle, f"marqueur{cycle}x", rng)
-    common.write_jsonl(corpus / f"churn{cycle}.jsonl", docs)
-    return [d["id"] for d in docs]
+def write_churn(path: Path, cycle: int, base: list[dict], rng: random.Random) -> list[str]:
+    """The churn file of a cycle: CHURN new documents carrying the word ``marqueur{cycle}x``."""
+    return testing.write_churn(path, base, CHURN, cycle, f"marqueur{cycle}x", rng)
 
 
 def found_everywhere(port: int, word: str, times: int = 6) -> bool:
@@ -183,24 +183,18 @@ def main(argv=None) -> int:
     status = Status()
     rng = random.Random(args.seed)
     work, corpus, index, base = common.scratch_corpus("reindex-under-load", args.corpus, args.docs)
-    write_churn(corpus, base, 0, rng)
-    built = subprocess.run(index_command(corpus, index, True), env=child_env(), check=False)
-    if built.returncode != 0:
+    write_churn(corpus / "churn0.jsonl", 0, base, rng)
+    if cli(*index_args(corpus, index, full=True), timeout=None, capture=False).returncode != 0:
         raise SystemExit("the first build failed")
 
-    port = free_port()
-    env = child_env()
-    env.pop("SEARCHSVC_WORKERS", None)
-    cmd = serve_command(port, 2, index)
-    cmd = cmd[: cmd.index("--workers")] + cmd[cmd.index("--workers") + 2 :]  # default workers
-    server = Server(cmd, work / "server.log", env)
+    started = time.monotonic()
+    server = testing.start_server(index, work / "server.log")  # serve's default workers
+    port = server.port
     stop_file, out_file = work / "stop", work / "load.jsonl"
     removed: dict[str, tuple[float, float]] = {}
     cycles = []
     load = None
-    started = time.monotonic()
     try:
-        wait_ready(port, server)
         words = ",".join(f"marqueur{c}x" for c in range(args.cycles + 1))
         load = subprocess.Popen(
             [sys.executable, __file__, "--load-port", str(port), "--load-out", str(out_file),
@@ -212,15 +206,13 @@ def main(argv=None) -> int:
         previous = [f"churn0-{i}" for i in range(CHURN)]
         for cycle in range(1, args.cycles + 1):
             full = cycle % 3 == 0
-            new = write_churn(corpus, base, cycle, rng)
+            new = write_churn(corpus / f"churn{cycle}.jsonl", cycle, base, rng)
             (corpus / f"churn{cycle - 1}.jsonl").unlink()
             began = time.time()
             for doc_id in previous:
                 removed[doc_id] = (began, float("inf"))
             t0 = time.monotonic()
-            run = subprocess.run(
-                index_command(corpus, index, full), env=child_env(), capture_output=True, text=True
-            )
+            run = cli(*index_args(corpus, index, full), timeout=None)
             ended = time.time()
             took = time.monotonic() - t0
             for doc_id in previous:

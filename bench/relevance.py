@@ -412,11 +412,10 @@ def eval_engine(
     out: list[list[str]] = []
     if engine == "searchsvc":
         from searchsvc.engine.search import SearchEngine
-        from searchsvc.query.language import QueryError
+        from searchsvc.errors import QueryError
 
-        se = SearchEngine(path)
-        if not exact_product:
-            se._suggestion = lambda *_args: None
+        # Did-you-mean changes no rank, and costs time: off unless the product is measured.
+        se = SearchEngine(path, did_you_mean=exact_product)
 
         def run(q: str) -> list[str]:
             return [h.id for h in se.search(q, page=1, per_page=K).hits]

@@ -64,11 +64,16 @@ class Runner:
         self.prepared: list | None = None
 
     def _instrument(self) -> None:
-        """Time did-you-mean and snippets inside SearchEngine.search."""
+        """Time did-you-mean and snippets inside SearchEngine.search.
+
+        SearchEngine offers no timings of its parts, so this wraps the public functions it
+        calls for them, ``suggest.did_you_mean`` and ``snippets.snippet``.
+        """
         import searchsvc.engine.snippets as snippets_module
+        import searchsvc.engine.suggest as suggest_module
 
         parts = self.parts
-        suggestion, snippet = self.se._suggestion, snippets_module.snippet
+        suggestion, snippet = suggest_module.did_you_mean, snippets_module.snippet
 
         def timed_suggestion(*args):
             t = time.perf_counter()
@@ -84,7 +89,7 @@ class Runner:
             finally:
                 parts["snippets"] += time.perf_counter() - t
 
-        self.se._suggestion = timed_suggestion
+        suggest_module.did_you_mean = timed_suggestion
         snippets_module.snippet = timed_snippet
 
     def prepare(self) -> None:

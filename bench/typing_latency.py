@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import common  # noqa: F401 - puts the repository on the path
+
+from searchsvc.testing import start_server
+
 CHROMIUM = "/usr/bin/chromium"
 QUERIES = [
     "configuration réseau",
@@ -60,31 +58,6 @@ KEYS = """
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(index: Path, workers: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    searchsvc = Path(sys.executable).with_name("searchsvc")
-    cmd = [str(searchsvc), "serve", "--port", str(port), "--workers", str(workers)]
-    log = open(os.devnull, "wb")  # noqa: SIM115 - lives as long as the server
-    proc = subprocess.Popen([*cmd, "--index", str(index)], stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2) as r:
-                if r.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(0.2)
-    proc.terminate()
-    raise SystemExit(f"searchsvc serve did not become healthy on {url}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--index", type=Path, required=True, help="index folder to serve")
@@ -95,7 +68,8 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
-    proc, url = start_server(args.index, args.workers)
+    server = start_server(args.index, Path(os.devnull), workers=args.workers)
+    url = server.url
     times: list[float] = []
     try:
         with sync_playwright() as p:
@@ -119,8 +93,7 @@ def main() -> None:
                 print(f"{ms:7.1f} ms  {text!r}: {summary}")
             browser.close()
     finally:
-        proc.terminate()
-        proc.wait()
+        server.stop()
     median, worst = statistics.median(times), max(times)
     print(f"median {median:.0f} ms, max {worst:.0f} ms ({len(times)} queries)")
 

@@ -40,9 +40,18 @@ class Kind(StrEnum):
 
 
 class SearchsvcError(Exception):
-    """A problem a user can act on: ``kind`` says which, the message what to do."""
+    """A problem a user can act on: ``kind`` says which, the message what to do.
+
+    A subclass names its kind in its header (``class NoIndexError(IndexStateError,
+    kind=Kind.NO_INDEX)``); one raise may name a more precise kind (``kind=...``).
+    """
 
     kind: Kind
+
+    def __init_subclass__(cls, kind: Kind | None = None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if kind is not None:
+            cls.kind = kind
 
     def __init__(
         self, message: str, *, kind: Kind | None = None, field: str | None = None, limit=None
@@ -54,64 +63,55 @@ class SearchsvcError(Exception):
         self.limit = limit  # the limit it broke, if any
 
 
-class QueryError(SearchsvcError, ValueError):
+class QueryError(SearchsvcError, ValueError, kind=Kind.BAD_REQUEST):
     """The input breaks a limit or a rule of the query language or the search options."""
 
-    kind = Kind.BAD_REQUEST
 
-
-class QueryTooExpensive(QueryError):
+class QueryTooExpensive(QueryError, kind=Kind.TOO_EXPENSIVE):
     """The query is well formed but would cost too much to run (prefixes, time budget)."""
 
-    kind = Kind.TOO_EXPENSIVE
 
-
-class IndexStateError(SearchsvcError):
+class IndexStateError(SearchsvcError, kind=Kind.NO_INDEX):
     """The index cannot be used as it is; the message says what to do."""
 
-    kind = Kind.NO_INDEX
 
-
-class NoIndexError(IndexStateError):
+class NoIndexError(IndexStateError, kind=Kind.NO_INDEX):
     """There is no usable index yet."""
 
-    kind = Kind.NO_INDEX
 
-
-class IndexVersionError(IndexStateError):
+class IndexVersionError(IndexStateError, kind=Kind.INDEX_VERSION):
     """The index was built by an older (or unknown) version of the schema or analyzer; a
     full rebuild replaces it."""
 
-    kind = Kind.INDEX_VERSION
 
-
-class IndexTooNewError(IndexStateError):
+class IndexTooNewError(IndexStateError, kind=Kind.INDEX_TOO_NEW):
     """The index was written by a newer searchsvc: only upgrading searchsvc makes it usable,
     and rebuilding it would throw away what the newer version wrote, so nothing may."""
 
-    kind = Kind.INDEX_TOO_NEW
 
-
-class IndexBusyError(IndexStateError):
+class IndexBusyError(IndexStateError, kind=Kind.INDEX_BUSY):
     """Another process is writing the index."""
 
-    kind = Kind.INDEX_BUSY
 
-
-class IndexDamagedError(IndexStateError):
+class IndexDamagedError(IndexStateError, kind=Kind.INDEX_DAMAGED):
     """A file of the live index is missing, changed or unreadable; a full rebuild heals it."""
 
-    kind = Kind.INDEX_DAMAGED
 
-
-class IndexPathError(IndexStateError):
+class IndexPathError(IndexStateError, kind=Kind.INDEX_PATH):
     """The index path is not a folder that can hold an index."""
 
-    kind = Kind.INDEX_PATH
 
-
-class IndexWriteError(IndexStateError):
+class IndexWriteError(IndexStateError, kind=Kind.INDEX_WRITE):
     """Writing a new generation failed (a full disk, a helper process that died); the live
     generation is untouched."""
 
-    kind = Kind.INDEX_WRITE
+
+def check_between(value: int, low: int, high: int, *, kind: Kind, field: str) -> None:
+    """Raise :class:`QueryError` of ``kind`` about ``field`` unless ``low <= value <= high``."""
+    if not low <= value <= high:
+        raise QueryError(
+            f"{field} must be between {low} and {high} (got {value})",
+            kind=kind,
+            field=field,
+            limit=high,
+        )

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from searchsvc import errors
 from searchsvc.engine.search import SearchEngine
-from searchsvc.index import storage
 from searchsvc.ingest.indexer import reindex
+from searchsvc.testing import build_index, write_files
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_CORPUS = ROOT / "corpus"
@@ -65,25 +61,13 @@ TINY_CORPUS = {
 }
 
 
-def _write_files(root: Path, files: dict[str, str | bytes]) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    for name, content in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
-    return root
-
-
 @pytest.fixture
 def make_corpus(tmp_path):
     """Return ``make(files, name="corpus")`` writing ``{relative path: text or bytes}`` under
     tmp_path and returning the folder."""
 
     def make(files: dict[str, str | bytes], name: str = "corpus") -> Path:
-        return _write_files(tmp_path / name, files)
+        return write_files(tmp_path / name, files)
 
     return make
 
@@ -97,10 +81,7 @@ def tiny_corpus(make_corpus) -> Path:
 @pytest.fixture(scope="session")
 def tiny_index(tmp_path_factory) -> Path:
     """An index of TINY_CORPUS, built once per session; treat it as read-only."""
-    corpus = _write_files(tmp_path_factory.mktemp("tiny-corpus"), TINY_CORPUS)
-    index_dir = tmp_path_factory.mktemp("tiny-index")
-    reindex(corpus, index_dir, full=True)
-    return index_dir
+    return build_index(tmp_path_factory.mktemp("tiny"), TINY_CORPUS)[1]
 
 
 @pytest.fixture(scope="session")
@@ -135,27 +116,3 @@ def hold_searcher():
             thread.join(timeout=10)
 
     return hold
-
-
-# -- helpers the fault tests share (import them: ``from conftest import cli``) ---------------
-
-
-def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run ``searchsvc ARGS`` in a child process as CI would (no SEARCHSVC_* overrides)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCHSVC_")}
-    return subprocess.run(
-        [sys.executable, "-m", "searchsvc.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**env, "CI": "true"},
-    )
-
-
-def lock_is_free(index_dir: Path) -> bool:
-    """Whether the index's write lock can be taken at once."""
-    try:
-        with storage.write_lock(index_dir, wait=False):
-            return True
-    except errors.IndexBusyError:
-        return False

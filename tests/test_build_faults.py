@@ -19,13 +19,13 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from conftest import cli, lock_is_free
 
 from searchsvc import errors
 from searchsvc.engine.search import SearchEngine
 from searchsvc.index import storage
 from searchsvc.index.whoosh_internals import SegmentBuilder, _CheckedTask
 from searchsvc.ingest.indexer import check_index, reindex
+from searchsvc.testing import cli, lock_is_free
 
 BAD_NAME = b"bad\xff.txt"
 

@@ -18,13 +18,13 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from conftest import cli
 
 from searchsvc import errors
 from searchsvc.engine.search import SearchEngine
 from searchsvc.index import storage
 from searchsvc.index.whoosh_internals import ARRAYS_EXT
 from searchsvc.ingest.indexer import check_index, reindex
+from searchsvc.testing import cli
 from searchsvc.web import create_app
 
 

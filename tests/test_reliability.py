@@ -22,7 +22,6 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from conftest import lock_is_free
 from whoosh import index as whoosh_index
 
 import searchsvc.ingest.indexer as indexer
@@ -31,6 +30,7 @@ from searchsvc.engine.search import SearchEngine
 from searchsvc.index import storage
 from searchsvc.index.whoosh_internals import SegmentBuilder
 from searchsvc.ingest.indexer import reindex
+from searchsvc.testing import alive, child_env, child_pids, cli_command, index_args, lock_is_free
 
 NEW_DOC = "Le zeppelin\n\nUn dirigeable commun survole la ville.\n"
 
@@ -234,33 +234,6 @@ print("done", flush=True)
 """
 
 
-def children_of(pid: int) -> set[int]:
-    found_ = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as fh:
-                    ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            if ppid == pid:
-                found_.add(int(entry))
-    return found_
-
-
-def alive(pids: set[int]) -> set[int]:
-    left = set()
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as fh:
-                state = fh.read().rsplit(b")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != b"Z":
-            left.add(pid)
-    return left
-
-
 @pytest.mark.slow
 def test_a_reindex_killed_at_random_points_leaves_a_working_index(tmp_path):
     corpus = write_corpus(tmp_path / "corpus", 600)
@@ -280,7 +253,7 @@ def test_a_reindex_killed_at_random_points_leaves_a_working_index(tmp_path):
         )
         assert proc.stdout.readline().strip() == "reading"
         time.sleep(rng.uniform(0.05, 0.6))
-        helpers = children_of(proc.pid)
+        helpers = child_pids(proc.pid)
         proc.kill()
         proc.wait(timeout=30)
         proc.stdout.close()
@@ -302,9 +275,8 @@ def test_a_reindex_killed_at_random_points_leaves_a_working_index(tmp_path):
 @pytest.mark.slow
 def test_two_index_commands_at_once_wait_for_each_other(tiny_corpus, tmp_path):
     index_dir = tmp_path / "index"
-    cli = [sys.executable, "-m", "searchsvc.cli", "index", "--corpus", str(tiny_corpus)]
-    cli += ["--index", str(index_dir)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCHSVC_")}
+    cli = cli_command(*index_args(tiny_corpus, index_dir))
+    env = child_env()
     with storage.write_lock(index_dir):  # a first reindex still running
         waiting = subprocess.Popen(
             [*cli, "--full"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

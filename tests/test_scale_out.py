@@ -35,9 +35,9 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from web.conftest import free_port, searchsvc_command, wait_until_healthy
 
 from searchsvc.ingest.indexer import reindex
+from searchsvc.testing import cli, free_port, serve_command, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -384,9 +384,8 @@ def test_replicas_behind_nginx_take_new_generations_under_load(machines, tmp_pat
     ports = [free_port(), free_port()]
     replicas, logs = [], []
     for n, (port, mount) in enumerate(zip(ports, mounts, strict=True), 1):
-        cmd = [*searchsvc_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
         logs.append(tmp_path / f"serve-{n}.log")
-        replicas.append(machines.spawn([*cmd, "--workers", "2", "--index", str(mount)], logs[-1]))
+        replicas.append(machines.spawn(serve_command(port, mount, workers=2), logs[-1]))
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     for url, proc in zip(urls, replicas, strict=True):
         wait_until_healthy(url, proc)
@@ -434,12 +433,7 @@ def test_replicas_behind_nginx_take_new_generations_under_load(machines, tmp_pat
     assert sorted(p.name for p in data[0].iterdir()) == ["CURRENT", "g000002", "g000003"]
     for mount in mounts:
         assert files(mount) == files(builder)
-        check = subprocess.run(
-            [*searchsvc_command(), "check", "--index", str(mount)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        check = cli("check", "--index", str(mount), timeout=60)
         assert check.returncode == 0, check.stdout + check.stderr
 
     # 2. A replica stopped under load: nginx routes around it, no request fails.

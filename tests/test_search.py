@@ -627,6 +627,17 @@ def test_a_did_you_mean_past_the_deadline_is_dropped_and_the_results_stay(news_e
     assert result.total == news_engine.search("twiter").total
 
 
+def test_did_you_mean_can_be_turned_off(news_engine):
+    quiet = SearchEngine(news_engine.root, did_you_mean=False)
+    try:
+        assert news_engine.search("twiter").suggestion == "twitter"
+        result = quiet.search("twiter")
+        assert result.suggestion is None
+        assert result.total == news_engine.search("twiter").total
+    finally:
+        quiet.close()
+
+
 def test_the_time_budget_starts_when_the_searcher_is_free(tiny_engine, hold_searcher):
     tiny_engine.time_limit = 0.5
     try:

@@ -25,7 +25,7 @@ from searchsvc import settings
 from searchsvc.engine import completion, ranking, snippets, suggest, titles
 from searchsvc.engine.live import LiveIndex
 from searchsvc.engine.results import SORTS, Filters, Hit, SearchResult, StoredDocument
-from searchsvc.errors import Kind, QueryError, QueryTooExpensive
+from searchsvc.errors import Kind, QueryError, QueryTooExpensive, check_between
 from searchsvc.index.caches import LRU, per_reader, stored_fields
 from searchsvc.index.caches import title as stored_title
 from searchsvc.index.schema import TEXT_FIELDS
@@ -54,11 +54,14 @@ class SearchEngine:
         *,
         time_limit: float = SEARCH_TIME_LIMIT,
         verify_every: float = VERIFY_EVERY_S,
+        did_you_mean: bool = True,
     ):
         """``time_limit``: seconds a search may spend matching before it is refused;
-        ``verify_every``: seconds between two checks of the live index's files."""
+        ``verify_every``: seconds between two checks of the live index's files;
+        ``did_you_mean``: whether searches that find little suggest a corrected query."""
         self.weights = weights or Weights()
         self.time_limit = time_limit
+        self.did_you_mean = did_you_mean
         # Recent result pages of the current searcher (emptied when it is replaced).
         self._pages = LRU(RESULT_PAGES_CACHED)
         # The best documents of recent instant searches, by text: where completing the
@@ -225,7 +228,7 @@ class SearchEngine:
             self._samples.put(text, [d for _score, d in ranked.top[: completion.SAMPLE_DOCS]])
         total = ranked.total
         suggestion = None
-        if total < settings.SUGGEST_BELOW:
+        if self.did_you_mean and total < settings.SUGGEST_BELOW:
             with contextlib.suppress(collectors.TimeLimit):  # the results matter more
                 suggestion = suggest.did_you_mean(s, tree, text, total, self.weights, deadline)
         approximate: list[str] = []
@@ -324,13 +327,7 @@ class SearchEngine:
 
     def similar(self, doc_id: str, limit: int = MAX_SIMILAR) -> list[Hit] | None:
         """Documents closest to this one by their key terms (None when the id is unknown)."""
-        if not 1 <= limit <= MAX_SIMILAR:
-            raise QueryError(
-                f"limit must be between 1 and {MAX_SIMILAR} (got {limit})",
-                kind=Kind.BAD_LIMIT,
-                field="limit",
-                limit=MAX_SIMILAR,
-            )
+        check_between(limit, 1, MAX_SIMILAR, kind=Kind.BAD_LIMIT, field="limit")
         with self.searcher() as s:
             docnum = s.document_number(id=doc_id)
             if docnum is None:
@@ -469,13 +466,7 @@ class SearchEngine:
 def _check_page(page: int, per_page: int) -> None:
     if page < 1:
         raise QueryError(f"page must be 1 or more (got {page})", kind=Kind.BAD_PAGE, field="page")
-    if not 1 <= per_page <= MAX_PER_PAGE:
-        raise QueryError(
-            f"per_page must be between 1 and {MAX_PER_PAGE} (got {per_page})",
-            kind=Kind.BAD_PER_PAGE,
-            field="per_page",
-            limit=MAX_PER_PAGE,
-        )
+    check_between(per_page, 1, MAX_PER_PAGE, kind=Kind.BAD_PER_PAGE, field="per_page")
     if page * per_page > MAX_RESULT_WINDOW:
         raise QueryError(
             f"results beyond the first {MAX_RESULT_WINDOW} cannot be paged to "

@@ -109,15 +109,20 @@ def _lex(text: str) -> list[_Lexeme]:
     return out
 
 
-def parse(text: str) -> Node:
-    """Parse a query string; raise :class:`QueryError` only when it breaks a limit."""
+def check_length(text: str, name: str = "the query") -> None:
+    """Raise :class:`QueryError` when ``text`` is over ``MAX_QUERY_CHARS`` characters."""
     if len(text) > MAX_QUERY_CHARS:
         raise QueryError(
-            f"the query is too long ({len(text)} characters; the limit is {MAX_QUERY_CHARS})",
+            f"{name} is too long ({len(text)} characters; the limit is {MAX_QUERY_CHARS})",
             kind=Kind.QUERY_TOO_LONG,
             field="q",
             limit=MAX_QUERY_CHARS,
         )
+
+
+def parse(text: str) -> Node:
+    """Parse a query string; raise :class:`QueryError` only when it breaks a limit."""
+    check_length(text)
     tree = _Parser(_lex(text)).parse()
     count = sum(1 for _ in leaves(tree))
     if count > MAX_TERMS:

@@ -7,8 +7,9 @@ from dataclasses import asdict, fields
 from flask import Blueprint, request
 
 from searchsvc.engine.results import SearchResult
-from searchsvc.errors import Kind, QueryError
-from searchsvc.settings import MAX_COMPLETIONS, MAX_QUERY_CHARS
+from searchsvc.errors import Kind, check_between
+from searchsvc.query.language import check_length
+from searchsvc.settings import MAX_COMPLETIONS
 from searchsvc.web import get_engine
 from searchsvc.web.errors import json_error
 from searchsvc.web.openapi import build_spec
@@ -82,21 +83,9 @@ def similar(doc_id: str):
 def suggest():
     """Completions of the word being typed, for a search box's autocomplete."""
     q = request.args.get("q", "")
-    if len(q) > MAX_QUERY_CHARS:
-        raise QueryError(
-            f"q is too long ({len(q)} characters; the limit is {MAX_QUERY_CHARS})",
-            kind=Kind.QUERY_TOO_LONG,
-            field="q",
-            limit=MAX_QUERY_CHARS,
-        )
+    check_length(q, "q")
     limit = int_param(request.args, "limit", MAX_COMPLETIONS)
-    if not 1 <= limit <= MAX_COMPLETIONS:
-        raise QueryError(
-            f"limit must be between 1 and {MAX_COMPLETIONS} (got {limit})",
-            kind=Kind.BAD_LIMIT,
-            field="limit",
-            limit=MAX_COMPLETIONS,
-        )
+    check_between(limit, 1, MAX_COMPLETIONS, kind=Kind.BAD_LIMIT, field="limit")
     return {"query": q, "suggestions": get_engine().complete(q, limit=limit)}
 
 

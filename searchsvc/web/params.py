@@ -27,7 +27,7 @@ def filter_args(args: MultiDict) -> dict[str, str]:
 
 def search_options(args: MultiDict) -> dict:
     """``filters`` and ``sort`` for ``SearchEngine.search`` from request parameters."""
-    from searchsvc.engine.search import Filters  # the core checks the values (QueryError
+    from searchsvc.engine.results import Filters  # the core checks the values (QueryError
 
     given = filter_args(args)
     filters = Filters(given.get("source"), given.get("date_from"), given.get("date_to"))

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from searchsvc.ingest.indexer import reindex
+from searchsvc.testing import Server, app_in_thread, start_server
 from searchsvc.web import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -86,66 +79,19 @@ def own_index(own_corpus, tmp_path) -> Path:
 # -- servers -------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A TCP port that was free on the loopback interface a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_healthy(url: str, proc: subprocess.Popen | None = None, timeout: float = 30.0):
-    """Poll ``url``/healthz until it answers 200; fail with the reason otherwise."""
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            pytest.fail(f"the server exited with status {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except urllib.error.HTTPError as e:
-            last = f"HTTP {e.code}"
-        except OSError as e:
-            last = str(e)
-        time.sleep(0.1)
-    pytest.fail(f"{url} did not become healthy in {timeout:.0f} s ({last})")
-
-
-def searchsvc_command() -> list[str]:
-    """How to run the installed ``searchsvc`` command from this interpreter."""
-    script = Path(sys.executable).with_name("searchsvc")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "searchsvc.cli"]
-
-
 @pytest.fixture
 def gunicorn_server(tmp_path) -> Iterator[Callable[..., str]]:
     """Start ``searchsvc serve`` (gunicorn) on a free loopback port; returns its base URL."""
-    started: list[subprocess.Popen] = []
+    started: list[Server] = []
 
     def start(index_dir: Path, workers: int = 1) -> str:
-        port = free_port()
-        log = open(tmp_path / f"serve-{port}.log", "wb")  # noqa: SIM115 - closed below
-        cmd = [*searchsvc_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
-        cmd += ["--workers", str(workers), "--index", str(index_dir)]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-        proc.log = log  # type: ignore[attr-defined]
-        started.append(proc)
-        url = f"http://127.0.0.1:{port}"
-        wait_until_healthy(url, proc)
-        return url
+        log = tmp_path / "serve-{port}.log"
+        started.append(start_server(index_dir, log, workers=workers, timeout=30))
+        return started[-1].url
 
     yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        proc.log.close()  # type: ignore[attr-defined]
+    for server in started:
+        server.stop(timeout=15)
 
 
 @pytest.fixture(scope="session")
@@ -159,15 +105,8 @@ def live_app(seed_index):
 @pytest.fixture(scope="session")
 def live_url(live_app) -> Iterator[str]:
     """The browser tests' app served over HTTP by a threaded server in this process."""
-    server = make_server("127.0.0.1", 0, live_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_port}"
-    wait_until_healthy(url)
-    yield url
-    server.shutdown()
-    thread.join(timeout=10)
-    server.server_close()
+    with app_in_thread(live_app) as url:
+        yield url
 
 
 # -- the browser ---------------------------------------------------------------------------

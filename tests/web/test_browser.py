@@ -12,16 +12,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 import time
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
+from searchsvc.testing import app_in_thread
 from searchsvc.web import create_app
 
-from .conftest import close_app, wait_until_healthy
+from .conftest import close_app
 from .facet_corpus import build_index
 
 pytestmark = pytest.mark.browser
@@ -31,26 +30,12 @@ AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.m
 NBSP, NNBSP = "\u00a0", "\u202f"
 
 
-def serve(app):
-    """Serve ``app`` over HTTP from a thread of this process; yield its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_port}"
-    try:
-        wait_until_healthy(url)
-        yield url
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-
-
 @pytest.fixture(scope="module")
 def facets_url(tmp_path_factory):
     index = build_index(tmp_path_factory.mktemp("facets"))
     app = create_app({"INDEX_DIR": str(index), "PAGE_SIZE": 3})
-    yield from serve(app)
+    with app_in_thread(app) as url:
+        yield url
     close_app(app)
 
 
@@ -58,13 +43,8 @@ def facets_url(tmp_path_factory):
 def unbuilt_url(tmp_path_factory):
     """A server whose index was never built."""
     app = create_app({"INDEX_DIR": str(tmp_path_factory.mktemp("none") / "index")})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-    server.server_close()
+    with app_in_thread(app, healthy=False) as url:
+        yield url
     close_app(app)
 
 
@@ -559,7 +539,7 @@ def test_few_tabs_to_the_first_result_and_the_focus_shows(page):
 def test_several_results_above_the_fold_on_desktop(context_factory, seed_index):
     app = create_app({"INDEX_DIR": str(seed_index), "PAGE_SIZE": 10})
     try:
-        for url in serve(app):
+        with app_in_thread(app) as url:
             page = context_factory(base_url=url, width=1280, height=800).new_page()
             page.goto("/?q=twitter")  # long articles: snippets of three passages
             hits = page.locator("ol.hits > li").all()

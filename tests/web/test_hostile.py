@@ -14,7 +14,6 @@ import json
 import os
 import re
 import socket
-import subprocess
 import time
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -25,10 +24,11 @@ from hypothesis import strategies as st
 
 from searchsvc.ingest.indexer import reindex
 from searchsvc.settings import MAX_RESULT_WINDOW
+from searchsvc.testing import start_server
 from searchsvc.web import create_app, serve
 from searchsvc.web.security import CONTENT_SECURITY_POLICY
 
-from .conftest import close_app, free_port, searchsvc_command, wait_until_healthy
+from .conftest import close_app
 
 # Documents written by an attacker: markup in every field, ids shaped like paths.
 HOSTILE_DOCS = [
@@ -343,48 +343,27 @@ def raw_exchange(port: int, request: bytes) -> bytes:
     return b"".join(chunks)
 
 
-def worker_pids(master: int) -> set[int]:
-    pids = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as fh:
-                    if int(fh.read().rsplit(b")", 1)[1].split()[1]) == master:
-                        pids.add(int(entry))
-            except (OSError, ValueError, IndexError):
-                pass
-    return pids
-
-
 @pytest.mark.slow
 def test_malformed_http_never_gets_a_500_nor_kills_a_worker(hostile_index, tmp_path):
-    port = free_port()
-    cmd = [*searchsvc_command(), "serve", "--port", str(port), "--workers", "2"]
-    cmd += ["--index", str(hostile_index)]
-    with open(tmp_path / "serve.log", "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_until_healthy(f"http://127.0.0.1:{port}", proc)
-            deadline = time.monotonic() + 20
-            while len(workers := worker_pids(proc.pid)) < 2 and time.monotonic() < deadline:
-                time.sleep(0.1)
-            assert len(workers) == 2
-            for request in RAW_REQUESTS:
-                answer = raw_exchange(port, request)
-                if not answer:  # closed without a word: fine for garbage
-                    continue
-                status = int(answer.split(b" ", 2)[1])
-                assert status < 500, (request[:60], answer[:200])
-                assert b"Traceback" not in answer
-                assert b"root:" not in answer
-                head, _, body = answer.partition(b"\r\n\r\n")
-                head = head.lower()
-                assert b"server: gunicorn" not in head and b"werkzeug" not in head
-                if b"content-type: text/html" in head:  # nothing sent is reflected as markup
-                    assert b"<script>" not in body.lower()
-            assert raw_exchange(port, RAW_REQUESTS[-1]).startswith(b"HTTP/1.1 200")
-            assert worker_pids(proc.pid) == workers  # no worker died or was replaced
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    with start_server(hostile_index, tmp_path / "serve.log", workers=2) as server:
+        port = server.port
+        deadline = time.monotonic() + 20
+        while len(workers := server.workers()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(workers) == 2
+        for request in RAW_REQUESTS:
+            answer = raw_exchange(port, request)
+            if not answer:  # closed without a word: fine for garbage
+                continue
+            status = int(answer.split(b" ", 2)[1])
+            assert status < 500, (request[:60], answer[:200])
+            assert b"Traceback" not in answer
+            assert b"root:" not in answer
+            head, _, body = answer.partition(b"\r\n\r\n")
+            head = head.lower()
+            assert b"server: gunicorn" not in head and b"werkzeug" not in head
+            if b"content-type: text/html" in head:  # nothing sent is reflected as markup
+                assert b"<script>" not in body.lower()
+        assert raw_exchange(port, RAW_REQUESTS[-1]).startswith(b"HTTP/1.1 200")
+        assert server.workers() == workers  # no worker died or was replaced
     assert "Traceback" not in (tmp_path / "serve.log").read_text(errors="replace")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import json
 import signal
-import subprocess
 import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
@@ -15,9 +14,8 @@ from click.testing import CliRunner
 from gunicorn.workers.gthread import ThreadWorker
 
 from searchsvc.cli import main
+from searchsvc.testing import Server, cli, free_port, index_args, serve_command
 from searchsvc.web import serve
-
-from .conftest import searchsvc_command
 
 
 def fetch(url: str) -> tuple[int, dict, bytes]:
@@ -33,12 +31,7 @@ def fetch(url: str) -> tuple[int, dict, bytes]:
 @pytest.mark.slow
 def test_serve_runs_gunicorn_and_answers_over_http(gunicorn_server, own_corpus, tmp_path):
     index_dir = tmp_path / "served-index"
-    built = subprocess.run(
-        [*searchsvc_command(), "index", "--corpus", str(own_corpus), "--index", str(index_dir)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    built = cli(*index_args(own_corpus, index_dir))
     assert built.returncode == 0, built.stderr
     url = gunicorn_server(index_dir, workers=2)
 
@@ -66,13 +59,7 @@ def test_serve_runs_gunicorn_and_answers_over_http(gunicorn_server, own_corpus, 
 
     # A reindex by another process is served without a restart.
     (own_corpus / "zeppelin.txt").write_text("Le zeppelin\n\nUn dirigeable.\n", encoding="utf-8")
-    index_full = ["index", "--full", "--corpus", str(own_corpus), "--index", str(index_dir)]
-    rebuilt = subprocess.run(
-        [*searchsvc_command(), *index_full],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    rebuilt = cli(*index_args(own_corpus, index_dir, full=True))
     assert rebuilt.returncode == 0, rebuilt.stderr
     for _ in range(4):  # every worker and thread, whichever answers
         status, _, body = fetch(url + "/api/search?q=zeppelin")
@@ -92,20 +79,14 @@ def test_serve_runs_gunicorn_and_answers_over_http(gunicorn_server, own_corpus, 
 
 @pytest.mark.slow
 def test_serve_stops_cleanly_on_sigterm(own_index, tmp_path):
-    from .conftest import free_port, wait_until_healthy
-
     port = free_port()
-    cmd = [*searchsvc_command(), "serve", "--port", str(port), "--index", str(own_index)]
-    with open(tmp_path / "serve.log", "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_until_healthy(f"http://127.0.0.1:{port}", proc)
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=30) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    server = Server(serve_command(port, own_index), port, tmp_path / "serve.log")
+    try:
+        server.wait_until_healthy()
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(timeout=30) == 0
+    finally:
+        server.stop()
     output = (tmp_path / "serve.log").read_text()
     assert f"Using worker: {serve.WORKER_CLASS}" in output
     assert "Traceback" not in output
