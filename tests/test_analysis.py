@@ -25,6 +25,7 @@ from searchsvc.text.analysis import (
     split_elision,
     word_terms,
 )
+from searchsvc.text.variants import decode_variant, encode_variant, variant_prefix
 
 APOSTROPHES = ["'", "\u2019", "\u2018", "\u02bc", "\u00b4"]  # ' ’ ‘ ʼ ´
 
@@ -608,3 +609,11 @@ def test_analyze_query_elided_form_rides_on_its_word():
 def test_elided_term_same_whatever_apostrophe_and_case(apostrophe):
     assert index_terms(f"L{apostrophe}ÉCOLE")[-1] == "l'ecole"
     assert analyze_query(f"l{apostrophe}école")[0].elided == "l'ecole"
+
+
+def test_variant_terms_encode_and_decode():
+    term = encode_variant("elysee", "élysée")
+    assert term == "elysee élysée"
+    assert decode_variant(term) == ("elysee", "élysée")
+    assert term.startswith(variant_prefix("elysee"))
+    assert not encode_variant("elyseen", "élyséen").startswith(variant_prefix("elysee"))

@@ -41,6 +41,10 @@ import snowballstemmer
 from unidecode import unidecode
 from whoosh.analysis import Composable, Filter, Token, Tokenizer
 
+# Re-exported for engine/search.py until it decodes with searchsvc.text.variants; drop then.
+from searchsvc.text.variants import VARIANT_SEP as VARIANT_SEP
+from searchsvc.text.variants import encode_variant
+
 # Bump when a change alters the terms written to the index: an index built by another
 # version is refused until it is rebuilt with ``--full``. The lexicon is part of it: its
 # package is pinned in pyproject.toml, and upgrading it means a bump here.
@@ -48,7 +52,6 @@ from whoosh.analysis import Composable, Filter, Token, Tokenizer
 ANALYZER_VERSION = 4
 
 STEM_MARK = "~"
-VARIANT_SEP = " "
 
 # Apostrophe look-alikes that French text uses (typographic, modifier letter, acute accent,
 # grave accent, prime); each is one code point, so replacing it keeps character offsets.
@@ -478,7 +481,7 @@ def index_postings(text: str) -> tuple[dict[str, list[int]], frozenset[str]]:
         for stemmed in terms.stems:
             postings.setdefault(STEM_MARK + stemmed, []).append(pos)
         if terms.base != terms.exact and not terms.stop:
-            variants.add(terms.exact + VARIANT_SEP + terms.base)
+            variants.add(encode_variant(terms.exact, terms.base))
     return postings, frozenset(variants)
 
 
@@ -515,7 +518,7 @@ class FrenchTermFilter(Filter):
                 t.pos = pos
             if output == "variants":
                 if kind == "word" and terms.base != terms.exact and not terms.stop:
-                    t.text = terms.exact + VARIANT_SEP + terms.base
+                    t.text = encode_variant(terms.exact, terms.base)
                     yield t
                 continue
             t.text = terms.exact
