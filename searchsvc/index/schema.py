@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from whoosh import fields, formats
 
-from searchsvc.text.analysis import ANALYZER_VERSION, FrenchAnalyzer, index_postings
+from searchsvc.text.analysis import ANALYZER_VERSION, analyze_text
+from searchsvc.text.whoosh_analyzer import FrenchAnalyzer, VariantsAnalyzer
 
 # Bump when the schema changes (fields added, removed or configured differently).
 # 5: searchsvc.json lists every file of the generation with its SHA-256.
 # 6: each segment has its postings arrays (whoosh_internals.ARRAYS_EXT): an index of format 5
 #    is still read correctly, but slowly, so `searchsvc index` rebuilds it.
-INDEX_FORMAT = 6
+# 7: the pickled schema names the analyzers of searchsvc.text.whoosh_analyzer (the filter
+#    chain of searchsvc.text.analysis, and searchsvc.schema before it, are gone): the same
+#    terms, but an index of format 6 can no longer be opened.
+INDEX_FORMAT = 7
 
 # The version an index must carry to be read by this code.
 VERSION = f"{INDEX_FORMAT}.{ANALYZER_VERSION}"
@@ -33,8 +37,9 @@ FIELD_ALIASES = {
 class FrenchTextField(fields.TEXT):
     """A positional text field analysed in French.
 
-    Indexing goes through :func:`~searchsvc.text.analysis.index_postings` (one fused pass, the
-    same terms as the analyzer chain); the chain itself serves queries and highlighting.
+    Indexing writes :func:`~searchsvc.text.analysis.analyze_text`'s postings; the analyzer
+    the schema holds (:class:`~searchsvc.text.whoosh_analyzer.FrenchAnalyzer`) gives the same
+    terms, for Whoosh's own callers.
     """
 
     def __init__(self, stored: bool = True):
@@ -43,24 +48,23 @@ class FrenchTextField(fields.TEXT):
     def index(self, value, **kwargs):
         """Yield ``(term bytes, frequency, weight, encoded positions)`` for each term."""
         boost, encode = self.format.field_boost, self.format.encode
-        for term, positions in index_postings(value)[0].items():
+        for term, positions in analyze_text(value).postings.items():
             yield term.encode("utf-8"), len(positions), len(positions) * boost, encode(positions)
 
 
 class VariantsField(fields.FieldType):
     """Index-only field of ``"folded accented"`` pairs: which accented words the corpus has.
 
-    Its value is the document's ``(title, body)``; their analysis is the one the text fields
-    just did (``index_postings`` keeps the last few results), so it costs no second pass.
+    Its value is the document's ``(title, body)``, analysed again for their variant terms.
     """
 
     def __init__(self) -> None:
-        super().__init__(formats.Existence(), FrenchAnalyzer("variants"), scorable=False)
+        super().__init__(formats.Existence(), VariantsAnalyzer(), scorable=False)
 
     def index(self, value, **kwargs):
         """Yield one entry per variant term of the texts in ``value``."""
         texts = (value,) if isinstance(value, str) else value
-        terms = set().union(*(index_postings(text)[1] for text in texts))
+        terms = set().union(*(analyze_text(text).variants for text in texts))
         boost = self.format.field_boost
         for term in sorted(terms):
             yield term.encode("utf-8"), 1, boost, b""
