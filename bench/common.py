@@ -104,12 +104,14 @@ def searchsvc_index_code() -> str:
     """Version of the searchsvc code that decides what an index contains."""
     pkg = REPO / "searchsvc"
     names = (
-        "analysis.py",
-        "schema.py",
-        "indexer.py",
-        "corpus.py",
-        "storage.py",
-        "whoosh_internals.py",  # writes the segments and their postings arrays
+        "text/analysis.py",
+        "text/variants.py",
+        "text/whoosh_analyzer.py",  # pickled into the schema
+        "index/schema.py",
+        "ingest/indexer.py",
+        "ingest/corpus.py",
+        "index/storage.py",
+        "index/whoosh_internals.py",  # writes the segments and their postings arrays
     )
     return code_version(*(pkg / n for n in names))
 
