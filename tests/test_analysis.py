@@ -32,7 +32,7 @@ from searchsvc.text.whoosh_analyzer import FrenchAnalyzer, VariantsAnalyzer
 APOSTROPHES = ["'", "\u2019", "\u2018", "\u02bc", "\u00b4"]  # ' ’ ‘ ʼ ´
 
 
-# -- the whole chain, rule by rule ---------------------------------------------------------
+# -- the whole analysis, rule by rule ------------------------------------------------------
 
 
 @pytest.mark.parametrize("apostrophe", APOSTROPHES)
