@@ -105,6 +105,8 @@ def searchsvc_index_code() -> str:
     pkg = REPO / "searchsvc"
     names = (
         "text/analysis.py",
+        "text/variants.py",
+        "text/whoosh_analyzer.py",  # pickled into the schema
         "index/schema.py",
         "ingest/indexer.py",
         "ingest/corpus.py",

@@ -1,4 +1,5 @@
-"""Tests for searchsvc.text.analysis: the French analyzer chain, its filters and its offsets."""
+"""Tests for searchsvc.text.analysis (the French analyzer, step by step, and its offsets) and
+for its Whoosh adapter, searchsvc.text.whoosh_analyzer."""
 
 from __future__ import annotations
 
@@ -13,23 +14,25 @@ from searchsvc.index.schema import build_schema
 from searchsvc.text.analysis import (
     STEM_MARK,
     STOP_WORDS,
-    CompoundFilter,
-    ElisionFilter,
-    FrenchAnalyzer,
-    FrenchTermFilter,
-    FrenchTokenizer,
     analyze_query,
+    analyze_text,
+    elided_form,
     fold,
     index_terms,
+    iter_terms,
     normalise,
     split_elision,
+    token_matches,
+    token_pieces,
     word_terms,
 )
+from searchsvc.text.variants import decode_variant, encode_variant, variant_prefix
+from searchsvc.text.whoosh_analyzer import FrenchAnalyzer, VariantsAnalyzer
 
 APOSTROPHES = ["'", "\u2019", "\u2018", "\u02bc", "\u00b4"]  # ' ’ ‘ ʼ ´
 
 
-# -- the whole chain, rule by rule ---------------------------------------------------------
+# -- the whole analysis, rule by rule ------------------------------------------------------
 
 
 @pytest.mark.parametrize("apostrophe", APOSTROPHES)
@@ -242,12 +245,12 @@ def test_index_terms_whole_sentence():
     ]
 
 
-# -- each filter alone ---------------------------------------------------------------------
+# -- each step alone ----------------------------------------------------------------------
 
 
-def test_french_tokenizer_alone_kinds_and_normalised_text():
-    tokens = FrenchTokenizer()("L’Élysée, 3,5 % #tag @jack micro-blogging aujourd’hui")
-    assert [(t.text, t.kind) for t in tokens] == [
+def test_tokenizer_alone_kinds_and_normalised_text():
+    tokens = token_matches("L’Élysée, 3,5 % #tag @jack micro-blogging aujourd’hui")
+    assert [(m.group(), m.lastgroup) for m in tokens] == [
         ("L'Élysée", "word"),
         ("3,5", "number"),
         ("#tag", "handle"),
@@ -257,41 +260,55 @@ def test_french_tokenizer_alone_kinds_and_normalised_text():
     ]
 
 
-def test_french_tokenizer_alone_positions_and_chars():
+def test_tokenizer_alone_positions_and_chars():
     text = "Le maire, Delanoë"
-    tokens = [
-        (t.text, t.pos, t.startchar, t.endchar)
-        for t in FrenchTokenizer()(text, positions=True, chars=True)
-    ]
+    tokens = [(m.group(), pos, m.start(), m.end()) for pos, m in enumerate(token_matches(text))]
     assert tokens == [("Le", 0, 0, 2), ("maire", 1, 3, 8), ("Delanoë", 2, 10, 17)]
 
 
-def test_french_tokenizer_alone_without_tokenize_keeps_whole_text():
-    assert [t.text for t in FrenchTokenizer()("deux mots", tokenize=False)] == ["deux mots"]
+def test_french_analyzer_without_tokenize_reads_the_whole_text_as_one_word():
+    # Whoosh's tokenize=False: the text is one token, as the tokenizer alone kept it.
+    assert [t.text for t in FrenchAnalyzer()("deux mots", tokenize=False)] == index_terms(
+        "deuxmots"
+    )
 
 
-def test_elision_filter_alone_strips_articles_keeps_apostrophe_words():
-    chain = FrenchTokenizer() | ElisionFilter()
+def _elision(word: str) -> tuple[str, str | None]:
+    cut = split_elision(word)
+    return word[cut:], elided_form(word, cut)
+
+
+def test_elision_alone_strips_articles_keeps_apostrophe_words():
     text = "L'Élysée jusqu'ici aujourd'hui qu’il c'était"
-    # A plain word also gives its elided form, kind "elided", at the same position.
-    tokens = [(t.text, t.kind) for t in chain(text)]
-    assert tokens == [
-        ("Élysée", "word"),
-        ("L'Élysée", "elided"),
+    # A plain word also gives its elided form; a stop word (il, était) does not.
+    assert [_elision(m.group()) for m in token_matches(text)] == [
+        ("Élysée", "L'Élysée"),
+        ("ici", "jusqu'ici"),
+        ("aujourd'hui", None),
+        ("il", None),
+        ("était", None),
+    ]
+    pieces = [
+        (p.terms.exact, p.kind)
+        for m in token_matches(text)
+        for p in token_pieces(m.lastgroup, m.group())
+    ]
+    assert pieces == [
+        ("elysee", "word"),
+        ("l'elysee", "elided"),
         ("ici", "word"),
         ("jusqu'ici", "elided"),
-        ("aujourd'hui", "word"),
+        ("aujourdhui", "word"),
         ("il", "word"),
-        ("était", "word"),
+        ("etait", "word"),
     ]
 
 
-def test_elision_filter_alone_moves_startchar():
-    chain = FrenchTokenizer() | ElisionFilter()
+def test_elision_alone_moves_startchar():
     text = "vers l’Élysée"
-    (_, token, elided) = [(t.startchar, t.endchar) for t in chain(text, chars=True)]
-    assert text[token[0] : token[1]] == "Élysée"
-    assert elided == token
+    (_, word, elided) = [(t.exact, s, e) for t, _alt, s, e in iter_terms(text)]
+    assert text[word[1] : word[2]] == "Élysée"
+    assert elided == ("l'elysee", word[1], word[2])
 
 
 @pytest.mark.parametrize(
@@ -312,29 +329,31 @@ def test_split_elision(word, cut):
     assert split_elision(word) == cut
 
 
-def test_compound_filter_alone_joined_then_parts():
-    chain = FrenchTokenizer() | CompoundFilter()
-    tokens = [(t.text, t.role, t.alt) for t in chain("micro-blogging précise-t-il @Jack")]
-    assert tokens == [
+def test_compounds_alone_joined_then_parts():
+    text = "micro-blogging précise-t-il @Jack"
+    pieces = [
+        (p.terms.base, p.role, p.alt)
+        for m in token_matches(text)
+        for p in token_pieces(m.lastgroup, m.group())
+    ]
+    assert pieces == [
         ("microblogging", "joined", False),
         ("micro", "part", True),
         ("blogging", "part", False),
         # one content word: no joined form; stop words inside a compound are dropped
         ("précise", None, False),
-        ("@Jack", None, False),
-        ("Jack", None, True),  # at indexing, a handle is findable by its plain word
+        ("@jack", None, False),
+        ("jack", None, True),  # at indexing, a handle is findable by its plain word
     ]
 
 
-def test_compound_filter_alone_query_handle_stays_handle():
-    chain = FrenchTokenizer() | CompoundFilter()
-    assert [t.text for t in chain("@Jack", mode="query")] == ["@Jack"]
+def test_query_handle_stays_handle():
+    assert [t.exact for t in analyze_query("@Jack")] == ["@jack"]
 
 
-def test_compound_filter_alone_part_offsets():
-    chain = FrenchTokenizer() | CompoundFilter()
+def test_compounds_alone_part_offsets():
     text = "la porte-parole"
-    spans = [(t.text, text[t.startchar : t.endchar]) for t in chain(text, chars=True)]
+    spans = [(terms.exact, text[s:e]) for terms, _alt, s, e in iter_terms(text)]
     assert spans == [
         ("la", "la"),
         ("porteparole", "porte-parole"),
@@ -343,30 +362,31 @@ def test_compound_filter_alone_part_offsets():
     ]
 
 
-@pytest.mark.parametrize(
-    ("output", "expected"),
-    [
-        ("terms", ["les", "elections", "~élect", "de", "delanoe", "~delano"]),
-        ("exact", ["elections", "delanoe"]),
-        ("variants", ["elections élections", "delanoe delanoë"]),
-    ],
-)
-def test_french_term_filter_alone_outputs(output, expected):
-    chain = FrenchTokenizer() | FrenchTermFilter(output)
-    assert [t.text for t in chain("Les Élections de Delanoë")] == expected
+def test_index_query_and_variant_terms_of_a_text():
+    text = "Les Élections de Delanoë"
+    assert index_terms(text) == ["les", "elections", "~élect", "de", "delanoe", "~delano"]
+    assert [t.exact for t in analyze_query(text)] == ["elections", "delanoe"]
+    assert [t.text for t in VariantsAnalyzer()(text)] == [
+        "elections élections",
+        "delanoe delanoë",
+    ]
+    assert analyze_text(text).variants == {"elections élections", "delanoe delanoë"}
 
 
-def test_french_term_filter_alone_unaccented_word_has_no_variant():
-    chain = FrenchTokenizer() | FrenchTermFilter("variants")
-    assert [t.text for t in chain("Twitter Paris")] == []
+def test_unaccented_word_has_no_variant():
+    assert [t.text for t in VariantsAnalyzer()("Twitter Paris")] == []
+    assert analyze_text("Twitter Paris").variants == frozenset()
 
 
-def test_french_term_filter_rejects_unknown_output():
-    with pytest.raises(ValueError, match="unknown output"):
-        FrenchTermFilter("stems")
+def test_variant_terms_encode_and_decode():
+    term = encode_variant("elysee", "élysée")
+    assert term == "elysee élysée"
+    assert decode_variant(term) == ("elysee", "élysée")
+    assert term.startswith(variant_prefix("elysee"))
+    assert not encode_variant("elyseen", "élyséen").startswith(variant_prefix("elysee"))
 
 
-def test_french_term_filter_stop_words_keep_their_positions():
+def test_french_analyzer_stop_words_keep_their_positions():
     tokens = FrenchAnalyzer()("le micro-blogging de Delanoë à Paris", positions=True)
     assert [(t.text, t.pos) for t in tokens] == [
         ("le", 0),
@@ -384,11 +404,26 @@ def test_french_term_filter_stop_words_keep_their_positions():
         ("~paris", 6),
         ("~pari", 6),
     ]
+    assert analyze_text("le micro-blogging de Delanoë à Paris").postings == {
+        "le": [0],
+        "microblogging": [1],
+        "~microblogging": [1],
+        "micro": [1],
+        "~micro": [1],
+        "blogging": [2],
+        "~blogging": [2],
+        "de": [3],
+        "delanoe": [4],
+        "~delano": [4],
+        "a": [5],
+        "paris": [6],
+        "~paris": [6],
+        "~pari": [6],
+    }
 
 
-def test_french_analyzer_keeps_stop_words_when_asked():
-    tokens = FrenchAnalyzer()("le maire", removestops=False, mode="query")
-    assert [t.text for t in tokens] == ["le", "maire"]
+def test_query_keeps_stop_words_when_asked():
+    assert [t.exact for t in analyze_query("le maire", removestops=False)] == ["le", "maire"]
 
 
 def test_stem_terms_carry_the_mark():
@@ -516,9 +551,8 @@ def test_analyzer_never_emits_empty_terms(text):
 # -- pickling (Whoosh stores the schema, analyzer included, in the index) --------------------
 
 
-@pytest.mark.parametrize("output", ["terms", "exact", "variants"])
-def test_french_analyzer_pickle_round_trip(output):
-    analyzer = FrenchAnalyzer(output)
+@pytest.mark.parametrize("analyzer", [FrenchAnalyzer(), VariantsAnalyzer()])
+def test_whoosh_analyzer_pickle_round_trip(analyzer):
     copy = pickle.loads(pickle.dumps(analyzer))
     text = "L’Élysée a précisé-t-il qu'aujourd'hui le micro-blogging de @Delanoë vaut 3,5"
     assert [t.text for t in copy(text)] == [t.text for t in analyzer(text)]
@@ -535,7 +569,7 @@ def test_build_schema_pickle_round_trip():
     assert [t.text for t in copy["body"].analyzer(text)] == index_terms(text)
 
 
-# -- the indexer's fused pass ---------------------------------------------------------------
+# -- the Whoosh adapter gives what the analyzer gives ----------------------------------------
 
 _FRENCH_BITS = st.sampled_from(
     [
@@ -547,6 +581,8 @@ _FRENCH_BITS = st.sampled_from(
         "aujourd'hui",
         "@Jack",
         "#Twitter",
+        "#AÝ",
+        "#Sévérité",
         "3,5",
         "G7",
         "États-Unis",
@@ -569,31 +605,38 @@ _FRENCH_BITS = st.sampled_from(
 
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(st.lists(st.one_of(_FRENCH_BITS, st.text(max_size=12)), max_size=30))
-def test_index_postings_equals_the_analyzer_chain(words):
+def test_whoosh_analyzer_gives_the_analyzers_terms_and_positions(words):
     from collections import defaultdict
-
-    from searchsvc.text.analysis import index_postings
 
     text = " ".join(words)
     expected = defaultdict(list)
-    for t in FrenchAnalyzer()(text, positions=True, mode="index"):
+    for t in FrenchAnalyzer()(text, positions=True):
         expected[t.text].append(t.pos)
-    variants = {t.text for t in FrenchAnalyzer("variants")(text, mode="index")}
-    assert index_postings(text) == (dict(expected), variants)
+    variants = {t.text for t in VariantsAnalyzer()(text)}
+    assert analyze_text(text) == (dict(expected), variants)
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(st.lists(st.one_of(_FRENCH_BITS, st.text(max_size=12)), max_size=30))
-def test_iter_terms_offsets_equal_the_analyzer_chain(words):
-    from searchsvc.text.analysis import STEM_MARK, iter_terms
-
+def test_whoosh_analyzer_gives_the_analyzers_offsets(words):
     text = " ".join(words)
     expected = [
         (t.text, t.startchar, t.endchar)
-        for t in FrenchAnalyzer()(text, chars=True, mode="index")
+        for t in FrenchAnalyzer()(text, chars=True)
         if not t.text.startswith(STEM_MARK)
     ]
     assert [(terms.exact, start, end) for terms, _alt, start, end in iter_terms(text)] == expected
+
+
+def test_handle_plain_word_is_stemmed_from_its_accented_form():
+    """Hypothesis found the old filter chain stemming a handle's plain word from its folded
+    form (``#AÝ`` gave ``~ay``) while indexing stemmed the accented one (``~aý``). Stems come
+    from accented forms, and the variant term says ``ay`` is written ``aý``: ``~aý`` it is."""
+    assert analyze_text("#AÝ") == ({"#ay": [0], "ay": [0], "~aý": [0]}, {"ay aý"})
+    assert [t.text for t in FrenchAnalyzer()("#AÝ")] == ["#ay", "ay", "~aý"]
+    assert [t.text for t in VariantsAnalyzer()("#AÝ")] == ["ay aý"]
+    assert index_terms("#Sévérité") == ["#severite", "severite", "~séver"]
+    assert index_terms("sévérité") == ["severite", "~séver"]
 
 
 def test_analyze_query_elided_form_rides_on_its_word():

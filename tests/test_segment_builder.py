@@ -10,13 +10,16 @@ same.
 from __future__ import annotations
 
 import hashlib
+import pickle
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from whoosh import index as whoosh_index
 
-from searchsvc.index.schema import TEXT_FIELDS, build_schema
+from searchsvc.index import schema
+from searchsvc.index.schema import TEXT_FIELDS, build_schema, document_fields
 from searchsvc.index.whoosh_internals import ARRAYS_EXT, SegmentBuilder, UpdateWriter
 from searchsvc.ingest.corpus import Document
 from searchsvc.ingest.indexer import _fields, _without_none
@@ -185,3 +188,44 @@ def test_an_update_reads_back_as_whooshs_own_update(tmp_path_factory, rows, edit
     finally:
         for ix in indexes:
             ix.close()
+
+
+@pytest.mark.parametrize("bulk", [True, False])
+def test_a_documents_texts_are_analysed_once_for_all_their_fields(tmp_path, monkeypatch, bulk):
+    """The title and body fields and the variants field share one analysis of each text,
+    with either writer, and the texts are stored as they are."""
+    analysed = []
+    original = schema.analyze_text
+    monkeypatch.setattr(schema, "analyze_text", lambda t: analysed.append(t) or original(t))
+    docs = docs_of([("L'Élysée et Delanoë", "Les élections à l'Élysée", None, None)])
+    ix = build(tmp_path / "ix", docs, bulk=bulk)
+    try:
+        assert sorted(analysed) == ["L'Élysée et Delanoë", "Les élections à l'Élysée"]
+        with ix.reader() as reader:
+            stored = reader.stored_fields(0)
+            assert {f: stored[f] for f in TEXT_FIELDS} == {
+                "title": "L'Élysée et Delanoë",
+                "body": "Les élections à l'Élysée",
+            }
+            assert [t.decode() for t in reader.lexicon("variants")] == [
+                "delanoe delanoë",
+                "elections élections",
+                "elysee élysée",
+            ]
+    finally:
+        ix.close()
+
+
+def test_document_fields_keep_their_shared_analysis_through_pickling():
+    """A multi-process build pickles each document to a helper: the variants field must still
+    get the very texts its text fields analyse, and the analysis is not sent along."""
+    fields = document_fields("L'Élysée", "Delanoë")
+    assert fields["variants"] == (fields["title"], fields["body"])
+    assert fields["body"].analysis.postings["~delano"] == [0]
+    data = pickle.dumps(fields, 2)
+    assert b"~delano" not in data  # the analysis made here is not sent
+    copy = pickle.loads(data)
+    assert copy["variants"][0] is copy["title"]
+    assert copy["variants"][1] is copy["body"]
+    assert (copy["_stored_title"], copy["_stored_body"]) == ("L'Élysée", "Delanoë")
+    assert copy["body"].analysis == fields["body"].analysis

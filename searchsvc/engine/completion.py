@@ -148,7 +148,7 @@ def words(text: str) -> Iterator[tuple[str, str, int]]:
 def _units(m: re.Match) -> list[tuple[str, str, int]]:
     """The words of one token of the tokenizer (see :func:`words`)."""
     token = m.group()
-    for terms, alt, start, end in token_pieces(m.lastgroup, token):
+    for terms, alt, start, end, _kind, _role in token_pieces(m.lastgroup, token):
         if not alt:
             if start and token[start - 1] == "'":  # its elided article first: "l'"
                 article = token[: start - 1].rsplit("'", 1)[-1]
@@ -381,8 +381,8 @@ def _all_words(text: str) -> Iterator[tuple[str, str]]:
     compound as a whole (``motcle``, *mot-clé*) and each of its parts (*mot*, *clé*)."""
     for m in token_matches(text):
         token = m.group()
-        for terms, _alt, start, end in token_pieces(m.lastgroup, token):
-            yield terms.exact, token[start:end]
+        for piece in token_pieces(m.lastgroup, token):
+            yield piece.terms.exact, token[piece.start : piece.end]
 
 
 def _glued(surface: str, term: str, frequency) -> bool:

@@ -151,9 +151,9 @@ def _content_pieces(token: str) -> tuple[tuple[int, int, str, tuple[str, ...]], 
     exact form, stems)``: what deciding whether a query marks the token needs, kept for
     every query (tokens recur across the documents of all queries)."""
     return tuple(
-        (s, e, terms.exact, terms.stems)
-        for terms, _alt, s, e in token_pieces(token_kind(token), token)
-        if not terms.stop
+        (piece.start, piece.end, piece.terms.exact, piece.terms.stems)
+        for piece in token_pieces(token_kind(token), token)
+        if not piece.terms.stop
     )
 
 

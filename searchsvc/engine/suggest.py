@@ -9,7 +9,8 @@ from searchsvc.engine import ranking
 from searchsvc.query import language as ql
 from searchsvc.query import spelling
 from searchsvc.query.plan import QueryBuilder, Weights
-from searchsvc.text.analysis import VARIANT_SEP, analyze_query
+from searchsvc.text.analysis import analyze_query
+from searchsvc.text.variants import decode_variant, variant_prefix
 
 
 def did_you_mean(
@@ -46,10 +47,10 @@ def did_you_mean(
 def accented(reader, exact: str) -> str:
     """The most common accented spelling of a folded word, or the word itself."""
     best, best_df = exact, 0
-    for raw in reader.expand_prefix("variants", exact + VARIANT_SEP):
+    for raw in reader.expand_prefix("variants", variant_prefix(exact)):
         term = raw.decode("utf-8")
         df = reader.doc_frequency("variants", term)
         if df > best_df:
-            best, best_df = term.split(VARIANT_SEP, 1)[1], df
+            best, best_df = decode_variant(term)[1], df
     plain = spelling.frequency(reader, exact)
     return best if best_df * 2 >= plain else exact

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from whoosh import fields, formats
 
-from searchsvc.text.analysis import ANALYZER_VERSION, FrenchAnalyzer, index_postings
+from searchsvc.text.analysis import ANALYZER_VERSION, TextAnalysis, analyze_text
+from searchsvc.text.whoosh_analyzer import FrenchAnalyzer, VariantsAnalyzer
 
 # Bump when the schema changes (fields added, removed or configured differently).
 # 5: searchsvc.json lists every file of the generation with its SHA-256.
 # 6: each segment has its postings arrays (whoosh_internals.ARRAYS_EXT): an index of format 5
 #    is still read correctly, but slowly, so `searchsvc index` rebuilds it.
-INDEX_FORMAT = 6
+# 7: the pickled schema names the analyzers of searchsvc.text.whoosh_analyzer (the filter
+#    chain of searchsvc.text.analysis, and searchsvc.schema before it, are gone): the same
+#    terms, but an index of format 6 can no longer be opened.
+INDEX_FORMAT = 7
 
 # The version an index must carry to be read by this code.
 VERSION = f"{INDEX_FORMAT}.{ANALYZER_VERSION}"
@@ -30,40 +34,85 @@ FIELD_ALIASES = {
 }
 
 
+class AnalysedText:
+    """A text to index, analysed once, on first use, for every field that indexes it.
+
+    Whoosh hands each field its own value: the document's title and body go to their text
+    field as an ``AnalysedText`` and to the ``variants`` field as the same objects, so the
+    variants cost no second pass (see :func:`document_fields`). The analysis is made where
+    the document is written (in a helper process, for a multi-process build), and is not
+    pickled with the value.
+    """
+
+    __slots__ = ("_analysis", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._analysis: TextAnalysis | None = None
+
+    @property
+    def analysis(self) -> TextAnalysis:
+        """The text's postings and variant terms (:func:`~searchsvc.text.analysis.analyze_text`)."""
+        if self._analysis is None:
+            self._analysis = analyze_text(self.text)
+        return self._analysis
+
+    def __reduce__(self):
+        return AnalysedText, (self.text,)
+
+
+def _analysis(value: str | AnalysedText) -> TextAnalysis:
+    """The analysis of a field value: an ``AnalysedText``'s own, or a plain string's (Whoosh
+    itself passes strings, as ``key_terms_from_text`` does)."""
+    return value.analysis if isinstance(value, AnalysedText) else analyze_text(value)
+
+
 class FrenchTextField(fields.TEXT):
     """A positional text field analysed in French.
 
-    Indexing goes through :func:`~searchsvc.text.analysis.index_postings` (one fused pass, the
-    same terms as the analyzer chain); the chain itself serves queries and highlighting.
+    Indexing writes :func:`~searchsvc.text.analysis.analyze_text`'s postings; the analyzer
+    the schema holds (:class:`~searchsvc.text.whoosh_analyzer.FrenchAnalyzer`) gives the same
+    terms, for Whoosh's own callers.
     """
 
     def __init__(self, stored: bool = True):
         super().__init__(analyzer=FrenchAnalyzer(), phrase=True, stored=stored)
 
-    def index(self, value, **kwargs):
+    def index(self, value: str | AnalysedText, **kwargs):
         """Yield ``(term bytes, frequency, weight, encoded positions)`` for each term."""
         boost, encode = self.format.field_boost, self.format.encode
-        for term, positions in index_postings(value)[0].items():
+        for term, positions in _analysis(value).postings.items():
             yield term.encode("utf-8"), len(positions), len(positions) * boost, encode(positions)
 
 
 class VariantsField(fields.FieldType):
-    """Index-only field of ``"folded accented"`` pairs: which accented words the corpus has.
-
-    Its value is the document's ``(title, body)``; their analysis is the one the text fields
-    just did (``index_postings`` keeps the last few results), so it costs no second pass.
-    """
+    """Index-only field of variant terms (``"elysee élysée"``): which accented words the
+    corpus has. Its value is the document's texts (see :func:`document_fields`)."""
 
     def __init__(self) -> None:
-        super().__init__(formats.Existence(), FrenchAnalyzer("variants"), scorable=False)
+        super().__init__(formats.Existence(), VariantsAnalyzer(), scorable=False)
 
     def index(self, value, **kwargs):
-        """Yield one entry per variant term of the texts in ``value``."""
-        texts = (value,) if isinstance(value, str) else value
-        terms = set().union(*(index_postings(text)[1] for text in texts))
+        """Yield one entry per variant term of the texts in ``value`` (one or several)."""
+        texts = (value,) if isinstance(value, str | AnalysedText) else value
+        terms = set().union(*(_analysis(text).variants for text in texts))
         boost = self.format.field_boost
         for term in sorted(terms):
             yield term.encode("utf-8"), 1, boost, b""
+
+
+def document_fields(title: str, body: str) -> dict:
+    """The values of a document's analysed fields: the title and body fields index their
+    text and store it as it is (``_stored_<field>``, as Whoosh's writers take it), and the
+    ``variants`` field indexes the same two analyses."""
+    analysed_title, analysed_body = AnalysedText(title), AnalysedText(body)
+    return {
+        "title": analysed_title,
+        "_stored_title": title,
+        "body": analysed_body,
+        "_stored_body": body,
+        "variants": (analysed_title, analysed_body),
+    }
 
 
 def build_schema() -> fields.Schema:

@@ -106,11 +106,13 @@ class SegmentBuilder:
         self._size = 0
 
     def add_document(self, **fields) -> None:
-        """Add one document: field names and values, as for Whoosh's writers."""
+        """Add one document: field names and values, as for Whoosh's writers (a
+        ``_stored_<field>`` value is stored, and put in the column, in place of the indexed
+        one)."""
         schema, perdoc, docnum = self.schema, self._perdoc, self._docnum
         perdoc.start_doc(docnum)
         size = 0
-        for fieldname in sorted(fields):
+        for fieldname in sorted(name for name in fields if not name.startswith("_")):
             value = fields[fieldname]
             if value is None:
                 continue
@@ -136,10 +138,11 @@ class SegmentBuilder:
                     lengths = self._lengths.setdefault(fieldname, array("I"))
                     lengths.extend([0] * (docnum + 1 - len(lengths)))
                     lengths[docnum] = _stored_length(length)
-            perdoc.add_field(fieldname, field, value if field.stored else None, length)
+            stored = fields.get(f"_stored_{fieldname}", value)
+            perdoc.add_field(fieldname, field, stored if field.stored else None, length)
             column = field.column_type
-            if column:
-                perdoc.add_column_value(fieldname, column, field.to_column_value(value))
+            if column and stored is not None:
+                perdoc.add_column_value(fieldname, column, field.to_column_value(stored))
         perdoc.finish_doc()
         self._docnum += 1
         self._size += size

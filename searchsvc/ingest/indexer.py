@@ -34,7 +34,7 @@ from whoosh import index as whoosh_index
 
 from searchsvc import errors
 from searchsvc.index import storage
-from searchsvc.index.schema import build_schema
+from searchsvc.index.schema import build_schema, document_fields
 from searchsvc.index.whoosh_internals import (
     CheckedMpWriter,
     HelperFailed,
@@ -89,14 +89,13 @@ ProgressHandler = Callable[[Progress], None]
 
 
 def _fields(doc: Document) -> dict:
-    """The Whoosh fields of a document (analysis happens in the fields, see ``schema``)."""
+    """The Whoosh fields of a document; its texts are analysed once, by the fields that index
+    them (see :func:`~searchsvc.index.schema.document_fields`)."""
     return {
         "id": doc.id,
         "hash": doc.content_hash,
         "path": doc.path,
-        "title": doc.title,
-        "body": doc.body,
-        "variants": (doc.title, doc.body),
+        **document_fields(doc.title, doc.body),
         "url": doc.url,
         "date": doc.date,
         "source": doc.source,

@@ -22,11 +22,11 @@ from searchsvc.query import spelling
 from searchsvc.text.analysis import (
     STEM_MARK,
     STOP_WORDS,
-    VARIANT_SEP,
     QueryToken,
     analyze_query,
     word_terms,
 )
+from searchsvc.text.variants import decode_variant, variant_prefix
 
 
 @dataclass(frozen=True)
@@ -342,8 +342,8 @@ class QueryBuilder:
         if cached is not None:
             return cached
         bases = [
-            term.decode("utf-8").split(VARIANT_SEP, 1)[1]
-            for term in self.reader.expand_prefix("variants", exact + VARIANT_SEP)
+            decode_variant(term.decode("utf-8"))[1]
+            for term in self.reader.expand_prefix("variants", variant_prefix(exact))
         ]
         terms = [word_terms(b) for b in bases] if bases else [word_terms(exact)]
         stems = sorted({s for t in terms for s in t.stems})

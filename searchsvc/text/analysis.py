@@ -1,8 +1,11 @@
 """French text analysis: tokenizing, elision, compounds, folding, stop words and stemming.
 
-One analyzer serves indexing and queries, so a query always meets the index halfway. Every
-word other than a stop word yields two kinds of term at the same position (a stop word gives
-its exact term only, for phrases; queries otherwise ignore stop words):
+This is the one French analyzer: indexing (:func:`analyze_text`), queries
+(:func:`analyze_query`), snippets, titles and completion all read text through
+:func:`token_pieces`, and Whoosh sees it through the thin adapter in
+:mod:`searchsvc.text.whoosh_analyzer`. Every word other than a stop word yields two kinds of
+term at the same position (a stop word gives its exact term only, for phrases; queries
+otherwise ignore stop words):
 
 * the *exact* term: lower-cased, accent-folded, unstemmed (``Delanoë`` -> ``delanoe``); it
   serves exact-form ranking, phrases, prefixes and spelling suggestions;
@@ -20,12 +23,12 @@ A word written with an elided article or pronoun (``l'introduction``) also yield
 *elided* term, article included, at the word's position: a query typed with the article can
 rank the documents that use that very form first, as a phrase would.
 
-A third output, the *variants* terms (``"elysee élysée"``), records which accented spellings
-an unaccented word stands for, so that a query typed without accents can be stemmed from the
-accented forms the corpus really has (see :mod:`searchsvc.query.language`).
+An accented word also yields a *variant* term (``"elysee élysée"``, spelled by
+:mod:`searchsvc.text.variants`) for the ``variants`` field: which accented spellings an
+unaccented word stands for, so that a query typed without accents can be stemmed from the
+accented forms the corpus really has (see :mod:`searchsvc.query.plan`).
 
-Filters are top-level classes with plain attributes because Whoosh pickles the analyzer
-into the index; per-word work is cached in module-level functions, not on the instances.
+Per-word and per-token work is cached in module-level functions: French is Zipfian.
 """
 
 from __future__ import annotations
@@ -34,12 +37,15 @@ import re
 import threading
 import unicodedata
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from typing import NamedTuple
 
 import snowballstemmer
 from unidecode import unidecode
-from whoosh.analysis import Composable, Filter, Token, Tokenizer
+
+# Re-exported for engine/search.py until it decodes with searchsvc.text.variants; drop then.
+from searchsvc.text.variants import encode_variant
 
 # Bump when a change alters the terms written to the index: an index built by another
 # version is refused until it is rebuilt with ``--full``. The lexicon is part of it: its
@@ -48,7 +54,6 @@ from whoosh.analysis import Composable, Filter, Token, Tokenizer
 ANALYZER_VERSION = 4
 
 STEM_MARK = "~"
-VARIANT_SEP = " "
 
 # Apostrophe look-alikes that French text uses (typographic, modifier letter, acute accent,
 # grave accent, prime); each is one code point, so replacing it keeps character offsets.
@@ -105,13 +110,26 @@ _stemmer = snowballstemmer.stemmer("french")
 class WordTerms:
     """The terms one word contributes: exact (folded) form, stem ("" when the word takes no
     stem term), accented base, stop flag, and the stems of its lemmas that differ from its
-    own stem (``semblent``: stem ``semblent``, lemma stem ``sembl`` of *sembler*)."""
+    own stem (``semblent``: stem ``semblent``, lemma stem ``sembl`` of *sembler*).
+
+    ``indexed`` (exact term, then marked stems) and ``variant`` (its variant term, or "")
+    are worked out once per word, as the index writes them for every occurrence.
+    """
 
     exact: str
     stem: str
     base: str
     stop: bool
     lemmas: tuple[str, ...] = ()
+    indexed: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    variant: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        marked = tuple(STEM_MARK + s for s in self.stems)
+        object.__setattr__(self, "indexed", (self.exact, *marked))
+        accented = self.base != self.exact and not self.stop
+        variant = encode_variant(self.exact, self.base) if accented else ""
+        object.__setattr__(self, "variant", variant)
 
     @property
     def stems(self) -> tuple[str, ...]:
@@ -251,81 +269,6 @@ def elided_terms(form: str) -> WordTerms:
     return WordTerms(exact, "", exact, False)
 
 
-class FrenchTokenizer(Tokenizer):
-    """Split text into words, compounds, decimal numbers, @handles and #tags.
-
-    Apostrophe and hyphen look-alikes are normalised first; ``startchar``/``endchar`` point
-    into the original text. Each token carries ``kind``: "word", "number" or "handle".
-    """
-
-    def __call__(
-        self,
-        value: str,
-        positions: bool = False,
-        chars: bool = False,
-        keeporiginal: bool = False,
-        removestops: bool = True,
-        start_pos: int = 0,
-        start_char: int = 0,
-        tokenize: bool = True,
-        mode: str = "",
-        **kwargs,
-    ) -> Iterator[Token]:
-        t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
-        text = normalise(value)
-        if not tokenize:
-            matches = [(text, 0, len(text), "word")]
-        else:
-            matches = (
-                (m.group(), m.start(), m.end(), m.lastgroup) for m in _TOKEN_RE.finditer(text)
-            )
-        for pos, (word, start, end, kind) in enumerate(matches, start_pos):
-            t.text = word
-            t.kind = kind
-            t.alt = False
-            t.boost = 1.0
-            t.stopped = False
-            if keeporiginal:
-                t.original = word
-            if positions:
-                t.pos = pos
-            if chars:
-                t.startchar = start_char + start
-                t.endchar = start_char + end
-            yield t
-
-
-class ElisionFilter(Filter):
-    """Strip elided articles and pronouns (``l'``, ``d'``, ``qu'``, ``jusqu'``…), any case.
-
-    ``aujourd'hui`` and words like it stay whole. A plain word that lost its article is
-    followed by a token of kind "elided" (``L'Élysée``), an alt at the same position.
-    """
-
-    def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
-        for t in tokens:
-            if t.kind != "word" or "'" not in t.text:
-                yield t
-                continue
-            cut = split_elision(t.text)
-            form = elided_form(t.text, cut)
-            if cut:
-                t.text = t.text[cut:]
-                if t.chars:
-                    t.startchar += cut
-            if form is None:
-                yield t
-                continue
-            start = t.startchar if t.chars else 0
-            end = t.endchar if t.chars else 0
-            yield t
-            # The elided term shares the word's position (later filters changed the token).
-            t.text, t.kind, t.alt, t.stopped = form, "elided", True, False
-            if t.chars:
-                t.startchar, t.endchar = start, end
-            yield t
-
-
 def compound_pieces(word: str) -> list[tuple[str, int, str | None, bool]]:
     """Split a compound into ``(text, offset, role, alt)`` pieces, as indexed.
 
@@ -353,58 +296,13 @@ def compound_pieces(word: str) -> list[tuple[str, int, str | None, bool]]:
     return pieces
 
 
-class CompoundFilter(Filter):
-    """Make hyphenated and apostrophe compounds findable whole, by parts and joined.
-
-    See :func:`compound_pieces`. ``@jack`` at indexing also yields ``jack`` as an alt, so a
-    plain word finds the handle; a query ``@jack`` means the handle only.
-    """
-
-    def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
-        for t in tokens:
-            t.role = None
-            if t.kind == "handle":
-                yield t
-                if t.mode != "query" and not word_terms(t.text[1:]).stop:
-                    t.text = t.text[1:]
-                    t.kind = "word"
-                    t.alt = True
-                    yield t
-                continue
-            if t.kind != "word":
-                yield t
-                continue
-            text = t.text
-            start = t.startchar if t.chars else 0
-            pieces = compound_pieces(text)
-            for piece, offset, role, alt in pieces:
-                if len(pieces) > 1 and word_terms(piece).stop:
-                    continue  # stop words inside compounds (vis-à-vis) are not indexed
-                t.text, t.role, t.alt = piece, role, alt
-                if t.chars:
-                    t.startchar = start + offset
-                    t.endchar = start + offset + (len(text) if role == "joined" else len(piece))
-                yield t
-
-
 _COMPOUND_SPLIT_RE = re.compile(r"(['-])")
 
 
-def token_terms(kind: str, text: str) -> WordTerms:
-    """The terms of one token of the tokenizer's ``kind`` (word, number or handle)."""
-    if kind == "word":
-        return word_terms(text)
-    if kind == "elided":
-        return elided_terms(text)
-    if kind == "number":
-        number = text.replace(".", ",")
-        return WordTerms(number, "", number, False)
-    handle = text[0] + fold(text[1:])  # "@jack", "#tag"
-    return WordTerms(handle, "", handle, False)
-
-
 def token_matches(text: str) -> Iterator[re.Match]:
-    """The tokenizer's split of ``text``: one match per token, its kind in ``lastgroup``."""
+    """The tokenizer's split of ``text``: one match per token, its kind (word, number or
+    handle) in ``lastgroup``; offsets point into ``text`` (look-alikes are replaced one code
+    point for one)."""
     return _TOKEN_RE.finditer(normalise(text))
 
 
@@ -413,16 +311,44 @@ def token_kind(token: str) -> str:
     return _TOKEN_RE.match(token).lastgroup
 
 
+class Piece(NamedTuple):
+    """One indexed word of a token: its terms, whether it shares the previous word's
+    position (``alt``), its span within the token, its kind ("word", "number", "handle" or
+    "elided") and its role in a compound ("joined", "part" or None)."""
+
+    terms: WordTerms
+    alt: bool
+    start: int
+    end: int
+    kind: str
+    role: str | None = None
+
+
+def _symbol_terms(kind: str, token: str) -> WordTerms:
+    """The term of a number (``1.25`` -> ``1,25``) or of a handle (``@Jack`` -> ``@jack``)."""
+    if kind == "number":
+        number = token.replace(".", ",")
+        return WordTerms(number, "", number, False)
+    handle = token[0] + fold(token[1:])  # "@jack", "#tag"
+    return WordTerms(handle, "", handle, False)
+
+
 @lru_cache(maxsize=1 << 16)
-def token_pieces(kind: str, token: str) -> tuple[tuple[WordTerms, bool, int, int], ...]:
-    """The indexed words of one token as ``(terms, alt, start, end)``, offsets within the
-    token; cached, since a text repeats its tokens (French is Zipfian)."""
+def token_pieces(kind: str, token: str) -> tuple[Piece, ...]:
+    """The indexed words of one token of the tokenizer's ``kind``, in index order.
+
+    A word loses its elided article (and is followed by its elided term, an alt), a compound
+    gives its joined form and parts (see :func:`compound_pieces`), a handle is followed by
+    its plain word (an alt: ``jack`` finds ``@jack``). Stop words are pieces too (exact term
+    only, for phrases: "pomme de terre"), except inside compounds. Cached, since a text
+    repeats its tokens (French is Zipfian).
+    """
     if kind != "word":
-        pieces = [(token_terms(kind, token), False, 0, len(token))]
+        pieces = [Piece(_symbol_terms(kind, token), False, 0, len(token), kind)]
         if kind == "handle":
             plain = word_terms(token[1:])
             if not plain.stop:
-                pieces.append((plain, True, 0, len(token)))
+                pieces.append(Piece(plain, True, 0, len(token), "word"))
         return tuple(pieces)
     word, start, end = token, 0, len(token)
     form = None
@@ -431,108 +357,69 @@ def token_pieces(kind: str, token: str) -> tuple[tuple[WordTerms, bool, int, int
         form = elided_form(word, cut)
         word, start = word[cut:], cut
     if "-" not in word and "'" not in word:
-        # Stop words are indexed too (exact term only), for phrases: "pomme de terre".
-        pieces = [(word_terms(word), False, start, end)]
+        pieces = [Piece(word_terms(word), False, start, end, "word")]
         if form is not None:
-            pieces.append((elided_terms(form), True, start, end))
+            pieces.append(Piece(elided_terms(form), True, start, end, "elided"))
         return tuple(pieces)
     out = []
     for piece, offset, role, alt in compound_pieces(word):
         terms = word_terms(piece)
         if not terms.stop:
             if role == "joined":
-                out.append((terms, alt, start, end))
+                out.append(Piece(terms, alt, start, end, "word", role))
             else:
-                out.append((terms, alt, start + offset, start + offset + len(piece)))
+                piece_start = start + offset
+                out.append(Piece(terms, alt, piece_start, piece_start + len(piece), "word", role))
     return tuple(out)
 
 
 def iter_terms(text: str) -> Iterator[tuple[WordTerms, bool, int, int]]:
     """Yield ``(terms, alt, start, end)`` for every indexed word of ``text``, in order.
 
-    The same words, in the same order, as :func:`FrenchAnalyzer` at indexing, without a
-    Token object per term (the indexer's and the highlighter's hot path). ``alt`` words
-    share the previous word's position; ``start``/``end`` point into ``text``.
+    ``alt`` words share the previous word's position; ``start``/``end`` point into ``text``.
     """
     for m in token_matches(text):
         start = m.start()
-        for terms, alt, s, e in token_pieces(m.lastgroup, m.group()):
+        for terms, alt, s, e, _kind, _role in token_pieces(m.lastgroup, m.group()):
             yield terms, alt, start + s, start + e
 
 
-@lru_cache(maxsize=8)
-def index_postings(text: str) -> tuple[dict[str, list[int]], frozenset[str]]:
-    """Index terms of ``text`` with their positions, and its variant terms, in one pass.
+class TextAnalysis(NamedTuple):
+    """What indexing writes for one text: each index term with its positions (exact forms,
+    stems, elided forms), and the text's variant terms."""
 
-    Gives exactly what :func:`FrenchAnalyzer` yields at indexing (``"terms"`` and
-    ``"variants"`` outputs). The last few results are kept, so the fields of one document
-    share one analysis; treat the returned mapping as read-only.
+    postings: dict[str, list[int]]
+    variants: frozenset[str]
+
+
+def analyze_text(text: str) -> TextAnalysis:
+    """Analyse a text to index, in one pass: its postings and its variant terms.
+
+    This is the indexer's hot path: no Token object per term, each word's terms worked out
+    once (see :class:`WordTerms`).
     """
     postings: dict[str, list[int]] = {}
     variants: set[str] = set()
     pos = -1
-    for terms, alt, _start, _end in iter_terms(text):
-        if not alt:
-            pos += 1
-        postings.setdefault(terms.exact, []).append(pos)
-        for stemmed in terms.stems:
-            postings.setdefault(STEM_MARK + stemmed, []).append(pos)
-        if terms.base != terms.exact and not terms.stop:
-            variants.add(terms.exact + VARIANT_SEP + terms.base)
-    return postings, frozenset(variants)
-
-
-class FrenchTermFilter(Filter):
-    """Turn each word into its index terms: folded exact form, stem, or accent variant.
-
-    ``output`` picks what is emitted: ``"terms"`` (exact then stems, sharing a position;
-    in query mode only the exact term, with ``stem`` and ``base`` attributes),
-    ``"exact"`` (exact only) or ``"variants"`` (``"folded accented"`` for accented words).
-    At indexing, stop words keep their positions and give their exact term only, so that
-    phrases can match them; in query mode they are dropped (unless ``removestops=False``)
-    and positions renumbered.
-    """
-
-    def __init__(self, output: str = "terms"):
-        if output not in ("terms", "exact", "variants"):
-            raise ValueError(f"unknown output {output!r}")
-        self.output = output
-
-    def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
-        output = self.output
-        pos = -1
-        for t in tokens:
-            kind = t.kind
-            terms = token_terms(kind, t.text)
-            # Indexing keeps stop words (exact term only, for phrases); queries drop them
-            # unless asked not to.
-            indexed = output == "terms" and t.mode != "query"
-            if terms.stop and t.removestops and not indexed:
-                continue
-            if not t.alt:
+    for m in _TOKEN_RE.finditer(normalise(text)):
+        for piece in token_pieces(m.lastgroup, m.group()):
+            if not piece[1]:
                 pos += 1
-            if t.positions:
-                t.pos = pos
-            if output == "variants":
-                if kind == "word" and terms.base != terms.exact and not terms.stop:
-                    t.text = terms.exact + VARIANT_SEP + terms.base
-                    yield t
-                continue
-            t.text = terms.exact
-            if t.mode == "query" or output == "exact":
-                t.stem = terms.stem
-                t.base = terms.base
-                yield t
-                continue
-            yield t
-            for stemmed in terms.stems:
-                t.text = STEM_MARK + stemmed
-                yield t
+            terms = piece[0]
+            for term in terms.indexed:
+                positions = postings.get(term)
+                if positions is None:
+                    postings[term] = [pos]
+                else:
+                    positions.append(pos)
+            if terms.variant:
+                variants.add(terms.variant)
+    return TextAnalysis(postings, frozenset(variants))
 
 
-def FrenchAnalyzer(output: str = "terms") -> Composable:
-    """Build the French analyzer chain; ``output`` as in :class:`FrenchTermFilter`."""
-    return FrenchTokenizer() | ElisionFilter() | CompoundFilter() | FrenchTermFilter(output)
+def index_terms(text: str) -> list[str]:
+    """The terms indexing ``text`` writes, in order (handy for tests and debugging)."""
+    return [term for terms, _alt, _start, _end in iter_terms(text) for term in terms.indexed]
 
 
 @dataclass(frozen=True, slots=True)
@@ -552,30 +439,40 @@ class QueryToken:
     elided: str = ""
 
 
-_QUERY_ANALYZER = FrenchAnalyzer()
-
-
 def analyze_query(text: str, removestops: bool = True) -> list[QueryToken]:
     """Analyse query text into tokens the query builder turns into index terms.
 
-    An elided term is not a token of its own: it rides on its word's ``elided``.
+    The pieces indexing makes, read as a query: stop words are left out (unless
+    ``removestops`` is false) and positions counted without them; a handle means the handle
+    only (``@jack``, not ``jack``); an elided term is not a token of its own but rides on its
+    word's ``elided``.
     """
     tokens: list[QueryToken] = []
-    for t in _QUERY_ANALYZER(
-        text, positions=True, chars=True, mode="query", removestops=removestops
-    ):
-        if t.kind == "elided":
-            tokens[-1] = replace(tokens[-1], elided=t.text)
-            continue
-        tokens.append(
-            QueryToken(t.text, t.base, t.stem, t.kind, t.role, t.pos, t.alt, t.startchar, t.endchar)
-        )
+    pos = -1
+    for m in token_matches(text):
+        kind, offset = m.lastgroup, m.start()
+        pieces = token_pieces(kind, m.group())
+        if kind == "handle":
+            pieces = pieces[:1]
+        for terms, alt, start, end, piece_kind, role in pieces:
+            if terms.stop and removestops:
+                continue
+            if piece_kind == "elided":
+                tokens[-1] = replace(tokens[-1], elided=terms.exact)
+                continue
+            if not alt:
+                pos += 1
+            tokens.append(
+                QueryToken(
+                    terms.exact,
+                    terms.base,
+                    terms.stem,
+                    piece_kind,
+                    role,
+                    pos,
+                    alt,
+                    offset + start,
+                    offset + end,
+                )
+            )
     return tokens
-
-
-def index_terms(text: str) -> list[str]:
-    """Return the terms indexing ``text`` writes (handy for tests and debugging)."""
-    return [t.text for t in _INDEX_ANALYZER(text, mode="index")]
-
-
-_INDEX_ANALYZER = FrenchAnalyzer()
