@@ -29,10 +29,12 @@ def _words(value: str, tokenize: bool) -> Iterator[tuple[WordTerms, bool, int, i
     return ((p.terms, p.alt, p.start, p.end) for p in pieces)
 
 
-class FrenchAnalyzer(Tokenizer):
-    """The text fields' analyzer: one token per index term, in the order indexing writes
-    them (exact form, then stems), with positions (an alt word shares its predecessor's)
-    and offsets into the original text."""
+class _WordsTokenizer(Tokenizer):
+    """One token per term :meth:`terms` picks for each indexed word, with the word's
+    position (an alt word shares its predecessor's) and offsets into the original text."""
+
+    def terms(self, word: WordTerms) -> tuple[str, ...]:
+        raise NotImplementedError
 
     def __call__(
         self,
@@ -49,10 +51,10 @@ class FrenchAnalyzer(Tokenizer):
     ) -> Iterator[Token]:
         t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
         pos = start_pos - 1
-        for terms, alt, start, end in _words(value, tokenize):
+        for word, alt, start, end in _words(value, tokenize):
             if not alt:
                 pos += 1
-            for term in terms.indexed:
+            for term in self.terms(word):
                 t.text, t.boost, t.stopped = term, 1.0, False
                 if keeporiginal:
                     t.original = value[start:end]
@@ -63,35 +65,17 @@ class FrenchAnalyzer(Tokenizer):
                 yield t
 
 
-class VariantsAnalyzer(Tokenizer):
+class FrenchAnalyzer(_WordsTokenizer):
+    """The text fields' analyzer: one token per index term, in the order indexing writes
+    them (exact form, then stems)."""
+
+    def terms(self, word: WordTerms) -> tuple[str, ...]:
+        return word.indexed
+
+
+class VariantsAnalyzer(_WordsTokenizer):
     """The ``variants`` field's analyzer: one token per accented word, its variant term
     (``"elysee élysée"``), in text order, at the word's index position."""
 
-    def __call__(
-        self,
-        value: str,
-        positions: bool = False,
-        chars: bool = False,
-        keeporiginal: bool = False,
-        removestops: bool = True,
-        start_pos: int = 0,
-        start_char: int = 0,
-        tokenize: bool = True,
-        mode: str = "",
-        **kwargs,
-    ) -> Iterator[Token]:
-        t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
-        pos = start_pos - 1
-        for terms, alt, start, end in _words(value, tokenize):
-            if not alt:
-                pos += 1
-            if not terms.variant:
-                continue
-            t.text, t.boost, t.stopped = terms.variant, 1.0, False
-            if keeporiginal:
-                t.original = value[start:end]
-            if positions:
-                t.pos = pos
-            if chars:
-                t.startchar, t.endchar = start_char + start, start_char + end
-            yield t
+    def terms(self, word: WordTerms) -> tuple[str, ...]:
+        return (word.variant,) if word.variant else ()
