@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from whoosh import query as wq
 
+from searchsvc.engine import suggest
 from searchsvc.index.caches import LRU, per_reader
 from searchsvc.index.schema import FIELD_ALIASES, TEXT_FIELDS
 from searchsvc.query import language as ql
@@ -395,3 +396,65 @@ def _glued(surface: str, term: str, frequency) -> bool:
         return False
     whole = frequency(term)
     return all(len(p) > 1 and frequency(fold(p)) > whole for p in parts)
+
+
+def complete(s, typed: Typed, sample: list[str], limit: int) -> list[str]:
+    """The completions of ``typed`` (see :meth:`SearchEngine.complete`), best first:
+    ``sample`` holds the texts of the documents the words already typed find."""
+    reader = s.reader()
+
+    def frequency(word: str) -> int:
+        return sum(reader.doc_frequency(f, word) for f in TEXT_FIELDS)
+
+    # Each word's accented spelling, kept per reader: completions come back
+    # keystroke after keystroke, and looking one up reads the index a dozen times.
+    spellings = per_reader(reader, "accented", lambda: LRU(FORMS_CACHED))
+
+    def accented(word: str) -> str:
+        found = spellings.get(word)
+        if found is None:
+            found = suggest.accented(reader, word)
+            spellings.put(word, found)
+        return found
+
+    def best_following(typed: Typed, least: int) -> list[str]:
+        follows = following(sample, typed)
+        return sorted(
+            (w for w, n in follows.items() if n >= least),
+            key=lambda w: (-follows[w], -frequency(w), w),
+        )
+
+    ranked: list[str] = []
+    nexts: list[str] = []
+    if typed.stop and typed.context:
+        # A function word typed in full after others ("mot de"): the words that
+        # follow both come first ("mot de passe"), then those it begins ("mot défaut").
+        after = after_word(typed)
+        least = MIN_FOLLOWING_BOTH
+        nexts = [after.lead + w for w in best_following(after, least)[: limit // 2]]
+    if typed.context:
+        ranked = best_following(typed, MIN_FOLLOWING)
+    if len(typed.prefix) > 1 or not typed.context:
+        # (After other words, a single letter is completed from what follows them
+        # only: its thousands of index words would cost more than they help.)
+        ranked += [w for w, _count in expansions(reader, typed.prefix)]
+    words: list[str] = []
+    seen: set[str] = set()
+    for word in ranked:
+        if word in seen:
+            continue
+        seen.add(word)
+        form = written_form(s, word, frequency)
+        if form is None:
+            continue
+        if "-" not in form:
+            form = accented(word)
+        words.append(form)
+        if len(words) == 2 * limit:
+            break
+    nexts = [n[: -len(w)] + accented(w) for n, w in ((n, n.rsplit(" ", 1)[-1]) for n in nexts)]
+    if typed.typed_accents:
+        # Typed with accents: the words spelt so first ("pré" offers "président" first).
+        start = typed.word.lower()
+        words.sort(key=lambda w: not w.startswith(start))
+    return (nexts + [typed.lead + w for w in words])[:limit]

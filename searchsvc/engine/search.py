@@ -26,9 +26,8 @@ from searchsvc.engine import completion, ranking, snippets, suggest, titles
 from searchsvc.engine.live import LiveIndex
 from searchsvc.engine.results import SORTS, Filters, Hit, SearchResult, StoredDocument
 from searchsvc.errors import Kind, QueryError, QueryTooExpensive, check_between
-from searchsvc.index.caches import LRU, per_reader, stored_fields
+from searchsvc.index.caches import LRU, stored_fields
 from searchsvc.index.caches import title as stored_title
-from searchsvc.index.schema import TEXT_FIELDS
 from searchsvc.query import language as ql
 from searchsvc.query.plan import Highlights, QueryBuilder, Weights
 from searchsvc.settings import (
@@ -374,66 +373,8 @@ class SearchEngine:
         if typed is None or limit < 1:
             return []
         with self.searcher() as s:
-            reader = s.reader()
-
-            def frequency(word: str) -> int:
-                return sum(reader.doc_frequency(f, word) for f in TEXT_FIELDS)
-
-            # Each word's accented spelling, kept per reader: completions come back
-            # keystroke after keystroke, and looking one up reads the index a dozen times.
-            spellings = per_reader(reader, "accented", lambda: LRU(completion.FORMS_CACHED))
-
-            def accented(word: str) -> str:
-                found = spellings.get(word)
-                if found is None:
-                    found = suggest.accented(reader, word)
-                    spellings.put(word, found)
-                return found
-
-            def best_following(typed: completion.Typed, least: int) -> list[str]:
-                follows = completion.following(sample, typed)
-                return sorted(
-                    (w for w, n in follows.items() if n >= least),
-                    key=lambda w: (-follows[w], -frequency(w), w),
-                )
-
             sample = self._sample(s, text) if typed.context else []
-            ranked: list[str] = []
-            nexts: list[str] = []
-            if typed.stop and typed.context:
-                # A function word typed in full after others ("mot de"): the words that
-                # follow both come first ("mot de passe"), then those it begins ("mot défaut").
-                after = completion.after_word(typed)
-                least = completion.MIN_FOLLOWING_BOTH
-                nexts = [after.lead + w for w in best_following(after, least)[: limit // 2]]
-            if typed.context:
-                ranked = best_following(typed, completion.MIN_FOLLOWING)
-            if len(typed.prefix) > 1 or not typed.context:
-                # (After other words, a single letter is completed from what follows them
-                # only: its thousands of index words would cost more than they help.)
-                ranked += [w for w, _count in completion.expansions(reader, typed.prefix)]
-            words: list[str] = []
-            seen: set[str] = set()
-            for word in ranked:
-                if word in seen:
-                    continue
-                seen.add(word)
-                form = completion.written_form(s, word, frequency)
-                if form is None:
-                    continue
-                if "-" not in form:
-                    form = accented(word)
-                words.append(form)
-                if len(words) == 2 * limit:
-                    break
-            nexts = [
-                n[: -len(w)] + accented(w) for n, w in ((n, n.rsplit(" ", 1)[-1]) for n in nexts)
-            ]
-        if typed.typed_accents:
-            # Typed with accents: the words spelt so first ("pré" offers "président" first).
-            start = typed.word.lower()
-            words.sort(key=lambda w: not w.startswith(start))
-        return (nexts + [typed.lead + w for w in words])[:limit]
+            return completion.complete(s, typed, sample, limit)
 
     def _sample(self, s: Searcher, text: str) -> list[str]:
         """The texts (title and start of the body) of the documents an instant search of
