@@ -120,6 +120,11 @@ MAX_FRAGMENTS = 3
 POSTINGS_CACHED = 1_000_000
 # Document frequencies kept per segment (the same terms are asked for query after query).
 FREQUENCIES_CACHED = 50_000
+# Folded words whose stems a reader keeps (the variants look-up costs about 1 ms a word).
+STEMS_CACHED = 50_000
+# Titles analysed recently, by text, in the process: a result page's titles come back query
+# after query.
+TITLE_WORDS_CACHED = 60_000
 
 # Stored documents kept per searcher: a result page reads the bodies of the 10 shown, and the
 # best documents of one query are often those of the next. Each costs a pickle load of the
@@ -170,3 +175,73 @@ TITLE_MAX_CHARS = 200
 DEFAULT_LIMIT_MB = 512
 # Below this much text, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024
+
+# -- completion (the search box) -------------------------------------------------------------
+
+# Completions of the word being typed that an instant search looks for, most frequent first,
+# and the documents they may hold in all (their postings to merge), past the first one:
+# ``co`` stands for "comme" and "commande" (15,000 documents on the bench index), ``conf``
+# for thirty words.
+MAX_EXPANSIONS = 30
+MAX_EXPANDED_POSTINGS = 12_000
+# Index words scanned for one prefix, per field and segment: bounds a one-letter prefix.
+MAX_SCAN = 20_000
+# Prefixes whose completions each index reader keeps.
+EXPANSIONS_CACHED = 4_096
+# Words whose written form each index reader keeps (see written_form).
+FORMS_CACHED = 50_000
+# Documents (the best matches of the words typed) read for the words following them, and how
+# many characters of each.
+SAMPLE_DOCS = 20
+SAMPLE_CHARS = 3_000
+# Words before the one being typed that a completion is matched against, and the score
+# (see following) a word needs to be offered for following them.
+CONTEXT_WORDS = 2
+MIN_FOLLOWING = 2
+# ... and to be offered after a function word typed in full: following both words.
+MIN_FOLLOWING_BOTH = 100
+# Characters of a document scanned for a word's written form.
+FORM_SCAN_CHARS = 50_000
+
+# -- ranking ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Ranking knobs: how much a title match and an exact-form match count (the defaults; a
+    SearchEngine may be given others)."""
+
+    title: float = 1.5
+    body: float = 1.0
+    exact: float = 1.0
+    stem: float = 0.25
+    # Score added per word found as typed: its exact form, with its article when it was
+    # typed with one (``l'onglet``). Large, so documents with more words as typed come
+    # before those that only match through stems or another elision.
+    as_typed: float = 50.0
+    # Score of a close word standing in for a word that matched nothing (typo tolerance).
+    fuzzy: float = 0.5
+    # Relaxed queries: how much matching more of the words counts (0 < x < 1).
+    coordination: float = 0.9
+    # Extra score when the query's words stand within ``slop`` positions of each other.
+    proximity: float = 2.0
+    slop: int = 40
+
+
+# A quoted phrase is scored as one term of its own (see :class:`ExactPhrase`); the words'
+# scores, this much of them, only order the documents that use the phrase as often.
+PHRASE_TIE_BREAK = 0.01
+# Length normalisation of a phrase (BM25's b; words have 0.75): an occurrence of a phrase
+# is rarer than a word's, so that a long document has it by chance is discounted more
+# (measured: known-item phrase MRR@10 0.667 at 0.75, 0.670 at 0.85, 0.669 at 1).
+PHRASE_B = 0.85
+
+# -- close words (typo fallback, did-you-mean) -----------------------------------------------
+
+# A word found in at least this many documents is taken as correctly spelt: no look-up.
+COMMON_DOCS = 20
+# Longer "words" get no corrections at all.
+MAX_WORD_CHARS = 25
+# Segments whose words (by field and first letter) the process keeps: a segment's words never
+# change, so they outlive the reader that read them (a commit leaves most segments as they were).
+VOCABULARIES_KEPT = 32

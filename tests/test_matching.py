@@ -6,7 +6,8 @@ import pytest
 from whoosh import query as wq
 
 from searchsvc.query.language import parse
-from searchsvc.query.plan import Highlights, QueryBuilder, Weights, _units
+from searchsvc.query.plan import Highlights, QueryBuilder, _units
+from searchsvc.settings import Weights
 from searchsvc.text.analysis import analyze_query
 
 

@@ -17,7 +17,8 @@ from searchsvc.index import caches
 from searchsvc.index import whoosh_internals as wi
 from searchsvc.ingest.indexer import reindex
 from searchsvc.query import language as ql
-from searchsvc.query.plan import QueryBuilder, Weights
+from searchsvc.query.plan import QueryBuilder
+from searchsvc.settings import Weights
 
 # Few enough words that the common ones fill several 128-posting blocks of 400 documents,
 # with accents, elisions, compounds, stop words and inflections to exercise every term kind.

@@ -30,6 +30,18 @@ from searchsvc.index.caches import LRU, per_reader
 from searchsvc.index.schema import FIELD_ALIASES, TEXT_FIELDS
 from searchsvc.query import language as ql
 from searchsvc.query.plan import QueryBuilder, Union
+from searchsvc.settings import (
+    CONTEXT_WORDS,
+    EXPANSIONS_CACHED,
+    FORM_SCAN_CHARS,
+    FORMS_CACHED,
+    MAX_EXPANDED_POSTINGS,
+    MAX_EXPANSIONS,
+    MAX_SCAN,
+    MIN_FOLLOWING,
+    MIN_FOLLOWING_BOTH,
+    SAMPLE_CHARS,
+)
 from searchsvc.text.analysis import (
     STEM_MARK,
     STOP_WORDS,
@@ -40,31 +52,6 @@ from searchsvc.text.analysis import (
     token_matches,
     token_pieces,
 )
-
-# Completions of the word being typed that an instant search looks for, most frequent first,
-# and the documents they may hold in all (their postings to merge), past the first one:
-# ``co`` stands for "comme" and "commande" (15,000 documents on the bench index), ``conf``
-# for thirty words.
-MAX_EXPANSIONS = 30
-MAX_EXPANDED_POSTINGS = 12_000
-# Index words scanned for one prefix, per field and segment: bounds a one-letter prefix.
-MAX_SCAN = 20_000
-# Prefixes whose completions each index reader keeps.
-EXPANSIONS_CACHED = 4_096
-# Words whose written form each index reader keeps (see written_form).
-FORMS_CACHED = 50_000
-# Documents (the best matches of the words typed) read for the words following them, and how
-# many characters of each.
-SAMPLE_DOCS = 20
-SAMPLE_CHARS = 3_000
-# Words before the one being typed that a completion is matched against, and the score
-# (see following) a word needs to be offered for following them.
-CONTEXT_WORDS = 2
-MIN_FOLLOWING = 2
-# ... and to be offered after a function word typed in full: following both words.
-MIN_FOLLOWING_BOTH = 100
-# Characters of a document scanned for a word's written form.
-FORM_SCAN_CHARS = 50_000
 
 # What may stand before the word itself in the last chunk typed: a sign, a field, an
 # opening parenthesis or quote (``-titre:"pré``).

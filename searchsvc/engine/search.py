@@ -29,7 +29,7 @@ from searchsvc.errors import Kind, QueryError, QueryTooExpensive, check_between
 from searchsvc.index.caches import LRU, stored_fields
 from searchsvc.index.caches import title as stored_title
 from searchsvc.query import language as ql
-from searchsvc.query.plan import Highlights, QueryBuilder, Weights
+from searchsvc.query.plan import Highlights, QueryBuilder
 from searchsvc.settings import (
     MAX_COMPLETIONS,
     MAX_PER_PAGE,
@@ -39,6 +39,7 @@ from searchsvc.settings import (
     SEARCH_TIME_LIMIT,
     VERIFY_EVERY_S,
     WARM_TITLES,
+    Weights,
 )
 from searchsvc.text.analysis import content_term
 
@@ -205,7 +206,7 @@ class SearchEngine:
         deadline = time.monotonic() + self.time_limit
         instant = make_builder is completion.InstantQueryBuilder
         # An instant search keeps its best documents for the completions of the same text.
-        keep = max(limit, completion.SAMPLE_DOCS) if instant and sort == "relevance" else limit
+        keep = max(limit, settings.SAMPLE_DOCS) if instant and sort == "relevance" else limit
 
         def run(wq, builder: QueryBuilder) -> ranking.Ranked:
             signals = titles.Signals(builder.highlights, tuple(builder.words))
@@ -224,7 +225,7 @@ class SearchEngine:
         ranking.check_prefixes(wq, s.reader())
         ranked = run(wq, builder)
         if instant:
-            self._samples.put(text, [d for _score, d in ranked.top[: completion.SAMPLE_DOCS]])
+            self._samples.put(text, [d for _score, d in ranked.top[: settings.SAMPLE_DOCS]])
         total = ranked.total
         suggestion = None
         if self.did_you_mean and total < settings.SUGGEST_BELOW:
@@ -392,14 +393,14 @@ class SearchEngine:
                     return []
                 ranking.check_prefixes(wq, s.reader())
                 deadline = time.monotonic() + self.time_limit
-                ranked = ranking.rank(s, wq, completion.SAMPLE_DOCS, deadline)
+                ranked = ranking.rank(s, wq, settings.SAMPLE_DOCS, deadline)
             except (QueryError, collectors.TimeLimit):
                 return []  # too long or too costly: completed from the index's words alone
             docnums = [docnum for _score, docnum in ranked.top]
         texts = []
         for docnum in docnums:
             stored = s.stored_fields(docnum)
-            body = stored.get("body", "")[: completion.SAMPLE_CHARS]
+            body = stored.get("body", "")[: settings.SAMPLE_CHARS]
             texts.append(stored.get("title", "") + "\n" + body)
         return texts
 

@@ -8,7 +8,8 @@ from whoosh.searching import Searcher
 from searchsvc.engine import ranking
 from searchsvc.query import language as ql
 from searchsvc.query import spelling
-from searchsvc.query.plan import QueryBuilder, Weights
+from searchsvc.query.plan import QueryBuilder
+from searchsvc.settings import Weights
 from searchsvc.text.analysis import analyze_query
 from searchsvc.text.variants import decode_variant, variant_prefix
 

@@ -39,8 +39,8 @@ from searchsvc.index import columns
 from searchsvc.index import whoosh_internals as wi
 from searchsvc.index.caches import LRU, per_reader
 from searchsvc.index.schema import TEXT_FIELDS
-from searchsvc.query.plan import PHRASE_B, PHRASE_IDF_FIELD, ExactPhrase, phrase_score
-from searchsvc.settings import FREQUENCIES_CACHED, POSTINGS_CACHED
+from searchsvc.query.plan import PHRASE_IDF_FIELD, ExactPhrase, phrase_score
+from searchsvc.settings import FREQUENCIES_CACHED, PHRASE_B, POSTINGS_CACHED
 
 
 @dataclass

@@ -30,12 +30,17 @@ from dataclasses import dataclass, field
 from searchsvc.index.caches import LRU
 from searchsvc.index.caches import title as stored_title
 from searchsvc.query.plan import Highlights
-from searchsvc.settings import COVERAGE, COVERED, RERANK_DEPTH, TITLE_PHRASE, WHOLE_TITLE
+from searchsvc.settings import (
+    COVERAGE,
+    COVERED,
+    RERANK_DEPTH,
+    TITLE_PHRASE,
+    TITLE_WORDS_CACHED,
+    WHOLE_TITLE,
+)
 from searchsvc.text.analysis import WordTerms, iter_terms
 
-# Titles analysed recently, by text: a result page's titles come back query after query.
-_TITLES_CACHED = 60_000
-_titles = LRU(_TITLES_CACHED)
+_titles = LRU(TITLE_WORDS_CACHED)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from searchsvc.index.schema import TEXT_FIELDS
 from searchsvc.index.whoosh_internals import ExcludingMatcher
 from searchsvc.query import language as ql
 from searchsvc.query import spelling
+from searchsvc.settings import PHRASE_B, PHRASE_TIE_BREAK, STEMS_CACHED, Weights
 from searchsvc.text.analysis import (
     STEM_MARK,
     STOP_WORDS,
@@ -27,27 +28,6 @@ from searchsvc.text.analysis import (
     word_terms,
 )
 from searchsvc.text.variants import decode_variant, variant_prefix
-
-
-@dataclass(frozen=True)
-class Weights:
-    """Ranking knobs: how much a title match and an exact-form match count."""
-
-    title: float = 1.5
-    body: float = 1.0
-    exact: float = 1.0
-    stem: float = 0.25
-    # Score added per word found as typed: its exact form, with its article when it was
-    # typed with one (``l'onglet``). Large, so documents with more words as typed come
-    # before those that only match through stems or another elision.
-    as_typed: float = 50.0
-    # Score of a close word standing in for a word that matched nothing (typo tolerance).
-    fuzzy: float = 0.5
-    # Relaxed queries: how much matching more of the words counts (0 < x < 1).
-    coordination: float = 0.9
-    # Extra score when the query's words stand within ``slop`` positions of each other.
-    proximity: float = 2.0
-    slop: int = 40
 
 
 @dataclass
@@ -71,16 +51,9 @@ class Highlights:
         return bool(self.prefixes) and exact.startswith(tuple(self.prefixes))
 
 
-# A quoted phrase is scored as one term of its own (see :class:`ExactPhrase`); the words'
-# scores, this much of them, only order the documents that use the phrase as often.
-PHRASE_TIE_BREAK = 0.01
 # Its idf is its words' in the body, whichever field it is found in: a title's short
 # vocabulary makes every word look rare there, and the phrase then counts twice in a title.
 PHRASE_IDF_FIELD = "body"
-# Length normalisation of a phrase (BM25's b; words have 0.75): an occurrence of a phrase
-# is rarer than a word's, so that a long document has it by chance is discounted more
-# (measured: known-item phrase MRR@10 0.667 at 0.75, 0.670 at 0.85, 0.669 at 1).
-PHRASE_B = 0.85
 
 
 def phrase_score(
@@ -395,10 +368,6 @@ class QueryBuilder:
 
     def _field_weight(self, fieldname: str) -> float:
         return self.weights.title if fieldname == "title" else self.weights.body
-
-
-# Folded words whose stems a reader keeps (the variants look-up costs about 1 ms a word).
-STEMS_CACHED = 50_000
 
 
 def _stems_seen(reader: IndexReader) -> dict[str, list[str]]:

@@ -14,14 +14,8 @@ from whoosh.reading import IndexReader
 from searchsvc.index.caches import LRU
 from searchsvc.index.schema import TEXT_FIELDS
 from searchsvc.index.whoosh_internals import segment_key
+from searchsvc.settings import COMMON_DOCS, MAX_WORD_CHARS, VOCABULARIES_KEPT
 from searchsvc.text.analysis import STEM_MARK
-
-# A word found in at least this many documents is taken as correctly spelt: no look-up.
-COMMON_DOCS = 20
-
-
-# Longer "words" get no corrections at all.
-MAX_WORD_CHARS = 25
 
 
 def max_edits(word: str) -> int:
@@ -57,9 +51,6 @@ def _within(reader: IndexReader, word: str, dist: int) -> set[str]:
     return set()
 
 
-# (index folder, segment id, field) -> {first letter: words}; a segment's words never change,
-# so they outlive the reader that read them (a commit leaves most segments as they were).
-VOCABULARIES_KEPT = 32
 _vocabularies = LRU(VOCABULARIES_KEPT)
 
 
