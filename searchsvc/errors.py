@@ -115,3 +115,11 @@ def check_between(value: int, low: int, high: int, *, kind: Kind, field: str) ->
             field=field,
             limit=high,
         )
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for an exception: an OS error's own words and file, else its class and text."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    return f"{type(exc).__name__}: {exc}"

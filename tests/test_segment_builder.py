@@ -229,3 +229,20 @@ def test_document_fields_keep_their_shared_analysis_through_pickling():
     assert copy["variants"][1] is copy["body"]
     assert (copy["_stored_title"], copy["_stored_body"]) == ("L'Élysée", "Delanoë")
     assert copy["body"].analysis == fields["body"].analysis
+
+
+def test_stems_are_written_without_positions(tmp_path):
+    """Only exact terms keep positions (phrases and the proximity bonus use exact forms); a
+    stem's value holds its frequency and no positions, and reads back as such."""
+    docs = docs_of([("Les chevaux", "un cheval, des chevaux et les chevaux", None, None)])
+    ix = build(tmp_path / "bulk", docs, bulk=True)
+    try:
+        with ix.reader() as reader:
+            stem = reader.postings("body", "~cheval")
+            assert stem.weight() == 3
+            assert stem.value_as("frequency") == 3
+            assert stem.value_as("positions") == []
+            exact = reader.postings("body", "chevaux")
+            assert exact.value_as("positions") == [3, 6]
+    finally:
+        ix.close()

@@ -220,14 +220,6 @@ def refuse_newer(root: Path) -> None:
             raise _too_new(root, found)
 
 
-def describe_error(exc: BaseException) -> str:
-    """One line for an exception: an OS error's own words and file, else its class and text."""
-    if isinstance(exc, OSError) and exc.strerror:
-        where = f" ({exc.filename})" if exc.filename else ""
-        return f"{exc.strerror}{where}"
-    return f"{type(exc).__name__}: {exc}"
-
-
 def _reason(e: BaseException) -> str:
     """A short reason for an I/O or decoding error, without the traceback's class names."""
     if isinstance(e, OSError) and e.strerror:

@@ -44,10 +44,11 @@ from whoosh.compat import pickle
 from whoosh.index import TOC, clean_files
 from whoosh.matching import AndNotMatcher, FilterMatcher
 from whoosh.multiproc import MpWriter, SubWriterTask
+from whoosh.system import pack_uint
 from whoosh.util import random_name
 from whoosh.util.numeric import byte_to_length, length_to_byte
 
-from searchsvc.index.storage import describe_error
+from searchsvc.errors import describe_error
 
 PINNED_WHOOSH = (2, 7, 5)
 if tuple(whoosh.__version__[:3]) != PINNED_WHOOSH:  # pragma: no cover - guards upgrades
@@ -260,7 +261,8 @@ def _fill_blocks(
         block_values = []
         for stop in ends[start:end]:
             if stop > begin:  # Whoosh keeps only the values that are not empty
-                block_values.append(bytes(values[begin:stop]))
+                value = bytes(values[begin:stop])
+                block_values.append(_SHARED_VALUES.get(value, value))
             begin = stop
         postings._values = block_values
         heaviest = max(block_weights)
@@ -268,6 +270,22 @@ def _fill_blocks(
         known = [lengths[d] for d in ids if d < count and lengths[d]] if lengths else []
         postings._minlength = min(known) if known else None
         postings._maxlength = max(known) if known else 0
+
+
+# Values many postings have (a stem's, see positionless_value), one object each: a block's
+# pickle writes an object it has met before as a two-byte reference, where protocol 2 writes a
+# bytes value as a call to codecs.encode (about 50 bytes). The text fields hand Whoosh's own
+# writer these same objects, so both writers write the same bytes.
+_SHARED_VALUES: dict[bytes, bytes] = {}
+
+
+def positionless_value(freq: int) -> bytes:
+    """A Positions-format posting value with its frequency and no positions: what a stem term
+    stores (its positions are never read). Not empty: Whoosh's posting blocks keep only
+    non-empty values, and a block whose values do not line up with its postings cannot be
+    read (or merged) back. One object per frequency, shared by every block."""
+    value = pack_uint(freq) + pickle.dumps([], 2)
+    return _SHARED_VALUES.setdefault(value, value)
 
 
 def _stored_length(length: int) -> int:

@@ -171,7 +171,7 @@ def reindex(
 def _failure(root: Path, e: OSError | HelperFailed) -> str:
     """The one line that says why a reindex failed and what to do."""
     helper = isinstance(e, HelperFailed)
-    reason = str(e) if helper else storage.describe_error(e)
+    reason = str(e) if helper else errors.describe_error(e)
     where = " in a helper process" if helper else ""
     full = reason.startswith(os.strerror(errno.ENOSPC))
     hint = " (free some space, then run it again)" if full else ""
