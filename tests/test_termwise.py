@@ -444,3 +444,38 @@ def test_a_blocks_positions_unpickled_at_once_are_whooshs(docs, strip_stop):
         values = [v[:-1] for v in values]
     gaps = wi._position_gaps(values, fmt.decode_positions)
     assert [list(accumulate(g)) for g in gaps] == [fmt.decode_positions(v) for v in values]
+
+
+@pytest.mark.parametrize("last", [65_535, 65_536, 2_000_000])
+def test_the_arrays_file_reads_back_what_was_written(tmp_path, last):
+    """Document numbers take two bytes when they fit (a segment under 65,536 documents), four
+    otherwise; either way they read back as written, as 32-bit numbers."""
+    from array import array
+    from types import SimpleNamespace
+
+    folder = tmp_path
+    # write_arrays closes the file it is given.
+    storage = SimpleNamespace(create_file=lambda name: open(folder / name, "wb"))  # noqa: SIM115
+    segment = SimpleNamespace(make_filename=lambda ext: "seg" + ext)
+    written = {
+        "body": {
+            b"jardin": (array("i", [0, 7, last]), array("f", [1.0, 3.0, 2.0])),
+            b"~jardin": (array("i", [7]), array("f", [4.0])),
+        },
+        "title": {b"jardin": (array("i", [last]), array("f", [1.0]))},
+    }
+    wi.write_arrays(storage, segment, written)
+    arrays = wi.SegmentArrays(str(folder / ("seg" + wi.ARRAYS_EXT)))
+    try:
+        for fieldname, terms in written.items():
+            for tbytes, (ids, weights) in terms.items():
+                got_ids, got_weights = arrays.postings(fieldname, tbytes.decode())
+                assert got_ids.dtype == np.int32
+                assert got_ids.tolist() == list(ids)
+                assert got_weights.tolist() == list(weights)
+        assert arrays.postings("body", "absent") is None
+    finally:
+        arrays.close()
+    raw = (folder / ("seg" + wi.ARRAYS_EXT)).read_bytes()
+    header = np.frombuffer(raw[: wi._HEADER.itemsize], wi._HEADER)[0]
+    assert bool(header["flags"] & wi._NARROW_IDS) == (last <= 65_535)

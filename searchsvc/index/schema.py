@@ -19,8 +19,9 @@ from searchsvc.text.whoosh_analyzer import FrenchAnalyzer, VariantsAnalyzer
 # 7: the pickled schema names the analyzers of searchsvc.text.whoosh_analyzer (the filter
 #    chain of searchsvc.text.analysis, and searchsvc.schema before it, are gone): the same
 #    terms, but an index of format 6 can no longer be opened.
-# 8: stem terms are written without their positions (see FrenchTextField.index): a tenth
-#    smaller, and the same search results.
+# 8: stem terms are written without their positions (see FrenchTextField.index), and the
+#    postings arrays hold two-byte document numbers where they fit: the same search results,
+#    from an index a sixth smaller.
 INDEX_FORMAT = 8
 
 # The version an index must carry to be read by this code.

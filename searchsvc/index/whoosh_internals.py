@@ -767,10 +767,14 @@ def field_b(weighting, fieldname: str) -> float:
 # term). Whoosh's own files stay the index of record: a segment without
 # this file (written by Whoosh's writer: an update's merge) is read from its blocks.
 ARRAYS_EXT = ".postarrays"
-_ARRAYS_MAGIC = b"SSVPOST2"
+_ARRAYS_MAGIC = b"SSVPOST3"
 _HEADER = np.dtype(
-    [("magic", "S8"), ("terms", "<i8"), ("postings", "<i8"), ("wide", "<i8"), ("names", "<i8")]
+    [("magic", "S8"), ("terms", "<i8"), ("postings", "<i8"), ("flags", "<i8"), ("names", "<i8")]
 )
+# Flags: frequencies as four-byte floats (else two-byte whole numbers); document numbers in
+# two bytes (a segment of at most 65,536 documents: each of the bench corpus's two is).
+_WIDE_WEIGHTS = 1
+_NARROW_IDS = 2
 
 
 def term_key(fieldname: str, tbytes: bytes) -> int:
@@ -807,15 +811,15 @@ def write_arrays(storage, segment, fields: dict[str, dict[bytes, tuple]]) -> Non
         flat_weights.max() > 65535 or not np.array_equal(flat_weights, np.round(flat_weights))
     )
     flat_weights = flat_weights.astype("<f4" if wide else "<u2")
-    header = np.array(
-        [(_ARRAYS_MAGIC, len(order), len(flat_ids), int(wide), len(name_bytes))], _HEADER
-    )
+    narrow = not len(flat_ids) or int(flat_ids.max()) <= 0xFFFF
+    flags = (_WIDE_WEIGHTS if wide else 0) | (_NARROW_IDS if narrow else 0)
+    header = np.array([(_ARRAYS_MAGIC, len(order), len(flat_ids), flags, len(name_bytes))], _HEADER)
     f = storage.create_file(segment.make_filename(ARRAYS_EXT))
     try:
         for part in (header, key_array[order], starts, name_ends):
             f.write(part.tobytes())
         f.write(name_bytes)
-        for part in (flat_ids.astype("<i4"), flat_weights):
+        for part in (flat_ids.astype("<u2" if narrow else "<i4"), flat_weights):
             f.write(part.tobytes())
     finally:
         f.close()
@@ -851,10 +855,14 @@ class SegmentArrays:
         head = self._read(0, _HEADER.itemsize)
         header = np.frombuffer(head, _HEADER, 1)[0]
         terms, postings = int(header["terms"]), int(header["postings"])
-        names, wide = int(header["names"]), header["wide"]
-        self._weight_type = np.dtype("<f4" if wide else "<u2")
+        names, flags = int(header["names"]), int(header["flags"])
+        self._weight_type = np.dtype("<f4" if flags & _WIDE_WEIGHTS else "<u2")
+        self._id_type = np.dtype("<u2" if flags & _NARROW_IDS else "<i4")
+        id_width = self._id_type.itemsize
         index_bytes = 8 * terms + 2 * 8 * (terms + 1) + names
-        expected = _HEADER.itemsize + index_bytes + postings * (4 + self._weight_type.itemsize)
+        expected = (
+            _HEADER.itemsize + index_bytes + postings * (id_width + self._weight_type.itemsize)
+        )
         if header["magic"] != _ARRAYS_MAGIC or min(terms, names) < 0 or size != expected:
             raise ArraysFileError(path, "not a postings arrays file of the expected size")
         index = self._read(_HEADER.itemsize, index_bytes)
@@ -863,7 +871,7 @@ class SegmentArrays:
         self._name_ends = np.frombuffer(index, "<i8", terms + 1, 8 * terms + 8 * (terms + 1))
         self._names = index[8 * terms + 16 * (terms + 1) :]
         self._ids_at = _HEADER.itemsize + index_bytes
-        self._weights_at = self._ids_at + 4 * postings
+        self._weights_at = self._ids_at + id_width * postings
 
     def _read(self, offset: int, count: int) -> bytes:
         data = os.pread(self._fd, count, offset)
@@ -897,7 +905,10 @@ class SegmentArrays:
             return None
         start, end = found
         count = end - start
-        ids = np.frombuffer(self._read(self._ids_at + 4 * start, 4 * count), "<i4")
+        id_width = self._id_type.itemsize
+        raw_ids = self._read(self._ids_at + id_width * start, id_width * count)
+        # Two-byte numbers widened: arithmetic on them must not wrap around at 65,536.
+        ids = np.frombuffer(raw_ids, self._id_type).astype(np.int32, copy=False)
         width = self._weight_type.itemsize
         raw = self._read(self._weights_at + width * start, width * count)
         weights = np.frombuffer(raw, self._weight_type)
