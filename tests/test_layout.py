@@ -1,0 +1,46 @@
+"""ARCHITECTURE.md and the README's layout name the package's real modules and folders, and
+the core never imports the interfaces."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "searchsvc"
+CORE = ("text", "ingest", "index", "query", "engine")
+
+
+def test_every_module_architecture_md_names_exists():
+    named = set(re.findall(r"`([a-z_/]+\.py|[a-z_]+/)`", (ROOT / "ARCHITECTURE.md").read_text()))
+    assert len(named) > 20
+    missing = sorted(n for n in named if not (PACKAGE / n).exists())
+    assert missing == []
+
+
+def test_the_readme_layout_lists_every_folder_and_top_level_module():
+    readme = (ROOT / "README.md").read_text()
+    layout = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    modules = {p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py"}
+    for name in sorted(folders):
+        assert re.search(rf"^\s+{name}/\s", layout, re.M), name
+    for name in sorted(modules):
+        assert re.search(rf"^\s+{re.escape(name)}\s", layout, re.M), name
+
+
+def test_the_core_knows_nothing_of_flask_click_or_the_interfaces():
+    for folder in CORE:
+        for path in (PACKAGE / folder).glob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom):
+                    names = [node.module or ""]
+                else:
+                    continue
+                for name in names:
+                    top = name.split(".")[0]
+                    assert top not in ("flask", "click", "werkzeug", "gunicorn"), (path, name)
+                    assert not name.startswith(("searchsvc.web", "searchsvc.cli")), (path, name)
