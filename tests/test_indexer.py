@@ -157,6 +157,31 @@ def test_incremental_deleted_file(built, engine_on):
     assert engine_on.stats()["documents"] == 2
 
 
+def test_the_text_columns_read_in_one_piece_are_whooshs_own(built):
+    """The ids, hashes and paths an incremental run compares, read a segment at a time,
+    are what Whoosh's column readers give, deletions and several segments included."""
+    from whoosh import index as whoosh_index
+
+    from searchsvc.index import storage
+    from searchsvc.index.whoosh_internals import text_column
+
+    corpus, index_dir = built
+    (corpus / "zebre-corps.txt").write_text("La faune africaine\n\nUn hippopotame au bain.\n")
+    (corpus / "securite.txt").unlink()
+    reindex(corpus, index_dir)
+    ix = whoosh_index.open_dir(storage.current(index_dir).path)
+    try:
+        with ix.reader() as reader:
+            assert len(reader.leaf_readers()) == 2 and reader.has_deletions()
+            for fieldname in ("id", "hash", "path"):
+                whoosh = reader.column_reader(fieldname)
+                expected = {docnum: whoosh[docnum] for docnum in reader.all_doc_ids()}
+                assert dict(text_column(reader, fieldname)) == expected
+                assert len(expected) == 2
+    finally:
+        ix.close()
+
+
 @pytest.mark.parametrize("content", [b"\x00\x01\x02binary\x00", b"", b"   \n\n  "])
 def test_incremental_broken_file_keeps_its_document(built, engine_on, content):
     corpus, index_dir = built

@@ -34,12 +34,13 @@ import os
 import queue
 import weakref
 from array import array
+from collections.abc import Iterator
 from itertools import accumulate
 
 import numpy as np
 import whoosh
 from whoosh.codec import default_codec, whoosh3
-from whoosh.columns import NumericColumn
+from whoosh.columns import NumericColumn, VarBytesColumn
 from whoosh.compat import pickle
 from whoosh.index import TOC, clean_files
 from whoosh.matching import AndNotMatcher, FilterMatcher
@@ -751,6 +752,26 @@ def field_lengths(reader, fieldname: str) -> np.ndarray:
 
 # The length each of the 256 stored bytes stands for.
 _BYTE_LENGTHS = np.array([float(byte_to_length(b)) for b in range(256)])
+
+
+def text_column(reader, fieldname: str) -> Iterator[tuple[int, str]]:
+    """``(document number, value)`` of every live document in a text column (an ``ID``
+    field's, sortable), each segment's values read in one piece: Whoosh's column reader reads
+    a file slice per document, which made comparing an index's 30,000 ids and hashes take
+    most of an incremental run."""
+    for leaf, base in reader.leaf_readers():
+        raw = leaf.column_reader(fieldname, translate=False)
+        if not isinstance(raw, VarBytesColumn.Reader):  # no column file: defaults, say
+            values = leaf.column_reader(fieldname)
+            for docnum in leaf.all_doc_ids():
+                yield base + docnum, values[docnum]
+            continue
+        offsets, lengths = raw._offsets, raw._lengths
+        size = max((o + n for o, n in zip(offsets, lengths, strict=True)), default=0)
+        data = raw._dbfile.get(raw._basepos, size) if size else b""
+        for docnum in leaf.all_doc_ids():
+            start = offsets[docnum]
+            yield base + docnum, data[start : start + lengths[docnum]].decode("utf-8")
 
 
 def field_b(weighting, fieldname: str) -> float:

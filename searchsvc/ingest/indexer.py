@@ -41,6 +41,7 @@ from searchsvc.index.whoosh_internals import (
     SegmentBuilder,
     UpdateWriter,
     abandon,
+    text_column,
 )
 from searchsvc.ingest.corpus import Document, Skipped, corpus_bytes, read_corpus
 from searchsvc.settings import DEFAULT_LIMIT_MB, PARALLEL_MIN_BYTES
@@ -477,14 +478,11 @@ def _indexed_hashes(ix: whoosh_index.Index) -> tuple[dict[str, str], dict[str, s
     Reads the sortable columns, not the stored documents, so bodies are never loaded.
     """
     with ix.reader() as reader:
-        ids = reader.column_reader("id")
-        hashes = reader.column_reader("hash")
-        paths = reader.column_reader("path")
-        by_id, by_path = {}, {}
-        for docnum in reader.all_doc_ids():
-            doc_id = ids[docnum]
-            by_id[doc_id] = hashes[docnum]
-            by_path[doc_id] = paths[docnum]
+        ids = dict(text_column(reader, "id"))
+        hashes = dict(text_column(reader, "hash"))
+        paths = dict(text_column(reader, "path"))
+    by_id = {doc_id: hashes[docnum] for docnum, doc_id in ids.items()}
+    by_path = {doc_id: paths[docnum] for docnum, doc_id in ids.items()}
     return by_id, by_path
 
 
