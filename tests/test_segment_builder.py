@@ -20,7 +20,7 @@ from whoosh import index as whoosh_index
 
 from searchsvc.index import schema
 from searchsvc.index.schema import TEXT_FIELDS, build_schema, document_fields
-from searchsvc.index.whoosh_internals import ARRAYS_EXT, SegmentBuilder, UpdateWriter
+from searchsvc.index.whoosh_internals import ARRAYS_EXT, Codec, SegmentBuilder, UpdateWriter
 from searchsvc.ingest.corpus import Document
 from searchsvc.ingest.indexer import _fields, _without_none
 
@@ -58,7 +58,8 @@ def docs_of(rows) -> list[dict]:
 def build(folder: Path, docs: list[dict], bulk: bool, limitmb: int = 64) -> whoosh_index.Index:
     folder.mkdir(parents=True)
     ix = whoosh_index.create_in(folder, build_schema())
-    writer = SegmentBuilder(ix, limitmb) if bulk else ix.writer(compound=False)
+    # Whoosh's own writer, with the codec searchsvc writes with: the same files, byte for byte.
+    writer = SegmentBuilder(ix, limitmb) if bulk else ix.writer(compound=False, codec=Codec())
     for fields in docs:
         writer.add_document(**fields)
     writer.commit()
@@ -165,7 +166,7 @@ def test_an_update_reads_back_as_whooshs_own_update(tmp_path_factory, rows, edit
     docs = docs_of(rows)
     indexes = [build(root / name, docs, bulk=False) for name in ("whoosh", "ours")]
     present = {d["id"] for d in docs}
-    writers = [indexes[0].writer(compound=False), UpdateWriter(indexes[1])]
+    writers = [indexes[0].writer(compound=False, codec=Codec()), UpdateWriter(indexes[1])]
     for op, n, text in edits:
         doc_id = f"d{n}"
         fields = docs_of([(text, text, None, None)])[0] | {"id": doc_id, "path": f"p/{n}.txt"}
