@@ -120,6 +120,29 @@ def test_one_segment_is_written_byte_for_byte_as_whoosh_writes_it(tmp_path_facto
     max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(rows=documents)
+def test_the_codec_reads_back_what_whooshs_default_codec_writes(tmp_path_factory, rows):
+    """Short lists inlined in the term file and blocks compressed fast change the files, not
+    what they hold: the same postings, values, lengths and stored fields."""
+    root = tmp_path_factory.mktemp("codec")
+    docs = docs_of(rows)
+    (root / "plain").mkdir()
+    plain = whoosh_index.create_in(root / "plain", build_schema())
+    writer = plain.writer(compound=False)  # Whoosh's default codec: nothing inlined
+    for fields in docs:
+        writer.add_document(**fields)
+    writer.commit()
+    ours = build(root / "ours", docs, bulk=True)
+    try:
+        assert contents(ours) == contents(plain)
+    finally:
+        plain.close()
+        ours.close()
+
+
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=documents)
 def test_several_segments_read_back_as_one(tmp_path_factory, rows):
     root = tmp_path_factory.mktemp("split")
     docs = docs_of(rows)
