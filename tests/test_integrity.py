@@ -22,7 +22,6 @@ import pytest
 from searchsvc import errors
 from searchsvc.engine.search import SearchEngine
 from searchsvc.index import storage
-from searchsvc.index import whoosh_internals as wi
 from searchsvc.index.whoosh_internals import ARRAYS_EXT
 from searchsvc.ingest.indexer import check_index, reindex
 from searchsvc.testing import cli
@@ -30,19 +29,8 @@ from searchsvc.web import create_app
 
 
 @pytest.fixture
-def built(tiny_corpus, tmp_path, monkeypatch) -> tuple[Path, Path]:
-    # No posting list inlined in the term file: on three documents every list would be, and
-    # the posting file (whose damage these tests inflict) would hold nothing a search reads.
-    monkeypatch.setattr(wi, "INLINE_POSTINGS", 1)
+def built(tiny_corpus, tmp_path) -> tuple[Path, Path]:
     index_dir = tmp_path / "index"
-    reindex(tiny_corpus, index_dir, full=True)
-    return tiny_corpus, index_dir
-
-
-@pytest.fixture
-def built_inlined(tiny_corpus, tmp_path) -> tuple[Path, Path]:
-    """The tiny corpus as searchsvc writes it: every posting list inlined in the term file."""
-    index_dir = tmp_path / "inlined"
     reindex(tiny_corpus, index_dir, full=True)
     return tiny_corpus, index_dir
 
@@ -124,9 +112,10 @@ READERS = [
 ]
 
 
-def test_a_damaged_term_file_holding_the_postings_is_reported_as_damage(built_inlined):
-    """Short posting lists live in the term file: damage there is found as in the others."""
-    _corpus, index_dir = built_inlined
+def test_a_damaged_term_file_is_reported_as_damage(built):
+    """The term file, where a search finds each word's postings: damage there is found as in
+    the others."""
+    _corpus, index_dir = built
     with closing(SearchEngine(index_dir, verify_every=3600)) as engine:
         assert engine.search('"faune africaine"').total >= 1
         truncate(segment_file(index_dir, ".trm"))

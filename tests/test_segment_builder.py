@@ -121,13 +121,13 @@ def test_one_segment_is_written_byte_for_byte_as_whoosh_writes_it(tmp_path_facto
 )
 @given(rows=documents)
 def test_the_codec_reads_back_what_whooshs_default_codec_writes(tmp_path_factory, rows):
-    """Short lists inlined in the term file and blocks compressed fast change the files, not
-    what they hold: the same postings, values, lengths and stored fields."""
+    """Blocks compressed at another zlib level change the files, not what they hold: the same
+    postings, values, lengths and stored fields."""
     root = tmp_path_factory.mktemp("codec")
     docs = docs_of(rows)
     (root / "plain").mkdir()
     plain = whoosh_index.create_in(root / "plain", build_schema())
-    writer = plain.writer(compound=False)  # Whoosh's default codec: nothing inlined
+    writer = plain.writer(compound=False)  # Whoosh's default codec
     for fields in docs:
         writer.add_document(**fields)
     writer.commit()

@@ -21,8 +21,7 @@ from searchsvc.text.whoosh_analyzer import FrenchAnalyzer, VariantsAnalyzer
 #    terms, but an index of format 6 can no longer be opened.
 # 8: stem terms are written without their positions (see FrenchTextField.index), and the
 #    postings arrays hold two-byte document numbers where they fit: the same search results,
-#    from an index a sixth smaller. (Short posting lists inlined in the term file, see
-#    whoosh_internals.Codec, need no new format: Whoosh reads them in any W3 segment.)
+#    from an index a sixth smaller.
 INDEX_FORMAT = 8
 
 # The version an index must carry to be read by this code.

@@ -64,52 +64,20 @@ POLL_S = 0.5
 GRACE_S = 5.0
 
 
-# Posting lists this short are kept in the term dictionary rather than as a block of the
-# postings file: most terms of a French corpus are rare, and each block costs a pickle, a zlib
-# stream and a header. Blocks are compressed at zlib's fastest level: its default (3) saves
-# about 1 % of the index for about a tenth of the build's time.
-INLINE_POSTINGS = 16
+# Posting blocks are compressed at zlib's fastest level: Whoosh's default (3) saves about 1 %
+# of the index for about a tenth of the build's time. (Whoosh can also keep short posting
+# lists in the term file, once its inlining is mended: 2.7.5 calls a method that does not
+# exist. Measured: a fifth less build time, but relaxed queries then score differently,
+# because Whoosh's matchers for inlined lists count matching terms their own way.)
 BLOCK_COMPRESSION = 1
 
 
-class _InliningPostingsWriter(whoosh3.W3PostingsWriter):
-    """Whoosh's postings writer, with its inlining of short posting lists working: 2.7.5
-    calls ``W3TermInfo.set_inline``, which does not exist (``set_inlined`` does), so with any
-    ``inlinelimit`` above its default of 1 (which inlines nothing) a build fails.
-
-    A list whose postings hold no values (the ``variants`` field's) stays a block: inlined, it
-    would read back with ``None`` values where a block gives empty ones."""
-
-    def finish_postings(self):
-        terminfo = self._terminfo
-        short = not self.written() and len(self) < self._inlinelimit
-        if short and len(self._values) == len(self._ids):
-            terminfo.add_block(self)
-            terminfo.set_inlined(self._ids, self._weights, self._values)
-            self._terminfo = None
-            return terminfo
-        limit, self._inlinelimit = self._inlinelimit, 0  # a block: Whoosh's own path
-        try:
-            return super().finish_postings()
-        finally:
-            self._inlinelimit = limit
-
-
 class Codec(whoosh3.W3Codec):
-    """The codec searchsvc writes with: Whoosh's own (W3), short posting lists inlined and
-    blocks compressed fast. Whoosh's readers read it as they read any W3 segment."""
+    """The codec searchsvc writes with: Whoosh's own (W3), its blocks compressed fast.
+    Whoosh reads it as it reads any W3 segment."""
 
     def __init__(self) -> None:
-        super().__init__(compression=BLOCK_COMPRESSION, inlinelimit=INLINE_POSTINGS)
-
-    def postings_writer(self, dbfile, byteids=False):
-        return _InliningPostingsWriter(
-            dbfile,
-            blocklimit=self._blocklimit,
-            byteids=byteids,
-            compression=self._compression,
-            inlinelimit=self._inlinelimit,
-        )
+        super().__init__(compression=BLOCK_COMPRESSION)
 
 
 class HelperFailed(Exception):
