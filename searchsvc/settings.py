@@ -69,7 +69,7 @@ MAX_PREFIX_TERMS = 1_000
 # included) before it is refused; time spent waiting for the searcher does not count.
 SEARCH_TIME_LIMIT = 2.0
 
-# -- serving -------------------------------------------------------------------------------
+# -- the engine in a served worker ---------------------------------------------------------
 
 # Result pages kept per process, so a repeated search (a reload, the back button, a popular
 # query) costs a dictionary look-up until the index changes.
@@ -203,7 +203,7 @@ MIN_FOLLOWING_BOTH = 100
 # Characters of a document scanned for a word's written form.
 FORM_SCAN_CHARS = 50_000
 
-# -- ranking ---------------------------------------------------------------------------------
+# -- ranking: the weights of a query's terms, and quoted phrases -------------------------------
 
 
 @dataclass(frozen=True)

@@ -13,15 +13,13 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import replace
 
 from whoosh import collectors
 from whoosh import query as wq
 from whoosh.searching import Searcher
 
-from searchsvc import settings
 from searchsvc.engine import completion, ranking, snippets, suggest, titles
 from searchsvc.engine.live import LiveIndex
 from searchsvc.engine.results import SORTS, Filters, Hit, SearchResult, StoredDocument
@@ -36,7 +34,12 @@ from searchsvc.settings import (
     MAX_RESULT_WINDOW,
     MAX_SIMILAR,
     RESULT_PAGES_CACHED,
+    SAMPLE_CHARS,
+    SAMPLE_DOCS,
     SEARCH_TIME_LIMIT,
+    SIMILAR_TERMS,
+    SIMILAR_TEXT_CHARS,
+    SUGGEST_BELOW,
     VERIFY_EVERY_S,
     WARM_TITLES,
     Weights,
@@ -89,11 +92,10 @@ class SearchEngine:
         self._pages.clear()
         self._samples.clear()
 
-    @contextmanager
-    def searcher(self) -> Iterator[Searcher]:
-        """Yield the searcher, brought up to date with the index on disk; one user at a time."""
-        with self._live.searcher() as s:
-            yield s
+    def searcher(self) -> AbstractContextManager[Searcher]:
+        """The searcher, brought up to date with the index on disk, as a context manager; one
+        user at a time."""
+        return self._live.searcher()
 
     def close(self) -> None:
         """Release the searcher and the index."""
@@ -206,7 +208,7 @@ class SearchEngine:
         deadline = time.monotonic() + self.time_limit
         instant = make_builder is completion.InstantQueryBuilder
         # An instant search keeps its best documents for the completions of the same text.
-        keep = max(limit, settings.SAMPLE_DOCS) if instant and sort == "relevance" else limit
+        keep = max(limit, SAMPLE_DOCS) if instant and sort == "relevance" else limit
 
         def run(wq, builder: QueryBuilder) -> ranking.Ranked:
             signals = titles.Signals(builder.highlights, tuple(builder.words))
@@ -225,10 +227,10 @@ class SearchEngine:
         ranking.check_prefixes(wq, s.reader())
         ranked = run(wq, builder)
         if instant:
-            self._samples.put(text, [d for _score, d in ranked.top[: settings.SAMPLE_DOCS]])
+            self._samples.put(text, [d for _score, d in ranked.top[:SAMPLE_DOCS]])
         total = ranked.total
         suggestion = None
-        if self.did_you_mean and total < settings.SUGGEST_BELOW:
+        if self.did_you_mean and total < SUGGEST_BELOW:
             with contextlib.suppress(collectors.TimeLimit):  # the results matter more
                 suggestion = suggest.did_you_mean(s, tree, text, total, self.weights, deadline)
         approximate: list[str] = []
@@ -333,18 +335,14 @@ class SearchEngine:
             if docnum is None:
                 return None
             stored = s.stored_fields(docnum)
-            text = (
-                stored.get("title", "")
-                + "\n"
-                + stored.get("body", "")[: settings.SIMILAR_TEXT_CHARS]
-            )
+            text = stored.get("title", "") + "\n" + stored.get("body", "")[:SIMILAR_TEXT_CHARS]
             # Whoosh's more_like(), minus function words and elided forms among the key terms
             # (they are indexed for phrases, and common enough to pull in anything).
             candidates = s.key_terms_from_text(
-                "body", text, numterms=3 * settings.SIMILAR_TERMS, normalize=False
+                "body", text, numterms=3 * SIMILAR_TERMS, normalize=False
             )
             terms = [(term, weight) for term, weight in candidates if content_term(term)]
-            terms = terms[: settings.SIMILAR_TERMS]
+            terms = terms[:SIMILAR_TERMS]
             if not terms:
                 return []
             like = wq.Or([wq.Term("body", term, boost=weight) for term, weight in terms])
@@ -393,14 +391,14 @@ class SearchEngine:
                     return []
                 ranking.check_prefixes(wq, s.reader())
                 deadline = time.monotonic() + self.time_limit
-                ranked = ranking.rank(s, wq, settings.SAMPLE_DOCS, deadline)
+                ranked = ranking.rank(s, wq, SAMPLE_DOCS, deadline)
             except (QueryError, collectors.TimeLimit):
                 return []  # too long or too costly: completed from the index's words alone
             docnums = [docnum for _score, docnum in ranked.top]
         texts = []
         for docnum in docnums:
             stored = s.stored_fields(docnum)
-            body = stored.get("body", "")[: settings.SAMPLE_CHARS]
+            body = stored.get("body", "")[:SAMPLE_CHARS]
             texts.append(stored.get("title", "") + "\n" + body)
         return texts
 

@@ -300,9 +300,16 @@ def positionless_value(freq: int) -> bytes:
     """A Positions-format posting value with its frequency and no positions: what a stem term
     stores (its positions are never read). Not empty: Whoosh's posting blocks keep only
     non-empty values, and a block whose values do not line up with its postings cannot be
-    read (or merged) back. One object per frequency, shared by every block."""
-    value = pack_uint(freq) + pickle.dumps([], 2)
-    return _SHARED_VALUES.setdefault(value, value)
+    read (or merged) back. One object per frequency, shared by every block, and made once:
+    every stem posting of a build asks for it."""
+    found = _POSITIONLESS.get(freq)
+    if found is None:
+        value = pack_uint(freq) + pickle.dumps([], 2)
+        found = _POSITIONLESS[freq] = _SHARED_VALUES.setdefault(value, value)
+    return found
+
+
+_POSITIONLESS: dict[int, bytes] = {}
 
 
 def _stored_length(length: int) -> int:

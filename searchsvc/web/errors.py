@@ -186,12 +186,18 @@ def french(error: SearchsvcError, length: int = 0) -> str:
     return ANSWERS[error.kind].french.format(limit=shown, length=length)
 
 
-def _refused(e: SearchsvcError):
-    """A core error, answered as :data:`ANSWERS` says: JSON for the API, a French page for
-    people. A 503 is logged: the index cannot serve."""
+def log_if_unavailable(e: SearchsvcError) -> Answer:
+    """The answer to ``e``, logged when it says the index cannot serve (a 503)."""
     answer = ANSWERS[e.kind]
     if answer.status >= 500:
         current_app.logger.warning("%s: %s", answer.code.replace("_", " "), e)
+    return answer
+
+
+def _refused(e: SearchsvcError):
+    """A core error, answered as :data:`ANSWERS` says: JSON for the API, a French page for
+    people. A 503 is logged: the index cannot serve."""
+    answer = log_if_unavailable(e)
     if wants_json():
         return json_error(answer.status, str(e), answer.code)
     if answer.status >= 500:

@@ -22,7 +22,7 @@ from searchsvc.errors import IndexStateError, Kind, QueryError
 from searchsvc.query.language import parse, render, understood_if_different
 from searchsvc.settings import MAX_QUERY_CHARS, MAX_RESULT_WINDOW
 from searchsvc.web import get_engine
-from searchsvc.web.errors import ANSWERS, error_page, french
+from searchsvc.web.errors import ANSWERS, error_page, french, log_if_unavailable
 from searchsvc.web.params import (
     FILTER_PARAMS,
     filter_args,
@@ -251,10 +251,9 @@ def instant():
         else:
             context, status = _results(typing=typing)
     except IndexStateError as e:
-        current_app.logger.warning("%s: %s", ANSWERS[e.kind].code.replace("_", " "), e)
+        status = log_if_unavailable(e).status
         context = {"q": q, "result": None, "error": french(e), "window": []}
         context.update(last=0, labels={})
-        status = 503
     completions: list[str] = []
     if status == 200 and request.args.get("complete") == "1" and len(q) <= MAX_QUERY_CHARS:
         completions = get_engine().complete(q, limit=PAGE_COMPLETIONS)
