@@ -13,6 +13,7 @@ from searchsvc.cli import main
 from searchsvc.engine import titles
 from searchsvc.engine.search import SearchEngine
 from searchsvc.ingest.indexer import reindex
+from searchsvc.query.language import parse
 from searchsvc.query.plan import Highlights
 from searchsvc.text.analysis import STEM_MARK, index_terms, lemma, word_terms
 from searchsvc.web import create_app
@@ -89,6 +90,18 @@ CORPUS = {
     "writer-acces.txt": (
         "Utilisation des raccourcis clavier (accessibilité dans LibreOffice Writer)\n\n"
         "Raccourcis clavier pour LibreOffice Writer, raccourcis clavier pour l'accessibilité.\n"
+    ),
+    # a title typed with its stop words: "style de" starts the second title, is not the first
+    "style-seul.txt": ("Style\n\nLe style. Un style, des styles, style sur style.\n"),
+    "style-caracteres.txt": (
+        "Style de caractères — Gestion\n\nGérer les styles appliqués aux caractères.\n"
+    ),
+    "programmation-chapitre.txt": (
+        "Chapitre 12. Programmation\n\nProgrammation, programmation et programmation : "
+        "la programmation au quotidien.\n"
+    ),
+    "programmation-lycee.txt": (
+        "Algorithmique et programmation au lycée — Annexe C\n\nLes biais des langages.\n"
     ),
     # phrases: twice the phrase, against the phrase once and its words everywhere
     "phrase-deux.txt": (
@@ -221,6 +234,43 @@ def test_a_title_covered_by_part_of_the_query_counts_for_that_part():
     assert titles.bonus("Insérer", signals) == pytest.approx(settings.COVERAGE / 2)
     assert titles.bonus("Insérer le curseur", signals) == (
         settings.WHOLE_TITLE + settings.TITLE_PHRASE
+    )
+
+
+def test_a_title_holding_the_query_as_typed_stop_words_included_ranks_first(engine):
+    # "Style" has every plain word of ``style de``, but not its wording; the other has both
+    assert ids(engine.search("style de"))[0] == "style-caracteres"
+    # the body says "programmation" five times; the title holds "programmation au"
+    assert ids(engine.search("programmation au"))[0] == "programmation-lycee"
+
+
+def test_typed_words_follow_the_wording_of_plain_queries_only():
+    def typed(text):
+        return titles.typed_words(parse(text))
+
+    assert typed("Style de") == ("style", "de")
+    assert typed("l'arbre de Noël") == ("l'arbre", "de", "noel")
+    assert typed("mot-clé du jour") == ("mot", "cle", "du", "jour")
+    assert typed('"mot de passe" oublié') == ("mot", "de", "passe", "oublie")
+    for other in ("style OR mode", "style -mode", "sty* de", "source:gimp style"):
+        assert typed(other) == ()
+
+
+def test_typed_stop_words_decide_the_whole_title_and_the_wording_bonus():
+    words = (("style", (word_terms("style").stem,)),)
+    signals = titles.Signals(Highlights(exact={"style", "de"}), words, ("style", "de"))
+    # every plain word, not the wording: the coverage points, not the whole title's
+    assert titles.bonus("Style", signals) == settings.COVERAGE
+    # the wording, word for word, in a title it is a third of
+    assert titles.bonus("Style de caractères — Gestion", signals) == pytest.approx(
+        settings.TITLE_PHRASE + settings.TYPED_COVERAGE / 3
+    )
+    # the words, not side by side: nothing (one word of three)
+    assert titles.bonus("Caractères de style", signals) == 0
+    # the whole title, wording included
+    whole = titles.Signals(signals.highlights, words, ("style", "des"))
+    assert titles.bonus("Style des", whole) == (
+        settings.WHOLE_TITLE + settings.TITLE_PHRASE + settings.TYPED_COVERAGE
     )
 
 

@@ -211,12 +211,13 @@ class SearchEngine:
         keep = max(limit, SAMPLE_DOCS) if instant and sort == "relevance" else limit
 
         def run(wq, builder: QueryBuilder) -> ranking.Ranked:
-            signals = titles.Signals(builder.highlights, tuple(builder.words))
+            signals = titles.Signals(builder.highlights, tuple(builder.words), typed)
             try:
                 return ranking.rank(s, wq, keep, deadline, filters, sort, signals)
             except collectors.TimeLimit:
                 raise self._too_slow() from None
 
+        typed = titles.typed_words(tree)
         builder = make_builder(s.reader(), self.weights)
         wq = builder.build(tree)
         if wq is None:

@@ -4,7 +4,7 @@ contain the words.
 BM25F already weighs a word found in the title above one in the body, but it cannot tell
 "Raccourcis clavier dans LibreOffice Writer" from "Raccourcis clavier dans LibreOffice Writer —
 Raccourcis clavier de LibreOffice Calc" for the query ``raccourcis clavier dans libreoffice
-writer``: the longer title has the words more often. Two signals that do, computed on the
+writer``: the longer title has the words more often. Three signals that do, computed on the
 titles of the best-ranked documents once the query has run:
 
 * coverage: how much of the title the query accounts for: the distinct title words (stop
@@ -17,9 +17,14 @@ titles of the best-ranked documents once the query has run:
   query's words it has ("Insérer" has half of ``curseur l'insérer``); one it covers under 60 %
   (``COVERED``) nothing: a long title holding a word or two of the query says little;
 * the query's words side by side in the title (stop words between them allowed, any order of
-  forms): ``TITLE_PHRASE`` points, as a phrase typed without quotes.
+  forms): ``TITLE_PHRASE`` points, as a phrase typed without quotes;
+* the title holds the query word for word, in order, stop words included, as people type the
+  start of a title they remember (``programmation au``, ``fonctions de base de``): the phrase's
+  points, and ``TYPED_COVERAGE`` times the share of the title that is the query, so that among
+  titles holding it the one it most nearly is comes first. Typed stop words count for the whole
+  title too: ``style de`` is not the title "Style", it is the start of "Style de caractères".
 
-Both are added to the scores of the first ``RERANK_DEPTH`` documents, which are then sorted
+They are added to the scores of the first ``RERANK_DEPTH`` documents, which are then sorted
 again; the documents below keep their order, so paging is consistent.
 """
 
@@ -29,6 +34,7 @@ from dataclasses import dataclass, field
 
 from searchsvc.index.caches import LRU
 from searchsvc.index.caches import title as stored_title
+from searchsvc.query import language as ql
 from searchsvc.query.plan import Highlights
 from searchsvc.settings import (
     COVERAGE,
@@ -36,11 +42,13 @@ from searchsvc.settings import (
     RERANK_DEPTH,
     TITLE_PHRASE,
     TITLE_WORDS_CACHED,
+    TYPED_COVERAGE,
     WHOLE_TITLE,
 )
-from searchsvc.text.analysis import WordTerms, iter_terms
+from searchsvc.text.analysis import WordTerms, analyze_query, iter_terms
 
 _titles = LRU(TITLE_WORDS_CACHED)
+_sequences = LRU(TITLE_WORDS_CACHED)
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,8 @@ class Signals:
 
     highlights: Highlights
     words: tuple[tuple[str, tuple[str, ...]], ...]
+    # Every word typed, stop words included, folded, in order (see :func:`typed_words`).
+    typed: tuple[str, ...] = ()
     # Whether the query matches a title position's words, decided once per query and position.
     _marked: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -80,6 +90,48 @@ def title_words(title: str) -> list[tuple[WordTerms, ...]]:
     return found
 
 
+def typed_words(tree: ql.Node) -> tuple[str, ...]:
+    """The words of a query of plain words and phrases, stop words included, folded, in the
+    order typed (a compound as its parts, an elided article as the form written with it); ()
+    for any other query (``OR``, ``-``, ``word*``, ``source:``), which is no title's wording."""
+    nodes = tree.nodes if isinstance(tree, ql.All) else (tree,)
+    typed: list[str] = []
+    for node in nodes:
+        if not isinstance(node, ql.Word | ql.Phrase) or node.field == "source":
+            return ()
+        typed.extend(
+            t.elided or t.exact
+            for t in analyze_query(node.text, removestops=False)
+            if t.role != "joined"
+        )
+    return tuple(typed)
+
+
+def title_sequence(title: str) -> list[frozenset[str]]:
+    """The title's word positions, stop words included: the exact forms at each (a compound's
+    joined form with its first part, an elided word with its article)."""
+    found = _sequences.get(title)
+    if found is None:
+        positions: list[set[str]] = []
+        for terms, alt, _start, _end in iter_terms(title):
+            if alt and positions:
+                positions[-1].add(terms.exact)
+            else:
+                positions.append({terms.exact})
+        found = [frozenset(p) for p in positions]
+        _sequences.put(title, found)
+    return found
+
+
+def _holds(sequence: list[frozenset[str]], typed: tuple[str, ...]) -> bool:
+    """Whether the typed words stand in the title side by side, in order."""
+    n = len(typed)
+    return any(
+        all(word in position for word, position in zip(typed, sequence[i : i + n], strict=True))
+        for i in range(len(sequence) - n + 1)
+    )
+
+
 def bonus(title: str, signals: Signals) -> float:
     """Points a document with this title gets for the query (0 when it has no plain words)."""
     if not signals.words:
@@ -95,10 +147,17 @@ def bonus(title: str, signals: Signals) -> float:
     # How much of the query the title has: a short title covered by one word of a longer
     # query ("Insérer" for ``curseur l'insérer``) is worth that much less.
     has = sum(_in_title(word, words) for word in signals.words) / len(signals.words)
-    if share == 1 and has == 1:
+    typed = signals.typed
+    # Stop words typed (or a phrase's words) are part of the query's wording (``style de``): a
+    # title must have them to be the whole query, and one that holds the wording word for word
+    # gets points of its own, more the more of the title it is.
+    sequence = title_sequence(title) if len(typed) > max(1, len(signals.words)) else None
+    if share == 1 and has == 1 and (sequence is None or _has_every(sequence, typed)):
         points = WHOLE_TITLE
     else:
         points = COVERAGE * share * share * has if share >= COVERED else 0.0
+    if sequence is not None and _holds(sequence, typed):
+        return points + TITLE_PHRASE + TYPED_COVERAGE * share
     run = longest = 0
     for hit in matched:
         run = run + 1 if hit else 0
@@ -106,6 +165,11 @@ def bonus(title: str, signals: Signals) -> float:
     if len(signals.words) > 1 and longest >= len(signals.words):
         points += TITLE_PHRASE
     return points
+
+
+def _has_every(sequence: list[frozenset[str]], typed: tuple[str, ...]) -> bool:
+    """Whether every typed word is somewhere in the title."""
+    return all(any(word in position for position in sequence) for word in typed)
 
 
 def _in_title(word: tuple[str, tuple[str, ...]], words: list[tuple[WordTerms, ...]]) -> bool:
