@@ -259,8 +259,8 @@ def test_typed_words_follow_the_wording_of_plain_queries_only():
 def test_typed_stop_words_decide_the_whole_title_and_the_wording_bonus():
     words = (("style", (word_terms("style").stem,)),)
     signals = titles.Signals(Highlights(exact={"style", "de"}), words, ("style", "de"))
-    # every plain word, not the wording: the coverage points, not the whole title's
-    assert titles.bonus("Style", signals) == settings.COVERAGE
+    # every plain word, half of the wording: half the coverage points, not the whole title's
+    assert titles.bonus("Style", signals) == settings.COVERAGE / 2
     # the wording, word for word, in a title it is a third of
     assert titles.bonus("Style de caractères — Gestion", signals) == pytest.approx(
         settings.TITLE_PHRASE + settings.TYPED_COVERAGE / 3

@@ -148,15 +148,20 @@ def bonus(title: str, signals: Signals) -> float:
     # query ("Insérer" for ``curseur l'insérer``) is worth that much less.
     has = sum(_in_title(word, words) for word in signals.words) / len(signals.words)
     typed = signals.typed
-    # Stop words typed (or a phrase's words) are part of the query's wording (``style de``): a
-    # title must have them to be the whole query, and one that holds the wording word for word
-    # gets points of its own, more the more of the title it is.
     sequence = title_sequence(title) if len(typed) > max(1, len(signals.words)) else None
-    if share == 1 and has == 1 and (sequence is None or _has_every(sequence, typed)):
+    if sequence is not None:
+        # Stop words typed (or a phrase's words) are part of the query's wording (``style
+        # de``): what the title has of the query counts them, as written.
+        plain = {exact for exact, _stems in signals.words}
+        others = [w for w in typed if w not in plain]
+        found = sum(any(w in position for position in sequence) for w in others)
+        has = (has * len(signals.words) + found) / (len(signals.words) + len(others))
+    if share == 1 and has == 1:
         points = WHOLE_TITLE
     else:
         points = COVERAGE * share * share * has if share >= COVERED else 0.0
     if sequence is not None and _holds(sequence, typed):
+        # The wording, word for word: the more of the title it is, the more points.
         return points + TITLE_PHRASE + TYPED_COVERAGE * share
     run = longest = 0
     for hit in matched:
@@ -165,11 +170,6 @@ def bonus(title: str, signals: Signals) -> float:
     if len(signals.words) > 1 and longest >= len(signals.words):
         points += TITLE_PHRASE
     return points
-
-
-def _has_every(sequence: list[frozenset[str]], typed: tuple[str, ...]) -> bool:
-    """Whether every typed word is somewhere in the title."""
-    return all(any(word in position for position in sequence) for word in typed)
 
 
 def _in_title(word: tuple[str, tuple[str, ...]], words: list[tuple[WordTerms, ...]]) -> bool:
