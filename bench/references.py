@@ -19,6 +19,7 @@ module must be importable as ``references`` (the scripts run from ``bench/``).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -44,6 +45,9 @@ from whoosh.analysis import (
 )
 from whoosh.highlight import ContextFragmenter, HtmlFormatter
 from whoosh.lang import stopwords_for_language
+
+from searchsvc.text.analysis import WordTerms
+from searchsvc.text.whoosh_analyzer import FrenchAnalyzer
 
 TITLE_WEIGHT = 2.0
 LIMIT_MB = 256  # as searchsvc's writer
@@ -254,23 +258,42 @@ def _keep_plugins(parser, keep: tuple[type, ...]):
     return parser
 
 
+class _ExactTerms(FrenchAnalyzer):
+    """searchsvc's analysis, its exact (folded) form only: the ``nostem`` reference's queries.
+    (searchsvc's schema analyzer gives Whoosh's query mode every index term of a word, stems
+    included, which a Whoosh parser would require all of.)"""
+
+    def terms(self, word: WordTerms) -> tuple[str, ...]:
+        return (word.exact,)
+
+
+def _exact_schema(schema: fields.Schema) -> fields.Schema:
+    """A copy of searchsvc's schema whose text fields parse queries into exact terms only."""
+    exact = copy.deepcopy(schema)
+    for name in ("title", "body"):
+        exact[name].analyzer = _ExactTerms()
+    return exact
+
+
 class WhooshSearcher:
     """BM25F search over title and body with MultifieldParser (AND), title boost 2.
 
     ``plain`` parses words only (no operators, fields or wildcards); ``phrase`` also reads
-    quoted phrases.
+    quoted phrases. ``exact_only`` (on searchsvc's index) parses words into their exact
+    terms alone, leaving the stems out.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, exact_only: bool = False):
         self.ix = whoosh_index.open_dir(str(path))
         self.searcher = self.ix.searcher(weighting=scoring.BM25F())
+        schema = _exact_schema(self.ix.schema) if exact_only else self.ix.schema
         boosts = {"title": TITLE_WEIGHT, "body": 1.0}
         keep = (qparser.WhitespacePlugin, qparser.MultifieldPlugin)
         self.plain = _keep_plugins(
-            qparser.MultifieldParser(["title", "body"], self.ix.schema, fieldboosts=boosts), keep
+            qparser.MultifieldParser(["title", "body"], schema, fieldboosts=boosts), keep
         )
         self.phrase = _keep_plugins(
-            qparser.MultifieldParser(["title", "body"], self.ix.schema, fieldboosts=boosts),
+            qparser.MultifieldParser(["title", "body"], schema, fieldboosts=boosts),
             (*keep, qparser.PhrasePlugin),
         )
         self.fragmenter = ContextFragmenter(maxchars=180, surround=60)

@@ -426,7 +426,9 @@ def eval_engine(
         fs = references.Fts5Searcher(references.searchable_path("fts5", path))
         run, close, expected = fs.search, fs.close, ()
     else:
-        ws = references.WhooshSearcher(references.searchable_path(INDEX_OF[engine], path))
+        ws = references.WhooshSearcher(
+            references.searchable_path(INDEX_OF[engine], path), exact_only=engine == "nostem"
+        )
         run, close, expected = ws.search, ws.close, ()
     started = time.perf_counter()
     try:
