@@ -36,11 +36,14 @@ Engines, side by side in the same run:
 
 Usage: ``.venv/bin/python bench/relevance.py [CORPUS] [--docs N] [--sample 1000] [--seed 1]``
 Built indexes are cached in ``bench/.work/indexes/`` (``--rebuild`` to force).
+``--weights as_typed=15,slop=80`` asks what searchsvc's ranks would be with other ranking
+weights (``searchsvc.settings.Weights``), without writing ``bench/RESULTS.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import math
@@ -398,14 +401,19 @@ def make_queries(docs, sample: int, seed: int, status: Status) -> tuple[list[dic
 
 
 def eval_engine(
-    engine: str, target: str, queries: list[str], exact_product: bool = False
+    engine: str,
+    target: str,
+    queries: list[str],
+    exact_product: bool = False,
+    weights: dict[str, float] | None = None,
 ) -> tuple[list[list[str]], float, int]:
     """Top-10 ids for each query; also the seconds taken and the number of errors.
 
     ``SearchEngine.search`` may run a did-you-mean step after it has ranked the hits (an
     edit-distance scan of the vocabulary for every word), which cannot change them and can
     take most of a search; it is stubbed out in this worker (the suggestion is None) unless
-    ``exact_product``. search_latency.py measures it.
+    ``exact_product``. search_latency.py measures it. ``weights`` changes searchsvc's
+    ranking weights (``--weights``).
     """
     path = Path(target)
     errors = 0
@@ -413,9 +421,11 @@ def eval_engine(
     if engine == "searchsvc":
         from searchsvc.engine.search import SearchEngine
         from searchsvc.errors import QueryError
+        from searchsvc.settings import Weights
 
         # Did-you-mean changes no rank, and costs time: off unless the product is measured.
-        se = SearchEngine(path, did_you_mean=exact_product)
+        chosen = dataclasses.replace(Weights(), **(weights or {}))
+        se = SearchEngine(path, did_you_mean=exact_product, weights=chosen)
 
         def run(q: str) -> list[str]:
             return [h.id for h in se.search(q, page=1, per_page=K).hits]
@@ -470,7 +480,29 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="run SearchEngine.search untouched, did-you-mean included (slower; same ranks)",
     )
     p.add_argument("--no-results", action="store_true", help="do not update bench/RESULTS.md")
-    return p.parse_args(argv)
+    p.add_argument(
+        "--weights",
+        default="",
+        help="what-if: searchsvc's ranking weights changed, as NAME=VALUE,... of "
+        "searchsvc.settings.Weights (as_typed=15,slop=80); never written to RESULTS.md",
+    )
+    args = p.parse_args(argv)
+    args.weights = parse_weights(args.weights)
+    return args
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """``as_typed=15,slop=80`` as Weights fields (their types kept); unknown names refused."""
+    from searchsvc.settings import Weights
+
+    known = {f.name: f.type for f in dataclasses.fields(Weights)}
+    out: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _sep, value = item.partition("=")
+        if name not in known:
+            raise SystemExit(f"--weights: no weight {name!r} (known: {', '.join(known)})")
+        out[name] = int(value) if known[name] in (int, "int") else float(value)
+    return out
 
 
 def metrics(ranks: list[int | None]) -> tuple[float, float, float]:
@@ -557,6 +589,7 @@ def main(argv=None) -> int:
                     str(paths[index]),
                     texts[start : start + size],
                     args.exact_product,
+                    args.weights,
                 )
                 pending[fut] = ("eval", e, start)
 
@@ -687,7 +720,9 @@ def main(argv=None) -> int:
             print("\nQueries where searchsvc ranks the target lower than another engine:")
             print("\n".join(lines))
 
-    if not args.no_results:
+    if args.weights:
+        print(f"\nsearchsvc weights changed: {args.weights} (RESULTS.md left as it was)")
+    elif not args.no_results:
         common.write_results(
             "Relevance",
             code,
