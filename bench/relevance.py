@@ -625,7 +625,9 @@ def main(argv=None) -> int:
         ranks[e] = []
         for q, hits in zip(queries, results[e], strict=True):
             ranks[e].append(hits.index(q["doc"]) + 1 if q["doc"] in hits else None)
-    with open(WORK / "relevance-last.jsonl", "w", encoding="utf-8") as fh:
+    # A what-if run (--weights) keeps its ranks apart: relevance_limits.py reads the last real one.
+    ranks_file = WORK / ("relevance-whatif.jsonl" if args.weights else "relevance-last.jsonl")
+    with open(ranks_file, "w", encoding="utf-8") as fh:
         for i, q in enumerate(queries):
             row = dict(q, ranks={e: ranks[e][i] for e in engines})
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -695,7 +697,7 @@ def main(argv=None) -> int:
         ]
     )
     print(report)
-    print(f"\ntotal {total:.0f} s; per-query ranks in {WORK / 'relevance-last.jsonl'}")
+    print(f"\ntotal {total:.0f} s; per-query ranks in {ranks_file}")
 
     # -- examples where searchsvc loses ------------------------------------------------------
     if "searchsvc" in engines and args.examples > 0 and len(engines) > 1:
