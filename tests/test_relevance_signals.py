@@ -7,6 +7,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from searchsvc import settings
 from searchsvc.cli import main
@@ -246,13 +249,14 @@ def test_a_title_holding_the_query_as_typed_stop_words_included_ranks_first(engi
 
 def test_typed_words_follow_the_wording_of_plain_queries_only():
     def typed(text):
-        return titles.typed_words(parse(text))
+        return titles.typed_words(parse(text), text)
 
     assert typed("Style de") == ("style", "de")
     assert typed("l'arbre de Noël") == ("l'arbre", "de", "noel")
     assert typed("mot-clé du jour") == ("mot", "cle", "du", "jour")
     assert typed('"mot de passe" oublié') == ("mot", "de", "passe", "oublie")
-    for other in ("style OR mode", "style -mode", "sty* de", "source:gimp style"):
+    assert typed("debuild(1) debuild") == ("debuild", "1", "debuild")  # a repeat is wording too
+    for other in ("style OR mode", "style -mode", "sty* de", "source:gimp style", "title:style"):
         assert typed(other) == ()
 
 
@@ -272,6 +276,39 @@ def test_typed_stop_words_decide_the_whole_title_and_the_wording_bonus():
     assert titles.bonus("Style des", whole) == (
         settings.WHOLE_TITLE + settings.TITLE_PHRASE + settings.TYPED_COVERAGE
     )
+
+
+_TITLE_BITS = st.sampled_from(
+    [
+        "l’Élysée",
+        "d'abandonnées",
+        "micro-blogging",
+        "a-t-il",
+        "aujourd'hui",
+        "#AÝ",
+        "3,5",
+        "G7",
+        "de",
+        "la",
+        "au",
+        "Style",
+        "caractères",
+        "—",
+        "(2)",
+    ]
+)
+
+
+@given(
+    st.lists(st.one_of(_TITLE_BITS, st.text(alphabet="abcéèàçA-'’ .:()", max_size=10)), max_size=12)
+)
+@hyp_settings(max_examples=200, deadline=None, derandomize=True)
+def test_a_title_typed_as_a_query_holds_its_own_wording(bits):
+    # the query side (analyze_query) and the title side (iter_terms) agree on every word
+    title = " ".join(bits)
+    typed = titles.typed_words(parse(title), title)
+    if typed:
+        assert titles._holds(titles.title_sequence(title), typed), (title, typed)
 
 
 def test_title_words_leave_stop_words_out_and_keep_compounds_whole():

@@ -217,7 +217,7 @@ class SearchEngine:
             except collectors.TimeLimit:
                 raise self._too_slow() from None
 
-        typed = titles.typed_words(tree)
+        typed = titles.typed_words(tree, text)
         builder = make_builder(s.reader(), self.weights)
         wq = builder.build(tree)
         if wq is None:

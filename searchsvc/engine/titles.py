@@ -90,21 +90,22 @@ def title_words(title: str) -> list[tuple[WordTerms, ...]]:
     return found
 
 
-def typed_words(tree: ql.Node) -> tuple[str, ...]:
-    """The words of a query of plain words and phrases, stop words included, folded, in the
-    order typed (a compound as its parts, an elided article as the form written with it); ()
-    for any other query (``OR``, ``-``, ``word*``, ``source:``), which is no title's wording."""
-    nodes = tree.nodes if isinstance(tree, ql.All) else (tree,)
-    typed: list[str] = []
-    for node in nodes:
-        if not isinstance(node, ql.Word | ql.Phrase) or node.field == "source":
-            return ()
-        typed.extend(
-            t.elided or t.exact
-            for t in analyze_query(node.text, removestops=False)
-            if t.role != "joined"
-        )
-    return tuple(typed)
+def typed_words(tree: ql.Node, text: str) -> tuple[str, ...]:
+    """The words of ``text``, a query of plain words and phrases, stop words and repeated words
+    included, folded, in the order typed (a compound as its parts, an elided article as the
+    form written with it); () for any other query (``OR``, ``-``, ``word*``, ``title:``),
+    which is no title's wording."""
+    if not _plain(tree) or any(w in ql.OR_WORDS for w in text.split()):
+        return ()
+    words = analyze_query(text, removestops=False)
+    return tuple(t.elided or t.exact for t in words if t.role != "joined")
+
+
+def _plain(node: ql.Node) -> bool:
+    """Whether a query is words and phrases only, in no field: its text is its wording."""
+    if isinstance(node, ql.All):
+        return all(_plain(n) for n in node.nodes)
+    return isinstance(node, ql.Word | ql.Phrase) and node.field is None
 
 
 def title_sequence(title: str) -> list[frozenset[str]]:
