@@ -278,6 +278,20 @@ def test_typed_stop_words_decide_the_whole_title_and_the_wording_bonus():
     )
 
 
+def test_the_wording_in_order_gets_its_points_stop_words_or_not():
+    typed = ("raccourcis", "clavier")
+    words = tuple((w, (word_terms(w).stem,)) for w in typed)
+    signals = titles.Signals(Highlights(exact=set(typed)), words, typed)
+    whole = settings.WHOLE_TITLE + settings.TITLE_PHRASE
+    assert titles.bonus("Raccourcis clavier", signals) == whole + settings.TYPED_COVERAGE
+    # side by side but not in the order typed: the phrase's points, not the wording's
+    assert titles.bonus("Clavier, raccourcis", signals) == whole
+    third = 2 / 3  # "Raccourcis clavier de Calc": two of its three words
+    assert titles.bonus("Raccourcis clavier de Calc", signals) == pytest.approx(
+        settings.COVERAGE * third * third + settings.TITLE_PHRASE + settings.TYPED_COVERAGE * third
+    )
+
+
 _TITLE_BITS = st.sampled_from(
     [
         "l’Élysée",

@@ -18,11 +18,13 @@ titles of the best-ranked documents once the query has run:
   (``COVERED``) nothing: a long title holding a word or two of the query says little;
 * the query's words side by side in the title (stop words between them allowed, any order of
   forms): ``TITLE_PHRASE`` points, as a phrase typed without quotes;
-* the title holds the query word for word, in order, stop words included, as people type the
-  start of a title they remember (``programmation au``, ``fonctions de base de``): the phrase's
-  points, and ``TYPED_COVERAGE`` times the share of the title that is the query, so that among
-  titles holding it the one it most nearly is comes first. Typed stop words count for the whole
-  title too: ``style de`` is not the title "Style", it is the start of "Style de caractères".
+* the title holds the query word for word, as typed and in order, stop words and repeated
+  words included, as people type the start of a title they remember (``programmation au``,
+  ``fonctions de base de``): instead of the side-by-side points, ``TITLE_PHRASE`` plus
+  ``TYPED_COVERAGE`` times the share of the title that is the query, so that among titles
+  holding it the one it most nearly is comes first. Typed stop words also count in what a
+  title has of the query: ``style de`` is the start of "Style de caractères", and "Style" has
+  only half of it.
 
 They are added to the scores of the first ``RERANK_DEPTH`` documents, which are then sorted
 again; the documents below keep their order, so paging is consistent.
@@ -149,12 +151,12 @@ def bonus(title: str, signals: Signals) -> float:
     # query ("Insérer" for ``curseur l'insérer``) is worth that much less.
     has = sum(_in_title(word, words) for word in signals.words) / len(signals.words)
     typed = signals.typed
-    sequence = title_sequence(title) if len(typed) > max(1, len(signals.words)) else None
-    if sequence is not None:
+    sequence = title_sequence(title) if len(typed) > 1 else None
+    plain = {exact for exact, _stems in signals.words}
+    others = [w for w in typed if w not in plain]
+    if sequence is not None and others:
         # Stop words typed (or a phrase's words) are part of the query's wording (``style
         # de``): what the title has of the query counts them, as written.
-        plain = {exact for exact, _stems in signals.words}
-        others = [w for w in typed if w not in plain]
         found = sum(any(w in position for position in sequence) for w in others)
         has = (has * len(signals.words) + found) / (len(signals.words) + len(others))
     if share == 1 and has == 1:
