@@ -50,7 +50,6 @@ from searchsvc.settings import (
 from searchsvc.text.analysis import WordTerms, analyze_query, iter_terms
 
 _titles = LRU(TITLE_WORDS_CACHED)
-_sequences = LRU(TITLE_WORDS_CACHED)
 
 
 @dataclass(frozen=True)
@@ -74,22 +73,34 @@ class Signals:
         return found
 
 
-def title_words(title: str) -> list[tuple[WordTerms, ...]]:
-    """The title's words, stop words left out: the terms of each position (a compound's
-    joined form and first part share one)."""
+def title_sequence(title: str) -> tuple[tuple[WordTerms, ...], ...]:
+    """Every word position of the title, stop words included: the terms at each (a compound's
+    joined form with its first part, an elided word with its article). Analysed once per
+    title, for both signals (and by ``SearchEngine.warm_up``)."""
     found = _titles.get(title)
     if found is None:
-        found = []
+        positions: list[tuple[WordTerms, ...]] = []
         for terms, alt, _start, _end in iter_terms(title):
-            if alt and found:
-                found[-1] = (*found[-1], terms)
-            elif not terms.stop:
-                found.append((terms,))
+            if alt and positions:
+                positions[-1] = (*positions[-1], terms)
             else:
-                found.append(())  # a stop word: a position that is not a word of its own
-        found = [position for position in found if position]
+                positions.append((terms,))
+        found = tuple(positions)
         _titles.put(title, found)
     return found
+
+
+def title_words(title: str) -> list[tuple[WordTerms, ...]]:
+    """The title's words, stop words left out: the terms of each position (a compound's
+    joined form and first part share one; a word sharing a stop word's position stands
+    alone)."""
+    words = []
+    for position in title_sequence(title):
+        if position[0].stop:
+            position = position[1:]
+        if position:
+            words.append(position)
+    return words
 
 
 def typed_words(tree: ql.Node, text: str) -> tuple[str, ...]:
@@ -110,29 +121,18 @@ def _plain(node: ql.Node) -> bool:
     return isinstance(node, ql.Word | ql.Phrase) and node.field is None
 
 
-def title_sequence(title: str) -> list[frozenset[str]]:
-    """The title's word positions, stop words included: the exact forms at each (a compound's
-    joined form with its first part, an elided word with its article)."""
-    found = _sequences.get(title)
-    if found is None:
-        positions: list[set[str]] = []
-        for terms, alt, _start, _end in iter_terms(title):
-            if alt and positions:
-                positions[-1].add(terms.exact)
-            else:
-                positions.append({terms.exact})
-        found = [frozenset(p) for p in positions]
-        _sequences.put(title, found)
-    return found
-
-
-def _holds(sequence: list[frozenset[str]], typed: tuple[str, ...]) -> bool:
+def _holds(sequence: tuple[tuple[WordTerms, ...], ...], typed: tuple[str, ...]) -> bool:
     """Whether the typed words stand in the title side by side, in order."""
     n = len(typed)
     return any(
-        all(word in position for word, position in zip(typed, sequence[i : i + n], strict=True))
+        all(_at(position, word) for word, position in zip(typed, sequence[i : i + n], strict=True))
         for i in range(len(sequence) - n + 1)
     )
+
+
+def _at(position: tuple[WordTerms, ...], word: str) -> bool:
+    """Whether a title position has this exact (folded) form."""
+    return any(terms.exact == word for terms in position)
 
 
 def bonus(title: str, signals: Signals) -> float:
@@ -157,7 +157,7 @@ def bonus(title: str, signals: Signals) -> float:
     if sequence is not None and others:
         # Stop words typed (or a phrase's words) are part of the query's wording (``style
         # de``): what the title has of the query counts them, as written.
-        found = sum(any(w in position for position in sequence) for w in others)
+        found = sum(any(_at(position, w) for position in sequence) for w in others)
         has = (has * len(signals.words) + found) / (len(signals.words) + len(others))
     if share == 1 and has == 1:
         points = WHOLE_TITLE
