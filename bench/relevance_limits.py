@@ -111,6 +111,8 @@ def main(argv=None) -> int:
     if not LAST_RUN.exists():
         raise SystemExit(f"no {LAST_RUN}: run bench/relevance.py first")
     runs = [json.loads(line) for line in LAST_RUN.read_text(encoding="utf-8").splitlines()]
+    if not runs or any("searchsvc" not in q["ranks"] for q in runs):
+        raise SystemExit(f"{LAST_RUN} holds no searchsvc ranks: run bench/relevance.py with it")
     root = references.index_path("searchsvc", f"{file_key(args.corpus)}:{args.docs}")
     if not references.cached_meta(root):
         raise SystemExit(f"searchsvc's index of the last run is not cached ({root})")
