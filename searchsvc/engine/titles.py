@@ -63,6 +63,12 @@ class Signals:
     typed: tuple[str, ...] = ()
     # Whether the query matches a title position's words, decided once per query and position.
     _marked: dict = field(default_factory=dict, compare=False, repr=False)
+    # The typed words that are not plain words (stop words, a phrase's words), once per query.
+    others: tuple[str, ...] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        plain = {exact for exact, _stems in self.words}
+        object.__setattr__(self, "others", tuple(w for w in self.typed if w not in plain))
 
     def marks(self, position: tuple[WordTerms, ...]) -> bool:
         """Whether the query matches one of the words at a title position (in any form)."""
@@ -152,8 +158,7 @@ def bonus(title: str, signals: Signals) -> float:
     has = sum(_in_title(word, words) for word in signals.words) / len(signals.words)
     typed = signals.typed
     sequence = title_sequence(title) if len(typed) > 1 else None
-    plain = {exact for exact, _stems in signals.words}
-    others = [w for w in typed if w not in plain]
+    others = signals.others
     if sequence is not None and others:
         # Stop words typed (or a phrase's words) are part of the query's wording (``style
         # de``): what the title has of the query counts them, as written.
