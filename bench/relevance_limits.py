@@ -28,7 +28,7 @@ import sys
 import common
 import references
 from common import WORK, file_key, table
-from relevance import K, title_tokens
+from relevance import K, metrics, title_tokens
 from unidecode import unidecode
 
 LAST_RUN = WORK / "relevance-last.jsonl"
@@ -64,10 +64,9 @@ def title_part(queries: list[dict], docs: list[dict]) -> tuple[list[str], float]
     return buckets, total / len(queries)
 
 
-def phrase(queries: list[dict], docs: list[dict]) -> tuple[list[str], float]:
+def phrase(queries: list[dict], texts: dict[str, str]) -> tuple[list[str], float]:
     """Per query, how many documents hold the phrase; the expected MRR of ordering them by how
-    often they hold it."""
-    texts = {d["id"]: folded(d["title"] + "\n" + d["body"]) for d in docs}
+    often they hold it. ``texts``: each document's title and body, :func:`folded`."""
     buckets, total = [], 0.0
     for q in queries:
         words = folded(q["q"].strip('"'))
@@ -79,12 +78,12 @@ def phrase(queries: list[dict], docs: list[dict]) -> tuple[list[str], float]:
     return buckets, total / len(queries)
 
 
-def inflected(queries: list[dict], docs: list[dict], index) -> tuple[list[str], float]:
+def inflected(queries: list[dict], texts: dict[str, str], index) -> tuple[list[str], float]:
     """Per query, how many documents have every word as typed; searchsvc's MRR with the
     document's own form put back in the query."""
     from searchsvc.engine.search import SearchEngine
 
-    words = [set(folded(d["title"] + "\n" + d["body"]).split()) for d in docs]
+    words = [set(text.split()) for text in texts.values()]
     buckets, total = [], 0.0
     engine = SearchEngine(index, did_you_mean=False)
     try:
@@ -100,10 +99,6 @@ def inflected(queries: list[dict], docs: list[dict], index) -> tuple[list[str], 
     return buckets, total / len(queries)
 
 
-def mrr(ranks: list[int | None]) -> float:
-    return sum(1 / r for r in ranks if r) / max(1, len(ranks))
-
-
 def main(argv=None) -> int:
     p = common.arg_parser(__doc__)
     p.add_argument("--no-results", action="store_true", help="do not update bench/RESULTS.md")
@@ -117,10 +112,11 @@ def main(argv=None) -> int:
     if not references.cached_meta(root):
         raise SystemExit(f"searchsvc's index of the last run is not cached ({root})")
     docs = list(common.iter_jsonl(common.corpus_dir(args.corpus, args.docs)))
+    texts = {d["id"]: folded(d["title"] + "\n" + d["body"]) for d in docs}
     kinds = {
         "title_part": ("titles holding the span", lambda qs: title_part(qs, docs)),
-        "inflected": ("documents with every word as typed", lambda qs: inflected(qs, docs, root)),
-        "phrase": ("documents holding the phrase", lambda qs: phrase(qs, docs)),
+        "inflected": ("documents with every word as typed", lambda qs: inflected(qs, texts, root)),
+        "phrase": ("documents holding the phrase", lambda qs: phrase(qs, texts)),
     }
     split, overall = [], []
     for kind, (what, measure) in kinds.items():
@@ -130,8 +126,8 @@ def main(argv=None) -> int:
         for b in ("0", "1", "2-9", "10+"):
             chosen = [r for r, qb in zip(ranks, buckets, strict=True) if qb == b]
             if chosen:
-                split.append([kind, f"{b} {what}", str(len(chosen)), f"{mrr(chosen):.3f}"])
-        overall.append([kind, str(len(queries)), f"{mrr(ranks):.3f}", f"{obvious:.3f}"])
+                split.append([kind, f"{b} {what}", str(len(chosen)), f"{metrics(chosen)[0]:.3f}"])
+        overall.append([kind, str(len(queries)), f"{metrics(ranks)[0]:.3f}", f"{obvious:.3f}"])
         print(f"{kind}: done", file=sys.stderr, flush=True)
     report = "\n\n".join(
         [

@@ -210,6 +210,8 @@ class SearchEngine:
         # An instant search keeps its best documents for the completions of the same text.
         keep = max(limit, SAMPLE_DOCS) if instant and sort == "relevance" else limit
 
+        typed = titles.typed_words(tree, text)
+
         def run(wq, builder: QueryBuilder) -> ranking.Ranked:
             signals = titles.Signals(builder.highlights, tuple(builder.words), typed)
             try:
@@ -217,7 +219,6 @@ class SearchEngine:
             except collectors.TimeLimit:
                 raise self._too_slow() from None
 
-        typed = titles.typed_words(tree, text)
         builder = make_builder(s.reader(), self.weights)
         wq = builder.build(tree)
         if wq is None:

@@ -98,10 +98,15 @@ def title_sequence(title: str) -> tuple[tuple[WordTerms, ...], ...]:
 
 def title_words(title: str) -> list[tuple[WordTerms, ...]]:
     """The title's words, stop words left out: the terms of each position (a compound's
-    joined form and first part share one; a word sharing a stop word's position stands
-    alone)."""
+    joined form and first part share one)."""
+    return _content(title_sequence(title))
+
+
+def _content(sequence: tuple[tuple[WordTerms, ...], ...]) -> list[tuple[WordTerms, ...]]:
+    """The positions of a title's sequence that are words of their own (a word sharing a stop
+    word's position stands alone)."""
     words = []
-    for position in title_sequence(title):
+    for position in sequence:
         if position[0].stop:
             position = position[1:]
         if position:
@@ -114,6 +119,7 @@ def typed_words(tree: ql.Node, text: str) -> tuple[str, ...]:
     included, folded, in the order typed (a compound as its parts, an elided article as the
     form written with it); () for any other query (``OR``, ``-``, ``word*``, ``title:``),
     which is no title's wording."""
+    # An OR the parser set aside ("twitter OR", still being typed) is no word of the title.
     if not _plain(tree) or any(w in ql.OR_WORDS for w in text.split()):
         return ()
     words = analyze_query(text, removestops=False)
@@ -145,7 +151,8 @@ def bonus(title: str, signals: Signals) -> float:
     """Points a document with this title gets for the query (0 when it has no plain words)."""
     if not signals.words:
         return 0.0
-    words = title_words(title)
+    sequence = title_sequence(title)
+    words = _content(sequence)
     if not words:
         return 0.0
     matched = [signals.marks(position) for position in words]
@@ -157,9 +164,9 @@ def bonus(title: str, signals: Signals) -> float:
     # query ("Insérer" for ``curseur l'insérer``) is worth that much less.
     has = sum(_in_title(word, words) for word in signals.words) / len(signals.words)
     typed = signals.typed
-    sequence = title_sequence(title) if len(typed) > 1 else None
+    wording = len(typed) > 1
     others = signals.others
-    if sequence is not None and others:
+    if wording and others:
         # Stop words typed (or a phrase's words) are part of the query's wording (``style
         # de``): what the title has of the query counts them, as written.
         found = sum(any(_at(position, w) for position in sequence) for w in others)
@@ -168,7 +175,7 @@ def bonus(title: str, signals: Signals) -> float:
         points = WHOLE_TITLE
     else:
         points = COVERAGE * share * share * has if share >= COVERED else 0.0
-    if sequence is not None and _holds(sequence, typed):
+    if wording and _holds(sequence, typed):
         # The wording, word for word: the more of the title it is, the more points.
         return points + TITLE_PHRASE + TYPED_COVERAGE * share
     run = longest = 0
