@@ -72,6 +72,7 @@ class Typed:
     context: tuple[str, ...]  # folded words just before it (stop words included)
     typed_accents: bool  # the word was typed with accents (``pré``), not plain (``pre``)
     stop: bool = False  # the word is a function word typed in full (``de``)
+    article: str = ""  # the elided article typed before the word, folded (``l'``), if any
 
 
 def split_typed(text: str) -> Typed | None:
@@ -100,6 +101,7 @@ def split_typed(text: str) -> Typed | None:
         context=context,
         typed_accents=not word.isascii(),
         stop=not marks.startswith("-") and prefix in STOP_WORDS,
+        article=fold(article) + "'" if article else "",
     )
 
 
@@ -431,6 +433,8 @@ def complete(s, typed: Typed, sample: list[str], limit: int) -> list[str]:
         if word in seen:
             continue
         seen.add(word)
+        if typed.article and not frequency(typed.article + word):
+            continue  # no document writes it after this article (``l'élections``)
         form = written_form(s, word, frequency)
         if form is None:
             continue

@@ -116,7 +116,7 @@ def _rank_termwise(
     s: Searcher, query: wq.Query, limit: int, deadline: float, filters, signals=None
 ) -> Ranked:
     """Rank by relevance through :mod:`searchsvc.engine.termwise` (same scores as Whoosh's)."""
-    filter_q = filters.query()
+    filter_q = filters.query(s.reader())
     allowed = set(s.docs_for_query(filter_q)) if filter_q is not None else None
     depth = max(limit, settings.RERANK_DEPTH) if signals else limit
     matches = termwise.run(s, query, deadline, allowed, depth=depth)
@@ -146,7 +146,7 @@ def _rank_whoosh(
         reverse=sort == "date",
         groupedby=_FACETS_AND_DATES if dated else _FACETS,
     )
-    results = _run_until(s, query, collector, deadline, filters.query())
+    results = _run_until(s, query, collector, deadline, filters.query(s.reader()))
     total = len(results)
     sources = results.groups("source") if total else {}
     dates = results.groups("date") if total and dated else {}

@@ -3,16 +3,59 @@ a page of results, a stored document; and the filters a search takes."""
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass, field
 
 from whoosh import query as wq
 
 from searchsvc.errors import Kind, QueryError
+from searchsvc.index.caches import per_reader
 from searchsvc.settings import MAX_QUERY_CHARS
 
 SORTS = ("relevance", "date")
-_DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+_DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+# The dates is_date accepts, and the empty value (no date), as one regular expression for the
+# OpenAPI document (ECMA syntax): a year from 0001, a month 01-12, a day that the month has,
+# 29 February in leap years only.
+_YEAR = "(?!0000)[0-9]{4}"
+_LEAP = "([0-9]{2}(0[48]|[2468][048]|[13579][26])|([02468][048]|[13579][26])00)"
+_DAY = (
+    "((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])"
+    "|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+    "|02-(0[1-9]|1[0-9]|2[0-8]))"
+)
+DATE_PATTERN = f"^({_YEAR}(-(0[1-9]|1[0-2]))?|{_YEAR}-{_DAY}|{_LEAP}-02-29)?$"
+
+
+def is_date(value: str) -> bool:
+    """Whether ``value`` is a real ISO date of a year, a month or a day (``2012``,
+    ``2012-06``, ``2012-06-30``); ``2012-13-45`` and ``2023-02-29`` are not."""
+    match = _DATE_RE.match(value)
+    if match is None:
+        return False
+    year, month, day = (int(part) if part else 1 for part in match.groups())
+    try:
+        datetime.date(year, month, day)
+    except ValueError:
+        return False
+    return True
+
+
+def source_key(value: str) -> str:
+    """What two source names must share to be the same source: case and surrounding spaces
+    never matter (``AFP``, ``afp``)."""
+    return value.strip().casefold()
+
+
+def _sources_by_key(reader) -> dict[str, list[str]]:
+    """The index's source values by :func:`source_key` (a few hundred at most; read once per
+    reader)."""
+    by_key: dict[str, list[str]] = {}
+    for raw in reader.lexicon("source"):
+        value = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        by_key.setdefault(source_key(value), []).append(value)
+    return by_key
 
 
 @dataclass(frozen=True)
@@ -54,7 +97,7 @@ class Filters:
     def __post_init__(self) -> None:
         for name in ("date_from", "date_to"):
             value = getattr(self, name)
-            if value is not None and not _DATE_RE.match(value):
+            if value is not None and not is_date(value):
                 raise QueryError(
                     f"{name} must be a date like 2012-06-30 (got {value!r})",
                     kind=Kind.BAD_DATE,
@@ -68,11 +111,19 @@ class Filters:
                 limit=MAX_QUERY_CHARS,
             )
 
-    def query(self) -> wq.Query | None:
-        """The Whoosh filter for these restrictions, or None for no restriction."""
+    def query(self, reader=None) -> wq.Query | None:
+        """The Whoosh filter for these restrictions, or None for no restriction.
+
+        Given the index ``reader``, the source matches whatever case the index writes it in
+        (``source=afp`` finds ``AFP``), as everything else a query names does."""
         parts: list[wq.Query] = []
         if self.source:
-            parts.append(wq.Term("source", self.source))
+            values = [self.source]
+            if reader is not None:
+                by_key = per_reader(reader, "sources_by_key", lambda: _sources_by_key(reader))
+                values = by_key.get(source_key(self.source)) or values
+            terms = [wq.Term("source", value) for value in values]
+            parts.append(terms[0] if len(terms) == 1 else wq.Or(terms))
         if self.date_from or self.date_to:
             end = self.date_to + "\uffff" if self.date_to else None
             parts.append(wq.TermRange("date", self.date_from, end))
