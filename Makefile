@@ -2,8 +2,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-HOST ?= 127.0.0.1
-PORT ?= 8000
+# `make run HOST=… PORT=…` overrides where it listens; unset, `serve` takes SEARCHSVC_HOST and
+# SEARCHSVC_PORT from the environment (default 127.0.0.1:8000), as the README says.
+HOST ?=
+PORT ?=
 # Every Python package make installs (the dependencies, the dev extra, pip itself and the
 # build backend) at the version this file pins; pyproject.toml keeps the ranges for people
 # who install the package. `make lock` updates it, `make lock-upgrade` moves it to the newest
@@ -13,10 +15,11 @@ PIP_INSTALL := $(BIN)/pip install --quiet --constraint $(LOCK)
 
 .PHONY: run test lint install install-dev lock lock-upgrade browser npm scaleout-tools bench-tools index serve clean
 
-## run: install, index ./corpus, and serve it with gunicorn on http://$(HOST):$(PORT)
+## run: install, index ./corpus, and serve it with gunicorn (http://127.0.0.1:8000 unless
+## HOST, PORT or SEARCHSVC_HOST, SEARCHSVC_PORT say otherwise)
 run: install
 	$(BIN)/searchsvc index || [ $$? -eq 3 ]
-	$(BIN)/searchsvc serve --host $(HOST) --port $(PORT)
+	$(BIN)/searchsvc serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 ## test: install with the test tools, Chromium, axe-core, nginx and rsync, lint, then run every test
 test: install-dev browser npm scaleout-tools

@@ -98,6 +98,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from searchsvc.web import api, converters, errors, pages, security
 
     converters.init_app(app)  # before any route that uses <path:...> is registered
+    # Werkzeug's router answers ``//`` in a path, or a missing trailing slash, with a redirect
+    # to an absolute address built from the request's Host header: whoever sends
+    # ``Host: evil.example`` gets a link there. No route needs either, so an address that is
+    # not exactly a route's is a plain 404 instead.
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
     security.init_app(app)
     errors.init_app(app)
     app.register_blueprint(api.bp)

@@ -54,8 +54,8 @@ def search():
     args = request.args.to_dict()  # first value of each name, as MultiDict.get gives; a plain
     # dict answers a missing name without raising and catching a KeyError each time
     q = args.get("q", "")
-    page = int_param(args, "page", 1)
-    per_page = int_param(args, "per_page", 10)
+    page = int_param(args, "page", 1, empty_ok=False)
+    per_page = int_param(args, "per_page", 10, empty_ok=False)
     options = search_options(args)
     return search_json(get_engine().search(q, page=page, per_page=per_page, **options))
 
@@ -72,7 +72,7 @@ def document(doc_id: str):
 @bp.get("/documents/<path:doc_id>/similar")
 def similar(doc_id: str):
     """Documents like this one ("more like this"), or 404."""
-    limit = int_param(request.args, "limit", 5)
+    limit = int_param(request.args, "limit", 5, empty_ok=False)
     hits = get_engine().similar(doc_id, limit=limit)
     if hits is None:
         return json_error(404, f"no document has the id {doc_id!r}")
@@ -84,7 +84,7 @@ def suggest():
     """Completions of the word being typed, for a search box's autocomplete."""
     q = request.args.get("q", "")
     check_length(q, "q")
-    limit = int_param(request.args, "limit", MAX_COMPLETIONS)
+    limit = int_param(request.args, "limit", MAX_COMPLETIONS, empty_ok=False)
     check_between(limit, 1, MAX_COMPLETIONS, kind=Kind.BAD_LIMIT, field="limit")
     return {"query": q, "suggestions": get_engine().complete(q, limit=limit)}
 

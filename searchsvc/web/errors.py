@@ -7,6 +7,7 @@ are logged and answered with a generic ``internal`` error.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
@@ -25,6 +26,7 @@ CODES = {
     405: "method_not_allowed",
     413: "payload_too_large",
     414: "uri_too_long",
+    416: "range_not_satisfiable",
     417: "expectation_failed",
     431: "request_header_fields_too_large",
     500: "internal",
@@ -38,6 +40,7 @@ MESSAGES = {
     404: "there is nothing at this address",
     413: "the request body is too large",
     414: "the query string is too long",
+    416: "the requested range is outside the file",
     403: "the request is forbidden",
     417: "the request's expectation cannot be met",
     431: "the request header fields are too large",
@@ -55,6 +58,7 @@ PAGE_TEXT = {
         "Adresse trop longue",
         "L'adresse demandée est trop longue : raccourcissez la recherche.",
     ),
+    416: ("Plage invalide", "La partie demandée du fichier n'existe pas."),
     500: ("Erreur interne", "Un problème est survenu de notre côté ; il a été signalé."),
     503: (
         "Service indisponible",
@@ -70,15 +74,21 @@ def json_error(status: int, message: str, code: str | None = None) -> Response:
     return response
 
 
+# Addresses whose errors are JSON: the API, the health check, and the static files (fetched by
+# a page's <link> and <script>, or by a tool asking for a byte range; never read as a page).
+JSON_PREFIXES = ("/api", "/healthz", "/static")
+
+
 def wants_json() -> bool:
-    """API and health-check addresses answer in JSON; the pages answer in HTML."""
+    """API, health-check and static addresses answer in JSON; the pages answer in HTML."""
     path = request.path
-    return any(path == p or path.startswith(p + "/") for p in ("/api", "/healthz"))
+    return any(path == p or path.startswith(p + "/") for p in JSON_PREFIXES)
 
 
 def error_page(status: int, detail: str | None = None) -> tuple[str, int]:
-    """The French HTML page for an error status."""
-    title, text = PAGE_TEXT.get(status, PAGE_TEXT[500])
+    """The French HTML page for an error status (an unlisted 4xx reads as a bad request, never
+    as the server's fault)."""
+    title, text = PAGE_TEXT.get(status) or PAGE_TEXT[400 if status < 500 else 500]
     return render_template("error.html", status=status, title=title, text=detail or text), status
 
 
@@ -98,6 +108,9 @@ def _http_error(e: HTTPException):
     response = current_app.make_response(_respond(status, message))
     if status == 405 and getattr(e, "valid_methods", None):
         response.headers["Allow"] = ", ".join(sorted(e.valid_methods))
+    if status == 416 and getattr(e, "length", None) is not None:
+        # RFC 9110: a 416 says how long the file is, so a client can ask again.
+        response.headers["Content-Range"] = f"{getattr(e, 'units', 'bytes')} */{e.length}"
     return response
 
 
@@ -186,6 +199,17 @@ def french(error: SearchsvcError, length: int = 0) -> str:
     return ANSWERS[error.kind].french.format(limit=shown, length=length)
 
 
+def public_message(message: str) -> str:
+    """``message`` as a client may read it: the index folder's place on the server (which the
+    core's messages name, for the operator's log) left out, its files named from inside it
+    (``g000003/searchsvc.json``)."""
+    configured = current_app.config["INDEX_DIR"]
+    for root in sorted({os.path.abspath(configured), configured}, key=len, reverse=True):
+        if root and root not in (".", os.sep):
+            message = message.replace(root + os.sep, "").replace(root, "the index folder")
+    return message
+
+
 def log_if_unavailable(e: SearchsvcError) -> Answer:
     """The answer to ``e``, logged when it says the index cannot serve (a 503)."""
     answer = ANSWERS[e.kind]
@@ -199,7 +223,7 @@ def _refused(e: SearchsvcError):
     people. A 503 is logged: the index cannot serve."""
     answer = log_if_unavailable(e)
     if wants_json():
-        return json_error(answer.status, str(e), answer.code)
+        return json_error(answer.status, public_message(str(e)), answer.code)
     if answer.status >= 500:
         return error_page(answer.status, french(e))
     return error_page(answer.status)

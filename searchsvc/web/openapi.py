@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from searchsvc.engine.results import SORTS
+from searchsvc.engine.results import DATE_PATTERN, SORTS
 from searchsvc.settings import (
     MAX_COMPLETIONS,
     MAX_HEADER_FIELD_BYTES,
@@ -179,6 +179,8 @@ SCHEMAS = {
                             "query_too_expensive",
                             "overloaded",
                             "index_damaged",
+                            # A byte range past the end of a static file.
+                            "range_not_satisfiable",
                             # Answered by the HTTP server itself (searchsvc.web.worker).
                             "request_header_fields_too_large",
                             "forbidden",
@@ -267,13 +269,13 @@ def _int_param(name: str, default: int, maximum: int, description: str) -> dict:
     }
 
 
-def _str_param(name: str, description: str) -> dict:
+def _str_param(name: str, description: str, **schema) -> dict:
     return {
         "name": name,
         "in": "query",
         "required": False,
         "description": description,
-        "schema": {"type": "string"},
+        "schema": {"type": "string", **schema},
     }
 
 
@@ -309,9 +311,22 @@ def build_spec() -> dict:
                     QUERY_PARAM,
                     _int_param("page", 1, MAX_RESULT_WINDOW, "Page number, from 1."),
                     _int_param("per_page", 10, MAX_PER_PAGE, "Hits per page."),
-                    _str_param("source", "Only documents from this source (exact value)."),
-                    _str_param("date_from", "Only documents dated on or after (2012, 2012-06…)."),
-                    _str_param("date_to", "Only documents dated on or before (the whole day)."),
+                    _str_param(
+                        "source",
+                        "Only documents from this source (its name, in any case).",
+                        maxLength=MAX_QUERY_CHARS,
+                    ),
+                    _str_param(
+                        "date_from",
+                        "Only documents dated on or after this day, month or year (2012, "
+                        "2012-06, 2012-06-30; a date that does not exist is refused).",
+                        pattern=DATE_PATTERN,
+                    ),
+                    _str_param(
+                        "date_to",
+                        "Only documents dated on or before it (all of a month or year named).",
+                        pattern=DATE_PATTERN,
+                    ),
                     {
                         "name": "sort",
                         "in": "query",

@@ -34,10 +34,12 @@ def search_options(args: MultiDict) -> dict:
     return {"filters": filters, "sort": given.get("sort", "relevance")}
 
 
-def int_param(args: MultiDict, name: str, default: int) -> int:
-    """Read a whole-number parameter; absent or empty means ``default``."""
+def int_param(args: MultiDict, name: str, default: int, *, empty_ok: bool = True) -> int:
+    """Read a whole-number parameter; absent means ``default``, and so does empty when
+    ``empty_ok`` (a page's form may send ``page=``; the API, described by its OpenAPI
+    document as taking integers, refuses an empty value)."""
     raw = args.get(name)
-    if raw is None or raw == "":
+    if raw is None or (raw == "" and empty_ok):
         return default
     if not _DIGITS.fullmatch(raw):
         raise QueryError(
