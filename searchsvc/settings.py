@@ -9,14 +9,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_int(name: str, default: int, low: int, high: int | None = None) -> int:
+    """The whole number in environment variable ``name`` (blank or unset: ``default``),
+    checked to lie in ``low..high``; ValueError with one line naming the variable if not."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise ValueError(f"{name} must be a whole number (got {raw!r})") from None
+    if value < low or (high is not None and value > high):
+        between = f"from {low} to {high}" if high is not None else f"{low} or more"
+        raise ValueError(f"{name} must be {between} (got {value})")
+    return value
+
+
+# What SEARCHSVC_PORT and SEARCHSVC_WORKERS may be: a TCP port, and one worker at least.
+PORTS = (1, 65535)
+MIN_WORKERS = 1
 
 
 @dataclass(frozen=True)
@@ -32,14 +43,15 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         """Read ``SEARCHSVC_CORPUS``, ``SEARCHSVC_INDEX``, ``SEARCHSVC_HOST``, ``SEARCHSVC_PORT``,
-        ``SEARCHSVC_WORKERS``; unset ones keep their defaults."""
+        ``SEARCHSVC_WORKERS``; unset ones keep their defaults. A number that is not one, or
+        out of range, raises ValueError with one line naming the variable."""
         env = os.environ
         return cls(
             corpus=Path(env.get("SEARCHSVC_CORPUS") or cls.corpus),
             index=Path(env.get("SEARCHSVC_INDEX") or cls.index),
             host=env.get("SEARCHSVC_HOST") or cls.host,
-            port=_env_int("SEARCHSVC_PORT", cls.port),
-            workers=_env_int("SEARCHSVC_WORKERS", cls.workers),
+            port=_env_int("SEARCHSVC_PORT", cls.port, *PORTS),
+            workers=_env_int("SEARCHSVC_WORKERS", cls.workers, MIN_WORKERS),
         )
 
 
@@ -68,6 +80,34 @@ MAX_PREFIX_TERMS = 1_000
 # Seconds one search may spend matching documents (its fallbacks, counts and did-you-mean
 # included) before it is refused; time spent waiting for the searcher does not count.
 SEARCH_TIME_LIMIT = 2.0
+
+
+@dataclass(frozen=True)
+class QueryCost:
+    """Seconds each thing a query reads costs (see searchsvc.engine.ranking.Cost), measured on
+    the bench index (``bench/expensive_clients.py --calibrate``, which prints every query's
+    estimate beside its time): they are what MAX_QUERY_SECONDS is compared with."""
+
+    base: float = 0.002  # parsing, building the query, the facets
+    term: float = 60e-6  # a term looked up and scattered into arrays (term-wise)
+    posting: float = 0.05e-6  # a posting scattered into arrays (term-wise)
+    whoosh_term: float = 0.3e-3  # a term's matcher in Whoosh (sort by date, relaxed)
+    whoosh_posting: float = 4e-6  # a posting through Whoosh's matchers (sorted by date)
+    coordinated: float = 2e-6  # more, under Whoosh's coordination bonus (relaxed): 6 µs in all
+    position: float = 2e-6  # a posting's positions read and compared (phrases)
+    kept: float = 1e-6  # a document kept among the best by Whoosh (deep pages)
+    shown: float = 1e-3  # a hit shown: its stored fields, snippet and title
+
+
+QUERY_COST = QueryCost()
+# A search whose estimated time (QUERY_COST) is over this is refused at once with
+# query_too_expensive, before it runs: long before SEARCH_TIME_LIMIT, so one client cannot
+# make a worker spend 2 s a request. CALIBRATION_NOTE
+MAX_QUERY_SECONDS = 0.15
+# Served, a search estimated to take longer than this is heavy: it waits apart, runs one at a
+# time per worker and only when no other search waits (see searchsvc.web.security), so that
+# a client sending heavy ones cannot make cheap ones wait behind them. HEAVY_CALIBRATION
+HEAVY_QUERY_SECONDS = 0.03
 
 # -- the engine in a served worker ---------------------------------------------------------
 
@@ -114,6 +154,21 @@ MAX_ANALYZED_CHARS = 50_000
 # A snippet is up to MAX_FRAGMENTS passages of about FRAGMENT_CHARS characters each.
 FRAGMENT_CHARS = 180
 MAX_FRAGMENTS = 3
+# Characters a passage's edge moves to reach a space, at most: enough for any word or most
+# web addresses; a longer run without spaces (minified code, CSV) is cut where it is, so a
+# text without spaces costs no more than one with them (it once cost a walk to its end).
+WORD_BOUNDARY_CHARS = 64
+# The document page shows a long document a part at a time, about DOC_PART_CHARS characters
+# each (cut at a line break or a space), and marks at most DOC_PART_MARKS matches in a part
+# (some 30 bytes of markup each): so a page stays under about 1 MB of HTML whatever the
+# document (a 19.5 MB one was once a 151 MB page, 11 s to make).
+DOC_PART_CHARS = 100_000
+DOC_PART_MARKS = 10_000
+# Characters of a document read to find the part holding its first match, at most: analysing
+# 100,000 characters of words never seen before costs up to 0.5 s.
+FIRST_PASSAGE_SCAN_CHARS = 300_000
+# Characters of a title the document page shows (a JSON Lines title has no length limit).
+DOC_TITLE_CHARS = 1_000
 
 # -- what a searcher keeps in memory ---------------------------------------------------------
 
@@ -152,6 +207,15 @@ MAX_HEADER_FIELD_BYTES = 8190
 MAX_QUERY_STRING_BYTES = 8000
 # No endpoint reads a body; anything larger than this is refused (413).
 MAX_BODY_BYTES = 16 * 1024
+# Seconds a connection has, from its first byte, to send its whole request (head and body)
+# before it is answered 408 and closed; one that sends nothing is closed after serve's
+# keep-alive time. Requests within the limits above are a few kB, sent in well under a second
+# even on a slow link; a worker holds them in memory, without a request thread, until they are
+# whole, so clients that trickle bytes (slowloris) cost a socket each (searchsvc.web.worker).
+REQUEST_READ_TIMEOUT_S = 5.0
+# Connections a worker keeps open at once (gunicorn's worker_connections, its default): those
+# waiting to send a request count, so 500 idle connections per worker still leave room.
+MAX_CONNECTIONS_PER_WORKER = 1000
 
 # Per worker: searches running at once, waiting for a turn, and how long one may wait. Searches
 # are CPU-bound and hold the GIL (and the engine runs one at a time), so more than two at once
@@ -162,6 +226,12 @@ MAX_BODY_BYTES = 16 * 1024
 MAX_IN_FLIGHT = 2
 MAX_QUEUED = 40
 QUEUE_WAIT_S = 5.0
+# Per worker: heavy searches (estimated over HEAVY_QUERY_SECONDS) running at once, and waiting
+# (QUEUE_WAIT_S at most) apart from the others, which they do not hold back meanwhile. One
+# at a time: they take the searcher only when no other search waits for it. The queue holds
+# 16 clients sending them at once over two workers, twice over; past it they are shed (503).
+HEAVY_IN_FLIGHT = 1
+HEAVY_QUEUED = 16
 # Seconds a client is told to wait before retrying a shed request.
 RETRY_AFTER_S = 1
 
@@ -180,6 +250,16 @@ TITLE_MAX_CHARS = 200
 DEFAULT_LIMIT_MB = 512
 # Below this much text, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024
+# An index run (incremental or --full) that would delete more than this share of the live
+# index's documents stops before publishing anything unless confirmed (--allow-deletions): a
+# mistyped --corpus (one file, a subfolder, an empty mount) would otherwise empty the index
+# in one run, where a real corpus loses documents a few at a time. More than half is never
+# routine, and a replacement on purpose costs one flag.
+MAX_DELETED_SHARE = 0.5
+# ... and at least this many: deleting 1 of 2 (or 9 of 10) documents needs no confirming,
+# since an index that small is rebuilt from its corpus in seconds, while the 18 of 19 a
+# one-file --corpus deleted in issue 23 is stopped.
+MIN_GUARDED_DELETIONS = 10
 
 # -- completion (the search box) -------------------------------------------------------------
 

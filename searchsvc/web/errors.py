@@ -18,12 +18,13 @@ from searchsvc.settings import RETRY_AFTER_S
 from searchsvc.web.security import Overloaded
 
 # Error code of each status the service answers with.
-# 403, 417, 431 and 501 come only from gunicorn's refusals (searchsvc.web.worker).
+# 403, 408, 417, 431 and 501 come only from gunicorn's refusals (searchsvc.web.worker).
 CODES = {
     400: "bad_request",
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "payload_too_large",
     414: "uri_too_long",
     416: "range_not_satisfiable",
@@ -38,6 +39,7 @@ CODES = {
 MESSAGES = {
     400: "the request is malformed",
     404: "there is nothing at this address",
+    408: "the request was not received in time",
     413: "the request body is too large",
     414: "the query string is too long",
     416: "the requested range is outside the file",

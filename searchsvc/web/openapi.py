@@ -19,6 +19,7 @@ from searchsvc.settings import (
     MAX_REQUEST_LINE_BYTES,
     MAX_RESULT_WINDOW,
     MAX_SIMILAR,
+    REQUEST_READ_TIMEOUT_S,
     SEARCH_TIME_LIMIT,
 )
 
@@ -183,6 +184,7 @@ SCHEMAS = {
                             "range_not_satisfiable",
                             # Answered by the HTTP server itself (searchsvc.web.worker).
                             "request_header_fields_too_large",
+                            "request_timeout",
                             "forbidden",
                             "expectation_failed",
                             "not_implemented",
@@ -201,6 +203,10 @@ MALFORMED = "the HTTP request itself is malformed (its request line or a header)
 COMMON_ERRORS = {
     "400": _error(f"bad_request: {MALFORMED}."),
     "405": _error("Method not allowed (only GET and HEAD are)."),
+    "408": _error(
+        f"request_timeout: the request was not received whole within "
+        f"{REQUEST_READ_TIMEOUT_S:g} s of its first byte; the connection is closed."
+    ),
     "413": _error("The request carries a body larger than the service accepts."),
     "414": _error(
         f"The query string is over {MAX_QUERY_STRING_BYTES} bytes, or the request line over "

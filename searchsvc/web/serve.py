@@ -71,6 +71,9 @@ def options(host: str, port: int, workers: int, threads: int = THREADS) -> dict[
         # the API's JSON error shape rather than gunicorn's HTML pages.
         "worker_class": WORKER_CLASS,
         "threads": threads,
+        # Open connections per worker, those still sending their request included (they wait
+        # on the worker's event loop, not in a thread: see searchsvc.web.worker).
+        "worker_connections": settings.MAX_CONNECTIONS_PER_WORKER,
         "timeout": TIMEOUT_S,
         "graceful_timeout": 10,
         "keepalive": 5,

@@ -6,22 +6,42 @@ gunicorn refuses some requests before the app sees them: a request line over
 with an HTML page; :class:`ThreadWorker` answers them in the API's one error shape
 ``{"error": {"code": ..., "message": ...}}``, with the headers every app response carries.
 The status of each gunicorn exception mirrors gunicorn's ``Worker.handle_error``.
+
+gunicorn 27's gthread worker gives a connection to a request thread at its first byte, and the
+thread then reads the request from a blocking socket: a client that trickles its request
+(slowloris) holds a thread for as long as it likes, and a few dozen hold them all.
+:class:`ThreadWorker` reads every request into memory on the worker's event loop first
+(:class:`Framer` says when it is whole) and only then gives it to a thread; a connection that
+does not complete its request within ``REQUEST_READ_TIMEOUT_S`` of its first byte is answered
+408 and closed, one that sends nothing is closed after the keep-alive time.
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import json
+import selectors
+import socket
 import ssl
+import time
+from collections import Counter
+from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import formatdate
+from functools import partial
 from http import HTTPStatus
 
-from gunicorn import util
+from gunicorn import http, util
 from gunicorn.http import errors as http_errors
+from gunicorn.http import message as http_message
+from gunicorn.http.body import Body, ChunkedReader, LengthReader
+from gunicorn.http.unreader import IterUnreader
 from gunicorn.http.wsgi import Response, default_environ
 from gunicorn.workers import gthread
 
+from searchsvc import settings
 from searchsvc.web.errors import CODES, MESSAGES
 from searchsvc.web.security import HEADERS
 
@@ -111,8 +131,7 @@ def _reason(status: int) -> str:
 
 def error_response(status: int, message: str) -> bytes:
     """A whole HTTP/1.1 response: the JSON error, the security headers, then close."""
-    code = CODES.get(status, "error")
-    error = {"error": {"code": code, "message": message}}
+    error = {"error": {"code": CODES.get(status, "error"), "message": message}}
     body = (json.dumps(error, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
     headers = {
         "Date": formatdate(usegmt=True),
@@ -125,8 +144,466 @@ def error_response(status: int, message: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
+# -- reading whole requests before a thread takes them ---------------------------------------
+
+# After answering 408 (or refusing a request from the event loop), a connection is read and
+# discarded for up to this long, and this much, before it is closed: closing a socket that
+# still has bytes to read makes the kernel send a reset, and the client may lose the answer.
+LINGER_S = 2.0
+LINGER_MAX_BYTES = 64 * 1024
+# Bytes read at once from a connection whose request is not whole yet.
+RECV_BYTES = 64 * 1024
+# Connections closed for being slow are logged together, one line a second at most: a flood of
+# them must not flood the log.
+SLOW_LOG_EVERY_S = 1.0
+# Addresses named in one such line, at most.
+SLOW_LOG_ADDRESSES = 3
+BODY_ON_GET_MESSAGE = "a GET or HEAD request must not carry a body"
+BAD_CHUNKS_MESSAGE = "the request body's chunked framing is malformed"
+
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a worker holds in memory of one request before it is whole: gunicorn's own limits
+    on the head (as its parser computes them from the config) and ours on the body."""
+
+    line: int
+    field: int
+    head: int
+    body: int
+
+    @classmethod
+    def of(cls, cfg, body: int) -> Limits:
+        top_line = getattr(http_message, "MAX_REQUEST_LINE", 8190)
+        top_fields = getattr(http_message, "MAX_HEADERS", 32768)
+        line = cfg.limit_request_line
+        # gunicorn reads 0 as "no limit"; something must bound what is held here.
+        line = top_line if line <= 0 or line > top_line else line
+        fields = cfg.limit_request_fields
+        fields = top_fields if fields <= 0 or fields > top_fields else fields
+        field = cfg.limit_request_field_size
+        field = field if field > 0 else getattr(http_message, "DEFAULT_MAX_HEADERFIELD_SIZE", 8190)
+        # A leading empty line, the request line and its CRLF, then the header section as
+        # gunicorn bounds it (Message.max_buffer_headers).
+        return cls(line=line, field=field, head=2 + line + 2 + fields * (field + 2) + 4, body=body)
+
+
+WAIT, READY, REFUSE = "wait", "ready", "refuse"
+
+
+@dataclass(frozen=True)
+class Framing:
+    """What to do with a connection's bytes so far: wait for more; give them to a request
+    thread (a whole request, or bytes gunicorn's parser refuses without reading more); or
+    refuse them at once with ``status`` (``reason`` for the log, ``message`` for the client).
+    ``expects_continue``: the client waits for "100 Continue" before sending its body."""
+
+    state: str
+    status: int = 0
+    reason: str = ""
+    message: str = ""
+    expects_continue: bool = False
+
+
+WAITING = Framing(WAIT)
+WHOLE = Framing(READY)
+
+
+class Framer:
+    """Says, as the bytes of one HTTP/1.x request arrive, whether they hold all of it: the
+    head up to its empty line, then the body its Content-Length or chunked framing announces.
+
+    It decides only where the request ends; gunicorn's parser still reads and checks all of
+    it. Where the two could disagree, the Framer says READY when the parser refuses the bytes
+    without reading more (a bare LF, a malformed framing header), never when the parser would
+    wait for more, so a request thread never waits on the network. The work is incremental:
+    each call resumes where the previous one stopped (the buffer only grows).
+    """
+
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self.searched = 0  # no end of head before this offset
+        self.head_end: int | None = None
+        self.length: int | None = None  # a Content-Length body
+        self.chunked = False
+        self.next_chunk = 0  # chunked: where the next chunk-size line starts
+        self.received = 0  # chunked: data bytes of the chunks seen
+        self.expects_continue = False
+
+    def check(self, buf: bytes | bytearray) -> Framing:
+        """The verdict on ``buf``, the connection's bytes so far."""
+        if self.head_end is None:
+            verdict = self._head(buf)
+            if verdict is not None:
+                return verdict
+        if self.length is not None:
+            if len(buf) >= self.head_end + self.length:
+                return WHOLE
+            return Framing(WAIT, expects_continue=self.expects_continue)
+        if self.chunked:
+            return self._chunks(buf)
+        return WHOLE
+
+    def _head(self, buf: bytes | bytearray) -> Framing | None:
+        """A verdict while the head is incomplete or refused; None once it is whole and the
+        body's framing is known."""
+        limits = self.limits
+        start = 2 if buf[:2] == b"\r\n" else 0  # one empty line before the request is allowed
+        eol = buf.find(b"\r\n", start)
+        line_end = eol if eol >= 0 else len(buf)
+        if buf.find(b"\n", start, line_end) >= 0:
+            return WHOLE  # a bare LF: gunicorn answers 400 from these bytes
+        if (eol < 0 and len(buf) - start - 2 > limits.line) or eol - start > limits.line:
+            return Framing(REFUSE, 414, "request line too long", "")
+        if eol < 0:
+            return WAITING
+        end = buf.find(b"\r\n\r\n", max(eol, self.searched - 3))
+        if end < 0:
+            self.searched = len(buf)
+            if buf.count(b"\n", eol + 2) != buf.count(b"\r\n", eol + 2):
+                return WHOLE  # a bare LF in the header section: 400 from these bytes
+            if len(buf) > limits.head:
+                return Framing(REFUSE, 431, "request header section too large", "")
+            return WAITING
+        self.head_end = end + 4
+        return self._framing(bytes(buf[start:eol]), bytes(buf[eol + 2 : end]))
+
+    def _framing(self, line: bytes, fields: bytes) -> Framing | None:
+        """Read the body's framing from the head's fields, or decide from them alone."""
+        lengths, codings, expect = [], [], []
+        for field in fields.split(b"\r\n") if fields else ():
+            name, _, value = field.partition(b":")
+            # "Name :" is refused by gunicorn unless strip_header_spaces: then it counts.
+            name = name.rstrip(b" \t").lower()
+            if name == b"content-length":
+                lengths.append(value.strip(b" \t"))
+            elif name == b"transfer-encoding":
+                codings += [c.strip(b" \t").lower() for c in value.split(b",")]
+            elif name == b"expect":
+                expect.append(value.strip(b" \t").lower())
+        if codings:
+            if lengths or codings[-1] != b"chunked":
+                return WHOLE  # ambiguous or unsupported framing: gunicorn refuses the head
+            self.chunked = True
+        elif len(lengths) > 1 or (lengths and not lengths[0].isdigit()):
+            return WHOLE  # gunicorn refuses these Content-Length fields (400)
+        elif lengths:
+            if len(lengths[0]) > 18:
+                return WHOLE  # past any int64: gunicorn refuses it (400)
+            self.length = int(lengths[0])
+        method = line.split(b" ", 1)[0]
+        if (self.chunked or self.length) and method in (b"GET", b"HEAD"):
+            return Framing(REFUSE, 400, "body on a GET or HEAD request", BODY_ON_GET_MESSAGE)
+        if (self.length or 0) > self.limits.body:
+            return Framing(REFUSE, 413, f"body of {self.length} bytes", "")
+        if expect:
+            if expect != [b"100-continue"]:
+                return WHOLE  # gunicorn answers 417 from the head alone
+            self.expects_continue = line.endswith(b"HTTP/1.1")
+        self.next_chunk = self.head_end
+        return None
+
+    def _chunks(self, buf: bytes | bytearray) -> Framing:
+        """Walk the chunks received so far: whole after the last chunk and the trailers."""
+        limits = self.limits
+        pos = self.next_chunk
+        while True:
+            if pos - self.head_end > limits.body + limits.head:
+                return Framing(REFUSE, 413, "chunked body framing too large", "")
+            eol = buf.find(b"\r\n", pos)
+            if eol < 0:
+                if len(buf) - pos > limits.field:
+                    return Framing(REFUSE, 400, "chunk size line too long", BAD_CHUNKS_MESSAGE)
+                break
+            size = bytes(buf[pos:eol]).split(b";", 1)[0].rstrip(b" \t")
+            if not size or not _HEX.issuperset(size):
+                return Framing(REFUSE, 400, "invalid chunk size", BAD_CHUNKS_MESSAGE)
+            size = int(size, 16)
+            if size == 0:
+                # The trailer section (often empty) ends with an empty line.
+                if buf.find(b"\r\n\r\n", eol) >= 0:
+                    return WHOLE
+                if len(buf) - eol > limits.head:
+                    return Framing(REFUSE, 431, "chunked trailer section too large", "")
+                break
+            if self.received + size > limits.body:
+                return Framing(REFUSE, 413, "chunked body over the limit", "")
+            if len(buf) < eol + 2 + size + 2:
+                break
+            if buf[eol + 2 + size : eol + 4 + size] != b"\r\n":
+                return Framing(REFUSE, 400, "chunk without its CRLF", BAD_CHUNKS_MESSAGE)
+            self.received += size
+            pos = eol + 4 + size
+        self.next_chunk = pos
+        return Framing(WAIT, expects_continue=self.expects_continue)
+
+
+class Waiting:
+    """A connection whose request is not whole yet: its bytes so far, and until when it may
+    send the rest. ``lingering``: answered already, read and discarded until closed."""
+
+    __slots__ = ("buf", "conn", "continued", "deadline", "drained", "framer", "lingering")
+
+    def __init__(self, conn, buf: bytes, framer: Framer):
+        self.conn = conn
+        self.buf = bytearray(buf)
+        self.framer = framer
+        self.deadline = 0.0
+        self.continued = False
+        self.lingering = False
+        self.drained = 0
+
+
 class ThreadWorker(gthread.ThreadWorker):
-    """gunicorn's gthread worker whose own error responses are JSON, not HTML."""
+    """gunicorn's gthread worker whose own error responses are JSON, not HTML, and whose
+    request threads only ever see whole requests (see the module's docstring)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        cfg = self.cfg
+        self.limits = Limits.of(cfg, settings.MAX_BODY_BYTES)
+        # TLS, HTTP/2, the PROXY protocol and uwsgi put other bytes before (or instead of) an
+        # HTTP/1 request: those connections take gunicorn's own path. `serve` uses none.
+        self.buffering = not (
+            cfg.is_ssl
+            or getattr(cfg, "proxy_protocol", "off") != "off"
+            or getattr(cfg, "protocol", "http") != "http"
+            or getattr(cfg, "http2_cleartext", "off") != "off"
+            # A folded Content-Length or Transfer-Encoding line would be misread here.
+            or getattr(cfg, "permit_obsolete_folding", False)
+        )
+        self.waiting: dict[object, Waiting] = {}
+        self._deadlines: list[tuple[float, int, Waiting]] = []
+        self._order = itertools.count()
+        self._slow: Counter[str] = Counter()
+        self._slow_addresses: set[str] = set()
+        self._slow_logged = 0.0
+
+    # -- connections whose request is not whole yet ----------------------------------------
+
+    def enqueue_req(self, conn):
+        """Give ``conn`` to a request thread once its next request is whole in memory; until
+        then it waits on the event loop. Every path leads here: a new connection, a kept-alive
+        one that became readable, a request pipelined behind the previous one."""
+        if not self.buffering:
+            super().enqueue_req(conn)
+            return
+        buffered = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
+        waiting = Waiting(conn, buffered, Framer(self.limits))
+        if buffered and self._act(waiting):
+            return
+        try:
+            conn.sock.setblocking(False)
+            self.poller.register(
+                conn.sock, selectors.EVENT_READ, partial(self._on_readable, waiting)
+            )
+        except (OSError, ValueError, KeyError):
+            self._close(waiting)
+            return
+        self.waiting[conn] = waiting
+        now = time.monotonic()
+        if buffered or conn.initialized:
+            # Part of a request, or a kept-alive connection that became readable: its bytes
+            # have started to arrive.
+            self._set_deadline(waiting, now + settings.REQUEST_READ_TIMEOUT_S)
+        else:
+            self._set_deadline(
+                waiting, now + (self.cfg.keepalive or settings.REQUEST_READ_TIMEOUT_S)
+            )
+        self._on_readable(waiting)  # what already arrived, without waiting for the next turn
+
+    def _on_readable(self, waiting: Waiting, _fileobj=None) -> None:
+        """Take what the client sent; act on it once the request is whole (or refused)."""
+        conn = waiting.conn
+        try:
+            data = conn.sock.recv(RECV_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._close(waiting)
+            return
+        if waiting.lingering:
+            waiting.drained += len(data)
+            if not data or waiting.drained > LINGER_MAX_BYTES:
+                self._close(waiting)
+            return
+        if not data:
+            if waiting.buf:
+                # The client stopped sending: gunicorn answers what it has, or drops it, as it
+                # always has; its read of the socket now returns at once.
+                self._dispatch(waiting)
+            else:
+                self._close(waiting)
+            return
+        if not waiting.buf and not conn.initialized:
+            self._set_deadline(waiting, time.monotonic() + settings.REQUEST_READ_TIMEOUT_S)
+        waiting.buf += data
+        self._act(waiting)
+
+    def _act(self, waiting: Waiting) -> bool:
+        """Act on the connection's bytes so far; whether it left the waiting state."""
+        try:
+            verdict = waiting.framer.check(waiting.buf)
+        except Exception:  # a bug here must cost one connection, never the worker's loop
+            self.log.exception("Could not tell where a request ends; connection closed")
+            self._close(waiting)
+            return True
+        if verdict.state == READY:
+            self._dispatch(waiting)
+            return True
+        if verdict.state == REFUSE:
+            conn = waiting.conn
+            addr = conn.client[0] if isinstance(conn.client, tuple) else conn.client
+            self.log.warning("Invalid request from ip=%s: %s", addr, verdict.reason)
+            message = verdict.message or error_message(verdict.status, self.cfg)
+            self._answer(waiting, error_response(verdict.status, message))
+            return True
+        if verdict.expects_continue and not waiting.continued:
+            waiting.continued = True
+            with contextlib.suppress(OSError):
+                waiting.conn.sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+        return False
+
+    def _dispatch(self, waiting: Waiting) -> None:
+        """Hand the connection and its bytes to gunicorn's parser, in a request thread."""
+        self._forget(waiting)
+        conn = waiting.conn
+        if conn.parser is None:
+            conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
+        conn.initialized = True
+        conn.parser.unreader.unread(bytes(waiting.buf))
+        waiting.buf = bytearray()  # its deadline entries may outlive it a few seconds
+        conn.searchsvc_buffered = True
+        conn.searchsvc_continued = waiting.continued
+        super().enqueue_req(conn)
+
+    def _answer(self, waiting: Waiting, data: bytes) -> None:
+        """Send a short answer from the event loop (it fits the socket's buffer), then read
+        and discard what still comes for a moment before closing."""
+        conn = waiting.conn
+        try:
+            conn.sock.send(data)
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self._close(waiting)
+            return
+        if conn not in self.waiting:
+            try:
+                conn.sock.setblocking(False)
+                self.poller.register(
+                    conn.sock, selectors.EVENT_READ, partial(self._on_readable, waiting)
+                )
+            except (OSError, ValueError, KeyError):
+                self._close(waiting)
+                return
+            self.waiting[conn] = waiting
+        waiting.lingering = True
+        self._set_deadline(waiting, time.monotonic() + LINGER_S)
+
+    def _set_deadline(self, waiting: Waiting, when: float) -> None:
+        waiting.deadline = when
+        heapq.heappush(self._deadlines, (when, next(self._order), waiting))
+
+    def _forget(self, waiting: Waiting) -> None:
+        """Stop watching the connection (its heap entries are dropped as they come due)."""
+        if self.waiting.pop(waiting.conn, None) is not None:
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                self.poller.unregister(waiting.conn.sock)
+
+    def _close(self, waiting: Waiting) -> None:
+        self._forget(waiting)
+        self.nr_conns -= 1
+        waiting.conn.close()
+
+    def murder_pending(self):
+        """gunicorn's expiry of deferred connections, then ours: a connection past its
+        deadline is answered 408 if it sent part of a request, closed if it sent nothing."""
+        super().murder_pending()
+        now = time.monotonic()
+        while self._deadlines and self._deadlines[0][0] <= now:
+            when, _, waiting = heapq.heappop(self._deadlines)
+            if self.waiting.get(waiting.conn) is not waiting or waiting.deadline != when:
+                continue  # dispatched, closed, or given a later deadline since
+            self._expire(waiting)
+        if not self.alive:  # stopping: nothing to wait for on a connection that sent nothing
+            for waiting in [w for w in self.waiting.values() if not w.buf]:
+                self._close(waiting)
+        self._log_slow(now)
+
+    def _expire(self, waiting: Waiting) -> None:
+        if waiting.lingering:
+            self._close(waiting)
+            return
+        conn = waiting.conn
+        addr = conn.client[0] if isinstance(conn.client, tuple) else str(conn.client)
+        if len(self._slow_addresses) < SLOW_LOG_ADDRESSES:
+            self._slow_addresses.add(addr)
+        if waiting.buf:
+            self._slow["partial"] += 1
+            self._answer(waiting, error_response(408, MESSAGES[408]))
+        else:
+            self._slow["silent"] += 1
+            self._close(waiting)
+
+    def _log_slow(self, now: float) -> None:
+        """One line for the connections closed for slowness since the last one."""
+        if not self._slow or now - self._slow_logged < SLOW_LOG_EVERY_S:
+            return
+        partial_, silent = self._slow["partial"], self._slow["silent"]
+        addresses = ", ".join(sorted(self._slow_addresses))
+        if partial_:
+            self.log.warning(
+                "Request timeout: %d connection(s) did not send a whole request within %g s "
+                "of its first byte; answered 408 and closed (from %s)",
+                partial_,
+                settings.REQUEST_READ_TIMEOUT_S,
+                addresses,
+            )
+        if silent:
+            self.log.info(
+                "Idle timeout: %d new connection(s) sent nothing within %g s; closed (from %s)",
+                silent,
+                self.cfg.keepalive or settings.REQUEST_READ_TIMEOUT_S,
+                addresses,
+            )
+        self._slow.clear()
+        self._slow_addresses.clear()
+        self._slow_logged = now
+
+    def wait_for_and_dispatch_events(self, timeout):
+        """gunicorn's wait, cut short at the next deadline so that it fires on time."""
+        if self._deadlines:
+            timeout = min(timeout, max(0.0, self._deadlines[0][0] - time.monotonic()))
+        super().wait_for_and_dispatch_events(timeout)
+
+    # -- in the request thread ---------------------------------------------------------------
+
+    def handle_request(self, req, conn):
+        """gunicorn's, after two checks on a request read whole beforehand: no second
+        "100 Continue", and a chunked body decoded (and checked) before the app runs, so that
+        a malformed one is refused once instead of answered, then refused when drained."""
+        if getattr(conn, "searchsvc_buffered", False):
+            if getattr(conn, "searchsvc_continued", False):
+                conn.searchsvc_continued = False
+                req._expected_100_continue = False
+            if isinstance(getattr(req.body, "reader", None), ChunkedReader):
+                data = req.body.read()  # from memory; a parse error goes to handle_error
+                req.body = Body(LengthReader(IterUnreader([data]), len(data)))
+        return super().handle_request(req, conn)
+
+    def _keepalive_after(self, conn, keepalive):
+        """gunicorn's, except that a body found malformed once the answer is sent closes the
+        connection: a second answer on it would be read as the answer to the next request."""
+        try:
+            return super()._keepalive_after(conn, keepalive)
+        except http_errors.ParseException as exc:
+            addr = conn.client[0] if isinstance(conn.client, tuple) else conn.client
+            self.log.warning("Invalid request body from ip=%s: %s", addr, _describe(exc))
+            return False
+
+    # -- gunicorn's own errors, in JSON --------------------------------------------------------
 
     def handle_error(self, req, client, addr, exc):
         """Log ``exc`` as gunicorn does and answer it in JSON; never raises."""
