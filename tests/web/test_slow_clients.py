@@ -24,8 +24,9 @@ from test_scale_out import NGINX, Machines, start_nginx
 from searchsvc import settings
 from searchsvc.testing import HOST, Server, start_server
 from searchsvc.web import serve
+from searchsvc.web.framing import READY, REFUSE, WAIT, Framer, Limits
 from searchsvc.web.serve import THREADS
-from searchsvc.web.worker import READY, REFUSE, WAIT, Framer, Limits, ThreadWorker
+from searchsvc.web.worker import ThreadWorker
 
 # More trickling connections of each kind than a worker has request threads.
 CONNECTIONS = 120
