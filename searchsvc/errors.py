@@ -106,6 +106,16 @@ class IndexWriteError(IndexStateError, kind=Kind.INDEX_WRITE):
     generation is untouched."""
 
 
+class TooManyDeletionsError(IndexWriteError):
+    """An index run would delete more of the index than it may unconfirmed (a mistyped
+    corpus path, most likely), so it stopped before publishing anything; ``deleting`` of
+    the live index's ``documents`` would have gone."""
+
+    def __init__(self, message: str, *, deleting: int, documents: int):
+        super().__init__(message)
+        self.deleting, self.documents = deleting, documents
+
+
 def check_between(value: int, low: int, high: int, *, kind: Kind, field: str) -> None:
     """Raise :class:`QueryError` of ``kind`` about ``field`` unless ``low <= value <= high``."""
     if not low <= value <= high:

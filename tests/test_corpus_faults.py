@@ -72,7 +72,11 @@ def faulty_corpus(tmp_path, monkeypatch) -> Path:
     files["lot.jsonl"] = "\n".join(lines[:-1]).encode() + b"\n"
     files["lot-binaire.jsonl"] = (lines[0].replace("jsonl-ok1", "autre") + "\n").encode()
     files["lot-binaire.jsonl"] += b"\x00\x01\x02\n"
+    # Issue 23: the line after a NUL byte is read (a NUL used to end the file in silence).
+    files["lot-binaire.jsonl"] += (lines[0].replace("jsonl-ok1", "apres-nul") + "\n").encode()
+    files[".cache/cache.txt"] = good("Caches").encode()  # hidden: told, not counted
     for name, content in files.items():
+        (root / name).parent.mkdir(exist_ok=True)
         (root / name).write_bytes(content)
 
     # 100 MB files, sparse so that the test writes almost nothing.
@@ -87,6 +91,7 @@ def faulty_corpus(tmp_path, monkeypatch) -> Path:
     (root / "boucle" / "ok-dans-boucle.txt").write_text(good("Cercles"), encoding="utf-8")
     os.symlink("..", root / "boucle" / "retour")
     os.symlink("absent.txt", root / "lien-casse.txt")
+    os.symlink("/etc/passwd", root / "passwd.txt")  # out of the corpus: not read
 
     # An unreadable file: chmod 000 means nothing to root, so refuse the open itself.
     real_open = open
@@ -116,6 +121,7 @@ EXPECTED = {
     ("lot.jsonl", 4, "missing field 'body'"),
     ("lot.jsonl", 5, "not a JSON object"),
     ("lot.jsonl", 8, "duplicate id 'jsonl-ok1'"),
+    ("passwd.txt", None, "link outside the corpus"),
     ("ok-hiboux.txt", None, "duplicate id 'ok-hiboux'"),  # lot.jsonl comes first
     ("secret.txt", None, "permission denied"),
     ("utf16-casse.txt", None, "undecodable"),
@@ -129,6 +135,7 @@ GOOD_IDS = {
     "jsonl-ok1",
     "jsonl-ok2",
     "autre",
+    "apres-nul",
     "enorme",  # the first line of the huge JSONL file is fine
     "boucle/ok-dans-boucle",
     "profond/" + "n/" * DEPTH + "ok-profond",
@@ -156,7 +163,8 @@ def test_every_fault_is_reported_and_every_good_document_indexed(faulty_corpus, 
     for path, line, reason in EXPECTED:
         assert any(g[:2] == (path, line) and g[2].startswith(reason) for g in got), (path, line)
     assert f"{len(GOOD_IDS)} added" in result.stdout
-    assert f"{len(EXPECTED)} skipped" in result.stdout
+    assert f"{len(EXPECTED)} skipped, 1 hidden ignored" in result.stdout
+    assert "ignored .cache: hidden folder" in result.stderr.splitlines()
 
     with closing(SearchEngine(tmp_path / "index")) as engine:
         assert engine.stats()["documents"] == len(GOOD_IDS)

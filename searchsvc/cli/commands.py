@@ -18,13 +18,35 @@ from searchsvc.engine.results import SORTS, Filters
 from searchsvc.engine.search import SearchEngine
 from searchsvc.errors import QueryError
 from searchsvc.index import storage
-from searchsvc.ingest.corpus import Skipped
+from searchsvc.ingest.corpus import SkipKind, Skipped
 from searchsvc.ingest.indexer import check_index, reindex
 from searchsvc.query.language import understood_if_different
-from searchsvc.settings import MAX_PER_PAGE, Settings
+from searchsvc.settings import (
+    MAX_DELETED_SHARE,
+    MAX_PER_PAGE,
+    MIN_GUARDED_DELETIONS,
+    PORTS,
+    Settings,
+)
 
 # Exit status of `index` when it finished but skipped some files.
 EXIT_SKIPPED = 3
+
+# How `index` introduces each kind of report on stderr: only "skipped" lines make it exit 3.
+_REPORTED_AS = {
+    SkipKind.FAULT: "skipped",
+    SkipKind.REFUSED: "skipped",
+    SkipKind.HIDDEN: "ignored",
+    SkipKind.DROPPED: "warning",
+}
+
+
+def _settings() -> Settings:
+    """The SEARCHSVC_* settings, or exit 1 with the one line saying which one is wrong."""
+    try:
+        return Settings.from_env()
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
 
 
 def _fancy(stream) -> bool:
@@ -63,14 +85,36 @@ def main() -> None:
     help="Rebuild from scratch beside the live index, then switch atomically.",
 )
 @click.option("--no-wait", is_flag=True, help="Fail at once if another reindex is running.")
-def index_command(corpus: Path | None, index_dir: Path | None, full: bool, no_wait: bool) -> None:
+@click.option(
+    "--allow-deletions",
+    is_flag=True,
+    help="Delete from the index however many documents the corpus no longer holds "
+    f"(without it, a run deleting more than {MAX_DELETED_SHARE:.0%} of the index, "
+    f"{MIN_GUARDED_DELETIONS} documents or more, stops and changes nothing).",
+)
+@click.option(
+    "--follow-outside-links",
+    is_flag=True,
+    help="Read files and folders that links in the corpus lead to outside it "
+    "(without it, they are reported and skipped).",
+)
+def index_command(
+    corpus: Path | None,
+    index_dir: Path | None,
+    full: bool,
+    no_wait: bool,
+    allow_deletions: bool,
+    follow_outside_links: bool,
+) -> None:
     """Index the corpus: only new and changed documents unless --full.
 
     Shows its progress (a bar at a terminal, a line every few seconds elsewhere), then one
     summary line. Exits 0 when every file was indexed, 3 when some were skipped (each is
-    reported), 1 on an error (one line; the live index is unchanged).
+    reported; hidden files and dropped urls are reported but are not failures), 1 on an
+    error (one line; the live index is unchanged), a run that would delete more than half
+    of the index without --allow-deletions included.
     """
-    settings = Settings.from_env()
+    settings = _settings()
     corpus = corpus or settings.corpus
     index_dir = index_dir or settings.index
     progress = IndexProgress(sys.stderr, live=_fancy(sys.stderr))
@@ -81,7 +125,7 @@ def index_command(corpus: Path | None, index_dir: Path | None, full: bool, no_wa
 
     def on_skip(problem: Skipped) -> None:
         where = f"{problem.path}:{problem.line}" if problem.line else problem.path
-        say(f"skipped {where}: {problem.reason}")
+        say(f"{_REPORTED_AS[problem.kind]} {where}: {problem.reason}")
 
     try:
         report = reindex(
@@ -93,7 +137,13 @@ def index_command(corpus: Path | None, index_dir: Path | None, full: bool, no_wa
             wait=not no_wait,
             on_wait=lambda: say(f"waiting for another `searchsvc index` writing {index_dir}…"),
             on_notice=say,
+            allow_deletions=allow_deletions,
+            follow_outside_links=follow_outside_links,
         )
+    except errors.TooManyDeletionsError as e:
+        raise click.ClickException(
+            f"{e}; to delete them all the same, run it again with --allow-deletions"
+        ) from None
     except (FileNotFoundError, ValueError, errors.IndexStateError) as e:
         raise click.ClickException(_one_line(e)) from None
     finally:
@@ -118,7 +168,7 @@ def check_command(index_dir: Path | None) -> None:
     Exits 0 when the index is whole, 1 when a file is missing, changed or unlisted, or the
     document count does not match (then `searchsvc index` rebuilds it in full).
     """
-    index_dir = index_dir or Settings.from_env().index
+    index_dir = index_dir or _settings().index
     try:
         report = check_index(index_dir)
     except errors.IndexStateError as e:
@@ -181,7 +231,7 @@ def search_command(
     --source, --date-from, --date-to and --sort are the API's source, date_from, date_to and
     sort: the same checks, the same message (and exit status 1) for a value they refuse.
     """
-    engine = SearchEngine(index_dir or Settings.from_env().index)
+    engine = SearchEngine(index_dir or _settings().index)
     try:
         # An empty value means no filter, as an empty parameter does in the API.
         filters = Filters(source or None, date_from or None, date_to or None)
@@ -206,7 +256,7 @@ def search_command(
 )
 @click.option(
     "--port",
-    type=click.IntRange(0, 65535),
+    type=click.IntRange(*PORTS),
     default=None,
     help="Port to listen on (default: $SEARCHSVC_PORT or 8000).",
 )
@@ -223,7 +273,7 @@ def serve_command(
     """Serve the search page and JSON API with gunicorn until stopped."""
     from searchsvc.web.serve import serve
 
-    settings = Settings.from_env()
+    settings = _settings()
     index_dir = index_dir or settings.index
     if storage.current_name(index_dir) is None:
         click.echo(f"warning: no index in {index_dir} yet; run `searchsvc index`", err=True)

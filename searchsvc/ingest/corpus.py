@@ -18,14 +18,17 @@ import stat
 import unicodedata
 import zlib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from searchsvc.settings import DEFAULT_MAX_FILE_BYTES, TITLE_MAX_CHARS
 
 __all__ = [
     "Document",
+    "SkipKind",
     "Skipped",
     "corpus_bytes",
     "decode_bytes",
@@ -164,8 +167,9 @@ class Document:
 
 
 # Bump when reading turns the same bytes into another document (parsing, normalisation), so
-# that sources unchanged on disk are read again by the next incremental run.
-READER_VERSION = 1
+# that sources unchanged on disk are read again by the next incremental run. 2: a url that is
+# not an http or https address is dropped.
+READER_VERSION = 2
 
 
 def source_hash(rel_path: str, raw: bytes) -> str:
@@ -177,13 +181,43 @@ def source_hash(rel_path: str, raw: bytes) -> str:
     return digest.hexdigest()
 
 
+class SkipKind(StrEnum):
+    """What a report means for the run: whether it counts as skipped (``searchsvc index``
+    then exits 3) and whether an incremental run keeps what the source held before."""
+
+    # A source that could not be read (bad bytes, unreadable, too large): counted, and what
+    # it held before is kept, since it may read well again next time.
+    FAULT = "fault"
+    # A source left out by rule (a link out of the corpus): counted, and what it held before
+    # is deleted, since it is not to be served.
+    REFUSED = "refused"
+    # A hidden file or folder (its name starts with "."): told once, not counted: a ``.git``
+    # folder is there on purpose and must not make every run exit 3.
+    HIDDEN = "hidden"
+    # A document indexed without one of its values (a url that is not http or https): told,
+    # not counted, since the document itself is indexed.
+    DROPPED = "dropped"
+
+
 @dataclass(frozen=True)
 class Skipped:
-    """A file (or JSONL line) left out of the corpus, with the reason, for the user to fix."""
+    """A file (or JSONL line) left out of the corpus, with the reason, for the user to fix
+    (or, by ``kind``, a hidden entry left out, or a value dropped from an indexed document)."""
 
     path: str
     reason: str
     line: int | None = None
+    kind: SkipKind = SkipKind.FAULT
+
+    @property
+    def counted(self) -> bool:
+        """Whether this makes the run one that skipped something (exit status 3)."""
+        return self.kind in (SkipKind.FAULT, SkipKind.REFUSED)
+
+    @property
+    def keeps_indexed(self) -> bool:
+        """Whether an incremental run keeps the documents this source held before."""
+        return self.kind is SkipKind.FAULT
 
 
 SkipHandler = Callable[[Skipped], None]
@@ -711,8 +745,17 @@ def _read_jsonl(
             try:
                 item = next(lines, None)
             except (OSError, EOFError, zlib.error) as exc:
+                # Nothing after a read error can be trusted to start on a line boundary (a
+                # gzip stream cannot even be resumed): the rest of the file is left out, and
+                # the report says from which line on.
                 reason = "corrupt gzip data" if gzipped else "read error"
-                skip(Skipped(rel_path, f"{reason} ({exc})", lineno + 1))
+                skip(
+                    Skipped(
+                        rel_path,
+                        f"{reason} ({exc}); nothing read from line {lineno + 1} on",
+                        lineno + 1,
+                    )
+                )
                 return
             if item is None:
                 break
@@ -732,9 +775,9 @@ def _read_jsonl(
             if digest in known:
                 yield Document.unchanged(known[digest], rel_path, digest), lineno
                 continue
-            if b"\x00" in raw:
+            if b"\x00" in raw:  # this line only: the next line break ends it all the same
                 skip(Skipped(rel_path, "not valid text (binary data)", lineno))
-                return
+                continue
             if lineno == 1:
                 raw = raw.removeprefix(codecs.BOM_UTF8)
             try:
@@ -752,10 +795,35 @@ def _read_jsonl(
             doc = _jsonl_document(obj, rel_path, digest)
             if isinstance(doc, str):
                 skip(Skipped(rel_path, doc, lineno))
-            else:
-                yield doc, lineno
+                continue
+            why = None if doc.url is None else _not_a_web_address(doc.url)
+            if why is not None:
+                doc = replace(doc, url=None)
+                skip(Skipped(rel_path, f"url dropped ({why})", lineno, SkipKind.DROPPED))
+            yield doc, lineno
     if not found:
         skip(Skipped(rel_path, "empty file"))
+
+
+# The only link schemes a document's url may have: the API and pages hand it to browsers as
+# a link, and javascript:, data: or file: there would run or open what the corpus chose.
+_WEB_SCHEMES = frozenset({"http", "https"})
+_SCHEME_SHOWN_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,19}")
+
+
+def _not_a_web_address(url: str) -> str | None:
+    """Why ``url`` is not kept as a document's link, or None when it is an absolute http or
+    https address with a host. Read as browsers read it (``urlsplit`` drops the tabs, line
+    breaks and leading control characters they drop), so ``java\tscript:`` is javascript."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a broken bracketed host, say
+        return "not a valid address"
+    if parts.scheme.lower() in _WEB_SCHEMES:
+        return None if parts.hostname else "an http address without a host"
+    if parts.scheme and _SCHEME_SHOWN_RE.fullmatch(parts.scheme):
+        return f"scheme {parts.scheme.lower()}: is not http or https"
+    return "not an absolute http or https address"
 
 
 def _json_reason(exc: json.JSONDecodeError) -> str:
@@ -855,12 +923,23 @@ def _sorted_entries(abs_dir: str, rel_dir: str, skip: SkipHandler) -> list[os.Di
         return []
 
 
-def _walk(root: str, skip: SkipHandler) -> Iterator[tuple[str, str]]:
+def _inside(path: str, real_root: str) -> bool:
+    """Whether ``path``, every link on the way resolved, is ``real_root`` or under it."""
+    return os.path.commonpath([os.path.realpath(path), real_root]) == real_root
+
+
+def _walk(
+    root: str, skip: SkipHandler, follow_outside_links: bool = False
+) -> Iterator[tuple[str, str]]:
     """Yield paths of readable-kind files under ``root`` in sorted order, following symlinks.
 
+    A link whose target (every link on the way resolved) leaves ``root`` is reported and not
+    followed unless ``follow_outside_links``: a corpus should not serve ``/etc/passwd`` for
+    a stray link. Hidden entries (names starting with ".") are reported, a folder once.
     Depth first with an explicit stack rather than recursion: folders may nest deeper than
     Python's recursion limit.
     """
+    real_root = os.path.realpath(root)
     root_st = os.stat(root)
     root_key = (root_st.st_dev, root_st.st_ino)
     visited: dict[tuple[int, int], str] = {root_key: "."}
@@ -873,10 +952,11 @@ def _walk(root: str, skip: SkipHandler) -> Iterator[tuple[str, str]]:
             stack.pop()
             ancestors.discard(dir_key)
             continue
-        if entry.name.startswith("."):
-            continue
         name = escape_surrogates(entry.name)
         rel = f"{rel_dir}/{name}" if rel_dir else name
+        if entry.name.startswith("."):
+            _report_hidden(entry, rel, skip)
+            continue
         try:
             st = os.stat(entry.path)
         except FileNotFoundError:
@@ -886,7 +966,14 @@ def _walk(root: str, skip: SkipHandler) -> Iterator[tuple[str, str]]:
         except OSError as exc:
             skip(Skipped(rel, _os_reason(exc)))
             continue
-        if stat.S_ISDIR(st.st_mode):
+        is_dir = stat.S_ISDIR(st.st_mode)
+        if not is_dir and _kind(entry.name) is None:
+            continue  # not a kind we read, wherever it points
+        if not follow_outside_links and entry.is_symlink() and not _inside(entry.path, real_root):
+            target = escape_surrogates(os.path.realpath(entry.path))
+            skip(Skipped(rel, f"link outside the corpus (to {target})", kind=SkipKind.REFUSED))
+            continue
+        if is_dir:
             key = (st.st_dev, st.st_ino)
             if key in ancestors:
                 skip(Skipped(rel, "symlink loop"))
@@ -896,8 +983,22 @@ def _walk(root: str, skip: SkipHandler) -> Iterator[tuple[str, str]]:
                 visited[key] = rel
                 ancestors.add(key)
                 stack.append((iter(_sorted_entries(entry.path, rel, skip)), rel, key))
-        elif _kind(entry.name) is not None:
+        else:
             yield entry.path, rel  # _parse_located reports non-regular files
+
+
+def _report_hidden(entry: os.DirEntry, rel: str, skip: SkipHandler) -> None:
+    """Report a hidden folder once (its contents are not looked at) and a hidden file of a
+    kind the corpus would read; other hidden files (``.DS_Store``) are ignored as any file of
+    another kind is."""
+    try:
+        is_dir = entry.is_dir()  # through a link too: what would have been walked
+    except OSError:
+        is_dir = False
+    if is_dir:
+        skip(Skipped(rel, "hidden folder", kind=SkipKind.HIDDEN))
+    elif _kind(entry.name) is not None:
+        skip(Skipped(rel, "hidden file", kind=SkipKind.HIDDEN))
 
 
 def read_corpus(
@@ -906,6 +1007,8 @@ def read_corpus(
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     on_read: ReadHandler | None = None,
     known: Mapping[str, str] | None = None,
+    *,
+    follow_outside_links: bool = False,
 ) -> Iterator[Document]:
     """Stream every document under ``root`` in sorted path order, reporting bad files to on_skip.
 
@@ -917,6 +1020,11 @@ def read_corpus(
     ``on_read`` is told the bytes read as reading goes (see :func:`corpus_bytes`). Raises
     FileNotFoundError at once if ``root`` does not exist, ValueError if it is a file of
     another kind; bad files never raise. A document id seen twice keeps its first occurrence.
+
+    Files and folders reached through a link that leaves ``root`` are reported (a
+    :attr:`SkipKind.REFUSED` skip) and not read unless ``follow_outside_links``; hidden ones
+    are reported as :attr:`SkipKind.HIDDEN`, and a JSON Lines url that is not http or https
+    is dropped from its document and reported as :attr:`SkipKind.DROPPED`.
     """
     root_str = os.fspath(root)
     _check_root(root_str)
@@ -926,6 +1034,7 @@ def read_corpus(
         max_file_bytes,
         on_read or _ignore_position,
         _NOTHING_KNOWN if known is None else known,
+        follow_outside_links,
     )
 
 
@@ -937,22 +1046,25 @@ def _check_root(root: str) -> None:
         raise ValueError(f"the corpus {root} is a file of no kind searchsvc reads ({kinds})")
 
 
-def _files(root: str, skip: SkipHandler) -> Iterator[tuple[str, str]]:
+def _files(
+    root: str, skip: SkipHandler, follow_outside_links: bool = False
+) -> Iterator[tuple[str, str]]:
     """``(path, path relative to the corpus)`` of each file to read under ``root``; a corpus
-    that is one file is that file, named by its own name."""
+    that is one file is that file, named by its own name (wherever a link there points: it
+    was named on purpose)."""
     if os.path.isdir(root):
-        yield from _walk(root, skip)
+        yield from _walk(root, skip, follow_outside_links)
     else:
         yield root, escape_surrogates(os.path.basename(root))
 
 
-def corpus_bytes(root: str | os.PathLike[str]) -> int:
+def corpus_bytes(root: str | os.PathLike[str], *, follow_outside_links: bool = False) -> int:
     """The bytes on disk of the files :func:`read_corpus` would read under ``root`` (the
     total of a progress bar: files are counted before they are read)."""
     root_str = os.fspath(root)
     _check_root(root_str)
     total = 0
-    for path, _rel in _files(root_str, _ignore_skip):
+    for path, _rel in _files(root_str, _ignore_skip, follow_outside_links):
         with contextlib.suppress(OSError):
             total += os.stat(path).st_size
     return total
@@ -964,10 +1076,11 @@ def _read_corpus(
     max_file_bytes: int,
     on_read: ReadHandler,
     known: Mapping[str, str],
+    follow_outside_links: bool,
 ) -> Iterator[Document]:
     """Generator behind :func:`read_corpus` (split so argument errors raise immediately)."""
     seen: dict[str, tuple[str, int | None]] = {}
-    for abs_path, rel_path in _files(root, skip):
+    for abs_path, rel_path in _files(root, skip, follow_outside_links):
         located = _parse_located(abs_path, rel_path, skip, max_file_bytes, on_read, known)
         for doc, line in located:
             first = seen.get(doc.id)

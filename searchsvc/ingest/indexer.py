@@ -43,13 +43,24 @@ from searchsvc.index.whoosh_internals import (
     abandon,
     text_column,
 )
-from searchsvc.ingest.corpus import Document, Skipped, corpus_bytes, read_corpus
-from searchsvc.settings import DEFAULT_LIMIT_MB, PARALLEL_MIN_BYTES
+from searchsvc.ingest.corpus import Document, SkipKind, Skipped, corpus_bytes, read_corpus
+from searchsvc.settings import (
+    DEFAULT_LIMIT_MB,
+    MAX_DELETED_SHARE,
+    MIN_GUARDED_DELETIONS,
+    PARALLEL_MIN_BYTES,
+)
 
 
 @dataclass
 class IndexReport:
-    """What a reindex did: counts, skipped files, time and the generation now live."""
+    """What a reindex did: counts, skipped files, time and the generation now live.
+
+    ``skipped`` holds what counts as skipped (:attr:`Skipped.counted`: unreadable sources,
+    links out of the corpus); ``hidden`` the hidden files and folders left out, ``dropped``
+    the values dropped from indexed documents (a url that is not http or https): both told,
+    neither a failure.
+    """
 
     full: bool
     added: int = 0
@@ -57,6 +68,8 @@ class IndexReport:
     deleted: int = 0
     unchanged: int = 0
     skipped: list[Skipped] = field(default_factory=list)
+    hidden: list[Skipped] = field(default_factory=list)
+    dropped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
     generation: str = ""
     # Documents the published generation holds, counted in it after writing.
@@ -67,10 +80,13 @@ class IndexReport:
     def summary(self) -> str:
         """One line for people: counts and time."""
         kind = "full" if self.full else "incremental"
+        told = f", {len(self.hidden):,} hidden ignored" if self.hidden else ""
+        if self.dropped:
+            told += f", {len(self.dropped):,} url{'s' if len(self.dropped) > 1 else ''} dropped"
         return (
             f"{kind} reindex: {self.added:,} added, {self.updated:,} updated, "
             f"{self.deleted:,} deleted, {self.unchanged:,} unchanged, "
-            f"{len(self.skipped):,} skipped — {self.documents:,} documents in "
+            f"{len(self.skipped):,} skipped{told} — {self.documents:,} documents in "
             f"{self.generation or 'the live index'}, {self.seconds:.2f} s"
         )
 
@@ -119,6 +135,8 @@ def reindex(
     procs: int | None = None,
     on_wait: Callable[[], None] | None = None,
     on_notice: Callable[[str], None] | None = None,
+    allow_deletions: bool = False,
+    follow_outside_links: bool = False,
 ) -> IndexReport:
     """Bring the index in ``index_dir`` up to date with the documents in ``corpus`` (a folder,
     or a single file of a kind the corpus may hold).
@@ -131,9 +149,16 @@ def reindex(
     updated (damaged, an older format) and is rebuilt in full instead. An index written by a
     newer searchsvc is left untouched: :class:`~searchsvc.errors.IndexTooNewError`, even
     with ``full``.
+
+    A run, full or incremental, that would delete more of the live index's documents than
+    :func:`deletes_too_many` allows stops before anything is published or deleted
+    (:class:`~searchsvc.errors.TooManyDeletionsError`) unless ``allow_deletions``: a
+    mistyped corpus path must not empty the index. ``follow_outside_links`` reads files
+    and folders that links in the corpus lead to outside it (else reported and skipped).
     """
     corpus, root = Path(corpus), Path(index_dir)
-    total = corpus_bytes(corpus)  # FileNotFoundError, ValueError: no corpus to read
+    # FileNotFoundError, ValueError: no corpus to read
+    total = corpus_bytes(corpus, follow_outside_links=follow_outside_links)
     started = time.monotonic()
     try:
         with storage.write_lock(root, wait=wait, on_wait=on_wait):
@@ -147,21 +172,35 @@ def reindex(
                 on_notice(why)
 
             def skipped(problem: Skipped) -> None:
-                report.skipped.append(problem)
+                if problem.kind is SkipKind.HIDDEN:
+                    report.hidden.append(problem)
+                elif problem.kind is SkipKind.DROPPED:
+                    report.dropped.append(problem)
+                else:
+                    report.skipped.append(problem)
                 if on_skip:
                     on_skip(problem)
 
             meter = _Meter(total, progress)
 
             def read(known: dict[str, str] | None = None) -> Iterator[Document]:
-                docs = read_corpus(corpus, on_skip=skipped, on_read=meter.read, known=known)
+                docs = read_corpus(
+                    corpus,
+                    on_skip=skipped,
+                    on_read=meter.read,
+                    known=known,
+                    follow_outside_links=follow_outside_links,
+                )
                 return meter.count(docs)
 
             if live is None:
                 procs = procs or _default_procs(total)
-                _build(root, read(), report, limitmb, procs, meter)
+                # A full build replaces the live index as surely as deletions do: it is
+                # guarded alike when there is a whole live index to compare it with.
+                before = _live_ids(root) if full else None
+                _build(root, read(), report, limitmb, procs, meter, before, allow_deletions)
             else:
-                _update(root, live, read, report, limitmb, meter)
+                _update(root, live, read, report, limitmb, meter, allow_deletions)
             storage.collect_garbage(root)
     except (OSError, HelperFailed) as e:
         raise errors.IndexWriteError(_failure(root, e)) from e
@@ -193,6 +232,39 @@ def _updatable(root: Path) -> tuple[storage.Generation | None, str | None]:
     except errors.IndexStateError as e:  # damaged, or another format
         return None, f"{e} — rebuilding it in full"
     return live, None
+
+
+def _live_ids(root: Path) -> set[str] | None:
+    """The ids of the live index's documents, or None when there is no whole live index of
+    this format to compare a full build with (none yet, damaged, another format: it is
+    rebuilt whatever the corpus holds, since it cannot be served as it is)."""
+    live, _why = _updatable(root)
+    if live is None:
+        return None
+    with contextlib.closing(whoosh_index.open_dir(live.path)) as live_ix:
+        known, _paths = _indexed_hashes(live_ix)
+    return set(known)
+
+
+def deletes_too_many(deleting: int, documents: int) -> bool:
+    """Whether deleting ``deleting`` of the live index's ``documents`` needs confirming: more
+    than :data:`~searchsvc.settings.MAX_DELETED_SHARE` of them, and at least
+    :data:`~searchsvc.settings.MIN_GUARDED_DELETIONS`."""
+    return deleting >= MIN_GUARDED_DELETIONS and deleting > MAX_DELETED_SHARE * documents
+
+
+def _check_deletions(deleting: int, documents: int, allowed: bool) -> None:
+    """Stop the run (nothing published, nothing deleted) when it deletes too many documents
+    without being allowed to."""
+    if allowed or not deletes_too_many(deleting, documents):
+        return
+    raise errors.TooManyDeletionsError(
+        f"this run would delete {deleting:,} of the {documents:,} documents in the index "
+        f"(more than {MAX_DELETED_SHARE:.0%}), so it stopped: the live index is unchanged. "
+        "Check that the corpus is the right one",
+        deleting=deleting,
+        documents=documents,
+    )
 
 
 @dataclass
@@ -343,7 +415,12 @@ def _build(
     limitmb: int,
     procs: int,
     meter: _Meter,
+    before: set[str] | None = None,
+    allow_deletions: bool = False,
 ) -> None:
+    """Write every document into a new generation and publish it. ``before`` holds the ids
+    of the live index it replaces, if any: those it no longer holds are counted as deleted,
+    and too many of them stop the build before its segments are committed."""
     name, tmp = storage.new_generation(root)
     try:
         ix = whoosh_index.create_in(tmp, build_schema())
@@ -351,9 +428,15 @@ def _build(
             with _helpers_die_with_this_process():
                 writer = _builder(ix, limitmb, procs)
                 try:
+                    written: set[str] = set()
                     for doc in docs:
                         writer.add_document(**_without_none(_fields(doc)))
                         report.added += 1
+                        if before is not None:
+                            written.add(doc.id)
+                    if before is not None:
+                        report.deleted = len(before - written)
+                        _check_deletions(report.deleted, len(before), allow_deletions)
                     meter.tell("writing")
                     writer.commit()
                 except BaseException:
@@ -376,6 +459,7 @@ def _update(
     report: IndexReport,
     limitmb: int,
     meter: _Meter,
+    allow_deletions: bool = False,
 ) -> None:
     """Write the changes as a new generation that starts from links to the live one's files.
 
@@ -413,11 +497,19 @@ def _update(
                 report.updated += 1
         # A file that could not be read this time keeps its documents: a broken or
         # momentarily unreadable file (or folder) must not empty the index of what it held.
-        kept_paths = {s.path for s in report.skipped}
-        for doc_id in known.keys() - seen:
-            if not _was_skipped(paths.get(doc_id) or "", kept_paths):
-                (writer or open_writer()).delete_by_term("id", doc_id)
-                report.deleted += 1
+        # One left out by rule (a link out of the corpus) does not.
+        kept_paths = {s.path for s in report.skipped if s.keeps_indexed}
+        gone = sorted(
+            doc_id
+            for doc_id in known.keys() - seen
+            if not _was_skipped(paths.get(doc_id) or "", kept_paths)
+        )
+        # Before any deletion and before the commit writes the new segment: the generation
+        # begun for the changes is then removed unpublished.
+        _check_deletions(len(gone), len(known), allow_deletions)
+        for doc_id in gone:
+            (writer or open_writer()).delete_by_term("id", doc_id)
+            report.deleted += 1
         expected = len(known) + report.added - report.deleted
         if writer is None:
             report.documents, report.generation = expected, live.name
