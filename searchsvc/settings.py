@@ -102,11 +102,19 @@ class QueryCost:
 QUERY_COST = QueryCost()
 # A search whose estimated time (QUERY_COST) is over this is refused at once with
 # query_too_expensive, before it runs: long before SEARCH_TIME_LIMIT, so one client cannot
-# make a worker spend 2 s a request. CALIBRATION_NOTE
+# make a worker spend 2 s a request. Calibrated on the bench index (30,508 documents, 2 shared
+# cores) by bench/expensive_clients.py --calibrate: the 1,000 bench queries estimate 35 ms at
+# most and none is refused; 40 or 50 common words, 10 OR'ed phrases of common words, `con*
+# fic*` are refused in 1 to 40 ms; the most expensive of each kind accepted (20 common words,
+# 5 phrases, 100 hits a page, page 100 x 100, prefixes, `utiliser` by date) took 35 to 130 ms.
+# (The sort by date then went through Whoosh's collectors; it runs term-wise since, and none
+# of the first 300 bench queries sorted by date is refused: 13 were.)
 MAX_QUERY_SECONDS = 0.15
 # Served, a search estimated to take longer than this is heavy: it waits apart, runs one at a
 # time per worker and only when no other search waits (see searchsvc.web.security), so that
-# a client sending heavy ones cannot make cheap ones wait behind them. HEAVY_CALIBRATION
+# a client sending heavy ones cannot make cheap ones wait behind them. The bench queries
+# estimate 13 ms at the median, 25 ms at p99: 4 of the 1,000 are heavy (quoted phrases of
+# stop words, up to 35 ms).
 HEAVY_QUERY_SECONDS = 0.03
 
 # -- the engine in a served worker ---------------------------------------------------------

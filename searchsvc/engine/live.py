@@ -26,6 +26,50 @@ from searchsvc.index.whoosh_internals import ArraysFileError
 from searchsvc.settings import VERIFY_EVERY_S
 
 
+class GiveUpTurn(Exception):
+    """Raised by a user of the searcher to give its turn up (a search found heavier than it
+    may run in its turn); :meth:`LiveIndex.searcher` lets it through untouched."""
+
+
+class _Turns:
+    """A reentrant lock whose waiting holders take turns by urgency: a waiting urgent
+    holder (a search) always goes before a waiting patient one (a heavy search), so heavy
+    searches run between the others, never ahead of one that waits."""
+
+    def __init__(self):
+        self._cond = threading.Condition(threading.Lock())
+        self._owner: int | None = None
+        self._depth = 0
+        self._urgent_waiting = 0
+
+    @contextmanager
+    def hold(self, urgent: bool = True) -> Iterator[None]:
+        """Hold the lock (again, if this thread holds it already)."""
+        me = threading.get_ident()
+        with self._cond:
+            if self._owner != me:
+                if urgent:
+                    self._urgent_waiting += 1
+                    try:
+                        while self._owner is not None:
+                            self._cond.wait()
+                    finally:
+                        self._urgent_waiting -= 1
+                else:
+                    while self._owner is not None or self._urgent_waiting:
+                        self._cond.wait()
+                self._owner = me
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._depth -= 1
+                if not self._depth:
+                    self._owner = None
+                    self._cond.notify_all()
+
+
 class LiveIndex:
     """The open live generation of ``root`` and its one searcher, shared by threads in turn.
 
@@ -48,7 +92,7 @@ class LiveIndex:
         self.verify_every = verify_every
         self._on_new_searcher = on_new_searcher
         self._lock = threading.Lock()  # guards what is open
-        self._use = threading.RLock()  # one user of the searcher at a time
+        self._use = _Turns()  # one user of the searcher at a time, urgent ones first
         self._searcher: Searcher | None = None
         self._searcher_epoch = 0
         self._ix: whoosh_index.Index | None = None
@@ -61,9 +105,10 @@ class LiveIndex:
         self._opened_files: dict[str, tuple[int, int] | None] = {}
 
     @contextmanager
-    def searcher(self) -> Iterator[Searcher]:
-        """Yield the searcher, brought up to date with the index on disk; one user at a time."""
-        with self._use, self._reading():
+    def searcher(self, urgent: bool = True) -> Iterator[Searcher]:
+        """Yield the searcher, brought up to date with the index on disk; one user at a time,
+        those waiting with ``urgent`` (the default) before those waiting without."""
+        with self._use.hold(urgent), self._reading():
             ix, epoch = self._index()
             current = self._searcher
             if current is None or self._searcher_epoch != epoch:
@@ -99,7 +144,7 @@ class LiveIndex:
 
     def close(self) -> None:
         """Release the searcher and the index."""
-        with self._use:
+        with self._use.hold():
             if self._searcher is not None:
                 self._searcher.close()
                 self._searcher = None
@@ -151,7 +196,7 @@ class LiveIndex:
         """
         try:
             yield
-        except (errors.SearchsvcError, collectors.TimeLimit):
+        except (errors.SearchsvcError, collectors.TimeLimit, GiveUpTurn):
             raise
         except ArraysFileError as e:
             self._raise_if_damaged()

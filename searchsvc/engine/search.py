@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
+from contextvars import ContextVar
 from dataclasses import replace
 
 from whoosh import collectors
@@ -21,7 +23,7 @@ from whoosh import query as wq
 from whoosh.searching import Searcher
 
 from searchsvc.engine import completion, ranking, snippets, suggest, titles
-from searchsvc.engine.live import LiveIndex
+from searchsvc.engine.live import GiveUpTurn, LiveIndex
 from searchsvc.engine.results import SORTS, Filters, Hit, SearchResult, StoredDocument
 from searchsvc.errors import Kind, QueryError, QueryTooExpensive, check_between
 from searchsvc.index.caches import LRU, stored_fields
@@ -29,6 +31,7 @@ from searchsvc.index.caches import title as stored_title
 from searchsvc.query import language as ql
 from searchsvc.query.plan import Highlights, QueryBuilder
 from searchsvc.settings import (
+    HEAVY_QUERY_SECONDS,
     MAX_COMPLETIONS,
     MAX_PER_PAGE,
     MAX_RESULT_WINDOW,
@@ -45,6 +48,15 @@ from searchsvc.settings import (
     Weights,
 )
 from searchsvc.text.analysis import content_term
+
+# Set by a server for the duration of a request (the core knows no web framework): what a
+# search estimated heavier than HEAVY_QUERY_SECONDS runs under. The server gives the
+# request's place among the others back while it waits there, so that heavy searches queue
+# apart, one at a time, and cheap ones never wait behind a line of them. Unset (the CLI,
+# tests), every search runs in its turn.
+heavy_lane: ContextVar[Callable[[], AbstractContextManager[None]] | None] = ContextVar(
+    "searchsvc_heavy_lane", default=None
+)
 
 
 class SearchEngine:
@@ -174,7 +186,37 @@ class SearchEngine:
             )
         filters = filters or Filters()
         tree = ql.parse(text)
-        with self.searcher() as s:
+        lane = heavy_lane.get()
+        if lane is None:
+            return self._turn(text, tree, page, per_page, filters, sort, typing, started)
+        try:
+            return self._turn(text, tree, page, per_page, filters, sort, typing, started, True)
+        except GiveUpTurn:
+            pass
+        # Heavy: its turn among the others is given back while it waits for the heavy lane,
+        # then it runs whenever no other search waits for the searcher.
+        with lane():
+            return self._turn(
+                text, tree, page, per_page, filters, sort, typing, started, urgent=False
+            )
+
+    def _turn(
+        self,
+        text: str,
+        tree: ql.Node,
+        page: int,
+        per_page: int,
+        filters: Filters,
+        sort: str,
+        typing: bool,
+        started: float,
+        light_only: bool = False,
+        urgent: bool = True,
+    ) -> SearchResult:
+        """One turn with the searcher for a search (the cached page, or :meth:`_search`);
+        ``light_only``: give the turn up (:class:`GiveUpTurn`) rather than run a search
+        estimated to take more than ``HEAVY_QUERY_SECONDS``."""
+        with self._live.searcher(urgent) as s:
             make_builder = QueryBuilder
             if typing:
                 typed = completion.typing_tree(tree, text, s.reader())
@@ -185,7 +227,7 @@ class SearchEngine:
             if cached is not None:
                 return replace(cached, took_ms=_ms(started))
             result = self._search(
-                s, tree, text, page, per_page, filters, sort, started, make_builder
+                s, tree, text, page, per_page, filters, sort, started, make_builder, light_only
             )
             self._pages.put(key, result)
             return result
@@ -201,9 +243,11 @@ class SearchEngine:
         sort: str,
         started: float,
         make_builder: type[QueryBuilder] = QueryBuilder,
+        light_only: bool = False,
     ) -> SearchResult:
         """One page of results for a parsed query, with the fallbacks; see :meth:`search`.
-        ``make_builder`` builds the Whoosh queries (the instant search gives its own)."""
+        ``make_builder`` builds the Whoosh queries (the instant search gives its own);
+        ``light_only``: raise :class:`GiveUpTurn` before running anything heavy."""
         limit = page * per_page
         deadline = time.monotonic() + self.time_limit
         instant = make_builder is completion.InstantQueryBuilder
@@ -227,6 +271,10 @@ class SearchEngine:
                 text, ql.render(tree), 0, page, per_page, _ms(started), notice=notice
             )
         ranking.check_prefixes(wq, s.reader())
+        # Refused before it runs when its postings say it would take too long, fallbacks
+        # included (each checked with what came before it, when it is due).
+        shown = min(per_page, max(0, limit - (page - 1) * per_page))
+        estimate = self._check_cost(s, wq, sort, keep, shown, light_only=light_only)
         ranked = run(wq, builder)
         if instant:
             self._samples.put(text, [d for _score, d in ranked.top[:SAMPLE_DOCS]])
@@ -243,8 +291,18 @@ class SearchEngine:
             for fallback in ({"fuzzy": True}, {"fuzzy": True, "relaxed": True}):
                 builder = make_builder(s.reader(), self.weights, **fallback)
                 wq = builder.build(tree)
-                if wq is None:
-                    continue
+                if wq is None or (not fallback.get("relaxed") and not builder.approximate):
+                    continue  # no close word for any word: the query that found nothing
+                if builder.relaxed_used and not ranking.affordable(
+                    s, wq, sort, keep, spent=estimate
+                ):
+                    # Whoosh's coordination bonus costs it ~100 times more than the same
+                    # union run term-wise (2 s for 40 common words): without it, documents
+                    # with more of the words still come first, by their words' scores.
+                    wq = ranking.without_coordination(wq)
+                estimate = self._check_cost(
+                    s, wq, sort, keep, 0, spent=estimate, light_only=light_only
+                )
                 ranked = run(wq, builder)
                 total = ranked.total
                 if total:
@@ -298,10 +356,30 @@ class SearchEngine:
             if wq is None:
                 return 0
             ranking.check_prefixes(wq, s.reader())
+            ranking.check_cost(s, wq, whoosh=not ranking.runs_termwise(wq), limit=0, shown=0)
             try:
                 return ranking.count(s, wq, time.monotonic() + self.time_limit)
             except collectors.TimeLimit:
                 raise self._too_slow() from None
+
+    def _check_cost(
+        self,
+        s: Searcher,
+        wq,
+        sort: str,
+        keep: int,
+        shown: int,
+        spent: float = 0.0,
+        light_only: bool = False,
+    ) -> float:
+        """Refuse a query whose estimated time, added to ``spent`` (the estimate of the runs
+        before it), is over the limit (see :func:`ranking.check_cost`); the new total. With
+        ``light_only``, give the turn up when that is over ``HEAVY_QUERY_SECONDS``."""
+        whoosh = not ranking.runs_termwise(wq, sort)
+        total = ranking.check_cost(s, wq, whoosh=whoosh, limit=keep, shown=shown, spent=spent)
+        if light_only and total > HEAVY_QUERY_SECONDS:
+            raise GiveUpTurn()
+        return total
 
     def _too_slow(self) -> QueryTooExpensive:
         return QueryTooExpensive(
@@ -392,6 +470,8 @@ class SearchEngine:
                 if wq is None:
                     return []
                 ranking.check_prefixes(wq, s.reader())
+                whoosh = not ranking.runs_termwise(wq)
+                ranking.check_cost(s, wq, whoosh=whoosh, limit=SAMPLE_DOCS, shown=0)
                 deadline = time.monotonic() + self.time_limit
                 ranked = ranking.rank(s, wq, SAMPLE_DOCS, deadline)
             except (QueryError, collectors.TimeLimit):

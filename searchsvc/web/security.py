@@ -14,18 +14,26 @@ once the load stops.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Flask, Response, abort, g, request
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
-from searchsvc.settings import MAX_IN_FLIGHT, MAX_QUEUED, QUEUE_WAIT_S
+from searchsvc.engine.search import heavy_lane
+from searchsvc.settings import (
+    HEAVY_IN_FLIGHT,
+    HEAVY_QUEUED,
+    MAX_IN_FLIGHT,
+    MAX_QUEUED,
+    QUEUE_WAIT_S,
+)
 
 # Everything is served by the app itself; no inline script or style, no framing.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -56,6 +64,7 @@ HEADER_ITEMS = tuple(HEADERS.items())
 UNLIMITED_ENDPOINTS = frozenset({"health.healthz", "static", "api.openapi"})
 
 _LIMITER_KEY = "searchsvc.limiter"
+_HEAVY_KEY = "searchsvc.heavy_limiter"
 
 
 class Overloaded(ServiceUnavailable):
@@ -92,65 +101,179 @@ def client_gone() -> bool:
         return True  # reset by the peer
 
 
+class _Waiter(threading.Event):
+    """One request waiting for a slot: set when it is served (or shed); ``client`` is whose."""
+
+    def __init__(self, client: str | None):
+        super().__init__()
+        self.client = client
+
+
+def _client_of(waiter: threading.Event) -> str | None:
+    return getattr(waiter, "client", None)
+
+
 class InFlightLimiter:
-    """At most ``limit`` holders at once; ``queue`` more may wait up to ``wait`` seconds, served
-    first come, first served (a freed slot goes to the longest waiter, never to a newcomer),
-    so that the wait of a queued request is bounded by those ahead of it."""
+    """At most ``limit`` holders at once; ``queue`` more may wait up to ``wait`` seconds, so
+    that the wait of a queued request is bounded by those ahead of it (a freed slot goes to
+    a waiter, never to a newcomer).
+
+    Waiters are served fairly between clients (``client``, an address; None is one client
+    like any other): a freed slot goes to the waiter of the client that has had the least
+    of the worker's time lately (the seconds its requests held slots, fading with a
+    half-life of ``FAIR_HALF_LIFE_S``, and ``FAIR_FLOOR_S`` a request), the longest waiter
+    first among equals; so among requests of one client, or of clients that had as much,
+    first come, first served, and a client sending many or long requests cannot make
+    another's wait behind all of them. When the queue is full, a newcomer whose client
+    waits with fewer requests than the client waiting with most takes the place of that
+    client's latest request, which is shed instead: one client cannot fill the queue.
+    """
 
     def __init__(self, limit: int, queue: int, wait: float):
         self.limit, self.queue, self.wait = limit, queue, wait
         self._lock = threading.Lock()
         self._free = limit
-        self._waiters: deque[threading.Event] = deque()
+        self._parked = 0  # requests that gave their slot back to wait elsewhere (see release)
+        self._waiters: list[threading.Event] = []  # in order of arrival
+        self._shed: set[threading.Event] = set()  # waiters pushed out of a full queue
+        self._held: dict[int, tuple[str | None, float]] = {}  # thread -> (client, since)
+        self._usage: dict[str | None, tuple[float, float]] = {}  # client -> (seconds, when)
 
-    def acquire(self, gone: Callable[[], bool] | None = None) -> bool:
+    def acquire(self, gone: Callable[[], bool] | None = None, client: str | None = None) -> bool:
         """Take a slot, waiting in the bounded queue if need be; False when shed.
 
         ``gone()`` is asked while waiting whether the client left (a search page aborts the
         request of each pause in typing when the next one comes): such a request leaves
         the queue at once, raising :class:`ClientGone`, rather than holding a place that a
-        request someone still waits for would then be refused.
+        request someone still waits for would then be refused. The slot is the calling
+        thread's until it calls :meth:`release`.
         """
         with self._lock:
             if self._free and not self._waiters:
                 self._free -= 1
+                self._take(client)
                 return True
-            if len(self._waiters) >= self.queue:
+            full = len(self._waiters) + self._parked >= self.queue
+            if full and not self._push_out(client):
                 return False
-            turn = threading.Event()
-            self._waiters.append(turn)
+            waiter = _Waiter(client)
+            self._waiters.append(waiter)
         deadline = time.monotonic() + self.wait
         left = self.wait
         while left > 0:
-            if turn.wait(left if gone is None else min(left, GONE_POLL_S)):
-                return True
+            if waiter.wait(left if gone is None else min(left, GONE_POLL_S)):
+                return self._served(waiter)
             if gone is not None and gone():
-                self._leave_queue(turn, keep=False)
+                self._leave_queue(waiter, keep=False)
                 raise ClientGone()
             left = deadline - time.monotonic()
-        return self._leave_queue(turn, keep=True)
+        return self._leave_queue(waiter, keep=True)
 
-    def _leave_queue(self, turn: threading.Event, keep: bool) -> bool:
-        """Leave the queue; whether a slot came with it (handed over as the wait ended: kept
-        when ``keep``, passed on otherwise)."""
+    def _take(self, client: str | None) -> None:
+        """Note that this thread holds a slot for ``client``; with the lock held."""
+        self._held[threading.get_ident()] = (client, time.monotonic())
+
+    def _served(self, waiter: threading.Event) -> bool:
+        """The waiter's event was set: served (the slot is this thread's), or shed."""
         with self._lock:
-            if not turn.is_set():
-                self._waiters.remove(turn)
+            if waiter in self._shed:
+                self._shed.discard(waiter)
                 return False
+            self._take(_client_of(waiter))
+            return True
+
+    def _push_out(self, client: str | None) -> bool:
+        """Make room in the full queue for a request of ``client`` by shedding the latest
+        request of the client waiting with the most, if that is more than ``client``
+        waits with; whether room was made. With the lock held."""
+        counts: dict[str | None, int] = {}
+        for w in self._waiters:
+            counts[_client_of(w)] = counts.get(_client_of(w), 0) + 1
+        greedy = max(counts, key=counts.__getitem__, default=None)
+        if greedy is None or counts[greedy] <= counts.get(client, 0) + 1:
+            return False
+        latest = next(w for w in reversed(self._waiters) if _client_of(w) == greedy)
+        self._waiters.remove(latest)
+        self._shed.add(latest)
+        latest.set()
+        return True
+
+    def _leave_queue(self, waiter: threading.Event, keep: bool) -> bool:
+        """Leave the queue; whether a slot came with it (handed over as the wait ended: kept
+        when ``keep``, passed on otherwise). False, too, when it was shed meanwhile."""
+        with self._lock:
+            if not waiter.is_set():
+                self._waiters.remove(waiter)
+                return False
+        if not self._served(waiter):
+            return False
         if keep:
             return True
         self.release()
         return False
 
-    def release(self) -> None:
-        """Give a slot back: to the longest waiter, if any."""
+    def _usage_of(self, client: str | None, now: float) -> float:
+        seconds, when = self._usage.get(client, (0.0, now))
+        return seconds * 0.5 ** ((now - when) / FAIR_HALF_LIFE_S)
+
+    def release(self, park: bool = False) -> None:
+        """Give the calling thread's slot back: to the waiter of the client that had the
+        least time lately, if any. With ``park``, the request goes on to wait elsewhere (a
+        heavy search, for the heavy lane): it keeps a place in the queue, so that the
+        requests a worker holds stay within its threads, until :meth:`unpark`."""
         with self._lock:
+            if park:
+                self._parked += 1
+            now = time.monotonic()
+            held = self._held.pop(threading.get_ident(), None)
+            if held is not None:
+                client, since = held
+                used = self._usage_of(client, now) + (now - since) + FAIR_FLOOR_S
+                self._usage[client] = (used, now)
+                if len(self._usage) > MAX_CLIENTS_KEPT:
+                    self._forget(now)
             if self._waiters:
-                self._waiters.popleft().set()
+                best = min(
+                    range(len(self._waiters)),
+                    key=lambda i: (self._usage_of(_client_of(self._waiters[i]), now), i),
+                )
+                self._waiters.pop(best).set()
             elif self._free < self.limit:
                 self._free += 1
             else:
                 raise ValueError("InFlightLimiter released more often than acquired")
+
+    def unpark(self) -> None:
+        """A request parked by :meth:`release` is done: its place in the queue is free."""
+        with self._lock:
+            self._parked -= 1
+
+    def _forget(self, now: float) -> None:
+        """Drop the clients that had least time lately (keeps memory bounded)."""
+        ranked = sorted(self._usage, key=lambda c: self._usage_of(c, now))
+        for client in ranked[: len(ranked) // 2]:
+            del self._usage[client]
+
+
+# Clients whose recent use of a worker its limiters remember (half are forgotten past it).
+MAX_CLIENTS_KEPT = 4096
+# How fast a client's use of a worker is forgotten, and what a request counts for at least.
+FAIR_HALF_LIFE_S = 2.0
+FAIR_FLOOR_S = 0.001
+
+
+def client_address(environ: dict, trusted_proxies: frozenset[str]) -> str | None:
+    """The address of whoever sent this request: the peer's address, or, when the peer is a
+    trusted proxy, the last address in ``X-Forwarded-For`` that is not one (what a proxy
+    appends cannot be forged by its client; what precedes it can)."""
+    peer = environ.get("REMOTE_ADDR")
+    if peer not in trusted_proxies:
+        return peer
+    forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
+    for address in reversed([a.strip() for a in forwarded.split(",")]):
+        if address and address not in trusted_proxies:
+            return address
+    return peer
 
 
 class SecureResponse(Response):
@@ -177,13 +300,17 @@ class SecureResponse(Response):
 
 def _request_hook(app: Flask) -> Callable[[], None]:
     """The one check every request passes before its view: refuse over-long query strings
-    (414) and bodies (413), then take a turn from the limiter (or 503 ``overloaded``).
+    (414) and bodies (413), then take a turn from the limiter (or 503 ``overloaded``), and
+    say what a heavy search runs under (:data:`searchsvc.engine.search.heavy_lane`).
 
     The limits and the limiter are read from the app once, here, not at every request.
     """
     max_query = app.config["MAX_QUERY_STRING_BYTES"]
     max_body = app.config["MAX_CONTENT_LENGTH"]
     limiter: InFlightLimiter | None = app.extensions.get(_LIMITER_KEY)
+    heavy: InFlightLimiter | None = app.extensions.get(_HEAVY_KEY)
+    trusted = _trusted_proxies(app)
+    lane = _heavy_lane(heavy) if heavy is not None else None
 
     def before() -> None:
         environ = request.environ
@@ -198,14 +325,54 @@ def _request_hook(app: Flask) -> Callable[[], None]:
         endpoint = request.endpoint
         if endpoint is None or endpoint in UNLIMITED_ENDPOINTS:
             return
-        if not limiter.acquire(gone=client_gone):
+        client = client_address(environ, trusted)
+        g.searchsvc_client = client
+        if not limiter.acquire(gone=client_gone, client=client):
             raise Overloaded()
         g.searchsvc_slot = limiter
+        if lane is not None:
+            g.searchsvc_lane = heavy_lane.set(lane)
 
     return before
 
 
+def _heavy_lane(heavy: InFlightLimiter) -> Callable[[], AbstractContextManager[None]]:
+    """What a heavy search of this app runs under: the request gives its slot back to the
+    other requests, then waits for one of the heavy lane's (503 ``overloaded`` past its
+    queue), fairly between clients as the other slots are."""
+
+    @contextmanager
+    def lane() -> Iterator[None]:
+        light = g.pop("searchsvc_slot", None)
+        if light is not None:
+            light.release(park=True)
+        try:
+            if not heavy.acquire(gone=client_gone, client=g.get("searchsvc_client")):
+                raise Overloaded()
+            try:
+                yield
+            finally:
+                heavy.release()
+        finally:
+            if light is not None:
+                light.unpark()
+
+    return lane
+
+
+def _trusted_proxies(app: Flask) -> frozenset[str]:
+    """The addresses of the proxies whose ``X-Forwarded-For`` names the client: the app's
+    ``TRUSTED_PROXIES`` or ``SEARCHSVC_TRUSTED_PROXIES`` (comma-separated), none by default."""
+    raw = app.config.get("TRUSTED_PROXIES", os.environ.get("SEARCHSVC_TRUSTED_PROXIES", ""))
+    if isinstance(raw, str):
+        raw = raw.split(",")
+    return frozenset(a.strip() for a in raw if a.strip())
+
+
 def _leave(_exc: BaseException | None) -> None:
+    token = g.pop("searchsvc_lane", None)
+    if token is not None:
+        heavy_lane.reset(token)
     limiter = g.pop("searchsvc_slot", None)
     if limiter is not None:
         limiter.release()
@@ -330,11 +497,15 @@ def init_app(app: Flask) -> None:
     app.response_class = SecureResponse
     limit = app.config.get("MAX_IN_FLIGHT", MAX_IN_FLIGHT)
     if limit:
+        wait = app.config.get("QUEUE_WAIT_S", QUEUE_WAIT_S)
         app.extensions[_LIMITER_KEY] = InFlightLimiter(
-            limit,
-            app.config.get("MAX_QUEUED", MAX_QUEUED),
-            app.config.get("QUEUE_WAIT_S", QUEUE_WAIT_S),
+            limit, app.config.get("MAX_QUEUED", MAX_QUEUED), wait
         )
+        heavy = app.config.get("HEAVY_IN_FLIGHT", HEAVY_IN_FLIGHT)
+        if heavy:
+            app.extensions[_HEAVY_KEY] = InFlightLimiter(
+                heavy, app.config.get("HEAVY_QUEUED", HEAVY_QUEUED), wait
+            )
         app.teardown_request(_leave)
     app.before_request(_request_hook(app))
     if app.config.get("WARM_UP", not app.testing):
