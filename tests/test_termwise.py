@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
 
@@ -11,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from whoosh import query as wq
 
-from searchsvc.engine import termwise
+from searchsvc.engine import ranking, termwise
+from searchsvc.engine.results import Filters
 from searchsvc.engine.search import SearchEngine
 from searchsvc.index import caches
 from searchsvc.index import whoosh_internals as wi
@@ -479,3 +481,51 @@ def test_the_arrays_file_reads_back_what_was_written(tmp_path, last):
     raw = (folder / ("seg" + wi.ARRAYS_EXT)).read_bytes()
     header = np.frombuffer(raw[: wi._HEADER.itemsize], wi._HEADER)[0]
     assert bool(header["flags"] & wi._NARROW_IDS) == (last <= 65_535)
+
+
+# Dates with ties, several precisions and undated documents, for the sort by date.
+_DATES = ("2019-12-31", "2020", "2021-05", "2021-05-03", "2021-05-03", None)
+
+
+def _dated_lines(rng: random.Random, first: int, count: int) -> str:
+    lines = []
+    for n in range(first, first + count):
+        doc = {"id": f"d{n}", "title": f"Document {n}", "body": _document(rng, n)}
+        date = rng.choice(_DATES)
+        if date:
+            doc["date"] = date
+        lines.append(json.dumps(doc, ensure_ascii=False) + "\n")
+    return "".join(lines)
+
+
+@pytest.fixture(scope="module")
+def dated_engine(tmp_path_factory):
+    """300 dated documents in two segments, some replaced: ties and undated ones."""
+    rng = random.Random(7)
+    corpus = tmp_path_factory.mktemp("tw-dated-corpus")
+    index_dir = tmp_path_factory.mktemp("tw-dated-index")
+    (corpus / "a.jsonl").write_text(_dated_lines(rng, 0, 200), encoding="utf-8")
+    reindex(corpus, index_dir, full=True)
+    (corpus / "b.jsonl").write_text(_dated_lines(rng, 200, 100), encoding="utf-8")
+    reindex(corpus, index_dir)
+    eng = SearchEngine(index_dir)
+    yield eng
+    eng.close()
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(_clause, min_size=1, max_size=3), st.integers(1, 60))
+def test_the_sort_by_date_orders_as_whoosh(dated_engine, clauses, limit):
+    """Term-wise, the sort by date gives Whoosh's sorted collector's documents in its order
+    (newest first, equal dates latest document first, undated last) and the same total."""
+    text = " ".join(clauses)
+    with dated_engine.searcher() as s:
+        q = QueryBuilder(s.reader()).build(ql.parse(text))
+        if q is None or not termwise.supports(q):
+            return
+        deadline = time.monotonic() + 10
+        whoosh = ranking._rank_whoosh(s, q, limit, deadline, Filters(), "date")
+        ours = ranking._rank_termwise(s, q, limit, deadline, Filters(), "date")
+    assert ours.total == whoosh.total
+    assert [d for _, d in ours.top] == [d for _, d in whoosh.top]
+    assert [k for k, _ in ours.top] == [k.decode() for k, _ in whoosh.top]

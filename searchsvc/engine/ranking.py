@@ -14,13 +14,14 @@ import itertools
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 from whoosh import collectors, sorting
 from whoosh import query as wq
 from whoosh.searching import Searcher
 
 from searchsvc import errors, settings
 from searchsvc.engine import termwise, titles
-from searchsvc.engine.results import FacetCount, Filters
+from searchsvc.engine.results import SORTS, FacetCount, Filters
 from searchsvc.index import columns
 from searchsvc.index.caches import per_reader
 
@@ -79,6 +80,152 @@ def check_prefixes(query: wq.Query, reader) -> None:
 
 
 @dataclass(frozen=True)
+class Cost:
+    """What running a built query will read, counted before it runs from its terms' document
+    frequencies (a few microseconds a term): the time it takes grows with these counts."""
+
+    postings: int = 0  # postings of its terms, prefixes' expansions included
+    positions: int = 0  # postings whose positions its phrases may read, at most
+    terms: int = 0  # terms looked up (each a node of arrays, or a matcher)
+    coordinated: int = 0  # postings under a coordination bonus (relaxed queries)
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(
+            self.postings + other.postings,
+            self.positions + other.positions,
+            self.terms + other.terms,
+            self.coordinated + other.coordinated,
+        )
+
+    def seconds(self, whoosh: bool, limit: int = 10, shown: int = 10) -> float:
+        """The time it should take on the reference machine (see ``QUERY_COST``), run through
+        Whoosh's collectors (``whoosh``) or term-wise, keeping the best ``limit`` and
+        showing ``shown`` hits with their snippets."""
+        c = settings.QUERY_COST
+        per_term = c.whoosh_term if whoosh else c.term
+        per_posting = c.whoosh_posting if whoosh else c.posting
+        return (
+            c.base
+            + self.terms * per_term
+            + self.postings * per_posting
+            + self.positions * c.position
+            + (self.coordinated * c.coordinated + limit * c.kept if whoosh else 0.0)
+            + shown * c.shown
+        )
+
+
+def query_cost(s: Searcher, query: wq.Query, depth: int | None = None) -> Cost:
+    """The :class:`Cost` of ``query`` on the searcher's index, from its terms' document
+    frequencies alone (no posting is read): each term's postings, each prefix's expansions',
+    and for a phrase its words' postings plus the positions of the documents that may hold
+    it all (as many as its rarest word's). With ``depth`` (run term-wise, keeping the best
+    ``depth``), the proximity bonus reads positions for about that many documents only."""
+    leaves = [leaf.reader() for leaf, _offset in s.leaf_searchers()]
+    core = query
+    while isinstance(core, wq.AndNot):
+        core = core.a
+    if depth is None or type(core) is not wq.AndMaybe or not _is_bonus(core.b):
+        core = None  # no proximity bonus read for the best documents only
+
+    def df(fieldname: str, text) -> int:
+        if not isinstance(text, str):
+            return s.reader().doc_frequency(fieldname, text)
+        # The per-segment frequencies termwise keeps: the search reads the same ones next.
+        return sum(termwise._df(r, fieldname, text) for r in leaves)
+
+    def walk(q: wq.Query) -> Cost:
+        if isinstance(q, wq.Term):
+            return Cost(df(q.fieldname, q.text), 0, 1)
+        if isinstance(q, wq.Phrase):
+            counts = [df(q.fieldname, w) for w in q.words]
+            if not counts:
+                return Cost()
+            return Cost(sum(counts), len(counts) * min(counts), len(counts))
+        if isinstance(q, wq.Prefix):
+            counts = [ti.doc_frequency() for r in leaves for _t, ti in r.iter_prefix(
+                q.fieldname, q.text)]  # fmt: skip
+            return Cost(sum(counts), 0, len(counts))
+        if isinstance(q, wq.Every):
+            return Cost(s.doc_count_all(), 0, 1)
+        if q is core:
+            # The bonus's candidates: the best documents, and those close enough to them.
+            bonus = walk(q.b)
+            capped = min(bonus.positions, _BONUS_CANDIDATES * depth * bonus.terms)
+            return walk(q.a) + Cost(bonus.postings, capped, bonus.terms)
+        total = Cost()
+        for child in q.children():
+            total += walk(child)
+        if isinstance(q, wq.Or) and q.scale:
+            total += Cost(coordinated=total.postings)
+        return total
+
+    return walk(query)
+
+
+# Documents whose proximity bonus is worked out, for each of the best ``depth`` (an estimate:
+# those whose score plus the bonus's bound reaches the depth-th best).
+_BONUS_CANDIDATES = 4
+
+
+def _is_bonus(q: wq.Query) -> bool:
+    """Whether ``q`` is a proximity bonus (loose phrases), as termwise tells it."""
+    if isinstance(q, wq.Or):
+        return all(_is_bonus(c) for c in q.subqueries)
+    return type(q) is wq.Phrase
+
+
+def estimate(s: Searcher, query: wq.Query, *, whoosh: bool, limit: int, shown: int) -> float:
+    """Seconds ``query`` should take (see :class:`Cost`), run as :func:`rank` will run it:
+    through Whoosh (``whoosh``) or term-wise, keeping the best ``limit``, ``shown`` shown."""
+    depth = None if whoosh else max(limit, settings.RERANK_DEPTH)
+    return query_cost(s, query, depth).seconds(whoosh, limit, shown)
+
+
+def check_cost(
+    s: Searcher,
+    query: wq.Query,
+    *,
+    whoosh: bool,
+    limit: int = 10,
+    shown: int = 10,
+    spent: float = 0.0,
+) -> float:
+    """Refuse ``query`` before it runs when its estimated time (:func:`estimate`), added to
+    ``spent`` (the estimates of the runs of the same search before it), is over
+    ``MAX_QUERY_SECONDS``; return that total otherwise."""
+    total = spent + estimate(s, query, whoosh=whoosh, limit=limit, shown=shown)
+    if total > settings.MAX_QUERY_SECONDS:
+        raise errors.QueryTooExpensive(
+            "the query would take too long to run (too many common words, phrases or "
+            "results to go through); make it more precise",
+            field="q",
+            limit=settings.MAX_QUERY_SECONDS,
+        )
+    return total
+
+
+def affordable(s: Searcher, query: wq.Query, sort: str, limit: int, spent: float = 0.0) -> bool:
+    """Whether :func:`check_cost` would let ``query`` run (sorted by ``sort``), shown nothing."""
+    whoosh = not runs_termwise(query, sort)
+    total = spent + estimate(s, query, whoosh=whoosh, limit=limit, shown=0)
+    return total <= settings.MAX_QUERY_SECONDS
+
+
+def without_coordination(query: wq.Query) -> wq.Query:
+    """``query`` with the coordination bonus of its unions (``scale``, relaxed queries)
+    dropped, so that it runs term-wise."""
+    if isinstance(query, wq.Or) and query.scale:
+        children = [without_coordination(c) for c in query.subqueries]
+        return type(query)(children, boost=query.boost, minmatch=query.minmatch)
+    return query.apply(without_coordination)
+
+
+def runs_termwise(query: wq.Query, sort: str = "relevance") -> bool:
+    """Whether :func:`rank` runs ``query`` term-wise (else through Whoosh's collectors)."""
+    return sort in SORTS and termwise.supports(query)
+
+
+@dataclass(frozen=True)
 class Ranked:
     """What one run of a query gives, whichever way it ran: how many documents matched,
     the best ``(score, docnum)`` up to the page's end, and the documents per source."""
@@ -107,26 +254,49 @@ def rank(
     adds the title signals (:mod:`searchsvc.engine.titles`) to the best documents' scores.
     """
     filters = filters or Filters()
-    if sort == "relevance" and termwise.supports(query):
-        return _rank_termwise(s, query, limit, deadline, filters, signals)
+    if runs_termwise(query, sort):
+        return _rank_termwise(s, query, limit, deadline, filters, sort, signals)
     return _rank_whoosh(s, query, limit, deadline, filters, sort, signals)
 
 
 def _rank_termwise(
-    s: Searcher, query: wq.Query, limit: int, deadline: float, filters, signals=None
+    s: Searcher, query: wq.Query, limit: int, deadline: float, filters, sort, signals=None
 ) -> Ranked:
-    """Rank by relevance through :mod:`searchsvc.engine.termwise` (same scores as Whoosh's)."""
+    """Rank through :mod:`searchsvc.engine.termwise` (same scores as Whoosh's), by relevance
+    or by date (the matches ordered by their date column, as Whoosh's sorted collector)."""
     filter_q = filters.query(s.reader())
     allowed = set(s.docs_for_query(filter_q)) if filter_q is not None else None
-    depth = max(limit, settings.RERANK_DEPTH) if signals else limit
-    matches = termwise.run(s, query, deadline, allowed, depth=depth)
-    top = [(-negated, docnum) for negated, docnum in matches.top(depth)]
-    top = titles.rerank(s, top, signals)[:limit]
+    if sort == "date":
+        matches = termwise.run(s, query, deadline, allowed, depth=0)
+        top = _newest(s, matches.docs, limit)
+    else:
+        depth = max(limit, settings.RERANK_DEPTH) if signals else limit
+        matches = termwise.run(s, query, deadline, allowed, depth=depth)
+        top = [(-negated, docnum) for negated, docnum in matches.top(depth)]
+        top = titles.rerank(s, top, signals)[:limit]
     sources = termwise.value_counts(s, matches.docs, "source") if len(matches) else {}
     dated = len(matches) and _has_dates(s.reader())
     # Only the years of the dates are shown: counted by year (there are far fewer).
     dates = termwise.value_counts(s, matches.docs, "date", _year) if dated else {}
     return Ranked(len(matches), top, sources, dates)
+
+
+def _newest(s: Searcher, docnums: np.ndarray, limit: int) -> list[tuple[str, int]]:
+    """The ``limit`` newest of these documents (global numbers, ascending) as ``(date,
+    docnum)``, as Whoosh's collector sorted by date in reverse gives them: newest first,
+    undated last, equal dates latest document first."""
+    if limit <= 0 or not len(docnums):
+        return []
+    dates = np.empty(len(docnums), dtype=object)
+    for leaf, offset in s.leaf_searchers():
+        reader = leaf.reader()
+        lo, hi = np.searchsorted(docnums, [offset, offset + reader.doc_count_all()])
+        if lo < hi:
+            codes, names = columns.column_codes(reader, "date")
+            dates[lo:hi] = np.array(names, dtype=object)[codes[docnums[lo:hi] - offset]]
+    values, ranks = np.unique(dates.astype(str), return_inverse=True)
+    order = np.lexsort((-docnums, -ranks))[:limit]
+    return [(str(values[ranks[i]]), int(docnums[i])) for i in order.tolist()]
 
 
 def _rank_whoosh(
