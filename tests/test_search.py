@@ -241,8 +241,8 @@ def test_search_pagination_past_the_end_is_empty(engine):
         (-1, 10, "page must be 1 or more"),
         (1, 0, "per_page must be between 1 and 100"),
         (1, MAX_PER_PAGE + 1, "per_page must be between 1 and 100"),
-        (MAX_RESULT_WINDOW // 100 + 1, 100, "beyond the first 10000"),
-        (MAX_RESULT_WINDOW + 1, 1, "beyond the first 10000"),
+        (MAX_RESULT_WINDOW + 1, 1, "page must be at most 10000"),
+        (MAX_RESULT_WINDOW + 1, 100, "page must be at most 10000"),
     ],
 )
 def test_search_bad_paging_raises_query_error(engine, page, per_page, message):
@@ -252,6 +252,30 @@ def test_search_bad_paging_raises_query_error(engine, page, per_page, message):
 
 def test_search_paging_at_the_window_limit_is_accepted(engine):
     assert engine.search("twitter", page=MAX_RESULT_WINDOW // 100, per_page=100).hits == []
+
+
+@pytest.mark.parametrize(
+    ("page", "per_page"), [(MAX_RESULT_WINDOW // 100 + 1, 100), (MAX_RESULT_WINDOW, 1)]
+)
+def test_a_page_past_the_window_is_empty_and_says_so_only_when_results_lie_there(
+    engine, page, per_page
+):
+    result = engine.search("twitter", page=page, per_page=per_page)
+    assert result.hits == [] and result.total > 0
+    assert result.notice is None  # the few results all lie before the window's end
+
+
+def test_a_page_cut_by_the_window_shows_what_is_left_of_it(engine, monkeypatch):
+    from searchsvc.engine import search as search_module
+
+    monkeypatch.setattr(search_module, "MAX_RESULT_WINDOW", 3)
+    full = engine.search("paris OR twitter OR le OR maire", per_page=2)
+    assert full.total > 4
+    cut = engine.search("paris OR twitter OR le OR maire", page=2, per_page=2)
+    assert len(cut.hits) == 1 and cut.notice == "beyond_window"
+    assert cut.hits[0].id == engine.search("paris OR twitter OR le OR maire", per_page=3).hits[2].id
+    beyond = engine.search("paris OR twitter OR le OR maire", page=3, per_page=2)
+    assert beyond.hits == [] and beyond.notice == "beyond_window"
 
 
 # -- documents, completion, counts -----------------------------------------------------------

@@ -24,6 +24,7 @@ from searchsvc.query.language import understood_if_different
 from searchsvc.settings import (
     MAX_DELETED_SHARE,
     MAX_PER_PAGE,
+    MAX_RESULT_WINDOW,
     MIN_GUARDED_DELETIONS,
     PORTS,
     Settings,
@@ -318,6 +319,11 @@ def _render_text(result, color: bool) -> str:
         lines.append(f"Aucun document ne contient {words} : résultats pour des mots proches.")
     if result.notice == "stop_words_only":
         lines.append("La recherche ne contient que des mots trop courants.")
+    if result.notice == "beyond_window":
+        window = f"{MAX_RESULT_WINDOW:,}".replace(",", "\u202f")
+        lines.append(
+            f"Seuls les {window} premiers résultats se parcourent : précisez la recherche."
+        )
     first = (result.page - 1) * result.per_page
     for rank, hit in enumerate(result.hits, first + 1):
         title = click.style(hit.title, bold=True) if color else hit.title

@@ -144,7 +144,9 @@ class SearchResult:
     took_ms: float
     hits: list[Hit] = field(default_factory=list)
     suggestion: str | None = None
-    notice: str | None = None  # "stop_words_only" when nothing searchable was left
+    # "stop_words_only" when nothing searchable was left; "beyond_window" when results this
+    # page would show lie past the first MAX_RESULT_WINDOW, which cannot be paged to
+    notice: str | None = None
     # No document had all the words: these are the documents with the most of them.
     relaxed: bool = False
     # Query words that matched nothing as typed and were matched by close words instead.

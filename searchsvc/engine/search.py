@@ -248,7 +248,8 @@ class SearchEngine:
         """One page of results for a parsed query, with the fallbacks; see :meth:`search`.
         ``make_builder`` builds the Whoosh queries (the instant search gives its own);
         ``light_only``: raise :class:`GiveUpTurn` before running anything heavy."""
-        limit = page * per_page
+        # Past the result window the page holds what is left of it, maybe nothing.
+        limit = min(page * per_page, MAX_RESULT_WINDOW)
         deadline = time.monotonic() + self.time_limit
         instant = make_builder is completion.InstantQueryBuilder
         # An instant search keeps its best documents for the completions of the same text.
@@ -316,6 +317,8 @@ class SearchEngine:
         ]
         facets = ranking.facet_counts(ranked.sources) if total else {}
         years = ranking.year_counts(ranked.dates) if total else []
+        # Results the page would show past the window are there but cannot be paged to.
+        cut = min(total, page * per_page) > MAX_RESULT_WINDOW
         return SearchResult(
             text,
             ql.render(tree),
@@ -325,6 +328,7 @@ class SearchEngine:
             _ms(started),
             hits,
             suggestion,
+            notice="beyond_window" if cut else None,
             relaxed=relaxed,
             approximate=approximate,
             facets=facets,
@@ -489,10 +493,14 @@ def _check_page(page: int, per_page: int) -> None:
     if page < 1:
         raise QueryError(f"page must be 1 or more (got {page})", kind=Kind.BAD_PAGE, field="page")
     check_between(per_page, 1, MAX_PER_PAGE, kind=Kind.BAD_PER_PAGE, field="per_page")
-    if page * per_page > MAX_RESULT_WINDOW:
+    # A page past the window is answered, with what is left of the window on it (nothing,
+    # soon) and the notice ``beyond_window``, as Algolia and Meilisearch answer: each page
+    # number and size the API describes is then a valid request. Only a page that no size
+    # could reach is refused.
+    if page > MAX_RESULT_WINDOW:
         raise QueryError(
-            f"results beyond the first {MAX_RESULT_WINDOW} cannot be paged to "
-            f"(page {page} x per_page {per_page}); refine the query instead",
+            f"page must be at most {MAX_RESULT_WINDOW} (got {page}): only the first "
+            f"{MAX_RESULT_WINDOW} results can be paged to; refine the query instead",
             kind=Kind.BEYOND_WINDOW,
             field="page",
             limit=MAX_RESULT_WINDOW,

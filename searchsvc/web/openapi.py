@@ -83,8 +83,13 @@ SCHEMAS = {
             },
             "notice": {
                 "type": ["string", "null"],
-                "enum": ["stop_words_only", None],
-                "description": "stop_words_only: the query had only words too common to search.",
+                "enum": ["stop_words_only", "beyond_window", None],
+                "description": (
+                    "stop_words_only: the query had only words too common to search. "
+                    f"beyond_window: results this page would show lie past the first "
+                    f"{MAX_RESULT_WINDOW}, which cannot be paged to (the page holds those "
+                    "before, or none)."
+                ),
             },
             "relaxed": {
                 "type": "boolean",
@@ -315,7 +320,14 @@ def build_spec() -> dict:
                 "Search: ranked hits with highlighted snippets, one page at a time.",
                 [
                     QUERY_PARAM,
-                    _int_param("page", 1, MAX_RESULT_WINDOW, "Page number, from 1."),
+                    _int_param(
+                        "page",
+                        1,
+                        MAX_RESULT_WINDOW,
+                        f"Page number, from 1. Only the first {MAX_RESULT_WINDOW} results "
+                        "can be paged to: a page past them is empty, with the notice "
+                        "beyond_window.",
+                    ),
                     _int_param("per_page", 10, MAX_PER_PAGE, "Hits per page."),
                     _str_param(
                         "source",

@@ -203,6 +203,7 @@ def _results(typing: bool = False) -> tuple[dict, int]:
         summary=summary(result),
         understood=understood_if_different(q, understood),
         shown=FACET_VALUES_SHOWN,
+        result_window=MAX_RESULT_WINDOW,
     )
     return context, 200
 

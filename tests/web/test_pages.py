@@ -174,7 +174,7 @@ def test_a_page_past_the_end_offers_the_first(paged):
     [
         ("/?q=twitter&page=abc", "Le numéro de page doit être un nombre entier"),
         ("/?q=twitter&page=0", "Le numéro de page doit être un nombre entier"),
-        ("/?q=twitter&page=5000", "premiers résultats peuvent être parcourus"),
+        ("/?q=twitter&page=10001", "premiers résultats peuvent être parcourus"),
         ("/?q=" + "a" * (MAX_QUERY_CHARS + 1), "La recherche est trop longue"),
         ("/?q=" + "+".join(f"m{i}" for i in range(60)), "trop de termes"),
     ],
