@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import html
+import itertools
 import re
+import time
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from searchsvc.engine.snippets import ELLIPSIS, highlight, mark, match_spans, snippet, split_tokens
+from searchsvc.engine.snippets import (
+    ELLIPSIS,
+    document_parts,
+    highlight,
+    mark,
+    match_spans,
+    snippet,
+    split_tokens,
+)
 from searchsvc.query.plan import Highlights
-from searchsvc.settings import FRAGMENT_CHARS, MAX_FRAGMENTS
+from searchsvc.settings import FRAGMENT_CHARS, MAX_FRAGMENTS, WORD_BOUNDARY_CHARS
 from searchsvc.text.analysis import normalise, token_matches
 
 TAG_RE = re.compile(r"<[^>]*>")
@@ -188,3 +198,156 @@ def test_the_fast_split_gives_the_tokenizers_tokens_and_offsets(text):
         at += len(piece)
     expected = [(m.group(), m.start()) for m in token_matches(text)]
     assert list(zip(tokens, offsets, strict=True)) == expected
+
+
+# -- bounded work on any text (issue 23, defect 1) ------------------------------------------
+
+
+def reference_snippet(text, highlights, fragments=MAX_FRAGMENTS, width=FRAGMENT_CHARS) -> str:
+    """The snippet as first written, plainly: passage edges walk to the next space however
+    far it is, and each window counts the matches inside it by looking at every later one.
+    Quadratic, and right on ordinary text: the bounded code must give the same there."""
+
+    def word_start(i):
+        while 0 < i < len(text) and not text[i - 1].isspace():
+            i -= 1
+        return i
+
+    def word_end(i):
+        while 0 < i < len(text) and not text[i].isspace():
+            i += 1
+        return i
+
+    def flat(s):
+        return " ".join(s.split())
+
+    spans = match_spans(text, highlights)
+    if not spans:
+        end = word_end(min(len(text), 2 * width))
+        return flat(mark(text, [], 0, end)) + (ELLIPSIS if end < len(text) else "")
+    windows = []
+    for i, (s, _e) in enumerate(spans):
+        w_start = word_start(max(0, s - width // 3))
+        w_end = word_end(min(len(text), w_start + width))
+        inside = [text[a:b].lower() for a, b in spans[i:] if b <= w_end]
+        windows.append((len(set(inside)) + 0.1 * len(inside), w_start, w_end))
+    chosen: list[tuple[int, int]] = []
+    for _score, w_start, w_end in sorted(windows, key=lambda w: (-w[0], w[1])):
+        if all(w_end <= a or w_start >= b for a, b in chosen):
+            chosen.append((w_start, w_end))
+            if len(chosen) == fragments:
+                break
+    parts = []
+    for w_start, w_end in sorted(chosen):
+        piece = flat(mark(text, spans, w_start, w_end)).strip()
+        lead = ELLIPSIS if w_start > 0 else ""
+        tail = ELLIPSIS if w_end < len(text) else ""
+        parts.append(lead + piece + tail)
+    return " ".join(parts).replace(ELLIPSIS + " " + ELLIPSIS, ELLIPSIS + " ")
+
+
+# Ordinary text: words (some of them the query's, some long) between spaces and punctuation.
+WORDS = st.sampled_from(
+    ["Delanoë", "delanoe", "Paris", "paris,", "le", "la", "élection", "élections.", "Twitter",
+     "twitter;", "«", "»", "3,5", "micro-blogging", "anticonstitutionnellement", "x", "zorglub",
+     "https://example.org/un/chemin/assez/long.html", "a"]
+)  # fmt: skip
+SEPARATORS = st.sampled_from([" ", " ", " ", "  ", "\n", "\n\n", " - "])
+ORDINARY = st.lists(st.tuples(WORDS, SEPARATORS), max_size=400).map(
+    lambda pairs: "".join(w + s for w, s in pairs)
+)
+QUERIES = st.sampled_from(
+    [
+        Highlights(exact={"delanoe"}),
+        Highlights(exact={"paris", "twitter"}, stems={"élect"}),
+        Highlights(prefixes={"el"}),
+        Highlights(exact={"x", "zorglub", "a"}),
+        Highlights(exact={"absent"}),
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(ORDINARY, QUERIES, st.sampled_from([20, 40, 180]), st.integers(1, MAX_FRAGMENTS))
+def test_snippet_on_ordinary_text_is_the_plain_algorithms(text, highlights, width, fragments):
+    assert snippet(text, highlights, fragments, width) == reference_snippet(
+        text, highlights, fragments, width
+    )
+
+
+ANY_TEXT = st.text(alphabet=st.sampled_from(list("xzorglub, \n<&é")), max_size=2000) | st.builds(
+    lambda unit, n, tail: unit * n + tail,
+    st.sampled_from(["x,", "zorglub,", "x", "<&", "a-b"]),
+    st.integers(0, 3000),
+    st.sampled_from(["", " fin", "\n"]),
+)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(ANY_TEXT, QUERIES, st.sampled_from([20, 40, 180]), st.integers(1, MAX_FRAGMENTS))
+def test_snippet_of_any_text_is_bounded(text, highlights, width, fragments):
+    """Each passage is at most its width and WORD_BOUNDARY_CHARS more, with no spaces in
+    sight as with them; and the text shown is the text's, with only marks added."""
+    out = snippet(text, highlights, fragments, width)
+    shown = html.unescape(TAG_RE.sub("", out))
+    assert len(shown) <= max(fragments * (width + WORD_BOUNDARY_CHARS + 3), 2 * width + 70)
+    assert set(TAG_RE.findall(out)) <= {"<mark>", "</mark>"}
+    for piece in shown.replace(ELLIPSIS, " ").split():
+        assert piece in text
+
+
+# Defect 1's file, shrunk (400 KB): the old code walked to its end for each of the 300
+# "zorglub" (a 46,300-character snippet) and never finished "x" (25,000 matches, each
+# compared with every later one).
+NO_SPACES = "zorglub," * 300 + "x," * 200_000
+
+
+@pytest.mark.parametrize("word", ["zorglub", "x", "absent"])
+def test_snippet_of_a_text_without_spaces_is_bounded(word):
+    started = time.monotonic()
+    out = snippet(NO_SPACES, Highlights(exact={word}))
+    assert time.monotonic() - started < 10  # about 0.1 s; the old code took minutes
+    assert len(html.unescape(TAG_RE.sub("", out))) <= MAX_FRAGMENTS * (
+        FRAGMENT_CHARS + WORD_BOUNDARY_CHARS + 3
+    )
+    if word != "absent":
+        assert f"<mark>{word}</mark>" in out
+
+
+def test_highlight_reads_only_its_limit():
+    text = "x," * 100_000 + " Delanoë"
+    assert "<mark>" not in highlight(text, Highlights(exact={"delanoe"}))
+    assert highlight(text, Highlights(exact={"delanoe"}), limit=len(text)).endswith(
+        "<mark>Delanoë</mark>"
+    )
+    short = highlight("Bertrand Delanoë", Highlights(exact={"delanoe"}), limit=12)
+    assert short == "Bertrand Delanoë"  # the match runs past the limit: not marked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "court",
+        "mot " * 100,
+        "x" * 1_000,
+        ("une ligne\n" * 40) + "x" * 500,
+        "a" * 95 + " " + "b" * 300,
+    ],
+)
+def test_document_parts_cover_the_text_once_and_cut_between_words(text):
+    parts = document_parts(text, size=100)
+    assert parts[0][0] == 0 and parts[-1][1] == len(text)
+    assert all(a < b for a, b in parts) or text == ""
+    assert all(b == c for (_a, b), (c, _d) in itertools.pairwise(parts))
+    assert all(b - a <= 100 for a, b in parts)
+    for a, b in parts[:-1]:
+        # At a line break, else after a space, else (no space near) right at the size.
+        assert text[b - 1].isspace() or b - a == 100
+    assert document_parts(text, size=100) == parts  # the text alone decides
+
+
+def test_document_parts_prefer_line_breaks():
+    text = "Une phrase de quarante-cinq caractères, pas plus.\n" * 100
+    cuts = [b for _a, b in document_parts(text, size=1_000)[:-1]]
+    assert len(cuts) > 3 and all(text[c - 1] == "\n" for c in cuts)

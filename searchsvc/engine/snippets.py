@@ -8,12 +8,19 @@ HTML-escaped.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from functools import lru_cache
 from html import escape
-from itertools import accumulate
+from itertools import accumulate, islice, pairwise
 
 from searchsvc.query.plan import Highlights
-from searchsvc.settings import FRAGMENT_CHARS, MAX_ANALYZED_CHARS, MAX_FRAGMENTS
+from searchsvc.settings import (
+    DOC_PART_CHARS,
+    FRAGMENT_CHARS,
+    MAX_ANALYZED_CHARS,
+    MAX_FRAGMENTS,
+    WORD_BOUNDARY_CHARS,
+)
 from searchsvc.text.analysis import TOKEN_PATTERN, normalise, token_kind, token_pieces
 
 ELLIPSIS = "…"
@@ -53,6 +60,9 @@ class Marks:
 
     def spans(self, text: str, limit: int = MAX_ANALYZED_CHARS) -> list[tuple[int, int]]:
         """The sorted, merged ``(start, end)`` spans of ``text[:limit]`` the query matched."""
+        h = self.highlights
+        if not (h.exact or h.stems or self._prefixes):  # marks nothing: no need to read
+            return []
         pieces = split_tokens(normalise(text[:limit]))
         tokens = pieces[1::2]
         marked = self._marked_among(set(tokens))
@@ -169,11 +179,16 @@ def match_spans(
 
 
 def mark(text: str, spans: list[tuple[int, int]], start: int = 0, end: int | None = None) -> str:
-    """Escape ``text[start:end]`` as HTML with ``<mark>`` around the spans inside it."""
+    """Escape ``text[start:end]`` as HTML with ``<mark>`` around the spans inside it
+    (``spans``: sorted and apart, as :func:`match_spans` gives them; only those reaching into
+    the window are looked at, the first found by bisection)."""
     end = len(text) if end is None else end
+    first = max(0, bisect_right(spans, (start, len(text) + 1)) - 1)
     out, cursor = [], start
-    for s, e in spans:
-        if e <= start or s >= end:
+    for s, e in islice(spans, first, None):
+        if s >= end:
+            break
+        if e <= start:
             continue
         s, e = max(s, start), min(e, end)
         out.append(escape(text[cursor:s], quote=False))
@@ -183,9 +198,10 @@ def mark(text: str, spans: list[tuple[int, int]], start: int = 0, end: int | Non
     return "".join(out)
 
 
-def highlight(text: str, highlights: Highlights | Marks) -> str:
-    """The whole text as HTML with every match marked (for a document view)."""
-    return mark(text, match_spans(text, highlights, limit=len(text)))
+def highlight(text: str, highlights: Highlights | Marks, limit: int = MAX_ANALYZED_CHARS) -> str:
+    """The whole text as HTML with every match in its first ``limit`` characters marked (a
+    title, or the part of a document a page shows; the rest is escaped, never analysed)."""
+    return mark(text, match_spans(text, highlights, limit=limit))
 
 
 def snippet(
@@ -194,19 +210,44 @@ def snippet(
     fragments: int = MAX_FRAGMENTS,
     width: int = FRAGMENT_CHARS,
 ) -> str:
-    """Up to ``fragments`` passages around the best matches, joined by an ellipsis."""
+    """Up to ``fragments`` passages around the best matches, joined by an ellipsis.
+
+    Linear in the text it reads: the first ``MAX_ANALYZED_CHARS`` characters are analysed,
+    a passage's ends move at most ``WORD_BOUNDARY_CHARS`` to a space, and the passages are
+    scored with two pointers over the sorted matches (never every match against every other).
+    """
     spans = match_spans(text, highlights)
     if not spans:
         end = _word_end(text, min(len(text), 2 * width))
         return _flat(mark(text, [], 0, end)) + (ELLIPSIS if end < len(text) else "")
+    ends = [e for _s, e in spans]
+    words = [text[a:b].lower() for a, b in spans]
+    # A window starting at match i holds matches i..j-1: those ending by its end. Both its
+    # start and its end only move forward with i, so j does too, and the distinct words of
+    # the window are kept counted as j advances and i leaves.
+    counts: dict[str, int] = {}
     windows = []
+    j = 0
     for i, (s, _e) in enumerate(spans):
         w_start = _word_start(text, max(0, s - width // 3))
         w_end = _word_end(text, min(len(text), w_start + width))
-        inside = [text[a:b].lower() for a, b in spans[i:] if b <= w_end]
-        windows.append((len(set(inside)) + 0.1 * len(inside), w_start, w_end))
+        if j < i:  # the previous window held no match at all (one longer than it)
+            j = i
+        while j < len(spans) and ends[j] <= w_end:
+            counts[words[j]] = counts.get(words[j], 0) + 1
+            j += 1
+        inside = j - i
+        # Best first, then leftmost (a window's end follows from its start).
+        windows.append((-(len(counts) + 0.1 * inside), w_start, w_end))
+        if inside:  # match i leaves: the next window starts after it
+            left = counts[words[i]] - 1
+            if left:
+                counts[words[i]] = left
+            else:
+                del counts[words[i]]
     chosen: list[tuple[int, int]] = []
-    for _score, w_start, w_end in sorted(windows, key=lambda w: (-w[0], w[1])):
+    windows.sort()
+    for _score, w_start, w_end in windows:
         if all(w_end <= a or w_start >= b for a, b in chosen):
             chosen.append((w_start, w_end))
             if len(chosen) == fragments:
@@ -221,17 +262,58 @@ def snippet(
     return " ".join(parts).replace(ELLIPSIS + " " + ELLIPSIS, ELLIPSIS + " ")
 
 
-def _word_start(text: str, i: int) -> int:
-    while 0 < i < len(text) and not text[i - 1].isspace():
-        i -= 1
-    return i
+# The last white space of a stretch (greedy, so it backs up from the stretch's end), and the
+# first one.
+_LAST_SPACE = re.compile(r".*\s", re.DOTALL)
+_SPACE = re.compile(r"\s")
 
 
-def _word_end(text: str, i: int) -> int:
-    while 0 < i < len(text) and not text[i].isspace():
-        i += 1
-    return i
+def _word_start(text: str, i: int, within: int = WORD_BOUNDARY_CHARS) -> int:
+    """``i`` moved back to the start of its word, looking at most ``within`` characters back;
+    a word longer than that (a text with no spaces) is cut at ``i``."""
+    if not 0 < i < len(text):
+        return i
+    low = max(0, i - within)
+    found = _LAST_SPACE.match(text, low, i)
+    if found:
+        return found.end()
+    return 0 if low == 0 else i
+
+
+def _word_end(text: str, i: int, within: int = WORD_BOUNDARY_CHARS) -> int:
+    """``i`` moved on to the end of its word, looking at most ``within`` characters ahead; a
+    word longer than that is cut at ``i``."""
+    if not 0 < i < len(text):
+        return i
+    high = min(len(text), i + within)
+    found = _SPACE.search(text, i, high)
+    if found:
+        return found.start()
+    return len(text) if high == len(text) else i
 
 
 def _flat(html: str) -> str:
     return " ".join(html.split())
+
+
+# How far back from its longest a part of a document looks for a line break to end on, at
+# most (and a tenth of its size at most).
+_PART_LINE_BREAK_CHARS = 1_000
+
+
+def document_parts(text: str, size: int = DOC_PART_CHARS) -> list[tuple[int, int]]:
+    """``text`` cut into parts of at most ``size`` characters, as ``(start, end)`` offsets.
+
+    Each part ends at a line break near its longest, else at a space close before, else
+    right there; so the parts depend on the text alone (a link to a part stays valid), and
+    each cut costs a bounded search.
+    """
+    look_back = min(_PART_LINE_BREAK_CHARS, size // 10)
+    cuts = [0]
+    while cuts[-1] + size < len(text):
+        longest = cuts[-1] + size
+        cut = text.rfind("\n", longest - look_back, longest)
+        cut = cut + 1 if cut != -1 else _word_start(text, longest)
+        cuts.append(cut if cut > cuts[-1] else longest)
+    cuts.append(len(text))
+    return list(pairwise(cuts))

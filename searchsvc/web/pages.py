@@ -11,16 +11,24 @@ with and without JavaScript, and lives in the address either way.
 
 from __future__ import annotations
 
+import contextlib
 import re
+from dataclasses import replace
 
 from flask import Blueprint, current_app, g, render_template, request, url_for
 from markupsafe import Markup, escape
 
 from searchsvc.engine.results import SearchResult
-from searchsvc.engine.snippets import highlight
+from searchsvc.engine.snippets import ELLIPSIS, Marks, document_parts, highlight, mark, match_spans
 from searchsvc.errors import IndexStateError, Kind, QueryError
 from searchsvc.query.language import parse, render, understood_if_different
-from searchsvc.settings import MAX_QUERY_CHARS, MAX_RESULT_WINDOW
+from searchsvc.settings import (
+    DOC_PART_MARKS,
+    DOC_TITLE_CHARS,
+    FIRST_PASSAGE_SCAN_CHARS,
+    MAX_QUERY_CHARS,
+    MAX_RESULT_WINDOW,
+)
 from searchsvc.web import get_engine
 from searchsvc.web.errors import ANSWERS, error_page, french, log_if_unavailable
 from searchsvc.web.params import (
@@ -47,7 +55,9 @@ def fr_int(n: int) -> str:
     return f"{n:,}".replace(",", NNBSP)
 
 
-_SPACE_BEFORE = re.compile(r"[ \u00a0\u202f]*([:;!?»])")
+# A run of spaces is tried from its first space only (the look-behind): tried from each of
+# its spaces, a long run with no sign after it took quadratic time (100,000 spaces, 46 s).
+_SPACE_BEFORE = re.compile(r"(?<![ \u00a0\u202f])[ \u00a0\u202f]*([:;!?»])")
 _SPACE_AFTER = re.compile(r"«[ \u00a0\u202f]*")
 
 
@@ -270,6 +280,8 @@ def instant():
 
 
 _FIRST_MARK = "<mark>"
+# What the page says of a part number it cannot show.
+_BAD_PART = "Le numéro de partie doit être un nombre entier, 1 ou plus."
 
 
 def _number_passages(html: str) -> str:
@@ -284,37 +296,124 @@ def _number_passages(html: str) -> str:
     return re.sub(re.escape(_FIRST_MARK), number, html)
 
 
+def _part_url(doc_id: str, q: str, part: int, back_page: int, anchor: str | None = None) -> str:
+    """The address of one part of a document, keeping the query, the results page to go back
+    to and its filters."""
+    return url_for(
+        "pages.document_page",
+        doc_id=doc_id,
+        q=q or None,
+        page=back_page if back_page > 1 else None,
+        **(g.get("filter_args") or {}),
+        part=part,
+        _anchor=anchor,
+    )
+
+
+def _shorter(text: str, limit: int = DOC_TITLE_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit].rstrip() + ELLIPSIS
+
+
+class _Passages:
+    """Where a query's matches are in a document cut into parts: each part analysed once,
+    the search for the first match bounded by ``FIRST_PASSAGE_SCAN_CHARS``."""
+
+    def __init__(self, body: str, parts: list[tuple[int, int]], marks: Marks | None):
+        self.body, self.parts, self.marks = body, parts, marks
+        self._spans: dict[int, list[tuple[int, int]]] = {}
+
+    def spans(self, n: int) -> list[tuple[int, int]]:
+        """The matches of part ``n`` (from 1), as offsets in the part."""
+        if self.marks is None:
+            return []
+        if n not in self._spans:
+            start, end = self.parts[n - 1]
+            part = self.body[start:end]
+            self._spans[n] = match_spans(part, self.marks, limit=len(part))
+        return self._spans[n]
+
+    def first(self) -> int | None:
+        """The first part with a match, if one is found within the scan's bound."""
+        if self.marks is None:
+            return None
+        for n, (start, _end) in enumerate(self.parts, 1):
+            if start >= FIRST_PASSAGE_SCAN_CHARS:
+                break
+            if self.spans(n):
+                return n
+        return None
+
+
 @bp.get("/doc/<path:doc_id>")
 def document_page(doc_id: str):
-    """A whole document, with the words of ``q`` highlighted."""
+    """A document, with the words of ``q`` highlighted.
+
+    A long one is shown a part at a time (``DOC_PART_CHARS`` characters): the part ``part``,
+    or by default the one holding the first match, with links to the parts around it; only
+    the part shown is analysed and sent, so the page stays small whatever the document.
+    """
     q = request.args.get("q", "")
     g.filter_args = filter_args(request.args)
     try:
         back_page = int_param(request.args, "page", 1)
     except QueryError:
         back_page = 1
+    try:
+        asked = int_param(request.args, "part", 0)
+    except QueryError:
+        return error_page(400, _BAD_PART)
+    if request.args.get("part") and asked < 1:
+        return error_page(400, _BAD_PART)
     engine = get_engine()
     doc = engine.document(doc_id)
     if doc is None:
         return error_page(404, "Aucun document ne porte cet identifiant.")
-    title, body = escape(doc.title), escape(doc.body)
+    parts = document_parts(doc.body)
+    if asked > len(parts):
+        count = f"{len(parts)} partie" + ("s" if len(parts) > 1 else "")
+        return error_page(404, f"Ce document n'a que {count}.")
+    marks = None
     if q.strip():
-        try:
-            marks = engine.highlights(q)
-        except QueryError:
-            pass  # an over-long query from a hand-made address: show the text unmarked
+        # An over-long query from a hand-made address: the text is shown unmarked.
+        with contextlib.suppress(QueryError):
+            marks = Marks(engine.highlights(q))
+    passages = _Passages(doc.body, parts, marks)
+    number = asked or passages.first() or 1
+    start, end = parts[number - 1]
+    text = doc.body[start:end]
+    shown_title = _shorter(doc.title)
+    title, body = escape(shown_title), escape(text)
+    spans = passages.spans(number)
+    first_passage = None
+    if marks is not None:
+        # The core escapes everything but the <mark> tags it adds.
+        title = Markup(highlight(shown_title, marks))
+        body = Markup(_number_passages(mark(text, spans[:DOC_PART_MARKS])))
+        if spans:
+            first_passage = "#passage-1"
         else:
-            # The core escapes everything but the <mark> tags it adds.
-            title = Markup(highlight(doc.title, marks))
-            body = Markup(_number_passages(highlight(doc.body, marks)))
+            elsewhere = passages.first()
+            if elsewhere is not None:
+                first_passage = _part_url(doc.id, q, elsewhere, back_page, "passage-1")
     url = doc.url if doc.url and doc.url.startswith(("https://", "http://")) else None
+    similar = engine.similar(doc.id, limit=5) or []
+
+    def part_url(n: int) -> str:
+        return _part_url(doc.id, q, n, back_page)
+
     return render_template(
         "document.html",
         doc=doc,
+        shown_title=shown_title,
         title=title,
         body=body,
-        matches=str(body).count("<mark"),
-        similar=engine.similar(doc.id, limit=5) or [],
+        matches=min(len(spans), DOC_PART_MARKS),
+        all_marked=len(spans) <= DOC_PART_MARKS,
+        first_passage=first_passage,
+        part=number,
+        parts=len(parts),
+        part_url=part_url,
+        similar=[replace(h, title=_shorter(h.title)) for h in similar],
         url=url,
         q=q,
         back_page=max(back_page, 1),

@@ -158,6 +158,7 @@ SLOW_LOG_EVERY_S = 1.0
 # Addresses named in one such line, at most.
 SLOW_LOG_ADDRESSES = 3
 
+
 class Waiting:
     """A connection whose request is not whole yet: its bytes so far, and until when it may
     send the rest. ``lingering``: answered already, read and discarded until closed."""
