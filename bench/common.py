@@ -139,13 +139,20 @@ def corpus_dir(corpus: Path, docs: int | None) -> Path:
     target = WORK / "corpora" / key
     name = corpus.name if not docs else "docs.jsonl"
     done = target / name
-    if done.exists() or done.is_symlink():
+    if done.is_symlink():  # made by an older version of this function: see below
+        done.unlink()
+    if done.exists():
         return target
     target.mkdir(parents=True, exist_ok=True)
     if not docs:
+        # A hard link (a copy across file systems), not a symlink: searchsvc skips links
+        # that leave the corpus folder.
         tmp = target / (name + ".tmp")
         tmp.unlink(missing_ok=True)
-        tmp.symlink_to(corpus)
+        try:
+            os.link(corpus, tmp)
+        except OSError:
+            shutil.copyfile(corpus, tmp)
         os.replace(tmp, done)
         return target
     tmp = target / (name + ".tmp")

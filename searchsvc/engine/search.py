@@ -28,6 +28,7 @@ from searchsvc.engine.results import SORTS, Filters, Hit, SearchResult, StoredDo
 from searchsvc.errors import Kind, QueryError, QueryTooExpensive, check_between
 from searchsvc.index.caches import LRU, stored_fields
 from searchsvc.index.caches import title as stored_title
+from searchsvc.index.schema import web_url
 from searchsvc.query import language as ql
 from searchsvc.query.plan import Highlights, QueryBuilder
 from searchsvc.settings import (
@@ -346,7 +347,7 @@ class SearchEngine:
             # Sorted by date, Whoosh gives the sort key as the score: there is no relevance.
             score=round(float(score), 4) if isinstance(score, int | float) else 0.0,
             snippet=snippets.snippet(stored.get("body", ""), highlights),
-            url=stored.get("url"),
+            url=web_url(stored.get("url")),
             date=stored.get("date"),
             source=stored.get("source"),
             title_html=snippets.highlight(title, highlights),
@@ -406,7 +407,7 @@ class SearchEngine:
             title=stored.get("title", ""),
             body=stored.get("body", ""),
             path=stored.get("path"),
-            url=stored.get("url"),
+            url=web_url(stored.get("url")),
             date=stored.get("date"),
             source=stored.get("source"),
         )

@@ -6,6 +6,9 @@ on-disk format: ``INDEX_FORMAT`` and the analyzer version are stored beside it a
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 from whoosh import fields, formats
 
 from searchsvc.index.whoosh_internals import positionless_value
@@ -139,3 +142,31 @@ def build_schema() -> fields.Schema:
         date=fields.ID(stored=True, sortable=True),
         source=fields.ID(stored=True, sortable=True),
     )
+
+
+# The only link schemes a document's url may have: the API and pages hand it to browsers as
+# a link, and javascript:, data: or file: there would run or open what the corpus chose.
+_WEB_SCHEMES = frozenset({"http", "https"})
+_SCHEME_SHOWN_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,19}")
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` is not kept as a document's link (dropped at indexing, never served), or
+    None when it is an absolute http or https address with a host. Read as browsers read it
+    (``urlsplit`` drops the tabs, line breaks and leading control characters they drop), so
+    ``java\tscript:`` is javascript."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a broken bracketed host, say
+        return "not a valid address"
+    if parts.scheme.lower() in _WEB_SCHEMES:
+        return None if parts.hostname else "an http address without a host"
+    if parts.scheme and _SCHEME_SHOWN_RE.fullmatch(parts.scheme):
+        return f"scheme {parts.scheme.lower()}: is not http or https"
+    return "not an absolute http or https address"
+
+
+def web_url(value) -> str | None:
+    """A stored ``url`` as it may be handed to a browser: an http or https address, else None
+    (an index written before urls were checked at indexing may hold others)."""
+    return value if isinstance(value, str) and url_problem(value) is None else None

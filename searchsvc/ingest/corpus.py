@@ -22,8 +22,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import urlsplit
 
+from searchsvc.index.schema import url_problem
 from searchsvc.settings import DEFAULT_MAX_FILE_BYTES, TITLE_MAX_CHARS
 
 __all__ = [
@@ -796,34 +796,13 @@ def _read_jsonl(
             if isinstance(doc, str):
                 skip(Skipped(rel_path, doc, lineno))
                 continue
-            why = None if doc.url is None else _not_a_web_address(doc.url)
+            why = None if doc.url is None else url_problem(doc.url)
             if why is not None:
                 doc = replace(doc, url=None)
                 skip(Skipped(rel_path, f"url dropped ({why})", lineno, SkipKind.DROPPED))
             yield doc, lineno
     if not found:
         skip(Skipped(rel_path, "empty file"))
-
-
-# The only link schemes a document's url may have: the API and pages hand it to browsers as
-# a link, and javascript:, data: or file: there would run or open what the corpus chose.
-_WEB_SCHEMES = frozenset({"http", "https"})
-_SCHEME_SHOWN_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,19}")
-
-
-def _not_a_web_address(url: str) -> str | None:
-    """Why ``url`` is not kept as a document's link, or None when it is an absolute http or
-    https address with a host. Read as browsers read it (``urlsplit`` drops the tabs, line
-    breaks and leading control characters they drop), so ``java\tscript:`` is javascript."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # a broken bracketed host, say
-        return "not a valid address"
-    if parts.scheme.lower() in _WEB_SCHEMES:
-        return None if parts.hostname else "an http address without a host"
-    if parts.scheme and _SCHEME_SHOWN_RE.fullmatch(parts.scheme):
-        return f"scheme {parts.scheme.lower()}: is not http or https"
-    return "not an absolute http or https address"
 
 
 def _json_reason(exc: json.JSONDecodeError) -> str:

@@ -183,3 +183,23 @@ def test_filters_refuse_impossible_dates_in_the_core():
 @settings(max_examples=500, deadline=None)
 def test_the_openapi_date_pattern_is_exactly_the_dates_accepted(value):
     assert bool(re.search(DATE_PATTERN, value)) == is_date(value)
+
+
+def test_an_index_holding_a_javascript_url_never_serves_it(tmp_path, monkeypatch, make_app):
+    """An index written before urls were checked at indexing (simulated: the check let
+    through) may hold any url: the API and the pages hand out http and https ones only."""
+    from searchsvc.ingest import corpus
+
+    monkeypatch.setattr(corpus, "url_problem", lambda url: None, raising=False)
+    docs = [
+        {"id": "js", "title": "Piège", "body": "Un zèbre piégé.", "url": "javascript:alert(1)"},
+        {"id": "web", "title": "Lien", "body": "Un zèbre sage.", "url": "https://example.fr/z"},
+    ]
+    lines = "".join(json.dumps(doc, ensure_ascii=False) + "\n" for doc in docs)
+    _, index = build_index(tmp_path, {"docs.jsonl": lines})
+    client = make_app(INDEX_DIR=str(index)).test_client()
+    hits = {h["id"]: h["url"] for h in client.get("/api/search?q=zèbre").json["hits"]}
+    assert hits == {"js": None, "web": "https://example.fr/z"}
+    assert client.get("/api/documents/js").json["url"] is None
+    page = client.get("/?q=zèbre").get_data(as_text=True)
+    assert "javascript:" not in page
