@@ -213,15 +213,8 @@ class ThreadWorker(gthread.ThreadWorker):
         waiting = Waiting(conn, buffered, Framer(self.limits))
         if buffered and self._act(waiting):
             return
-        try:
-            conn.sock.setblocking(False)
-            self.poller.register(
-                conn.sock, selectors.EVENT_READ, partial(self._on_readable, waiting)
-            )
-        except (OSError, ValueError, KeyError):
-            self._close(waiting)
+        if not self._watch(waiting):
             return
-        self.waiting[conn] = waiting
         now = time.monotonic()
         if buffered or conn.initialized:
             # Part of a request, or a kept-alive connection that became readable: its bytes
@@ -308,18 +301,25 @@ class ThreadWorker(gthread.ThreadWorker):
         except OSError:
             self._close(waiting)
             return
-        if conn not in self.waiting:
-            try:
-                conn.sock.setblocking(False)
-                self.poller.register(
-                    conn.sock, selectors.EVENT_READ, partial(self._on_readable, waiting)
-                )
-            except (OSError, ValueError, KeyError):
-                self._close(waiting)
-                return
-            self.waiting[conn] = waiting
+        if conn not in self.waiting and not self._watch(waiting):
+            return
         waiting.lingering = True
         self._set_deadline(waiting, time.monotonic() + LINGER_S)
+
+    def _watch(self, waiting: Waiting) -> bool:
+        """Read the connection's bytes on the event loop from now on; False (and closed) when
+        its socket cannot be watched any more."""
+        conn = waiting.conn
+        try:
+            conn.sock.setblocking(False)
+            self.poller.register(
+                conn.sock, selectors.EVENT_READ, partial(self._on_readable, waiting)
+            )
+        except (OSError, ValueError, KeyError):
+            self._close(waiting)
+            return False
+        self.waiting[conn] = waiting
+        return True
 
     def _set_deadline(self, waiting: Waiting, when: float) -> None:
         waiting.deadline = when
