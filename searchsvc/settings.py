@@ -4,6 +4,7 @@ code obeys, each with why it has its value."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,18 @@ def _env_int(name: str, default: int, low: int, high: int | None = None) -> int:
     return value
 
 
+def _env_networks(name: str) -> tuple[str, ...]:
+    """A comma-separated list of IP addresses or networks from the environment, each checked;
+    ValueError with one line naming the variable and the entry if one is neither."""
+    entries = tuple(e.strip() for e in os.environ.get(name, "").split(",") if e.strip())
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ValueError(f"{name}: {entry!r} is not an IP address or network") from None
+    return entries
+
+
 # What SEARCHSVC_PORT and SEARCHSVC_WORKERS may be: a TCP port, and one worker at least.
 PORTS = (1, 65535)
 MIN_WORKERS = 1
@@ -39,12 +52,15 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
+    # Proxies (addresses or networks) whose X-Forwarded-For names the client; none trusted.
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> Settings:
         """Read ``SEARCHSVC_CORPUS``, ``SEARCHSVC_INDEX``, ``SEARCHSVC_HOST``, ``SEARCHSVC_PORT``,
-        ``SEARCHSVC_WORKERS``; unset ones keep their defaults. A number that is not one, or
-        out of range, raises ValueError with one line naming the variable."""
+        ``SEARCHSVC_WORKERS``, ``SEARCHSVC_TRUSTED_PROXIES``; unset ones keep their defaults.
+        A number that is not one, out of range, or a proxy that is no address raises
+        ValueError with one line naming the variable."""
         env = os.environ
         return cls(
             corpus=Path(env.get("SEARCHSVC_CORPUS") or cls.corpus),
@@ -52,6 +68,7 @@ class Settings:
             host=env.get("SEARCHSVC_HOST") or cls.host,
             port=_env_int("SEARCHSVC_PORT", cls.port, *PORTS),
             workers=_env_int("SEARCHSVC_WORKERS", cls.workers, MIN_WORKERS),
+            trusted_proxies=_env_networks("SEARCHSVC_TRUSTED_PROXIES"),
         )
 
 

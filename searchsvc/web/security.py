@@ -14,7 +14,7 @@ once the load stops.
 
 from __future__ import annotations
 
-import os
+import ipaddress
 import socket
 import threading
 import time
@@ -33,6 +33,7 @@ from searchsvc.settings import (
     MAX_IN_FLIGHT,
     MAX_QUEUED,
     QUEUE_WAIT_S,
+    Settings,
 )
 
 # Everything is served by the app itself; no inline script or style, no framing.
@@ -262,7 +263,7 @@ FAIR_HALF_LIFE_S = 2.0
 FAIR_FLOOR_S = 0.001
 
 
-def client_address(environ: dict, trusted_proxies: frozenset[str]) -> str | None:
+def client_address(environ: dict, trusted_proxies: TrustedProxies) -> str | None:
     """The address of whoever sent this request: the peer's address, or, when the peer is a
     trusted proxy, the last address in ``X-Forwarded-For`` that is not one (what a proxy
     appends cannot be forged by its client; what precedes it can)."""
@@ -360,13 +361,41 @@ def _heavy_lane(heavy: InFlightLimiter) -> Callable[[], AbstractContextManager[N
     return lane
 
 
-def _trusted_proxies(app: Flask) -> frozenset[str]:
-    """The addresses of the proxies whose ``X-Forwarded-For`` names the client: the app's
-    ``TRUSTED_PROXIES`` or ``SEARCHSVC_TRUSTED_PROXIES`` (comma-separated), none by default."""
-    raw = app.config.get("TRUSTED_PROXIES", os.environ.get("SEARCHSVC_TRUSTED_PROXIES", ""))
+class TrustedProxies:
+    """The proxies whose ``X-Forwarded-For`` names the client: addresses or networks
+    (``127.0.0.1``, ``172.28.0.0/16``, where a container's proxy gets its address)."""
+
+    def __init__(self, entries: Iterable[str]):
+        networks = []
+        for entry in entries:
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                raise ValueError(
+                    f"trusted proxy {entry!r} is not an IP address or network"
+                ) from None
+        self.networks = tuple(networks)
+
+    def __contains__(self, address: object) -> bool:
+        if not self.networks or not isinstance(address, str):
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.networks)
+
+
+def _trusted_proxies(app: Flask) -> TrustedProxies:
+    """The app's ``TRUSTED_PROXIES`` (a list, or comma-separated), else
+    ``SEARCHSVC_TRUSTED_PROXIES`` (see :class:`~searchsvc.settings.Settings`); none by
+    default."""
+    raw = app.config.get("TRUSTED_PROXIES")
+    if raw is None:
+        return TrustedProxies(Settings.from_env().trusted_proxies)
     if isinstance(raw, str):
         raw = raw.split(",")
-    return frozenset(a.strip() for a in raw if a.strip())
+    return TrustedProxies(a.strip() for a in raw if a.strip())
 
 
 def _leave(_exc: BaseException | None) -> None:

@@ -10,12 +10,17 @@ gunicorn by ``bench/expensive_clients.py``.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
 import time
 
+import pytest
+
 from searchsvc.engine import search as search_module
+from searchsvc.testing import cli_command
 from searchsvc.web import get_engine, security
-from searchsvc.web.security import InFlightLimiter, client_address
+from searchsvc.web.security import InFlightLimiter, TrustedProxies, client_address
 
 
 def wait_until(condition, timeout: float = 10.0) -> None:
@@ -89,9 +94,9 @@ def test_a_client_filling_the_queue_loses_its_latest_place_not_the_others():
 
 def test_the_client_is_the_peer_unless_the_peer_is_a_trusted_proxy():
     environ = {"REMOTE_ADDR": "203.0.113.7", "HTTP_X_FORWARDED_FOR": "10.9.9.9"}
-    assert client_address(environ, frozenset()) == "203.0.113.7"  # anyone may send the header
+    assert client_address(environ, TrustedProxies([])) == "203.0.113.7"  # anyone may send it
     proxied = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "6.6.6.6, 198.51.100.4"}
-    trusted = frozenset({"127.0.0.1"})
+    trusted = TrustedProxies(["127.0.0.1"])
     # What the proxy appended, not what its client wrote before it.
     assert client_address(proxied, trusted) == "198.51.100.4"
     assert client_address({"REMOTE_ADDR": "127.0.0.1"}, trusted) == "127.0.0.1"
@@ -100,9 +105,18 @@ def test_the_client_is_the_peer_unless_the_peer_is_a_trusted_proxy():
 def test_trusted_proxies_come_from_the_config_or_the_environment(make_app, seed_index, monkeypatch):
     monkeypatch.setenv("SEARCHSVC_TRUSTED_PROXIES", "127.0.0.1, ::1")
     app = make_app(INDEX_DIR=str(seed_index))
-    assert security._trusted_proxies(app) == {"127.0.0.1", "::1"}
+    proxies = security._trusted_proxies(app)
+    assert "127.0.0.1" in proxies and "::1" in proxies and "127.0.0.2" not in proxies
     app = make_app(INDEX_DIR=str(seed_index), TRUSTED_PROXIES=["10.0.0.1"])
-    assert security._trusted_proxies(app) == {"10.0.0.1"}
+    assert "10.0.0.1" in security._trusted_proxies(app)
+    app = make_app(INDEX_DIR=str(seed_index), TRUSTED_PROXIES="172.28.0.0/16")
+    proxies = security._trusted_proxies(app)
+    assert "172.28.5.9" in proxies and "172.29.0.1" not in proxies and "nonsense" not in proxies
+
+
+def test_a_trusted_proxy_that_is_no_address_is_one_clear_error():
+    with pytest.raises(ValueError, match=r"'proxy\.local' is not an IP address"):
+        security.TrustedProxies(["proxy.local"])
 
 
 def test_a_heavy_search_waits_apart_without_holding_back_a_cheap_one(
@@ -155,3 +169,18 @@ def test_a_heavy_search_takes_the_searcher_only_when_no_other_waits(engine):
     patient.join(timeout=10)
     urgent.join(timeout=10)
     assert order == ["cheap", "heavy"]
+
+
+def test_serve_refuses_a_trusted_proxy_that_is_no_address_in_one_line(tmp_path):
+    env = {**os.environ, "SEARCHSVC_TRUSTED_PROXIES": "127.0.0.1, proxy.local"}
+    run = subprocess.run(
+        [*cli_command("serve", "--index", str(tmp_path)), "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines() == [
+        "Error: SEARCHSVC_TRUSTED_PROXIES: 'proxy.local' is not an IP address or network"
+    ]
