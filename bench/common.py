@@ -322,11 +322,11 @@ def command_line() -> str:
 
 
 def machine_note() -> str:
+    """The machine a figure was measured on, with its load when the run started (another
+    process busy on its cores makes every figure noisier)."""
     cpus = os.cpu_count() or 0
-    return (
-        f"{cpus} cores, Python {platform.python_version()}, shared machine (other test runs "
-        "in parallel: figures are noisy)"
-    )
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return f"{cpus} cores, Python {platform.python_version()}, load average {load:.1f} at start"
 
 
 def update_results(section: str, body: str) -> None:

@@ -349,8 +349,15 @@ def build_spec() -> dict:
                         "name": "sort",
                         "in": "query",
                         "required": False,
-                        "description": "relevance (default) or date (newest first).",
-                        "schema": {"type": "string", "enum": list(SORTS), "default": "relevance"},
+                        "description": (
+                            "relevance (default) or date (newest first); empty, as the "
+                            "filters, means the default."
+                        ),
+                        "schema": {
+                            "type": "string",
+                            "enum": [*SORTS, ""],
+                            "default": "relevance",
+                        },
                     },
                 ],
                 _json(_ref("SearchResult"), "A page of results."),

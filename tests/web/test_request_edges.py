@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from searchsvc.engine.results import DATE_PATTERN, Filters, is_date
@@ -180,6 +180,10 @@ def test_filters_refuse_impossible_dates_in_the_core():
         st.dates().map(lambda d: d.isoformat()), st.from_regex(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
     )
 )
+@example("0000-02-29")  # found by schemathesis: year 0 is no year, leap or not
+@example("2000-02-29")
+@example("1900-02-29")
+@example("0400-02-29")
 @settings(max_examples=500, deadline=None)
 def test_the_openapi_date_pattern_is_exactly_the_dates_accepted(value):
     assert bool(re.search(DATE_PATTERN, value)) == is_date(value)
