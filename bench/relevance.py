@@ -38,6 +38,10 @@ Usage: ``.venv/bin/python bench/relevance.py [CORPUS] [--docs N] [--sample 1000]
 Built indexes are cached in ``bench/.work/indexes/`` (``--rebuild`` to force).
 ``--weights as_typed=15,slop=80`` asks what searchsvc's ranks would be with other ranking
 weights (``searchsvc.settings.Weights``), without writing ``bench/RESULTS.md``.
+``--synonyms bench/synonyms.txt`` adds the engine ``searchsvc+syn`` (searchsvc with that
+synonyms file, as ``SEARCHSVC_SYNONYMS`` gives it) beside ``searchsvc``, per kind, and ranks
+``SYNONYM_QUERIES``, words a person types where the documents write a synonym, with and
+without it; it writes no ``bench/RESULTS.md`` either.
 """
 
 from __future__ import annotations
@@ -74,12 +78,14 @@ ENGINE_NOTES = {
     "es-french": "Elasticsearch's `french` analyzer (elision, lowercase, Snowball French stop "
     "words, light_french stemmer) in Whoosh, BM25F, MultifieldParser (AND), title boost 2",
     "es-french-fold": "the same with asciifolding after lowercase",
+    "searchsvc+syn": "searchsvc with the synonyms file of --synonyms (SEARCHSVC_SYNONYMS)",
 }
 # The index each engine searches: "nostem" reads searchsvc's own index, whose exact terms are
 # the folded, unstemmed words (a separately built exact-only index ranked the same queries
 # within 0.006 MRR@10 per kind, and its build cost three minutes of the ten this run may take).
 INDEX_OF = {
     "searchsvc": "searchsvc",
+    "searchsvc+syn": "searchsvc",
     "nostem": "searchsvc",
     "whoosh-fr": "whoosh-fr",
     "fts5": "fts5",
@@ -87,6 +93,23 @@ INDEX_OF = {
     "es-french-fold": "es-french-fold",
 }
 K = 10
+
+# What a person types where the documents write a synonym of it (bench/synonyms.txt), beside
+# the words the documents use: the target of each is the first result of the latter, the
+# document that typing the corpus's own words finds first.
+SYNONYM_QUERIES = [
+    ("mdp oublié", "mot de passe oublié"),
+    ("changer mdp", "changer mot de passe"),
+    ("envoyer un mail", "envoyer un courriel"),
+    ("screenshot", "capture d'écran"),
+    ("wifi masqué", "réseau sans fil masqué"),
+    ("clef usb démarrer", "clé usb démarrer"),
+    ("vider la poubelle", "vider la corbeille"),
+    ("laptop clavier", "ordinateur portable clavier"),
+    ("mdp root", "mot de passe superutilisateur"),
+    ("download debian", "télécharger debian"),
+    ("préférences imprimante", "paramètres imprimante"),
+]
 
 
 # ===========================================================================================
@@ -406,6 +429,7 @@ def eval_engine(
     queries: list[str],
     exact_product: bool = False,
     weights: dict[str, float] | None = None,
+    synonyms: str | None = None,
 ) -> tuple[list[list[str]], float, int]:
     """Top-10 ids for each query; also the seconds taken and the number of errors.
 
@@ -413,19 +437,24 @@ def eval_engine(
     edit-distance scan of the vocabulary for every word), which cannot change them and can
     take most of a search; it is stubbed out in this worker (the suggestion is None) unless
     ``exact_product``. search_latency.py measures it. ``weights`` changes searchsvc's
-    ranking weights (``--weights``).
+    ranking weights (``--weights``); ``synonyms`` is the file ``searchsvc+syn`` reads.
     """
     path = Path(target)
     errors = 0
     out: list[list[str]] = []
-    if engine == "searchsvc":
+    if engine in ("searchsvc", "searchsvc+syn"):
         from searchsvc.engine.search import SearchEngine
         from searchsvc.errors import QueryError
         from searchsvc.settings import Weights
 
         # Did-you-mean changes no rank, and costs time: off unless the product is measured.
         chosen = dataclasses.replace(Weights(), **(weights or {}))
-        se = SearchEngine(path, did_you_mean=exact_product, weights=chosen)
+        se = SearchEngine(
+            path,
+            did_you_mean=exact_product,
+            weights=chosen,
+            synonyms=_synonyms(synonyms) if engine == "searchsvc+syn" else None,
+        )
 
         def run(q: str) -> list[str]:
             return [h.id for h in se.search(q, page=1, per_page=K).hits]
@@ -454,6 +483,66 @@ def eval_engine(
     if engine == "fts5":
         errors += fs.errors
     return out, seconds, errors
+
+
+def _synonyms(path: str):
+    """The synonyms file, or exit with its one-line error."""
+    from searchsvc.query.synonyms import Synonyms
+
+    found = Synonyms(path)
+    if found.error:
+        raise SystemExit(f"--synonyms: {found.error}")
+    return found
+
+
+def synonym_ranks(index: Path, path: str, exact_product: bool) -> str:
+    """The table of SYNONYM_QUERIES: each typed query's target (the first result of the
+    corpus's words) and its rank without and with the synonyms, and what they added."""
+    from searchsvc.engine.search import SearchEngine
+
+    plain = SearchEngine(index, did_you_mean=exact_product)
+    expanded = SearchEngine(index, did_you_mean=exact_product, synonyms=_synonyms(path))
+    rows, before, after = [], [], []
+    try:
+        for typed, written in SYNONYM_QUERIES:
+            first = plain.search(written, per_page=1).hits
+            if not first:
+                continue
+            target = first[0]
+            ranks = []
+            for se in (plain, expanded):
+                result = se.search(typed, per_page=K)
+                hits = [h.id for h in result.hits]
+                ranks.append(hits.index(target.id) + 1 if target.id in hits else None)
+            before.append(ranks[0])
+            after.append(ranks[1])
+            title = target.title if len(target.title) <= 50 else target.title[:49] + "…"
+            rows.append(
+                [
+                    repr(typed),
+                    f"{target.id} {title}",
+                    str(ranks[0] or "-"),
+                    str(ranks[1] or "-"),
+                    ", ".join(result.also),
+                ]
+            )
+    finally:
+        plain.close()
+        expanded.close()
+    rows.append(
+        [
+            "MRR@10",
+            f"{len(rows)} queries",
+            f"{metrics(before)[0]:.3f}",
+            f"{metrics(after)[0]:.3f}",
+            "",
+        ]
+    )
+    headers = ["typed", "target (first result of the corpus's words)", "without", "with", "also"]
+    return (
+        f"Queries typed with a synonym (--synonyms {path}): the target's rank in the top "
+        f"{K} ('-': not in it)\n\n" + table(headers, rows)
+    )
 
 
 # ===========================================================================================
@@ -485,6 +574,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         default="",
         help="what-if: searchsvc's ranking weights changed, as NAME=VALUE,... of "
         "searchsvc.settings.Weights (as_typed=15,slop=80); never written to RESULTS.md",
+    )
+    p.add_argument(
+        "--synonyms",
+        metavar="FILE",
+        default=None,
+        help="also run searchsvc with this synonyms file (engine searchsvc+syn) and rank the "
+        "queries typed with a synonym; never written to RESULTS.md",
     )
     args = p.parse_args(argv)
     args.weights = parse_weights(args.weights)
@@ -522,6 +618,11 @@ def main(argv=None) -> int:
     unknown = set(engines) - set(ENGINES)
     if unknown:
         raise SystemExit(f"unknown engines: {', '.join(sorted(unknown))}")
+    if args.synonyms:
+        _synonyms(args.synonyms).current()  # a bad file stops the run before anything
+        if "searchsvc" not in engines:
+            engines.insert(0, "searchsvc")
+        engines.insert(engines.index("searchsvc") + 1, "searchsvc+syn")
     corpus_file = args.corpus
     if not corpus_file.exists():
         raise SystemExit(f"corpus not found: {corpus_file}")
@@ -581,7 +682,7 @@ def main(argv=None) -> int:
     def submit_evals(index: str) -> None:
         # The slowest engine first: the pool takes tasks in order.
         users = [e for e in engines if INDEX_OF[e] == index]
-        for e in sorted(users, key=lambda e: e != "searchsvc"):
+        for e in sorted(users, key=lambda e: not e.startswith("searchsvc")):
             for start in range(0, len(texts), size):
                 fut = pool.submit(
                     eval_engine,
@@ -590,6 +691,7 @@ def main(argv=None) -> int:
                     texts[start : start + size],
                     args.exact_product,
                     args.weights,
+                    args.synonyms,
                 )
                 pending[fut] = ("eval", e, start)
 
@@ -625,8 +727,10 @@ def main(argv=None) -> int:
         ranks[e] = []
         for q, hits in zip(queries, results[e], strict=True):
             ranks[e].append(hits.index(q["doc"]) + 1 if q["doc"] in hits else None)
-    # A what-if run (--weights) keeps its ranks apart: relevance_limits.py reads the last real one.
-    ranks_file = WORK / ("relevance-whatif.jsonl" if args.weights else "relevance-last.jsonl")
+    # A what-if run (--weights, --synonyms) keeps its ranks apart: relevance_limits.py reads
+    # the last real one.
+    whatif = args.weights or args.synonyms
+    ranks_file = WORK / ("relevance-whatif.jsonl" if whatif else "relevance-last.jsonl")
     with open(ranks_file, "w", encoding="utf-8") as fh:
         for i, q in enumerate(queries):
             row = dict(q, ranks={e: ranks[e][i] for e in engines})
@@ -697,6 +801,8 @@ def main(argv=None) -> int:
         ]
     )
     print(report)
+    if args.synonyms:
+        print("\n" + synonym_ranks(paths["searchsvc"], args.synonyms, args.exact_product))
     print(f"\ntotal {total:.0f} s; per-query ranks in {ranks_file}")
 
     # -- examples where searchsvc loses ------------------------------------------------------
@@ -722,8 +828,11 @@ def main(argv=None) -> int:
             print("\nQueries where searchsvc ranks the target lower than another engine:")
             print("\n".join(lines))
 
-    if args.weights:
-        print(f"\nsearchsvc weights changed: {args.weights} (RESULTS.md left as it was)")
+    if args.weights or args.synonyms:
+        changed = f"weights {args.weights}" if args.weights else ""
+        changed += " and " if args.weights and args.synonyms else ""
+        changed += f"synonyms {args.synonyms}" if args.synonyms else ""
+        print(f"\nsearchsvc {changed} (RESULTS.md left as it was)")
     elif not args.no_results:
         common.write_results(
             "Relevance",

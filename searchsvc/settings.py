@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -38,9 +38,45 @@ def _env_networks(name: str) -> tuple[str, ...]:
     return entries
 
 
+def _env_switch(name: str, default: bool) -> bool:
+    """An on/off setting from the environment (``on``/``off``, also ``1``/``0``, ``true``/
+    ``false``, ``yes``/``no``, in any case; blank or unset: ``default``); ValueError with one
+    line naming the variable otherwise."""
+    raw = (os.environ.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("on", "1", "true", "yes"):
+        return True
+    if raw in ("off", "0", "false", "no"):
+        return False
+    raise ValueError(f"{name} must be on or off (got {os.environ[name]!r})")
+
+
+def _env_key(name: str) -> str | None:
+    """A secret key from the environment, or None when unset or blank; ValueError with one
+    line (never the key itself) when it is too short to resist guessing or is not printable
+    ASCII (an HTTP header carries it)."""
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return None
+    if len(raw) < MIN_ADMIN_KEY_CHARS or not all("!" <= c <= "~" for c in raw):
+        raise ValueError(
+            f"{name} must be at least {MIN_ADMIN_KEY_CHARS} printable ASCII characters "
+            "without spaces (try: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return raw
+
+
 # What SEARCHSVC_PORT and SEARCHSVC_WORKERS may be: a TCP port, and one worker at least.
 PORTS = (1, 65535)
 MIN_WORKERS = 1
+# Days of search analytics kept (SEARCHSVC_ANALYTICS_DAYS): a month shows what people look
+# for without keeping their queries longer than that needs; ten years at most.
+ANALYTICS_DAYS = 30
+ANALYTICS_DAYS_RANGE = (1, 3650)
+# The admin key (SEARCHSVC_ADMIN_KEY) opens /api/stats and /metrics: at least this long, so
+# that it cannot be guessed over the network (16 random characters are over 90 bits).
+MIN_ADMIN_KEY_CHARS = 16
 
 
 @dataclass(frozen=True)
@@ -54,11 +90,21 @@ class Settings:
     workers: int = 2
     # Proxies (addresses or networks) whose X-Forwarded-For names the client; none trusted.
     trusted_proxies: tuple[str, ...] = ()
+    # Search analytics kept beside the index (searchsvc.analytics), and for how many days.
+    analytics: bool = True
+    analytics_days: int = ANALYTICS_DAYS
+    # The key /api/stats and /metrics ask for (Authorization: Bearer); None: stats are off.
+    # Never shown: it is left out of the settings' repr.
+    admin_key: str | None = field(default=None, repr=False)
+    # A synonyms file in Solr's format, applied to queries (searchsvc.query.synonyms); None: none.
+    synonyms: Path | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
         """Read ``SEARCHSVC_CORPUS``, ``SEARCHSVC_INDEX``, ``SEARCHSVC_HOST``, ``SEARCHSVC_PORT``,
-        ``SEARCHSVC_WORKERS``, ``SEARCHSVC_TRUSTED_PROXIES``; unset ones keep their defaults.
+        ``SEARCHSVC_WORKERS``, ``SEARCHSVC_TRUSTED_PROXIES``, ``SEARCHSVC_ANALYTICS``,
+        ``SEARCHSVC_ANALYTICS_DAYS``, ``SEARCHSVC_ADMIN_KEY``, ``SEARCHSVC_SYNONYMS`` (a path,
+        read and checked by its users); unset ones keep their defaults.
         A number that is not one, out of range, or a proxy that is no address raises
         ValueError with one line naming the variable."""
         env = os.environ
@@ -69,6 +115,12 @@ class Settings:
             port=_env_int("SEARCHSVC_PORT", cls.port, *PORTS),
             workers=_env_int("SEARCHSVC_WORKERS", cls.workers, MIN_WORKERS),
             trusted_proxies=_env_networks("SEARCHSVC_TRUSTED_PROXIES"),
+            analytics=_env_switch("SEARCHSVC_ANALYTICS", cls.analytics),
+            analytics_days=_env_int(
+                "SEARCHSVC_ANALYTICS_DAYS", cls.analytics_days, *ANALYTICS_DAYS_RANGE
+            ),
+            admin_key=_env_key("SEARCHSVC_ADMIN_KEY"),
+            synonyms=Path(env["SEARCHSVC_SYNONYMS"]) if env.get("SEARCHSVC_SYNONYMS") else None,
         )
 
 
@@ -111,6 +163,8 @@ class QueryCost:
     whoosh_term: float = 0.3e-3  # a term's matcher in Whoosh (sort by date, relaxed)
     whoosh_posting: float = 4e-6  # a posting through Whoosh's matchers (sorted by date)
     coordinated: float = 2e-6  # more, under Whoosh's coordination bonus (relaxed): 6 µs in all
+    # The same bonus term-wise: a posting counted once more (measured 2-3 ns, 40 common words)
+    counted: float = 0.005e-6
     position: float = 2e-6  # a posting's positions read and compared (phrases)
     kept: float = 1e-6  # a document kept among the best by Whoosh (deep pages)
     shown: float = 1e-3  # a hit shown: its stored fields, snippet and title
@@ -267,6 +321,19 @@ RETRY_AFTER_S = 1
 DEFAULT_MAX_FILE_BYTES = 20 * 1024 * 1024
 # Characters of a title taken from a document's first line or sentence, at most.
 TITLE_MAX_CHARS = 200
+# PDF, .odt and .docx files (searchsvc.ingest.office) are compressed: their text may be far
+# larger than their bytes, and a hostile PDF can make a reader loop over pages or streams.
+# Each is read within these bounds, the rest left out and reported ("partly read"):
+# - pages of a PDF read: a 1,000-page report is a book; more is a hostile or scanned file;
+OFFICE_MAX_PAGES = 1_000
+# - characters of text kept from one file: DEFAULT_MAX_FILE_BYTES of plain text, at most;
+OFFICE_MAX_TEXT_CHARS = DEFAULT_MAX_FILE_BYTES
+# - seconds spent reading one file, checked between pages: a 300-page PDF reads in about 10 s
+#   on this machine; a file still reading after this stops there;
+OFFICE_MAX_SECONDS = 30.0
+# - bytes of an .odt or .docx file once unzipped (each part and all of them): a zip bomb of
+#   a few kB would otherwise fill memory; 200 MB is ten times a large book with its images.
+OFFICE_MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
 
 # Memory the postings held in memory may take before they are written out as a segment, in
 # all (a multi-process build shares it among its helpers). Each segment repeats the words it
@@ -336,6 +403,9 @@ class Weights:
     # Extra score when the query's words stand within ``slop`` positions of each other.
     proximity: float = 2.0
     slop: int = 40
+    # A synonym's terms count this much of the word typed (searchsvc.query.synonyms), and get
+    # no as_typed bonus: a document with the word as typed comes before one with its synonym.
+    synonym: float = 0.5
 
 
 # A quoted phrase is scored as one term of its own (see :class:`ExactPhrase`); the words'
@@ -355,3 +425,38 @@ MAX_WORD_CHARS = 25
 # Segments whose words (by field and first letter) the process keeps: a segment's words never
 # change, so they outlive the reader that read them (a commit leaves most segments as they were).
 VOCABULARIES_KEPT = 32
+
+# -- synonyms (searchsvc.query.synonyms) -----------------------------------------------------
+
+# Seconds between two looks (a stat) at the synonyms file for a change: an edit is in force
+# within a second, and a search costs a clock read otherwise.
+SYNONYMS_CHECK_EVERY_S = 1.0
+# A synonyms file larger than this is refused: a few thousand rules are a few hundred kB,
+# and the file is parsed again by every worker at each change.
+MAX_SYNONYMS_BYTES = 1024 * 1024
+# Synonyms one word (or run of words) may bring into a query, at most: each adds its terms
+# to every query with that word; a longer list is refused at the line that crosses it.
+MAX_SYNONYMS_PER_WORD = 20
+
+# -- search analytics and metrics ------------------------------------------------------------
+
+# The analytics store's file, in the index folder (beside CURRENT and the generations).
+ANALYTICS_FILE = "analytics.sqlite3"
+# A served worker keeps the searches it answered in memory and writes them in one short
+# transaction at most every ANALYTICS_FLUSH_S, or as soon as ANALYTICS_FLUSH_ROWS wait: a
+# request only appends to a list, and two workers take SQLite's write lock a few times a
+# second at most. A worker that dies unexpectedly loses at most that second.
+ANALYTICS_FLUSH_S = 1.0
+ANALYTICS_FLUSH_ROWS = 200
+# Searches held in memory at most, should the store be slow or locked: the newest are
+# dropped past it (and counted in the log), rather than the worker's memory growing.
+ANALYTICS_MAX_PENDING = 10_000
+# Seconds between two deletions of rows past the retention, per worker.
+ANALYTICS_PRUNE_S = 60.0
+# Rows kept at most whatever the retention: at some 150 bytes a row, about 300 MB, so that a
+# flood of searches cannot fill the disk within the retention days.
+ANALYTICS_MAX_ROWS = 2_000_000
+# Seconds a writer waits for SQLite's lock held by the other worker (or by `searchsvc stats`).
+ANALYTICS_BUSY_S = 5.0
+# Queries each list of `searchsvc stats` and /api/stats shows.
+STATS_TOP = 20

@@ -21,6 +21,7 @@ from searchsvc.index import storage
 from searchsvc.ingest.corpus import SkipKind, Skipped
 from searchsvc.ingest.indexer import check_index, reindex
 from searchsvc.query.language import understood_if_different
+from searchsvc.query.synonyms import Synonyms
 from searchsvc.settings import (
     MAX_DELETED_SHARE,
     MAX_PER_PAGE,
@@ -48,6 +49,17 @@ def _settings() -> Settings:
         return Settings.from_env()
     except ValueError as e:
         raise click.ClickException(str(e)) from None
+
+
+def _synonyms(settings: Settings) -> Synonyms | None:
+    """The synonyms file of ``SEARCHSVC_SYNONYMS``, or exit 1 with the one line saying what
+    is wrong with it (the file and the line)."""
+    if settings.synonyms is None:
+        return None
+    synonyms = Synonyms(settings.synonyms)
+    if synonyms.error:
+        raise click.ClickException(synonyms.error)
+    return synonyms
 
 
 def _fancy(stream) -> bool:
@@ -232,7 +244,8 @@ def search_command(
     --source, --date-from, --date-to and --sort are the API's source, date_from, date_to and
     sort: the same checks, the same message (and exit status 1) for a value they refuse.
     """
-    engine = SearchEngine(index_dir or _settings().index)
+    settings = _settings()
+    engine = SearchEngine(index_dir or settings.index, synonyms=_synonyms(settings))
     try:
         # An empty value means no filter, as an empty parameter does in the API.
         filters = Filters(source or None, date_from or None, date_to or None)
@@ -249,6 +262,68 @@ def search_command(
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     click.echo(_render_text(result, color=_fancy(sys.stdout)))
+
+
+@main.command("stats")
+@click.option(
+    "--since",
+    default=None,
+    metavar="DAY|SPAN",
+    help="From this UTC day (2026-12-01) or this long ago (7d, 12h); default: all kept.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
+@index_option
+def stats_command(since: str | None, as_json: bool, index_dir: Path | None) -> None:
+    """Print what people searched for through the server.
+
+    The top queries, those with no result, those did-you-mean corrected most often, and the
+    latency percentiles (what GET /api/stats answers), from the analytics kept beside the
+    index.
+    """
+    import sqlite3
+
+    from searchsvc.analytics import AnalyticsStore, analytics_path, parse_since
+
+    settings = _settings()
+    path = analytics_path(index_dir or settings.index)
+    store = AnalyticsStore(path, settings.analytics_days)
+    try:
+        data = store.stats(parse_since(since) if since else None)
+    except QueryError as e:
+        raise click.ClickException(str(e)) from None
+    except sqlite3.Error as e:
+        raise click.ClickException(f"{path} cannot be read: {e}") from None
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    click.echo(_render_stats(data, recorded=path.exists()))
+
+
+def _render_stats(data: dict, recorded: bool) -> str:
+    """The statistics as text for a terminal."""
+    kinds = ", ".join(f"{kind} {count:,}" for kind, count in data["by_kind"].items())
+    lines = [f"{data['searches']:,} searches from {data['since']} to {data['until']} ({kinds})"]
+    if not recorded:
+        lines.append("(no analytics recorded beside this index yet)")
+    latency = data["latency_ms"]
+    if latency["p50"] is not None:
+        shown = " · ".join(f"{name} {value:.1f}" for name, value in latency.items())
+        lines.append(f"latency (ms): {shown}")
+    sections = [
+        ("top queries", data["top_queries"], lambda r: f"{r['query']}  ({r['results']:,} results)"),
+        ("queries with no result", data["no_results"], lambda r: r["query"]),
+        (
+            "corrected by did-you-mean",
+            data["corrected"],
+            lambda r: f"{r['query']} → {r['suggestion']}",
+        ),
+    ]
+    for title, rows, show in sections:
+        lines += ["", f"{title}:"]
+        lines += [f"  {row['count']:>7,}  {show(row)}" for row in rows] or ["  (none)"]
+    return "\n".join(lines)
 
 
 @main.command("serve")
@@ -276,6 +351,7 @@ def serve_command(
 
     settings = _settings()
     index_dir = index_dir or settings.index
+    _synonyms(settings)  # a bad file stops here, not in each worker's log
     if storage.current_name(index_dir) is None:
         click.echo(f"warning: no index in {index_dir} yet; run `searchsvc index`", err=True)
     serve(
@@ -308,6 +384,8 @@ def _render_text(result, color: bool) -> str:
     understood = understood_if_different(result.query, result.understood)
     if understood:
         lines.append(f"Recherche de : {understood}")
+    if result.also:
+        lines.append(f"Recherche aussi : {', '.join(result.also)}")
     if result.suggestion:
         lines.append(f"Vouliez-vous dire : {result.suggestion}")
     if result.relaxed:

@@ -157,6 +157,9 @@ class SearchResult:
     filters: Filters = field(default_factory=lambda: Filters())
     # Results per year of their date, newest first; empty when none of them has a date.
     years: list[FacetCount] = field(default_factory=list)
+    # Synonyms the search added to the words typed, as the synonyms file writes them
+    # (« Recherche aussi : bicyclette »); empty without a synonyms file or a rule for them.
+    also: list[str] = field(default_factory=list)
 
     @property
     def pages(self) -> int:

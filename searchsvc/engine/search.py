@@ -17,6 +17,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from dataclasses import replace
+from functools import partial
 
 from whoosh import collectors
 from whoosh import query as wq
@@ -31,6 +32,7 @@ from searchsvc.index.caches import title as stored_title
 from searchsvc.index.schema import web_url
 from searchsvc.query import language as ql
 from searchsvc.query.plan import Highlights, QueryBuilder
+from searchsvc.query.synonyms import EMPTY, Synonyms, SynonymSet
 from searchsvc.settings import (
     HEAVY_QUERY_SECONDS,
     MAX_COMPLETIONS,
@@ -71,11 +73,15 @@ class SearchEngine:
         time_limit: float = SEARCH_TIME_LIMIT,
         verify_every: float = VERIFY_EVERY_S,
         did_you_mean: bool = True,
+        synonyms: Synonyms | None = None,
     ):
         """``time_limit``: seconds a search may spend matching before it is refused;
         ``verify_every``: seconds between two checks of the live index's files;
-        ``did_you_mean``: whether searches that find little suggest a corrected query."""
+        ``did_you_mean``: whether searches that find little suggest a corrected query;
+        ``synonyms``: the synonyms file queries are expanded with (its rules in force at
+        each search: an edit needs no reindex)."""
         self.weights = weights or Weights()
+        self.synonyms = synonyms
         self.time_limit = time_limit
         self.did_you_mean = did_you_mean
         # Recent result pages of the current searcher (emptied when it is replaced).
@@ -100,6 +106,10 @@ class SearchEngine:
     @verify_every.setter
     def verify_every(self, seconds: float) -> None:
         self._live.verify_every = seconds
+
+    def _rules(self) -> SynonymSet:
+        """The synonyms in force (none without a file)."""
+        return self.synonyms.current() if self.synonyms is not None else EMPTY
 
     def _forget_results(self) -> None:
         self._pages.clear()
@@ -223,12 +233,23 @@ class SearchEngine:
                 typed = completion.typing_tree(tree, text, s.reader())
                 if typed is not None:
                     tree, make_builder = typed, completion.InstantQueryBuilder
-            key = (text, page, per_page, filters, sort, make_builder)
+            rules = self._rules()  # pages found with older synonyms are never served
+            key = (text, page, per_page, filters, sort, make_builder, rules.version)
             cached = self._pages.get(key)
             if cached is not None:
                 return replace(cached, took_ms=_ms(started))
             result = self._search(
-                s, tree, text, page, per_page, filters, sort, started, make_builder, light_only
+                s,
+                tree,
+                text,
+                page,
+                per_page,
+                filters,
+                sort,
+                started,
+                make_builder,
+                light_only,
+                synonyms=rules,
             )
             self._pages.put(key, result)
             return result
@@ -245,14 +266,17 @@ class SearchEngine:
         started: float,
         make_builder: type[QueryBuilder] = QueryBuilder,
         light_only: bool = False,
+        synonyms: SynonymSet = EMPTY,
     ) -> SearchResult:
         """One page of results for a parsed query, with the fallbacks; see :meth:`search`.
         ``make_builder`` builds the Whoosh queries (the instant search gives its own);
-        ``light_only``: raise :class:`GiveUpTurn` before running anything heavy."""
+        ``light_only``: raise :class:`GiveUpTurn` before running anything heavy;
+        ``synonyms``: the rules every builder of this search expands words with."""
         # Past the result window the page holds what is left of it, maybe nothing.
         limit = min(page * per_page, MAX_RESULT_WINDOW)
         deadline = time.monotonic() + self.time_limit
         instant = make_builder is completion.InstantQueryBuilder
+        make_builder = partial(make_builder, synonyms=synonyms)  # the fallbacks' builders too
         # An instant search keeps its best documents for the completions of the same text.
         keep = max(limit, SAMPLE_DOCS) if instant and sort == "relevance" else limit
 
@@ -336,6 +360,7 @@ class SearchEngine:
             sort=sort,
             filters=filters,
             years=years,
+            also=builder.also,
         )
 
     def _hit(self, s: Searcher, docnum: int, score, highlights: Highlights | snippets.Marks) -> Hit:
@@ -357,7 +382,7 @@ class SearchEngine:
         """Number of documents a query finds (0 when it has nothing searchable)."""
         tree = ql.parse(text)
         with self.searcher() as s:
-            wq = QueryBuilder(s.reader(), self.weights).build(tree)
+            wq = QueryBuilder(s.reader(), self.weights, synonyms=self._rules()).build(tree)
             if wq is None:
                 return 0
             ranking.check_prefixes(wq, s.reader())
@@ -438,7 +463,7 @@ class SearchEngine:
         """What a query marks in a text (for showing a whole document with its matches)."""
         tree = ql.parse(text)
         with self.searcher() as s:
-            builder = QueryBuilder(s.reader(), self.weights)
+            builder = QueryBuilder(s.reader(), self.weights, synonyms=self._rules())
             builder.build(tree)
         return builder.highlights
 

@@ -8,6 +8,8 @@ is what makes accents, case and apostrophes irrelevant to what a query finds.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from whoosh import matching
@@ -19,6 +21,7 @@ from searchsvc.index.schema import TEXT_FIELDS
 from searchsvc.index.whoosh_internals import ExcludingMatcher
 from searchsvc.query import language as ql
 from searchsvc.query import spelling
+from searchsvc.query.synonyms import Synonym, SynonymSet, unit_keys
 from searchsvc.settings import PHRASE_B, PHRASE_TIE_BREAK, STEMS_CACHED, Weights
 from searchsvc.text.analysis import (
     STEM_MARK,
@@ -169,9 +172,11 @@ class QueryBuilder:
         *,
         fuzzy: bool = False,
         relaxed: bool = False,
+        synonyms: SynonymSet | None = None,
     ):
         """``fuzzy``: a word that matches nothing also matches close words (typo tolerance);
-        ``relaxed``: the top-level words need not all match, the more the better."""
+        ``relaxed``: the top-level words need not all match, the more the better;
+        ``synonyms``: words a rule names also match its synonyms (see :meth:`_siblings`)."""
         self.reader = reader
         self.weights = weights or Weights()
         self.fuzzy = fuzzy
@@ -181,6 +186,9 @@ class QueryBuilder:
         # The plain words searched (not negated), in order: exact form and stems.
         self.words: list[tuple[str, tuple[str, ...]]] = []
         self.relaxed_used = False
+        self.synonyms = synonyms or None
+        self.also: list[str] = []  # the synonyms added to the query, as the file writes them
+        self._expanding = False  # building a synonym: weighed down, no as-typed bonus
         self._stems = _stems_seen(reader)
         self._depth = 0
 
@@ -207,19 +215,20 @@ class QueryBuilder:
             return self.phrase(node, negated)
         if isinstance(node, ql.Prefix):
             return self.prefix(node, negated)
+        if self.synonyms is not None and not negated:
+            return _one_or(self._siblings([node], negated), wq.And)
         return self.word(node, negated)
 
     def _all(self, node: ql.All, negated: bool) -> wq.Query | None:
-        positive, negative = [], []
+        negative, children = [], []
         for child in node.nodes:
             if isinstance(child, ql.Not):
                 q = self._build(child.node, not negated)
                 if q is not None:
                     negative.append(q)
             else:
-                q = self._build(child, negated)
-                if q is not None:
-                    positive.append(q)
+                children.append(child)
+        positive = self._siblings(children, negated)
         if not positive and not negative:
             return None
         if self.relaxed and self._depth == 1 and len(positive) > 1 and not negated:
@@ -254,6 +263,97 @@ class QueryBuilder:
             ],
             Union,
         )
+
+    # -- synonyms ------------------------------------------------------------------------
+
+    def _siblings(self, nodes: list[ql.Node], negated: bool) -> list[wq.Query]:
+        """Build clauses that must all match; with synonyms, a run of plain words a rule
+        names (``mot de passe``) matches them or the rule's synonyms (``mdp``).
+
+        The words keep their weights and bonus; a synonym counts ``Weights.synonym`` of them
+        and no as-typed bonus, so a document with the words typed comes first; a synonym of
+        several words is a phrase. Negated words and quoted phrases are never expanded.
+        """
+        spans = self._synonym_spans(nodes) if self.synonyms is not None and not negated else {}
+        built, i = [], 0
+        while i < len(nodes):
+            if i in spans:
+                end, synonyms = spans[i]
+                q = self._with_synonyms(nodes[i:end], synonyms)
+                i = end
+            else:
+                node = nodes[i]
+                q = (
+                    self.word(node, negated)
+                    if isinstance(node, ql.Word)
+                    else self._build(node, negated)
+                )
+                i += 1
+            if q is not None:
+                built.append(q)
+        return built
+
+    def _synonym_spans(self, nodes: list[ql.Node]) -> dict[int, tuple[int, tuple[Synonym, ...]]]:
+        """Where runs of words name a rule: first node -> (node after the run, synonyms);
+        the longest rule first, a run made of whole words in one field."""
+        spans: dict[int, tuple[int, tuple[Synonym, ...]]] = {}
+        keys: list[frozenset[str]] = []  # the run's words (compounds joined), by unit_keys
+        owner: list[int] = []  # the node each of them comes from
+        for i, node in enumerate([*nodes, None]):
+            same = isinstance(node, ql.Word) and node.field != "source"
+            if same and owner and nodes[owner[-1]].field != node.field:
+                same = False
+            if not same:
+                self._match_run(keys, owner, spans)
+                keys, owner = [], []
+            if isinstance(node, ql.Word) and node.field != "source":
+                for joined, parts in _units(analyze_query(node.text)):
+                    token = joined or parts[0]
+                    stems = self.stems_for(token.exact) if token.kind == "word" else []
+                    keys.append(unit_keys(token.exact, stems) | _written_keys(token))
+                    owner.append(i)
+        return spans
+
+    def _match_run(self, keys: list[frozenset[str]], owner: list[int], spans: dict) -> None:
+        """Add to ``spans`` the rules a run of words names, left to right, longest first."""
+        u = 0
+        while u < len(keys):
+            match = None
+            if u == 0 or owner[u - 1] != owner[u]:  # a rule starts at a word's start
+                match = self.synonyms.longest(
+                    keys, u, lambda end: end == len(keys) or owner[end] != owner[end - 1]
+                )
+            if match is None:
+                u += 1
+                continue
+            length, synonyms = match
+            spans[owner[u]] = (owner[u + length - 1] + 1, synonyms)
+            u += length
+
+    def _with_synonyms(self, nodes: list[ql.Node], synonyms: tuple[Synonym, ...]) -> wq.Query:
+        """The words of ``nodes``, or any of ``synonyms`` (weighed down, marked in snippets)."""
+        words = _one_or([q for q in (self.word(n) for n in nodes) if q is not None], wq.And)
+        fields = _fields(nodes[0].field)
+        added = []
+        with self._as_synonym():
+            for syn in synonyms:
+                if syn.phrase:
+                    tokens = analyze_query(syn.text, removestops=False)
+                    phrase = [t.elided or t.exact for t in tokens if t.role != "joined"]
+                    added.append(self._phrase(phrase, fields, False))
+                else:
+                    added.append(self.word(ql.Word(syn.text, nodes[0].field)))
+                if syn.text not in self.also:
+                    self.also.append(syn.text)
+        return _one_or([q for q in (words, *added) if q is not None], Union)
+
+    @contextmanager
+    def _as_synonym(self) -> Iterator[None]:
+        self._expanding = True
+        try:
+            yield
+        finally:
+            self._expanding = False
 
     # -- leaves --------------------------------------------------------------------------
 
@@ -325,21 +425,24 @@ class QueryBuilder:
 
     def _token(self, token: QueryToken, fields: tuple[str, ...], negated: bool) -> wq.Query:
         stems = self.stems_for(token.exact) if token.kind == "word" else []
-        close = self._close_words(token, stems) if self.fuzzy and not negated else []
+        own = not self._expanding  # a synonym is no word typed: no close words, no bonus
+        close = self._close_words(token, stems) if self.fuzzy and not negated and own else []
         if not negated:
             self.highlights.exact.add(token.exact)
             self.highlights.stems.update(stems)
             self.highlights.exact.update(close)
-            self.words.append((token.exact, tuple(stems)))
+            if own:
+                self.words.append((token.exact, tuple(stems)))
         w = self.weights
+        scale = w.synonym if self._expanding else 1.0
         options: list[wq.Query] = []
         for f in fields:
-            fw = self._field_weight(f)
+            fw = self._field_weight(f) * scale
             options.append(self._term(f, token.exact, fw * w.exact))
             options.extend(self._term(f, STEM_MARK + s, fw * w.stem) for s in stems)
             options.extend(self._term(f, c, fw * w.fuzzy) for c in close)
         found = _one_or(options, Union)
-        if token.kind == "word" and w.as_typed and not negated:
+        if token.kind == "word" and w.as_typed and not negated and own:
             typed = _one_or([self._term(f, token.elided or token.exact) for f in fields], Union)
             found = wq.AndMaybe(found, wq.ConstantScoreQuery(typed, score=w.as_typed))
         return found
@@ -361,7 +464,10 @@ class QueryBuilder:
     def _phrase(self, words: list[str], fields: tuple[str, ...], negated: bool) -> wq.Query:
         if not negated:
             self.highlights.exact.update(words)
-        return _one_or([ExactPhrase(f, words, boost=self._field_weight(f)) for f in fields], Union)
+        scale = self.weights.synonym if self._expanding else 1.0
+        return _one_or(
+            [ExactPhrase(f, words, boost=self._field_weight(f) * scale) for f in fields], Union
+        )
 
     def _term(self, fieldname: str, text: str, boost: float = 1.0) -> wq.Term:
         return wq.Term(fieldname, text, boost=boost)
@@ -376,6 +482,12 @@ def _stems_seen(reader: IndexReader) -> dict[str, list[str]]:
     if len(found) > STEMS_CACHED:
         found.clear()
     return found
+
+
+def _written_keys(token: QueryToken) -> frozenset[str]:
+    """A query word's stems as typed (``vélos`` typed with its accent, even where the index
+    spells it otherwise), matched against a synonyms rule beside those of the index."""
+    return unit_keys(token.exact, word_terms(token.base).stems if token.kind == "word" else ())
 
 
 def _fields(fieldname: str | None) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from flask import Flask, Response, current_app
 from flask.json.provider import DefaultJSONProvider
 
 from searchsvc.engine.search import SearchEngine
+from searchsvc.query.synonyms import Synonyms
 from searchsvc.settings import (
     MAX_BODY_BYTES,
     MAX_QUERY_STRING_BYTES,
@@ -87,17 +88,26 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     settings = Settings.from_env()
     app.config.from_mapping(
         INDEX_DIR=str(settings.index),
+        SYNONYMS=str(settings.synonyms) if settings.synonyms else None,
         PAGE_SIZE=10,
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         MAX_QUERY_STRING_BYTES=MAX_QUERY_STRING_BYTES,
+        ANALYTICS=settings.analytics,
+        ANALYTICS_DAYS=settings.analytics_days,
+        ADMIN_KEY=settings.admin_key,
         DEBUG=False,
     )
     if test_config is not None:
         app.config.from_mapping(test_config)
+        if app.testing and "ANALYTICS" not in test_config:
+            # A test app records searches only when asked: the shared test indexes are
+            # read-only for tests.
+            app.config["ANALYTICS"] = False
 
-    from searchsvc.web import api, converters, errors, pages, security
+    from searchsvc.web import admin, api, converters, errors, metrics, pages, security
 
     converters.init_app(app)  # before any route that uses <path:...> is registered
+    metrics.init_app(app)  # first: its hook times the requests the others refuse
     # Werkzeug's router answers ``//`` in a path, or a missing trailing slash, with a redirect
     # to an absolute address built from the request's Host header: whoever sends
     # ``Host: evil.example`` gets a link there. No route needs either, so an address that is
@@ -109,6 +119,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(api.health)
     app.register_blueprint(pages.bp)
+    admin.init_app(app)
     return app
 
 
@@ -120,5 +131,11 @@ def get_engine() -> SearchEngine:
         with _engine_lock:
             engine = app.extensions.get(_ENGINE_KEY)
             if engine is None:
-                engine = app.extensions[_ENGINE_KEY] = SearchEngine(app.config["INDEX_DIR"])
+                # A bad synonyms file is logged and searched without (searchsvc serve
+                # refuses to start on one); a fixed file is picked up at once.
+                path = app.config.get("SYNONYMS")
+                synonyms = Synonyms(path) if path else None
+                engine = app.extensions[_ENGINE_KEY] = SearchEngine(
+                    app.config["INDEX_DIR"], synonyms=synonyms
+                )
     return engine

@@ -11,6 +11,7 @@ from searchsvc.errors import Kind, check_between
 from searchsvc.query.language import check_length
 from searchsvc.settings import MAX_COMPLETIONS
 from searchsvc.web import get_engine
+from searchsvc.web.admin import note_search
 from searchsvc.web.errors import json_error
 from searchsvc.web.openapi import build_spec
 from searchsvc.web.params import int_param, search_options
@@ -42,6 +43,7 @@ def search_json(result: SearchResult) -> dict:
         "notice": result.notice,
         "relaxed": result.relaxed,
         "approximate": result.approximate,
+        "also": result.also,
         "sort": result.sort,
         "filters": _flat(result.filters, keep_none=False),
         "facets": {name: [_flat(c) for c in counts] for name, counts in result.facets.items()},
@@ -57,7 +59,9 @@ def search():
     page = int_param(args, "page", 1, empty_ok=False)
     per_page = int_param(args, "per_page", 10, empty_ok=False)
     options = search_options(args)
-    return search_json(get_engine().search(q, page=page, per_page=per_page, **options))
+    result = get_engine().search(q, page=page, per_page=per_page, **options)
+    note_search(q, result)
+    return search_json(result)
 
 
 @bp.get("/documents/<path:doc_id>")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask import Flask, Response, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from searchsvc.errors import Kind, SearchsvcError
@@ -18,9 +18,11 @@ from searchsvc.settings import RETRY_AFTER_S
 from searchsvc.web.security import Overloaded
 
 # Error code of each status the service answers with.
-# 403, 408, 417, 431 and 501 come only from gunicorn's refusals (searchsvc.web.worker).
+# 408, 417, 431 and 501 come only from gunicorn's refusals (searchsvc.web.worker); 403 from
+# them and from /api/stats on a server without an admin key (searchsvc.web.admin).
 CODES = {
     400: "bad_request",
+    401: "unauthorized",  # /api/stats and /metrics without the admin key (web.admin)
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
@@ -38,6 +40,7 @@ CODES = {
 # English messages for the API (werkzeug's own descriptions are written for HTML pages).
 MESSAGES = {
     400: "the request is malformed",
+    401: "this needs the admin key, sent as 'Authorization: Bearer <key>'",
     404: "there is nothing at this address",
     408: "the request was not received in time",
     413: "the request body is too large",
@@ -78,7 +81,7 @@ def json_error(status: int, message: str, code: str | None = None) -> Response:
 
 # Addresses whose errors are JSON: the API, the health check, and the static files (fetched by
 # a page's <link> and <script>, or by a tool asking for a byte range; never read as a page).
-JSON_PREFIXES = ("/api", "/healthz", "/static")
+JSON_PREFIXES = ("/api", "/healthz", "/static", "/metrics")
 
 
 def wants_json() -> bool:
@@ -118,6 +121,7 @@ def _http_error(e: HTTPException):
 
 def _overloaded(e: Overloaded):
     """503 ``overloaded`` with Retry-After: the request was shed, nothing is wrong with it."""
+    g.searchsvc_shed = True  # counted by searchsvc.web.metrics
     if wants_json():
         response = json_error(503, e.description, "overloaded")
     else:
@@ -224,6 +228,7 @@ def _refused(e: SearchsvcError):
     """A core error, answered as :data:`ANSWERS` says: JSON for the API, a French page for
     people. A 503 is logged: the index cannot serve."""
     answer = log_if_unavailable(e)
+    g.searchsvc_refused = e.kind  # counted by searchsvc.web.metrics
     if wants_json():
         return json_error(answer.status, public_message(str(e)), answer.code)
     if answer.status >= 500:

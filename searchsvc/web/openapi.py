@@ -38,6 +38,23 @@ def _error(description: str) -> dict:
     return _json(_ref("Error"), description)
 
 
+def _stats_rows(description: str, **more: dict) -> dict:
+    """A list of queries with their counts in /api/stats."""
+    return {
+        "type": "array",
+        "description": description,
+        "items": {
+            "type": "object",
+            "required": ["query", "count", *more],
+            "properties": {
+                "query": {"type": "string"},
+                "count": {"type": "integer", "minimum": 1},
+                **more,
+            },
+        },
+    }
+
+
 QUERY_PARAM = {
     "name": "q",
     "in": "query",
@@ -99,6 +116,14 @@ SCHEMAS = {
                 "type": "array",
                 "items": {"type": "string"},
                 "description": "Query words that matched nothing and were matched by close words.",
+            },
+            "also": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": (
+                    "Synonyms searched besides the words typed (SEARCHSVC_SYNONYMS), as the "
+                    "synonyms file writes them; documents with the words typed come first."
+                ),
             },
             "sort": {"type": "string", "enum": list(SORTS)},
             "filters": {
@@ -164,6 +189,48 @@ SCHEMAS = {
             "updated": NULLABLE_STRING,
         },
     },
+    "Stats": {
+        "type": "object",
+        "required": [
+            "since",
+            "until",
+            "searches",
+            "by_kind",
+            "top_queries",
+            "no_results",
+            "corrected",
+            "latency_ms",
+            "recording",
+        ],
+        "properties": {
+            "since": {"type": "string", "description": "Start of the period (UTC, ISO 8601)."},
+            "until": {"type": "string", "description": "End of the period: now."},
+            "searches": {"type": "integer", "minimum": 0},
+            "by_kind": {
+                "type": "object",
+                "description": "Searches made through the API, the page, its instant search.",
+                "additionalProperties": {"type": "integer", "minimum": 0},
+            },
+            "top_queries": _stats_rows(
+                "The most frequent queries (case and spaces aside), with their results.",
+                results={"type": "integer", "minimum": 0},
+            ),
+            "no_results": _stats_rows("The most frequent queries that found nothing."),
+            "corrected": _stats_rows(
+                "The queries did-you-mean corrected most often, and to what.",
+                suggestion={"type": "string"},
+            ),
+            "latency_ms": {
+                "type": "object",
+                "description": "Percentiles of the searches' times (null without searches).",
+                "additionalProperties": {"type": ["number", "null"]},
+            },
+            "recording": {
+                "type": "boolean",
+                "description": "Whether this server records searches (SEARCHSVC_ANALYTICS).",
+            },
+        },
+    },
     "Error": {
         "type": "object",
         "required": ["error"],
@@ -193,6 +260,9 @@ SCHEMAS = {
                             "forbidden",
                             "expectation_failed",
                             "not_implemented",
+                            # /api/stats and /metrics (the admin key, the analytics store).
+                            "unauthorized",
+                            "analytics_unavailable",
                         ],
                     },
                     "message": {"type": "string"},
@@ -419,6 +489,65 @@ def build_spec() -> dict:
                 {},
                 "openapi",
             ),
+            "/api/stats": {
+                "get": {
+                    **_get(
+                        "Search analytics: top queries, queries with no result, queries "
+                        "corrected by did-you-mean, latency percentiles. Needs the admin key "
+                        "(SEARCHSVC_ADMIN_KEY), sent as Authorization: Bearer <key>.",
+                        [
+                            _str_param(
+                                "since",
+                                "From this UTC day (2026-12-01) or this long ago (7d, 12h); "
+                                "empty or absent: everything the retention keeps.",
+                                pattern=r"^(\s*|\d{4}-\d{2}-\d{2}|\d{1,5}[dh])$",
+                            )
+                        ],
+                        _json(_ref("Stats"), "What people searched for."),
+                        {
+                            **bad_request,
+                            "401": _error(
+                                "unauthorized: the request does not carry the admin key "
+                                "(Authorization: Bearer <key>)."
+                            ),
+                            "403": _error(
+                                "forbidden: no admin key is set on the server "
+                                "(SEARCHSVC_ADMIN_KEY), so the statistics are off."
+                            ),
+                            "503": {
+                                **SHED["503"],
+                                "description": SHED["503"]["description"]
+                                + " analytics_unavailable: the analytics store cannot be read.",
+                            },
+                        },
+                        "stats",
+                    )["get"],
+                    # No ``security`` requirement: with no key set on the server the answer
+                    # is 403 whatever is sent, which a declared scheme says should be 401.
+                }
+            },
+            "/metrics": {
+                "get": {
+                    **_get(
+                        "Prometheus metrics, in Prometheus' text format: requests by "
+                        "endpoint and status, their durations, requests shed, the live "
+                        "index. Asks for the admin key (Authorization: Bearer) when one is "
+                        "set on the server; open when none is.",
+                        [],
+                        {
+                            "description": "Every metric, in Prometheus' text format.",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        {
+                            "401": _error(
+                                "unauthorized: an admin key is set and the request does not "
+                                "carry it."
+                            )
+                        },
+                        "metrics",
+                    )["get"],
+                }
+            },
         },
         "components": {"schemas": SCHEMAS},
     }

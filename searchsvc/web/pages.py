@@ -30,6 +30,7 @@ from searchsvc.settings import (
     MAX_RESULT_WINDOW,
 )
 from searchsvc.web import get_engine
+from searchsvc.web.admin import note_search
 from searchsvc.web.errors import ANSWERS, error_page, french, log_if_unavailable
 from searchsvc.web.params import (
     FILTER_PARAMS,
@@ -196,8 +197,10 @@ def _results(typing: bool = False) -> tuple[dict, int]:
     try:
         result = search(q, page=page, per_page=per_page, **search_options(args))
     except QueryError as e:
+        g.searchsvc_refused = e.kind  # counted by searchsvc.web.metrics
         context["error"] = french(e, length=len(q))
         return context, 400
+    note_search(q, result, typing=typing)
     last = last_page(result)
     # While typing, the engine reads the last word as a prefix (``rés*``): show how the text
     # will read once typed, not that.

@@ -62,7 +62,7 @@ HEADER_ITEMS = tuple(HEADERS.items())
 
 
 # Cheap endpoints never held back (and unknown addresses, endpoint None: a 404 costs nothing).
-UNLIMITED_ENDPOINTS = frozenset({"health.healthz", "static", "api.openapi"})
+UNLIMITED_ENDPOINTS = frozenset({"health.healthz", "static", "api.openapi", "metrics.metrics"})
 
 _LIMITER_KEY = "searchsvc.limiter"
 _HEAVY_KEY = "searchsvc.heavy_limiter"
@@ -442,6 +442,9 @@ WARM_UP_PATHS = (
     "/?q=installation+paquet",
     "/",
 )
+# Marks the warm-up requests' environ: they are neither searches people made (analytics) nor
+# traffic (metrics).
+WARM_UP_ENVIRON = "searchsvc.warm_up"
 # Read at most this much of the index's files into the page cache at start-up.
 WARM_UP_READ_BYTES = 2 << 30
 
@@ -502,7 +505,7 @@ def warm_up_index(app: Flask, paths: Iterable[str] = WARM_UP_PATHS) -> WarmUp:
     client = app.test_client()
     for path in paths:
         try:
-            with client.get(path) as response:
+            with client.get(path, environ_base={WARM_UP_ENVIRON: True}) as response:
                 statuses[path] = response.status_code
         except Exception:  # pragma: no cover - the app answers every error itself
             app.logger.exception("warm-up request %s failed", path)

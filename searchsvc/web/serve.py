@@ -6,7 +6,12 @@ no config file or ``GUNICORN_CMD_ARGS`` is read) and runs it in the foreground.
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +32,10 @@ THREADS = settings.MAX_IN_FLIGHT + settings.MAX_QUEUED + SPARE_THREADS
 TIMEOUT_S = 30
 # gunicorn's gthread worker, with its own error responses in JSON (see searchsvc.web.worker).
 WORKER_CLASS = "searchsvc.web.worker.ThreadWorker"
+# gunicorn's access-log line without its %(u)s, the user name it decodes from a Basic
+# Authorization header: a client sending the admin key that way would have it logged. No
+# header of a request is logged (the admin key travels in Authorization: Bearer).
+ACCESS_LOG_FORMAT = '%(h)s %(l)s - %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
 
 
 class Service(BaseApplication):
@@ -53,6 +62,55 @@ def post_worker_init(worker) -> None:
     searcher open, one request of each kind), so the first queries of a fresh server are not
     slow and do not queue behind a cold start."""
     worker.log.info(security.warm_up_index(worker.wsgi).summary())
+
+
+def worker_exit(server, worker) -> None:
+    """gunicorn's hook, in a worker as it exits: write the searches its analytics still hold
+    (at most a second's worth)."""
+    from searchsvc.web.admin import close_analytics
+
+    app = getattr(worker, "wsgi", None)
+    if app is not None:
+        close_analytics(app)
+
+
+def child_exit(server, worker) -> None:
+    """gunicorn's hook, in the master when a worker has exited: the metrics library forgets
+    the gauges of the dead process (its counters stay counted)."""
+    from prometheus_client import multiprocess
+
+    path = os.environ.get(METRICS_DIR_ENV)
+    if path:
+        multiprocess.mark_process_dead(worker.pid, path)
+
+
+# Where prometheus_client's multiprocess mode keeps each worker's metrics (searchsvc.web.metrics).
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextlib.contextmanager
+def metrics_folder() -> Iterator[str]:
+    """The folder of the workers' metrics, empty, named in the environment the workers
+    inherit, for as long as the server runs: ``PROMETHEUS_MULTIPROC_DIR`` when set (its
+    ``*.db`` files, left by an earlier run, deleted first), else a new temporary folder,
+    removed afterwards. Set before anything imports prometheus_client, which reads it then."""
+    owner = os.getpid()
+    given = os.environ.get(METRICS_DIR_ENV)
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for stale in glob.glob(os.path.join(glob.escape(given), "*.db")):
+            os.remove(stale)
+        yield given
+        return
+    path = tempfile.mkdtemp(prefix="searchsvc-metrics-")
+    os.environ[METRICS_DIR_ENV] = path
+    try:
+        yield path
+    finally:
+        # A worker leaves serve() by the same stack when it exits: only the master cleans up.
+        if os.getpid() == owner:
+            os.environ.pop(METRICS_DIR_ENV, None)
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def bind_address(host: str, port: int) -> str:
@@ -85,7 +143,10 @@ def options(host: str, port: int, workers: int, threads: int = THREADS) -> dict[
         "limit_request_fields": settings.MAX_HEADER_FIELDS,
         "limit_request_field_size": settings.MAX_HEADER_FIELD_BYTES,
         "post_worker_init": post_worker_init,
+        "worker_exit": worker_exit,
+        "child_exit": child_exit,
         "accesslog": "-",
+        "access_log_format": ACCESS_LOG_FORMAT,
         "errorlog": "-",
         "loglevel": "info",
         "proc_name": "searchsvc",
@@ -99,4 +160,5 @@ def serve(host: str, port: int, workers: int, index_dir: str | os.PathLike) -> N
     """Serve the search page and API on ``host:port`` until stopped (SIGINT/SIGTERM)."""
     gunicorn.http.wsgi.SERVER = SERVER_NAME
     app_config = {"INDEX_DIR": str(Path(index_dir)), "DEBUG": False, "TESTING": False}
-    Service(options(host, port, workers), app_config).run()
+    with metrics_folder():
+        Service(options(host, port, workers), app_config).run()

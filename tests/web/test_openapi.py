@@ -12,7 +12,7 @@ from openapi_spec_validator import validate
 from searchsvc import settings
 from searchsvc.web.errors import ANSWERS, CODES
 
-JSON_ROUTES = ("/api/", "/healthz")
+JSON_ROUTES = ("/api/", "/healthz", "/metrics")
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +67,8 @@ def test_described_parameters_are_the_ones_read(spec):
         "/api/suggest": ["limit", "q"],
         "/healthz": [],
         "/api/openapi.json": [],
+        "/api/stats": ["since"],
+        "/metrics": [],
     }
 
 
@@ -152,3 +154,19 @@ def test_documented_503_overloaded_with_retry_after(make_app, seed_index, spec):
         assert client.get("/healthz").status_code == 200
     finally:
         limiter.release()
+
+
+def test_stats_and_metrics_answer_as_described(make_app, seed_index, spec):
+    key = "k" * 20
+    client = make_app(INDEX_DIR=str(seed_index), ADMIN_KEY=key).test_client()
+    assert_matches(spec, "/api/stats", client.get("/api/stats"))
+    assert_matches(spec, "/api/stats", client.get("/api/stats", headers={"Authorization": "x"}))
+    right = {"Authorization": f"Bearer {key}"}
+    assert_matches(spec, "/api/stats", client.get("/api/stats?since=7d", headers=right))
+    assert_matches(spec, "/api/stats", client.get("/api/stats?since=x", headers=right))
+    assert_matches(spec, "/metrics", client.get("/metrics"))
+    metrics = client.get("/metrics", headers=right)
+    assert metrics.status_code == 200 and metrics.mimetype == "text/plain"
+    assert "200" in spec["paths"]["/metrics"]["get"]["responses"]
+    keyless = make_app(INDEX_DIR=str(seed_index), ADMIN_KEY=None).test_client()
+    assert_matches(spec, "/api/stats", keyless.get("/api/stats"))
