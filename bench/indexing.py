@@ -15,7 +15,14 @@ disk, peak RSS of the largest process (``wait4`` rusage) and of all its processe
 (sampled from /proc every 0.2 s). ``--repeat N`` gives medians; engines alternate within a
 repeat so that machine noise spreads over all of them.
 
-Usage: ``.venv/bin/python bench/indexing.py [CORPUS] [--docs N] [--repeat N]``
+With ``--formats N`` it then measures each corpus format apart (issue 28): the first N
+documents of the corpus written as ``.txt`` files (the plain-text figure), Markdown with front
+matter and markup, HTML news pages with their chrome (menu, cookie banner, related links,
+footer), PDF, ``.docx`` and ``.odt`` files; for each, documents per second read (the format's
+reader alone, ``read_corpus``) and built (a full ``reindex`` of that folder, in its own
+process). PDF and Word need the office extra, and writing .odt needs odfpy (the dev extra).
+
+Usage: ``.venv/bin/python bench/indexing.py [CORPUS] [--docs N] [--repeat N] [--formats N]``
 """
 
 from __future__ import annotations
@@ -136,6 +143,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--no-results", action="store_true", help="do not update bench/RESULTS.md")
     p.add_argument(
+        "--formats",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also measure each file format on N documents (0: not measured)",
+    )
+    p.add_argument(
+        "--formats-only", action="store_true", help="measure the formats only (with --formats)"
+    )
+    p.add_argument(
         "--child", nargs=4, metavar=("ENGINE", "MODE", "CORPUS", "TARGET"), help=argparse.SUPPRESS
     )
     return p.parse_args(argv)
@@ -148,6 +165,9 @@ def main(argv=None) -> int:
         print(json.dumps(child(kind, mode, Path(corpus), Path(target))), flush=True)
         return 0
     status = Status()
+    if args.formats_only:
+        print(formats_report(args, status))
+        return 0
     started = time.perf_counter()
     code = common.code_note()  # the code measured, noted before it can change
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
@@ -256,6 +276,9 @@ def main(argv=None) -> int:
         f"Incremental run ({args.changed:g} % of documents changed)\n\n" + incr_table,
         ("Ratios (above 1: searchsvc slower / larger)\n\n" + ratio_txt) if ratio_txt else "",
     )
+    if args.formats:
+        report += "\n\n" + formats_report(args, status)
+        total = time.perf_counter() - started
     print(report)
     print(f"\ntotal {total:.0f} s")
     if not args.no_results:
@@ -270,6 +293,195 @@ def main(argv=None) -> int:
             f"process tree, sampled. Whole run: {total:.0f} s.",
         )
     return 0
+
+
+# -- per format ----------------------------------------------------------------------------------
+
+FORMATS = ("txt", "md", "html", "pdf", "docx", "odt")
+
+_PAGE = """<!doctype html><html lang="fr"><head><meta charset="utf-8"><title>{title} | Le Site
+</title><meta property="og:site_name" content="Le Site"><meta property="article:published_time"
+content="2024-08-03T14:00:00+02:00"><link rel="canonical" href="https://site.example/{n}"></head>
+<body><div class="cookie-banner"><p>Nous utilisons des cookies pour mesurer l'audience. En
+poursuivant votre navigation, vous acceptez leur utilisation.</p><button>Accepter</button></div>
+<header><nav><ul><li><a href="/">Accueil</a></li><li><a href="/sport">Sport</a></li><li>
+<a href="/compte">Mon compte</a></li></ul></nav></header><main><article><h1>{title}</h1>{body}
+</article><aside><h3>Les plus lus</h3><ul><li><a href="/a">Un autre article du site</a></li>
+</ul></aside></main><footer><p>Mentions légales. Tous droits réservés.</p></footer></body></html>
+"""
+
+
+def _paragraphs(body: str) -> list[str]:
+    return [p.strip() for p in body.split("\n\n") if p.strip()] or [body]
+
+
+def _pdf(title: str, body: str) -> bytes:
+    """A PDF written by hand: Helvetica, WinAnsi, 45 lines of 90 characters a page."""
+    import textwrap
+
+    lines = [w for p in _paragraphs(body) for w in [*textwrap.wrap(p, 90), ""]]
+    pages = [lines[i : i + 45] for i in range(0, len(lines), 45)] or [[]]
+    objects: list[bytes] = []
+
+    def text(s: str) -> bytes:
+        raw = s.encode("cp1252", "replace")
+        for c in (b"\\", b"(", b")"):
+            raw = raw.replace(c, b"\\" + c)
+        return b"(" + raw + b")"
+
+    kids = []
+    objects += [
+        b"",
+        b"",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+    ]
+    for page in pages:
+        ops = b"BT /F1 10 Tf 50 760 Td 14 TL " + b" ".join(text(ln) + b" Tj T*" for ln in page)
+        ops += b" ET"
+        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(ops), ops))
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
+            b"/Resources << /Font << /F1 3 0 R >> >> >>" % len(objects)
+        )
+        kids.append(len(objects))
+    objects[0] = b"<< /Type /Catalog /Pages 2 0 R >>"
+    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (
+        b" ".join(b"%d 0 R" % k for k in kids),
+        len(kids),
+    )
+    objects.append(b"<< /Title %s /CreationDate (D:20240803140000) >>" % text(title))
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, obj in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, obj)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R /Info %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        len(objects),
+        xref,
+    )
+    return bytes(out)
+
+
+def _docx(title: str, body: str) -> bytes:
+    import io
+
+    import docx
+
+    document = docx.Document()
+    document.core_properties.title = title[:255]  # the longest a core property may be
+    for p in _paragraphs(body):
+        document.add_paragraph(p)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def _odt(title: str, body: str) -> bytes:
+    import io
+
+    from odf import dc, text
+    from odf.opendocument import OpenDocumentText
+
+    document = OpenDocumentText()
+    document.meta.addElement(dc.Title(text=title))
+    for p in _paragraphs(body):
+        document.text.addElement(text.P(text=p))
+    out = io.BytesIO()
+    document.write(out)
+    return out.getvalue()
+
+
+def _file(fmt: str, n: int, doc: dict) -> str | bytes:
+    """One corpus document written as a file of format ``fmt``."""
+    title, body = doc.get("title") or "", doc["body"]
+    if fmt == "txt":
+        return f"{title}\n\n{body}"
+    if fmt == "md":
+        paragraphs = _paragraphs(body)
+        marked = [
+            f"Selon **la rédaction** et [le site](https://site.example/{n}) : {paragraphs[0]}"
+        ]
+        marked += [
+            f"## Partie {k}\n\n{p}" if k % 3 == 0 else p for k, p in enumerate(paragraphs[1:])
+        ]
+        front = json.dumps(title, ensure_ascii=False)
+        return (
+            f"---\ntitle: {front}\ndate: 2024-08-03\nsource: Le Site\n"
+            f"url: https://site.example/{n}\n---\n" + "\n\n".join(marked)
+        )
+    if fmt == "html":
+        import html
+
+        ps = "".join(f"<p>{html.escape(p)}</p>" for p in _paragraphs(body))
+        return _PAGE.format(title=html.escape(title), body=ps, n=n)
+    return {"pdf": _pdf, "docx": _docx, "odt": _odt}[fmt](title, body)
+
+
+def format_corpus(base: Path, fmt: str, count: int) -> Path:
+    """A folder of the first ``count`` corpus documents as ``fmt`` files, made once."""
+    target = (
+        RUNS / f"format-{fmt}-{digest([file_key(f) for f in common.corpus_files(base)], count)}"
+    )
+    if (target / ".done").exists():
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for n, doc in enumerate(common.iter_jsonl(base)):
+        if n >= count:
+            break
+        content = _file(fmt, n, doc)
+        path = target / f"d{n:06d}.{fmt}"
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    (target / ".done").write_text("")
+    return target
+
+
+def formats_report(args: argparse.Namespace, status: Status) -> str:
+    """Documents per second of each format, read and built, plain text first."""
+    from searchsvc.ingest.corpus import read_corpus
+
+    base = common.corpus_dir(args.corpus, args.docs)
+    rows = []
+    for fmt in FORMATS:
+        try:
+            folder = format_corpus(base, fmt, args.formats)
+        except ImportError as exc:
+            rows.append([fmt, "—", "—", "—", f"not measured: {exc}"])
+            continue
+        size = sum(f.stat().st_size for f in folder.iterdir() if not f.name.startswith("."))
+        reads, skipped = [], []
+        for _ in range(max(1, args.repeat)):
+            started = time.perf_counter()
+            docs = sum(1 for _doc in read_corpus(folder, on_skip=skipped.append))
+            reads.append(time.perf_counter() - started)
+        builds = []
+        for _ in range(max(1, args.repeat)):
+            target = RUNS / "run" / f"format-{fmt}"
+            shutil.rmtree(target, ignore_errors=True)
+            builds.append(run("searchsvc", "full", folder, target).output["seconds"])
+        shutil.rmtree(RUNS / "run", ignore_errors=True)
+        status.note(f"format {fmt}: {docs} documents, read {median(reads):.2f} s")
+        rows.append(
+            [
+                fmt,
+                f"{docs:,}",
+                f"{docs / median(reads):,.0f}",
+                f"{docs / median(builds):,.0f}",
+                f"{fmt_mb(size)} on disk" + (f"; {len(skipped)} reports" if skipped else ""),
+            ]
+        )
+    return (
+        f"Per format: the first {args.formats} documents of the corpus as files of each "
+        f"format; median of {max(1, args.repeat)} run(s)\n\n"
+        + table(["format", "documents", "read docs/s", "build docs/s", "files"], rows)
+    )
 
 
 if __name__ == "__main__":

@@ -90,8 +90,8 @@ def test_index_a_corpus_that_is_one_file(runner, tmp_path):
 
 
 def test_index_a_corpus_file_of_another_kind_clean_error(runner, tmp_path):
-    path = tmp_path / "notes.pdf"
-    path.write_bytes(b"%PDF")
+    path = tmp_path / "notes.rtf"
+    path.write_bytes(b"{\\rtf1}")
     result = run(runner, "index", corpus=path, index=tmp_path / "index")
     assert result.exit_code == 1
     assert "is a file of no kind searchsvc reads" in result.stderr

@@ -1,7 +1,12 @@
-"""Read documents from a corpus folder: plain text, Markdown, HTML and JSON Lines files.
+"""Read documents from a corpus folder: plain text, Markdown, HTML, PDF, OpenDocument, Word
+and JSON Lines files.
 
 This module does no indexing; it only turns files into :class:`Document` objects and reports
-every file (or JSONL line) it had to leave out through an ``on_skip`` callback.
+every file (or JSONL line) it had to leave out through an ``on_skip`` callback. Each format's
+reader (:mod:`~searchsvc.ingest.markdown`, :mod:`~searchsvc.ingest.html`,
+:mod:`~searchsvc.ingest.office`) says what the file gives; this module makes the one
+mapping of it into a document: title, body, date (:mod:`~searchsvc.ingest.dates`), source,
+url, and reports what it had to drop.
 """
 
 from __future__ import annotations
@@ -20,10 +25,13 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from html.parser import HTMLParser
 from pathlib import Path
 
 from searchsvc.index.schema import url_problem
+from searchsvc.ingest.dates import DateError, iso_date
+from searchsvc.ingest.extracted import Extracted, FormatError
+from searchsvc.ingest.html import read_html
+from searchsvc.ingest.markdown import read_markdown
 from searchsvc.settings import DEFAULT_MAX_FILE_BYTES, TITLE_MAX_CHARS
 
 __all__ = [
@@ -52,7 +60,12 @@ _EXTENSIONS: tuple[tuple[str, str], ...] = (
     (".md", "markdown"),
     (".html", "html"),
     (".htm", "html"),
+    (".pdf", "pdf"),
+    (".odt", "odt"),
+    (".docx", "docx"),
 )
+# Kinds read from their bytes by a library (searchsvc.ingest.office), not decoded as text.
+_BINARY_KINDS = frozenset({"pdf", "odt", "docx"})
 
 # Whole-line patterns (case-insensitive) of site chrome found at the start of scraped articles.
 LEADING_BOILERPLATE = [
@@ -168,8 +181,9 @@ class Document:
 
 # Bump when reading turns the same bytes into another document (parsing, normalisation), so
 # that sources unchanged on disk are read again by the next incremental run. 2: a url that is
-# not an http or https address is dropped.
-READER_VERSION = 2
+# not an http or https address is dropped. 3: Markdown front matter and HTML metadata read
+# (date, source, url), Markdown rendered to plain text, an HTML page's chrome left out.
+READER_VERSION = 3
 
 
 def source_hash(rel_path: str, raw: bytes) -> str:
@@ -194,8 +208,9 @@ class SkipKind(StrEnum):
     # A hidden file or folder (its name starts with "."): told once, not counted: a ``.git``
     # folder is there on purpose and must not make every run exit 3.
     HIDDEN = "hidden"
-    # A document indexed without one of its values (a url that is not http or https): told,
-    # not counted, since the document itself is indexed.
+    # A document indexed without one of its values (a url that is not http or https, a date
+    # that is none) or without the end of its text (a file read in part, within the limits):
+    # told, not counted, since the document itself is indexed.
     DROPPED = "dropped"
 
 
@@ -208,6 +223,15 @@ class Skipped:
     reason: str
     line: int | None = None
     kind: SkipKind = SkipKind.FAULT
+    # For a DROPPED report, what the document lost: "url", "date", or "text" (read in part).
+    dropped: str = "url"
+
+    @property
+    def summary_words(self) -> tuple[str, str]:
+        """How the run's summary counts a DROPPED report: one, and several."""
+        if self.dropped == "text":
+            return "file partly read", "files partly read"
+        return f"{self.dropped} dropped", f"{self.dropped}s dropped"
 
     @property
     def counted(self) -> bool:
@@ -403,153 +427,45 @@ def parse_text(text: str) -> tuple[str, str]:
     return title, body or title
 
 
-_HEADING_RE = re.compile(r"(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*")
-_SETEXT_RE = re.compile(r"=+[ \t]*")
-_FENCE_RE = re.compile(r"(```|~~~)")
-_FRONT_MATTER_TITLE_RE = re.compile(r"title:[ \t]*(.+)", re.IGNORECASE)
-
-
 def parse_markdown(text: str) -> tuple[str, str]:
-    """Split Markdown into (title, body): title from the first '# ' heading, markup kept as text."""
-    text = normalize_text(text)
-    lines = text.split("\n")
-    title = ""
-    # YAML front matter: use its title and drop it from the body.
-    if lines and lines[0].strip() == "---":
-        for k in range(1, len(lines)):
-            if lines[k].strip() in ("---", "..."):
-                for meta in lines[1:k]:
-                    m = _FRONT_MATTER_TITLE_RE.fullmatch(meta.strip())
-                    if m:
-                        title = m.group(1).strip().strip("\"'")
-                lines = lines[k + 1 :]
-                break
-
-    title_index: int | None = None
-    in_fence = False
-    for k, line in enumerate(lines):
-        if _FENCE_RE.match(line.lstrip()):
-            in_fence = not in_fence
-        if in_fence or title or title_index is not None:
-            continue
-        m = _HEADING_RE.fullmatch(line)
-        if m and len(m.group(1)) == 1 and m.group(2):
-            title, title_index = m.group(2), k
-    first = next((k for k, ln in enumerate(lines) if ln.strip()), None)
-    # Setext heading: "Title" underlined with "===".
-    underline = lines[first + 1] if first is not None and first + 1 < len(lines) else ""
-    if not title and first is not None and _SETEXT_RE.fullmatch(underline):
-        title, title_index = lines[first].strip(), first
-        del lines[first + 1]
-
-    if title_index is not None:
-        del lines[title_index]
-    body_lines = []
-    in_fence = False
-    for line in lines:
-        if _FENCE_RE.match(line.lstrip()):
-            in_fence = not in_fence
-        m = None if in_fence else _HEADING_RE.fullmatch(line)
-        body_lines.append(m.group(2) if m else line)
-    body = strip_trailing_boilerplate(_join_body(body_lines))
-    if not title:
-        return parse_text(body)
-    title = _shorten(title)
-    return title, body or title
-
-
-# --------------------------------------------------------------------------------------------
-# HTML
-# --------------------------------------------------------------------------------------------
-
-_HIDDEN_TAGS = frozenset({"script", "style", "noscript", "template"})
-_BLOCK_TAGS = frozenset(
-    """address article aside blockquote body caption dd details div dl dt fieldset figcaption
-    figure footer form h1 h2 h3 h4 h5 h6 header hr html li main nav ol p pre section summary
-    table tbody td tfoot th thead tr ul""".split()
-)
-
-
-class _TextExtractor(HTMLParser):
-    """Collect the <title>, first <h1> and visible text blocks of an HTML page."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.title_parts: list[str] = []
-        self.h1_parts: list[str] = []
-        self.blocks: list[str] = []
-        self._current: list[str] = []
-        self._hidden: list[str] = []
-        self._in_title = False
-        self._h1_state = 0  # 0 = not seen, 1 = inside the first <h1>, 2 = done
-        self._pre = 0
-
-    def _flush(self) -> None:
-        text = "".join(self._current)
-        self._current = []
-        lines = [_SPACES_RE.sub(" ", ln).strip() for ln in text.split("\n")]
-        block = "\n".join(ln for ln in lines if ln)
-        if block:
-            self.blocks.append(block)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
-            self._in_title = True
-        elif tag in _HIDDEN_TAGS:
-            self._hidden.append(tag)
-        if tag == "br" and not self._hidden:
-            self._current.append("\n")
-        elif tag in _BLOCK_TAGS:
-            self._flush()
-        if tag == "pre":
-            self._pre += 1
-        if tag == "h1" and self._h1_state == 0:
-            self._h1_state = 1
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-        elif tag in _HIDDEN_TAGS and tag in self._hidden:
-            while self._hidden and self._hidden.pop() != tag:
-                pass
-        if tag in _BLOCK_TAGS:
-            self._flush()
-        if tag == "pre" and self._pre:
-            self._pre -= 1
-        if tag == "h1" and self._h1_state == 1:
-            self._h1_state = 2
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title_parts.append(data)
-            return
-        if self._hidden:
-            return
-        if self._h1_state == 1:
-            self.h1_parts.append(data)
-        self._current.append(data if self._pre else _SPACES_RE.sub(" ", data))
-
-    def result(self) -> tuple[str, str]:
-        """The (title, body) found so far."""
-        self._flush()
-        title = _SPACES_RE.sub(" ", "".join(self.title_parts)).strip()
-        if not title:
-            title = _SPACES_RE.sub(" ", "".join(self.h1_parts)).strip()
-        return title, "\n\n".join(self.blocks)
+    """Split Markdown into (title, body): the body rendered to plain text (see
+    :mod:`searchsvc.ingest.markdown`), the title from the front matter or the first level-1
+    heading, else as :func:`parse_text` finds one. A file it cannot read gives ("", "")."""
+    try:
+        found = read_markdown(normalize_text(text))
+    except FormatError:
+        return "", ""
+    return _title_and_body(found, "markdown")
 
 
 def parse_html(html: str) -> tuple[str, str]:
-    """Split an HTML page into (title, visible body text); never raises on malformed markup."""
-    parser = _TextExtractor()
+    """Split an HTML page into (title, its article's text) (see :mod:`searchsvc.ingest.html`);
+    never raises on malformed markup (a page it cannot read gives ("", ""))."""
     try:
-        parser.feed(html)
-        parser.close()
-    except Exception:  # html.parser is lenient, but keep whatever was parsed if it gives up
-        pass
-    title, body = parser.result()
-    body = strip_trailing_boilerplate(normalize_text(body))
-    title = _shorten(normalize_text(title)) if title else first_sentence(body)
-    return title, body
+        found = read_html(html)
+    except FormatError:
+        return "", ""
+    return _title_and_body(found, "html")
+
+
+def _title_and_body(found: Extracted, kind: str) -> tuple[str, str]:
+    """A reader's title and body made into the corpus's: text normalised, chrome lines cut
+    from the end of a page, the title cut to TITLE_MAX_CHARS, or found in the text when the
+    file names none (a Markdown file's first line may be its headline, as a text's)."""
+    if kind == "text":
+        return parse_text(found.body)
+    body = normalize_text(found.body)
+    if kind in ("markdown", "html"):
+        body = strip_trailing_boilerplate(body)
+    title = _SPACES_RE.sub(" ", normalize_text(found.title or "")).strip()
+    if title:
+        first, _, rest = body.partition("\n\n")
+        if _SPACES_RE.sub(" ", first).strip().casefold() == title.casefold():
+            body = rest  # the title written again as the first paragraph (a heading)
+        return _shorten(title), body or _shorten(title)
+    if kind == "markdown":
+        return parse_text(body)
+    return first_sentence(body), body
 
 
 # --------------------------------------------------------------------------------------------
@@ -585,7 +501,7 @@ def _read_document_file(
     skip: SkipHandler,
     known: Mapping[str, str],
 ) -> Document | None:
-    """Read one .txt/.md/.html file into a Document, or report why not.
+    """Read one file of a kind other than JSON Lines into a Document, or report why not.
 
     A file whose digest is in ``known`` (source digest → id) is not parsed again.
     """
@@ -607,33 +523,90 @@ def _read_document_file(
     digest = source_hash(rel_path, raw)
     if digest in known:
         return Document.unchanged(known[digest], rel_path, digest)
-    is_utf16 = raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
-    if b"\x00" in raw and not is_utf16:
-        skip(Skipped(rel_path, "not valid text (binary data)"))
-        return None
-    try:
-        text = decode_bytes(raw)
-    except UnicodeDecodeError as exc:
-        skip(Skipped(rel_path, f"undecodable ({exc.reason})"))
-        return None
-    if _looks_binary(text):
-        skip(Skipped(rel_path, "not valid text (binary data)"))
-        return None
-    if not text.strip():
-        skip(Skipped(rel_path, "empty file"))
-        return None
-    if kind == "html":
-        title, body = parse_html(text)
-    elif kind == "markdown":
-        title, body = parse_markdown(text)
+    if kind in _BINARY_KINDS:
+        found: Extracted | str = _read_binary(raw, kind)
     else:
-        title, body = parse_text(text)
+        found = _read_text(raw, kind)
+    if isinstance(found, str):
+        skip(Skipped(rel_path, found))
+        return None
+    if found.draft:
+        skip(
+            Skipped(
+                rel_path,
+                "a draft (draft: true or published: false in its front matter)",
+                kind=SkipKind.REFUSED,
+            )
+        )
+        return None
+    title, body = _title_and_body(found, kind)
     if not body.strip():
         skip(Skipped(rel_path, "no text content"))
         return None
-    return Document(
+    doc = Document(
         id=rel_path[: -len(ext)], title=title, body=body, path=rel_path, source_hash=digest
     )
+    return _with_metadata(doc, found, skip)
+
+
+def _read_text(raw: bytes, kind: str) -> Extracted | str:
+    """A .txt, .md or .html file's fields, or why it is not read (bad bytes, damaged)."""
+    is_utf16 = raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    if b"\x00" in raw and not is_utf16:
+        return "not valid text (binary data)"
+    try:
+        text = decode_bytes(raw)
+    except UnicodeDecodeError as exc:
+        return f"undecodable ({exc.reason})"
+    if _looks_binary(text):
+        return "not valid text (binary data)"
+    if not text.strip():
+        return "empty file"
+    try:
+        if kind == "html":
+            return read_html(text)
+        if kind == "markdown":
+            return read_markdown(normalize_text(text))
+    except FormatError as exc:
+        return str(exc)
+    return Extracted(body=text)
+
+
+def _read_binary(raw: bytes, kind: str) -> Extracted | str:
+    """A PDF, .odt or .docx file's fields, or why it is not read (damaged, a scan, a
+    library missing). Imported here: the office readers' libraries are an optional extra."""
+    from searchsvc.ingest import office
+
+    reader = {"pdf": office.read_pdf, "odt": office.read_odt, "docx": office.read_docx}[kind]
+    try:
+        return reader(raw)
+    except FormatError as exc:
+        return str(exc)
+    except RecursionError:
+        return f"damaged {kind.upper()} file (nested too deeply)"
+
+
+def _with_metadata(doc: Document, found: Extracted, skip: SkipHandler) -> Document:
+    """``doc`` with the date, source and url its file gives, each checked: a date that is
+    none or a url that is not http or https is dropped and told (the document is indexed
+    without it), as is the end of a text read only in part."""
+    date = source = url = None
+    if found.date is not None:
+        try:
+            date = iso_date(found.date)
+        except DateError as exc:
+            skip(Skipped(doc.path, f"date dropped ({exc})", kind=SkipKind.DROPPED, dropped="date"))
+    if found.source:
+        source = _SPACES_RE.sub(" ", normalize_text(found.source)).strip() or None
+    if found.url:
+        url = found.url.strip()
+        why = url_problem(url)
+        if why is not None:
+            skip(Skipped(doc.path, f"url dropped ({why})", kind=SkipKind.DROPPED))
+            url = None
+    for reason in found.cut:
+        skip(Skipped(doc.path, f"partly read: {reason}", kind=SkipKind.DROPPED, dropped="text"))
+    return replace(doc, date=date, source=source, url=url)
 
 
 # JSON Lines lines between two reports of how far reading has come.

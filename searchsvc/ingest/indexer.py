@@ -25,6 +25,7 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,7 +59,8 @@ class IndexReport:
 
     ``skipped`` holds what counts as skipped (:attr:`Skipped.counted`: unreadable sources,
     links out of the corpus); ``hidden`` the hidden files and folders left out, ``dropped``
-    the values dropped from indexed documents (a url that is not http or https): both told,
+    the values dropped from indexed documents (a url that is not http or https, a date that
+    is none, the end of a file read in part): both told,
     neither a failure.
     """
 
@@ -81,8 +83,9 @@ class IndexReport:
         """One line for people: counts and time."""
         kind = "full" if self.full else "incremental"
         told = f", {len(self.hidden):,} hidden ignored" if self.hidden else ""
-        if self.dropped:
-            told += f", {len(self.dropped):,} url{'s' if len(self.dropped) > 1 else ''} dropped"
+        counts = Counter(problem.summary_words for problem in self.dropped)
+        for (one, several), n in counts.items():  # "1 url dropped", "2 dates dropped"…
+            told += f", {n:,} {one if n == 1 else several}"
         return (
             f"{kind} reindex: {self.added:,} added, {self.updated:,} updated, "
             f"{self.deleted:,} deleted, {self.unchanged:,} unchanged, "
