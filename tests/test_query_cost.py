@@ -12,9 +12,10 @@ import itertools
 import time
 
 import pytest
+from whoosh import query as wq
 
 from searchsvc import settings
-from searchsvc.engine import ranking
+from searchsvc.engine import ranking, termwise
 from searchsvc.engine.search import SearchEngine
 from searchsvc.errors import Kind, QueryTooExpensive
 from searchsvc.query import language as ql
@@ -117,25 +118,41 @@ def test_a_phrase_costs_more_than_its_words_and_pages_cost_what_they_show(engine
     assert words < shown < deep
 
 
-def test_a_relaxed_fallback_too_costly_for_whoosh_runs_term_wise(engine, monkeypatch):
+def _without_scale(q):
+    if isinstance(q, wq.Or) and q.scale:
+        return type(q)([_without_scale(c) for c in q.subqueries], boost=q.boost)
+    return q.apply(_without_scale)
+
+
+def _scaled(q) -> bool:
+    return (isinstance(q, wq.Or) and bool(q.scale)) or any(_scaled(c) for c in q.children())
+
+
+def test_a_relaxed_fallback_runs_term_wise_with_its_coordination_bonus(engine, monkeypatch):
     # No document has every word (rare1 and rare2 are in different ones): the relaxed
-    # fallback runs. Through Whoosh's coordination bonus it would be over the limit.
+    # fallback runs. Through Whoosh's coordination bonus it would cost ~100 times more;
+    # term-wise the bonus is one more count of its postings, and it is kept.
     text = " ".join(COMMON[:30]) + " rare1 rare2"
     with engine.searcher() as s:
         builder = QueryBuilder(s.reader(), engine.weights, fuzzy=True, relaxed=True)
-        wq = builder.build(ql.parse(text))
-        whoosh = ranking.estimate(s, wq, whoosh=True, limit=10, shown=0)
-        plain = ranking.estimate(
-            s, ranking.without_coordination(wq), whoosh=False, limit=10, shown=0
-        )
-    assert plain < whoosh
-    monkeypatch.setattr(settings, "MAX_QUERY_SECONDS", (whoosh + 3 * plain) / 2)
-    ran_by_whoosh = []
-    real = ranking._rank_whoosh
+        relaxed = builder.build(ql.parse(text))
+        whoosh = ranking.estimate(s, relaxed, whoosh=True, limit=10, shown=0)
+        coordinated = ranking.estimate(s, relaxed, whoosh=False, limit=10, shown=0)
+        plain = ranking.estimate(s, _without_scale(relaxed), whoosh=False, limit=10, shown=0)
+    assert _scaled(relaxed) and ranking.runs_termwise(relaxed)
+    assert plain < coordinated < whoosh / 5
+    # A limit the relaxed query passes only term-wise.
+    monkeypatch.setattr(settings, "MAX_QUERY_SECONDS", (whoosh + 3 * coordinated) / 2)
+    ran_by_whoosh, ran_termwise = [], []
+    real_whoosh, real_run = ranking._rank_whoosh, termwise.run
     monkeypatch.setattr(
-        ranking, "_rank_whoosh", lambda *a, **k: ran_by_whoosh.append(1) or real(*a, **k)
+        ranking, "_rank_whoosh", lambda *a, **k: ran_by_whoosh.append(1) or real_whoosh(*a, **k)
+    )
+    monkeypatch.setattr(
+        termwise, "run", lambda s, q, *a, **k: ran_termwise.append(q) or real_run(s, q, *a, **k)
     )
     result = engine.search(text)
     assert result.relaxed and result.total >= 2
     assert {h.id for h in result.hits[:2]} == {"doc001", "doc002"}  # the most words first
     assert not ran_by_whoosh
+    assert any(_scaled(q) for q in ran_termwise)  # with its coordination bonus

@@ -220,7 +220,6 @@ def test_top_orders_by_score_then_document_number():
     [
         wq.Term("source", "x"),
         wq.Prefix("source", "x"),
-        wq.Or([wq.Term("body", "a"), wq.Term("body", "b")], scale=0.9),
         wq.And([wq.Term("body", "a"), wq.Every()]),
         wq.FuzzyTerm("body", "jardin"),
     ],
@@ -529,3 +528,144 @@ def test_the_sort_by_date_orders_as_whoosh(dated_engine, clauses, limit):
     assert ours.total == whoosh.total
     assert [d for _, d in ours.top] == [d for _, d in whoosh.top]
     assert [k for k, _ in ours.top] == [k.decode() for k, _ in whoosh.top]
+
+
+# -- relaxed queries: Whoosh's coordination bonus ------------------------------------------------
+
+
+def _whoosh_matchers(s, q) -> dict[int, float]:
+    """Every match of ``q`` scored by Whoosh's matchers as built for each segment. Its
+    collectors swap the matcher tree for a smaller one every ten documents once some term
+    matchers have run out, and the coordination bonus counts the term matchers of the tree
+    it has (see ``termwise._Segment._coordinated``): kept from that here."""
+    from whoosh import collectors
+
+    collector = collectors.UnlimitedCollector()
+    collector.replace = 0
+    s.search_with_collector(q, collector)
+    return {hit.docnum: hit.score for hit in collector.results()}
+
+
+def _relaxed(s, text: str, weights: Weights | None = None):
+    builder = QueryBuilder(s.reader(), weights, fuzzy=True, relaxed=True)
+    return builder, builder.build(ql.parse(text))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_clause, min_size=2, max_size=6))
+def test_relaxed_queries_same_documents_and_scores_as_whoosh(engine, clauses):
+    """The two evaluation paths agree on relaxed queries (``Or(scale=…)``): term-wise gives
+    the documents and scores of Whoosh's matchers, coordination bonus included."""
+    text = " ".join(clauses)
+    with engine.searcher() as s:
+        builder, q = _relaxed(s, text)
+        if q is None or not builder.relaxed_used:
+            return  # fewer than two words left: nothing relaxed
+        assert termwise.supports(q), q
+        whoosh = _whoosh_matchers(s, q)
+        ours = termwise.run(s, q, time.monotonic() + 10).scores
+    if any(isinstance(leaf, wq.Prefix) for leaf in q.leaves()):
+        # On small segments Whoosh preloads a prefix's words and counts none of them as
+        # standing on a document (see test_a_prefix_scores_as_its_words_boosted).
+        whoosh = dict.fromkeys(whoosh)
+    _assert_same(whoosh, ours)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "rare jardin zzzqq",  # zzzqq matches nothing and has no close word
+        "étrange village président numéro",
+        "titre:lumière jardin forêt",  # a one-field word: its as-typed bonus is a term matcher
+        '"pomme de terre" lumières étrange',  # a phrase counts its words' matchers
+        "porte-monnaie rare aujourd'hui",
+        "jardin (village -forêt) élèves",  # an exclusion inside: its matchers counted, never on
+    ],
+)
+def test_the_coordination_bonus_is_whooshs(engine, text):
+    with engine.searcher() as s:
+        builder, q = _relaxed(s, text)
+        assert builder.relaxed_used and termwise.supports(q)
+        whoosh = _whoosh_matchers(s, q)
+        ours = termwise.run(s, q, time.monotonic() + 10).scores
+        plain = termwise.run(s, _without_scale(q), time.monotonic() + 10).scores
+    assert whoosh
+    _assert_same(whoosh, ours)
+    assert ours != plain  # the bonus did change the scores
+
+
+def _without_scale(q: wq.Query) -> wq.Query:
+    if isinstance(q, wq.Or) and q.scale:
+        return type(q)([_without_scale(c) for c in q.subqueries], boost=q.boost)
+    return q.apply(_without_scale)
+
+
+def test_a_union_of_terms_with_a_coordination_bonus():
+    """Whoosh's formula, on hand-made unions: ``(s + (m - 1) / (t - scale) ** 2) * (t - 1) / t``
+    with ``m`` of the ``t`` terms the segment has standing on the document."""
+    import tempfile
+
+    from whoosh import fields
+    from whoosh.filedb.filestore import FileStorage
+
+    schema = fields.Schema(title=fields.TEXT, body=fields.TEXT)
+    with tempfile.TemporaryDirectory() as folder:
+        ix = FileStorage(folder).create_index(schema)
+        with ix.writer() as w:
+            for body in ("un deux trois", "un deux", "un", "trois quatre", "quatre", "deux un"):
+                w.add_document(body=body)
+        with ix.searcher() as s:
+            for scale, words in (
+                (0.9, ["un", "deux", "trois"]),
+                (0.5, ["un", "deux", "zz"]),
+                (0.1, ["un", "deux", "trois", "quatre"]),
+            ):
+                q = wq.Or([wq.Term("body", w) for w in words], scale=scale)
+                assert len(_whoosh_matchers(s, q)) >= 4
+                assert termwise.supports(q)
+                whoosh = _whoosh_matchers(s, q)
+                _assert_same(whoosh, termwise.run(s, q, time.monotonic() + 10).scores)
+            q = wq.Or([wq.Term("body", "un"), wq.Term("body", "zz")], scale=0.9)
+            scores = termwise.run(s, q, time.monotonic() + 10).scores
+            plain = termwise.run(s, wq.Term("body", "un"), time.monotonic() + 10).scores
+            # t = 1 (zz is absent): (s + (1 - 1) / 0.1 ** 2) * 0 / 1
+            assert set(scores) == set(plain) and set(scores.values()) == {0.0}
+            assert _whoosh_matchers(s, q) == scores
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "rare jardin zzzqq",
+        "étrange village président numéro zzzqq",
+        "titre:lumière jardin forêt zzzqq",
+        '"pomme de terre" "jardin forêt" zzzqq',
+    ],
+)
+def test_a_relaxed_search_pages_the_same_either_way(engine, text, monkeypatch):
+    """A relaxed result page, term-wise, has the hits, scores, total and facets Whoosh's
+    collectors give (the way relaxed searches went before), once they keep their matcher
+    tree whole (see _whoosh_matchers: with the swaps, a few scores move by a fraction)."""
+    from whoosh import collectors
+
+    fast = engine.search(text, per_page=10)
+    engine._pages.clear()
+    supports = termwise.supports
+
+    def scaled(q: wq.Query) -> bool:
+        return (isinstance(q, wq.Or) and bool(q.scale)) or any(scaled(c) for c in q.children())
+
+    def refuses_coordination(q):  # termwise as it was: Or(scale=…) left to Whoosh
+        return not scaled(q) and supports(q)
+
+    whole = collectors.ScoredCollector.__init__
+    monkeypatch.setattr(termwise, "supports", refuses_coordination)
+    monkeypatch.setattr(
+        collectors.ScoredCollector, "__init__", lambda c, replace=10: whole(c, replace=0)
+    )
+    slow = engine.search(text, per_page=10)
+    engine._pages.clear()
+    assert fast.relaxed and slow.relaxed
+    assert [h.id for h in fast.hits] == [h.id for h in slow.hits]
+    assert [h.score for h in fast.hits] == pytest.approx([h.score for h in slow.hits])
+    assert (fast.total, fast.facets) == (slow.total, slow.facets)

@@ -2,9 +2,9 @@
 deadline.
 
 Relevance goes through :mod:`searchsvc.engine.termwise` (numpy arrays, Whoosh's scores to the
-bit) when it handles the query's shape; Whoosh's collectors run the others (relaxed queries)
-and the sort by date. Either way the title signals (:mod:`searchsvc.engine.titles`) then rerank
-the best documents.
+bit) when it handles the query's shape, relaxed queries included; Whoosh's collectors run the
+others (a ``source:`` word, ``OR -word``). Either way the title signals
+(:mod:`searchsvc.engine.titles`) then rerank the best documents.
 """
 
 from __future__ import annotations
@@ -87,7 +87,9 @@ class Cost:
     postings: int = 0  # postings of its terms, prefixes' expansions included
     positions: int = 0  # postings whose positions its phrases may read, at most
     terms: int = 0  # terms looked up (each a node of arrays, or a matcher)
-    coordinated: int = 0  # postings under a coordination bonus (relaxed queries)
+    # Postings under a coordination bonus (relaxed queries): Whoosh's CoordMatcher walks its
+    # matcher tree at each of them; term-wise they are only counted once more.
+    coordinated: int = 0
 
     def __add__(self, other: Cost) -> Cost:
         return Cost(
@@ -110,6 +112,7 @@ class Cost:
             + self.postings * per_posting
             + self.positions * c.position
             + (self.coordinated * c.coordinated + limit * c.kept if whoosh else 0.0)
+            + (0.0 if whoosh else self.coordinated * c.counted)
             + shown * c.shown
         )
 
@@ -202,22 +205,6 @@ def check_cost(
             limit=settings.MAX_QUERY_SECONDS,
         )
     return total
-
-
-def affordable(s: Searcher, query: wq.Query, sort: str, limit: int, spent: float = 0.0) -> bool:
-    """Whether :func:`check_cost` would let ``query`` run (sorted by ``sort``), shown nothing."""
-    whoosh = not runs_termwise(query, sort)
-    total = spent + estimate(s, query, whoosh=whoosh, limit=limit, shown=0)
-    return total <= settings.MAX_QUERY_SECONDS
-
-
-def without_coordination(query: wq.Query) -> wq.Query:
-    """``query`` with the coordination bonus of its unions (``scale``, relaxed queries)
-    dropped, so that it runs term-wise."""
-    if isinstance(query, wq.Or) and query.scale:
-        children = [without_coordination(c) for c in query.subqueries]
-        return type(query)(children, boost=query.boost, minmatch=query.minmatch)
-    return query.apply(without_coordination)
 
 
 def runs_termwise(query: wq.Query, sort: str = "relevance") -> bool:

@@ -319,13 +319,7 @@ class SearchEngine:
                 wq = builder.build(tree)
                 if wq is None or (not fallback.get("relaxed") and not builder.approximate):
                     continue  # no close word for any word: the query that found nothing
-                if builder.relaxed_used and not ranking.affordable(
-                    s, wq, sort, keep, spent=estimate
-                ):
-                    # Whoosh's coordination bonus costs it ~100 times more than the same
-                    # union run term-wise (2 s for 40 common words): without it, documents
-                    # with more of the words still come first, by their words' scores.
-                    wq = ranking.without_coordination(wq)
+                # The relaxed query keeps its coordination bonus: it runs term-wise too.
                 estimate = self._check_cost(
                     s, wq, sort, keep, 0, spent=estimate, light_only=light_only
                 )

@@ -4,7 +4,9 @@ Whoosh scores a query a document at a time through a tree of matchers: for a wor
 the bench index that is tens of thousands of Python calls per search. Here each segment's
 answer to a node of the query is two arrays as long as the segment (which documents match,
 and their scores): a term scatters its postings' BM25F scores into them, ``And`` multiplies
-the masks and adds the scores in the order Whoosh would, ``Or`` adds, ``AndNot`` masks out.
+the masks and adds the scores in the order Whoosh would, ``Or`` adds, ``AndNot`` masks out; a
+union with Whoosh's coordination bonus (relaxed queries) also counts, per document, the term
+matchers that stand on it (one ``bincount`` over their postings).
 The scores are Whoosh's own, to the last bit (same formula, same order of additions).
 
 Positions are read only where they decide something. A quoted phrase filters documents, so
@@ -84,8 +86,8 @@ def supports(q: wq.Query) -> bool:
     if type(q) in (wq.And, wq.AndMaybe) or isinstance(q, wq.AndNot | wq.ConstantScoreQuery):
         return all(supports(c) for c in q.children())
     if isinstance(q, wq.Or):
-        # ``scale`` is Whoosh's coordination bonus (relaxed queries): left to Whoosh.
-        return not q.scale and q.minmatch in (0, None) and all(supports(c) for c in q.children())
+        # With ``scale``: Whoosh's coordination bonus (relaxed queries), see _coordinated.
+        return q.minmatch in (0, None) and all(supports(c) for c in q.children())
     return False
 
 
@@ -214,6 +216,8 @@ class _Segment:
             mask, _scores = self.evaluate(q.child, scope)
             return mask, mask * float(q.score)
         if isinstance(q, wq.Or):
+            if q.scale and len(q.subqueries) > 1:
+                return self._coordinated(q, scope)
             return self._union(q.subqueries, scope)
         if type(q) is wq.And:
             return self._intersection(q.subqueries, scope)
@@ -242,6 +246,77 @@ class _Segment:
             mask |= child_mask
             scores += child_scores
         return mask, scores
+
+    def _coordinated(self, q: wq.Or, scope) -> tuple[np.ndarray, np.ndarray]:
+        """A union with Whoosh's coordination bonus (``Or(scale=…)``, relaxed queries), scored
+        as its ``CoordMatcher`` scores it: where the union's score is ``s`` and ``m`` of the
+        ``t`` term matchers under it stand on the document, ``(s + (m - 1) / (t - scale) ** 2)
+        * (t - 1) / t``. Whoosh counts term matchers, not words (a word found in the title
+        and the body counts twice), and ``t`` in each segment: its terms the segment has.
+        (Whoosh's collector also recounts ``t`` every ten documents, once some term matchers
+        have run out: scores that depend on the order documents are read in, not kept.)"""
+        mask, scores = self._union(q.subqueries, scope)
+        if q.boost != 1.0:
+            scores *= q.boost
+        terms, found = 0, []
+        for child in q.subqueries:
+            t, ids = self._terms_on(child)
+            terms += t
+            found.extend(ids)
+        if not terms:
+            return mask, scores  # no term matcher: Whoosh adds no CoordMatcher either
+        if terms == q.scale:
+            return mask, np.zeros(self.n)
+        matching = np.bincount(np.concatenate(found), minlength=self.n) if found else 0
+        scores += (matching - 1) / (terms - q.scale) ** 2
+        scores *= (terms - 1) / terms
+        scores[~mask] = 0.0
+        return mask, scores
+
+    def _terms_on(self, q: wq.Query) -> tuple[int, list[np.ndarray]]:
+        """The term matchers Whoosh's matcher for ``q`` holds in this segment, and where they
+        stand while ``q`` matches: ``(count, [documents, …])``, one array of documents per
+        term matcher (counted on a document as many times as its matchers stand there)."""
+        if isinstance(q, wq.Term):
+            postings = self._postings_of(q.fieldname, q.text)
+            return (0, []) if postings is None else (1, [postings.ids])  # else a NullMatcher
+        if type(q) is wq.Prefix:
+            # Its words' union (as Whoosh runs it on segments of over 5,000 documents).
+            words = [w for w in self.reader.expand_prefix(q.fieldname, q.text) if w]
+            return self._terms_on(wq.Or([wq.Term(q.fieldname, w.decode("utf-8")) for w in words]))
+        if isinstance(q, wq.Phrase):
+            if not all(self.df(q.fieldname, w) for w in q.words):
+                return 0, []
+            # Its words' matchers, on the documents with the phrase. A quoted phrase's matcher
+            # is a NullMatcher in a segment where it never occurs, filters or not.
+            mask = self.evaluate(q, _live(self.reader))[0]
+            if isinstance(q, ExactPhrase) and not mask.any():
+                return 0, []
+            return len(q.words), [np.flatnonzero(mask)] * len(q.words)
+        if isinstance(q, wq.ConstantScoreQuery):
+            # Whoosh swaps its matcher for a list of the documents, a term matcher only when
+            # the child's is a bare term matcher (no boost, no deleted document to skip).
+            terms, ids = self._terms_on(q.child)
+            if _bare_term(q.child) and terms == 1 and not self.reader.has_deletions():
+                return 1, ids
+            return 0, []
+        parts = [self._terms_on(c) for c in q.children()]
+        terms = sum(t for t, _ids in parts)
+        if isinstance(q, wq.Or):  # a term of a union stands on its documents: it matches
+            return terms, [i for _t, ids in parts for i in ids]
+        live = _live(self.reader)
+        if type(q) is wq.AndMaybe:  # the optional side's, where the required side matches
+            (_ta, on_a), (_tb, on_b) = parts
+            where = self.evaluate(q.a, live)[0] if on_b else None
+            return terms, on_a + [i[where[i]] for i in on_b]
+        if isinstance(q, wq.AndNot):  # the excluded side's never stand on a match
+            on_a = parts[0][1]
+            out = self.evaluate(q.b, live)[0] if on_a else None
+            return terms, [i[~out[i]] for i in on_a]
+        # And: where all of it matches.
+        on = [i for _t, ids in parts for i in ids]
+        where = self.evaluate(q, live)[0] if on else None
+        return terms, [i[where[i]] for i in on]
 
     def _intersection(self, children, scope) -> tuple[np.ndarray, np.ndarray]:
         # Rarest first (Whoosh adds the scores in that order), narrowing the scope.
@@ -443,6 +518,13 @@ def _df(reader, fieldname: str, text: str) -> int:
 def _arrays(reader) -> wi.SegmentArrays | None:
     """The segment's postings arrays file, mapped once per reader (None without one)."""
     return per_reader(reader, "arrays", lambda: wi.segment_arrays(reader))
+
+
+def _bare_term(q: wq.Query) -> bool:
+    """Whether Whoosh's matcher for ``q`` is a term's own matcher, nothing around it."""
+    while isinstance(q, wq.CompoundQuery) and len(q.subqueries) == 1:
+        q = q.subqueries[0]
+    return isinstance(q, wq.Term) and q.boost == 1.0
 
 
 def _live(reader) -> np.ndarray:
