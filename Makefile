@@ -95,4 +95,4 @@ lint: install-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) node_modules index/g* index/CURRENT .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules index/g* index/CURRENT index/analytics.sqlite3* .pytest_cache .ruff_cache
