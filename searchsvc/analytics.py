@@ -333,6 +333,11 @@ class AnalyticsStore:
         return result
 
 
+# Writes a closing recorder tries before it gives up what still waits (each may wait for the
+# other worker's lock up to the busy timeout).
+CLOSE_ATTEMPTS = 3
+
+
 class Recorder:
     """The searches one process answered, written to its store by a thread of its own: at
     most every ``flush_s`` seconds, or as soon as ``flush_rows`` wait. Rows past the
@@ -409,7 +414,13 @@ class Recorder:
                     self.store.prune()
             except (sqlite3.Error, OSError) as e:
                 self.store.close()  # opened afresh next time
-                self._report(f"search analytics not written ({len(batch)} searches lost): {e}")
+                # Kept for the next write (a lock the other worker held too long, a full
+                # disk that frees up); only what exceeds the bound on waiting searches goes.
+                with self._lock:
+                    kept = (batch + self._pending)[-self.max_pending :]
+                    lost = len(batch) + len(self._pending) - len(kept)
+                    self._pending, self._dropped = kept, self._dropped + lost
+                self._report(f"search analytics not written yet ({len(batch)} searches): {e}")
                 return 0
             if dropped:
                 self._report(f"search analytics: {dropped} searches dropped (too many waiting)")
@@ -431,6 +442,10 @@ class Recorder:
         self._wake.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=self.store.busy_s + 1)
-        self.flush()
+        for _attempt in range(CLOSE_ATTEMPTS):  # what a failed write kept, tried again
+            self.flush()
+            with self._lock:
+                if not self._pending:
+                    break
         with self._writing:
             self.store.close()

@@ -147,8 +147,23 @@ def test_a_store_that_cannot_be_written_is_reported_once_and_fails_nothing(tmp_p
     assert recorder.flush() == 0
     recorder.record(search("b"))
     recorder.flush()
-    assert len(messages) == 1 and "not written (1 searches lost)" in messages[0]
+    assert len(messages) == 1 and "not written yet (1 searches)" in messages[0]
     recorder.close()
+
+
+def test_searches_a_failed_write_kept_are_written_by_the_next(tmp_path):
+    """A write that fails (here the folder is missing; in service, the other worker holding
+    SQLite's lock past the busy timeout) loses nothing: the next write takes its searches."""
+    folder = tmp_path / "later"
+    recorder = Recorder(AnalyticsStore(folder / "analytics.sqlite3"), flush_s=60)
+    recorder.record(search("a"))
+    assert recorder.flush() == 0
+    folder.mkdir()
+    recorder.record(search("b"))
+    assert recorder.flush() == 2
+    recorder.close()
+    stats = AnalyticsStore(folder / "analytics.sqlite3").stats()
+    assert stats["searches"] == 2
 
 
 def test_pending_searches_are_bounded(tmp_path):
