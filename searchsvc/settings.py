@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,6 +68,82 @@ def _env_key(name: str) -> str | None:
     return raw
 
 
+# A path prefix the pages are served under (SEARCHSVC_BASE_PATH, a trusted proxy's
+# X-Forwarded-Prefix): one or more segments of unreserved URL characters, so that it can be put
+# in any link as it is (no "//", which a browser reads as another host, no "..", no quote).
+BASE_PATH_PATTERN = re.compile(r"(?:/(?![.]{1,2}(?:/|$))[A-Za-z0-9._~-]+)+")
+# An origin allowed to frame the pages (SEARCHSVC_FRAME_ANCESTORS): scheme, host, port only.
+ORIGIN_PATTERN = re.compile(r"https?://(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::[0-9]{1,5})?")
+# A stylesheet's address (SEARCHSVC_THEME_CSS): https, printable, nothing that would end an
+# attribute or a CSP source (quotes, <, >, ;, comma, backslash).
+THEME_URL_PATTERN = re.compile(
+    r"https://[A-Za-z0-9.-]+(?::[0-9]{1,5})?/[^\x00-\x20\x7f-\uffff\"'<>;,\\]*"
+)
+# The page's name (SEARCHSVC_SITE_NAME): shown in its header and every title, so short.
+MAX_SITE_NAME_CHARS = 80
+
+
+def base_path(value: str) -> str | None:
+    """``value`` as a path prefix (``/recherche/`` -> ``/recherche``; ``/`` or blank -> ``""``),
+    or None when it is not one (see :data:`BASE_PATH_PATTERN`)."""
+    value = value.strip().rstrip("/")
+    if not value:
+        return ""
+    return value if BASE_PATH_PATTERN.fullmatch(value) else None
+
+
+def _env_base_path(name: str) -> str:
+    """A path prefix from the environment (``""``: none); ValueError with one line naming the
+    variable if it is not one."""
+    raw = os.environ.get(name) or ""
+    value = base_path(raw)
+    if value is None:
+        raise ValueError(
+            f"{name} must be a path such as /recherche (letters, digits, - . _ ~ between "
+            f"slashes; got {raw!r})"
+        )
+    return value
+
+
+def _env_origins(name: str) -> tuple[str, ...]:
+    """A comma-separated list of web origins (``https://www.example.fr``, a port allowed,
+    nothing after it); ValueError with one line naming the variable and the entry if one is
+    not."""
+    entries = tuple(e.strip().rstrip("/") for e in os.environ.get(name, "").split(","))
+    for entry in entries:
+        if entry and not ORIGIN_PATTERN.fullmatch(entry):
+            raise ValueError(f"{name}: {entry!r} is not an origin such as https://www.example.fr")
+    return tuple(e for e in entries if e)
+
+
+def _env_site_name(name: str, default: str) -> str:
+    """The page's name from the environment (blank or unset: ``default``); ValueError with one
+    line if it is too long or holds control characters."""
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return default
+    if len(raw) > MAX_SITE_NAME_CHARS or not raw.isprintable():
+        raise ValueError(
+            f"{name} must be printable text of {MAX_SITE_NAME_CHARS} characters at most"
+        )
+    return raw
+
+
+def _env_theme(name: str) -> str | None:
+    """A stylesheet from the environment: an ``https://`` address, or the path of a file that
+    exists; None when unset; ValueError with one line otherwise."""
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return None
+    if raw.startswith("https://"):
+        if not THEME_URL_PATTERN.fullmatch(raw):
+            raise ValueError(f"{name}: {raw!r} is not an https:// address of a stylesheet")
+        return raw
+    if not Path(raw).is_file():
+        raise ValueError(f"{name}: no file {raw!r} (a stylesheet's path or https:// address)")
+    return raw
+
+
 # What SEARCHSVC_PORT and SEARCHSVC_WORKERS may be: a TCP port, and one worker at least.
 PORTS = (1, 65535)
 MIN_WORKERS = 1
@@ -98,13 +175,29 @@ class Settings:
     admin_key: str | None = field(default=None, repr=False)
     # A synonyms file in Solr's format, applied to queries (searchsvc.query.synonyms); None: none.
     synonyms: Path | None = None
+    # Living inside a site (README, "Behind your nginx"): the path prefix the pages are served
+    # under, titles linking to the documents' own addresses, full texts kept private (no /doc
+    # page, no body in /api/documents), the page's name, a stylesheet overriding its colours,
+    # and the origins that may frame the pages.
+    base_path: str = ""
+    link_to_url: bool = False
+    private_texts: bool = False
+    site_name: str = "searchsvc"
+    theme_css: str | None = None
+    frame_ancestors: tuple[str, ...] = ()
+    # The origins whose pages may call the JSON API from a browser (CORS: /searchbox.js on
+    # another site); none by default.
+    allowed_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> Settings:
         """Read ``SEARCHSVC_CORPUS``, ``SEARCHSVC_INDEX``, ``SEARCHSVC_HOST``, ``SEARCHSVC_PORT``,
         ``SEARCHSVC_WORKERS``, ``SEARCHSVC_TRUSTED_PROXIES``, ``SEARCHSVC_ANALYTICS``,
         ``SEARCHSVC_ANALYTICS_DAYS``, ``SEARCHSVC_ADMIN_KEY``, ``SEARCHSVC_SYNONYMS`` (a path,
-        read and checked by its users); unset ones keep their defaults.
+        read and checked by its users), ``SEARCHSVC_BASE_PATH``, ``SEARCHSVC_LINK_TO_URL``,
+        ``SEARCHSVC_PRIVATE_TEXTS``, ``SEARCHSVC_SITE_NAME``, ``SEARCHSVC_THEME_CSS``,
+        ``SEARCHSVC_FRAME_ANCESTORS``, ``SEARCHSVC_ALLOWED_ORIGINS``; unset ones keep their
+        defaults.
         A number that is not one, out of range, or a proxy that is no address raises
         ValueError with one line naming the variable."""
         env = os.environ
@@ -121,6 +214,13 @@ class Settings:
             ),
             admin_key=_env_key("SEARCHSVC_ADMIN_KEY"),
             synonyms=Path(env["SEARCHSVC_SYNONYMS"]) if env.get("SEARCHSVC_SYNONYMS") else None,
+            base_path=_env_base_path("SEARCHSVC_BASE_PATH"),
+            link_to_url=_env_switch("SEARCHSVC_LINK_TO_URL", cls.link_to_url),
+            private_texts=_env_switch("SEARCHSVC_PRIVATE_TEXTS", cls.private_texts),
+            site_name=_env_site_name("SEARCHSVC_SITE_NAME", cls.site_name),
+            theme_css=_env_theme("SEARCHSVC_THEME_CSS"),
+            frame_ancestors=_env_origins("SEARCHSVC_FRAME_ANCESTORS"),
+            allowed_origins=_env_origins("SEARCHSVC_ALLOWED_ORIGINS"),
         )
 
 
@@ -313,6 +413,17 @@ HEAVY_IN_FLIGHT = 1
 HEAVY_QUEUED = 16
 # Seconds a client is told to wait before retrying a shed request.
 RETRY_AFTER_S = 1
+
+# -- the embeddable search box (/searchbox.js) and cross-origin calls --------------------------
+
+# Seconds a browser may reuse a CORS preflight answer (Access-Control-Max-Age): Chromium caps
+# it at 2 hours, so more would only be ignored; a removed origin is refused within that time.
+CORS_MAX_AGE_S = 7200
+# Seconds a browser or proxy may keep /searchbox.js under its plain address (which every site
+# pastes, so a new version must reach them): an hour. Under ``?v=<its hash>`` it never changes
+# and is kept for a year.
+SEARCHBOX_MAX_AGE_S = 3600
+SEARCHBOX_VERSIONED_MAX_AGE_S = 365 * 24 * 3600
 
 # -- indexing --------------------------------------------------------------------------------
 

@@ -95,6 +95,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         ANALYTICS=settings.analytics,
         ANALYTICS_DAYS=settings.analytics_days,
         ADMIN_KEY=settings.admin_key,
+        BASE_PATH=settings.base_path,
+        LINK_TO_URL=settings.link_to_url,
+        PRIVATE_TEXTS=settings.private_texts,
+        SITE_NAME=settings.site_name,
+        THEME_CSS=settings.theme_css,
+        FRAME_ANCESTORS=settings.frame_ancestors,
+        ALLOWED_ORIGINS=settings.allowed_origins,
         DEBUG=False,
     )
     if test_config is not None:
@@ -104,10 +111,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             # read-only for tests.
             app.config["ANALYTICS"] = False
 
-    from searchsvc.web import admin, api, converters, errors, metrics, pages, security
+    from searchsvc.web import admin, api, converters, errors, metrics, pages, security, site
 
     converters.init_app(app)  # before any route that uses <path:...> is registered
     metrics.init_app(app)  # first: its hook times the requests the others refuse
+    from searchsvc.web import embed
+
+    embed.init_app(app)  # CORS: a preflight is answered before the request limits
     # Werkzeug's router answers ``//`` in a path, or a missing trailing slash, with a redirect
     # to an absolute address built from the request's Host header: whoever sends
     # ``Host: evil.example`` gets a link there. No route needs either, so an address that is
@@ -120,6 +130,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.health)
     app.register_blueprint(pages.bp)
     admin.init_app(app)
+    site.init_app(app)  # the path prefix, the site's name and stylesheet
     return app
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, fields
 
-from flask import Blueprint, request
+from flask import Blueprint, current_app, request
 
 from searchsvc.engine.results import SearchResult
 from searchsvc.errors import Kind, check_between
@@ -20,6 +20,8 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 health = Blueprint("health", __name__)
 
 HIT_FIELDS = ("id", "title", "score", "snippet", "url", "date", "source")
+# What /api/documents gives of a document whose text is private (SEARCHSVC_PRIVATE_TEXTS).
+PUBLIC_DOCUMENT_FIELDS = ("id", "title", "url", "date", "source")
 
 
 def _flat(obj, keep_none: bool = True) -> dict:
@@ -59,17 +61,24 @@ def search():
     page = int_param(args, "page", 1, empty_ok=False)
     per_page = int_param(args, "per_page", 10, empty_ok=False)
     options = search_options(args)
-    result = get_engine().search(q, page=page, per_page=per_page, **options)
-    note_search(q, result)
+    # typing=1: the last word is still being typed, a prefix (a search box as you type).
+    typing = args.get("typing") == "1"
+    engine = get_engine()
+    run = engine.search_as_you_type if typing else engine.search
+    result = run(q, page=page, per_page=per_page, **options)
+    note_search(q, result, typing=typing)
     return search_json(result)
 
 
 @bp.get("/documents/<path:doc_id>")
 def document(doc_id: str):
-    """One stored document, or 404."""
+    """One stored document, or 404; with ``PRIVATE_TEXTS`` (SEARCHSVC_PRIVATE_TEXTS), its
+    metadata only: no text, nor where it is kept."""
     doc = get_engine().document(doc_id)
     if doc is None:
         return json_error(404, f"no document has the id {doc_id!r}")
+    if current_app.config.get("PRIVATE_TEXTS"):
+        return {name: getattr(doc, name) for name in PUBLIC_DOCUMENT_FIELDS}
     return asdict(doc)
 
 
@@ -95,8 +104,11 @@ def suggest():
 
 @bp.get("/openapi.json")
 def openapi():
-    """The OpenAPI description of this API."""
-    return build_spec()
+    """The OpenAPI description of this API; served under a path prefix, its server is there."""
+    spec = build_spec()
+    if request.script_root:
+        spec = {**spec, "servers": [{"url": request.script_root}]}
+    return spec
 
 
 @health.get("/healthz")

@@ -155,11 +155,14 @@ SCHEMAS = {
     },
     "Document": {
         "type": "object",
-        "required": ["id", "title", "body"],
+        "required": ["id", "title"],
         "properties": {
             "id": {"type": "string"},
             "title": {"type": "string"},
-            "body": {"type": "string"},
+            "body": {
+                "type": "string",
+                "description": "Absent, with path, when SEARCHSVC_PRIVATE_TEXTS is on.",
+            },
             "path": NULLABLE_STRING,
             "url": NULLABLE_STRING,
             "date": NULLABLE_STRING,
@@ -383,7 +386,13 @@ def build_spec() -> dict:
         "info": {
             "title": "searchsvc",
             "version": _version(),
-            "description": "Full-text search over French articles.",
+            "description": (
+                "Full-text search over French articles. Pages of the origins listed in "
+                "SEARCHSVC_ALLOWED_ORIGINS may call /api/search, /api/suggest, "
+                "/api/documents and this description from a browser (CORS, GET, without "
+                "credentials; preflight answered and cached); other origins get no CORS "
+                "headers."
+            ),
         },
         "paths": {
             "/api/search": _get(
@@ -399,6 +408,17 @@ def build_spec() -> dict:
                         "beyond_window.",
                     ),
                     _int_param("per_page", 10, MAX_PER_PAGE, "Hits per page."),
+                    {
+                        "name": "typing",
+                        "in": "query",
+                        "required": False,
+                        "description": (
+                            "1: the query is still being typed (a search box as you type): "
+                            "its last word stands for itself or one of its most frequent "
+                            "completions, and is not corrected. Anything else: a search."
+                        ),
+                        "schema": {"type": "string", "enum": ["1", "0", ""], "default": ""},
+                    },
                     _str_param(
                         "source",
                         "Only documents from this source (its name, in any case).",

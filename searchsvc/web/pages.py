@@ -236,7 +236,28 @@ def page_url(q: str, n: int = 1, changes: dict | None = None) -> str:
 
 
 def _title(q: str) -> str:
-    return (f"{q} – Recherche" if q.strip() else "Recherche") + " · searchsvc"
+    site_name = current_app.config.get("SITE_NAME") or "searchsvc"
+    return (f"{q} – Recherche" if q.strip() else "Recherche") + f" · {site_name}"
+
+
+@bp.app_template_global()
+def hit_href(hit, q: str, page: int) -> str | None:
+    """Where a hit's title links: the document's own address (http or https) when the site
+    asks for it (``LINK_TO_URL``) or keeps full texts private (``PRIVATE_TEXTS``, where there
+    is no document page), else the document page; None when private and without address."""
+    config = current_app.config
+    url = hit.url if hit.url and hit.url.startswith(("https://", "http://")) else None
+    if url and (config.get("LINK_TO_URL") or config.get("PRIVATE_TEXTS")):
+        return url
+    if config.get("PRIVATE_TEXTS"):
+        return None
+    return url_for(
+        "pages.document_page",
+        doc_id=hit.id,
+        q=q,
+        page=page if page > 1 else None,
+        **(g.get("filter_args") or {}),
+    )
 
 
 @bp.get("/")
@@ -355,6 +376,9 @@ def document_page(doc_id: str):
     or by default the one holding the first match, with links to the parts around it; only
     the part shown is analysed and sent, so the page stays small whatever the document.
     """
+    if current_app.config.get("PRIVATE_TEXTS"):
+        # Full texts kept private (paywalled articles): the results' snippets only.
+        return error_page(404, "Le texte des documents n’est pas consultable ici.")
     q = request.args.get("q", "")
     g.filter_args = filter_args(request.args)
     try:

@@ -15,6 +15,7 @@ once the load stops.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import threading
 import time
@@ -36,20 +37,27 @@ from searchsvc.settings import (
     Settings,
 )
 
-# Everything is served by the app itself; no inline script or style, no framing.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self'",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+
+def content_security_policy(frame_ancestors: Iterable[str] = (), styles: Iterable[str] = ()) -> str:
+    """The policy: everything served by the app itself, no inline script or style; framed by
+    ``frame_ancestors`` (origins) only, by none when empty; stylesheets from ``styles``
+    (addresses, SEARCHSVC_THEME_CSS) too."""
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            " ".join(["style-src 'self'", *styles]),
+            "img-src 'self'",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors " + (" ".join(frame_ancestors) or "'none'"),
+        ]
+    )
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 
 HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
@@ -62,7 +70,9 @@ HEADER_ITEMS = tuple(HEADERS.items())
 
 
 # Cheap endpoints never held back (and unknown addresses, endpoint None: a 404 costs nothing).
-UNLIMITED_ENDPOINTS = frozenset({"health.healthz", "static", "api.openapi", "metrics.metrics"})
+UNLIMITED_ENDPOINTS = frozenset(
+    {"health.healthz", "static", "api.openapi", "metrics.metrics", "theme", "embed.searchbox"}
+)
 
 _LIMITER_KEY = "searchsvc.limiter"
 _HEAVY_KEY = "searchsvc.heavy_limiter"
@@ -279,14 +289,17 @@ def client_address(environ: dict, trusted_proxies: TrustedProxies) -> str | None
 
 class SecureResponse(Response):
     """The app's responses: they carry the security headers from the start (a view or error
-    handler may still replace one), instead of a hook looking for each in every response."""
+    handler may still replace one), instead of a hook looking for each in every response.
+    ``header_items``: :data:`HEADER_ITEMS`, or an app's own (see :func:`_response_class`)."""
+
+    header_items = HEADER_ITEMS
 
     def __init__(self, response=None, status=None, headers=None, *args, **kwargs):
         if headers is None:  # the usual case: nothing to keep, the headers are made with ours
-            super().__init__(response, status, HEADER_ITEMS, *args, **kwargs)
+            super().__init__(response, status, self.header_items, *args, **kwargs)
             return
         super().__init__(response, status, headers, *args, **kwargs)
-        for name, value in HEADER_ITEMS:
+        for name, value in self.header_items:
             self.headers.setdefault(name, value)
 
     @classmethod
@@ -294,9 +307,47 @@ class SecureResponse(Response):
         """Another kind of response a view returned (Flask converts it here, without
         ``__init__``): it gets the headers too."""
         response = super().force_type(response, environ)
-        for name, value in HEADER_ITEMS:
+        for name, value in cls.header_items:
             response.headers.setdefault(name, value)
         return response
+
+
+def _theme_origin(app: Flask) -> str | None:
+    """The origin of the app's stylesheet when it is an address (SEARCHSVC_THEME_CSS)."""
+    theme = app.config.get("THEME_CSS") or ""
+    if not theme.startswith("https://"):
+        return None
+    return "/".join(theme.split("/", 3)[:3])
+
+
+def _response_class(app: Flask) -> type[SecureResponse]:
+    """The app's response class: :class:`SecureResponse`, or one whose policy also allows
+    the site's stylesheet when it comes from another origin."""
+    origin = _theme_origin(app)
+    if origin is None:
+        return SecureResponse
+    headers = {**HEADERS, "Content-Security-Policy": content_security_policy(styles=[origin])}
+    return type("SecureResponse", (SecureResponse,), {"header_items": tuple(headers.items())})
+
+
+def _frameable_pages(app: Flask) -> Callable[[Response], Response] | None:
+    """With ``FRAME_ANCESTORS`` (SEARCHSVC_FRAME_ANCESTORS), a hook that lets those origins
+    frame the pages: the policy's frame-ancestors lists them, and X-Frame-Options, which
+    cannot name several origins (and would win in older browsers), goes. The API, the static
+    files and every other answer stay unframeable."""
+    ancestors = tuple(app.config.get("FRAME_ANCESTORS") or ())
+    if not ancestors:
+        return None
+    origin = _theme_origin(app)
+    policy = content_security_policy(ancestors, [origin] if origin else [])
+
+    def frameable(response: Response) -> Response:
+        if request.blueprint == "pages":
+            response.headers["Content-Security-Policy"] = policy
+            response.headers.pop("X-Frame-Options", None)
+        return response
+
+    return frameable
 
 
 def _request_hook(app: Flask) -> Callable[[], None]:
@@ -526,7 +577,10 @@ def init_app(app: Flask) -> None:
 
     ``MAX_IN_FLIGHT`` set to 0 (or None) in the app's config turns load shedding off.
     """
-    app.response_class = SecureResponse
+    app.response_class = _response_class(app)
+    frameable = _frameable_pages(app)
+    if frameable is not None:
+        app.after_request(frameable)
     limit = app.config.get("MAX_IN_FLIGHT", MAX_IN_FLIGHT)
     if limit:
         wait = app.config.get("QUEUE_WAIT_S", QUEUE_WAIT_S)

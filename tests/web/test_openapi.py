@@ -61,7 +61,16 @@ def test_described_parameters_are_the_ones_read(spec):
         for path, item in spec["paths"].items()
     }
     assert params == {
-        "/api/search": ["date_from", "date_to", "page", "per_page", "q", "sort", "source"],
+        "/api/search": [
+            "date_from",
+            "date_to",
+            "page",
+            "per_page",
+            "q",
+            "sort",
+            "source",
+            "typing",
+        ],
         "/api/documents/{id}": ["id"],
         "/api/documents/{id}/similar": ["id", "limit"],
         "/api/suggest": ["limit", "q"],
