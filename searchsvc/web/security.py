@@ -15,7 +15,6 @@ once the load stops.
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 import threading
 import time
