@@ -1,7 +1,9 @@
 """The live index of one index folder, kept open and checked while it is served.
 
 :class:`LiveIndex` opens the generation ``CURRENT`` names after checking its files against
-their SHA-256, checks them again (by a ``stat``) at most every ``verify_every`` seconds, and
+their SHA-256 (hashing only those its verification record does not vouch for, see
+:class:`~searchsvc.index.storage.Verifier`: the indexer's hashing serves every worker), checks
+them again (by a ``stat``) at most every ``verify_every`` seconds, and
 follows reindexing on its own: a new generation is opened in place of the old one, a commit to
 the open one gets a new searcher. A read error becomes :class:`~searchsvc.errors.IndexDamagedError`
 when a file no longer matches, so a damaged index answers "damaged", never wrongly.

@@ -17,7 +17,10 @@ changes, which is what lets readers verify it and replicas copy it (generations 
 
 Each generation's metadata lists its files with their size and SHA-256 (the manifest), so a
 damaged file is found before it is served: :class:`Verifier` checks what a reader opens, and
-``sha256sum`` can check it by hand.
+``sha256sum`` can check it by hand. Beside the manifest, the verification record
+(``searchsvc.verified.json``) keeps what ``stat`` said of each file when its SHA-256 last
+matched, so that the indexer's hashing serves the workers that open the generation after it:
+a file is hashed again only when its inode, size, modification or change time moved since.
 
 Only the holder of the write lock changes anything under the index directory, so what it finds
 there that is not live (a ``.building`` directory, a generation newer than ``CURRENT``) was
@@ -44,14 +47,20 @@ from searchsvc.errors import (
     IndexBusyError,
     IndexDamagedError,
     IndexPathError,
+    IndexStateError,
     IndexTooNewError,
     IndexVersionError,
     NoIndexError,
 )
 from searchsvc.index.schema import VERSION
+from searchsvc.settings import VERIFY_LOCK_WAIT_S
 
 CURRENT = "CURRENT"
 META = "searchsvc.json"
+# A generation's verification record (see Verifier), and the lock held by the process
+# hashing the generation's files, so that workers starting together hash them once.
+VERIFIED = "searchsvc.verified.json"
+VERIFIED_LOCK = "searchsvc.verified.lock"
 LOCK = ".write.lock"
 _GEN_RE = re.compile(r"^g(\d{6,})$")
 # Generations kept besides the live one, so searchers opened just before a switch can finish.
@@ -231,39 +240,70 @@ def _reason(e: BaseException) -> str:
     return str(e) or type(e).__name__
 
 
-def write_meta(path: Path, *, linked_from: Generation | None = None, **fields: object) -> None:
+def write_meta(
+    path: Path,
+    *,
+    linked_from: Generation | None = None,
+    record_as: str | None = None,
+    **fields: object,
+) -> None:
     """Write a generation's metadata atomically, with the manifest of its files.
 
     ``linked_from``: the generation whose files this one links to, whose manifest entries
-    serve for them (the same inode is the same, already verified, content).
+    serve for them (the same inode is the same, already verified, content: the caller checked
+    ``linked_from`` against its SHA-256 before linking). ``record_as``: the name the generation
+    is published under; given, the files just hashed (and those linked) are written to its
+    verification record, so that the workers opening it need not hash them again.
     """
-    meta = {"version": VERSION, **fields, "files": manifest(path, linked_from)}
+    observed: dict[str, dict] = {}
+    files = manifest(path, linked_from, observed)
+    meta = {"version": VERSION, **fields, "files": files}
     tmp = path / (META + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(json.dumps(meta, indent=2))
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path / META)
+    if record_as is not None:
+        _write_record(Generation(record_as, path, meta), observed)
 
 
 # Read files in pieces this large when hashing them.
 _CHUNK = 1 << 20
 
 
+# Bytes this process hashed (file_digest), for a worker's start-up line.
+_hashed = [0]
+_hashed_lock = threading.Lock()
+
+
 def file_digest(path: Path) -> str:
     """The SHA-256 of a file, in hex (what ``sha256sum`` prints)."""
     digest = hashlib.sha256()
+    read = 0
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
+            read += len(chunk)
+    with _hashed_lock:
+        _hashed[0] += read
     return digest.hexdigest()
 
 
+def hashed_bytes() -> int:
+    """How many bytes this process has hashed so far (files read whole by :func:`file_digest`)."""
+    return _hashed[0]
+
+
 def _index_files(path: Path) -> list[Path]:
-    """The files of a generation that make up the index (everything but its metadata and
-    the lock Whoosh leaves)."""
-    skip = {META, META + ".tmp", "MAIN_WRITELOCK"}
-    return sorted(p for p in path.iterdir() if p.is_file() and p.name not in skip)
+    """The files of a generation that make up the index (everything but its metadata, its
+    verification record and lock, and the lock Whoosh leaves)."""
+    skip = {META, META + ".tmp", "MAIN_WRITELOCK", VERIFIED_LOCK}
+    return sorted(
+        p
+        for p in path.iterdir()
+        if p.is_file() and p.name not in skip and not p.name.startswith(VERIFIED)
+    )
 
 
 def file_ids(generation: Generation) -> dict[str, tuple[int, int] | None]:
@@ -286,21 +326,144 @@ def unlisted_files(generation: Generation) -> list[str]:
     return [p.name for p in _index_files(generation.path) if p.name not in listed]
 
 
-def manifest(path: Path, linked_from: Generation | None = None) -> dict[str, dict]:
+def manifest(
+    path: Path, linked_from: Generation | None = None, observed: dict[str, dict] | None = None
+) -> dict[str, dict]:
     """Name, size and SHA-256 of every file of the generation at ``path``, each synced to disk.
 
     A file that is a hard link to a file of ``linked_from`` keeps that file's entry.
+    ``observed``, when given, receives the verification record's entry of each file whose
+    ``stat`` did not move while it was hashed (see :class:`Verifier`).
     """
     known = linked_from.meta.get("files", {}) if linked_from else {}
     files = {}
     for p in _index_files(path):
         if p.name in known and _same_file(p, linked_from.path / p.name):
             files[p.name] = known[p.name]
+            if observed is not None:
+                observed[p.name] = _entry(known[p.name].get("sha256"), p.stat())
             continue
         with open(p, "rb") as f:
             os.fsync(f.fileno())
-        files[p.name] = {"size": p.stat().st_size, "sha256": file_digest(p)}
+        before = p.stat()
+        files[p.name] = {"size": before.st_size, "sha256": file_digest(p)}
+        if observed is not None and _observed(p.stat()) == _observed(before):
+            observed[p.name] = _entry(files[p.name]["sha256"], before)
     return files
+
+
+# -- the verification record ------------------------------------------------------------------
+
+
+def _observed(st: os.stat_result) -> list[int]:
+    """What the record keeps of a file's ``stat``: device, inode, size, modification and
+    change times. Writing a file in place moves its modification time; setting that back
+    (``touch -r``, ``os.utime``) moves its change time, which no program can set."""
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _entry(sha256: object, st: os.stat_result) -> dict:
+    return {"sha256": sha256, "stat": _observed(st)}
+
+
+def _manifest_key(generation: Generation) -> str:
+    """A digest of the generation's manifest: a record made for another manifest (another
+    generation's, or this one's before it was written again) is never trusted."""
+    files = generation.meta.get("files", {})
+    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+
+
+def read_record(generation: Generation) -> dict[str, dict]:
+    """The entries of ``generation``'s verification record: for each file, the SHA-256 that
+    matched and the ``stat`` observed then. Empty when there is none, when it cannot be read,
+    or when it was made for another generation or another manifest."""
+    try:
+        record = json.loads((generation.path / VERIFIED).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if (
+        not isinstance(record, dict)
+        or record.get("generation") != generation.name
+        or record.get("manifest") != _manifest_key(generation)
+        or not isinstance(record.get("files"), dict)
+    ):
+        return {}
+    return {n: e for n, e in record["files"].items() if isinstance(e, dict)}
+
+
+def _write_record(generation: Generation, entries: dict[str, dict]) -> bool:
+    """Replace ``generation``'s verification record atomically; False when the folder cannot
+    be written (a read-only copy of the index: each process then hashes for itself)."""
+    record = {
+        "generation": generation.name,
+        "manifest": _manifest_key(generation),
+        "files": dict(sorted(entries.items())),
+    }
+    tmp = generation.path / f"{VERIFIED}.{os.getpid()}.{threading.get_ident()}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(json.dumps(record, indent=1))
+        os.replace(tmp, generation.path / VERIFIED)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        return False
+    return True
+
+
+def restamp_record(root: Path, name: str) -> None:
+    """Stamp again the change times in the record of ``name``, the generation the writer has
+    just published, after removing older generations: the files an incremental update shares
+    with them by hard links lose a link, which moves their change time, and would otherwise be
+    hashed again by every worker until one wrote the record anew. Only a file whose device,
+    inode, size and modification time are the recorded ones is stamped; the writer calls this
+    with its lock held, moments after it hashed or verified them (that is the only window in
+    which a write with the modification time set back would go unseen)."""
+    if current_name(root) != name:
+        return
+    try:
+        generation = current(root)
+    except IndexStateError:
+        return
+    record = read_record(generation)
+    changed = False
+    for file, entry in record.items():
+        try:
+            now = _observed((generation.path / file).stat())
+        except OSError:
+            continue
+        seen = entry.get("stat")
+        if isinstance(seen, list) and seen[:4] == now[:4] and seen != now:
+            entry["stat"] = now
+            changed = True
+    if changed:
+        _write_record(generation, record)
+
+
+@contextlib.contextmanager
+def _hashing_turn(path: Path, wait: float) -> Iterator[bool]:
+    """Hold the generation's hashing lock, waiting at most ``wait`` seconds for another
+    process hashing it; yields whether it is held (not when the folder is read-only or the
+    other process took too long: this one then hashes without it)."""
+    try:
+        fd = os.open(path / VERIFIED_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield False
+        return
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(0.05)
+        yield True
+    finally:
+        os.close(fd)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -337,29 +500,69 @@ class Problem:
 
 
 class Verifier:
-    """Checks a generation's files against its manifest, hashing each file once.
+    """Checks a generation's files against its manifest, hashing each file at most once.
 
-    A file whose inode, size and modification time are unchanged since it was hashed is
-    not hashed again, so checking the live index again costs a ``stat`` per file; hard
-    links shared by successive generations are hashed once. Thread-safe.
+    A file is hashed unless this verifier hashed it before with the same inode, size and
+    modification time (so checking the live index again costs a ``stat`` per file, and hard
+    links shared by successive generations are hashed once), or the generation's verification
+    record holds the very ``stat`` it has now (inode, size, modification and change times),
+    written by the process that last found its SHA-256 matching: the indexer that wrote it, a
+    worker, ``searchsvc check``. What it hashes goes into that record, so the next worker to
+    open the generation hashes nothing; workers opening it together take turns, so the
+    first hashes and the others read the record. Thread-safe.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, lock_wait: float = VERIFY_LOCK_WAIT_S) -> None:
         self._known: dict[tuple[int, int, int, int], str] = {}
         self._lock = threading.Lock()
+        self._lock_wait = lock_wait
 
     def problems(self, generation: Generation, fresh: bool = False) -> list[Problem]:
         """What is wrong with ``generation``'s files (empty when it is whole).
 
-        ``fresh`` hashes every file again, whatever was hashed before.
+        ``fresh`` hashes every file again, whatever was hashed or recorded before.
         """
-        found = []
         files = generation.meta.get("files", {})
+        record: dict[str, dict] = {}
+        loaded = False
+
+        def recorded() -> dict[str, dict]:  # read once, and only when a file needs it
+            nonlocal record, loaded
+            if not loaded:
+                record, loaded = read_record(generation), True
+            return record
+
+        found: dict[str, str] = {}
+        todo: dict[str, os.stat_result] = {}
         for name, expected in sorted(files.items()):
-            problem = self._check(generation.path / name, expected, fresh)
-            if problem:
-                found.append(Problem(name, problem))
-        return found
+            outcome = self._look(generation.path / name, name, expected, recorded, fresh)
+            if isinstance(outcome, str):
+                found[name] = outcome
+            elif outcome is not None:
+                todo[name] = outcome
+        with contextlib.ExitStack() as stack:
+            if (
+                todo
+                and not fresh
+                and stack.enter_context(_hashing_turn(generation.path, self._lock_wait))
+            ):
+                # Another worker may have hashed them while this one waited for its turn.
+                record = read_record(generation)
+                todo = {n: st for n, st in todo.items() if not self._trust(n, files[n], st, record)}
+            if not todo and not found:
+                return []
+            entries = dict(recorded())
+            for name, st in todo.items():
+                problem, entry = self._hash(generation.path / name, st, files[name])
+                if problem:
+                    found[name] = problem
+                elif entry:
+                    entries[name] = entry
+            for name in found:  # a damaged file is never vouched for again
+                entries.pop(name, None)
+            if entries != recorded():
+                _write_record(generation, entries)
+        return [Problem(name, found[name]) for name in sorted(found)]
 
     def check(self, generation: Generation, fresh: bool = False) -> None:
         """Raise :class:`IndexDamagedError` naming the first damaged file, if any."""
@@ -371,7 +574,16 @@ class Verifier:
                 "run `searchsvc index` to rebuild it"
             )
 
-    def _check(self, path: Path, expected: dict, fresh: bool) -> str | None:
+    def _look(
+        self,
+        path: Path,
+        name: str,
+        expected: dict,
+        recorded: Callable[[], dict[str, dict]],
+        fresh: bool,
+    ) -> str | os.stat_result | None:
+        """A file checked without hashing it: a problem, None when it is known whole, or its
+        ``stat`` when it is to be hashed."""
         try:
             st = path.stat()
         except FileNotFoundError:
@@ -380,19 +592,53 @@ class Verifier:
             return f"cannot be read ({_reason(e)})"
         if st.st_size != expected.get("size"):
             return f"size {st.st_size} bytes, expected {expected.get('size')}"
-        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if fresh:
+            return st
         with self._lock:
-            known = None if fresh else self._known.get(key)
+            known = self._known.get(_memory_key(st))
         if known is None:
-            try:
-                known = file_digest(path)
-            except OSError as e:
-                return f"cannot be read ({_reason(e)})"
-            with self._lock:
-                self._known[key] = known
+            if not self._trust(name, expected, st, recorded()):
+                return st
+            known = expected.get("sha256")
         if known != expected.get("sha256"):
             return "content changed (SHA-256 does not match)"
         return None
+
+    def _trust(self, name: str, expected: dict, st: os.stat_result, record: dict) -> bool:
+        """Whether the record vouches for the file as it is now (remembered when it does)."""
+        entry = record.get(name)
+        if (
+            entry is None
+            or entry.get("sha256") != expected.get("sha256")
+            or entry.get("stat") != _observed(st)
+        ):
+            return False
+        with self._lock:
+            self._known[_memory_key(st)] = entry["sha256"]
+        return True
+
+    def _hash(
+        self, path: Path, st: os.stat_result, expected: dict
+    ) -> tuple[str | None, dict | None]:
+        """Hash a file: its problem (or None), and its record entry when it matched and its
+        ``stat`` did not move while it was read."""
+        try:
+            digest = file_digest(path)
+            after = path.stat()
+        except OSError as e:
+            return f"cannot be read ({_reason(e)})", None
+        steady = _observed(after) == _observed(st)
+        if steady:
+            with self._lock:
+                self._known[_memory_key(st)] = digest
+        if digest != expected.get("sha256"):
+            return "content changed (SHA-256 does not match)", None
+        return None, _entry(digest, st) if steady else None
+
+
+def _memory_key(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What a verifier remembers a hashed file by while it runs (see :class:`Verifier`)."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def new_generation(root: Path) -> tuple[str, Path]:

@@ -205,6 +205,10 @@ def reindex(
             else:
                 _update(root, live, read, report, limitmb, meter, allow_deletions)
             storage.collect_garbage(root)
+            if live is not None and report.generation not in ("", live.name):
+                # Its files linked from the generations just removed lost a link (and so
+                # moved their change time) since its verification record was written.
+                storage.restamp_record(root, report.generation)
     except (OSError, HelperFailed) as e:
         raise errors.IndexWriteError(_failure(root, e)) from e
     report.seconds = time.monotonic() - started
@@ -557,7 +561,15 @@ def _publish(
             f"the new index holds {written:,} documents where {expected:,} were written; "
             "it was not published and the live index is unchanged"
         )
-    storage.write_meta(tmp, linked_from=linked_from, documents=written, built=built, updated=_now())
+    # The verification record too: the workers that open it trust the hashing done here.
+    storage.write_meta(
+        tmp,
+        linked_from=linked_from,
+        record_as=name,
+        documents=written,
+        built=built,
+        updated=_now(),
+    )
     storage.publish(root, name, tmp)
     return written
 

@@ -15,6 +15,7 @@ once the load stops.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import threading
 import time
@@ -497,6 +498,9 @@ WARM_UP_PATHS = (
 WARM_UP_ENVIRON = "searchsvc.warm_up"
 # Read at most this much of the index's files into the page cache at start-up.
 WARM_UP_READ_BYTES = 2 << 30
+# The index files the first searches read, asked for first (see _read_ahead): terms, postings,
+# their arrays and the length columns; the stored fields (titles, snippets) come after.
+WARM_UP_FIRST = (".trm", ".pst", ".postarrays", "_len.col", ".toc")
 
 
 def _read_files(paths: Iterable[Path], budget: int) -> int:
@@ -514,29 +518,69 @@ def _read_files(paths: Iterable[Path], budget: int) -> int:
     return done
 
 
+def _read_ahead(paths: Iterable[Path], budget: int) -> int:
+    """Have the kernel read files into the page cache in the background (``posix_fadvise``
+    WILLNEED: milliseconds here, where reading 1.7 GB through took seconds of the worker's
+    start), at most ``budget`` bytes; the bytes asked for. Without the call, read them
+    through (:func:`_read_files`)."""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is None:  # pragma: no cover - not on Linux
+        return _read_files(paths, budget)
+    done = 0
+    for path in paths:
+        if done >= budget:
+            break
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            size = min(os.fstat(fd).st_size, budget - done)
+            advise(fd, 0, size, os.POSIX_FADV_WILLNEED)
+            done += size
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return done
+
+
+def _first_needed(path: Path) -> tuple[bool, str]:
+    """Sort key: the files the first searches read before the others."""
+    return (not path.name.endswith(WARM_UP_FIRST), path.name)
+
+
 @dataclass
 class WarmUp:
-    """What :func:`warm_up_index` did: the status of each request, the bytes of index read."""
+    """What :func:`warm_up_index` did: the status of each request, the bytes of index read
+    ahead, and hashed to verify it (none when its verification record vouched for it)."""
 
     statuses: dict[str, int]
     read_bytes: int
     seconds: float
+    hashed_bytes: int = 0
 
     def summary(self) -> str:
         """One line for the log."""
         kinds = ", ".join(str(s) for s in sorted(set(self.statuses.values())))
         return (
-            f"worker ready in {self.seconds:.2f} s ({self.read_bytes / 1e6:.0f} MB of index "
-            f"read, {len(self.statuses)} requests: {kinds})"
+            f"worker ready in {self.seconds:.2f} s ({self.hashed_bytes / 1e6:.0f} MB of index "
+            f"hashed, {self.read_bytes / 1e6:.0f} MB read ahead, {len(self.statuses)} "
+            f"requests: {kinds})"
         )
 
 
 def warm_up_index(app: Flask, paths: Iterable[str] = WARM_UP_PATHS) -> WarmUp:
-    """Make a served worker ready before it takes its first request: read the live index's
-    files, open its searcher and run one request of each kind through the whole app, which
-    loads what the first queries would otherwise load while people wait (the segments'
-    postings and stored fields, the spelling vocabulary, the lemma table, the templates),
-    then analyse the documents' titles (:meth:`SearchEngine.warm_up`).
+    """Make a served worker ready before it takes its first request: have the live index's
+    files read into the page cache in the background (those the first searches read first),
+    open its searcher and run one request of each kind through the whole app, which loads
+    what the first queries would otherwise load while people wait (the segments' postings and
+    stored fields, the spelling vocabulary, the lemma table, the templates), then analyse the
+    documents' titles (:meth:`SearchEngine.warm_up`).
+
+    Opening the searcher checks the index's files against their SHA-256, hashing only those
+    the generation's verification record does not vouch for (see ``storage.Verifier``): a
+    damaged file makes the requests answer 503 ``index_damaged``.
 
     Never raises: a worker without an index still starts, and answers 503
     ``index_unavailable`` until one is built.
@@ -544,11 +588,14 @@ def warm_up_index(app: Flask, paths: Iterable[str] = WARM_UP_PATHS) -> WarmUp:
     from searchsvc.index import storage
 
     started = time.monotonic()
+    hashed_before = storage.hashed_bytes()
     read = 0
     try:
         generation = storage.current(Path(app.config["INDEX_DIR"]))
-        files = sorted(p for p in Path(generation.path).rglob("*") if p.is_file())
-        read = _read_files(files, WARM_UP_READ_BYTES)
+        files = sorted(
+            (p for p in Path(generation.path).rglob("*") if p.is_file()), key=_first_needed
+        )
+        read = _read_ahead(files, WARM_UP_READ_BYTES)
     except Exception as e:  # no index yet, or a damaged one: the requests below say which
         app.logger.warning("index not read at start-up: %s", e)
     statuses: dict[str, int] = {}
@@ -567,7 +614,8 @@ def warm_up_index(app: Flask, paths: Iterable[str] = WARM_UP_PATHS) -> WarmUp:
             get_engine().warm_up()
     except Exception as e:  # no index, or a damaged one: searches say so themselves
         app.logger.warning("titles not analysed at start-up: %s", e)
-    return WarmUp(statuses, read, time.monotonic() - started)
+    hashed = storage.hashed_bytes() - hashed_before
+    return WarmUp(statuses, read, time.monotonic() - started, hashed)
 
 
 def init_app(app: Flask) -> None:
