@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import common  # noqa: F401 - puts the repository on the path
-from typing_latency import CHROMIUM, QUERIES
+from typing_latency import type_and_time
 
 from searchsvc.testing import HOST, serve_command, start_server
 
@@ -81,8 +81,6 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=1280, help="viewport width (1280)")
     args = parser.parse_args()
 
-    from playwright.sync_api import sync_playwright
-
     page_html: dict = {}
     site = host_site(page_html)
     origin = f"http://{HOST}:{site.server_port}"
@@ -94,28 +92,11 @@ def main() -> None:
 
     server = start_server(args.index, Path(os.devnull), command=command)
     page_html["html"] = HOST_PAGE.format(service=server.url)
-    times: list[float] = []
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
-            )
-            page = browser.new_page(viewport={"width": args.width, "height": 800})
-            page.goto(origin + "/")
-            page.evaluate(KEYS)
-            box = page.locator("input[data-searchsvc]")
-            for text in QUERIES:
-                box.fill("")
-                page.wait_for_timeout(400)
-                box.press_sequentially(text[:-1], delay=args.delay)
-                page.wait_for_timeout(args.delay)
-                page.evaluate(WATCH, [text])
-                box.press(text[-1])
-                ms = page.evaluate("window.__painted")
-                times.append(ms)
-                shown = page.locator(".searchsvc-all").inner_text()
-                print(f"{ms:7.1f} ms  {text!r}: {shown}")
-            browser.close()
+        box = "input[data-searchsvc]"
+        times = type_and_time(
+            origin + "/", box, ".searchsvc-all", KEYS, WATCH, args.width, args.delay
+        )
     finally:
         server.stop()
         site.shutdown()

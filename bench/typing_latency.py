@@ -58,6 +58,38 @@ KEYS = """
 """
 
 
+def type_and_time(
+    address: str, box: str, shown: str, keys: str, watch: str, width: int, delay: int
+) -> list[float]:
+    """Open ``address`` in Chromium and type each of QUERIES into ``box`` (a selector), a key
+    every ``delay`` ms: the milliseconds from its last key to the first frame painted with its
+    results (``keys`` and ``watch``: the page's scripts that note them), printed with what
+    ``shown`` then says."""
+    from playwright.sync_api import sync_playwright
+
+    times: list[float] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page(viewport={"width": width, "height": 800})
+        page.goto(address)
+        page.evaluate(keys)
+        field = page.locator(box)
+        for text in QUERIES:
+            field.fill("")
+            page.wait_for_timeout(400)
+            field.press_sequentially(text[:-1], delay=delay)
+            page.wait_for_timeout(delay)
+            page.evaluate(watch, [text])
+            field.press(text[-1])
+            ms = page.evaluate("window.__painted")
+            times.append(ms)
+            print(f"{ms:7.1f} ms  {text!r}: {page.locator(shown).inner_text()}")
+        browser.close()
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--index", type=Path, required=True, help="index folder to serve")
@@ -66,32 +98,10 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=1280, help="viewport width (1280)")
     args = parser.parse_args()
 
-    from playwright.sync_api import sync_playwright
-
     server = start_server(args.index, Path(os.devnull), workers=args.workers)
     url = server.url
-    times: list[float] = []
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
-            )
-            page = browser.new_page(viewport={"width": args.width, "height": 800})
-            page.goto(url + "/")
-            page.evaluate(KEYS)
-            box = page.locator("#q")
-            for text in QUERIES:
-                box.fill("")
-                page.wait_for_timeout(400)
-                box.press_sequentially(text[:-1], delay=args.delay)
-                page.wait_for_timeout(args.delay)
-                page.evaluate(WATCH, [text])
-                box.press(text[-1])
-                ms = page.evaluate("window.__painted")
-                times.append(ms)
-                summary = page.locator("#summary").inner_text()
-                print(f"{ms:7.1f} ms  {text!r}: {summary}")
-            browser.close()
+        times = type_and_time(url + "/", "#q", "#summary", KEYS, WATCH, args.width, args.delay)
     finally:
         server.stop()
     median, worst = statistics.median(times), max(times)
