@@ -14,7 +14,7 @@ from searchsvc.web import get_engine
 from searchsvc.web.admin import note_search
 from searchsvc.web.errors import json_error
 from searchsvc.web.openapi import build_spec
-from searchsvc.web.params import int_param, search_options
+from searchsvc.web.params import flag_param, int_param, search_options
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 health = Blueprint("health", __name__)
@@ -62,7 +62,7 @@ def search():
     per_page = int_param(args, "per_page", 10, empty_ok=False)
     options = search_options(args)
     # typing=1: the last word is still being typed, a prefix (a search box as you type).
-    typing = args.get("typing") == "1"
+    typing = flag_param(args, "typing")
     engine = get_engine()
     run = engine.search_as_you_type if typing else engine.search
     result = run(q, page=page, per_page=per_page, **options)

@@ -415,7 +415,7 @@ def build_spec() -> dict:
                         "description": (
                             "1: the query is still being typed (a search box as you type): "
                             "its last word stands for itself or one of its most frequent "
-                            "completions, and is not corrected. Anything else: a search."
+                            "completions, and is not corrected. 0 or empty: a search."
                         ),
                         "schema": {"type": "string", "enum": ["1", "0", ""], "default": ""},
                     },

@@ -50,3 +50,18 @@ def int_param(args: MultiDict, name: str, default: int, *, empty_ok: bool = True
             f"{name} is too large (got {_shown(raw)})", kind=Kind.BAD_NUMBER, field=name
         )
     return int(raw)
+
+
+# What a yes-or-no parameter may be (``typing=1``); empty or absent means no.
+FLAG_VALUES = {"1": True, "0": False, "": False}
+
+
+def flag_param(args: MultiDict, name: str) -> bool:
+    """Read a yes-or-no parameter: ``1`` or ``0`` (absent or empty: no); anything else is a
+    400, as the OpenAPI document says."""
+    raw = args.get(name, "")
+    if raw not in FLAG_VALUES:
+        raise QueryError(
+            f"{name} must be 1 or 0 (got {_shown(raw)})", kind=Kind.BAD_REQUEST, field=name
+        )
+    return FLAG_VALUES[raw]

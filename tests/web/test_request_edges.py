@@ -207,3 +207,11 @@ def test_an_index_holding_a_javascript_url_never_serves_it(tmp_path, monkeypatch
     assert client.get("/api/documents/js").json["url"] is None
     page = client.get("/?q=zèbre").get_data(as_text=True)
     assert "javascript:" not in page
+
+
+@pytest.mark.parametrize(("value", "status"), [("1", 200), ("0", 200), ("", 200), ("AAA", 400)])
+def test_the_typing_flag_is_1_or_0(edge_client, value, status):
+    response = edge_client.get("/api/search", query_string={"q": "mair", "typing": value})
+    assert response.status_code == status
+    if status == 400:
+        assert "typing must be 1 or 0" in response.json["error"]["message"]
