@@ -39,6 +39,8 @@ from pathlib import Path
 import common
 from common import WORK, Status, digest, file_key, fmt_mb, median, table
 
+from searchsvc import testing
+
 ENGINES = ("searchsvc", "fts5", "plain")
 NOTES = {
     "searchsvc": "searchsvc `reindex` (full, then incremental)",
@@ -316,54 +318,13 @@ def _paragraphs(body: str) -> list[str]:
 
 
 def _pdf(title: str, body: str) -> bytes:
-    """A PDF written by hand: Helvetica, WinAnsi, 45 lines of 90 characters a page."""
+    """A PDF written by hand (``searchsvc.testing.pdf_bytes``): 45 lines of 90 characters a
+    page, the title and a date in its metadata."""
     import textwrap
 
     lines = [w for p in _paragraphs(body) for w in [*textwrap.wrap(p, 90), ""]]
     pages = [lines[i : i + 45] for i in range(0, len(lines), 45)] or [[]]
-    objects: list[bytes] = []
-
-    def text(s: str) -> bytes:
-        raw = s.encode("cp1252", "replace")
-        for c in (b"\\", b"(", b")"):
-            raw = raw.replace(c, b"\\" + c)
-        return b"(" + raw + b")"
-
-    kids = []
-    objects += [
-        b"",
-        b"",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
-    ]
-    for page in pages:
-        ops = b"BT /F1 10 Tf 50 760 Td 14 TL " + b" ".join(text(ln) + b" Tj T*" for ln in page)
-        ops += b" ET"
-        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(ops), ops))
-        objects.append(
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
-            b"/Resources << /Font << /F1 3 0 R >> >> >>" % len(objects)
-        )
-        kids.append(len(objects))
-    objects[0] = b"<< /Type /Catalog /Pages 2 0 R >>"
-    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (
-        b" ".join(b"%d 0 R" % k for k in kids),
-        len(kids),
-    )
-    objects.append(b"<< /Title %s /CreationDate (D:20240803140000) >>" % text(title))
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, obj in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, obj)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R /Info %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        len(objects),
-        xref,
-    )
-    return bytes(out)
+    return testing.pdf_bytes(pages, {"Title": title, "CreationDate": "D:20240803140000"})
 
 
 def _docx(title: str, body: str) -> bytes:

@@ -124,6 +124,68 @@ def cli(
     )
 
 
+# -- files of other formats ----------------------------------------------------------------
+
+
+def _pdf_string(text: str) -> bytes:
+    """A PDF literal string in WinAnsi (Latin-1 for French; other characters as ?), with its
+    specials escaped."""
+    raw = text.encode("cp1252", "replace")
+    for special in (b"\\", b"(", b")"):
+        raw = raw.replace(special, b"\\" + special)
+    return b"(" + raw + b")"
+
+
+def pdf_bytes(pages: list[list[str]], info: dict[str, str] | None = None) -> bytes:
+    """A small valid PDF written by hand (tests and benchmarks make the files they read): one
+    page per list of lines (Helvetica, WinAnsi), an empty list making a page with no text (as
+    a scan's), and an /Info dictionary."""
+    objects: list[bytes] = []
+
+    def add(body: bytes) -> int:
+        objects.append(body)
+        return len(objects)
+
+    catalog = add(b"")  # filled in below, once the pages are numbered
+    pages_id = add(b"")
+    font = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+    kids = []
+    for lines in pages:
+        ops = [b"BT /F1 12 Tf 72 720 Td 14 TL"]
+        ops += [_pdf_string(line) + b" Tj T*" for line in lines]
+        ops.append(b"ET")
+        stream = b"\n".join(ops) if lines else b""
+        content = add(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
+        kids.append(
+            add(
+                b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
+                b"/Resources << /Font << /F1 %d 0 R >> >> >>" % (pages_id, content, font)
+            )
+        )
+    objects[catalog - 1] = b"<< /Type /Catalog /Pages %d 0 R >>" % pages_id
+    objects[pages_id - 1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (
+        b" ".join(b"%d 0 R" % k for k in kids),
+        len(kids),
+    )
+    entries = b" ".join(b"/" + k.encode() + b" " + _pdf_string(v) for k, v in (info or {}).items())
+    info_id = add(b"<< " + entries + b" >>")
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root %d 0 R /Info %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        catalog,
+        info_id,
+        xref,
+    )
+    return bytes(out)
+
+
 # -- processes -------------------------------------------------------------------------------
 
 

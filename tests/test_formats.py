@@ -19,7 +19,7 @@ from searchsvc.ingest import office
 from searchsvc.ingest.corpus import Document, SkipKind, Skipped, read_corpus
 from searchsvc.ingest.dates import DateError, iso_date
 from searchsvc.ingest.indexer import reindex
-from searchsvc.testing import write_files
+from searchsvc.testing import pdf_bytes, write_files
 
 # -- files made here -----------------------------------------------------------------------------
 
@@ -79,64 +79,7 @@ rejoindre la discussion avec nos lecteurs.</p></section></main>
 CHROME_WORDS = ["cookies", "podcasts", "Facebook", "Abonnez", "disparition", "Connectez", "droits"]
 
 
-def _pdf_string(text: str) -> bytes:
-    """A PDF literal string in WinAnsi (Latin-1 for French), with its specials escaped."""
-    raw = text.encode("cp1252")
-    for special in (b"\\", b"(", b")"):
-        raw = raw.replace(special, b"\\" + special)
-    return b"(" + raw + b")"
-
-
-def make_pdf(pages: list[list[str]], info: dict[str, str] | None = None) -> bytes:
-    """A small valid PDF written by hand: one page per list of lines (Helvetica, WinAnsi), an
-    empty list making a page with no text (as a scan's), and an /Info dictionary."""
-    objects: list[bytes] = []
-
-    def add(body: bytes) -> int:
-        objects.append(body)
-        return len(objects)
-
-    catalog = add(b"")  # filled in below, once the pages are numbered
-    pages_id = add(b"")
-    font = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
-    kids = []
-    for lines in pages:
-        ops = [b"BT /F1 12 Tf 72 720 Td 14 TL"]
-        ops += [_pdf_string(line) + b" Tj T*" for line in lines]
-        ops.append(b"ET")
-        stream = b"\n".join(ops) if lines else b""
-        content = add(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
-        kids.append(
-            add(
-                b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
-                b"/Resources << /Font << /F1 %d 0 R >> >> >>" % (pages_id, content, font)
-            )
-        )
-    objects[catalog - 1] = b"<< /Type /Catalog /Pages %d 0 R >>" % pages_id
-    objects[pages_id - 1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (
-        b" ".join(b"%d 0 R" % k for k in kids),
-        len(kids),
-    )
-    entries = b" ".join(b"/" + k.encode() + b" " + _pdf_string(v) for k, v in (info or {}).items())
-    info_id = add(b"<< " + entries + b" >>")
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root %d 0 R /Info %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        catalog,
-        info_id,
-        xref,
-    )
-    return bytes(out)
-
-
-PDF = make_pdf(
+PDF = pdf_bytes(
     [
         ["Rapport annuel de la médiathèque", "Les prêts de livres ont augmenté cette année."],
         ["Le fonds de bandes dessinées a doublé grâce à un don."],
@@ -396,7 +339,7 @@ def test_a_damaged_file_of_each_kind_is_one_skipped_file(tmp_path, name, content
 
 
 def test_a_scanned_pdf_is_reported_not_indexed_empty(tmp_path):
-    docs, skipped = read(write_files(tmp_path, {"scan.pdf": make_pdf([[], []])}))
+    docs, skipped = read(write_files(tmp_path, {"scan.pdf": pdf_bytes([[], []])}))
     assert docs == {}
     assert [(s.path, s.kind) for s in skipped] == [("scan.pdf", SkipKind.FAULT)]
     assert "no text in the PDF" in skipped[0].reason and "OCR" in skipped[0].reason
@@ -415,7 +358,7 @@ def test_a_missing_library_is_one_line_naming_the_extra(tmp_path, monkeypatch, n
 
 def test_a_pdf_over_the_page_limit_is_partly_read_and_told(tmp_path, monkeypatch):
     monkeypatch.setattr(office, "OFFICE_MAX_PAGES", 2)
-    pdf = make_pdf([[f"Page numéro {n} du long rapport."] for n in range(1, 6)])
+    pdf = pdf_bytes([[f"Page numéro {n} du long rapport."] for n in range(1, 6)])
     docs, skipped = read(write_files(tmp_path, {"long.pdf": pdf}))
     assert docs["long"].body.split("\n\n") == [
         "Page numéro 1 du long rapport.",
