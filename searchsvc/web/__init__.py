@@ -102,6 +102,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         THEME_CSS=settings.theme_css,
         FRAME_ANCESTORS=settings.frame_ancestors,
         ALLOWED_ORIGINS=settings.allowed_origins,
+        TRUSTED_PROXIES=settings.trusted_proxies,
         DEBUG=False,
     )
     if test_config is not None:

@@ -23,7 +23,6 @@ from searchsvc.settings import (
     ORIGIN_PATTERN,
     SEARCHBOX_MAX_AGE_S,
     SEARCHBOX_VERSIONED_MAX_AGE_S,
-    Settings,
 )
 from searchsvc.web.errors import json_error
 
@@ -68,10 +67,8 @@ def origins(entries) -> frozenset[str]:
 
 
 def _allowed(app: Flask) -> frozenset[str]:
-    raw = app.config.get("ALLOWED_ORIGINS")
-    if raw is None:
-        raw = Settings.from_env().allowed_origins
-    return origins(raw)
+    """The app's ``ALLOWED_ORIGINS`` (``create_app`` sets it from SEARCHSVC_ALLOWED_ORIGINS)."""
+    return origins(app.config.get("ALLOWED_ORIGINS") or ())
 
 
 def _preflight() -> Response | None:

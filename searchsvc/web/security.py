@@ -34,7 +34,6 @@ from searchsvc.settings import (
     MAX_IN_FLIGHT,
     MAX_QUEUED,
     QUEUE_WAIT_S,
-    Settings,
 )
 
 
@@ -438,12 +437,9 @@ class TrustedProxies:
 
 
 def _trusted_proxies(app: Flask) -> TrustedProxies:
-    """The app's ``TRUSTED_PROXIES`` (a list, or comma-separated), else
-    ``SEARCHSVC_TRUSTED_PROXIES`` (see :class:`~searchsvc.settings.Settings`); none by
-    default."""
-    raw = app.config.get("TRUSTED_PROXIES")
-    if raw is None:
-        return TrustedProxies(Settings.from_env().trusted_proxies)
+    """The app's ``TRUSTED_PROXIES`` (a list, or comma-separated; ``create_app`` sets it from
+    ``SEARCHSVC_TRUSTED_PROXIES``); none by default."""
+    raw = app.config.get("TRUSTED_PROXIES") or ()
     if isinstance(raw, str):
         raw = raw.split(",")
     return TrustedProxies(a.strip() for a in raw if a.strip())
