@@ -13,7 +13,6 @@ and the max. Run by hand, never in CI:
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import threading
@@ -21,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import common  # noqa: F401 - puts the repository on the path
-from typing_latency import type_and_time
+from typing_latency import type_and_time, typing_options
 
 from searchsvc.testing import HOST, serve_command, start_server
 
@@ -74,12 +73,7 @@ def host_site(page: dict) -> ThreadingHTTPServer:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--index", type=Path, required=True, help="index folder to serve")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
-    parser.add_argument("--delay", type=int, default=100, help="ms between two keys (100)")
-    parser.add_argument("--width", type=int, default=1280, help="viewport width (1280)")
-    args = parser.parse_args()
+    args = typing_options(__doc__)
 
     page_html: dict = {}
     site = host_site(page_html)

@@ -90,13 +90,18 @@ def type_and_time(
     return times
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def typing_options(description: str) -> argparse.Namespace:
+    """The options of a typing benchmark: the index served, its workers, the pace, the width."""
+    parser = argparse.ArgumentParser(description=description.split("\n\n")[0])
     parser.add_argument("--index", type=Path, required=True, help="index folder to serve")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
     parser.add_argument("--delay", type=int, default=100, help="ms between two keys (100)")
     parser.add_argument("--width", type=int, default=1280, help="viewport width (1280)")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = typing_options(__doc__)
 
     server = start_server(args.index, Path(os.devnull), workers=args.workers)
     url = server.url
