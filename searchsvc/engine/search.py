@@ -418,7 +418,10 @@ class SearchEngine:
     def document(self, doc_id: str) -> StoredDocument | None:
         """The stored document with this id, or None."""
         with self.searcher() as s:
-            stored = s.document(id=doc_id)
+            # Through the searcher's cache of stored documents: the document page asks for
+            # its similar documents next, which reads this one again.
+            docnum = s.document_number(id=doc_id)
+            stored = None if docnum is None else stored_fields(s, docnum)
         if stored is None:
             return None
         return StoredDocument(
@@ -438,7 +441,7 @@ class SearchEngine:
             docnum = s.document_number(id=doc_id)
             if docnum is None:
                 return None
-            stored = s.stored_fields(docnum)
+            stored = stored_fields(s, docnum)
             text = stored.get("title", "") + "\n" + stored.get("body", "")[:SIMILAR_TEXT_CHARS]
             # Whoosh's more_like(), minus function words and elided forms among the key terms
             # (they are indexed for phrases, and common enough to pull in anything).
