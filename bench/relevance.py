@@ -20,6 +20,13 @@ Query kinds (each seeded and deterministic; a document that cannot give a kind s
                   1-2 distinctive words;
 * ``phrase``      a quoted 2-4 word exact phrase from the body.
 
+Natural kinds (issue 30), read from the development set ``bench/natural_questions.jsonl``
+(written by reading the documents only, see ``bench/natural_questions.md``), reported in a
+table of their own so that the figures of the kinds above stay as they were:
+
+* ``question``    a question as a person types it (« comment afficher … sous linux »);
+* ``keywords``    2-5 everyday words for the same need.
+
 Engines, side by side in the same run:
 
 * ``searchsvc``  the product: ``reindex`` then ``SearchEngine.search`` (its query language),
@@ -32,7 +39,21 @@ Engines, side by side in the same run:
 * ``es-french``  Elasticsearch's built-in ``french`` analyzer rebuilt in Whoosh (elision,
                  lowercase, Snowball's French stop words, Savoy's light stemmer
                  ``light_french``: ``bench/light_french.py``), BM25F as ``whoosh-fr``;
-* ``es-french-fold``  the same chain with ``asciifolding`` after ``lowercase``.
+* ``es-french-fold``  the same chain with ``asciifolding`` after ``lowercase``;
+* ``es-french-or``  the ``es-french`` chain and index queried as Elasticsearch's ``match``
+                 does by default (``operator: or``): a document with any word matches, ranked
+                 by the sum of its words' BM25F (``es-french`` is ``operator: and``);
+* ``fts5-or``    FTS5 with the words joined by OR instead of AND.
+
+The two OR engines run on the natural kinds only: an OR query took 65-200 ms here (2 shared
+cores), 7 to 20 minutes more over the 6,415 generated queries, whose figures would not change;
+``--engines`` without them leaves them out.
+
+``--kinds question,keywords`` runs only those kinds (the natural ones need no query generation:
+a couple of minutes with cached indexes), to iterate on a ranking strategy; a run of some kinds
+only writes no ``bench/RESULTS.md``. The natural kinds' report also splits searchsvc's queries
+by how it answered them: documents with every word, close words (its fuzzy fallback), or the
+relaxed fallback (documents with the most of the words), with the MRR of each group.
 
 Usage: ``.venv/bin/python bench/relevance.py [CORPUS] [--docs N] [--sample 1000] [--seed 1]``
 Built indexes are cached in ``bench/.work/indexes/`` (``--rebuild`` to force).
@@ -53,6 +74,7 @@ import json
 import math
 import random
 import re
+import sqlite3
 import sys
 import time
 from collections import Counter, defaultdict
@@ -66,18 +88,42 @@ from common import WORK, Status, Timer, digest, file_key, table
 from unidecode import unidecode
 
 GENERATOR_VERSION = 4
-ENGINES = ("searchsvc", "nostem", "whoosh-fr", "fts5", "es-french", "es-french-fold")
+ENGINES = (
+    "searchsvc",
+    "nostem",
+    "whoosh-fr",
+    "fts5",
+    "es-french",
+    "es-french-fold",
+    "es-french-or",
+    "fts5-or",
+)
+# Index kinds, in the order their builds start (the longest first).
+INDEX_KINDS = ("searchsvc", "whoosh-fr", "fts5", "es-french", "es-french-fold")
 KINDS = ("title", "title_part", "body_words", "inflected", "unaccented", "apostrophe", "phrase")
+NATURAL_KINDS = ("question", "keywords")
+NATURAL_FILE = Path(__file__).resolve().parent / "natural_questions.jsonl"
+# Engines run on the natural kinds only.
+NATURAL_ONLY = frozenset({"es-french-or", "fts5-or"})
+# What the column of each engine is called in the natural kinds' table, which compares the
+# two operators of Elasticsearch's `match` (issue 30).
+NATURAL_LABEL = {"es-french": "es-french-and", "fts5": "fts5-and"}
 ENGINE_NOTES = {
     "searchsvc": "the product: reindex + SearchEngine.search (query language, snippets; "
     "did-you-mean stubbed out unless --exact-product: it does not change the ranks)",
     "nostem": "searchsvc's index and analyzer, exact (folded) terms only — no stemming; "
     "Whoosh MultifieldParser",
     "whoosh-fr": 'Whoosh stock LanguageAnalyzer("fr"): Snowball stemming, no accent folding',
-    "fts5": "SQLite FTS5 unicode61 remove_diacritics 2, bm25 (title weight 2)",
+    "fts5": "SQLite FTS5 unicode61 remove_diacritics 2, bm25 (title weight 2), words ANDed; "
+    "`fts5-and` in the natural kinds' table",
     "es-french": "Elasticsearch's `french` analyzer (elision, lowercase, Snowball French stop "
-    "words, light_french stemmer) in Whoosh, BM25F, MultifieldParser (AND), title boost 2",
+    "words, light_french stemmer) in Whoosh, BM25F, MultifieldParser (AND), title boost 2; "
+    "`es-french-and` in the natural kinds' table",
     "es-french-fold": "the same with asciifolding after lowercase",
+    "es-french-or": "es-french's chain and index, MultifieldParser with OrGroup: ES `match` "
+    "with its default `operator: or` (any word matches, ranked by the sum of BM25F); "
+    "natural kinds only",
+    "fts5-or": "fts5 with the words joined by OR; natural kinds only",
     "searchsvc+syn": "searchsvc with the synonyms file of --synonyms (SEARCHSVC_SYNONYMS)",
 }
 # The index each engine searches: "nostem" reads searchsvc's own index, whose exact terms are
@@ -91,6 +137,8 @@ INDEX_OF = {
     "fts5": "fts5",
     "es-french": "es-french",
     "es-french-fold": "es-french-fold",
+    "es-french-or": "es-french",
+    "fts5-or": "fts5",
 }
 K = 10
 
@@ -430,8 +478,10 @@ def eval_engine(
     exact_product: bool = False,
     weights: dict[str, float] | None = None,
     synonyms: str | None = None,
-) -> tuple[list[list[str]], float, int]:
-    """Top-10 ids for each query; also the seconds taken and the number of errors.
+) -> tuple[list[list[str]], float, int, list[tuple[str, int] | None]]:
+    """Top-10 ids for each query; also the seconds taken, the number of errors and, for
+    searchsvc, how it answered each query and its result count (:func:`answered_by`,
+    ``total``; None for other engines).
 
     ``SearchEngine.search`` may run a did-you-mean step after it has ranked the hits (an
     edit-distance scan of the vocabulary for every word), which cannot change them and can
@@ -442,6 +492,7 @@ def eval_engine(
     path = Path(target)
     errors = 0
     out: list[list[str]] = []
+    modes: list[tuple[str, int] | None] = []
     if engine in ("searchsvc", "searchsvc+syn"):
         from searchsvc.engine.search import SearchEngine
         from searchsvc.errors import QueryError
@@ -457,17 +508,24 @@ def eval_engine(
         )
 
         def run(q: str) -> list[str]:
-            return [h.id for h in se.search(q, page=1, per_page=K).hits]
+            result = se.search(q, page=1, per_page=K)
+            modes.append((answered_by(result), result.total))
+            return [h.id for h in result.hits]
 
         close = se.close
         expected: tuple[type[BaseException], ...] = (QueryError,)
-    elif engine == "fts5":
-        fs = references.Fts5Searcher(references.searchable_path("fts5", path))
+    elif engine in ("fts5", "fts5-or"):
+        searcher = Fts5OrSearcher if engine == "fts5-or" else references.Fts5Searcher
+        fs = searcher(references.searchable_path("fts5", path))
         run, close, expected = fs.search, fs.close, ()
     else:
         ws = references.WhooshSearcher(
             references.searchable_path(INDEX_OF[engine], path), exact_only=engine == "nostem"
         )
+        if engine == "es-french-or":
+            from whoosh import qparser
+
+            ws.plain.group = ws.phrase.group = qparser.OrGroup
         run, close, expected = ws.search, ws.close, ()
     started = time.perf_counter()
     try:
@@ -477,12 +535,50 @@ def eval_engine(
             except expected:
                 errors += 1
                 out.append([])
+                if engine.startswith("searchsvc"):
+                    modes.append(("error", 0))
     finally:
         close()
     seconds = time.perf_counter() - started
-    if engine == "fts5":
+    if engine in ("fts5", "fts5-or"):
         errors += fs.errors
-    return out, seconds, errors
+    return out, seconds, errors, modes or [None] * len(out)
+
+
+# How searchsvc answered a query (SearchResult's flags), in the order of its fallbacks.
+ANSWERED_BY = ("every word", "close words", "relaxed", "nothing", "error")
+
+
+def answered_by(result) -> str:
+    """Which of searchsvc's steps gave a result page: documents with every word; close words
+    for words that matched nothing (its fuzzy fallback); the relaxed fallback (documents with
+    the most of the words, when none has them all); or nothing at all."""
+    if result.relaxed:
+        return "relaxed"
+    if result.approximate:
+        return "close words"
+    return "every word" if result.total else "nothing"
+
+
+class Fts5OrSearcher(references.Fts5Searcher):
+    """FTS5 with the query's words and phrases joined by OR (a document with any of them
+    matches, ranked by bm25), the way people compare an OR ranking with FTS5."""
+
+    def search(self, text: str, limit: int = 10, snippets: bool = False) -> list[str]:
+        parts = [references.fts5_query(m.group()) for m in re.finditer(r'"[^"]*"?|\S+', text)]
+        query = " OR ".join(p for p in parts if p)
+        if not query:
+            return []
+        try:
+            rows = self.con.execute(
+                "SELECT id FROM docs WHERE docs MATCH ? "
+                f"ORDER BY bm25(docs, 0.0, {references.TITLE_WEIGHT}, 1.0) LIMIT ?",
+                (query, limit),
+            ).fetchall()
+        except sqlite3.OperationalError:
+            self.errors += 1
+            return []
+        return [r[0] for r in rows]
 
 
 def _synonyms(path: str):
@@ -570,6 +666,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--no-results", action="store_true", help="do not update bench/RESULTS.md")
     p.add_argument(
+        "--kinds",
+        default="",
+        help="comma-separated query kinds to run (default: all); e.g. question,keywords, the "
+        "natural kinds alone, in a couple of minutes; a run of some kinds writes no RESULTS.md",
+    )
+    p.add_argument(
         "--weights",
         default="",
         help="what-if: searchsvc's ranking weights changed, as NAME=VALUE,... of "
@@ -584,6 +686,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     args = p.parse_args(argv)
     args.weights = parse_weights(args.weights)
+    every_kind = (*KINDS, *NATURAL_KINDS)
+    wanted = [k.strip() for k in args.kinds.split(",") if k.strip()] or list(every_kind)
+    unknown = [k for k in wanted if k not in every_kind]
+    if unknown:
+        p.error(f"--kinds: unknown {', '.join(unknown)} (known: {', '.join(every_kind)})")
+    args.kinds = [k for k in every_kind if k in wanted]
     return args
 
 
@@ -609,6 +717,106 @@ def metrics(ranks: list[int | None]) -> tuple[float, float, float]:
     return mrr, s1, s10
 
 
+def natural_queries(kinds: list[str]) -> list[dict]:
+    """The development set's entries as queries of the natural kinds asked for."""
+    queries = []
+    with open(NATURAL_FILE, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                entry = json.loads(line)
+                for kind in kinds:
+                    queries.append({"doc": entry["id"], "kind": kind, "q": entry[kind], "note": ""})
+    return queries
+
+
+def natural_report(
+    queries: list[dict],
+    idx: list[int],
+    engines: list[str],
+    ranks: dict[str, dict[int, int | None]],
+    how: dict[int, tuple[str, int]],
+    missing: list[str],
+) -> str:
+    """The natural kinds' tables: each engine's MRR@10, success@1 and success@10 per kind,
+    then how searchsvc answered the queries (every word or a fallback) and its MRR in each
+    group, beside the OR ranking's on the same queries."""
+    kinds = [k for k in NATURAL_KINDS if any(queries[i]["kind"] == k for i in idx)]
+    by_kind = {k: [i for i in idx if queries[i]["kind"] == k] for k in kinds}
+    groups = {"all": idx, **by_kind} if len(kinds) > 1 else dict(by_kind)
+    entries = len({queries[i]["doc"] for i in idx})
+
+    def scores(e: str, which: int) -> list[float]:
+        return [metrics([ranks[e][i] for i in ids])[which] for ids in groups.values()]
+
+    def cells(values_by_engine: dict[str, list[float]], pct: bool) -> dict[str, list[str]]:
+        columns = list(zip(*values_by_engine.values(), strict=True))
+        best = [max(c) for c in columns]
+        return {
+            e: [
+                (f"{100 * v:.1f}%" if pct else f"{v:.3f}") + ("*" if v == b else " ")
+                for v, b in zip(vals, best, strict=True)
+            ]
+            for e, vals in values_by_engine.items()
+        }
+
+    label = {e: NATURAL_LABEL.get(e, e) for e in engines}
+    mrr = cells({e: scores(e, 0) for e in engines}, pct=False)
+    found = cells({e: scores(e, 2)[:1] for e in engines}, pct=True)
+    main_rows = [[label[e], *mrr[e], *found[e]] for e in engines]
+    first = next(iter(groups))
+    main_table = table(["engine (MRR@10)", *groups, f"found in the top {K} ({first})"], main_rows)
+    s1 = cells({e: scores(e, 1) for e in engines}, pct=True)
+    s10 = cells({e: scores(e, 2) for e in engines}, pct=True)
+    detail = table(
+        ["engine", *(f"success@1 {g}" for g in groups), *(f"success@10 {g}" for g in groups)],
+        [[label[e], *s1[e], *s10[e]] for e in engines],
+    )
+    counts = ", ".join(f"{g} {len(ids)}" for g, ids in groups.items())
+    parts = [
+        f"Development set `bench/natural_questions.jsonl`: {entries} documents, one question "
+        f"and one keywords query each; queries: {counts}. The target is the document the "
+        "entry was written for (* = best in column). `es-french-and` is the engine "
+        "`es-french` (ES `match`, `operator: and`), `es-french-or` the same chain and index "
+        "with `operator: or` (ES's default); `fts5-and` is the engine `fts5`.",
+        main_table,
+        detail,
+    ]
+    if how:
+        others = [e for e in ("es-french-or", "fts5-or") if e in engines]
+        rows = []
+        for g, ids in groups.items():
+            for mode in ANSWERED_BY:
+                chosen = [i for i in ids if how[i][0] == mode]
+                if not chosen:
+                    continue
+                totals = sorted(how[i][1] for i in chosen)
+                mine = metrics([ranks["searchsvc"][i] for i in chosen])
+                row = [
+                    g,
+                    mode,
+                    str(len(chosen)),
+                    str(totals[len(totals) // 2]),
+                    f"{mine[0]:.3f}",
+                    f"{100 * mine[2]:.1f}%",
+                ]
+                for other in others:
+                    row.append(f"{metrics([ranks[other][i] for i in chosen])[0]:.3f}")
+                rows.append(row)
+        headers = ["kind", "searchsvc answered with", "queries", "median results", "MRR@10"]
+        headers.append(f"found in the top {K}")
+        headers += [f"{other} MRR@10 (same queries)" for other in others]
+        parts.append(
+            "How searchsvc answered them: documents holding *every word* (strict AND, its "
+            "first step); *close words* for words that matched nothing (its fuzzy fallback); "
+            "the *relaxed* fallback (no document has every word: those with the most of them, "
+            "`SearchResult.relaxed`); *nothing*. Median results: the median of the result "
+            "count (`total`) in the group.\n\n" + table(headers, rows)
+        )
+    if missing:
+        parts.append(f"Targets not in the corpus: {', '.join(missing)}.")
+    return "\n\n".join(parts)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     status = Status()
@@ -618,6 +826,12 @@ def main(argv=None) -> int:
     unknown = set(engines) - set(ENGINES)
     if unknown:
         raise SystemExit(f"unknown engines: {', '.join(sorted(unknown))}")
+    generated = [k for k in args.kinds if k in KINDS]
+    natural = [k for k in args.kinds if k in NATURAL_KINDS]
+    if not natural:
+        engines = [e for e in engines if e not in NATURAL_ONLY]
+    if not engines:
+        raise SystemExit("no engine to run on these kinds")
     if args.synonyms:
         _synonyms(args.synonyms).current()  # a bad file stops the run before anything
         if "searchsvc" not in engines:
@@ -630,7 +844,7 @@ def main(argv=None) -> int:
     corpus_key = f"{file_key(corpus_file)}:{args.docs}"
 
     # -- indexes: start the missing builds at once, the longest first ----------------------
-    indexes = [i for i in ENGINES if i in {INDEX_OF[e] for e in engines}]
+    indexes = [i for i in INDEX_KINDS if i in {INDEX_OF[e] for e in engines}]
     paths = {i: references.index_path(i, corpus_key) for i in indexes}
     build_seconds: dict[str, float] = {}
     cached: dict[str, bool] = {}
@@ -652,30 +866,50 @@ def main(argv=None) -> int:
         pending[fut] = ("build", i, None)
 
     # -- queries (while the indexes build) ---------------------------------------------------
-    qcache = (
-        WORK
-        / "queries"
-        / f"relevance-{digest(corpus_key, args.sample, args.seed, GENERATOR_VERSION)}.json"
-    )
-    if qcache.exists():
-        data = json.loads(qcache.read_text())
-        queries, skipped = data["queries"], Counter(data["skipped"])
-        status.note(f"queries: {len(queries)} (cached {qcache.name})")
-    else:
-        from searchsvc.ingest.corpus import read_corpus
+    queries: list[dict] = []
+    skipped: Counter[str] = Counter()
+    if generated:
+        qcache = (
+            WORK
+            / "queries"
+            / f"relevance-{digest(corpus_key, args.sample, args.seed, GENERATOR_VERSION)}.json"
+        )
+        if qcache.exists():
+            data = json.loads(qcache.read_text())
+            queries, skipped = data["queries"], Counter(data["skipped"])
+            status.note(f"queries: {len(queries)} (cached {qcache.name})")
+        else:
+            from searchsvc.ingest.corpus import read_corpus
 
-        with Timer() as t:
-            docs = list(read_corpus(folder))
-            queries, skipped = make_queries(docs, args.sample, args.seed, status)
-            del docs
-        status.note(f"queries made in {t.seconds:.1f} s")
-        qcache.parent.mkdir(parents=True, exist_ok=True)
-        qcache.write_text(json.dumps({"queries": queries, "skipped": skipped}, ensure_ascii=False))
+            with Timer() as t:
+                docs = list(read_corpus(folder))
+                queries, skipped = make_queries(docs, args.sample, args.seed, status)
+                del docs
+            status.note(f"queries made in {t.seconds:.1f} s")
+            qcache.parent.mkdir(parents=True, exist_ok=True)
+            qcache.write_text(
+                json.dumps({"queries": queries, "skipped": skipped}, ensure_ascii=False)
+            )
+        queries = [q for q in queries if q["kind"] in generated]
+    n_generated = len(queries)
+    missing: list[str] = []
+    if natural:
+        queries += natural_queries(natural)
+        known = {d["id"] for d in common.iter_jsonl(folder)}
+        missing = sorted({q["doc"] for q in queries[n_generated:]} - known)
+        status.note(f"natural queries: {len(queries) - n_generated} ({', '.join(natural)})")
     texts = [q["q"] for q in queries]
+    # The queries each engine runs: the OR engines, the natural kinds only.
+    todo = {
+        e: [i for i in range(len(queries)) if i >= n_generated or e not in NATURAL_ONLY]
+        for e in engines
+    }
 
     # -- evaluation: small chunks, so that both workers stay busy to the end ------------------
     size = max(50, math.ceil(len(texts) / (8 * max(1, args.jobs))))
-    results: dict[str, list[list[str] | None]] = {e: [None] * len(texts) for e in engines}
+    results: dict[str, dict[int, list[str]]] = {e: {} for e in engines}
+    # How searchsvc answered each query: (answered_by, total).
+    how: dict[int, tuple[str, int]] = {}
     eval_seconds: dict[str, float] = defaultdict(float)
     errors: Counter[str] = Counter()
 
@@ -683,17 +917,18 @@ def main(argv=None) -> int:
         # The slowest engine first: the pool takes tasks in order.
         users = [e for e in engines if INDEX_OF[e] == index]
         for e in sorted(users, key=lambda e: not e.startswith("searchsvc")):
-            for start in range(0, len(texts), size):
+            for start in range(0, len(todo[e]), size):
+                chunk = todo[e][start : start + size]
                 fut = pool.submit(
                     eval_engine,
                     e,
                     str(paths[index]),
-                    texts[start : start + size],
+                    [texts[i] for i in chunk],
                     args.exact_product,
                     args.weights,
                     args.synonyms,
                 )
-                pending[fut] = ("eval", e, start)
+                pending[fut] = ("eval", e, chunk)
 
     for i in indexes:
         if i in cached:
@@ -702,50 +937,65 @@ def main(argv=None) -> int:
         while pending:
             done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             for fut in done:
-                what, name, start = pending.pop(fut)
+                what, name, chunk = pending.pop(fut)
                 if what == "build":
                     build_seconds[name] = fut.result()["seconds"]
                     cached[name] = False
                     status.note(f"built {name} in {build_seconds[name]:.1f} s")
                     submit_evals(name)
                 else:
-                    hits, seconds, errs = fut.result()
-                    results[name][start : start + len(hits)] = hits
+                    hits, seconds, errs, modes = fut.result()
+                    for i, found, mode in zip(chunk, hits, modes, strict=True):
+                        results[name][i] = found
+                        if name == "searchsvc":
+                            how[i] = mode
                     eval_seconds[name] += seconds
                     errors[name] += errs
-                    if all(r is not None for r in results[name]):
+                    left = len(todo[name]) - len(results[name])
+                    if not left:
                         status.note(f"evaluated {name} ({eval_seconds[name]:.1f} s)")
                     else:
-                        left = sum(r is None for r in results[name])
                         status.tick(f"{name}: {left} queries left")
     finally:
         pool.shutdown(cancel_futures=True)
 
     # -- scores --------------------------------------------------------------------------
-    ranks: dict[str, list[int | None]] = {}
+    ranks: dict[str, dict[int, int | None]] = {}
     for e in engines:
-        ranks[e] = []
-        for q, hits in zip(queries, results[e], strict=True):
-            ranks[e].append(hits.index(q["doc"]) + 1 if q["doc"] in hits else None)
+        ranks[e] = {}
+        for i, hits in results[e].items():
+            doc = queries[i]["doc"]
+            ranks[e][i] = hits.index(doc) + 1 if doc in hits else None
     # A what-if run (--weights, --synonyms) keeps its ranks apart: relevance_limits.py reads
-    # the last real one.
+    # the last real one, of the generated kinds (the natural kinds' go to a file of their own).
     whatif = args.weights or args.synonyms
-    ranks_file = WORK / ("relevance-whatif.jsonl" if whatif else "relevance-last.jsonl")
-    with open(ranks_file, "w", encoding="utf-8") as fh:
-        for i, q in enumerate(queries):
-            row = dict(q, ranks={e: ranks[e][i] for e in engines})
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    every_kind = args.kinds == [*KINDS, *NATURAL_KINDS]
+    ranks_files = []
+    for first, last, name in (
+        (0, n_generated, "relevance-whatif.jsonl" if whatif else "relevance-last.jsonl"),
+        (n_generated, len(queries), f"relevance-natural{'-whatif' if whatif else ''}.jsonl"),
+    ):
+        if first == last or (name == "relevance-last.jsonl" and generated != list(KINDS)):
+            continue  # a run of some generated kinds leaves the last full run's ranks alone
+        ranks_files.append(WORK / name)
+        with open(WORK / name, "w", encoding="utf-8") as fh:
+            for i in range(first, last):
+                row = dict(queries[i], ranks={e: ranks[e][i] for e in engines if i in ranks[e]})
+                if i in how:
+                    row["searchsvc_answered_by"], row["searchsvc_total"] = how[i]
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
     by_kind: dict[str, list[int]] = defaultdict(list)
     for i, q in enumerate(queries):
         by_kind[q["kind"]].append(i)
     kinds = [k for k in KINDS if by_kind[k]]
+    gen_engines = [e for e in engines if e not in NATURAL_ONLY]
 
     def rows_for(which: int) -> list[list[str]]:
         rows = []
         for kind in [*kinds, "all"]:
-            idx = by_kind[kind] if kind != "all" else range(len(queries))
-            vals = [metrics([ranks[e][i] for i in idx])[which] for e in engines]
+            idx = by_kind[kind] if kind != "all" else range(n_generated)
+            vals = [metrics([ranks[e][i] for i in idx])[which] for e in gen_engines]
             best = max(vals) if vals else 0
             cells = [
                 (f"{v:.3f}" if which == 0 else f"{100 * v:.1f}%") + ("*" if v == best else " ")
@@ -754,13 +1004,19 @@ def main(argv=None) -> int:
             rows.append([kind, str(len(idx)), *cells])
         return rows
 
-    headers = ["kind", "queries", *engines]
+    headers = ["kind", "queries", *gen_engines]
     sections = []
-    for which, name in enumerate(("MRR@10", "success@1", "success@10")):
-        sections.append(f"{name} (* = best in row)\n\n" + table(headers, rows_for(which)))
+    if generated:
+        for which, name in enumerate(("MRR@10", "success@1", "success@10")):
+            sections.append(f"{name} (* = best in row)\n\n" + table(headers, rows_for(which)))
+    natural_txt = ""
+    if natural:
+        natural_txt = natural_report(
+            queries, list(range(n_generated, len(queries))), engines, ranks, how, missing
+        )
     timing_rows = []
     for e in engines:
-        per_q = 1000 * eval_seconds[e] / max(1, len(texts))
+        per_q = 1000 * eval_seconds[e] / max(1, len(todo[e]))
         i = INDEX_OF[e]
         if i != e:
             build = f"({i}'s)"
@@ -770,24 +1026,36 @@ def main(argv=None) -> int:
             [
                 e,
                 build,
+                str(len(todo[e])),
                 f"{eval_seconds[e]:.1f} s",
                 f"{per_q:.1f} ms",
                 str(errors[e]),
             ]
         )
-    timing = table(["engine", "index build", "queries", "per query", "errors"], timing_rows)
-    skipped_txt = ", ".join(f"{k} {skipped[k]}" for k in KINDS if skipped.get(k))
+    timing = table(
+        ["engine", "index build", "queries run", "query time", "per query", "errors"], timing_rows
+    )
+    skipped_txt = ", ".join(f"{k} {skipped[k]}" for k in generated if skipped.get(k))
     total = time.perf_counter() - started
     ndocs = references.cached_meta(paths[indexes[0]])["documents"]
-    header = (
-        f"corpus {corpus_file} ({ndocs} documents), sample {args.sample} documents, "
-        f"seed {args.seed}, {len(texts)} queries"
-    )
+    header = f"corpus {corpus_file} ({ndocs} documents), "
+    if generated:
+        header += f"sample {args.sample} documents, seed {args.seed}, {n_generated} queries"
+        if natural:
+            header += f" (and {len(queries) - n_generated} natural ones)"
+    else:
+        header += f"natural kinds only: {len(queries)} queries"
+    if args.kinds != [*KINDS, *NATURAL_KINDS]:
+        header += f"; kinds {', '.join(args.kinds)}"
     notes = common.engine_notes(engines, ENGINE_NOTES)
     report = "\n\n".join(
         [
             header,
             *sections,
+            *(
+                [f"### Natural questions (issue 30, development set)\n\n{natural_txt}"]
+                * bool(natural)
+            ),
             "Build and query time (builds run side by side with --jobs "
             f"{args.jobs}; query time is the sum over workers; "
             + (
@@ -797,22 +1065,22 @@ def main(argv=None) -> int:
             )
             + ")\n\n"
             + timing,
-            f"Kinds left out for lack of material: {skipped_txt or 'none'}.",
+            *([f"Kinds left out for lack of material: {skipped_txt or 'none'}."] * bool(generated)),
         ]
     )
     print(report)
     if args.synonyms:
         print("\n" + synonym_ranks(paths["searchsvc"], args.synonyms, args.exact_product))
-    print(f"\ntotal {total:.0f} s; per-query ranks in {ranks_file}")
+    print(f"\ntotal {total:.0f} s; per-query ranks in {', '.join(map(str, ranks_files))}")
 
     # -- examples where searchsvc loses ------------------------------------------------------
     if "searchsvc" in engines and args.examples > 0 and len(engines) > 1:
         lines = []
-        for kind in kinds:
+        for kind in [*kinds, *natural]:
             shown = 0
             for i in by_kind[kind]:
                 mine = ranks["searchsvc"][i] or 99
-                others = {e: ranks[e][i] for e in engines if e != "searchsvc"}
+                others = {e: ranks[e][i] for e in engines if e != "searchsvc" and i in ranks[e]}
                 if any((r or 99) < mine for r in others.values()):
                     q = queries[i]
                     rk = ", ".join(f"{e} {r or '-'}" for e, r in others.items())
@@ -827,19 +1095,35 @@ def main(argv=None) -> int:
         if lines:
             print("\nQueries where searchsvc ranks the target lower than another engine:")
             print("\n".join(lines))
+    if natural:
+        span = range(n_generated, len(queries))
+        lost = [i for i in span if not any(ranks[e].get(i) for e in engines)]
+        found_docs = {queries[i]["doc"] for i in span if i not in lost}
+        lost_docs = {queries[i]["doc"] for i in lost}
+        print(
+            f"\nNatural queries whose target no engine has in its top {K}: {len(lost)}, of "
+            f"{len(lost_docs)} entries ({len(lost_docs - found_docs)} with no query found):"
+        )
+        for i in lost:
+            q = queries[i]
+            mark = "  (no query found)" if q["doc"] not in found_docs else ""
+            print(f"  {q['doc']} {q['kind']:<8} {q['q']!r}{mark}")
 
     if args.weights or args.synonyms:
         changed = f"weights {args.weights}" if args.weights else ""
         changed += " and " if args.weights and args.synonyms else ""
         changed += f"synonyms {args.synonyms}" if args.synonyms else ""
         print(f"\nsearchsvc {changed} (RESULTS.md left as it was)")
+    elif not every_kind:
+        print("\nsome kinds only: RESULTS.md left as it was")
     elif not args.no_results:
         common.write_results(
             "Relevance",
             code,
             report,
             "Engines:\n\n" + notes,
-            f"Whole run: {total:.0f} s. Per-query ranks: `bench/.work/relevance-last.jsonl`.",
+            f"Whole run: {total:.0f} s. Per-query ranks: `bench/.work/relevance-last.jsonl` "
+            "(natural kinds: `bench/.work/relevance-natural.jsonl`).",
         )
     return 0
 
