@@ -111,7 +111,8 @@ def searchsvc_index_code() -> str:
         "ingest/indexer.py",
         "ingest/corpus.py",
         "index/storage.py",
-        "index/whoosh_internals.py",  # writes the segments and their postings arrays
+        "index/whoosh_internals.py",  # writes the segments
+        "index/codec.py",  # the postings' format
     )
     return code_version(*(pkg / n for n in names))
 

@@ -22,7 +22,7 @@ import pytest
 from searchsvc import errors
 from searchsvc.engine.search import SearchEngine
 from searchsvc.index import storage
-from searchsvc.index.whoosh_internals import ARRAYS_EXT
+from searchsvc.index.codec import POSTINGS_EXT
 from searchsvc.ingest.indexer import check_index, reindex
 from searchsvc.testing import cli
 from searchsvc.web import create_app
@@ -52,7 +52,10 @@ def scribble(path: Path) -> None:
         fh.write(os.urandom(min(size, 1 << 20)))
 
 
-DAMAGE = {"truncated .pst": (".pst", truncate), "scribbled .trm": (".trm", scribble)}
+DAMAGE = {
+    "truncated .postings": (POSTINGS_EXT, truncate),
+    "scribbled .trm": (".trm", scribble),
+}
 
 
 @pytest.mark.parametrize("damage", DAMAGE)
@@ -104,11 +107,14 @@ def test_damage_while_serving_answers_503_index_damaged_everywhere(built, damage
         app.extensions["searchsvc.engine"].close()
 
 
-# What reads each file while searching: the postings arrays give a word's documents, the
-# posting file the positions that phrases and the proximity bonus need.
+# What reads each file while searching: the postings file gives a word's documents and the
+# positions that phrases and the proximity bonus need.
 READERS = [
-    (ARRAYS_EXT, ("girafes", "lions", "savanes", "sécurité", "chercheur", "faune")),
-    (".pst", ('"faune africaine"', '"des girafes"', '"des lions"', '"girafes et"', "lions zèbre")),
+    (POSTINGS_EXT, ("girafes", "lions", "savanes", "sécurité", "chercheur", "faune")),
+    (
+        POSTINGS_EXT,
+        ('"faune africaine"', '"des girafes"', '"des lions"', '"girafes et"', "lions zèbre"),
+    ),
 ]
 
 
@@ -139,17 +145,17 @@ def test_a_decode_error_between_two_checks_is_reported_as_damage(built, ext, que
 @pytest.mark.slow
 def test_the_cli_reports_damage_in_one_line_and_index_heals_it(built):
     corpus, index_dir = built
-    truncate(segment_file(index_dir, ".pst"))
+    truncate(segment_file(index_dir, POSTINGS_EXT))
 
     found = cli("search", "zèbre", "--index", str(index_dir))
     assert found.returncode == 1
     assert "Traceback" not in found.stderr
     assert found.stderr.strip().count("\n") == 0
-    assert "is damaged" in found.stderr and ".pst" in found.stderr
+    assert "is damaged" in found.stderr and POSTINGS_EXT in found.stderr
 
     checked = cli("check", "--index", str(index_dir))
     assert checked.returncode == 1
-    assert "DAMAGED" in checked.stdout and ".pst" in checked.stderr
+    assert "DAMAGED" in checked.stdout and POSTINGS_EXT in checked.stderr
 
     healed = cli("index", "--corpus", str(corpus), "--index", str(index_dir))
     assert healed.returncode == 0, healed.stderr
@@ -205,7 +211,7 @@ def test_a_damaged_file_copied_again_is_read_afresh_without_a_restart(built, ver
     """Repairing a replica by copying the damaged file again gives it a new inode; the
     workers must stop reading the old one (a restart was needed before)."""
     _corpus, index_dir = built
-    pst = segment_file(index_dir, ARRAYS_EXT)
+    pst = segment_file(index_dir, POSTINGS_EXT)
     original = pst.read_bytes()
     with closing(SearchEngine(index_dir, verify_every=verify_every)) as engine:
         assert engine.search("zèbre").total == 2
@@ -224,20 +230,20 @@ def test_a_damaged_file_copied_again_is_read_afresh_without_a_restart(built, ver
         assert engine.stats()["generation"] == "g000001"
 
 
-def test_an_arrays_file_of_another_kind_is_a_503_not_a_500(built):
-    """A postings arrays file that matches its manifest entry but is not one this code reads
-    (a format change without a new index format, say) answers index_damaged, never 500."""
+def test_a_postings_file_of_another_kind_is_a_503_not_a_500(built):
+    """A postings file that matches its manifest entry but is not one this code reads (a
+    format change without a new index format, say) answers index_damaged, never 500."""
     _corpus, index_dir = built
     live = storage.current(index_dir)
-    arrays = segment_file(index_dir, ARRAYS_EXT)
-    arrays.write_bytes(b"SSVPOST0" + bytes(64))
+    arrays = segment_file(index_dir, POSTINGS_EXT)
+    arrays.write_bytes(b"SSVPACK0" + bytes(arrays.stat().st_size - 8))
     meta = json.loads((live.path / "searchsvc.json").read_text())
     meta["files"][arrays.name] = {
         "size": arrays.stat().st_size,
         "sha256": hashlib.sha256(arrays.read_bytes()).hexdigest(),
     }
     (live.path / "searchsvc.json").write_text(json.dumps(meta))
-    damaged = pytest.raises(errors.IndexDamagedError, match=r"cannot be read .*\.postarrays")
+    damaged = pytest.raises(errors.IndexDamagedError, match=r"cannot be read .*\.postings")
     with closing(SearchEngine(index_dir)) as engine, damaged:
         engine.search("zèbre")
     app = create_app({"INDEX_DIR": str(index_dir), "TESTING": True})

@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from whoosh import index as whoosh_index
 
 from searchsvc.index import schema
+from searchsvc.index.codec import POSTINGS_EXT, Codec
 from searchsvc.index.schema import TEXT_FIELDS, build_schema, document_fields
-from searchsvc.index.whoosh_internals import ARRAYS_EXT, Codec, SegmentBuilder, UpdateWriter
+from searchsvc.index.whoosh_internals import SegmentBuilder, UpdateWriter
 from searchsvc.ingest.corpus import Document
 from searchsvc.ingest.indexer import _fields, _without_none
 
@@ -67,16 +68,11 @@ def build(folder: Path, docs: list[dict], bulk: bool, limitmb: int = 64) -> whoo
 
 
 def file_digests(folder: Path) -> dict[str, str]:
-    """Each of Whoosh's segment files' SHA-256 by its extension (segment names are random);
-    the postings arrays file the builder adds is Whoosh's business only in that it is
-    removed with its segment (see test_termwise for what it holds)."""
+    """Each of the segment files' SHA-256 by its extension (segment names are random)."""
     return {
         p.name.split(".", 1)[1]: hashlib.sha256(p.read_bytes()).hexdigest()
         for p in folder.iterdir()
-        if p.name.startswith("MAIN_")
-        and p.is_file()
-        and p.name != "MAIN_WRITELOCK"
-        and not p.name.endswith(ARRAYS_EXT)
+        if p.name.startswith("MAIN_") and p.is_file() and p.name != "MAIN_WRITELOCK"
     }
 
 
@@ -113,7 +109,7 @@ def test_one_segment_is_written_byte_for_byte_as_whoosh_writes_it(tmp_path_facto
     build(root / "whoosh", docs, bulk=False).close()
     build(root / "bulk", docs, bulk=True).close()
     assert file_digests(root / "bulk") == file_digests(root / "whoosh")
-    assert len(list((root / "bulk").glob("*" + ARRAYS_EXT))) == 1
+    assert len(list((root / "bulk").glob("*" + POSTINGS_EXT))) == 1
 
 
 @settings(

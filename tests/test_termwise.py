@@ -15,7 +15,7 @@ from whoosh import query as wq
 from searchsvc.engine import ranking, termwise
 from searchsvc.engine.results import Filters
 from searchsvc.engine.search import SearchEngine
-from searchsvc.index import caches
+from searchsvc.index import caches, codec
 from searchsvc.index import whoosh_internals as wi
 from searchsvc.ingest.indexer import reindex
 from searchsvc.query import language as ql
@@ -271,85 +271,67 @@ def test_lru_drops_the_least_recently_used_past_its_capacity():
     assert lru.get("huge") == 4 and lru.size == 100
 
 
-def test_the_arrays_read_back_what_whoosh_wrote(engine):
-    """Every term of every segment: the postings the arrays file gives are those Whoosh's
-    blocks hold (document numbers, frequencies), and a term the segment lacks is absent."""
+def test_the_codecs_arrays_read_back_what_whooshs_matcher_reads(engine):
+    """Every term of every segment: the arrays a search reads are the postings Whoosh's
+    matcher gives (document numbers, frequencies), and a term the segment lacks is absent."""
     with engine.searcher() as s:
         for leaf, _offset in s.leaf_searchers():
             reader = leaf.reader()
-            arrays = wi.segment_arrays(reader)
-            assert arrays is not None
             for fieldname in ("title", "body"):
                 terms = [t.decode() for t in reader.lexicon(fieldname)]
                 assert terms
                 for text in terms:
-                    mapped = wi.read_postings(reader, fieldname, text, arrays)
-                    decoded = wi.read_postings(reader, fieldname, text)
-                    assert mapped._source is not None  # it did come from the arrays
-                    assert np.array_equal(mapped.ids, decoded.ids)
-                    assert np.array_equal(mapped.weights, decoded.weights)
-                    assert arrays.count(fieldname, text) == reader.doc_frequency(fieldname, text)
-            assert arrays.postings("body", "zzzabsent") is None
-            assert arrays.count("body", "zzzabsent") == 0
-            assert wi.read_postings(reader, "body", "zzzabsent", arrays) is None
+                    packed = codec.term_postings(reader, fieldname, text)
+                    through_whoosh = codec._from_matcher(reader, fieldname, text)
+                    assert np.array_equal(packed.ids, through_whoosh.ids)
+                    assert np.array_equal(packed.weights, through_whoosh.weights)
+                    assert len(packed) == reader.doc_frequency(fieldname, text)
+            assert codec.term_postings(reader, "body", "zzzabsent") is None
 
 
 def test_positions_of_a_term_read_from_the_arrays(engine):
-    """Positions (for phrases) are found in Whoosh's blocks whichever way the postings came."""
+    """Positions (for phrases) are those Whoosh's matcher decodes."""
     with engine.searcher() as s:
         reader = s.leaf_searchers()[0][0].reader()
-        decode = reader.schema["body"].format.decode_positions
-        arrays = wi.segment_arrays(reader)
         for text in ("jardin", "rare", "pomme"):
-            mapped = wi.read_postings(reader, "body", text, arrays)
-            decoded = wi.read_postings(reader, "body", text)
-            docs = mapped.ids[::7]
-            assert mapped.positions(docs, decode) == decoded.positions(docs, decode)
+            packed = codec.term_postings(reader, "body", text)
+            docs = packed.ids[::7]
+            fmt = reader.schema["body"].format
+            matcher = reader._terms.matcher("body", text.encode(), fmt)  # deleted ones too
+            expected = {}
+            for d in docs.tolist():
+                matcher.skip_to(d)
+                expected[d] = matcher.value_as("positions")
+            assert codec.positions_lists(packed, docs) == expected
 
 
-def test_same_scores_without_the_arrays(engine, monkeypatch):
-    """A segment without its arrays file (one Whoosh's writer merged) is read from its
-    blocks, with the same results."""
+def test_same_scores_from_a_segment_of_another_codec(engine, monkeypatch):
+    """A segment of another codec (read through Whoosh's matcher, posting by posting) gives
+    the same results."""
     caches._per_reader.clear()
     texts = ("jardin forêt", '"pomme de terre"', "élèves -école", "jard*")
-    with_arrays = [_both(engine, t)[1] for t in texts]
-    monkeypatch.setattr(wi, "segment_arrays", lambda reader: None)
+    packed = [_both(engine, t)[1] for t in texts]
+    monkeypatch.setattr(codec, "term_postings", codec._from_matcher)
     caches._per_reader.clear()
-    for text, expected in zip(texts, with_arrays, strict=True):
+    for text, expected in zip(texts, packed, strict=True):
         whoosh, ours = _both(engine, text)
         _assert_same(whoosh, ours)
         assert ours == expected
     caches._per_reader.clear()
 
 
-def test_a_damaged_arrays_file_is_refused(tmp_path):
-    """An arrays file cut short, or of another kind, is not read as postings."""
-    path = tmp_path / "x.postarrays"
-    path.write_bytes(b"SSVPOST1" + bytes(20))
-    with pytest.raises(ValueError, match="cut short"):
-        wi.SegmentArrays(str(path))
-    path.write_bytes(b"NOTPOSTS" + bytes(100))
-    with pytest.raises(ValueError, match="expected size"):
-        wi.SegmentArrays(str(path))
-
-
-def test_a_repeated_term_is_decoded_once_per_segment(engine, monkeypatch):
-    from whoosh.codec import whoosh3
-
-    monkeypatch.setattr(wi, "segment_arrays", lambda reader: None)  # decoded from blocks
-
+def test_a_repeated_term_is_read_once_per_segment(engine, monkeypatch):
     reads = []
-    original = whoosh3.W3LeafMatcher._read_data
-    monkeypatch.setattr(
-        whoosh3.W3LeafMatcher, "_read_data", lambda m: reads.append(1) or original(m)
-    )
+    original = codec.TermPostings.read.__func__
+    counted = classmethod(lambda cls, *a: reads.append(1) or original(cls, *a))
+    monkeypatch.setattr(codec.TermPostings, "read", counted)
     with engine.searcher() as s:
         caches._per_reader.clear()
         q = QueryBuilder(s.reader()).build(ql.parse("lumière"))
         first = termwise.run(s, q, time.monotonic() + 10).scores
-        decoded = len(reads)
+        read = len(reads)
         again = termwise.run(s, q, time.monotonic() + 10).scores
-    assert decoded > 0 and len(reads) == decoded
+    assert read > 0 and len(reads) == read
     assert again == first
 
 
@@ -379,54 +361,6 @@ def test_lengths_read_in_one_go_are_whooshs(engine):
                 assert lengths.tolist() == expected
 
 
-def test_every_term_is_found_in_the_arrays_whatever_its_key():
-    """Keys above 2**63 (half of them) are found too: compared as integers, not floats."""
-    import tempfile
-
-    from whoosh.filedb.filestore import FileStorage
-
-    with tempfile.TemporaryDirectory() as folder:
-        storage = FileStorage(folder)
-
-        class Segment:
-            def make_filename(self, ext):
-                return "seg" + ext
-
-        words = [f"mot{i}".encode() for i in range(300)]
-        fields = {"body": {w: ([i, i + 1], [1.0, 2.0]) for i, w in enumerate(words)}}
-        wi.write_arrays(storage, Segment(), fields)
-        arrays = wi.SegmentArrays(f"{folder}/seg{wi.ARRAYS_EXT}")
-        assert any(int(k) >= 2**63 for k in arrays.keys)
-        for i, w in enumerate(words):
-            ids, weights = arrays.postings("body", w.decode())
-            assert arrays.count("body", w.decode()) == 2
-            assert ids.tolist() == [i, i + 1] and weights.tolist() == [1.0, 2.0]
-        arrays.close()
-
-
-def test_a_key_collision_is_told_apart_by_the_terms_text(monkeypatch):
-    """Two terms with the same 64-bit key (forced here) each get their own postings."""
-    import tempfile
-
-    from whoosh.filedb.filestore import FileStorage
-
-    monkeypatch.setattr(wi, "term_key", lambda fieldname, tbytes: 42)
-    with tempfile.TemporaryDirectory() as folder:
-
-        class Segment:
-            def make_filename(self, ext):
-                return "seg" + ext
-
-        fields = {"body": {b"un": ([1], [1.0]), b"deux": ([2, 3], [1.0, 1.0])}}
-        wi.write_arrays(FileStorage(folder), Segment(), fields)
-        arrays = wi.SegmentArrays(f"{folder}/seg{wi.ARRAYS_EXT}")
-        assert arrays.postings("body", "un")[0].tolist() == [1]
-        assert arrays.postings("body", "deux")[0].tolist() == [2, 3]
-        assert arrays.postings("body", "trois") is None
-        assert arrays.postings("title", "un") is None
-        arrays.close()
-
-
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.lists(st.integers(0, 200_000), max_size=30).map(sorted), max_size=20),
@@ -443,43 +377,68 @@ def test_a_blocks_positions_unpickled_at_once_are_whooshs(docs, strip_stop):
     values = [fmt.encode(positions) for positions in docs]
     if strip_stop:
         values = [v[:-1] for v in values]
-    gaps = wi._position_gaps(values, fmt.decode_positions)
+    gaps = wi.position_gaps(values, fmt.decode_positions)
     assert [list(accumulate(g)) for g in gaps] == [fmt.decode_positions(v) for v in values]
 
 
-@pytest.mark.parametrize("last", [65_535, 65_536, 2_000_000])
-def test_the_arrays_file_reads_back_what_was_written(tmp_path, last):
-    """Document numbers take two bytes when they fit (a segment under 65,536 documents), four
-    otherwise; either way they read back as written, as 32-bit numbers."""
-    from array import array
-    from types import SimpleNamespace
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 70_000),
+            st.one_of(st.just(1.0), st.integers(1, 300).map(float), st.floats(0.5, 1e6, width=32)),
+            st.lists(st.integers(0, 2**32 - 1), max_size=6).map(sorted),
+            st.integers(0, 200_000),
+        ),
+        min_size=1,
+        max_size=300,
+    ),
+    st.integers(0, 2_100_000_000),
+    st.sampled_from([codec.POSITIONS, codec.FREQUENCY, codec.NO_VALUES, codec.RAW]),
+)
+def test_a_record_reads_back_what_was_written(rows, first, kind):
+    """Whatever the widths (gaps, weights, counts, positions of 1, 2 or 4 bytes, weights that
+    are not whole numbers), a term's record reads back as written."""
+    from whoosh.codec.whoosh3 import W3TermInfo
 
-    folder = tmp_path
-    # write_arrays closes the file it is given.
-    storage = SimpleNamespace(create_file=lambda name: open(folder / name, "wb"))  # noqa: SIM115
-    segment = SimpleNamespace(make_filename=lambda ext: "seg" + ext)
-    written = {
-        "body": {
-            b"jardin": (array("i", [0, 7, last]), array("f", [1.0, 3.0, 2.0])),
-            b"~jardin": (array("i", [7]), array("f", [4.0])),
-        },
-        "title": {b"jardin": (array("i", [last]), array("f", [1.0]))},
-    }
-    wi.write_arrays(storage, segment, written)
-    arrays = wi.SegmentArrays(str(folder / ("seg" + wi.ARRAYS_EXT)))
-    try:
-        for fieldname, terms in written.items():
-            for tbytes, (ids, weights) in terms.items():
-                got_ids, got_weights = arrays.postings(fieldname, tbytes.decode())
-                assert got_ids.dtype == np.int32
-                assert got_ids.tolist() == list(ids)
-                assert got_weights.tolist() == list(weights)
-        assert arrays.postings("body", "absent") is None
-    finally:
-        arrays.close()
-    raw = (folder / ("seg" + wi.ARRAYS_EXT)).read_bytes()
-    header = np.frombuffer(raw[: wi._HEADER.itemsize], wi._HEADER)[0]
-    assert bool(header["flags"] & wi._NARROW_IDS) == (last <= 65_535)
+    gaps, weights, positions, lengths = zip(*rows, strict=True)
+    ids = np.cumsum([first, *gaps[1:]])
+    if ids[-1] >= 2**31:  # past Whoosh's document numbers
+        return
+    weights = np.array(weights)
+    counts = np.array([len(p) for p in positions])
+    if kind == codec.POSITIONS:
+        values = codec.TermValues(kind, counts, np.array([x for p in positions for x in p]))
+    elif kind == codec.RAW:
+        raw = [str(p).encode() for p in positions]
+        values = codec.TermValues(kind, np.array([len(r) for r in raw]), b"".join(raw))
+    else:
+        values = codec.TermValues(kind)
+    lengths = [wi._stored_length(n) for n in lengths]
+    info = W3TermInfo()
+    record = codec.encode_term(ids, weights, lengths, values, info)
+    if len(ids) <= codec.BLOCK:  # the plain-Python encoding (one block) writes the same
+        small, large = W3TermInfo(), W3TermInfo()
+        small.set_extent(0, 0), large.set_extent(0, 0)
+        assert codec._encode_small(ids, weights, lengths, values, small) == (
+            codec._encode_arrays(ids, weights, lengths, values, large)
+        )
+        assert small.to_bytes() == large.to_bytes()
+    postings = codec.TermPostings.read(codec._InMemory(record), 0, len(record))
+    assert postings.ids.tolist() == ids.tolist()
+    assert postings.weights.astype(float).tolist() == np.float32(weights).astype(float).tolist()
+    blocks = [weights[i : i + codec.BLOCK] for i in range(0, len(weights), codec.BLOCK)]
+    assert postings.block_max_weights.astype(float).tolist() == [
+        float(np.float32(b.max())) for b in blocks
+    ]
+    assert info.doc_frequency() == len(ids) and info.max_id() == ids[-1]
+    if kind == codec.POSITIONS:
+        found = codec.positions_lists(postings, ids)
+        assert [found[d] for d in ids.tolist()] == [list(p) for p in positions]
+    if kind == codec.RAW:
+        assert [postings.value_at(i, None) for i in range(len(ids))] == [
+            str(p).encode() for p in positions
+        ]
 
 
 # Dates with ties, several precisions and undated documents, for the sort by date.

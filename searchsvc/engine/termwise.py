@@ -17,17 +17,15 @@ reach them with the bonus (their score plus the bonus's upper bound reaches the
 ``depth``-th best score without it).
 
 Only the node types the query builder makes for words, phrases and prefixes are handled;
-:func:`supports` tells the caller when to let Whoosh run the query instead. Postings are
-decoded once per segment and term (:func:`searchsvc.index.whoosh_internals.read_postings`) and
-kept while the searcher lives, up to ``POSTINGS_CACHED`` in all; a segment
-written with its postings arrays (:data:`searchsvc.index.whoosh_internals.ARRAYS_EXT`) gives them
-as slices of a mapped file instead, with nothing to decode.
+:func:`supports` tells the caller when to let Whoosh run the query instead. A term's postings
+are read as arrays from the index's own codec (:func:`searchsvc.index.codec.term_postings`:
+one read of its record, nothing decoded per posting) once per segment and term, and kept
+while the searcher lives, up to ``POSTINGS_CACHED`` in all.
 """
 
 from __future__ import annotations
 
 import time
-from bisect import bisect_right
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,7 +35,7 @@ import numpy as np
 from whoosh import collectors
 from whoosh import query as wq
 
-from searchsvc.index import columns
+from searchsvc.index import codec, columns
 from searchsvc.index import whoosh_internals as wi
 from searchsvc.index.caches import LRU, per_reader
 from searchsvc.index.schema import TEXT_FIELDS
@@ -402,33 +400,31 @@ class _Segment:
         mask[:] = False
         if not len(docs):
             return mask, np.zeros(self.n)
-        decode = self.reader.schema[fieldname].format.decode_positions
         by_word = {}
         for w in set(words):
             postings = self._postings_of(fieldname, w)
-            by_word[w] = postings.positions(docs, decode)
+            by_word[w] = postings.positions(docs)
             # kept with the positions it now holds
             self._postings.put((self.offset, fieldname, w), postings, postings.size)
             self._check_time()
+        keys = [by_word[w] for w in words]
         out = np.zeros(self.n)
         if exact:
+            found = _occurrences_at(keys, len(docs))
+            hit = found > 0
+            matched = docs[hit]
             idf = sum(self.idf(PHRASE_IDF_FIELD, w) for w in words)
             avgfl = self.top.avg_field_length(fieldname) or 1
             k1, b = self.weighting.K1, PHRASE_B
             field_lengths = lengths(self.reader, fieldname)
-            for d in docs.tolist():
-                found = _occurrences([by_word[w][d] for w in words])
-                if found:
-                    mask[d] = True
-                    out[d] = phrase_score(
-                        found, float(scores[d]), float(field_lengths[d]), idf, avgfl, k1, b, q.boost
-                    )
+            mask[matched] = True
+            out[matched] = phrase_score(
+                found[hit], scores[matched], field_lengths[matched], idf, avgfl, k1, b, q.boost
+            )
             return mask, out
-        slop, boost = q.slop, q.boost
-        for d in docs.tolist():
-            if _in_sequence([by_word[w][d] for w in words], slop):
-                mask[d] = True
-                out[d] = float(scores[d]) * boost
+        matched = docs[_in_sequence_at(keys, q.slop, len(docs))]
+        mask[matched] = True
+        out[matched] = scores[matched] * q.boost
         return mask, out
 
     # -- postings ------------------------------------------------------------------------
@@ -454,7 +450,7 @@ class _Scored:
 
     __slots__ = ("denominator", "ids", "postings", "weights")
 
-    def __init__(self, postings: wi.TermPostings, denominator: np.ndarray):
+    def __init__(self, postings: codec.TermPostings, denominator: np.ndarray):
         self.postings = postings
         self.ids = postings.ids
         self.weights = postings.weights
@@ -465,8 +461,7 @@ class _Scored:
         count = segment.df(fieldname, text)
         if not count:
             return _ABSENT
-        reader = segment.reader
-        postings = wi.read_postings(reader, fieldname, text, _arrays(reader), count)
+        postings = codec.term_postings(segment.reader, fieldname, text)
         if postings is None or not len(postings.ids):
             return _ABSENT
         avgfl = segment.top.avg_field_length(fieldname) or 1
@@ -477,8 +472,17 @@ class _Scored:
         w = postings.weights
         return cls(postings, w + norm0 + norm1 * field_lengths[postings.ids])
 
-    def positions(self, docs: np.ndarray, decode) -> dict[int, list[int]]:
-        return self.postings.positions(docs, decode)
+    def positions(self, docs: np.ndarray) -> np.ndarray:
+        """The term's positions in ``docs`` (sorted document numbers that have it), as sorted
+        keys ``i * POSITION_STRIDE + position`` where ``i`` is the document's index in
+        ``docs``: one array, nothing per document in Python."""
+        starts, ends, flat = self.postings.positions(docs)
+        counts = ends - starts
+        total = int(counts.sum())
+        # each posting's slice of ``flat``, gathered in one go
+        where = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(total)
+        owner = np.repeat(np.arange(len(docs), dtype=np.int64), counts)
+        return owner * POSITION_STRIDE + flat[where].astype(np.int64)
 
     @property
     def size(self) -> int:
@@ -498,26 +502,16 @@ def _postings_cache(searcher) -> LRU:
 
 
 def _df(reader, fieldname: str, text: str) -> int:
-    """A term's document frequency in one segment (0 when absent), from its arrays file when
-    it has one, else from Whoosh's term index; kept per reader."""
+    """A term's document frequency in one segment (0 when absent), from Whoosh's term
+    index; kept per reader."""
     frequencies = per_reader(reader, "frequencies", dict)
     key = (fieldname, text)
     found = frequencies.get(key)
     if found is None:
         if len(frequencies) > FREQUENCIES_CACHED:
             frequencies.clear()
-        arrays = _arrays(reader)
-        if arrays is not None and fieldname in TEXT_FIELDS:
-            found = arrays.count(fieldname, text)
-        else:
-            found = reader.doc_frequency(fieldname, text)
-        frequencies[key] = found
+        found = frequencies[key] = reader.doc_frequency(fieldname, text)
     return found
-
-
-def _arrays(reader) -> wi.SegmentArrays | None:
-    """The segment's postings arrays file, mapped once per reader (None without one)."""
-    return per_reader(reader, "arrays", lambda: wi.segment_arrays(reader))
 
 
 def _bare_term(q: wq.Query) -> bool:
@@ -540,30 +534,53 @@ def _live(reader) -> np.ndarray:
     return per_reader(reader, "live", make)
 
 
-def _occurrences(positions: list[list[int]]) -> int:
-    """How many times the words stand side by side in order: the positions of the first word
-    followed by the second word at the next position, the third at the one after…"""
-    following = [set(p) for p in positions[1:]]
-    return sum(
-        1 for p in positions[0] if all(p + i in after for i, after in enumerate(following, 1))
-    )
+# Positions of several documents as one sorted array of keys: a document's index times this,
+# plus the position (positions are below 2**32; a phrase's slop keeps well under the gap).
+POSITION_STRIDE = 1 << 33
+
+
+def _occurrences_at(keys: list[np.ndarray], count: int) -> np.ndarray:
+    """For each of ``count`` documents, how many times the words stand side by side in
+    order: ``keys`` gives each word's positions (see :meth:`_Scored.positions`), and a
+    position of the first word counts when the second word is at the next position, the
+    third at the one after..."""
+    first = keys[0]
+    found = np.ones(len(first), bool)
+    for i, after in enumerate(keys[1:], 1):
+        found &= _contains(after, first + i)
+    return np.bincount(first[found] // POSITION_STRIDE, minlength=count)
+
+
+def _contains(sorted_keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Which of ``wanted`` are in ``sorted_keys``."""
+    if not len(sorted_keys):
+        return np.zeros(len(wanted), bool)
+    at = np.minimum(np.searchsorted(sorted_keys, wanted), len(sorted_keys) - 1)
+    return sorted_keys[at] == wanted
+
+
+def _in_sequence_at(keys: list[np.ndarray], slop: int, count: int) -> np.ndarray:
+    """For each of ``count`` documents, whether one position of each word can be picked so
+    that each comes after the one before by 1 to ``slop`` places (Whoosh's ordered
+    ``SpanNear2``), all documents at once: the reachable positions of each word are those
+    with a reachable position of the word before in ``[p - slop, p - 1]``."""
+    ends = keys[0]
+    for following in keys[1:]:
+        if not len(ends):
+            break
+        i = np.searchsorted(ends, following, "left")  # ends[:i] are < p
+        ok = i > 0
+        ok[ok] = ends[i[ok] - 1] >= following[ok] - slop
+        ends = following[ok]
+    hit = np.zeros(count, bool)
+    hit[ends // POSITION_STRIDE] = True
+    return hit
 
 
 def _in_sequence(positions: list[list[int]], slop: int) -> bool:
-    """Whether one position of each list can be picked so that each comes after the one
-    before by 1 to ``slop`` places (Whoosh's ordered ``SpanNear2``)."""
-    ends = positions[0]
-    for following in positions[1:]:
-        ends = [p for p in following if _reachable(ends, p, slop)]
-        if not ends:
-            return False
-    return True
-
-
-def _reachable(ends: list[int], p: int, slop: int) -> bool:
-    """Whether some end ``e`` has ``e < p <= e + slop`` (``ends`` sorted)."""
-    i = bisect_right(ends, p - 1)  # ends[:i] are < p
-    return i > 0 and ends[i - 1] >= p - slop
+    """:func:`_in_sequence_at` for one document's positions as lists."""
+    keys = [np.array(p, np.int64) for p in positions]
+    return bool(_in_sequence_at(keys, slop, 1)[0])
 
 
 def lengths(reader, fieldname: str) -> np.ndarray:

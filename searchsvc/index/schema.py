@@ -25,7 +25,9 @@ from searchsvc.text.whoosh_analyzer import FrenchAnalyzer, VariantsAnalyzer
 # 8: stem terms are written without their positions (see FrenchTextField.index), and the
 #    postings arrays hold two-byte document numbers where they fit: the same search results,
 #    from an index a sixth smaller.
-INDEX_FORMAT = 8
+# 9: postings in searchsvc's own codec (searchsvc.index.codec: packed arrays, written once,
+#    in .postings files); Whoosh's W3 posting blocks and the postings arrays files are gone.
+INDEX_FORMAT = 9
 
 # The version an index must carry to be read by this code.
 VERSION = f"{INDEX_FORMAT}.{ANALYZER_VERSION}"
@@ -97,6 +99,16 @@ class FrenchTextField(fields.TEXT):
             freq = len(positions)
             encoded = positionless_value(freq) if term[0] == STEM_MARK else encode(positions)
             yield term.encode("utf-8"), freq, freq * boost, encoded
+
+    def index_positions(self, value: str | AnalysedText):
+        """Yield ``(term bytes, frequency, weight, positions)`` for each term, positions None
+        for a stem: what :meth:`index` encodes, for a writer that stores positions as
+        numbers (``SegmentBuilder``)."""
+        boost = self.format.field_boost
+        for term, positions in _analysis(value).postings.items():
+            freq = len(positions)
+            kept = None if term[0] == STEM_MARK else positions
+            yield term.encode("utf-8"), freq, freq * boost, kept
 
 
 class VariantsField(fields.FieldType):

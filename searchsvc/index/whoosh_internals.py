@@ -4,8 +4,9 @@
 Whoosh's ``SegmentWriter`` puts every posting as a tuple in a pool, sorts the tuples (spilling
 sorted runs to disk and merging them back), then looks each document's field length up in
 the column file it has just written, once per posting. The builder keeps each term's postings
-together in memory and the lengths in arrays, so only the terms are sorted, and it writes the
-same files, byte for byte (a test compares them).
+(positions included, as numbers) together in memory and the lengths in arrays, so only the
+terms are sorted, and hands the codec each term whole: the same files, byte for byte (a test
+compares them).
 
 Whoosh's multi-process writer (``whoosh.multiproc.MpWriter``) loses work in silence: a helper
 process that dies (a full disk, a document it cannot encode) leaves its documents out of the
@@ -15,10 +16,9 @@ their own segments, the parent writes the table of contents) but every wait is b
 helpers' liveness and every helper must report success, or the commit raises
 :class:`HelperFailed` with the helper's own reason.
 
-On the reading side, :func:`read_postings` decodes a term's postings block by block into
-arrays (document numbers and weights) for :mod:`searchsvc.engine.termwise`, keeping where each block
-starts so that positions are read only for the documents a phrase asks about, and
-:func:`field_lengths` reads a field's length column in one go.
+The postings themselves are written and read by searchsvc's own codec
+(:mod:`searchsvc.index.codec`, which takes the Whoosh names it needs from here); on the
+reading side, :func:`field_lengths` reads a field's length column in one go.
 
 This module imports only on the Whoosh version it was written against, so an upgrade fails at
 start-up, not while writing or reading an index.
@@ -28,14 +28,11 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import io
 import os
 import queue
-import weakref
 from array import array
 from collections.abc import Iterator
-from itertools import accumulate
 
 import numpy as np
 import whoosh
@@ -43,11 +40,11 @@ from whoosh.codec import whoosh3
 from whoosh.columns import NumericColumn, VarBytesColumn
 from whoosh.compat import pickle
 from whoosh.index import TOC, clean_files
-from whoosh.matching import AndNotMatcher, FilterMatcher
+from whoosh.matching import AndNotMatcher
 from whoosh.multiproc import MpWriter, SubWriterTask
 from whoosh.system import pack_uint
 from whoosh.util import random_name
-from whoosh.util.numeric import byte_to_length, length_to_byte
+from whoosh.util.numeric import _length_byte_cache, byte_to_length, length_to_byte
 
 from searchsvc.errors import describe_error
 
@@ -64,20 +61,12 @@ POLL_S = 0.5
 GRACE_S = 5.0
 
 
-# Posting blocks are compressed at zlib's fastest level: Whoosh's default (3) saves about 1 %
-# of the index for about a tenth of the build's time. (Whoosh can also keep short posting
-# lists in the term file, once its inlining is mended: 2.7.5 calls a method that does not
-# exist. Measured: a fifth less build time, but relaxed queries then score differently,
-# because Whoosh's matchers for inlined lists count matching terms their own way.)
-BLOCK_COMPRESSION = 1
+def new_codec():
+    """The codec searchsvc writes with (:class:`searchsvc.index.codec.Codec`), which imports
+    Whoosh's private names from this module, so it is imported when first asked for."""
+    from searchsvc.index.codec import Codec
 
-
-class Codec(whoosh3.W3Codec):
-    """The codec searchsvc writes with: Whoosh's own (W3), its blocks compressed fast.
-    Whoosh reads it as it reads any W3 segment."""
-
-    def __init__(self) -> None:
-        super().__init__(compression=BLOCK_COMPRESSION)
+    return Codec()
 
 
 class HelperFailed(Exception):
@@ -105,7 +94,10 @@ class SegmentBuilder:
         self.ix = ix
         self.storage, self.indexname = ix.storage, ix.indexname
         self.schema = ix.schema
-        self.codec = Codec()
+        self.codec = new_codec()
+        self._positional = {
+            name for name, field in self.schema.items() if hasattr(field, "index_positions")
+        }
         self.limit = limitmb * 1024 * 1024
         self.segments: list = []
         self._perdoc = None
@@ -117,8 +109,9 @@ class SegmentBuilder:
         self._docnum = 0
         # field name -> term bytes -> (docnums, weights, values one after the other, where
         # each value ends): a few bytes a posting, where a tuple or a bytes object each
-        # would cost tens
-        self._postings: dict[str, dict[bytes, tuple[array, array, bytearray, array]]] = {}
+        # would cost tens. For a field that gives its positions (``index_positions``), the
+        # values are the positions themselves (none for a term that keeps none).
+        self._postings: dict[str, dict[bytes, tuple[array, array, object, array]]] = {}
         # field name -> the length each document's postings are written with
         self._lengths: dict[str, array] = {}
         self._size = 0
@@ -139,19 +132,40 @@ class SegmentBuilder:
             if field.indexed:
                 terms = self._postings.setdefault(fieldname, {})
                 scorable = field.scorable
-                for tbytes, freq, weight, vbytes in field.index(value):
-                    if scorable:
-                        length += freq
-                    entry = terms.get(tbytes)
-                    if entry is None:
-                        entry = terms[tbytes] = (array("I"), array("d"), bytearray(), array("I"))
-                        size += TERM_BYTES
-                    entry[0].append(docnum)
-                    entry[1].append(weight)
-                    if vbytes:
-                        entry[2].extend(vbytes)
-                    entry[3].append(len(entry[2]))
-                    size += POSTING_BYTES + len(vbytes or b"")
+                if fieldname in self._positional:
+                    for tbytes, freq, weight, positions in field.index_positions(value):
+                        if scorable:
+                            length += freq
+                        entry = terms.get(tbytes)
+                        if entry is None:
+                            entry = terms[tbytes] = (array("I"), array("d"), array("I"), array("I"))
+                            size += TERM_BYTES
+                        entry[0].append(docnum)
+                        entry[1].append(weight)
+                        if positions:
+                            entry[2].extend(positions)
+                            size += 4 * len(positions)
+                        entry[3].append(len(entry[2]))
+                        size += POSTING_BYTES
+                else:
+                    for tbytes, freq, weight, vbytes in field.index(value):
+                        if scorable:
+                            length += freq
+                        entry = terms.get(tbytes)
+                        if entry is None:
+                            entry = terms[tbytes] = (
+                                array("I"),
+                                array("d"),
+                                bytearray(),
+                                array("I"),
+                            )
+                            size += TERM_BYTES
+                        entry[0].append(docnum)
+                        entry[1].append(weight)
+                        if vbytes:
+                            entry[2].extend(vbytes)
+                        entry[3].append(len(entry[2]))
+                        size += POSTING_BYTES + len(vbytes or b"")
                 if length:
                     lengths = self._lengths.setdefault(fieldname, array("I"))
                     lengths.extend([0] * (docnum + 1 - len(lengths)))
@@ -180,17 +194,19 @@ class SegmentBuilder:
                 if not terms:  # Whoosh starts only the fields that have terms
                     continue
                 lengths = self._lengths.get(fieldname)
-                count = len(lengths) if lengths is not None else 0
-                writer.start_field(fieldname, self.schema[fieldname])
+                field = self.schema[fieldname]
+                positional = fieldname in self._positional
+                writer.start_field(fieldname, field)
                 for tbytes in sorted(terms):
                     writer.start_term(tbytes)
-                    _fill_blocks(writer._postwriter, *terms[tbytes], lengths, count)
+                    ids, weights, data, ends = terms[tbytes]
+                    writer._postwriter.add_arrays(
+                        *_term_arrays(field.format, ids, weights, data, ends, lengths, positional)
+                    )
                     writer.finish_term()
                 writer.finish_field()
         finally:
             writer.close()
-        scorable = {f: t for f, t in self._postings.items() if t and self.schema[f].scorable}
-        write_arrays(self.storage, self._segment, scorable)
         self._segment.set_doc_count(self._docnum)
         self.segments.append(self._segment)
         self._postings, self._lengths = {}, {}
@@ -217,7 +233,7 @@ class UpdateWriter:
     """
 
     def __init__(self, ix, limitmb: int = 128):
-        self.writer = ix.writer(limitmb=limitmb, compound=False, codec=Codec())
+        self.writer = ix.writer(limitmb=limitmb, compound=False, codec=new_codec())
         self.builder = SegmentBuilder(ix, limitmb)
         self._unique = [name for name, field in ix.schema.items() if field.unique]
 
@@ -249,67 +265,66 @@ class UpdateWriter:
         self.writer.commit()
 
 
-def _fill_blocks(
-    postings,
-    docnums: array,
-    weights: array,
-    values: bytearray,
-    ends: array,
-    lengths: array | None,
-    count: int,
-) -> None:
-    """Put one term's postings into Whoosh's posting writer a block at a time.
+def _term_arrays(format_, ids, weights, data, ends, lengths, positional: bool) -> tuple:
+    """One term's postings as the codec's writer takes them whole (``add_arrays``):
+    document numbers, weights, each posting's field length as stored (0 when unknown) and
+    its values (:class:`searchsvc.index.codec.TermValues`), classified as the codec would
+    classify the same values handed to it one posting at a time."""
+    from searchsvc.index import codec
 
-    What ``W3PostingsWriter.add_posting`` does one posting at a time (a block written each
-    time ``blocklimit`` postings are buffered, the last block left for ``finish_postings``,
-    the block's largest weight and shortest and longest field lengths kept beside it), done
-    with slices: the same blocks, without a Python call per posting.
-    """
-    limit = postings._blocklimit
-    for start in range(0, len(docnums), limit):
-        if start:
-            postings._write_block()
-        end = start + limit
-        ids = docnums[start:end]
-        block_weights = weights[start:end]
-        postings._ids = ids
-        postings._weights = array("f", block_weights)
-        begin = ends[start - 1] if start else 0
-        block_values = []
-        for stop in ends[start:end]:
-            if stop > begin:  # Whoosh keeps only the values that are not empty
-                value = bytes(values[begin:stop])
-                block_values.append(_SHARED_VALUES.get(value, value))
-            begin = stop
-        postings._values = block_values
-        heaviest = max(block_weights)
-        postings._maxweight = heaviest if heaviest > 0 else 0
-        known = [lengths[d] for d in ids if d < count and lengths[d]] if lengths else []
-        postings._minlength = min(known) if known else None
-        postings._maxlength = max(known) if known else 0
-
-
-# Values many postings have (a stem's, see positionless_value), one object each: a block's
-# pickle writes an object it has met before as a two-byte reference, where protocol 2 writes a
-# bytes value as a call to codecs.encode (about 50 bytes). The text fields hand Whoosh's own
-# writer these same objects, so both writers write the same bytes.
-_SHARED_VALUES: dict[bytes, bytes] = {}
+    if len(ids) <= codec.SMALL_TERM:  # most terms: numpy's calls would cost more
+        count = len(lengths) if lengths is not None else 0
+        known = [lengths[d] if d < count else 0 for d in ids]
+        if positional:
+            if len(data):
+                counts = [b - a for a, b in zip([0, *ends], ends, strict=False)]
+                return ids, weights, known, codec.TermValues(codec.POSITIONS, counts, data)
+            return ids, weights, known, codec.TermValues(codec.FREQUENCY)
+        if not len(data):
+            return ids, weights, known, codec.TermValues(codec.NO_VALUES)
+    ids = np.frombuffer(ids, np.uint32)
+    weights = np.frombuffer(weights, np.float64)
+    if lengths is None:
+        known = np.zeros(len(ids), np.int64)
+    else:
+        inside = ids < len(lengths)
+        known = np.zeros(len(ids), np.int64)
+        known[inside] = np.frombuffer(lengths, np.uint32)[ids[inside]]
+    if positional:
+        if len(data):
+            counts = np.diff(np.frombuffer(ends, np.uint32), prepend=0)
+            values = codec.TermValues(codec.POSITIONS, counts, np.frombuffer(data, np.uint32))
+        else:  # a stem: its frequency, no positions
+            values = codec.TermValues(codec.FREQUENCY)
+    elif not len(data):
+        values = codec.TermValues(codec.NO_VALUES)
+    else:
+        stops = list(ends)
+        values = codec.values_of(
+            format_, [bytes(data[a:b]) for a, b in zip([0, *stops], stops, strict=False)], weights
+        )
+    return ids, weights, known, values
 
 
 def positionless_value(freq: int) -> bytes:
     """A Positions-format posting value with its frequency and no positions: what a stem term
-    stores (its positions are never read). Not empty: Whoosh's posting blocks keep only
-    non-empty values, and a block whose values do not line up with its postings cannot be
-    read (or merged) back. One object per frequency, shared by every block, and made once:
-    every stem posting of a build asks for it."""
+    is (its positions are never read), as Whoosh's readers decode it. One object per
+    frequency, made once: every stem posting read through Whoosh's matcher asks for it."""
     found = _POSITIONLESS.get(freq)
     if found is None:
-        value = pack_uint(freq) + pickle.dumps([], 2)
-        found = _POSITIONLESS[freq] = _SHARED_VALUES.setdefault(value, value)
+        found = _POSITIONLESS[freq] = pack_uint(freq) + pickle.dumps([], 2)
     return found
 
 
 _POSITIONLESS: dict[int, bytes] = {}
+
+
+def length_byte_codes(lengths: np.ndarray) -> np.ndarray:
+    """Whoosh's one-byte code (``length_to_byte``) of each of these field lengths."""
+    return np.minimum(np.searchsorted(_LENGTH_BYTES, lengths, "left"), 255)
+
+
+_LENGTH_BYTES = np.array(_length_byte_cache, np.int64)
 
 
 def _stored_length(length: int) -> int:
@@ -369,7 +384,7 @@ class CheckedMpWriter(MpWriter):
     """
 
     def __init__(self, ix, procs: int, **kwargs):
-        super().__init__(ix, procs=procs, multisegment=True, codec=Codec(), **kwargs)
+        super().__init__(ix, procs=procs, multisegment=True, codec=new_codec(), **kwargs)
         # What each helper reported, by pid: ("ok", its segments) or ("failed", reason).
         self._reported: dict[int, tuple[str, object]] = {}
 
@@ -516,133 +531,14 @@ def _close_files_under(folder: str) -> None:
                     obj.close()
 
 
-# -- reading postings as arrays ----------------------------------------------------------------
-
-
-class TermPostings:
-    """One term's postings in one segment: document numbers (ascending) and weights as arrays,
-    and positions read back on demand, block by block, for the documents asked about.
-
-    Positions are read only when a phrase needs them (most terms never do), a block at a
-    time, kept encoded, and decoded for the documents asked about (in one call for all those
-    of a block, see :func:`_position_gaps`), then kept as gaps.
-    """
-
-    __slots__ = (
-        "_blocks",
-        "_gaps",
-        "_held",
-        "_inline_values",
-        "_lasts",
-        "_matcher",
-        "_offsets",
-        "_source",
-        "ids",
-        "weights",
-    )
-
-    def __init__(
-        self, ids, weights, matcher=None, offsets=(), lasts=(), inline_values=None, source=None
-    ):
-        self.ids: np.ndarray = ids  # document numbers in the segment (ascending integers)
-        # term frequencies: float64, or whole numbers as unsigned integers
-        self.weights: np.ndarray = weights
-        self._matcher = matcher
-        self._offsets = offsets
-        self._lasts = np.asarray(lasts, dtype=np.intp)
-        self._inline_values = inline_values
-        # (reader, field, term) when the postings came from the segment's arrays: where the
-        # blocks are is then looked up in Whoosh's posting file only if positions are asked for
-        self._source = source
-        # block -> (its document numbers, their encoded positions), once a phrase read it;
-        # document -> its positions as gaps, once asked for
-        self._blocks: dict[int, tuple[np.ndarray, tuple]] = {}
-        self._gaps: dict[int, list[int]] = {}
-        self._held = 0  # bytes the positions read take
-
-    def positions(self, docs: np.ndarray, decode) -> dict[int, list[int]]:
-        """Positions of the term in each of ``docs`` (sorted document numbers that have the
-        term); ``decode`` is the field format's ``decode_positions``, for values that cannot
-        be decoded many at a time."""
-        out: dict[int, list[int]] = {}
-        if not len(docs):
-            return out
-        if self._source is not None:
-            self._locate()
-        if self._matcher is None:  # one block, stored inline
-            blocks = np.zeros(len(docs), np.intp)
-        else:
-            blocks = np.searchsorted(self._lasts, docs)  # the block each document is in
-        gaps = self._gaps
-        for b in np.unique(blocks).tolist():
-            wanted = docs[blocks == b].tolist()
-            missing = [d for d in wanted if d not in gaps]
-            if missing:
-                ids, values = self._block(b)
-                where = np.searchsorted(ids, missing).tolist()
-                decoded = _position_gaps([values[i] for i in where], decode)
-                for d, doc_gaps in zip(missing, decoded, strict=True):
-                    gaps[d] = doc_gaps
-                    self._held += 120 + 8 * len(doc_gaps)  # a list of small ints, its entry
-            for d in wanted:
-                out[d] = list(accumulate(gaps[d]))
-        return out
-
-    def _block(self, b: int) -> tuple[np.ndarray, tuple]:
-        """A block's document numbers and encoded positions, read once."""
-        found = self._blocks.get(b)
-        if found is None:
-            if self._matcher is None:
-                found = (self.ids, tuple(self._inline_values))
-            else:
-                m = self._matcher
-                m._goto(self._offsets[b])
-                m._read_ids()
-                m._read_values()
-                found = (np.asarray(m._ids, dtype=np.intp), tuple(m._values))
-                self.release()
-            self._blocks[b] = found
-            # bytes objects (33 bytes each besides their data) in a tuple (8 bytes each)
-            self._held += found[0].nbytes + 41 * len(found[1]) + sum(map(len, found[1]))
-        return found
-
-    def _locate(self) -> None:
-        """Find where the term's blocks start in Whoosh's posting file (reading only each
-        block's header), or read its inline postings' values."""
-        reader, fieldname, text = self._source
-        self._source = None
-        matcher = _raw_postings(reader, fieldname, text)
-        if not isinstance(matcher, whoosh3.W3LeafMatcher):
-            self._inline_values = _read_inline(matcher)[2]
-            return
-        offsets, lasts = [], []
-        offset = matcher._baseoffset
-        while matcher.is_active():
-            offsets.append(offset)
-            lasts.append(matcher.block_max_id())
-            offset = matcher._nextoffset
-            matcher._next_block()
-        self._matcher, self._offsets = matcher, offsets
-        self._lasts = np.asarray(lasts, dtype=np.intp)
-
-    def release(self) -> None:
-        """Drop the raw block the matcher holds (positions included)."""
-        m = self._matcher
-        if m is not None:
-            m._data = m._ids = m._weights = m._values = None
-
-    @property
-    def nbytes(self) -> int:
-        """Memory the term holds, the positions read and decoded so far included."""
-        return self.ids.nbytes + self.weights.nbytes + self._held
-
+# -- reading postings ---------------------------------------------------------------------------
 
 # How Whoosh's Positions format writes a value: the count of positions (4 bytes), then the
 # gaps between positions as a pickled list (protocol 2), its STOP opcode sometimes left out.
 _POSITIONS_PICKLE = b"\x80\x02"
 
 
-def _position_gaps(values, decode) -> list[list[int]]:
+def position_gaps(values, decode) -> list[list[int]]:
     """The position gaps of each of these values, unpickled in one call: the values' pickled
     lists, stripped of their count, protocol and stop opcodes, become the items of one list
     (a call per value costs several times more). Values of another shape are decoded one by
@@ -664,92 +560,6 @@ def _position_gaps(values, decode) -> list[list[int]]:
         positions = decode(v)
         out.append([b - a for a, b in zip([0, *positions], positions, strict=False)])
     return out
-
-
-def _raw_postings(reader, fieldname: str, text: str):
-    """Whoosh's matcher of a term's postings in a segment, from its first posting, deleted
-    documents included (``reader.postings`` wraps it in a filter that has already moved it
-    past the first deleted ones, whole blocks at times)."""
-    terms = getattr(reader, "_terms", None)
-    if terms is not None:
-        tbytes = reader._text_to_bytes(fieldname, text)
-        return terms.matcher(fieldname, tbytes, reader.schema[fieldname].format)
-    matcher = reader.postings(fieldname, text)
-    while isinstance(matcher, FilterMatcher):
-        matcher = matcher.child
-    return matcher
-
-
-def _read_inline(matcher) -> tuple[list, list, list]:
-    """Document numbers, weights and values of postings stored inline (a short list)."""
-    ids, weights, values = [], [], []
-    while matcher.is_active():
-        ids.append(matcher.id())
-        weights.append(matcher.weight())
-        values.append(matcher.value())
-        matcher.next()
-    return ids, weights, values
-
-
-def read_postings(
-    reader,
-    fieldname: str,
-    text: str,
-    arrays: SegmentArrays | None = None,
-    count: int | None = None,
-) -> TermPostings | None:
-    """A term's postings in one segment reader, deleted documents included (the caller masks
-    them), or None when the segment does not have the term: from the segment's ``arrays``
-    when it has them (every term of its scorable fields), else decoded from Whoosh's blocks.
-    ``count``: the term's document frequency in the segment, when the caller knows it."""
-    if arrays is not None and reader.schema[fieldname].scorable:
-        found = arrays.postings(fieldname, text)
-        if found is None:
-            return None
-        ids, weights = found
-        return TermPostings(ids, weights, source=(reader, fieldname, text))
-    if count is None:
-        count = reader.doc_frequency(fieldname, text)
-    if not count:
-        return None
-    matcher = _raw_postings(reader, fieldname, text)
-    if not isinstance(matcher, whoosh3.W3LeafMatcher):  # short lists are stored inline
-        ids, weights, values = _read_inline(matcher)
-        return TermPostings(
-            np.array(ids, dtype=np.intp),
-            np.array(weights, dtype=np.float64),
-            inline_values=values,
-        )
-    id_parts, weight_parts, offsets, lasts = [], [], [], []
-    offset = matcher._baseoffset
-    while matcher.is_active():
-        # A block's data is (document number deltas, weights, values): decoded here as arrays
-        # rather than by the matcher's Python loops.
-        matcher._read_data()
-        deltas, weights = matcher._data[0], matcher._data[1]
-        size = matcher._blocklength
-        id_parts.append(np.cumsum(np.array(deltas, dtype=np.intp)))
-        if weights is None:
-            weight_parts.append(np.ones(size))
-        elif isinstance(weights, float):
-            weight_parts.append(np.full(size, weights))
-        else:
-            weight_parts.append(np.array(weights, dtype=np.float64))
-        offsets.append(offset)
-        lasts.append(matcher.block_max_id())
-        offset = matcher._nextoffset
-        matcher._next_block()
-    if not id_parts:
-        return None
-    postings = TermPostings(
-        np.concatenate(id_parts),
-        np.concatenate(weight_parts),
-        matcher,
-        offsets,
-        lasts,
-    )
-    postings.release()
-    return postings
 
 
 def field_lengths(reader, fieldname: str) -> np.ndarray:
@@ -803,76 +613,6 @@ def field_b(weighting, fieldname: str) -> float:
     return weighting._field_B.get(fieldname, weighting.B)
 
 
-# -- a segment's postings as arrays -------------------------------------------------------------
-
-# A file beside each segment SegmentBuilder writes: every term of its scorable fields (its
-# 64-bit key, in key order, and its field and text, to rule out collisions) with its postings'
-# document numbers and frequencies, as arrays read without decoding (what a search reads of a
-# term). Whoosh's own files stay the index of record: a segment without
-# this file (written by Whoosh's writer: an update's merge) is read from its blocks.
-ARRAYS_EXT = ".postarrays"
-_ARRAYS_MAGIC = b"SSVPOST3"
-_HEADER = np.dtype(
-    [("magic", "S8"), ("terms", "<i8"), ("postings", "<i8"), ("flags", "<i8"), ("names", "<i8")]
-)
-# Flags: frequencies as four-byte floats (else two-byte whole numbers); document numbers in
-# two bytes (a segment of at most 65,536 documents: each of the bench corpus's two is).
-_WIDE_WEIGHTS = 1
-_NARROW_IDS = 2
-
-
-def term_key(fieldname: str, tbytes: bytes) -> int:
-    """A term's 64-bit key in the arrays file (stable across processes and machines)."""
-    digest = hashlib.blake2b(_term_name(fieldname, tbytes), digest_size=8)
-    return int.from_bytes(digest.digest(), "little")
-
-
-def write_arrays(storage, segment, fields: dict[str, dict[bytes, tuple]]) -> None:
-    """Write the arrays file of a segment from its postings held in memory: field name ->
-    term bytes -> (document numbers, weights, ...) as :class:`SegmentBuilder` holds them."""
-    keys, names, ids, weights = [], [], [], []
-    for fieldname in sorted(fields):
-        for tbytes, (docnums, term_weights, *_rest) in fields[fieldname].items():
-            keys.append(term_key(fieldname, tbytes))
-            names.append(_term_name(fieldname, tbytes))
-            ids.append(docnums)
-            weights.append(term_weights)
-    key_array = np.array(keys, dtype="<u8")
-    order = np.argsort(key_array, kind="stable")
-    names_in_order = [names[i] for i in order.tolist()]
-    name_ends = np.zeros(len(order) + 1, "<i8")
-    np.cumsum([len(n) for n in names_in_order], out=name_ends[1:])
-    name_bytes = b"".join(names_in_order)
-    counts = np.fromiter((len(ids[i]) for i in order.tolist()), np.int64, len(order))
-    starts = np.zeros(len(order) + 1, "<i8")
-    np.cumsum(counts, out=starts[1:])
-    flat_ids = np.concatenate([np.asarray(ids[i], "<i4") for i in order.tolist()] or [[]])
-    flat_weights = np.concatenate(
-        [np.asarray(weights[i], np.float64) for i in order.tolist()] or [[]]
-    )
-    # Frequencies are whole numbers: two bytes each, unless one does not fit.
-    wide = bool(len(flat_weights)) and (
-        flat_weights.max() > 65535 or not np.array_equal(flat_weights, np.round(flat_weights))
-    )
-    flat_weights = flat_weights.astype("<f4" if wide else "<u2")
-    narrow = not len(flat_ids) or int(flat_ids.max()) <= 0xFFFF
-    flags = (_WIDE_WEIGHTS if wide else 0) | (_NARROW_IDS if narrow else 0)
-    header = np.array([(_ARRAYS_MAGIC, len(order), len(flat_ids), flags, len(name_bytes))], _HEADER)
-    f = storage.create_file(segment.make_filename(ARRAYS_EXT))
-    try:
-        for part in (header, key_array[order], starts, name_ends):
-            f.write(part.tobytes())
-        f.write(name_bytes)
-        for part in (flat_ids.astype("<u2" if narrow else "<i4"), flat_weights):
-            f.write(part.tobytes())
-    finally:
-        f.close()
-
-
-def _term_name(fieldname: str, tbytes: bytes) -> bytes:
-    return fieldname.encode("utf-8") + b"\0" + tbytes
-
-
 class ArraysFileError(ValueError):
     """A segment's postings arrays file is not one this code reads (damaged, cut short, or
     written by another version)."""
@@ -880,102 +620,6 @@ class ArraysFileError(ValueError):
     def __init__(self, path: str, reason: str):
         super().__init__(f"{path}: {reason}")
         self.file, self.reason = os.path.basename(path), reason
-
-
-class SegmentArrays:
-    """A segment's arrays file: its term keys and where each term's postings start, held in
-    memory; the postings themselves read with ``pread`` when a term is asked for.
-
-    Not a memory map: a file cut short under a mapping kills the process that reads it
-    (SIGBUS), where a short read is an error the caller reports as damage.
-    """
-
-    def __init__(self, path: str):
-        self.path = path
-        fd = os.open(path, os.O_RDONLY)
-        self._closer = weakref.finalize(self, os.close, fd)
-        self._fd = fd
-        size = os.fstat(fd).st_size
-        head = self._read(0, _HEADER.itemsize)
-        header = np.frombuffer(head, _HEADER, 1)[0]
-        terms, postings = int(header["terms"]), int(header["postings"])
-        names, flags = int(header["names"]), int(header["flags"])
-        self._weight_type = np.dtype("<f4" if flags & _WIDE_WEIGHTS else "<u2")
-        self._id_type = np.dtype("<u2" if flags & _NARROW_IDS else "<i4")
-        id_width = self._id_type.itemsize
-        index_bytes = 8 * terms + 2 * 8 * (terms + 1) + names
-        expected = (
-            _HEADER.itemsize + index_bytes + postings * (id_width + self._weight_type.itemsize)
-        )
-        if header["magic"] != _ARRAYS_MAGIC or min(terms, names) < 0 or size != expected:
-            raise ArraysFileError(path, "not a postings arrays file of the expected size")
-        index = self._read(_HEADER.itemsize, index_bytes)
-        self.keys = np.frombuffer(index, "<u8", terms)
-        self.starts = np.frombuffer(index, "<i8", terms + 1, 8 * terms)
-        self._name_ends = np.frombuffer(index, "<i8", terms + 1, 8 * terms + 8 * (terms + 1))
-        self._names = index[8 * terms + 16 * (terms + 1) :]
-        self._ids_at = _HEADER.itemsize + index_bytes
-        self._weights_at = self._ids_at + id_width * postings
-
-    def _read(self, offset: int, count: int) -> bytes:
-        data = os.pread(self._fd, count, offset)
-        if len(data) != count:
-            raise ArraysFileError(self.path, f"cut short (read {len(data)} of {count} bytes)")
-        return data
-
-    def find(self, fieldname: str, text: str) -> tuple[int, int] | None:
-        """Where a term's postings start and end in the file, or None without the term."""
-        tbytes = text.encode("utf-8")
-        key = term_key(fieldname, tbytes)
-        # As a uint64 scalar: a Python int above 2**63 would be compared as an object.
-        i = int(self.keys.searchsorted(np.uint64(key)))
-        name = _term_name(fieldname, tbytes)
-        ends = self._name_ends
-        while i < len(self.keys) and int(self.keys[i]) == key:  # a collision: next one
-            if self._names[int(ends[i]) : int(ends[i + 1])] == name:
-                return int(self.starts[i]), int(self.starts[i + 1])
-            i += 1
-        return None
-
-    def count(self, fieldname: str, text: str) -> int:
-        """A term's document frequency in the segment (0 without the term)."""
-        found = self.find(fieldname, text)
-        return found[1] - found[0] if found else 0
-
-    def postings(self, fieldname: str, text: str):
-        """``(document numbers, weights)`` of a term, or None without it."""
-        found = self.find(fieldname, text)
-        if found is None:
-            return None
-        start, end = found
-        count = end - start
-        id_width = self._id_type.itemsize
-        raw_ids = self._read(self._ids_at + id_width * start, id_width * count)
-        # Two-byte numbers widened: arithmetic on them must not wrap around at 65,536.
-        ids = np.frombuffer(raw_ids, self._id_type).astype(np.int32, copy=False)
-        width = self._weight_type.itemsize
-        raw = self._read(self._weights_at + width * start, width * count)
-        weights = np.frombuffer(raw, self._weight_type)
-        # Whole-number frequencies stay two-byte integers: arithmetic with a Python float
-        # gives float64, as Whoosh's scores are.
-        if weights.dtype.kind == "f":
-            weights = weights.astype(np.float64)
-        return ids, weights
-
-    def close(self) -> None:
-        self._closer()
-
-
-def segment_arrays(reader) -> SegmentArrays | None:
-    """The arrays file of a segment reader's segment, opened; None when it has none."""
-    storage, segment = getattr(reader, "_storage", None), getattr(reader, "_segment", None)
-    folder = getattr(storage, "folder", None)
-    if folder is None or segment is None:
-        return None
-    path = os.path.join(folder, segment.make_filename(ARRAYS_EXT))
-    if not os.path.exists(path):
-        return None
-    return SegmentArrays(path)
 
 
 # -- matching and segments ---------------------------------------------------------------------

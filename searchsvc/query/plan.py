@@ -71,8 +71,9 @@ def phrase_score(
 ) -> float:
     """BM25 of a phrase found ``occurrences`` times in a field of ``length`` (its words' idf
     summed), plus the tie-breaking share of its words' own scores; one formula for Whoosh's
-    matcher and for :mod:`searchsvc.engine.termwise`, so that both give the same scores."""
-    tf = float(occurrences)
+    matcher and for :mod:`searchsvc.engine.termwise`, so that both give the same scores
+    (termwise passes numpy arrays, one entry per document)."""
+    tf = occurrences * 1.0
     bm25 = idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avgfl))
     return boost * (bm25 + PHRASE_TIE_BREAK * words_score)
 

@@ -496,7 +496,7 @@ WARM_UP_ENVIRON = "searchsvc.warm_up"
 WARM_UP_READ_BYTES = 2 << 30
 # The index files the first searches read, asked for first (see _read_ahead): terms, postings,
 # their arrays and the length columns; the stored fields (titles, snippets) come after.
-WARM_UP_FIRST = (".trm", ".pst", ".postarrays", "_len.col", ".toc")
+WARM_UP_FIRST = (".trm", ".postings", "_len.col", ".toc")
 
 
 def _read_files(paths: Iterable[Path], budget: int) -> int:

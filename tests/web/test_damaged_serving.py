@@ -51,7 +51,7 @@ def test_a_segment_damaged_while_serving_answers_503_and_heals(
 
     live = storage.current(index_dir)
     files = live.meta["files"]
-    (pst,) = [live.path / n for n in files if n.endswith(".pst")]
+    (pst,) = [live.path / n for n in files if n.endswith(".postings")]
     (trm,) = [live.path / n for n in files if n.endswith(".trm")]
     os.truncate(pst, pst.stat().st_size // 2)
     with open(trm, "r+b") as fh:
@@ -60,7 +60,7 @@ def test_a_segment_damaged_while_serving_answers_503_and_heals(
     status, body = get(url + "/healthz")
     assert status == 503
     error = json.loads(body)["error"]
-    assert error["code"] == "index_damaged" and ".pst" in error["message"]
+    assert error["code"] == "index_damaged" and ".postings" in error["message"]
 
     time.sleep(1.2)  # each worker checks the files again at most every second
     for _ in range(4):

@@ -1,0 +1,722 @@
+"""searchsvc's postings format, plugged into Whoosh as its codec.
+
+Whoosh's W3 codec writes a term's postings as pickled blocks (positions as a pickled list per
+posting); searches then decoded them, or read a second copy kept beside them. This codec
+keeps W3's term index (``.trm``: each term's statistics and where its postings are) and its
+per-document files, and writes each term's postings once, in :data:`POSTINGS_EXT`, as
+packed little-endian arrays that numpy reads whole. Whoosh reads them through
+:class:`PackedMatcher` (so its searcher, phrases, spelling, more-like-this, highlighting,
+deletions and merges work unchanged, Whoosh staying the index of record); searches read them
+as arrays (:func:`term_postings`) with no Python step per posting.
+
+A term's record, 4-byte aligned in the file (each array aligned to its item size)::
+
+    header      16 bytes: b"SP", widths and kinds (below), postings count, first document
+    gaps        n document number gaps, 1, 2 or 4 bytes each (the first is 0)
+    weights     n frequencies: none when all are 1, else u1, u2, or f4 (what W3 keeps)
+    block max   the largest weight of each block of BLOCK postings (same type; none if all 1)
+    block min   the shortest field length of each block, as Whoosh's length byte (u1)
+    counts      n position counts (1, 2 or 4 bytes), when they are not the weights
+    positions   every posting's positions one after the other (1, 2 or 4 bytes each), or,
+                for a value kind of another shape, the values' bytes one after the other
+
+What a posting's value is: nothing (``Existence`` fields), positions (the exact forms), a
+frequency without positions (the stems, see ``whoosh_internals.positionless_value``), or
+any other bytes kept as they are. The block statistics are those W3 keeps per block of 128,
+for the same blocks, so Whoosh's block-quality skipping behaves as it did; searches get
+them as arrays (:attr:`TermPostings.block_max_weights`) for a BM25 upper bound per block.
+
+Whoosh private names are imported through :mod:`searchsvc.index.whoosh_internals` only (it
+checks the pinned version).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from array import array
+from bisect import bisect_left
+from itertools import accumulate, pairwise
+
+import numpy as np
+from whoosh import formats
+from whoosh.codec import base
+from whoosh.matching import FilterMatcher, LeafMatcher, ReadTooFar
+from whoosh.reading import TermNotFound
+
+from searchsvc.index.whoosh_internals import (
+    ArraysFileError,
+    byte_to_length,
+    length_byte_codes,
+    length_to_byte,
+    position_gaps,
+    positionless_value,
+    whoosh3,
+)
+
+# The file beside each segment's term index that holds its postings.
+POSTINGS_EXT = ".postings"
+_FILE_MAGIC = b"SSVPACK1"
+# Postings per block: W3's blocklimit, so that block statistics are those of W3's blocks.
+BLOCK = 128
+
+_HEAD = struct.Struct("<2sBBBBBBII")  # tag, id width, weight kind, value kind,
+_TAG = b"SP"  # count width, position width, reserved, count, first document
+
+# Weight kinds: no array (all 1.0), or the array's item type.
+_ONES = 0
+_WEIGHT_TYPES = {1: np.dtype("u1"), 2: np.dtype("<u2"), 4: np.dtype("<f4")}
+_UINT_TYPES = {1: np.dtype("u1"), 2: np.dtype("<u2"), 4: np.dtype("<u4")}
+
+# Value kinds.
+NO_VALUES = 0  # every value empty
+POSITIONS = 1  # Whoosh's Positions format: the positions, and the frequency is their count
+FREQUENCY = 2  # Positions format, no positions, the frequency is the weight (stems)
+RAW = 3  # any other value: bytes kept as they are
+
+
+def _align(offset: int, size: int) -> int:
+    return -(-offset // size) * size
+
+
+def _uint_width(largest: int) -> int:
+    if largest <= 0xFF:
+        return 1
+    if largest <= 0xFFFF:
+        return 2
+    if largest <= 0xFFFFFFFF:
+        return 4
+    raise ValueError(f"a value of {largest} does not fit the postings format")
+
+
+class _Layout:
+    """Where each array of a record starts, from its header."""
+
+    __slots__ = (
+        "blockmax_at",
+        "blockmin_at",
+        "counts_at",
+        "gaps_at",
+        "head_end",
+        "tail_at",
+        "weights_at",
+    )
+
+    def __init__(self, n: int, idw: int, wk: int, vk: int, cw: int, pw: int):
+        nb = -(-n // BLOCK)
+        off = _HEAD.size
+        self.gaps_at = off = _align(off, idw)
+        off += n * idw
+        self.weights_at = self.blockmax_at = None
+        if wk:
+            self.weights_at = off = _align(off, wk)
+            off += n * wk
+            self.blockmax_at = off = _align(off, wk)
+            off += nb * wk
+        self.blockmin_at = off
+        off += nb
+        self.counts_at = None
+        if cw:
+            self.counts_at = off = _align(off, cw)
+            off += n * cw
+        self.head_end = off
+        # positions (or raw value bytes) run from here to the record's end
+        self.tail_at = _align(off, pw) if vk == POSITIONS else off
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+class TermValues:
+    """A term's posting values as the writer takes them: ``kind`` (see above), and for
+    POSITIONS each posting's position count and every position one after the other, for RAW
+    each value's length and their bytes one after the other."""
+
+    __slots__ = ("counts", "data", "kind")
+
+    def __init__(self, kind: int, counts=None, data=None):
+        self.kind, self.counts, self.data = kind, counts, data
+
+
+def values_of(format_, values: list[bytes], weights) -> TermValues:
+    """Classify one term's encoded posting values (what Whoosh's writers hand a codec)."""
+    if not any(values):
+        return TermValues(NO_VALUES)
+    if type(format_) is formats.Positions and all(len(v) > 4 for v in values):
+        try:
+            gaps = position_gaps(values, format_.decode_positions)
+        except Exception:  # not the Positions format's values after all: kept as they are
+            return TermValues(RAW, [len(v) for v in values], b"".join(values))
+        counts = [len(g) for g in gaps]
+        freqs = list(struct.unpack(f">{len(values)}I", b"".join(v[:4] for v in values)))
+        if freqs == counts:
+            positions = [p for g in gaps for p in accumulate(g)]
+            return TermValues(POSITIONS, counts, positions)
+        if not any(counts) and freqs == [float(w) for w in weights]:
+            return TermValues(FREQUENCY)
+    return TermValues(RAW, [len(v) for v in values], b"".join(values))
+
+
+# Terms with at most this many postings (most terms) are encoded without numpy, whose calls
+# cost more than the work on so few numbers; the same bytes either way (a test compares).
+SMALL_TERM = 24
+_PACK_CODES = {1: "B", 2: "H", 4: "I"}
+_WEIGHT_CODES = {1: "B", 2: "H", 4: "f"}
+
+
+def encode_term(ids, weights, lengths, values: TermValues, terminfo) -> bytes:
+    """One term's record (see the module's docstring), filling ``terminfo`` (a
+    ``W3TermInfo``) with the statistics W3 would give it. ``lengths``: each posting's field
+    length as stored (0 when it has none)."""
+    if len(ids) <= SMALL_TERM:
+        return _encode_small(ids, weights, lengths, values, terminfo)
+    return _encode_arrays(ids, weights, lengths, values, terminfo)
+
+
+def _encode_small(ids, weights, lengths, values: TermValues, terminfo) -> bytes:
+    """:func:`encode_term` for a term of a few postings (one block), in plain Python."""
+    ids = [int(i) for i in ids]
+    weights = [float(w) for w in weights]
+    n = len(ids)
+    if ids[-1] > 0x7FFFFFFF:
+        raise ValueError(f"document number {ids[-1]} past the postings format's")
+    gaps = [0, *(b - a for a, b in pairwise(ids))]
+    idw = _uint_width(max(gaps))
+    heaviest = max(weights)
+    whole = all(w == round(w) for w in weights) and min(weights) >= 0
+    if whole and all(w == 1.0 for w in weights):
+        wk = _ONES
+    elif whole and heaviest <= 0xFFFF:
+        wk = _uint_width(int(heaviest))
+    else:
+        wk = 4
+    vk, cw, pw = values.kind, 0, 0
+    counts = positions = None
+    if vk == POSITIONS:
+        counts = [int(c) for c in values.counts]
+        if not (wk in (1, 2) and counts == weights) and not (
+            wk == _ONES and all(c == 1 for c in counts)
+        ):
+            cw = _uint_width(max(counts))
+        positions = [int(p) for p in values.data]
+        pw = _uint_width(max(positions)) if positions else 1
+    elif vk == RAW:
+        counts = [int(c) for c in values.counts]
+        cw = _uint_width(max(counts))
+    layout = _Layout(n, idw, wk, vk, cw, pw)
+    out = bytearray(layout.head_end)
+    _HEAD.pack_into(out, 0, _TAG, idw, wk, vk, cw, pw, 0, n, ids[0])
+    struct.pack_into(f"<{n}{_PACK_CODES[idw]}", out, layout.gaps_at, *gaps)
+    as_read = weights
+    if wk:
+        code = _WEIGHT_CODES[wk]
+        stored = [int(w) for w in weights] if wk != 4 else weights
+        struct.pack_into(f"<{n}{code}", out, layout.weights_at, *stored)
+        struct.pack_into(f"<{code}", out, layout.blockmax_at, max(stored))
+        if wk == 4:
+            as_read = list(struct.unpack_from(f"<{n}f", out, layout.weights_at))
+    known = [length_to_byte(int(x)) for x in lengths if x > 0]
+    out[layout.blockmin_at] = min(known) if known else 0
+    if cw:
+        struct.pack_into(f"<{n}{_PACK_CODES[cw]}", out, layout.counts_at, *counts)
+    if vk == POSITIONS:
+        out.extend(bytes(layout.tail_at - len(out)))
+        out.extend(struct.pack(f"<{len(positions)}{_PACK_CODES[pw]}", *positions))
+    elif vk == RAW:
+        out.extend(values.data)
+    terminfo._weight = float(sum(as_read))
+    terminfo._df = n
+    nonzero = [int(x) for x in lengths if x > 0]
+    terminfo._minlength = min(nonzero) if nonzero else None
+    terminfo._maxlength = max(int(x) for x in lengths)
+    terminfo._maxweight = max(max(as_read), 0.0)
+    terminfo._minid, terminfo._maxid = ids[0], ids[-1]
+    return bytes(out)
+
+
+def _encode_arrays(ids, weights, lengths, values: TermValues, terminfo) -> bytes:
+    """:func:`encode_term` with numpy, for a term of many postings."""
+    ids = np.asarray(ids, np.int64)
+    weights = np.asarray(weights, np.float64)
+    n = len(ids)
+    starts = np.arange(0, n, BLOCK)
+    if ids[-1] > 0x7FFFFFFF:
+        raise ValueError(f"document number {ids[-1]} past the postings format's")
+    gaps = np.diff(ids, prepend=ids[0])
+    idw = _uint_width(int(gaps.max()))
+    whole = bool(np.all(weights == np.round(weights))) and weights.min() >= 0
+    if whole and np.all(weights == 1.0):
+        wk = _ONES
+    elif whole and weights.max() <= 0xFFFF:
+        wk = _uint_width(int(weights.max()))
+    else:
+        wk = 4
+    vk, cw, pw = values.kind, 0, 0
+    if vk == POSITIONS:
+        counts = np.asarray(values.counts, np.int64)
+        if not (wk in (1, 2) and np.array_equal(counts, weights)) and not (
+            wk == _ONES and np.all(counts == 1)
+        ):
+            cw = _uint_width(int(counts.max()))
+        positions = np.asarray(values.data, np.int64)
+        pw = _uint_width(int(positions.max())) if len(positions) else 1
+    elif vk == RAW:
+        cw = _uint_width(int(np.max(values.counts)))
+    head = _HEAD.pack(_TAG, idw, wk, vk, cw, pw, 0, n, int(ids[0]))
+    layout = _Layout(n, idw, wk, vk, cw, pw)
+    out = bytearray(layout.head_end)
+    out[: _HEAD.size] = head
+
+    def put(at: int, arr: np.ndarray) -> None:
+        raw = arr.tobytes()
+        out[at : at + len(raw)] = raw
+
+    put(layout.gaps_at, gaps.astype(_UINT_TYPES[idw]))
+    stored = weights.astype(_WEIGHT_TYPES[wk]) if wk else None
+    if wk:
+        put(layout.weights_at, stored)
+        put(layout.blockmax_at, np.maximum.reduceat(stored, starts))
+    # The shortest known (non-zero) length of each block, as Whoosh's length byte.
+    codes = length_byte_codes(np.asarray(lengths, np.int64))
+    known = np.where(codes > 0, codes, 256)
+    block_min = np.minimum.reduceat(known, starts)
+    block_min[block_min == 256] = 0
+    put(layout.blockmin_at, block_min.astype(np.uint8))
+    if cw:
+        put(layout.counts_at, np.asarray(values.counts).astype(_UINT_TYPES[cw]))
+    if vk == POSITIONS:
+        out.extend(bytes(layout.tail_at - len(out)))
+        out.extend(positions.astype(_UINT_TYPES[pw]).tobytes())
+    elif vk == RAW:
+        out.extend(values.data)
+    # W3's term statistics: W3 sums its float32 weights.
+    as_read = stored.astype(np.float64) if wk else weights
+    terminfo._weight = float(as_read.sum())
+    terminfo._df = n
+    lengths = np.asarray(lengths, np.int64)
+    nonzero = lengths[lengths > 0]
+    terminfo._minlength = int(nonzero.min()) if len(nonzero) else None
+    terminfo._maxlength = int(lengths.max()) if n else 0
+    terminfo._maxweight = max(float(as_read.max()), 0.0)
+    terminfo._minid, terminfo._maxid = int(ids[0]), int(ids[-1])
+    return bytes(out)
+
+
+class PackedPostingsWriter(base.PostingsWriter):
+    """Writes each term's postings as one record: a term at a time, either posting by
+    posting (Whoosh's writers, merges) or as arrays (:meth:`add_arrays`,
+    ``SegmentBuilder``)."""
+
+    def __init__(self, postfile):
+        self._postfile = postfile
+        self._terminfo = None
+        self._format = None
+        self._written = False
+        if postfile.tell() == 0:
+            postfile.write(_FILE_MAGIC)
+
+    def written(self) -> bool:
+        return self._written
+
+    def start_postings(self, format_, terminfo) -> None:
+        if self._terminfo is not None:
+            raise RuntimeError("start_postings called within a term")
+        self._format, self._terminfo = format_, terminfo
+        self._ids, self._weights, self._lengths = array("q"), array("d"), array("q")
+        self._values: list[bytes] = []
+        self._arrays = None
+
+    def add_posting(self, id_, weight, vbytes, length=None) -> None:
+        self._ids.append(id_)
+        self._weights.append(weight)
+        self._values.append(vbytes or b"")
+        self._lengths.append(length or 0)
+
+    def add_arrays(self, ids, weights, lengths, values: TermValues) -> None:
+        """The whole term at once, in place of :meth:`add_posting` calls."""
+        self._arrays = (ids, weights, lengths, values)
+
+    def finish_postings(self):
+        terminfo = self._terminfo
+        if self._arrays is not None:
+            ids, weights, lengths, values = self._arrays
+        else:
+            ids, lengths = self._ids, self._lengths
+            weights = np.frombuffer(self._weights, np.float64)
+            values = values_of(self._format, self._values, weights)
+        if not len(ids):
+            raise ValueError("a term without postings")
+        record = encode_term(ids, weights, lengths, values, terminfo)
+        f = self._postfile
+        at = f.tell()
+        pad = _align(at, 4) - at
+        if pad:
+            f.write(bytes(pad))
+        terminfo.set_extent(at + pad, len(record))
+        f.write(record)
+        self._written = True
+        self._terminfo = self._arrays = None
+        self._ids = self._weights = self._lengths = self._values = None
+        return terminfo
+
+
+class PackedFieldWriter(whoosh3.W3FieldWriter):
+    """W3's field writer (its term index), its postings written by
+    :class:`PackedPostingsWriter` into :data:`POSTINGS_EXT`."""
+
+    def _create_file(self, ext):
+        if ext == whoosh3.W3Codec.POSTS_EXT:
+            ext = POSTINGS_EXT
+        return super()._create_file(ext)
+
+
+class Codec(whoosh3.W3Codec):
+    """The codec searchsvc writes and reads with: W3's term index and per-document files,
+    postings in searchsvc's packed format (see the module's docstring)."""
+
+    POSTS_EXT = POSTINGS_EXT
+
+    def field_writer(self, storage, segment):
+        return PackedFieldWriter(self, storage, segment)
+
+    def postings_writer(self, dbfile, byteids=False):
+        if byteids:  # term vectors (none in searchsvc's schema): W3's own
+            return super().postings_writer(dbfile, byteids=True)
+        return PackedPostingsWriter(dbfile)
+
+    def postings_reader(self, dbfile, terminfo, format_, term=None, scorer=None):
+        postings = TermPostings.read(dbfile, *_extent(terminfo))
+        return PackedMatcher(postings, format_, term=term, scorer=scorer, terminfo=terminfo)
+
+
+def _extent(terminfo) -> tuple[int, int]:
+    """Where a term's record is: W3's term info reads its length back as a 1-tuple."""
+    offset, length = terminfo.extent()
+    return offset, length[0] if isinstance(length, tuple) else length
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def _read(postfile, offset: int, length: int) -> bytes:
+    """``length`` bytes at ``offset`` (``pread``: safe for threads sharing the file)."""
+    if getattr(postfile, "is_real", False):
+        data = os.pread(postfile.fileno(), length, offset)
+    else:
+        data = postfile.get(offset, length)
+    if len(data) != length:
+        raise ArraysFileError(
+            str(postfile), f"cut short (read {len(data)} of {length} bytes at {offset})"
+        )
+    return data
+
+
+# The length each of the 256 stored bytes stands for.
+_BYTE_LENGTHS = np.array([float(byte_to_length(b)) for b in range(256)])
+
+
+class TermPostings:
+    """One term's postings in one segment, as arrays: document numbers (ascending),
+    weights, per block of :data:`BLOCK` postings the largest weight and the shortest field
+    length, and positions (read on first use, with one more read of the file)."""
+
+    __slots__ = (
+        "_counts",
+        "_ends",
+        "_head",
+        "_kind",
+        "_layout",
+        "_length",
+        "_offset",
+        "_postfile",
+        "_tail",
+        "_widths",
+        "block_max_weights",
+        "block_min_lengths",
+        "ids",
+        "weights",
+    )
+
+    @classmethod
+    def read(cls, postfile, offset: int, length: int) -> TermPostings:
+        """Read a term's record (all but its positions)."""
+        head = _read(postfile, offset, min(length, _HEAD.size))
+        if len(head) < _HEAD.size:
+            raise ArraysFileError(str(postfile), f"no postings record at {offset}")
+        tag, idw, wk, vk, cw, pw, _reserved, n, first = _HEAD.unpack(head)
+        if (
+            tag != _TAG
+            or idw not in _UINT_TYPES
+            or (wk and wk not in _WEIGHT_TYPES)
+            or vk > RAW
+            or (cw and cw not in _UINT_TYPES)
+            or n < 1
+        ):
+            raise ArraysFileError(str(postfile), f"no postings record at {offset}")
+        layout = _Layout(n, idw, wk, vk, cw, pw)
+        if layout.tail_at > length:
+            raise ArraysFileError(str(postfile), f"a postings record cut short at {offset}")
+        data = head + _read(postfile, offset + _HEAD.size, layout.head_end - _HEAD.size)
+        self = cls.__new__(cls)
+        gaps = np.frombuffer(data, _UINT_TYPES[idw], n, layout.gaps_at)
+        ids = np.cumsum(gaps, dtype=np.int32)
+        if first:
+            ids += first
+        self.ids = ids
+        nb = -(-n // BLOCK)
+        if wk:
+            weights = np.frombuffer(data, _WEIGHT_TYPES[wk], n, layout.weights_at)
+            block_max = np.frombuffer(data, _WEIGHT_TYPES[wk], nb, layout.blockmax_at)
+            # Whole-number frequencies stay integers (arithmetic with a Python float gives
+            # float64, as Whoosh's scores are); float32 ones are widened.
+            if wk == 4:
+                weights, block_max = weights.astype(np.float64), block_max.astype(np.float64)
+            self.weights, self.block_max_weights = weights, block_max
+        else:
+            self.weights = np.ones(n, np.uint8)
+            self.block_max_weights = np.ones(nb, np.uint8)
+        codes = np.frombuffer(data, np.uint8, nb, layout.blockmin_at)
+        self.block_min_lengths = _BYTE_LENGTHS[codes]
+        self._kind, self._layout, self._widths = vk, layout, (wk, cw, pw)
+        self._counts = np.frombuffer(data, _UINT_TYPES[cw], n, layout.counts_at) if cw else None
+        self._postfile, self._offset, self._length = postfile, offset, length
+        self._head = data if cw else None
+        self._ends = self._tail = None
+        return self
+
+    @property
+    def value_kind(self) -> int:
+        return self._kind
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def counts(self) -> np.ndarray:
+        """Each posting's count of positions (or of value bytes, for RAW values)."""
+        if self._counts is not None:
+            return self._counts
+        if self._kind == POSITIONS:
+            return self.weights
+        return np.zeros(len(self.ids), np.uint8)
+
+    def ends(self) -> np.ndarray:
+        """Where each posting's positions end in :meth:`tail` (they start where the one
+        before ends)."""
+        if self._ends is None:
+            self._ends = np.cumsum(self.counts(), dtype=np.int64)
+        return self._ends
+
+    def tail(self):
+        """Every posting's positions one after the other (POSITIONS), or the values' bytes
+        (RAW); read on first use."""
+        if self._tail is None:
+            layout = self._layout
+            size = self._length - layout.tail_at
+            raw = _read(self._postfile, self._offset + layout.tail_at, size) if size else b""
+            if self._kind == POSITIONS:
+                pw = self._widths[2]
+                expected = int(self.ends()[-1])
+                if size != expected * pw:
+                    raise ArraysFileError(str(self._postfile), "a postings record's positions")
+                self._tail = np.frombuffer(raw, _UINT_TYPES[pw], expected)
+            else:
+                self._tail = raw
+        return self._tail
+
+    def positions_at(self, i: int) -> list[int]:
+        """The positions of posting ``i`` (empty without positions)."""
+        if self._kind != POSITIONS:
+            return []
+        ends = self.ends()
+        return self.tail()[(int(ends[i - 1]) if i else 0) : int(ends[i])].tolist()
+
+    def value_at(self, i: int, format_) -> bytes | None:
+        """Posting ``i``'s value as Whoosh's format encodes it."""
+        kind = self._kind
+        if kind == POSITIONS:
+            return format_.encode(self.positions_at(i))
+        if kind == FREQUENCY:
+            return positionless_value(int(self.weights[i]))
+        if kind == RAW:
+            ends = self.ends()
+            return self.tail()[(int(ends[i - 1]) if i else 0) : int(ends[i])]
+        return None if format_.fixed_value_size() == 0 else b""
+
+    def positions(self, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For ``docs`` (sorted document numbers that have the term): where each one's
+        positions start and end in the returned array of positions."""
+        where = np.searchsorted(self.ids, docs)
+        if self._kind != POSITIONS:
+            zeros = np.zeros(len(docs), np.int64)
+            return zeros, zeros, np.zeros(0, np.int64)
+        ends = self.ends()
+        starts = np.where(where > 0, ends[np.maximum(where - 1, 0)], 0)
+        return starts, ends[where], self.tail()
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the term holds (its positions too, once read)."""
+        total = self.ids.nbytes + self.weights.nbytes + self.block_min_lengths.nbytes
+        if self._ends is not None:
+            total += self._ends.nbytes
+        if self._tail is not None:
+            total += len(self._tail) * getattr(self._tail, "itemsize", 1)
+        return total
+
+
+class PackedMatcher(LeafMatcher):
+    """Whoosh's matcher over a term's packed postings: what W3's leaf matcher offers, for
+    the same blocks of :data:`BLOCK` postings (their largest weight and shortest length)."""
+
+    def __init__(self, postings: TermPostings, format_, term=None, scorer=None, terminfo=None,
+                 position: int = 0):  # fmt: skip
+        self._postings = postings
+        self.format = format_
+        self._term = term
+        self.scorer = scorer
+        self._terminfo = terminfo
+        self._ids = postings.ids.tolist()
+        self._weights = None
+        self._n = len(self._ids)
+        self._i = position
+
+    def copy(self):
+        return PackedMatcher(
+            self._postings, self.format, self._term, self.scorer, self._terminfo, self._i
+        )
+
+    def reset(self) -> None:
+        self._i = 0
+
+    def is_active(self) -> bool:
+        return self._i < self._n
+
+    def id(self) -> int:
+        return self._ids[self._i]
+
+    def all_ids(self):
+        return iter(self._ids[self._i :])
+
+    def weight(self) -> float:
+        weights = self._weights
+        if weights is None:
+            weights = self._weights = self._postings.weights.astype(np.float64).tolist()
+        return weights[self._i]
+
+    def value(self):
+        return self._postings.value_at(self._i, self.format)
+
+    def value_as(self, astype):
+        kind = self._postings.value_kind
+        if astype == "positions" and kind in (POSITIONS, FREQUENCY):
+            return self._postings.positions_at(self._i)
+        if astype in ("frequency", "weight") and kind in (POSITIONS, FREQUENCY):
+            return self.weight() if astype == "weight" else int(self.weight())
+        return super().value_as(astype)
+
+    def next(self) -> bool:
+        """Move on; True when that enters another block (or ends), as W3's matcher says."""
+        self._i += 1
+        return self._i % BLOCK == 0 or self._i >= self._n
+
+    def skip_to(self, targetid) -> None:
+        if not self.is_active():
+            raise ReadTooFar
+        if targetid <= self._ids[self._i]:
+            return
+        self._i = bisect_left(self._ids, targetid, self._i)
+
+    def skip_to_quality(self, minquality) -> int:
+        """Skip whole blocks whose quality is not above ``minquality``; how many."""
+        if self.block_quality() > minquality:
+            return 0
+        skipped = 0
+        while self.is_active() and self.block_quality() <= minquality:
+            self._i = (self._i // BLOCK + 1) * BLOCK
+            skipped += 1
+        return skipped
+
+    def _block(self) -> int:
+        return min(self._i, self._n - 1) // BLOCK
+
+    def block_min_id(self) -> int:
+        return self._ids[self._block() * BLOCK]
+
+    def block_max_id(self) -> int:
+        return self._ids[min((self._block() + 1) * BLOCK, self._n) - 1]
+
+    def block_min_length(self) -> float:
+        return float(self._postings.block_min_lengths[self._block()])
+
+    def block_max_length(self):
+        # Not kept per block: the term's longest, an upper bound.
+        return self._terminfo.max_length() if self._terminfo is not None else 2**31
+
+    def block_max_weight(self) -> float:
+        return float(self._postings.block_max_weights[self._block()])
+
+
+# -- what searches read --------------------------------------------------------------------------
+
+
+def term_postings(reader, fieldname: str, text: str) -> TermPostings | None:
+    """A term's postings in one segment reader, deleted documents included (the caller
+    masks them), or None when the segment does not have the term. A segment of another
+    codec (an in-memory one, say) is read through Whoosh's matcher, into the same arrays."""
+    terms = getattr(reader, "_terms", None)
+    tbytes = reader._text_to_bytes(fieldname, text) if terms is not None else None
+    if isinstance(getattr(reader, "_codec", None), Codec):
+        try:
+            terminfo = terms.term_info(fieldname, tbytes)
+        except TermNotFound:
+            return None
+        return TermPostings.read(terms._postfile, *_extent(terminfo))
+    return _from_matcher(reader, fieldname, text)
+
+
+def _from_matcher(reader, fieldname: str, text: str) -> TermPostings | None:
+    """A term's postings read posting by posting through Whoosh (other codecs), packed."""
+    if (fieldname, text) not in reader:
+        return None
+    fmt = reader.schema[fieldname].format
+    matcher = reader.postings(fieldname, text)
+    while isinstance(matcher, FilterMatcher):  # past the deletions filter: read them all
+        matcher = matcher.child
+    matcher.reset()
+    ids, weights, values = [], [], []
+    while matcher.is_active():
+        ids.append(matcher.id())
+        weights.append(matcher.weight())
+        values.append(matcher.value() or b"")
+        matcher.next()
+    if not ids:
+        return None
+    w = np.array(weights, np.float64)
+    record = encode_term(ids, w, [0] * len(ids), values_of(fmt, values, w), _Statistics())
+    return TermPostings.read(_InMemory(record), 0, len(record))
+
+
+class _Statistics:
+    """Where :func:`encode_term` puts term statistics nobody reads."""
+
+
+class _InMemory:
+    """A record in memory, read as a postings file."""
+
+    def __init__(self, data: bytes):
+        self._data = data
+
+    def get(self, offset: int, length: int) -> bytes:
+        return self._data[offset : offset + length]
+
+    def __str__(self) -> str:
+        return "<memory>"
+
+
+def positions_lists(postings: TermPostings, docs: np.ndarray) -> dict[int, list[int]]:
+    """Positions of the term in each of ``docs``, as lists (for callers that want them)."""
+    starts, ends, flat = postings.positions(docs)
+    return {
+        d: flat[s:e].tolist()
+        for d, s, e in zip(docs.tolist(), starts.tolist(), ends.tolist(), strict=True)
+    }
