@@ -8,7 +8,9 @@
 # (rsync writes a temporary file and renames it, so a replica switches at once), and only then
 # the generations the builder has deleted. It holds the builder's write lock meanwhile, so a
 # `searchsvc index` run waits for the copy to end (and the copy for the run). Each server's
-# search analytics (analytics.sqlite3) are its own: never copied, never deleted.
+# search analytics (analytics.sqlite3) are its own: never copied, never deleted. Nor is the
+# builder's journal of pushed documents (journal.sqlite3): what it holds reaches the replicas as
+# generations; a replica given a copy would have a journal of its own to apply.
 set -eu
 
 if [ "$#" -lt 2 ]; then
@@ -27,8 +29,8 @@ flock 9
 
 for dest in "$@"; do
     dest=${dest%/}
-    rsync -aH --fsync --exclude=/CURRENT --exclude=/CURRENT.tmp --exclude=/.write.lock --exclude='/*.building' --exclude='/analytics.sqlite3*' "$index/" "$dest/"
+    rsync -aH --fsync --exclude=/CURRENT --exclude=/CURRENT.tmp --exclude=/.write.lock --exclude='/*.building' --exclude='/analytics.sqlite3*' --exclude='/journal.sqlite3*' "$index/" "$dest/"
     rsync -a --checksum --fsync "$index/CURRENT" "$dest/CURRENT"
-    rsync -aH --delete --exclude=/CURRENT --exclude=/CURRENT.tmp --exclude=/.write.lock --exclude='/*.building' --exclude='/analytics.sqlite3*' "$index/" "$dest/"
+    rsync -aH --delete --exclude=/CURRENT --exclude=/CURRENT.tmp --exclude=/.write.lock --exclude='/*.building' --exclude='/analytics.sqlite3*' --exclude='/journal.sqlite3*' "$index/" "$dest/"
     echo "published $(cat "$index/CURRENT") to $dest"
 done

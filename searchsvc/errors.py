@@ -37,6 +37,9 @@ class Kind(StrEnum):
     INDEX_DAMAGED = "index_damaged"
     INDEX_PATH = "index_path"
     INDEX_WRITE = "index_write"
+    # The journal of pushed documents cannot take a change now.
+    JOURNAL_BEHIND = "journal_behind"  # too much waits to be applied: retry later
+    JOURNAL_UNWRITABLE = "journal_unwritable"  # a full disk, or a read-only one
 
 
 class SearchsvcError(Exception):
@@ -114,6 +117,24 @@ class TooManyDeletionsError(IndexWriteError):
     def __init__(self, message: str, *, deleting: int, documents: int):
         super().__init__(message)
         self.deleting, self.documents = deleting, documents
+
+
+class JournalError(SearchsvcError, kind=Kind.JOURNAL_UNWRITABLE):
+    """A change pushed over HTTP could not be taken into the journal; nothing of it was
+    acknowledged, and nothing acknowledged before is lost."""
+
+
+class JournalBehindError(JournalError, kind=Kind.JOURNAL_BEHIND):
+    """Too many changes wait to be applied (back-pressure): ``retry_after`` seconds is when
+    the sender may try again."""
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class JournalDiskFullError(JournalError, kind=Kind.JOURNAL_UNWRITABLE):
+    """The journal cannot be made durable: the disk is full, over quota or read-only."""
 
 
 def check_between(value: int, low: int, high: int, *, kind: Kind, field: str) -> None:

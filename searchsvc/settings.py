@@ -54,10 +54,23 @@ def _env_switch(name: str, default: bool) -> bool:
 
 
 def _env_key(name: str) -> str | None:
-    """A secret key from the environment, or None when unset or blank; ValueError with one
-    line (never the key itself) when it is too short to resist guessing or is not printable
-    ASCII (an HTTP header carries it)."""
+    """A secret key from the environment, or from the file ``<name>_FILE`` names (a Docker or
+    systemd secret: the key stays out of the process's environment), or None when neither is
+    set or the value is blank; ValueError with one line (never the key itself) when both are
+    set, the file cannot be read, or the key is too short to resist guessing or is not
+    printable ASCII (an HTTP header carries it)."""
     raw = (os.environ.get(name) or "").strip()
+    key_file = (os.environ.get(f"{name}_FILE") or "").strip()
+    if key_file:
+        if raw:
+            raise ValueError(f"set {name} or {name}_FILE, not both")
+        try:
+            with open(key_file, encoding="ascii", errors="replace") as fh:
+                raw = fh.read(MAX_KEY_FILE_BYTES + 1).strip()
+        except OSError as e:
+            raise ValueError(f"{name}_FILE cannot be read: {e.strerror} ({key_file})") from None
+        if not raw or len(raw) > MAX_KEY_FILE_BYTES:
+            raise ValueError(f"{name}_FILE must hold one key of a line ({key_file})")
     if not raw:
         return None
     if len(raw) < MIN_ADMIN_KEY_CHARS or not all("!" <= c <= "~" for c in raw):
@@ -154,6 +167,9 @@ ANALYTICS_DAYS_RANGE = (1, 3650)
 # The admin key (SEARCHSVC_ADMIN_KEY) opens /api/stats and /metrics: at least this long, so
 # that it cannot be guessed over the network (16 random characters are over 90 bits).
 MIN_ADMIN_KEY_CHARS = 16
+# Bytes read of a key file (SEARCHSVC_ADMIN_KEY_FILE, SEARCHSVC_SEARCH_KEY_FILE): a key is a
+# line, a few dozen characters; a file larger than this holds something else and is refused.
+MAX_KEY_FILE_BYTES = 1024
 
 
 @dataclass(frozen=True)
@@ -173,6 +189,8 @@ class Settings:
     # The key /api/stats and /metrics ask for (Authorization: Bearer); None: stats are off.
     # Never shown: it is left out of the settings' repr.
     admin_key: str | None = field(default=None, repr=False)
+    # The key reads ask for too (SEARCHSVC_SEARCH_KEY): None, the default, leaves them open.
+    search_key: str | None = field(default=None, repr=False)
     # A synonyms file in Solr's format, applied to queries (searchsvc.query.synonyms); None: none.
     synonyms: Path | None = None
     # Living inside a site (README, "Behind your nginx"): the path prefix the pages are served
@@ -193,7 +211,8 @@ class Settings:
     def from_env(cls) -> Settings:
         """Read ``SEARCHSVC_CORPUS``, ``SEARCHSVC_INDEX``, ``SEARCHSVC_HOST``, ``SEARCHSVC_PORT``,
         ``SEARCHSVC_WORKERS``, ``SEARCHSVC_TRUSTED_PROXIES``, ``SEARCHSVC_ANALYTICS``,
-        ``SEARCHSVC_ANALYTICS_DAYS``, ``SEARCHSVC_ADMIN_KEY``, ``SEARCHSVC_SYNONYMS`` (a path,
+        ``SEARCHSVC_ANALYTICS_DAYS``, ``SEARCHSVC_ADMIN_KEY`` and ``SEARCHSVC_SEARCH_KEY`` (or
+        their ``…_FILE``), ``SEARCHSVC_SYNONYMS`` (a path,
         read and checked by its users), ``SEARCHSVC_BASE_PATH``, ``SEARCHSVC_LINK_TO_URL``,
         ``SEARCHSVC_PRIVATE_TEXTS``, ``SEARCHSVC_SITE_NAME``, ``SEARCHSVC_THEME_CSS``,
         ``SEARCHSVC_FRAME_ANCESTORS``, ``SEARCHSVC_ALLOWED_ORIGINS``; unset ones keep their
@@ -213,6 +232,7 @@ class Settings:
                 "SEARCHSVC_ANALYTICS_DAYS", cls.analytics_days, *ANALYTICS_DAYS_RANGE
             ),
             admin_key=_env_key("SEARCHSVC_ADMIN_KEY"),
+            search_key=_env_key("SEARCHSVC_SEARCH_KEY"),
             synonyms=Path(env["SEARCHSVC_SYNONYMS"]) if env.get("SEARCHSVC_SYNONYMS") else None,
             base_path=_env_base_path("SEARCHSVC_BASE_PATH"),
             link_to_url=_env_switch("SEARCHSVC_LINK_TO_URL", cls.link_to_url),
@@ -388,8 +408,36 @@ MAX_HEADER_FIELD_BYTES = 8190
 # A query string longer than this is refused (414) by the app before any parsing; it is below
 # MAX_REQUEST_LINE_BYTES, so the app's message names the query string.
 MAX_QUERY_STRING_BYTES = 8000
-# No endpoint reads a body; anything larger than this is refused (413).
+# Only the document endpoints read a body; anything larger than this sent elsewhere is
+# refused (413).
 MAX_BODY_BYTES = 16 * 1024
+# Documents pushed over HTTP (searchsvc.web.documents): the body of one PUT or POST to
+# /api/documents, at most. 1,000 bench documents (1.4 kB each on average) are 1.4 MB and a
+# long report's text is a few MB: 8 MiB holds either with room to spare, while a worker holding
+# a few such bodies at once (it reads each whole before a thread takes it, searchsvc.web.worker)
+# stays within a few tens of MB. The worker refuses a longer body from the event loop (413).
+MAX_PUSH_BYTES = 8 * 1024 * 1024
+# Documents in one POST: a batch of 1,000 is applied in well under the writer's second, and a
+# client with more sends several batches (each answered as soon as it is durable).
+MAX_PUSH_DOCUMENTS = 1_000
+# An id is named in an address (PUT /api/documents/<id>): 512 characters, percent-encoded as
+# UTF-8 (up to 12 bytes each), stay within MAX_REQUEST_LINE_BYTES; no corpus path is longer.
+MAX_DOCUMENT_ID_CHARS = 512
+# A pushed title: the corpus cuts the titles it derives at TITLE_MAX_CHARS, and a given one
+# five times as long is text sent in the wrong field, refused rather than cut unseen.
+MAX_PUSHED_TITLE_CHARS = 1_000
+# A pushed url and source: a url longer than 2,048 characters is refused by some browsers,
+# and a source is a name such as "AFP" (a search's source filter takes MAX_QUERY_CHARS).
+MAX_PUSHED_URL_CHARS = 2_048
+MAX_PUSHED_SOURCE_CHARS = 200
+# Seconds a write may wait, with ``wait=``, for its change to be searchable before answering
+# with the task as it stands (202): the writer applies the journal at least once a second, so
+# 30 s covers a busy writer many times over, and a request thread is not held longer.
+MAX_PUSH_WAIT_S = 30.0
+# Per worker: writes waiting (``wait=``) at once. Each holds a request thread while it waits,
+# and a worker has a few dozen, sized for its searches (searchsvc.web.serve.THREADS): past
+# this many, a write answers at once with its task as it stands (the client polls the task).
+MAX_WAITING_WRITES = 4
 # Seconds a connection has, from its first byte, to send its whole request (head and body)
 # before it is answered 408 and closed; one that sends nothing is closed after serve's
 # keep-alive time. Requests within the limits above are a few kB, sent in well under a second
@@ -575,3 +623,43 @@ ANALYTICS_MAX_ROWS = 2_000_000
 ANALYTICS_BUSY_S = 5.0
 # Queries each list of `searchsvc stats` and /api/stats shows.
 STATS_TOP = 20
+
+# -- documents pushed over HTTP: the journal and its writer (searchsvc.ingest.journal, writer) --
+
+# The journal's file, in the index folder (beside CURRENT, never inside a generation): the
+# changes acknowledged and not yet applied, the tasks, and the pushed documents themselves.
+JOURNAL_FILE = "journal.sqlite3"
+# Back-pressure: a submit is refused (JournalBehindError, 503 with Retry-After) while this many
+# changes, or this many bytes of documents, wait to be applied. The writer applies several
+# thousand documents a second on the bench machine, so 100,000 changes are under a minute of
+# work, and 256 MB bounds the journal's disk whatever the documents' size.
+JOURNAL_MAX_WAITING_CHANGES = 100_000
+JOURNAL_MAX_WAITING_BYTES = 256 * 1024 * 1024
+# What Retry-After says when the journal is behind: the waiting changes at this many a second
+# (a cautious share of what the writer applies), within these bounds.
+JOURNAL_RETRY_RATE = 2_000
+JOURNAL_RETRY_AFTER_S = (1, 60)
+# Finished tasks are kept this long (GET /api/tasks/<id> answers 404 after), and this many at
+# most, so that the journal's size stays bounded however many requests come.
+JOURNAL_TASKS_KEPT_S = 7 * 24 * 3600
+JOURNAL_MAX_TASKS = 100_000
+# Seconds a journal user waits for SQLite's lock held by another process (a worker submitting,
+# the writer marking a batch applied: each holds it a few milliseconds).
+JOURNAL_BUSY_S = 10.0
+# How often Journal.wait looks at its task again.
+JOURNAL_WAIT_POLL_S = 0.05
+# The writer looks for waiting changes this often, and applies all that wait (at most the
+# batch bounds below) as one generation: a batch a second at least, as soon as the last one
+# is done under load, so a pushed document is searchable well within a second at p50.
+WRITER_POLL_S = 0.05
+WRITER_MAX_BATCH_CHANGES = 10_000
+WRITER_MAX_BATCH_BYTES = 64 * 1024 * 1024
+# After a failed batch (a full disk, the write lock held by `searchsvc index`) the writer tries
+# again after this many seconds, doubling up to the second value while it keeps failing.
+WRITER_RETRY_S = (0.5, 10.0)
+# `searchsvc serve` restarts a writer process that died after at least this delay, doubling
+# while it keeps dying soon after a start (a damaged index, say), up to the second value.
+WRITER_RESTART_S = (1.0, 30.0)
+# Seconds `searchsvc serve` gives its writer to finish its batch when stopping, before SIGKILL
+# (what a killed batch had not published is applied by the next writer: nothing is lost).
+WRITER_STOP_S = 10.0

@@ -280,6 +280,7 @@ def nginx_site(upstreams: list[str], port: int, access_log: Path) -> str:
     replaced = [
         ("server replica1:8000 ", f"server {upstreams[0]} "),
         ("server replica2:8000 ", f"server {upstreams[1]} "),
+        ("server builder:8000;", f"server {upstreams[0]};"),  # writes: not sent by these tests
         ("listen 80;", f"listen 127.0.0.1:{port};"),
         ("/var/log/nginx/access.log", str(access_log)),
     ]
@@ -494,19 +495,22 @@ def test_compose_file_matches_the_dockerfile_and_nginx_conf():
         assert context == ROOT and (context / service["build"]["dockerfile"]).is_file()
     volume = services["builder"]["volumes"][0].split(":")
     assert volume[1:] == [index_dir] and volume[0] in compose["volumes"]
-    assert "searchsvc index" in " ".join(services["builder"]["command"])
+    # The builder indexes, then serves the pushed documents' writes (its journal writer).
+    command = " ".join(services["builder"]["command"])
+    assert "searchsvc index" in command and command.endswith("exec searchsvc serve")
+    assert "SEARCHSVC_ADMIN_KEY" in services["builder"]["environment"]
     for name in ("replica1", "replica2"):
         assert services[name]["volumes"] == [f"{volume[0]}:{index_dir}:ro"]
         assert "command" not in services[name]  # the image's CMD: searchsvc serve
-        assert services[name]["depends_on"]["builder"] == {
-            "condition": "service_completed_successfully"
-        }
+        assert services[name]["depends_on"]["builder"] == {"condition": "service_healthy"}
 
     nginx = services["nginx"]
     assert "./nginx.conf:/etc/nginx/conf.d/default.conf:ro" in nginx["volumes"]
-    assert set(nginx["depends_on"]) == {"replica1", "replica2"}
-    upstreams = re.findall(r"^\s*server (\S+) ", (DEPLOY / "nginx.conf").read_text(), re.M)
+    assert set(nginx["depends_on"]) == {"builder", "replica1", "replica2"}
+    conf = (DEPLOY / "nginx.conf").read_text()
+    upstreams = re.findall(r"^\s*server (\S+?);? ", conf, re.M)
     assert upstreams == [f"replica1:{port}", f"replica2:{port}"]
+    assert re.search(rf"^\s*server builder:{port};", conf, re.M)
 
 
 def scaling_out_section() -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import itertools
 import os
 import shutil
 import signal
@@ -44,7 +45,16 @@ from searchsvc.index.whoosh_internals import (
     abandon,
     text_column,
 )
-from searchsvc.ingest.corpus import Document, SkipKind, Skipped, corpus_bytes, read_corpus
+from searchsvc.ingest import journal as journal_mod
+from searchsvc.ingest.corpus import (
+    Document,
+    SkipKind,
+    Skipped,
+    corpus_bytes,
+    first_sentence,
+    normalize_text,
+    read_corpus,
+)
 from searchsvc.settings import (
     DEFAULT_LIMIT_MB,
     MAX_DELETED_SHARE,
@@ -126,6 +136,66 @@ def _without_none(fields: dict) -> dict:
     return {k: v for k, v in fields.items() if v is not None}
 
 
+# The ``path`` of a document pushed over HTTP: it has no file (a corpus path is never empty).
+PUSHED_PATH = ""
+
+
+def pushed_document(doc_id: str, fields: dict) -> Document:
+    """The document a push holds (fields checked by ``ingest/pushed.py``): as a JSON Lines
+    line would give it, its title the body's first sentence when it has none."""
+    body = normalize_text(fields.get("body") or "")
+    title = normalize_text(fields.get("title") or "") or first_sentence(body)
+    return Document(
+        id=doc_id,
+        title=title,
+        body=body,
+        path=PUSHED_PATH,
+        url=fields.get("url") or None,
+        date=fields.get("date") or None,
+        source=fields.get("source") or None,
+    )
+
+
+@dataclass
+class _Pushed:
+    """The pushed documents as ``searchsvc index`` sees them, with its write lock held: their
+    ids (owned by the journal, so a corpus file of the same id is skipped and reported, and an
+    incremental run never deletes them), the journal they come from, and its mark for the
+    generation's metadata (the last change it holds)."""
+
+    ids: set[str] = field(default_factory=set)
+    journal: journal_mod.Journal | None = None
+    mark: dict | None = None
+
+    def documents(self) -> Iterator[Document]:
+        if self.journal is not None:
+            for doc_id, fields in self.journal.pushed_documents():
+                yield pushed_document(doc_id, fields)
+
+    def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+
+
+def _open_pushed(root: Path) -> _Pushed:
+    """The pushed documents of the index in ``root`` (none when nothing was ever pushed),
+    after settling a batch the writer left between publishing and marking it applied."""
+    if not journal_mod.exists(root):
+        return _Pushed()
+    journal = journal_mod.Journal(root)
+    live = storage.current_name(root)
+    journal.recover(storage.read_meta(root / live).get("journal") if live else None)
+    return _Pushed(journal.pushed_ids(), journal, journal.mark())
+
+
+def _owned_by_push(doc: Document) -> Skipped:
+    return Skipped(
+        doc.path,
+        f"its id {doc.id!r} belongs to a document pushed over HTTP (delete that one first)",
+        kind=SkipKind.REFUSED,
+    )
+
+
 def reindex(
     corpus: str | os.PathLike,
     index_dir: str | os.PathLike,
@@ -164,13 +234,17 @@ def reindex(
     total = corpus_bytes(corpus, follow_outside_links=follow_outside_links)
     started = time.monotonic()
     try:
-        with storage.write_lock(root, wait=wait, on_wait=on_wait):
+        with (
+            storage.write_lock(root, wait=wait, on_wait=on_wait),
+            contextlib.ExitStack() as stack,
+        ):
             # A newer searchsvc's index is refused before anything is deleted or rebuilt.
             storage.refuse_newer(root)
             storage.collect_garbage(root)
             storage.discard_unpublished(root)
             live, why = (None, None) if full else _updatable(root)
             report = IndexReport(full=live is None, rebuilt_because=why)
+            pushed = stack.enter_context(contextlib.closing(_open_pushed(root)))
             if why and on_notice:
                 on_notice(why)
 
@@ -194,16 +268,19 @@ def reindex(
                     known=known,
                     follow_outside_links=follow_outside_links,
                 )
-                return meter.count(docs)
+                return meter.count(_without_pushed(docs, pushed.ids, skipped))
 
             if live is None:
                 procs = procs or _default_procs(total)
                 # A full build replaces the live index as surely as deletions do: it is
                 # guarded alike when there is a whole live index to compare it with.
                 before = _live_ids(root) if full else None
-                _build(root, read(), report, limitmb, procs, meter, before, allow_deletions)
+                docs = itertools.chain(read(), pushed.documents())
+                _build(
+                    root, docs, report, limitmb, procs, meter, before, allow_deletions, pushed.mark
+                )
             else:
-                _update(root, live, read, report, limitmb, meter, allow_deletions)
+                _update(root, live, read, report, limitmb, meter, allow_deletions, pushed)
             storage.collect_garbage(root)
             if live is not None and report.generation not in ("", live.name):
                 # Its files linked from the generations just removed lost a link (and so
@@ -213,6 +290,18 @@ def reindex(
         raise errors.IndexWriteError(_failure(root, e)) from e
     report.seconds = time.monotonic() - started
     return report
+
+
+def _without_pushed(
+    docs: Iterable[Document], pushed: set[str], skipped: Callable[[Skipped], None]
+) -> Iterator[Document]:
+    """The corpus's documents but those whose id a push owns (each reported): the first
+    origin of an id keeps it."""
+    for doc in docs:
+        if doc.id in pushed:
+            skipped(_owned_by_push(doc))
+        else:
+            yield doc
 
 
 def _failure(root: Path, e: OSError | HelperFailed) -> str:
@@ -424,6 +513,7 @@ def _build(
     meter: _Meter,
     before: set[str] | None = None,
     allow_deletions: bool = False,
+    journal_mark: dict | None = None,
 ) -> None:
     """Write every document into a new generation and publish it. ``before`` holds the ids
     of the live index it replaces, if any: those it no longer holds are counted as deleted,
@@ -451,7 +541,9 @@ def _build(
                     raise
         finally:
             ix.close()
-        report.documents = _publish(root, name, tmp, report.added, built=_now())
+        report.documents = _publish(
+            root, name, tmp, report.added, built=_now(), journal_mark=journal_mark
+        )
     except BaseException:
         # The live generation is untouched; the partial one is removed now or by the next run.
         shutil.rmtree(tmp, ignore_errors=True)
@@ -467,6 +559,7 @@ def _update(
     limitmb: int,
     meter: _Meter,
     allow_deletions: bool = False,
+    pushed: _Pushed | None = None,
 ) -> None:
     """Write the changes as a new generation that starts from links to the live one's files.
 
@@ -474,9 +567,11 @@ def _update(
     unread (see :func:`searchsvc.ingest.corpus.read_corpus`). The new generation is made at the
     first change only: a run that changes nothing writes nothing and publishes nothing.
     """
+    pushed = pushed or _Pushed()
     with contextlib.closing(whoosh_index.open_dir(live.path)) as live_ix:
         known, paths = _indexed_hashes(live_ix)
-    docs = read({digest: doc_id for doc_id, digest in known.items()})
+    # Pushed documents are the journal's: never compared with the corpus, never deleted here.
+    docs = read({digest: doc_id for doc_id, digest in known.items() if doc_id not in pushed.ids})
     name = tmp = ix = writer = None
     try:
 
@@ -508,7 +603,7 @@ def _update(
         kept_paths = {s.path for s in report.skipped if s.keeps_indexed}
         gone = sorted(
             doc_id
-            for doc_id in known.keys() - seen
+            for doc_id in known.keys() - seen - pushed.ids
             if not _was_skipped(paths.get(doc_id) or "", kept_paths)
         )
         # Before any deletion and before the commit writes the new segment: the generation
@@ -525,7 +620,13 @@ def _update(
         writer.commit()
         ix.close()
         report.documents = _publish(
-            root, name, tmp, expected, built=live.meta.get("built"), linked_from=live
+            root,
+            name,
+            tmp,
+            expected,
+            built=live.meta.get("built"),
+            linked_from=live,
+            journal_mark=pushed.mark,
         )
         report.generation = name
     except BaseException:
@@ -539,6 +640,61 @@ def _update(
         raise
 
 
+def write_pushed(
+    root: Path,
+    live: storage.Generation,
+    puts: list[Document],
+    deletes: list[str],
+    new: int,
+    journal_mark: dict,
+    limitmb: int = DEFAULT_LIMIT_MB,
+) -> str:
+    """Publish the live generation plus a batch of pushed changes as a new generation, as an
+    incremental run does (links to the live files, one new segment, the manifest hashing only
+    the new files), recording ``journal_mark``; return its name. With the write lock held.
+
+    ``puts`` replace the documents of their ids (``new`` of them are not in ``live``);
+    ``deletes`` are ids in ``live``. Whatever fails, the live generation stays as it was.
+    """
+    name, tmp = storage.new_generation(root)
+    ix = writer = None
+    published = False
+    try:
+        storage.link_generation(live, tmp)
+        ix = whoosh_index.open_dir(tmp)
+        writer = UpdateWriter(ix, limitmb)
+        for doc_id in deletes:
+            writer.delete_by_term("id", doc_id)
+        for doc in puts:
+            writer.update_document(**_without_none(_fields(doc)))
+        writer.commit()
+        ix.close()
+        expected = int(live.meta.get("documents", 0)) + new - len(deletes)
+        _publish(
+            root,
+            name,
+            tmp,
+            expected,
+            built=live.meta.get("built"),
+            linked_from=live,
+            journal_mark=journal_mark,
+        )
+        published = True
+    except (OSError, HelperFailed) as e:
+        raise errors.IndexWriteError(_failure(root, e)) from e
+    finally:
+        if not published:
+            if writer is not None and not writer.is_closed:
+                abandon(writer)
+            if ix is not None:
+                with contextlib.suppress(Exception):
+                    ix.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+    storage.collect_garbage(root)
+    storage.restamp_record(root, name)
+    return name
+
+
 def _publish(
     root: Path,
     name: str,
@@ -546,6 +702,7 @@ def _publish(
     expected: int,
     built: str | None,
     linked_from: storage.Generation | None = None,
+    journal_mark: dict | None = None,
 ) -> int:
     """Count the documents the written generation holds, record its metadata and manifest,
     and make it the live one; return the count.
@@ -561,7 +718,9 @@ def _publish(
             f"the new index holds {written:,} documents where {expected:,} were written; "
             "it was not published and the live index is unchanged"
         )
-    # The verification record too: the workers that open it trust the hashing done here.
+    # The verification record too: the workers that open it trust the hashing done here. The
+    # journal's mark says which pushed changes it holds (see searchsvc.ingest.journal).
+    extra = {"journal": journal_mark} if journal_mark else {}
     storage.write_meta(
         tmp,
         linked_from=linked_from,
@@ -569,6 +728,7 @@ def _publish(
         documents=written,
         built=built,
         updated=_now(),
+        **extra,
     )
     storage.publish(root, name, tmp)
     return written

@@ -95,6 +95,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         ANALYTICS=settings.analytics,
         ANALYTICS_DAYS=settings.analytics_days,
         ADMIN_KEY=settings.admin_key,
+        SEARCH_KEY=settings.search_key,
         BASE_PATH=settings.base_path,
         LINK_TO_URL=settings.link_to_url,
         PRIVATE_TEXTS=settings.private_texts,
@@ -131,6 +132,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.health)
     app.register_blueprint(pages.bp)
     admin.init_app(app)
+    from searchsvc.web import documents
+
+    documents.init_app(app)  # the write side: pushed documents and their tasks
     site.init_app(app)  # the path prefix, the site's name and stylesheet
     return app
 

@@ -44,6 +44,45 @@ def init_app(app: Flask) -> None:
         )
         app.extensions[_RECORDER_KEY] = Recorder(store, on_error=app.logger.warning)
     app.register_blueprint(bp)
+    if app.config.get("SEARCH_KEY"):
+        app.before_request(_search_key_gate(app.config["SEARCH_KEY"], app.config.get("ADMIN_KEY")))
+
+
+# What answers without the search key when one is set: the health check (balancers probe it),
+# the static files and the search box's script (no index data), the API's description, and
+# what the admin key guards on its own (the stats, the metrics, the document writes).
+OPEN_WITH_SEARCH_KEY = frozenset(
+    {"health.healthz", "static", "theme", "embed.searchbox", "api.openapi", "metrics.metrics"}
+)
+OPEN_BLUEPRINTS = frozenset({"admin", "documents"})
+NO_SEARCH_KEY = "this server's searches need its search key, sent as 'Authorization: Bearer <key>'"
+
+
+def _search_key_gate(search_key: str, admin_key: str | None):
+    """The hook that makes every read (the API's searches and documents, the pages) need the
+    search key (or the admin key) in ``Authorization: Bearer``: 401 JSON for the API, a French
+    page for people. The pages get the header from the proxy in front of them, which knows
+    who may read (README, "Pushing documents")."""
+    from searchsvc.web.errors import error_page, wants_json
+
+    def gate():
+        endpoint = request.endpoint
+        if (
+            endpoint is None  # a 404 tells nothing about the index
+            or endpoint in OPEN_WITH_SEARCH_KEY
+            or request.blueprint in OPEN_BLUEPRINTS
+            or request.method == "OPTIONS"  # a CORS preflight carries no credentials
+            or carries_key(search_key)
+            or carries_key(admin_key)
+        ):
+            return None
+        if wants_json():
+            return unauthorized(NO_SEARCH_KEY)
+        response = current_app.make_response(error_page(401))
+        response.headers["WWW-Authenticate"] = 'Bearer realm="searchsvc"'
+        return response
+
+    return gate
 
 
 def recorder(app: Flask) -> Recorder | None:
@@ -80,21 +119,33 @@ def note_search(q: str, result: SearchResult, typing: bool = False) -> None:
     )
 
 
-def refuse_unless_admin(required: bool = True) -> Response | None:
-    """None when this request may go on, else the error to answer: 403 when no key is set
-    and ``required`` (with none set and not required, anyone may), 401 when the request does
-    not carry the key."""
-    key: str | None = current_app.config.get("ADMIN_KEY")
+def carries_key(key: str | None) -> bool:
+    """Whether this request's ``Authorization: Bearer`` header holds ``key``, compared in
+    constant time (a timing difference would tell an attacker how much of a guess is right).
+    The one check of every key (admin, search); False when ``key`` is unset."""
     if not key:
-        return json_error(403, NO_KEY, "forbidden") if required else None
+        return False
     scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
-    if scheme.lower() == "bearer" and hmac.compare_digest(
+    return scheme.lower() == "bearer" and hmac.compare_digest(
         token.strip().encode("utf-8", "surrogateescape"), key.encode()
-    ):
-        return None
-    response = json_error(401, WRONG_KEY, "unauthorized")
+    )
+
+
+def unauthorized(message: str = WRONG_KEY) -> Response:
+    """The 401 of a request without the key it needs (never echoing what it sent)."""
+    response = json_error(401, message, "unauthorized")
     response.headers["WWW-Authenticate"] = 'Bearer realm="searchsvc"'
     return response
+
+
+def refuse_unless_admin(required: bool = True, no_key: str = NO_KEY) -> Response | None:
+    """None when this request may go on, else the error to answer: 403 saying ``no_key`` (how
+    to set a key) when no key is set and ``required`` (with none set and not required, anyone
+    may), 401 when the request does not carry the key."""
+    key: str | None = current_app.config.get("ADMIN_KEY")
+    if not key:
+        return json_error(403, no_key, "forbidden") if required else None
+    return None if carries_key(key) else unauthorized()
 
 
 @bp.get("/stats")

@@ -19,22 +19,25 @@ from searchsvc.web.security import Overloaded
 
 # Error code of each status the service answers with.
 # 408, 417, 431 and 501 come only from gunicorn's refusals (searchsvc.web.worker); 403 from
-# them and from /api/stats on a server without an admin key (searchsvc.web.admin).
+# them and from /api/stats and the document writes on a server without an admin key
+# (searchsvc.web.admin, searchsvc.web.documents).
 CODES = {
     400: "bad_request",
-    401: "unauthorized",  # /api/stats and /metrics without the admin key (web.admin)
+    401: "unauthorized",  # without the admin key, or the search key when one is set (web.admin)
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     408: "request_timeout",
     413: "payload_too_large",
     414: "uri_too_long",
+    415: "unsupported_media_type",  # a POST of documents neither JSON nor NDJSON
     416: "range_not_satisfiable",
     417: "expectation_failed",
     431: "request_header_fields_too_large",
     500: "internal",
     501: "not_implemented",
     503: "index_unavailable",
+    507: "insufficient_storage",  # the journal of pushed documents cannot be written
 }
 
 # English messages for the API (werkzeug's own descriptions are written for HTML pages).
@@ -45,6 +48,7 @@ MESSAGES = {
     408: "the request was not received in time",
     413: "the request body is too large",
     414: "the query string is too long",
+    415: "send documents as application/json (an array) or application/x-ndjson (one a line)",
     416: "the requested range is outside the file",
     403: "the request is forbidden",
     417: "the request's expectation cannot be met",
@@ -56,6 +60,10 @@ MESSAGES = {
 # What the HTML error page says, in French.
 PAGE_TEXT = {
     400: ("Requête invalide", "La demande n'a pas pu être comprise."),
+    401: (
+        "Accès réservé",
+        "Ce moteur de recherche est réservé : la clé de recherche manque à la demande.",
+    ),
     404: ("Page introuvable", "Il n'y a rien à cette adresse."),
     405: ("Méthode non autorisée", "Cette adresse ne s'utilise pas ainsi."),
     413: ("Requête trop volumineuse", "La demande envoyée est trop grosse."),
@@ -108,6 +116,8 @@ def _http_error(e: HTTPException):
     if status == 405:
         allowed = sorted(getattr(e, "valid_methods", None) or [])
         message = f"{request.method} is not allowed here; use {', '.join(allowed) or 'GET'}"
+    elif getattr(e, "api_message", None):  # a refusal that says which limit (web.documents)
+        message = e.api_message
     else:
         message = MESSAGES.get(status) or e.description or "error"
     response = current_app.make_response(_respond(status, message))
@@ -189,6 +199,17 @@ ANSWERS: dict[Kind, Answer] = {
     Kind.INDEX_BUSY: Answer(503, "index_unavailable", _NOT_READY),
     Kind.INDEX_PATH: Answer(503, "index_unavailable", _NOT_READY),
     Kind.INDEX_WRITE: Answer(503, "index_unavailable", _NOT_READY),
+    Kind.JOURNAL_BEHIND: Answer(
+        503,
+        "journal_behind",
+        "Trop de modifications attendent d'être appliquées : réessayez dans un instant.",
+    ),
+    Kind.JOURNAL_UNWRITABLE: Answer(
+        507,
+        "insufficient_storage",
+        "Le journal des documents ne peut pas être écrit (disque plein ?) : rien n'a été "
+        "enregistré de cette demande.",
+    ),
     Kind.INDEX_DAMAGED: Answer(
         503,
         "index_damaged",
@@ -229,11 +250,16 @@ def _refused(e: SearchsvcError):
     people. A 503 is logged: the index cannot serve."""
     answer = log_if_unavailable(e)
     g.searchsvc_refused = e.kind  # counted by searchsvc.web.metrics
+    retry_after = getattr(e, "retry_after", None)  # a journal behind: when to try again
     if wants_json():
-        return json_error(answer.status, public_message(str(e)), answer.code)
-    if answer.status >= 500:
-        return error_page(answer.status, french(e))
-    return error_page(answer.status)
+        response = json_error(answer.status, public_message(str(e)), answer.code)
+    elif answer.status >= 500:
+        response = current_app.make_response(error_page(answer.status, french(e)))
+    else:
+        return error_page(answer.status)
+    if isinstance(retry_after, int | float) and retry_after > 0:
+        response.headers["Retry-After"] = str(max(1, round(retry_after)))
+    return response
 
 
 def _unexpected(e: Exception):

@@ -13,6 +13,10 @@ BODY_ON_GET_MESSAGE = "a GET or HEAD request must not carry a body"
 BAD_CHUNKS_MESSAGE = "the request body's chunked framing is malformed"
 
 _HEX = frozenset(b"0123456789abcdefABCDEF")
+# Requests that may carry a body of ``Limits.push_body``: documents pushed (PUT or POST to
+# /api/documents, under any path prefix); the app checks the exact address.
+PUSH_METHODS = (b"PUT", b"POST")
+PUSH_PATH = b"/api/documents"
 
 
 @dataclass(frozen=True)
@@ -24,9 +28,10 @@ class Limits:
     field: int
     head: int
     body: int
+    push_body: int = 0  # the body of documents pushed (PUSH_PATH), when larger than ``body``
 
     @classmethod
-    def of(cls, cfg, body: int) -> Limits:
+    def of(cls, cfg, body: int, push_body: int = 0) -> Limits:
         top_line = getattr(http_message, "MAX_REQUEST_LINE", 8190)
         top_fields = getattr(http_message, "MAX_HEADERS", 32768)
         line = cfg.limit_request_line
@@ -38,7 +43,8 @@ class Limits:
         field = field if field > 0 else getattr(http_message, "DEFAULT_MAX_HEADERFIELD_SIZE", 8190)
         # A leading empty line, the request line and its CRLF, then the header section as
         # gunicorn bounds it (Message.max_buffer_headers).
-        return cls(line=line, field=field, head=2 + line + 2 + fields * (field + 2) + 4, body=body)
+        head = 2 + line + 2 + fields * (field + 2) + 4
+        return cls(line=line, field=field, head=head, body=body, push_body=max(body, push_body))
 
 
 WAIT, READY, REFUSE = "wait", "ready", "refuse"
@@ -82,6 +88,7 @@ class Framer:
         self.next_chunk = 0  # chunked: where the next chunk-size line starts
         self.received = 0  # chunked: data bytes of the chunks seen
         self.expects_continue = False
+        self.body_limit = limits.body  # this request's: larger for documents pushed
 
     def check(self, buf: bytes | bytearray) -> Framing:
         """The verdict on ``buf``, the connection's bytes so far."""
@@ -144,10 +151,18 @@ class Framer:
             if len(lengths[0]) > 18:
                 return WHOLE  # past any int64: gunicorn refuses it (400)
             self.length = int(lengths[0])
-        method = line.split(b" ", 1)[0]
-        if (self.chunked or self.length) and method in (b"GET", b"HEAD"):
+        method, _, rest = line.partition(b" ")
+        target = rest.split(b" ", 1)[0].split(b"?", 1)[0]
+        # A GET or HEAD with a body is refused here, except on the documents' collection,
+        # which answers POST only: the app says 405 there (with Allow), the more exact answer,
+        # once this framer has read the body whole (no byte of it is left to be taken for a
+        # request of its own).
+        bodiless = method in (b"GET", b"HEAD") and not target.endswith(PUSH_PATH)
+        if (self.chunked or self.length) and bodiless:
             return Framing(REFUSE, 400, "body on a GET or HEAD request", BODY_ON_GET_MESSAGE)
-        if (self.length or 0) > self.limits.body:
+        if method in PUSH_METHODS and PUSH_PATH in target:
+            self.body_limit = self.limits.push_body
+        if (self.length or 0) > self.body_limit:
             return Framing(REFUSE, 413, f"body of {self.length} bytes", "")
         if expect:
             if expect != [b"100-continue"]:
@@ -161,7 +176,7 @@ class Framer:
         limits = self.limits
         pos = self.next_chunk
         while True:
-            if pos - self.head_end > limits.body + limits.head:
+            if pos - self.head_end > self.body_limit + limits.head:
                 return Framing(REFUSE, 413, "chunked body framing too large", "")
             eol = buf.find(b"\r\n", pos)
             if eol < 0:
@@ -179,7 +194,7 @@ class Framer:
                 if len(buf) - eol > limits.head:
                     return Framing(REFUSE, 431, "chunked trailer section too large", "")
                 break
-            if self.received + size > limits.body:
+            if self.received + size > self.body_limit:
                 return Framing(REFUSE, 413, "chunked body over the limit", "")
             if len(buf) < eol + 2 + size + 2:
                 break

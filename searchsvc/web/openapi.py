@@ -7,13 +7,20 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from searchsvc.engine.results import DATE_PATTERN, SORTS
+from searchsvc.engine.results import _DAY, _LEAP, _YEAR, DATE_PATTERN, SORTS
 from searchsvc.settings import (
     MAX_COMPLETIONS,
+    MAX_DOCUMENT_ID_CHARS,
     MAX_HEADER_FIELD_BYTES,
     MAX_HEADER_FIELDS,
     MAX_PER_PAGE,
     MAX_PREFIX_TERMS,
+    MAX_PUSH_BYTES,
+    MAX_PUSH_DOCUMENTS,
+    MAX_PUSH_WAIT_S,
+    MAX_PUSHED_SOURCE_CHARS,
+    MAX_PUSHED_TITLE_CHARS,
+    MAX_PUSHED_URL_CHARS,
     MAX_QUERY_CHARS,
     MAX_QUERY_STRING_BYTES,
     MAX_REQUEST_LINE_BYTES,
@@ -24,6 +31,7 @@ from searchsvc.settings import (
 )
 
 NULLABLE_STRING = {"type": ["string", "null"]}
+WAIT_PATTERN = r"^(([0-9]|[12][0-9])([.][0-9]{1,3})?|30([.]0{1,3})?)?$"  # web.documents's
 
 
 def _ref(name: str) -> dict:
@@ -266,6 +274,10 @@ SCHEMAS = {
                             # /api/stats and /metrics (the admin key, the analytics store).
                             "unauthorized",
                             "analytics_unavailable",
+                            # The document writes (searchsvc.web.documents).
+                            "unsupported_media_type",
+                            "journal_behind",
+                            "insufficient_storage",
                         ],
                     },
                     "message": {"type": "string"},
@@ -381,7 +393,7 @@ def build_spec() -> dict:
         ),
         **SHED,
     }
-    return {
+    spec = {
         "openapi": "3.1.0",
         "info": {
             "title": "searchsvc",
@@ -520,7 +532,7 @@ def build_spec() -> dict:
                                 "since",
                                 "From this UTC day (2026-12-01) or this long ago (7d, 12h); "
                                 "empty or absent: everything the retention keeps.",
-                                pattern=r"^(\s*|\d{4}-\d{2}-\d{2}|\d{1,5}[dh])$",
+                                pattern=f"^(\\s*|{_YEAR}-{_DAY}|{_LEAP}-02-29|[0-9]{{1,5}}[dh])$",
                             )
                         ],
                         _json(_ref("Stats"), "What people searched for."),
@@ -569,5 +581,249 @@ def build_spec() -> dict:
                 }
             },
         },
-        "components": {"schemas": SCHEMAS},
+        "components": {
+            "schemas": {**SCHEMAS, "Task": WRITE_SCHEMAS["Task"]},
+            "securitySchemes": SECURITY_SCHEMES,
+        },
+    }
+    for path, operations in write_paths().items():
+        spec["paths"][path] = {**spec["paths"].get(path, {}), **operations}
+    return spec
+
+
+# -- the write side (searchsvc.web.documents) ------------------------------------------------
+
+SECURITY_SCHEMES = {
+    "adminKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "SEARCHSVC_ADMIN_KEY (or SEARCHSVC_ADMIN_KEY_FILE): writes and tasks.",
+    },
+    "searchKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "SEARCHSVC_SEARCH_KEY, when set: every read needs it (or the admin key); "
+        "unset, reads are open.",
+    },
+}
+
+_DOCUMENT_FIELDS = {
+    "title": {
+        "type": ["string", "null"],
+        "maxLength": MAX_PUSHED_TITLE_CHARS,
+        "description": "Absent: the body's first sentence.",
+    },
+    "body": {"type": "string", "minLength": 1, "description": "The text searched."},
+    "url": {
+        "type": ["string", "null"],
+        "maxLength": MAX_PUSHED_URL_CHARS,
+        "description": "An absolute http or https address.",
+    },
+    "date": {
+        "type": ["string", "null"],
+        "description": "An ISO date (2024-08-03, 2024-08, 2024) or timestamp "
+        "(2024-08-03T14:00:00+02:00, its day kept).",
+    },
+    "source": {"type": ["string", "null"], "maxLength": MAX_PUSHED_SOURCE_CHARS},
+}
+_ID_SCHEMA = {"type": "string", "minLength": 1, "maxLength": MAX_DOCUMENT_ID_CHARS}
+
+WRITE_SCHEMAS = {
+    "NewDocument": {
+        "type": "object",
+        "required": ["body"],
+        "additionalProperties": False,
+        "properties": {"id": {**_ID_SCHEMA, "description": "Absent, or the address's id."}}
+        | _DOCUMENT_FIELDS,
+    },
+    "Task": {
+        "type": "object",
+        "required": [
+            "id",
+            "status",
+            "enqueued_at",
+            "started_at",
+            "finished_at",
+            "received",
+            "applied",
+            "errors",
+            "links",
+        ],
+        "properties": {
+            "id": {"type": "integer", "minimum": 1},
+            "status": {
+                "type": "string",
+                "enum": ["enqueued", "processing", "succeeded", "failed"],
+                "description": "succeeded: the changes are searchable (some documents may be "
+                "listed in errors); failed: every document was refused.",
+            },
+            "enqueued_at": {"type": "string"},
+            "started_at": NULLABLE_STRING,
+            "finished_at": NULLABLE_STRING,
+            "received": {"type": "integer", "minimum": 0},
+            "applied": {"type": "integer", "minimum": 0},
+            "errors": {
+                "type": "array",
+                "description": "The documents refused, with the reason.",
+                "items": {
+                    "type": "object",
+                    "required": ["reason"],
+                    "properties": {
+                        "index": {"type": "integer", "description": "Its place in the batch."},
+                        "id": NULLABLE_STRING,
+                        "reason": {"type": "string"},
+                    },
+                },
+            },
+            "links": {
+                "type": "object",
+                "required": ["self"],
+                "properties": {"self": {"type": "string"}},
+            },
+        },
+    },
+}
+
+_WAIT_PARAM = {
+    "name": "wait",
+    "in": "query",
+    "required": False,
+    "description": f"Seconds (0 to {MAX_PUSH_WAIT_S:g}) to wait for the change to be "
+    "searchable before answering; the task says whether it is.",
+    "schema": {"type": "string", "pattern": WAIT_PATTERN},
+}
+_WRITE_ERRORS = {
+    "401": _error("unauthorized: the request does not carry the admin key."),
+    "403": _error(
+        "forbidden: no admin key is set on the server (SEARCHSVC_ADMIN_KEY), so writes are off; "
+        "the message says how to turn them on."
+    ),
+    "503": {
+        **_error(
+            "journal_behind: too many changes wait to be applied; nothing of this request "
+            "was recorded. Retry after Retry-After seconds."
+        ),
+        "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+    },
+    "507": _error(
+        "insufficient_storage: the journal cannot be written (a full disk); nothing of this "
+        "request was recorded, nothing recorded before is lost."
+    ),
+}
+_ACCEPTED = {"202": _json(_ref("Task"), "The change is durable; the task says what became of it.")}
+
+
+def _write(summary: str, op_id: str, params: list[dict], body: dict | None, errors: dict) -> dict:
+    """One write operation: 202 with the task, or a documented error."""
+    op = {
+        "operationId": op_id,
+        "summary": summary,
+        "parameters": [*params, _WAIT_PARAM],
+        # No ``security`` requirement, as for /api/stats: with no key set on the server the
+        # answer is 403 whatever is sent, where a declared scheme says 401. The schemes are
+        # listed under components for clients and documentation.
+        "responses": dict(
+            sorted({**COMMON_ERRORS, **_WRITE_ERRORS, **errors, **_ACCEPTED}.items())
+        ),
+    }
+    op["responses"].pop("200", None)
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": body}
+    return op
+
+
+def write_paths() -> dict:
+    """The write side's paths: documents pushed and deleted, and their tasks."""
+    from searchsvc.ingest.pushed import BODY_PATTERN, DATE_PATTERN, ID_PATTERN, URL_PATTERN
+
+    fields = {
+        **_DOCUMENT_FIELDS,
+        "body": {**_DOCUMENT_FIELDS["body"], "pattern": BODY_PATTERN},
+        "url": {**_DOCUMENT_FIELDS["url"], "pattern": URL_PATTERN},
+        "date": {**_DOCUMENT_FIELDS["date"], "pattern": DATE_PATTERN},
+    }
+    id_schema = {**_ID_SCHEMA, "pattern": ID_PATTERN}
+    new_document = {**WRITE_SCHEMAS["NewDocument"], "properties": fields}
+    id_param = {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "description": "The document's id (no control character, no space at either end).",
+        "schema": id_schema,
+    }
+    bad_body = {
+        "400": _error(
+            "bad_request: malformed JSON (the message names the line and column), a document "
+            "refused (the message says why), or a bad parameter."
+        ),
+        "413": _error(
+            f"payload_too_large: over {MAX_PUSH_BYTES:,} bytes or {MAX_PUSH_DOCUMENTS:,} documents."
+        ),
+    }
+    # Any item is taken: a document that breaks BatchDocument is refused alone, listed in
+    # the task with its reason, and the others applied (the request is still 202).
+    batch = {
+        "type": "array",
+        "items": {
+            "description": "A document: the fields of putDocument's body, with its id "
+            "(a string as in the address, or a whole number); refused alone otherwise."
+        },
+        "minItems": 1,
+    }
+    batch["maxItems"] = MAX_PUSH_DOCUMENTS
+    task_id = {
+        "name": "task_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    }
+    task_ok = _json(_ref("Task"), "The task as it stands (or once finished, with wait).")
+    return {
+        "/api/documents/{id}": {
+            "put": _write(
+                "Put one document under this id (replacing it). Needs the admin key.",
+                "putDocument",
+                [id_param],
+                {"application/json": {"schema": new_document}},
+                bad_body,
+            ),
+            "delete": _write(
+                "Delete the document of this id (none: no error). Needs the admin key.",
+                "deleteDocument",
+                [id_param],
+                None,
+                {"400": _error("bad_request: the id or a parameter is invalid.")},
+            ),
+        },
+        "/api/documents": {
+            "post": _write(
+                "Put many documents: a JSON array, or NDJSON (one document a line). Needs the "
+                "admin key. Documents refused are listed in the task; the others are applied.",
+                "pushDocuments",
+                [],
+                {
+                    "application/json": {"schema": batch},
+                    "application/x-ndjson": {"schema": {"type": "string"}},
+                },
+                {**bad_body, "415": _error("unsupported_media_type: neither JSON nor NDJSON.")},
+            )
+        },
+        "/api/tasks/{task_id}": {
+            "get": {
+                "operationId": "getTask",
+                "summary": "What became of a write. Needs the admin key.",
+                "parameters": [task_id, _WAIT_PARAM],
+                "responses": dict(
+                    sorted(
+                        {
+                            **COMMON_ERRORS,
+                            **{k: v for k, v in _WRITE_ERRORS.items() if k in ("401", "403")},
+                            "400": _error("bad_request: wait is not a number from 0 to 30."),
+                            "404": _error("No task has this id (finished ones are pruned)."),
+                            "200": task_ok,
+                        }.items()
+                    )
+                ),
+            }
+        },
     }

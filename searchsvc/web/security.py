@@ -32,6 +32,7 @@ from searchsvc.settings import (
     HEAVY_IN_FLIGHT,
     HEAVY_QUEUED,
     MAX_IN_FLIGHT,
+    MAX_PUSH_BYTES,
     MAX_QUEUED,
     QUEUE_WAIT_S,
 )
@@ -69,8 +70,13 @@ HEADER_ITEMS = tuple(HEADERS.items())
 
 
 # Cheap endpoints never held back (and unknown addresses, endpoint None: a 404 costs nothing).
+# The document writes and their tasks neither: they hold the admin key, the journal bounds
+# them (503 when behind), and a write that waits (``wait=``) must not hold a search's turn.
+PUSH_ENDPOINTS = frozenset({"documents.put_document", "documents.post_documents"})
 UNLIMITED_ENDPOINTS = frozenset(
     {"health.healthz", "static", "api.openapi", "metrics.metrics", "theme", "embed.searchbox"}
+    | PUSH_ENDPOINTS
+    | {"documents.delete_document", "documents.task"}
 )
 
 _LIMITER_KEY = "searchsvc.limiter"
@@ -369,7 +375,8 @@ def _request_hook(app: Flask) -> Callable[[], None]:
             abort(414)
         if max_body is not None:
             length = request.content_length
-            if length is not None and length > max_body:
+            limit = MAX_PUSH_BYTES if request.endpoint in PUSH_ENDPOINTS else max_body
+            if length is not None and length > limit:
                 abort(413)
         if limiter is None:
             return

@@ -10,13 +10,18 @@ import contextlib
 import glob
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import gunicorn.http.wsgi
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 
 from searchsvc import settings
 from searchsvc.web import security
@@ -55,6 +60,108 @@ class Service(BaseApplication):
         from searchsvc.web import create_app
 
         return create_app(self.app_config)
+
+    def run(self) -> None:
+        """gunicorn's master, which also keeps the journal's writer running (see
+        :class:`JournalWriterProcess`)."""
+        arbiter = _Arbiter(self)
+        arbiter.writer = JournalWriterProcess(self.app_config["INDEX_DIR"], arbiter.log)
+        try:
+            arbiter.run()
+        except RuntimeError as e:
+            print(f"\nError: {e}\n", file=sys.stderr)
+            sys.exit(1)
+
+
+class JournalWriterProcess:
+    """The process applying the index's journal of pushed documents
+    (``python -m searchsvc.ingest.writer``), run by the server's master beside its workers.
+
+    A process of its own: a worker's crash or restart does not stop it, and the master's
+    loop never waits for a batch. It runs once the index folder holds a journal (something
+    was pushed) and only where the folder can be written: a replica serving a read-only copy
+    never starts one. The master looks at it at every turn of its loop (at least once a
+    second): one that died is logged in one line and started again, after a delay that grows
+    while it keeps dying young. It dies with the master (Linux's parent-death signal).
+    """
+
+    def __init__(self, index_dir: str | os.PathLike, log):
+        self.root = Path(index_dir)
+        self.log = log
+        self.proc: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.next_start = 0.0
+        self.delay = settings.WRITER_RESTART_S[0]
+        self.stopping = False
+
+    def wanted(self) -> bool:
+        """Whether this server should run a writer: the folder has a journal and is writable."""
+        from searchsvc.ingest import journal
+
+        return journal.exists(self.root) and os.access(self.root, os.W_OK)
+
+    def watch(self) -> None:
+        """Start the writer if it is wanted and not running; notice one that died."""
+        if self.stopping:
+            return
+        if self.proc is not None and self.proc.poll() is not None:
+            code = self.proc.returncode
+            how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+            low, high = settings.WRITER_RESTART_S
+            young = time.monotonic() - self.started_at < 60
+            self.delay = min(high, self.delay * 2) if young else low
+            self.log.warning(
+                "journal writer (pid %s) died (%s); restarting it in %.0f s",
+                self.proc.pid,
+                how,
+                self.delay,
+            )
+            self.proc = None
+            self.next_start = time.monotonic() + self.delay
+        if self.proc is None and time.monotonic() >= self.next_start and self.wanted():
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "searchsvc.ingest.writer", str(self.root), str(os.getpid())]
+            )
+            self.started_at = time.monotonic()
+            self.log.info("journal writer started (pid %s)", self.proc.pid)
+
+    def reap(self) -> None:
+        """Collect the writer's exit status before gunicorn's reaping of any child does."""
+        if self.proc is not None:
+            self.proc.poll()
+
+    def stop(self) -> None:
+        """Stop the writer: SIGTERM (it ends after its batch), SIGKILL after
+        :data:`~searchsvc.settings.WRITER_STOP_S` (what it had not published waits in the
+        journal for the next one)."""
+        self.stopping = True
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=settings.WRITER_STOP_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+class _Arbiter(Arbiter):
+    """gunicorn's master, looking after the journal writer at each turn of its loop."""
+
+    writer: JournalWriterProcess
+
+    def manage_workers(self) -> None:
+        super().manage_workers()
+        self.writer.watch()
+
+    def reap_workers(self) -> None:
+        self.writer.reap()
+        super().reap_workers()
+
+    def stop(self, graceful: bool = True) -> None:
+        super().stop(graceful)
+        self.writer.stop()
 
 
 def post_worker_init(worker) -> None:

@@ -182,7 +182,7 @@ class ThreadWorker(gthread.ThreadWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         cfg = self.cfg
-        self.limits = Limits.of(cfg, settings.MAX_BODY_BYTES)
+        self.limits = Limits.of(cfg, settings.MAX_BODY_BYTES, settings.MAX_PUSH_BYTES)
         # TLS, HTTP/2, the PROXY protocol and uwsgi put other bytes before (or instead of) an
         # HTTP/1 request: those connections take gunicorn's own path. `serve` uses none.
         self.buffering = not (

@@ -274,7 +274,8 @@ def test_healthz_and_search_say_upgrade_for_an_index_of_a_newer_version(make_app
 
 
 @pytest.mark.parametrize(
-    "path", ["/api/search", "/api/documents/x", "/api/suggest", "/api/openapi.json", "/healthz"]
+    "path",
+    ["/api/search", "/api/documents/x/similar", "/api/suggest", "/api/openapi.json", "/healthz"],
 )
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
 def test_other_methods_are_json_405(client, path, method):

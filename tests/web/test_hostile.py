@@ -277,17 +277,29 @@ def test_debug_mode_can_never_be_switched_on_in_serve(monkeypatch, hostile_index
     assert b"secret detail" not in r.data and b"Traceback" not in r.data
 
 
-def test_no_endpoint_changes_state(app):
-    """Nothing but GET/HEAD/OPTIONS: an endpoint that changes state must also require a token
-    from the environment, and this test must then check it is refused without one."""
+# The only endpoints that change state: documents pushed over HTTP, behind the admin key.
+WRITES = {("POST", "/api/documents"), ("PUT", "/api/documents/x"), ("DELETE", "/api/documents/x")}
+
+
+@pytest.mark.parametrize("key", [None, "an-admin-key-of-the-server-0123"])
+def test_no_endpoint_changes_state_without_the_admin_key(app, key):
+    """Nothing but GET/HEAD/OPTIONS, except the document writes, which need the admin key:
+    off (403) while none is set, 401 without it once one is."""
+    app.config["ADMIN_KEY"] = key
+    writes = set()
     for rule in app.url_map.iter_rules():
-        assert rule.methods <= {"GET", "HEAD", "OPTIONS"}, rule.rule
+        url = re.sub(r"<[^>]+>", "x", re.sub(r"<int:[^>]+>", "1", rule.rule))
+        writes |= {(m, url) for m in rule.methods - {"GET", "HEAD", "OPTIONS"}}
+    assert writes == WRITES
     client = app.test_client()
     for rule in app.url_map.iter_rules():
-        url = re.sub(r"<[^>]+>", "x", rule.rule)
+        url = re.sub(r"<[^>]+>", "x", re.sub(r"<int:[^>]+>", "1", rule.rule))
         for method in ("POST", "PUT", "PATCH", "DELETE"):
-            with client.open(url, method=method, data=b"{}") as r:
-                assert r.status_code == 405, (method, url)
+            with client.open(url, method=method, json=[{"id": "a", "body": "b"}]) as r:
+                if (method, url) in WRITES:
+                    assert r.status_code == (401 if key else 403), (method, url)
+                else:
+                    assert r.status_code == 405, (method, url)
 
 
 @pytest.mark.parametrize(

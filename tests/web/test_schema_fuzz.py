@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from searchsvc.testing import start_server
+from searchsvc.testing import serve_command, start_server
 
 ROOT = Path(__file__).resolve().parents[2]
 ST = Path(sys.executable).with_name("st")
@@ -21,11 +21,23 @@ ST = Path(sys.executable).with_name("st")
 pytestmark = pytest.mark.slow
 
 
+KEY = "fuzz-admin-key-0123456789"
+
+
+# Without keys (writes answer 403), and with an admin and a search key (writes journaled and
+# applied, every read asking for a key), the admin key sent with every request.
 @pytest.mark.skipif(not ST.exists(), reason="schemathesis is installed by the dev extra")
-def test_the_api_keeps_every_promise_of_its_openapi_document(seed_index, tmp_path):
+@pytest.mark.parametrize("keys", [False, True], ids=["no keys", "keys"])
+def test_the_api_keeps_every_promise_of_its_openapi_document(seed_index, tmp_path, keys):
     index = tmp_path / "index"
     shutil.copytree(seed_index, index)
-    with start_server(index, tmp_path / "server.log", workers=1) as server:
+    env = [f"SEARCHSVC_ADMIN_KEY={KEY}", f"SEARCHSVC_SEARCH_KEY={KEY}-search"] if keys else []
+    auth = ["--header", f"Authorization: Bearer {KEY}"] if keys else []
+    with start_server(
+        index,
+        tmp_path / "server.log",
+        command=lambda port: ["env", *env, *serve_command(port, index, 1)],
+    ) as server:
         run = subprocess.run(
             [
                 str(ST),
@@ -42,6 +54,7 @@ def test_the_api_keeps_every_promise_of_its_openapi_document(seed_index, tmp_pat
                 "23",
                 "--report-dir",
                 str(tmp_path / "report"),
+                *auth,
             ],
             capture_output=True,
             text=True,

@@ -454,6 +454,21 @@ def test_the_framer_refuses_what_is_over_the_limits_at_once(request_bytes, statu
     assert (verdict.state, verdict.status) == (REFUSE, status)
 
 
+@pytest.mark.parametrize("method", [b"GET", b"HEAD"])
+def test_a_get_with_a_body_on_the_documents_collection_reaches_the_app(method):
+    # /api/documents answers POST only: the app's 405 (with Allow) is the exact answer, so the
+    # framer reads the body whole and hands the request over instead of refusing it.
+    request = method + b" /base/api/documents?x=1 HTTP/1.1\r\nContent-Length: 2\r\n\r\n"
+    framer = Framer(LIMITS)
+    assert framer.check(request).state == WAIT
+    assert framer.check(request + b"{}").state == READY
+    document = method + b" /api/documents/a HTTP/1.1\r\nContent-Length: 2\r\n\r\n"
+    assert (Framer(LIMITS).check(document).state, Framer(LIMITS).check(document).status) == (
+        REFUSE,
+        400,
+    )
+
+
 @pytest.mark.parametrize(
     "request_bytes",
     [

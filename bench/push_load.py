@@ -1,0 +1,247 @@
+"""Documents pushed over HTTP while people search (issue 25's first target).
+
+A copy of the bench index (``--index``, never written to: copied under /tmp), a fresh
+``searchsvc serve`` (gunicorn, serve's default 2 workers) with an admin key, then:
+
+1. idle: ``--clients`` search clients (one keep-alive connection each, distinct bench queries)
+   for ``--seconds``: search p50/p99;
+2. pushing: the same clients for the same time while one client pushes ``--rate`` documents a
+   second in batches of ``--batch`` (``POST /api/documents``, bench corpus texts under new ids,
+   each with a word of its own); each batch's task is polled (``GET /api/tasks/<id>``) from
+   its 202 until it is ``succeeded``, and its first document is then searched by its own word.
+
+Printed: search p50/p99 idle and while pushing and their ratio (target ≤ 2×); documents
+pushed and their rate; time from each 202 to the batch being searchable, p50/p99/max
+(targets p50 ≤ 1 s, worst ≤ 3 s); 503s (back-pressure) and other errors. Load goes to
+127.0.0.1 only; the server is stopped by its process id.
+
+Usage: ``.venv/bin/python bench/push_load.py [--index /work/bench-index] [--clients 8]
+[--seconds 30] [--rate 1000] [--batch 100]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import http.client
+import itertools
+import json
+import shutil
+import tempfile
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+from common import load_queries, percentile
+
+from searchsvc.testing import HOST, serve_command, start_server
+
+KEY = "bench-push-admin-key-0123456789"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+CORPUS = Path("/work/shared/bench/frdocs.jsonl.gz")
+QUERIES = Path("/work/shared/bench/queries.txt")
+
+
+def own_word(n: int) -> str:
+    """A word no document holds: letters only (the analyzer keeps it whole), one per n."""
+    letters = []
+    for _ in range(6):
+        n, r = divmod(n, 26)
+        letters.append(chr(ord("a") + r))
+    return "qzx" + "".join(letters)
+
+
+def searchers(port: int, queries: list[str], clients: int, seconds: float) -> dict:
+    """``clients`` threads searching for ``seconds``: latencies of the 200s, other statuses."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+    counter = itertools.count()
+
+    def client() -> None:
+        conn = http.client.HTTPConnection(HOST, port, timeout=30)
+        mine, seen = [], {}
+        while time.monotonic() < deadline:
+            q = queries[next(counter) % len(queries)]
+            path = "/api/search?" + urllib.parse.urlencode({"q": q, "per_page": 10})
+            t = time.perf_counter()
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status == 200:
+                mine.append(time.perf_counter() - t)
+            else:
+                seen[resp.status] = seen.get(resp.status, 0) + 1
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+            for k, v in seen.items():
+                statuses[k] = statuses.get(k, 0) + v
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {"latencies": latencies, "statuses": statuses, "seconds": seconds}
+
+
+def pusher(port: int, docs: list[dict], rate: float, batch: int, seconds: float, out: dict):
+    """Push batches at ``rate`` documents a second for ``seconds``; for each batch, the time
+    from its 202 to its task succeeded and its first document found by its own word."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=60)
+    visible: list[float] = []
+    statuses: dict[int, int] = {}
+    missing = 0
+    pending: list[tuple[int, float, str]] = []  # task id, time of the 202, its word
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def watcher() -> None:
+        nonlocal missing
+        wconn = http.client.HTTPConnection(HOST, port, timeout=60)
+        while not (done.is_set() and not pending):
+            with lock:
+                current = list(pending)
+            for task_id, at, word in current:
+                try:
+                    wconn.request("GET", f"/api/tasks/{task_id}", headers=AUTH)
+                    task = json.loads(wconn.getresponse().read())
+                    if task.get("status") not in ("succeeded", "failed"):
+                        continue
+                    wconn.request("GET", "/api/search?" + urllib.parse.urlencode({"q": word}))
+                    found = json.loads(wconn.getresponse().read())
+                except (OSError, http.client.HTTPException):  # a closed keep-alive: again
+                    wconn.close()
+                    wconn = http.client.HTTPConnection(HOST, port, timeout=60)
+                    continue
+                with lock:
+                    pending.remove((task_id, at, word))
+                    if found.get("total", 0) >= 1:
+                        visible.append(time.perf_counter() - at)
+                    else:
+                        missing += 1
+            time.sleep(0.02)
+        wconn.close()
+
+    watch = threading.Thread(target=watcher)
+    watch.start()
+    interval = batch / rate
+    start = time.perf_counter()
+    sent = 0
+    n = 0
+    while time.perf_counter() - start < seconds:
+        due = start + (sent // batch) * interval
+        pause = due - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        chunk = []
+        for _ in range(batch):
+            base = docs[n % len(docs)]
+            word = own_word(n)
+            chunk.append(
+                {"id": f"push-{n}", "title": base["title"], "body": f"{word} {base['body']}"}
+            )
+            n += 1
+        body = json.dumps(chunk).encode()
+        conn.request("POST", "/api/documents", body, {**AUTH, "Content-Type": "application/json"})
+        resp = conn.getresponse()
+        task = json.loads(resp.read())
+        now = time.perf_counter()
+        statuses[resp.status] = statuses.get(resp.status, 0) + 1
+        if resp.status == 202:
+            with lock:
+                pending.append((task["id"], now, chunk[0]["body"].split()[0]))
+        sent += batch
+    elapsed = time.perf_counter() - start
+    done.set()
+    watch.join(timeout=180)  # the batches still waiting to be applied
+    conn.close()
+    out.update(
+        visible=visible,
+        statuses=statuses,
+        missing=missing,
+        sent=sent,
+        elapsed=elapsed,
+        pending=len(pending),
+    )
+
+
+def summary(label: str, run: dict) -> str:
+    lat = run["latencies"]
+    return (
+        f"{label}: {len(lat)} searches ({len(lat) / run['seconds']:.0f}/s), "
+        f"p50 {percentile(lat, 50) * 1000:.1f} ms, p99 {percentile(lat, 99) * 1000:.1f} ms, "
+        f"other statuses {run['statuses'] or 'none'}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--index", type=Path, default=Path("/work/bench-index"))
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--rate", type=float, default=1000.0)
+    parser.add_argument("--batch", type=int, default=100)
+    args = parser.parse_args()
+
+    queries = load_queries(QUERIES)
+    with gzip.open(CORPUS, "rt", encoding="utf-8") as fh:
+        docs = [json.loads(line) for _, line in zip(range(5000), fh, strict=False)]
+    scratch = Path(tempfile.mkdtemp(prefix="push-bench-"))
+    index = scratch / "index"
+    shutil.copytree(args.index, index, symlinks=True)  # cp -a: the bench index is never written
+    env = [f"SEARCHSVC_ADMIN_KEY={KEY}", "SEARCHSVC_ANALYTICS=off"]
+    try:
+        with start_server(
+            index,
+            scratch / "serve.log",
+            command=lambda port: ["env", *env, *serve_command(port, index)],
+            timeout=120,
+        ) as server:
+            port = server.port
+            # The journal and its writer start with the first write: one small batch first.
+            conn = http.client.HTTPConnection(HOST, port, timeout=60)
+            conn.request(
+                "POST",
+                "/api/documents?wait=30",
+                json.dumps([{"id": "push-warm", "body": "échauffement"}]).encode(),
+                {**AUTH, "Content-Type": "application/json"},
+            )
+            first = json.loads(conn.getresponse().read())
+            conn.close()
+            print(f"first write: task {first['id']} {first['status']}")
+            searchers(port, queries, args.clients, 5)  # warm-up
+            idle = searchers(port, queries[::-1], args.clients, args.seconds)
+            pushed: dict = {}
+            push = threading.Thread(
+                target=pusher,
+                args=(port, docs, args.rate, args.batch, args.seconds, pushed),
+            )
+            push.start()
+            busy = searchers(port, queries, args.clients, args.seconds)
+            push.join()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    print(summary("idle", idle))
+    print(summary("while pushing", busy))
+    ratio = percentile(busy["latencies"], 99) / percentile(idle["latencies"], 99)
+    print(f"search p99 while pushing / idle: {ratio:.2f}x (target <= 2x)")
+    vis = pushed["visible"]
+    print(
+        f"pushed {pushed['sent']} documents in {pushed['elapsed']:.1f} s "
+        f"({pushed['sent'] / pushed['elapsed']:.0f}/s), answers {pushed['statuses']}"
+    )
+    print(
+        f"202 -> searchable ({len(vis)} batches): p50 {percentile(vis, 50):.2f} s, "
+        f"p99 {percentile(vis, 99):.2f} s, max {max(vis, default=float('nan')):.2f} s "
+        f"(targets p50 <= 1 s, worst <= 3 s); not found once succeeded: {pushed['missing']}, "
+        f"never seen within 180 s of the end: {pushed['pending']}"
+    )
+
+
+if __name__ == "__main__":
+    main()

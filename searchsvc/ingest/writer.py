@@ -1,0 +1,226 @@
+"""The one writer of an index's journal: applies pushed changes in batches, a generation each.
+
+:class:`JournalWriter` loops: as soon as changes wait (it looks every
+:data:`~searchsvc.settings.WRITER_POLL_S`), it takes the index's write lock without waiting
+(``searchsvc index`` holding it: the changes wait in the journal, the writer tries again), and
+applies everything that waits, within the batch bounds, as one new generation made like an
+incremental ``searchsvc index`` run's (:func:`searchsvc.ingest.indexer.write_pushed`). The steps
+of a batch, each durable before the next:
+
+1. decide each change (applied, or refused: an id the corpus folder owns) and record it;
+2. publish the generation, whose metadata names the journal and its last change;
+3. mark the batch applied in the journal (the pushed documents and tasks take it).
+
+A crash between 2 and 3 is settled by :meth:`Journal.recover` at the next batch (or
+``searchsvc index`` run): the live generation holds the batch, so it is marked, not written
+again. A crash before 2 leaves the batch waiting, to be decided again. A failure (a full
+disk) leaves the live generation as it was and the batch waiting; it is tried again later.
+
+Under ``searchsvc serve`` it runs in a process of its own (``python -m
+searchsvc.ingest.writer INDEX``), started, watched and stopped by the server's master
+(:mod:`searchsvc.web.serve`); it dies with that master.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from whoosh import index as whoosh_index
+
+from searchsvc import errors
+from searchsvc.index import storage
+from searchsvc.ingest import indexer
+from searchsvc.ingest.journal import APPLIED, PUT, Journal, Waiting
+from searchsvc.settings import (
+    WRITER_MAX_BATCH_BYTES,
+    WRITER_MAX_BATCH_CHANGES,
+    WRITER_POLL_S,
+    WRITER_RETRY_S,
+)
+
+log = logging.getLogger("searchsvc.writer")
+
+# Why a change to an id of the corpus folder is refused (the first origin of an id owns it).
+OWNED_BY_CORPUS = "the id belongs to a document of the corpus folder; change its file instead"
+
+
+@dataclass
+class Batch:
+    """What one batch did: changes applied and refused, the generation published."""
+
+    applied: int = 0
+    refused: int = 0
+    generation: str = ""
+    seconds: float = 0.0
+    # Changes found already in the live generation and only marked (after a crash).
+    recovered: int = 0
+
+
+class JournalWriter:
+    """Applies the journal of the index in ``root`` (see the module's docstring)."""
+
+    def __init__(self, root: str | os.PathLike, *, limitmb: int = 128):
+        self.root = Path(root)
+        self.journal = Journal(self.root)
+        self.limitmb = limitmb
+        self._verifier = storage.Verifier()
+
+    def close(self) -> None:
+        self.journal.close()
+
+    def apply_once(self, wait: bool = False) -> Batch | None:
+        """Apply one batch of what waits; None when nothing waits. Raises
+        :class:`~searchsvc.errors.IndexBusyError` when ``searchsvc index`` holds the lock (and
+        ``wait`` is false), :class:`~searchsvc.errors.IndexStateError` or
+        :class:`~searchsvc.errors.JournalError` when the batch cannot be written: the live
+        generation is then untouched and the batch still waits."""
+        if not self.journal.waiting():
+            return None
+        started = time.monotonic()
+        with storage.write_lock(self.root, wait=wait):
+            storage.refuse_newer(self.root)
+            storage.collect_garbage(self.root)
+            storage.discard_unpublished(self.root)
+            live = storage.current(self.root)
+            batch = Batch()
+            batch.recovered = self.journal.recover(live.meta.get("journal"))
+            waiting = self.journal.next_batch(WRITER_MAX_BATCH_CHANGES, WRITER_MAX_BATCH_BYTES)
+            if not waiting:
+                return batch if batch.recovered else None
+            # Only a whole live generation is built on (hashing each file once per process).
+            self._verifier.check(live)
+            outcomes, puts, deletes, new = self._decide(live, waiting)
+            self.journal.decide(outcomes)
+            mark = {"id": self.journal.id, "seq": waiting[-1].seq}
+            if puts or deletes:
+                batch.generation = indexer.write_pushed(
+                    self.root, live, puts, deletes, new, mark, self.limitmb
+                )
+            else:  # nothing to write (refused, deletions of unknown ids): no generation
+                batch.generation = live.name
+            self.journal.finish(mark["seq"])
+            batch.applied = sum(1 for o in outcomes.values() if o == APPLIED)
+            batch.refused = len(outcomes) - batch.applied
+        batch.seconds = time.monotonic() - started
+        return batch
+
+    def _decide(
+        self, live: storage.Generation, waiting: list[Waiting]
+    ) -> tuple[dict[int, str], list[indexer.Document], list[str], int]:
+        """Each change's outcome, in order (the last write to an id wins), and what the
+        generation must write: the documents put, the ids deleted, how many puts are new."""
+        pushed = self.journal.pushed_ids()
+        ids = {w.doc_id for w in waiting}
+        with contextlib.closing(whoosh_index.open_dir(live.path)) as ix, ix.searcher() as s:
+            in_live = {doc_id for doc_id in ids if s.document_number(id=doc_id) is not None}
+        present = set(in_live)  # as the batch goes
+        mine = {doc_id for doc_id in ids if doc_id in pushed}
+        outcomes: dict[int, str] = {}
+        last: dict[str, Waiting] = {}
+        for w in waiting:
+            if w.doc_id in present and w.doc_id not in mine:
+                outcomes[w.seq] = OWNED_BY_CORPUS
+                continue
+            outcomes[w.seq] = APPLIED
+            last[w.doc_id] = w
+            if w.op == PUT:
+                present.add(w.doc_id)
+                mine.add(w.doc_id)
+            else:
+                present.discard(w.doc_id)
+                mine.discard(w.doc_id)
+        puts, deletes, new = [], [], 0
+        for doc_id, w in last.items():
+            if w.op == PUT:
+                puts.append(indexer.pushed_document(doc_id, w.fields or {}))
+                new += doc_id not in in_live
+            elif doc_id in in_live:
+                deletes.append(doc_id)
+        return outcomes, puts, deletes, new
+
+    def run(self, stop: threading.Event) -> None:
+        """Apply batches until ``stop`` is set, retrying failures later (logged once per
+        kind of failure until one batch goes through)."""
+        delay = 0.0
+        told = None
+        last_prune = 0.0
+        while not stop.is_set():
+            try:
+                batch = self.apply_once()
+            except (errors.SearchsvcError, OSError) as e:
+                if isinstance(e, errors.IndexBusyError):
+                    reason = "waiting for `searchsvc index`, which holds the index's write lock"
+                else:
+                    reason = errors.describe_error(e) if isinstance(e, OSError) else str(e)
+                if reason != told:
+                    log.warning("writer: pushed changes wait: %s", reason)
+                    told = reason
+                low, high = WRITER_RETRY_S
+                delay = min(high, max(low, delay * 2))
+                stop.wait(delay)
+                continue
+            if told is not None:
+                log.info("writer: applying pushed changes again")
+                told = None
+            delay = 0.0
+            if batch is None:
+                if time.monotonic() - last_prune > 3600:
+                    with contextlib.suppress(errors.JournalError):
+                        self.journal.prune_tasks()
+                    last_prune = time.monotonic()
+                stop.wait(WRITER_POLL_S)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int | None) -> None:
+    """Ask Linux to SIGTERM this process when the server's master (pid ``parent``) dies, even
+    by SIGKILL, so that no writer outlives the server that started it. A master that died
+    before the request took effect (this process is then another's child) ends it at once."""
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The writer process: ``python -m searchsvc.ingest.writer INDEX [PARENT_PID]``, dying with
+    ``PARENT_PID`` when given; SIGTERM or SIGINT stop it after the batch in progress."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) not in (1, 2) or not (len(args) == 1 or args[1].isdigit()):
+        print("usage: python -m searchsvc.ingest.writer INDEX [PARENT_PID]", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
+    )
+    _die_with_parent(int(args[1]) if len(args) == 2 else None)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        writer = JournalWriter(args[0])
+    except errors.SearchsvcError as e:
+        log.error("writer: cannot open the journal: %s", e)
+        return 1
+    log.info("writer: applying the pushed changes of %s", args[0])
+    try:
+        writer.run(stop)
+    finally:
+        writer.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

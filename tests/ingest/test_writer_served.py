@@ -1,0 +1,152 @@
+"""The journal's writer under a real `searchsvc serve` (gunicorn): started by the master once
+something was pushed, restarted when killed, stopped with the server; and the journal and the
+writer on a full disk (a real tmpfs, as tests/test_build_faults.py does)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from searchsvc import errors
+from searchsvc.index import storage
+from searchsvc.ingest.indexer import check_index
+from searchsvc.ingest.journal import Change, Journal
+from searchsvc.ingest.writer import JournalWriter
+from searchsvc.testing import alive, build_index, child_pids, serve_command, start_server
+
+CORPUS = {"zebre.txt": "Le zèbre\n\nUn zèbre des savanes africaines.\n"}
+KEY = "k" * 24
+
+
+def put(doc_id: str, word: str) -> Change:
+    return Change("put", doc_id, {"title": "Dépêche", "body": f"Un article sur le {word}."})
+
+
+def search_ids(server, q: str) -> list[str]:
+    url = f"{server.url}/api/search?q={urllib.parse.quote(q)}"
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        return sorted(hit["id"] for hit in json.load(answer)["hits"])
+
+
+def writers(server) -> list[int]:
+    found = []
+    for pid in child_pids(server.proc.pid):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"searchsvc.ingest.writer" in cmdline:
+            found.append(pid)
+    return found
+
+
+def wait_for(predicate, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+@pytest.mark.slow
+def test_serve_runs_the_writer_restarts_it_when_killed_and_stops_it(tmp_path):
+    _corpus, index = build_index(tmp_path, CORPUS)
+    log = tmp_path / "serve.log"
+
+    def command(port: int) -> list[str]:
+        return ["env", f"SEARCHSVC_ADMIN_KEY={KEY}", *serve_command(port, index, workers=1)]
+
+    with start_server(index, log, command=command) as server:
+        assert writers(server) == []  # nothing pushed yet: no writer
+        j = Journal(index)
+        task = j.submit([put("p1", "hibou")])
+        first = wait_for(lambda: writers(server))
+        assert j.wait(task.id, timeout=30).status == "succeeded"
+        assert search_ids(server, "hibou") == ["p1"]
+        os.kill(first[0], signal.SIGKILL)
+        second = wait_for(lambda: [p for p in writers(server) if p != first[0]])
+        died = f"journal writer (pid {first[0]}) died (killed by signal 9)"
+        assert died in log.read_text()
+        task = j.submit([put("p2", "renard"), Change("delete", "p1")])
+        assert j.wait(task.id, timeout=30).status == "succeeded"
+        assert search_ids(server, "renard") == ["p2"]
+        assert search_ids(server, "hibou") == []
+    assert alive(second) == []  # stopped with the server
+    assert check_index(index).problems == []
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """Return ``mount(megabytes)``: a tmpfs of that size under tmp_path (root only)."""
+    mounted = []
+
+    def mount(megabytes: float) -> Path:
+        where = tmp_path / f"disk{len(mounted)}"
+        where.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={int(megabytes * 1024)}k", "tmpfs", str(where)],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in mounted:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill(folder: Path, leave_kb: int) -> None:
+    st = os.statvfs(folder)
+    with open(folder / "ballast", "wb") as fh:
+        fh.write(b"\0" * max(0, st.f_bavail * st.f_frsize - leave_kb * 1024))
+
+
+@pytest.mark.slow
+def test_a_full_disk_refuses_submits_and_the_writer_keeps_the_live_index(tmp_path, small_disk):
+    disk = small_disk(8)
+    _corpus, index = build_index(disk, CORPUS)
+    j = Journal(index)
+    acknowledged = j.submit([put("p1", "hibou")])
+    live = storage.current(index)
+    fill(index, leave_kb=0)
+    big = Change("put", "p2", {"title": "Gros", "body": "renard " * 200_000})
+    with pytest.raises(errors.JournalDiskFullError, match="free some disk space"):
+        j.submit([big])
+    writer = JournalWriter(index)
+    with pytest.raises(errors.SearchsvcError):
+        writer.apply_once()
+    assert storage.current_name(index) == live.name  # the live index untouched
+    assert check_index(index).problems == []
+    assert j.waiting() == 1
+    (index / "ballast").unlink()
+    writer.apply_once()
+    assert j.task(acknowledged.id).status == "succeeded"
+    assert check_index(index).problems == []
+    assert storage.current(index).meta["documents"] == 2
+
+
+@pytest.mark.slow
+def test_a_writer_whose_master_died_before_it_started_does_not_linger(tmp_path):
+    # A master killed while its writer was still starting: the writer, adopted by another
+    # process, sees its parent is not the master it was started for and ends at once.
+    _corpus, index = build_index(tmp_path, CORPUS)
+    done = subprocess.run(
+        [sys.executable, "-m", "searchsvc.ingest.writer", str(index), "1"],
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
