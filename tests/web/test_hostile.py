@@ -282,10 +282,10 @@ WRITES = {("POST", "/api/documents"), ("PUT", "/api/documents/x"), ("DELETE", "/
 
 
 @pytest.mark.parametrize("key", [None, "an-admin-key-of-the-server-0123"])
-def test_no_endpoint_changes_state_without_the_admin_key(app, key):
+def test_no_endpoint_changes_state_without_the_admin_key(app, key, monkeypatch):
     """Nothing but GET/HEAD/OPTIONS, except the document writes, which need the admin key:
     off (403) while none is set, 401 without it once one is."""
-    app.config["ADMIN_KEY"] = key
+    monkeypatch.setitem(app.config, "ADMIN_KEY", key)
     writes = set()
     for rule in app.url_map.iter_rules():
         url = re.sub(r"<[^>]+>", "x", re.sub(r"<int:[^>]+>", "1", rule.rule))
