@@ -6,9 +6,14 @@ free loopback port over an index already built (no corpus is indexed here):
 
 * ``recorded``: the generation's verification record as the indexer wrote it (the usual case);
 * ``no-record``: the record deleted first (an index copied by hand, or built by an older
-  version): the workers hash the files, once between them, and write the record.
+  version): the workers hash the files, once between them, and write the record;
+* ``no-cache``: the record kept, the spelling vocabularies' cache (``spelling.cache`` in the
+  index folder) deleted first, as for the first worker to serve a new generation: the
+  workers walk the segments' lexicons in their start-up thread, and keep what they built.
 
 It reports each worker's ``worker ready in … s`` log line (seconds and MB of index hashed),
+how long its start-up thread went on after it (``worker warmed up in … s more``: spelling
+vocabularies, titles; it runs while the first queries do) and its RSS once that is done,
 the time from launching the server to every worker ready, each worker's RSS once ready and
 after the first queries, and the latency of the first ``--first`` distinct queries of the
 bench query file, sent one at a time as soon as the server answers (over HTTP, to 127.0.0.1).
@@ -18,7 +23,7 @@ bench query file, sent one at a time as soon as the server answers (over HTTP, t
 for the figures before a change); its index must be one that code reads.
 
 Usage: ``.venv/bin/python bench/startup.py INDEX [--workers 1,2] [--repeat N] [--first 20]
-[--cases recorded,no-record] [--cold] [--code DIR] [--no-results]``
+[--cases recorded,no-record,no-cache] [--cold] [--code DIR] [--no-results]``
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import argparse
 import http.client
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,6 +47,10 @@ from searchsvc.testing import Server, free_port, serve_command
 
 READY = re.compile(r"worker ready in ([0-9.]+) s \((?:([0-9]+) MB of index hashed, )?")
 BOOTED = re.compile(r"Booting worker with pid: (\d+)")
+WARMED = re.compile(r"worker warmed up in ([0-9.]+) s more")
+# The CPU seconds a worker had used when ready (logged by newer code only): steadier than the
+# seconds on a shared machine.
+READY_CPU = re.compile(r"worker ready in .*; ([0-9.]+) s CPU since the process started")
 
 
 def first_queries(path: Path, count: int) -> list[str]:
@@ -94,11 +104,19 @@ def start(index: Path, workers: int, log: Path, code: Path | None) -> tuple[Serv
     return server, time.monotonic() - launched
 
 
+def _logs_warmed(code: Path | None) -> bool:
+    """Whether the server's code warms up in a thread after it is ready (and logs it)."""
+    source = (code or common.REPO) / "searchsvc" / "web" / "security.py"
+    return "warmed up in" in source.read_text(encoding="utf-8")
+
+
 def one_start(args: argparse.Namespace, workers: int, case: str, queries: list[str]) -> dict:
     """Start a server, measure, stop it."""
     generation = storage.current(args.index)
     if case == "no-record":
         (generation.path / storage.VERIFIED).unlink(missing_ok=True)
+    if case == "no-cache":
+        shutil.rmtree(args.index / "spelling.cache", ignore_errors=True)
     if args.cold:
         evict(generation.path)
     with tempfile.TemporaryDirectory() as tmp:
@@ -107,6 +125,7 @@ def one_start(args: argparse.Namespace, workers: int, case: str, queries: list[s
         try:
             text = log.read_text(errors="replace")
             ready = [(float(s), int(mb or -1)) for s, mb in READY.findall(text)]
+            ready_cpu = [float(c) for c in READY_CPU.findall(text)]
             pids = [int(p) for p in BOOTED.findall(text)]
             rss_ready = [common.rss_kb(p) for p in pids]
             latencies = []
@@ -116,13 +135,25 @@ def one_start(args: argparse.Namespace, workers: int, case: str, queries: list[s
                     raise SystemExit(f"{q!r} answered {status}; see {log}")
                 latencies.append(seconds)
             rss_after = [common.rss_kb(p) for p in pids]
+            # Older code warms up before it is ready, and logs no such line: "-".
+            deadline = time.monotonic() + (120 if _logs_warmed(args.code) else 0)
+            warmed = []
+            while time.monotonic() < deadline and server.proc.poll() is None:
+                warmed = [float(x) for x in WARMED.findall(log.read_text(errors="replace"))]
+                if len(warmed) >= workers:
+                    break
+                time.sleep(0.05)
+            rss_warmed = [common.rss_kb(p) for p in pids]
         finally:
             server.stop()
     return {
         "ready": ready,
         "all_ready": all_ready,
+        "ready_cpu": ready_cpu,
         "rss_ready": rss_ready,
         "rss_after": rss_after,
+        "rss_warmed": rss_warmed,
+        "warmed": warmed,
         "latencies": latencies,
     }
 
@@ -131,7 +162,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("index", type=Path, help="an index folder (it is served, never rebuilt)")
     p.add_argument("--workers", default="1,2", help="comma-separated worker counts")
-    p.add_argument("--cases", default="recorded,no-record", help="recorded, no-record")
+    p.add_argument("--cases", default="recorded,no-record", help="recorded, no-record, no-cache")
     p.add_argument("--repeat", type=int, default=3, help="starts per case (medians reported)")
     p.add_argument("--first", type=int, default=20, help="first queries timed after start")
     p.add_argument("--queries", type=Path, default=common.DEFAULT_QUERIES)
@@ -166,12 +197,17 @@ def main(argv=None) -> int:
                     case,
                     " / ".join(f"{s:.2f}" for s, _ in sorted(runs[-1]["ready"])),
                     f"{slowest:.2f} s",
+                    f"{med(max(run['ready_cpu']) for run in runs):.2f} s"
+                    if all(run["ready_cpu"] for run in runs)
+                    else "?",
                     f"{hashed:.0f} MB"
                     if all(mb >= 0 for run in runs for _, mb in run["ready"])
                     else "?",
                     f"{med(run['all_ready'] for run in runs):.2f} s",
                     f"{max(max(run['rss_ready']) for run in runs) / 1024:.0f} MB",
                     f"{max(max(run['rss_after']) for run in runs) / 1024:.0f} MB",
+                    " / ".join(f"{s:.2f}" for s in sorted(runs[-1]["warmed"])) or "-",
+                    f"{max(max(run['rss_warmed']) for run in runs) / 1024:.0f} MB",
                     f"{med(run['latencies'][0] for run in runs) * 1000:.0f} ms",
                     f"{common.percentile(lat, 50) * 1000:.1f} ms",
                     f"{max(lat) * 1000:.0f} ms",
@@ -182,10 +218,13 @@ def main(argv=None) -> int:
         "case",
         "ready (each, last run)",
         "slowest ready",
+        "CPU at ready",
         "hashed (all workers)",
         "launch → all ready",
         "RSS ready",
         f"RSS after {len(queries)} q.",
+        "warmed up after (s, last run)",
+        "RSS warmed",
         "1st query",
         f"first {len(queries)} p50",
         "max",

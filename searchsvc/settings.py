@@ -588,6 +588,10 @@ MAX_WORD_CHARS = 25
 # Segments whose words (by field and first letter) the process keeps: a segment's words never
 # change, so they outlive the reader that read them (a commit leaves most segments as they were).
 VOCABULARIES_KEPT = 32
+# Words a served worker's start-up thread reads from a segment's lexicon between two turns of
+# the searcher, when no cached vocabulary exists (spelling.build_steps): about 2 µs a word,
+# so a search arriving meanwhile waits a few milliseconds at most.
+WALK_STEP = 2_000
 
 # -- synonyms (searchsvc.query.synonyms) -----------------------------------------------------
 

@@ -233,7 +233,7 @@ def test_warm_up_runs_one_request_of_each_kind(make_app, seed_index):
     assert set(done.statuses.values()) == {200}
     assert done.read_bytes > 0
     assert "searchsvc.engine" in app.extensions  # the index is open
-    assert re.fullmatch(r"worker ready in .* requests: 200\)", done.summary())
+    assert re.fullmatch(r"worker ready in .* requests: 200; .* s CPU .*\)", done.summary())
 
 
 def test_warm_up_without_an_index_does_not_stop_the_worker(make_app, tmp_path):
