@@ -2,12 +2,14 @@
 
 Whoosh scores a query a document at a time through a tree of matchers: for a word query on
 the bench index that is tens of thousands of Python calls per search. Here each segment's
-answer to a node of the query is two arrays as long as the segment (which documents match,
-and their scores): a term scatters its postings' BM25F scores into them, ``And`` multiplies
-the masks and adds the scores in the order Whoosh would, ``Or`` adds, ``AndNot`` masks out; a
+answer to a node of the query is two arrays: the sorted numbers of the documents it matches
+(within the documents the node is asked about) and their BM25F scores, so that the work
+follows the postings read and not the segment's size. A term looks its postings up; ``And``
+evaluates its rarest part first and each other part only on the documents still matching,
+adding the scores in the order Whoosh would; ``Or`` merges and adds; ``AndNot`` removes; a
 union with Whoosh's coordination bonus (relaxed queries) also counts, per document, the term
-matchers that stand on it (one ``bincount`` over their postings).
-The scores are Whoosh's own, to the last bit (same formula, same order of additions).
+matchers that stand on it. The scores are Whoosh's own, to the last bit (same formula, same
+order of additions). A count, or the sort by date, finds the matches without scoring them.
 
 Positions are read only where they decide something. A quoted phrase filters documents, so
 its positions are read for every document that has all its words; the proximity bonus (a
@@ -102,7 +104,8 @@ def run(
     would; past ``deadline`` (``time.monotonic()``) Whoosh's ``TimeLimit`` is raised. With
     ``depth``, only the best ``depth`` documents are sure to have their exact scores (the
     proximity bonus is worked out for those only); the others keep a lower score. Depth 0
-    is for counting: the matches alone.
+    is for counting and for the sort by date: the matches alone, found without scoring them
+    (their scores are all 0).
     """
     top = searcher.get_parent()
     core, excluded = q, []
@@ -116,24 +119,25 @@ def run(
     segments = []
     for leaf, offset in searcher.leaf_searchers():
         segment = _Segment(top, leaf.reader(), offset, deadline, allowed)
-        if not segment.scope.any():
+        if segment.scope is not None and not len(segment.scope.ids):
             continue
-        mask, scores = segment.evaluate(core, segment.scope)
-        mask &= segment.scope
+        if depth == 0:  # the matches alone: found without scoring them
+            ids = segment._matching(core, segment.scope)
+            scores = np.zeros(len(ids))
+        else:
+            ids, scores = segment.evaluate(core, segment.scope)
         for q_not in excluded:
-            if mask.any():
-                mask &= ~segment.evaluate(q_not, mask)[0]
-        segments.append((segment, mask, scores))
+            if len(ids):
+                out = segment._matching(q_not, _Scope(ids, segment.n))
+                keep = ~_found_in(ids, out)
+                ids, scores = ids[keep], scores[keep]
+        segments.append((segment, ids, scores))
     if near is not None:
         _add_bonus(near, segments, depth)
-    docs, values = [], []
-    for segment, mask, scores in segments:
-        local = np.flatnonzero(mask)
-        docs.append(local + segment.offset)
-        values.append(scores[local])
+    docs = [ids.astype(np.intp) + segment.offset for segment, ids, _scores in segments]
     if not docs:
         return Matches(np.zeros(0, np.intp), np.zeros(0))
-    return Matches(np.concatenate(docs), np.concatenate(values))
+    return Matches(np.concatenate(docs), np.concatenate([s for _g, _i, s in segments]))
 
 
 def _is_bonus(q: wq.Query) -> bool:
@@ -149,29 +153,114 @@ def _add_bonus(near: wq.Query, segments: list, depth: int) -> None:
     with it: the bonus's upper bound is its words' scores (what it adds when the words do
     stand close), so a document whose score plus that bound stays under the ``depth``-th
     best score without any bonus cannot be among the best ``depth``."""
+    if sum(len(ids) for _segment, ids, _scores in segments) <= depth:
+        # Every match is among the best ``depth``: no bound to work out first.
+        for segment, ids, scores in segments:
+            if len(ids):
+                bonus_ids, bonus = segment.evaluate(near, _Scope(ids, segment.n))
+                scores[np.searchsorted(ids, bonus_ids)] += bonus
+        return
     bounds = []
-    for segment, mask, _scores in segments:
+    for segment, ids, _scores in segments:
         with segment.bounding():
-            bounds.append(segment.evaluate(near, mask) if mask.any() else None)
-    matched = [scores[mask] for _segment, mask, scores in segments]
+            bounds.append(segment.evaluate(near, _Scope(ids, segment.n)) if len(ids) else None)
+    matched = [scores for _segment, _ids, scores in segments]
     everything = np.concatenate(matched) if matched else np.zeros(0)
     if len(everything) > depth:
         kth = np.partition(everything, len(everything) - depth)[len(everything) - depth]
     else:
         kth = -np.inf
-    for (segment, mask, scores), bound in zip(segments, bounds, strict=True):
-        if bound is None:
+    for (segment, ids, scores), bound in zip(segments, bounds, strict=True):
+        if bound is None or not len(bound[0]):
             continue
-        bound_mask, bound_scores = bound
-        candidates = mask & bound_mask & (scores + bound_scores >= kth)
-        if candidates.any():
-            bonus_mask, bonus = segment.evaluate(near, candidates)
-            np.add(scores, bonus, out=scores, where=bonus_mask & candidates)
+        bound_ids, bound_scores = bound
+        at = np.searchsorted(ids, bound_ids)
+        candidates = bound_ids[scores[at] + bound_scores >= kth]
+        if len(candidates):
+            bonus_ids, bonus = segment.evaluate(near, _Scope(candidates, segment.n))
+            scores[np.searchsorted(ids, bonus_ids)] += bonus
+
+
+class _Scope:
+    """The documents of a segment an evaluation is limited to: their sorted numbers, and
+    (made on first use) a mask as long as the segment, for looking up many documents."""
+
+    __slots__ = ("_mask", "ids", "n")
+
+    def __init__(self, ids: np.ndarray, n: int, mask: np.ndarray | None = None):
+        self.ids = ids
+        self.n = n
+        self._mask = mask
+
+    @property
+    def mask(self) -> np.ndarray:
+        if self._mask is None:
+            self._mask = np.zeros(self.n, bool)
+            self._mask[self.ids] = True
+        return self._mask
+
+    def within(self, ids: np.ndarray) -> np.ndarray:
+        """The indices of those of ``ids`` (sorted) that are in the scope, ascending."""
+        if len(self.ids) * _LOOKUP_RATIO < len(ids):
+            # A few documents in many postings: look each one up.
+            return _positions_of(ids, self.ids)
+        return np.flatnonzero(self.mask[ids])
+
+
+# Below this ratio of postings to the scope's documents, a scope is applied through its mask
+# (one lookup per posting) rather than by binary search of its documents in the postings.
+_LOOKUP_RATIO = 8
+
+_NO_IDS = np.zeros(0, np.int32)
+
+
+def _positions_of(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """The indices in ``ids`` (sorted, unique) of those of ``wanted`` (sorted) it holds."""
+    if not len(ids) or not len(wanted):
+        return np.zeros(0, np.intp)
+    at = np.searchsorted(ids, wanted)
+    at[at == len(ids)] = len(ids) - 1
+    return at[ids[at] == wanted]
+
+
+# A union whose parts hold more postings than a segment's documents over this is made on a
+# mask as long as the segment; a smaller one by sorting its parts' documents together (a
+# stable sort merges the sorted parts; np.unique, which hashes them, was 5 to 20 times slower).
+_DENSE_UNION = 4
+
+
+def _merged(parts: list[np.ndarray], n: int) -> np.ndarray:
+    """The sorted union of sorted arrays of document numbers below ``n``."""
+    if len(parts) == 1:
+        return parts[0]
+    if sum(len(ids) for ids in parts) * _DENSE_UNION > n:
+        seen = np.zeros(n, bool)
+        for ids in parts:
+            seen[ids] = True
+        return np.flatnonzero(seen).astype(np.int32)
+    every = np.concatenate(parts)
+    every.sort(kind="stable")
+    keep = np.empty(len(every), bool)
+    keep[:1] = True
+    np.not_equal(every[1:], every[:-1], out=keep[1:])
+    return every[keep]
+
+
+def _found_in(ids: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Which of ``ids`` (sorted, unique) are also in ``others`` (sorted, unique)."""
+    found = np.zeros(len(ids), bool)
+    found[_positions_of(ids, others)] = True
+    return found
+
+
+def _empty() -> tuple[np.ndarray, np.ndarray]:
+    return _NO_IDS, np.zeros(0)
 
 
 class _Segment:
-    """One segment's evaluation of a query: each node gives ``(mask, scores)`` arrays with
-    one entry per document of the segment (scores are 0 where the mask is False)."""
+    """One segment's evaluation of a query: each node gives ``(ids, scores)``, the sorted
+    numbers (in the segment) of the documents it matches within the scope it is given, and
+    their scores. Work and memory follow the postings read, not the segment's size."""
 
     def __init__(self, top, reader, offset: int, deadline: float, allowed: set[int] | None):
         self.top = top
@@ -180,12 +269,14 @@ class _Segment:
         self.deadline = deadline
         self.weighting = top.weighting
         self.n = reader.doc_count_all()
-        self.scope = _live(reader).copy()
+        self.live = _live_scope(reader)
+        self.scope = self.live
         if allowed is not None:
-            keep = np.zeros(self.n, bool)
             local = np.fromiter(allowed, np.intp, len(allowed)) - offset
-            keep[local[(local >= 0) & (local < self.n)]] = True
-            self.scope &= keep
+            local = np.sort(local[(local >= 0) & (local < self.n)]).astype(np.int32)
+            if self.live is not None:
+                local = local[self.live.mask[local]]
+            self.scope = _Scope(local, self.n)
         self._postings = _postings_cache(top)
         self._bounding = False  # loose phrases give their bound, positions unread
 
@@ -201,49 +292,105 @@ class _Segment:
 
     # -- nodes ---------------------------------------------------------------------------
 
-    def evaluate(self, q: wq.Query, scope: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(mask, scores)`` of ``q``; positions are read only for documents in ``scope``
-        (a document outside it may be reported as matching a phrase it does not have)."""
+    def evaluate(self, q: wq.Query, scope: _Scope | None) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, scores)`` of ``q`` within ``scope`` (None: every document of the segment,
+        deleted ones included). The ids array may be shared (never change it); the scores
+        array is the caller's."""
         if isinstance(q, wq.Term):
-            return self._term(q.fieldname, q.text, q.boost)
+            return self._term(q.fieldname, q.text, q.boost, scope)
         if isinstance(q, wq.Phrase):
             return self._phrase(q, scope)
         if type(q) is wq.Prefix:
-            return self._prefix(q)
+            return self._prefix(q, scope)
         if isinstance(q, wq.ConstantScoreQuery):
-            mask, _scores = self.evaluate(q.child, scope)
-            return mask, mask * float(q.score)
+            ids = self._matching(q.child, scope)
+            return ids, np.full(len(ids), float(q.score))
         if isinstance(q, wq.Or):
             if q.scale and len(q.subqueries) > 1:
                 return self._coordinated(q, scope)
-            return self._union(q.subqueries, scope)
+            return self._union([self.evaluate(c, scope) for c in q.subqueries])
         if type(q) is wq.And:
             return self._intersection(q.subqueries, scope)
         if type(q) is wq.AndMaybe:
-            mask, scores = self.evaluate(q.a, scope)
-            if mask.any():
-                extra_mask, extra = self.evaluate(q.b, scope & mask)
-                np.add(scores, extra, out=scores, where=extra_mask & mask)
-            return mask, scores
+            ids, scores = self.evaluate(q.a, scope)
+            if len(ids):
+                extra_ids, extra = self.evaluate(q.b, _Scope(ids, self.n))
+                if len(extra_ids):
+                    scores[np.searchsorted(ids, extra_ids)] += extra
+            return ids, scores
         if isinstance(q, wq.AndNot):
-            mask, scores = self.evaluate(q.a, scope)
-            if mask.any():
-                out = self.evaluate(q.b, scope & mask)[0]
-                mask &= ~out
-                scores[out] = 0.0
-            return mask, scores
+            ids, scores = self.evaluate(q.a, scope)
+            if len(ids):
+                out = self.evaluate(q.b, _Scope(ids, self.n))[0]
+                if len(out):
+                    keep = ~_found_in(ids, out)
+                    ids, scores = ids[keep], scores[keep]
+            return ids, scores
         raise TypeError(f"not evaluated term-wise: {q!r}")
 
-    def _empty(self) -> tuple[np.ndarray, np.ndarray]:
-        return np.zeros(self.n, bool), np.zeros(self.n)
+    def _matching(self, q: wq.Query, scope: _Scope | None) -> np.ndarray:
+        """The documents ``q`` matches within ``scope``, unscored: what a count, the facets
+        or the sort by date need, found without reading a weight (a phrase still scores its
+        candidates' words)."""
+        if isinstance(q, wq.Term):
+            postings = self._postings_of(q.fieldname, q.text)
+            if postings is None:
+                return _NO_IDS
+            self._check_time()
+            return postings.ids if scope is None else postings.ids[scope.within(postings.ids)]
+        if type(q) is wq.Prefix:
+            words = [w for w in self.reader.expand_prefix(q.fieldname, q.text) if w]
+            return self._matching(
+                wq.Or([wq.Term(q.fieldname, w.decode("utf-8")) for w in words]), scope
+            )
+        if isinstance(q, wq.Or):  # a coordination bonus changes scores only
+            parts = [ids for ids in (self._matching(c, scope) for c in q.subqueries) if len(ids)]
+            if len(parts) <= 1:
+                return parts[0] if parts else _NO_IDS
+            return _merged(parts, self.n)
+        if isinstance(q, wq.ConstantScoreQuery):
+            return self._matching(q.child, scope)
+        if type(q) is wq.And:
+            order = sorted(q.subqueries, key=self._estimate)
+            ids = self._matching(order[0], scope)
+            for child in order[1:]:
+                if not len(ids):
+                    break
+                ids = self._matching(child, _Scope(ids, self.n))
+            return ids
+        if type(q) is wq.AndMaybe:
+            return self._matching(q.a, scope)
+        if isinstance(q, wq.AndNot):
+            ids = self._matching(q.a, scope)
+            if len(ids):
+                out = self._matching(q.b, _Scope(ids, self.n))
+                if len(out):
+                    ids = ids[~_found_in(ids, out)]
+            return ids
+        return self.evaluate(q, scope)[0]
 
-    def _union(self, children, scope) -> tuple[np.ndarray, np.ndarray]:
-        mask, scores = self._empty()
-        for child in children:
-            child_mask, child_scores = self.evaluate(child, scope)
-            mask |= child_mask
-            scores += child_scores
-        return mask, scores
+    def _union(self, parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        """The documents any part matches; their scores added up in the parts' order (the
+        order Whoosh adds them in)."""
+        parts = [p for p in parts if len(p[0])]
+        if not parts:
+            return _empty()
+        if len(parts) == 1:
+            return parts[0]
+        if sum(len(ids) for ids, _s in parts) * _DENSE_UNION > self.n:
+            # Dense enough: added up on arrays as long as the segment (in the same order).
+            seen = np.zeros(self.n, bool)
+            dense = np.zeros(self.n)
+            for ids, part_scores in parts:
+                seen[ids] = True
+                dense[ids] += part_scores
+            ids = np.flatnonzero(seen).astype(np.int32)
+            return ids, dense[ids]
+        ids = _merged([ids for ids, _s in parts], self.n)
+        scores = np.zeros(len(ids))
+        for part_ids, part_scores in parts:
+            scores[np.searchsorted(ids, part_ids)] += part_scores
+        return ids, scores
 
     def _coordinated(self, q: wq.Or, scope) -> tuple[np.ndarray, np.ndarray]:
         """A union with Whoosh's coordination bonus (``Or(scale=…)``, relaxed queries), scored
@@ -253,23 +400,24 @@ class _Segment:
         and the body counts twice), and ``t`` in each segment: its terms the segment has.
         (Whoosh's collector also recounts ``t`` every ten documents, once some term matchers
         have run out: scores that depend on the order documents are read in, not kept.)"""
-        mask, scores = self._union(q.subqueries, scope)
+        ids, scores = self._union([self.evaluate(c, scope) for c in q.subqueries])
         if q.boost != 1.0:
             scores *= q.boost
         terms, found = 0, []
         for child in q.subqueries:
-            t, ids = self._terms_on(child)
+            t, on = self._terms_on(child)
             terms += t
-            found.extend(ids)
+            found.extend(on)
         if not terms:
-            return mask, scores  # no term matcher: Whoosh adds no CoordMatcher either
+            return ids, scores  # no term matcher: Whoosh adds no CoordMatcher either
         if terms == q.scale:
-            return mask, np.zeros(self.n)
-        matching = np.bincount(np.concatenate(found), minlength=self.n) if found else 0
+            return ids, np.zeros(len(ids))
+        matching = np.zeros(len(ids), np.int64) if found else 0
+        for on in found:
+            matching[_positions_of(ids, on)] += 1
         scores += (matching - 1) / (terms - q.scale) ** 2
         scores *= (terms - 1) / terms
-        scores[~mask] = 0.0
-        return mask, scores
+        return ids, scores
 
     def _terms_on(self, q: wq.Query) -> tuple[int, list[np.ndarray]]:
         """The term matchers Whoosh's matcher for ``q`` holds in this segment, and where they
@@ -287,47 +435,46 @@ class _Segment:
                 return 0, []
             # Its words' matchers, on the documents with the phrase. A quoted phrase's matcher
             # is a NullMatcher in a segment where it never occurs, filters or not.
-            mask = self.evaluate(q, _live(self.reader))[0]
-            if isinstance(q, ExactPhrase) and not mask.any():
+            ids = self.evaluate(q, self.live)[0]
+            if isinstance(q, ExactPhrase) and not len(ids):
                 return 0, []
-            return len(q.words), [np.flatnonzero(mask)] * len(q.words)
+            return len(q.words), [ids] * len(q.words)
         if isinstance(q, wq.ConstantScoreQuery):
             # Whoosh swaps its matcher for a list of the documents, a term matcher only when
             # the child's is a bare term matcher (no boost, no deleted document to skip).
-            terms, ids = self._terms_on(q.child)
+            terms, on = self._terms_on(q.child)
             if _bare_term(q.child) and terms == 1 and not self.reader.has_deletions():
-                return 1, ids
+                return 1, on
             return 0, []
         parts = [self._terms_on(c) for c in q.children()]
-        terms = sum(t for t, _ids in parts)
+        terms = sum(t for t, _on in parts)
         if isinstance(q, wq.Or):  # a term of a union stands on its documents: it matches
-            return terms, [i for _t, ids in parts for i in ids]
-        live = _live(self.reader)
+            return terms, [i for _t, on in parts for i in on]
         if type(q) is wq.AndMaybe:  # the optional side's, where the required side matches
             (_ta, on_a), (_tb, on_b) = parts
-            where = self.evaluate(q.a, live)[0] if on_b else None
-            return terms, on_a + [i[where[i]] for i in on_b]
+            where = self._matching(q.a, self.live) if on_b else None
+            return terms, on_a + [i[_found_in(i, where)] for i in on_b]
         if isinstance(q, wq.AndNot):  # the excluded side's never stand on a match
             on_a = parts[0][1]
-            out = self.evaluate(q.b, live)[0] if on_a else None
-            return terms, [i[~out[i]] for i in on_a]
+            out = self._matching(q.b, self.live) if on_a else None
+            return terms, [i[~_found_in(i, out)] for i in on_a]
         # And: where all of it matches.
         on = [i for _t, ids in parts for i in ids]
-        where = self.evaluate(q, live)[0] if on else None
-        return terms, [i[where[i]] for i in on]
+        where = self._matching(q, self.live) if on else None
+        return terms, [i[_found_in(i, where)] for i in on]
 
     def _intersection(self, children, scope) -> tuple[np.ndarray, np.ndarray]:
-        # Rarest first (Whoosh adds the scores in that order), narrowing the scope.
+        # Rarest first (Whoosh adds the scores in that order), each next child evaluated
+        # only on the documents all the ones before it matched.
         order = sorted(children, key=self._estimate)
-        mask, scores = self.evaluate(order[0], scope)
+        ids, scores = self.evaluate(order[0], scope)
         for child in order[1:]:
-            if not mask.any():
+            if not len(ids):
                 break
-            child_mask, child_scores = self.evaluate(child, scope & mask)
-            mask &= child_mask
-            scores += child_scores
-        scores *= mask
-        return mask, scores
+            child_ids, child_scores = self.evaluate(child, _Scope(ids, self.n))
+            scores = scores[np.searchsorted(ids, child_ids)] + child_scores
+            ids = child_ids
+        return ids, scores
 
     def df(self, fieldname: str, text: str) -> int:
         """A term's document frequency in this segment (0 when absent)."""
@@ -356,50 +503,48 @@ class _Segment:
             return sum(self._estimate(c) for c in kids)
         return self._estimate(kids[0]) if kids else 0
 
-    def _term(self, fieldname: str, text: str, boost: float) -> tuple[np.ndarray, np.ndarray]:
-        mask, scores = self._empty()
+    def _term(
+        self, fieldname: str, text: str, boost: float, scope
+    ) -> tuple[np.ndarray, np.ndarray]:
         postings = self._postings_of(fieldname, text)
         if postings is None:
-            return mask, scores
+            return _empty()
+        at = None if scope is None else scope.within(postings.ids)
         idf = self.idf(fieldname, text)
         k1 = self.weighting.K1
         # bm25() of whoosh.scoring, its query-independent denominator kept with the postings.
-        mask[postings.ids] = True
-        scores[postings.ids] = idf * (k1 + 1) * boost * postings.weights / postings.denominator
+        found = postings.scores(idf * (k1 + 1) * boost, at)
         self._check_time()
-        return mask, scores
+        return (postings.ids if at is None else postings.ids[at]), found
 
-    def _prefix(self, q: wq.Prefix) -> tuple[np.ndarray, np.ndarray]:
+    def _prefix(self, q: wq.Prefix, scope) -> tuple[np.ndarray, np.ndarray]:
         """A prefix: the words of this segment it stands for, each scored as its own term,
         added up, times the prefix's boost; as Whoosh scores it on large segments (on small
         ones Whoosh gives every match the same score, and a one-word prefix no boost)."""
         words = [w for w in self.reader.expand_prefix(q.fieldname, q.text) if w]
-        mask, scores = self._empty()
+        parts = []
         for word in words:
             word = word.decode("utf-8") if isinstance(word, bytes) else word
-            word_mask, word_scores = self._term(q.fieldname, word, 1.0)
-            mask |= word_mask
-            scores += word_scores
+            parts.append(self._term(q.fieldname, word, 1.0, scope))
+        ids, scores = self._union(parts)
         scores *= q.boost
-        return mask, scores
+        return ids, scores
 
-    def _phrase(self, q: wq.Phrase, scope: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _phrase(self, q: wq.Phrase, scope) -> tuple[np.ndarray, np.ndarray]:
         """Whoosh's ``Phrase``: the words in order, each within ``slop`` positions of the
         one before; scored as the sum of the words' scores, times the phrase's boost. An
         :class:`~searchsvc.query.plan.ExactPhrase` is scored by how often it occurs
         (:func:`~searchsvc.query.plan.phrase_score`)."""
         fieldname, words = q.fieldname, list(q.words)
         if not all(self.df(fieldname, w) for w in words):
-            return self._empty()
-        mask, scores = self._intersection([wq.Term(fieldname, w) for w in words], scope)
+            return _empty()
+        docs, scores = self._intersection([wq.Term(fieldname, w) for w in words], scope)
         exact = isinstance(q, ExactPhrase)
         if self._bounding and not exact:
             scores *= q.boost
-            return mask, scores
-        docs = np.flatnonzero(mask & scope)
-        mask[:] = False
+            return docs, scores
         if not len(docs):
-            return mask, np.zeros(self.n)
+            return _empty()
         by_word = {}
         for w in set(words):
             postings = self._postings_of(fieldname, w)
@@ -408,24 +553,19 @@ class _Segment:
             self._postings.put((self.offset, fieldname, w), postings, postings.size)
             self._check_time()
         keys = [by_word[w] for w in words]
-        out = np.zeros(self.n)
         if exact:
             found = _occurrences_at(keys, len(docs))
             hit = found > 0
             matched = docs[hit]
             idf = sum(self.idf(PHRASE_IDF_FIELD, w) for w in words)
-            avgfl = self.top.avg_field_length(fieldname) or 1
+            avgfl = _average_length(self.top, fieldname)
             k1, b = self.weighting.K1, PHRASE_B
             field_lengths = lengths(self.reader, fieldname)
-            mask[matched] = True
-            out[matched] = phrase_score(
-                found[hit], scores[matched], field_lengths[matched], idf, avgfl, k1, b, q.boost
+            return matched, phrase_score(
+                found[hit], scores[hit], field_lengths[matched], idf, avgfl, k1, b, q.boost
             )
-            return mask, out
-        matched = docs[_in_sequence_at(keys, q.slop, len(docs))]
-        mask[matched] = True
-        out[matched] = scores[matched] * q.boost
-        return mask, out
+        hit = _in_sequence_at(keys, q.slop, len(docs))
+        return docs[hit], scores[hit] * q.boost
 
     # -- postings ------------------------------------------------------------------------
 
@@ -446,15 +586,18 @@ class _Segment:
 
 class _Scored:
     """A term's postings in one segment, with the part of each posting's BM25 score that
-    does not depend on the query: ``tf + k1 * (1 - b + b * length / avgfl)``."""
+    does not depend on the query: ``tf + k1 * (1 - b + b * length / avgfl)`` (worked out
+    for all the postings once they are all scored, else only where asked)."""
 
-    __slots__ = ("denominator", "ids", "postings", "weights")
+    __slots__ = ("_denominator", "_lengths", "_norms", "ids", "postings", "weights")
 
-    def __init__(self, postings: codec.TermPostings, denominator: np.ndarray):
+    def __init__(self, postings: codec.TermPostings, norms: tuple[float, float], field_lengths):
         self.postings = postings
         self.ids = postings.ids
         self.weights = postings.weights
-        self.denominator = denominator
+        self._norms = norms
+        self._lengths = field_lengths
+        self._denominator = None
 
     @classmethod
     def read(cls, segment: _Segment, fieldname: str, text: str) -> _Scored | object:
@@ -464,13 +607,29 @@ class _Scored:
         postings = codec.term_postings(segment.reader, fieldname, text)
         if postings is None or not len(postings.ids):
             return _ABSENT
-        avgfl = segment.top.avg_field_length(fieldname) or 1
+        avgfl = _average_length(segment.top, fieldname)
         b = wi.field_b(segment.weighting, fieldname)
         k1 = segment.weighting.K1
-        norm0, norm1 = k1 * (1 - b), k1 * b / avgfl
-        field_lengths = lengths(segment.reader, fieldname)
-        w = postings.weights
-        return cls(postings, w + norm0 + norm1 * field_lengths[postings.ids])
+        norms = (k1 * (1 - b), k1 * b / avgfl)
+        return cls(postings, norms, lengths(segment.reader, fieldname))
+
+    def denominator(self, at: np.ndarray | None = None) -> np.ndarray:
+        """The denominators of the postings at indices ``at`` (None: all of them)."""
+        if self._denominator is not None:
+            return self._denominator if at is None else self._denominator[at]
+        norm0, norm1 = self._norms
+        if at is None:
+            w = self.weights
+            self._denominator = w + norm0 + norm1 * self._lengths[self.ids]
+            return self._denominator
+        w = self.weights[at]
+        return w + norm0 + norm1 * self._lengths[self.ids[at]]
+
+    def scores(self, factor: float, at: np.ndarray | None = None) -> np.ndarray:
+        """BM25 of the postings at indices ``at`` (None: all), ``factor`` being
+        ``idf * (k1 + 1) * boost``: the same operations, in the same order, either way."""
+        weights = self.weights if at is None else self.weights[at]
+        return factor * weights / self.denominator(at)
 
     def positions(self, docs: np.ndarray) -> np.ndarray:
         """The term's positions in ``docs`` (sorted document numbers that have it), as sorted
@@ -486,8 +645,9 @@ class _Scored:
 
     @property
     def size(self) -> int:
-        """What the term holds, in postings of the cache's budget (24 bytes each)."""
-        return (self.postings.nbytes + self.denominator.nbytes) // 24 + 1
+        """What the term holds, in postings of the cache's budget (24 bytes each); its
+        denominators count as if worked out."""
+        return (self.postings.nbytes + 8 * len(self.ids)) // 24 + 1
 
 
 _ABSENT = object()  # a term the segment does not have (cached too: asked for again and again)
@@ -499,6 +659,16 @@ def _postings_cache(searcher) -> LRU:
     ``POSTINGS_CACHED`` units for all the segments together, so that memory does not grow
     with their number."""
     return per_reader(searcher.reader(), "postings", lambda: LRU(POSTINGS_CACHED))
+
+
+def _average_length(searcher, fieldname: str) -> float:
+    """A field's average length over the index (1 when empty), as BM25 takes it; kept per
+    searcher (Whoosh adds up every segment's total at each call)."""
+    return per_reader(
+        searcher.reader(),
+        ("average length", fieldname),
+        lambda: searcher.avg_field_length(fieldname) or 1,
+    )
 
 
 def _df(reader, fieldname: str, text: str) -> int:
@@ -521,17 +691,19 @@ def _bare_term(q: wq.Query) -> bool:
     return isinstance(q, wq.Term) and q.boost == 1.0
 
 
-def _live(reader) -> np.ndarray:
-    """Which documents of a segment are not deleted (kept per reader)."""
+def _live_scope(reader) -> _Scope | None:
+    """The documents of a segment that are not deleted, as a scope (None when none is
+    deleted); kept per reader."""
 
-    def make() -> np.ndarray:
-        live = np.ones(reader.doc_count_all(), bool)
-        if reader.has_deletions():
-            deleted = np.fromiter(reader.deleted_docs_set, np.intp)
-            live[deleted] = False
-        return live
+    def make() -> _Scope | None:
+        if not reader.has_deletions():
+            return None
+        n = reader.doc_count_all()
+        live = np.ones(n, bool)
+        live[np.fromiter(reader.deleted_docs_set, np.intp)] = False
+        return _Scope(np.flatnonzero(live).astype(np.int32), n, live)
 
-    return per_reader(reader, "live", make)
+    return per_reader(reader, "live scope", make)
 
 
 # Positions of several documents as one sorted array of keys: a document's index times this,
@@ -590,16 +762,29 @@ def lengths(reader, fieldname: str) -> np.ndarray:
 
 
 def value_counts(searcher, docnums: np.ndarray, fieldname: str, key=None) -> dict[str, int]:
-    """How many of these documents (global numbers, ascending) have each value of a column
-    field, or each ``key(value)`` (see :func:`searchsvc.index.columns.column_codes`)."""
-    counts: dict[str, int] = {}
-    for leaf, offset in searcher.leaf_searchers():
-        reader = leaf.reader()
-        lo, hi = np.searchsorted(docnums, [offset, offset + reader.doc_count_all()])
-        if lo == hi:
-            continue
-        codes, names = columns.column_codes(reader, fieldname, key)
-        found = np.bincount(codes[docnums[lo:hi] - offset], minlength=len(names))
-        for i in np.flatnonzero(found).tolist():
-            counts[names[i]] = counts.get(names[i], 0) + int(found[i])
-    return counts
+    """How many of these documents (global numbers) have each value of a column field, or
+    each ``key(value)`` (see :func:`searchsvc.index.columns.column_codes`): one ``bincount``
+    over codes shared by all the segments, no Python step per value or per document."""
+    codes, names = _index_codes(searcher, fieldname, key)
+    found = np.bincount(codes[docnums], minlength=len(names))
+    present = np.flatnonzero(found)
+    return dict(zip(names[present].tolist(), found[present].tolist(), strict=True))
+
+
+def _index_codes(searcher, fieldname: str, key=None) -> tuple[np.ndarray, np.ndarray]:
+    """Every document's value of a column field over the searcher's segments, as one array
+    of codes (by global document number) into one array of names; made once per searcher
+    from each segment's codes (with thousands of sources, counting them value by value was
+    most of a search's time)."""
+
+    def make() -> tuple[np.ndarray, np.ndarray]:
+        names: dict = {}
+        parts = []
+        for leaf, _offset in searcher.leaf_searchers():
+            codes, segment_names = columns.column_codes(leaf.reader(), fieldname, key)
+            remap = np.array([names.setdefault(v, len(names)) for v in segment_names], np.int32)
+            parts.append(remap[codes] if len(codes) else np.zeros(0, np.int32))
+        every = np.concatenate(parts) if parts else np.zeros(0, np.int32)
+        return every, np.array(list(names), dtype=object)
+
+    return per_reader(searcher.reader(), ("index codes", fieldname, key), make)
