@@ -664,6 +664,26 @@ WRITER_RETRY_S = (0.5, 10.0)
 # `searchsvc serve` restarts a writer process that died after at least this delay, doubling
 # while it keeps dying soon after a start (a damaged index, say), up to the second value.
 WRITER_RESTART_S = (1.0, 30.0)
+# How the segments that incremental runs and pushed batches add are merged
+# (index/whoosh_internals.tiered_merge): ten segments of one size tier (up to 100 documents,
+# then each tier ten times larger) become one, so a search reads a few segments, not one per
+# batch, and each document is rewritten once per tier, not at every commit. A segment over
+# MERGE_MAX_DOCS is never merged again (a full build's are larger): what one merge rewrites
+# stays bounded (100,000 documents, a few minutes, done by the pushed documents' writer in a
+# process of its own, off its batches' path; by `searchsvc index` within its run).
+MERGE_FACTOR = 10
+MERGE_FLOOR_DOCS = 100
+MERGE_MAX_DOCS = 100_000
+# Segments whose column values (index/caches.per_segment) a process keeps: a new generation,
+# every second while documents are pushed, shares most segments with the one before and
+# finds their values read (re-reading the bench index's source column took 100 ms a
+# generation); a few dozen segments are live at a time.
+PER_SEGMENT_CACHED = 64
+# The niceness of the writer's merging process: searches and batches go first (10 starved
+# it on a busy machine: segments piled up, which slows every search).
+MERGE_NICENESS = 5
+# Seconds before the writer tries a merge again after one failed (a full disk, say).
+MERGE_RETRY_S = 60.0
 # Seconds `searchsvc serve` gives its writer to finish its batch when stopping, before SIGKILL
 # (what a killed batch had not published is applied by the next writer: nothing is lost).
 WRITER_STOP_S = 10.0

@@ -11,6 +11,7 @@ rebuilt once, saying so.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from contextlib import closing
 from pathlib import Path
@@ -28,7 +29,7 @@ from searchsvc.engine.search import SearchEngine
 from searchsvc.index import caches, codec, storage
 from searchsvc.index.schema import INDEX_FORMAT, TEXT_FIELDS, VERSION, build_schema
 from searchsvc.index.storage import META
-from searchsvc.index.whoosh_internals import SegmentBuilder
+from searchsvc.index.whoosh_internals import SegmentBuilder, merge_segments
 from searchsvc.ingest.corpus import Document
 from searchsvc.ingest.indexer import _fields, _without_none, reindex
 from searchsvc.query import language as ql
@@ -158,6 +159,90 @@ def test_every_posting_reads_back_as_w3_gives_it(tmp_path_factory, data):
     finally:
         w3.close()
         ours.close()
+
+
+def per_document_view(ix) -> list:
+    """Each live document's stored fields, field lengths and column values, in order."""
+    out = []
+    with ix.reader() as top:
+        for reader, _base in top.leaf_readers():
+            for docnum in reader.all_doc_ids():
+                lengths = {f: reader.doc_field_length(docnum, f) for f in FIELDS}
+                columns = {
+                    f: reader.column_reader(f, translate=False)[docnum]
+                    for f in ("id", "path", "hash")
+                    if reader.has_column(f)
+                }
+                out.append((reader.stored_fields(docnum), lengths, columns))
+    return out
+
+
+@pytest.mark.parametrize("small_term", [codec.SMALL_TERM, 0], ids=["as-is", "all-as-arrays"])
+@SETTINGS
+@given(data=st.tuples(batches, deletions))
+def test_a_merge_by_arrays_writes_what_whooshs_merge_writes(
+    tmp_path_factory, monkeypatch, small_term, data
+):
+    """Segments merged by ``merge_segments`` (records copied, decoded in Python or remapped
+    as arrays, deleted documents dropped) read back as those merged by Whoosh's writer, a
+    posting at a time through its pool, with W3's codec and with ours. ``all-as-arrays``
+    takes every term the numpy way, which the few documents here would rarely reach."""
+    monkeypatch.setattr(codec, "SMALL_TERM", small_term)
+    root = tmp_path_factory.mktemp("merge")
+    steps = steps_of((*data, False))
+    w3 = write_steps(root / "w3", steps, whoosh3.W3Codec())
+    ours = write_steps(root / "ours", steps, codec.Codec())
+    ours.close()
+    shutil.copytree(root / "ours", root / "pooled")
+    arrays = whoosh_index.open_dir(root / "ours")
+    pooled = whoosh_index.open_dir(root / "pooled")
+    try:
+        w3.writer(compound=False, codec=whoosh3.W3Codec()).commit(optimize=True)
+        pooled.writer(compound=False, codec=codec.Codec()).commit(optimize=True)
+        writer = arrays.writer(compound=False, codec=codec.Codec())
+
+        def by_arrays(w, segments):
+            merged = merge_segments(w.storage, w.indexname, w.schema, segments)
+            return [merged] if merged is not None else []
+
+        writer.commit(mergetype=by_arrays)
+        assert arrays.doc_count() == w3.doc_count()
+        if not w3.doc_count():  # everything deleted: no segment left to compare
+            return
+        expected = segment_views(w3)
+        assert len(expected) == 1
+        assert segment_views(pooled) == expected
+        assert segment_views(arrays) == expected
+        assert per_document_view(arrays) == per_document_view(w3)
+    finally:
+        w3.close()
+        arrays.close()
+        pooled.close()
+
+
+def test_a_merge_of_whole_segments_copies_their_records(tmp_path):
+    """A term in one segment that lost no document is its record moved, not re-encoded:
+    only the header's first document differs."""
+    docs = [[document(i, "jardin", f"pomme {i} école")] for i in range(3)]
+    ix = write_steps(tmp_path / "ix", [(d, [], False) for d in docs], codec.Codec())
+    with ix.reader() as top:
+        before = {
+            base: codec.read_record(r._terms._postfile, r._terms.term_info("id", b"d%d" % n))
+            for n, (r, base) in enumerate(top.leaf_readers())
+        }
+    writer = ix.writer(compound=False, codec=codec.Codec())
+    writer.commit(
+        mergetype=lambda w, segs: [merge_segments(w.storage, w.indexname, w.schema, segs)]
+    )
+    with ix.reader() as top:
+        ((reader, _base),) = top.leaf_readers()
+        for base, record in before.items():
+            info = reader._terms.term_info("id", b"d%d" % base)
+            after = codec.read_record(reader._terms._postfile, info)
+            assert after == codec.shifted_record(record, base)
+            assert after[16:] == record[16:]
+            assert list(reader.postings("id", f"d{base}").all_ids()) == [base]
+    ix.close()
 
 
 QUERIES = [

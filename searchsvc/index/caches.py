@@ -8,7 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from searchsvc.settings import STORED_CACHED, TITLES_CACHED
+from searchsvc.settings import PER_SEGMENT_CACHED, STORED_CACHED, TITLES_CACHED
 
 
 class LRU:
@@ -61,6 +61,36 @@ def per_reader(reader, key, make: Callable[[], Any]):
     values = _per_reader.get(reader)
     if values is None:
         values = _per_reader[reader] = {}
+    if key not in values:
+        values[key] = make()
+    return values[key]
+
+
+# (index folder, segment id) -> {key: value derived from that segment's files}, the most
+# recently used PER_SEGMENT_CACHED segments.
+_per_segment: OrderedDict = OrderedDict()
+
+
+def per_segment(segment_reader, key, make: Callable[[], Any]):
+    """The value ``make()`` gave for ``key`` on this segment, whichever reader read it.
+
+    For values derived from a segment's own files only (its columns, say), never from its
+    deletions, which a later generation may add to: successive generations share a
+    segment's files (hard links), so a new generation, every second while documents are
+    pushed, finds them made. Falls back to :func:`per_reader` for a reader of no segment.
+    """
+    from searchsvc.index.whoosh_internals import stable_segment_key
+
+    segment = stable_segment_key(segment_reader)
+    if segment is None:
+        return per_reader(segment_reader, key, make)
+    values = _per_segment.get(segment)
+    if values is None:
+        values = _per_segment[segment] = {}
+        while len(_per_segment) > PER_SEGMENT_CACHED:
+            _per_segment.popitem(last=False)
+    else:
+        _per_segment.move_to_end(segment)
     if key not in values:
         values[key] = make()
     return values[key]

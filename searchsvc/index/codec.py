@@ -336,8 +336,22 @@ class PackedPostingsWriter(base.PostingsWriter):
         """The whole term at once, in place of :meth:`add_posting` calls."""
         self._arrays = (ids, weights, lengths, values)
 
+    def add_record(self, record: bytes, terminfo, shift: int) -> None:
+        """The whole term as another segment's record of it (``terminfo`` its statistics
+        there), every document number moved by ``shift``: a merge copying a segment that
+        lost no document (see :func:`shifted_record`)."""
+        self._arrays = (record, terminfo, shift)
+
     def finish_postings(self):
         terminfo = self._terminfo
+        if self._arrays is not None and len(self._arrays) == 3:
+            record, source, shift = self._arrays
+            record = shifted_record(record, shift)
+            for name in ("_weight", "_df", "_minlength", "_maxlength", "_maxweight"):
+                setattr(terminfo, name, getattr(source, name))
+            terminfo._minid, terminfo._maxid = source._minid + shift, source._maxid + shift
+            self._write_record(record, terminfo)
+            return terminfo
         if self._arrays is not None:
             ids, weights, lengths, values = self._arrays
         else:
@@ -347,6 +361,10 @@ class PackedPostingsWriter(base.PostingsWriter):
         if not len(ids):
             raise ValueError("a term without postings")
         record = encode_term(ids, weights, lengths, values, terminfo)
+        self._write_record(record, terminfo)
+        return terminfo
+
+    def _write_record(self, record: bytes, terminfo) -> None:
         f = self._postfile
         at = f.tell()
         pad = _align(at, 4) - at
@@ -357,7 +375,6 @@ class PackedPostingsWriter(base.PostingsWriter):
         self._written = True
         self._terminfo = self._arrays = None
         self._ids = self._weights = self._lengths = self._values = None
-        return terminfo
 
 
 class PackedFieldWriter(whoosh3.W3FieldWriter):
@@ -720,3 +737,125 @@ def positions_lists(postings: TermPostings, docs: np.ndarray) -> dict[int, list[
         d: flat[s:e].tolist()
         for d, s, e in zip(docs.tolist(), starts.tolist(), ends.tolist(), strict=True)
     }
+
+
+# -- merging -----------------------------------------------------------------------------------
+
+
+def shifted_record(record: bytes, shift: int) -> bytes:
+    """A term's record with every document number moved by ``shift``: only the first
+    document, in its header, changes (the rest are gaps; blocks and their statistics stay)."""
+    if not shift:
+        return record
+    tag, idw, wk, vk, cw, pw, reserved, n, first = _HEAD.unpack_from(record)
+    if tag != _TAG or first + shift > 0x7FFFFFFF:
+        raise ValueError("not a postings record, or a document number past the format's")
+    return _HEAD.pack(tag, idw, wk, vk, cw, pw, reserved, n, first + shift) + record[_HEAD.size :]
+
+
+def read_record(postfile, terminfo) -> bytes:
+    """A term's record as it is in its segment's postings file."""
+    return _read(postfile, *_extent(terminfo))
+
+
+def _decode_small(record: bytes, docmap) -> tuple[str, list, list, list, object] | None:
+    """A record of a few postings decoded in plain Python (numpy's calls would cost more),
+    its documents renumbered by ``docmap`` and the deleted ones dropped: the value kind,
+    document numbers, weights, position counts and the values (positions, or RAW bytes per
+    posting). None for a kind this does not decode (the caller goes the array way)."""
+    _tag, idw, wk, vk, cw, pw, _reserved, n, first = _HEAD.unpack_from(record)
+    if vk == RAW:
+        return None
+    layout = _Layout(n, idw, wk, vk, cw, pw)
+    gaps = struct.unpack_from(f"<{n}{_PACK_CODES[idw]}", record, layout.gaps_at)
+    ids = list(accumulate(gaps, initial=first))[1:]
+    if wk:
+        code = f"<{n}{_WEIGHT_CODES[wk]}"
+        weights = [float(w) for w in struct.unpack_from(code, record, layout.weights_at)]
+    else:
+        weights = [1.0] * n
+    counts = positions = None
+    if vk == POSITIONS:
+        if cw:
+            counts = list(struct.unpack_from(f"<{n}{_PACK_CODES[cw]}", record, layout.counts_at))
+        else:
+            counts = [int(w) for w in weights]
+        total = sum(counts)
+        flat = struct.unpack_from(f"<{total}{_PACK_CODES[pw]}", record, layout.tail_at)
+        ends = list(accumulate(counts, initial=0))
+        positions = [flat[ends[i] : ends[i + 1]] for i in range(n)]
+    new = [int(docmap[d]) for d in ids]
+    keep = [i for i in range(n) if new[i] >= 0]
+    if len(keep) < n:
+        new = [new[i] for i in keep]
+        weights = [weights[i] for i in keep]
+        if positions is not None:
+            counts = [counts[i] for i in keep]
+            positions = [positions[i] for i in keep]
+    return vk, new, weights, counts, positions
+
+
+def merged_small_term(records, format_) -> tuple[list, list, TermValues] | None:
+    """:func:`merged_term` for a term whose records (``(record bytes, docmap)`` per segment)
+    each hold a few postings, in plain Python; None when one cannot be decoded so (the
+    caller then reads them as arrays)."""
+    decoded = []
+    for record, docmap in records:
+        one = _decode_small(record, docmap)
+        if one is None:
+            return None
+        decoded.append(one)
+    kinds = {d[0] for d in decoded}
+    if len(kinds) != 1:
+        return None
+    kind = kinds.pop()
+    ids = [i for d in decoded for i in d[1]]
+    if not ids:
+        return [], [], TermValues(kind)
+    weights = [w for d in decoded for w in d[2]]
+    if kind == POSITIONS:
+        counts = [c for d in decoded for c in d[3]]
+        positions = [p for d in decoded for ps in d[4] for p in ps]
+        return ids, weights, TermValues(POSITIONS, counts, positions)
+    return ids, weights, TermValues(kind)
+
+
+def merged_term(parts, format_) -> tuple[np.ndarray, np.ndarray, TermValues] | None:
+    """One term's postings in a merged segment, from its records in the segments merged:
+    ``parts`` is ``(postings, docmap)`` per segment holding the term, in the merged order,
+    ``docmap`` giving each old document number its new one (-1: deleted, dropped). Return
+    the new document numbers, weights and values (for :meth:`PackedPostingsWriter.add_arrays`),
+    or None when every posting was deleted.
+
+    The arrays are copied whole, never a posting at a time: the same postings Whoosh's own
+    merge (each posting through its pool, its value pickled and read back) writes, in a
+    fraction of the time. Values of another shape than positions, or kinds that differ
+    between segments, are classified again as Whoosh's merge would (:func:`values_of`).
+    """
+    kinds = {postings.value_kind for postings, _docmap in parts}
+    ids, weights, keeps = [], [], []
+    for postings, docmap in parts:
+        new = docmap[postings.ids]
+        keep = new >= 0
+        keeps.append(keep)
+        ids.append(new[keep])
+        weights.append(np.asarray(postings.weights, np.float64)[keep])
+    all_ids = np.concatenate(ids)
+    if not len(all_ids):
+        return None
+    all_weights = np.concatenate(weights)
+    kind = kinds.pop() if len(kinds) == 1 else None
+    if kind in (NO_VALUES, FREQUENCY):
+        return all_ids, all_weights, TermValues(kind)
+    if kind == POSITIONS:
+        counts, positions = [], []
+        for (postings, _docmap), keep in zip(parts, keeps, strict=True):
+            c = postings.counts()
+            counts.append(np.asarray(c, np.int64)[keep])
+            positions.append(np.asarray(postings.tail(), np.int64)[np.repeat(keep, c)])
+        values = TermValues(POSITIONS, np.concatenate(counts), np.concatenate(positions))
+        return all_ids, all_weights, values
+    values = []
+    for (postings, _docmap), keep in zip(parts, keeps, strict=True):
+        values.extend(postings.value_at(int(i), format_) or b"" for i in np.flatnonzero(keep))
+    return all_ids, all_weights, values_of(format_, values, all_weights)

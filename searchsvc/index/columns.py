@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from whoosh import sorting
 
-from searchsvc.index.caches import per_reader
+from searchsvc.index.caches import per_reader, per_segment
 
 
 def column_reader(segment_reader, fieldname: str, reverse: bool = False):
@@ -24,8 +24,9 @@ def column_reader(segment_reader, fieldname: str, reverse: bool = False):
 
 
 def column_values(segment_reader, fieldname: str) -> list:
-    """Every document's value of ``fieldname`` in one segment, read once per segment reader."""
-    return per_reader(
+    """Every document's value of ``fieldname`` in one segment, read once per segment (the
+    next generation, which shares it, finds them read)."""
+    return per_segment(
         segment_reader,
         ("values", fieldname),
         lambda: list(segment_reader.column_reader(fieldname)),
@@ -36,7 +37,7 @@ def column_codes(segment_reader, fieldname: str, key=None):
     """Every document's value of ``fieldname`` in one segment as ``(codes, names)``: an array
     of small integers, one per document, and the value each stands for; counting values
     over many documents is then one ``bincount``. With ``key`` (a module-level function),
-    the values are ``key(value)`` (a date's year). Read once per segment reader."""
+    the values are ``key(value)`` (a date's year). Read once per segment."""
 
     def make():
         names: dict = {}
@@ -46,7 +47,7 @@ def column_codes(segment_reader, fieldname: str, key=None):
         codes = [names.setdefault(v, len(names)) for v in values]
         return np.array(codes, dtype=np.intp), list(names)
 
-    return per_reader(segment_reader, ("codes", fieldname, key), make)
+    return per_segment(segment_reader, ("codes", fieldname, key), make)
 
 
 class _Categorizer(sorting.ColumnCategorizer):

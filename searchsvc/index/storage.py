@@ -488,6 +488,16 @@ def link_generation(source: Generation, target: Path) -> None:
             shutil.copy2(source.path / name, target / name)
 
 
+def link_file(source: Path, target: Path) -> None:
+    """Hard-link ``source`` as ``target`` (a copy across file systems)."""
+    try:
+        os.link(source, target)
+    except OSError as e:
+        if e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+            raise
+        shutil.copy2(source, target)
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with a file of a generation."""

@@ -40,9 +40,11 @@ from searchsvc.index.schema import build_schema, document_fields
 from searchsvc.index.whoosh_internals import (
     CheckedMpWriter,
     HelperFailed,
+    MergeDone,
     SegmentBuilder,
     UpdateWriter,
     abandon,
+    keep_segments,
     text_column,
 )
 from searchsvc.ingest import journal as journal_mod
@@ -648,25 +650,37 @@ def write_pushed(
     new: int,
     journal_mark: dict,
     limitmb: int = DEFAULT_LIMIT_MB,
+    *,
+    replaced: set[str] | None = None,
+    merge: MergeDone | None = None,
 ) -> str:
     """Publish the live generation plus a batch of pushed changes as a new generation, as an
     incremental run does (links to the live files, one new segment, the manifest hashing only
     the new files), recording ``journal_mark``; return its name. With the write lock held.
 
-    ``puts`` replace the documents of their ids (``new`` of them are not in ``live``);
-    ``deletes`` are ids in ``live``. Whatever fails, the live generation stays as it was.
+    ``puts`` replace the documents of their ids (``new`` of them are not in ``live``; when
+    ``replaced`` names those that are, the others are added without looking for them);
+    ``deletes`` are ids in ``live``. Nothing is merged but ``merge``, a merge written beside
+    the index meanwhile, put in place of its segments (the writer merges off its batches'
+    path). Whatever fails, the live generation stays as it was.
     """
     name, tmp = storage.new_generation(root)
     ix = writer = None
     published = False
     try:
         storage.link_generation(live, tmp)
+        if merge is not None and merge.merged is not None:
+            for file in merge.files():
+                storage.link_file(Path(merge.folder) / file, tmp / file)
         ix = whoosh_index.open_dir(tmp)
-        writer = UpdateWriter(ix, limitmb)
+        writer = UpdateWriter(ix, limitmb, merge=merge.policy if merge else keep_segments)
         for doc_id in deletes:
             writer.delete_by_term("id", doc_id)
         for doc in puts:
-            writer.update_document(**_without_none(_fields(doc)))
+            if replaced is None or doc.id in replaced:
+                writer.update_document(**_without_none(_fields(doc)))
+            else:
+                writer.add_document(**_without_none(_fields(doc)))
         writer.commit()
         ix.close()
         expected = int(live.meta.get("documents", 0)) + new - len(deletes)

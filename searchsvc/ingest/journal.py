@@ -34,7 +34,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -87,6 +87,9 @@ CREATE TABLE IF NOT EXISTS pushed (
     seq INTEGER NOT NULL
 );
 """
+# Ids a query looks up at once (SQLite's limit on parameters is 32,766 since 3.32; older
+# builds allow 999).
+_IDS_PER_QUERY = 900
 # ``changes.outcome``: NULL while undecided, "" when the batch applies it, else the reason it
 # is refused (written before the batch's generation is published).
 APPLIED = ""
@@ -510,9 +513,19 @@ class Journal:
                 ).rowcount
         return gone
 
-    def pushed_ids(self) -> set[str]:
-        """The ids of the pushed documents."""
-        return {row[0] for row in self._read("SELECT doc_id FROM pushed")}
+    def pushed_ids(self, among: Iterable[str] | None = None) -> set[str]:
+        """The ids of the pushed documents (only those ``among`` these ids, when given: a
+        batch's, looked up by the table's key rather than reading every pushed id)."""
+        if among is None:
+            return {row[0] for row in self._read("SELECT doc_id FROM pushed")}
+        wanted = list(dict.fromkeys(among))
+        found: set[str] = set()
+        for start in range(0, len(wanted), _IDS_PER_QUERY):
+            chunk = wanted[start : start + _IDS_PER_QUERY]
+            marks = ",".join("?" * len(chunk))
+            rows = self._read(f"SELECT doc_id FROM pushed WHERE doc_id IN ({marks})", chunk)
+            found.update(row[0] for row in rows)
+        return found
 
     def pushed_documents(self) -> Iterator[tuple[str, dict]]:
         """Every pushed document as it is now, ``(id, fields)``, in id order; read in pages so

@@ -16,6 +16,14 @@ A crash between 2 and 3 is settled by :meth:`Journal.recover` at the next batch 
 again. A crash before 2 leaves the batch waiting, to be decided again. A failure (a full
 disk) leaves the live generation as it was and the batch waiting; it is tried again later.
 
+Each batch adds a small segment; merging them is kept off the batches' path, so that a
+merge never delays a pushed document. After a batch, when ten segments of one size tier
+wait (:func:`~searchsvc.index.whoosh_internals.merge_candidates`), their files are linked
+into ``.merging/`` and a process of its own (niced) merges them there, while batches go
+on; the next batch once it is done (or a generation of its own when nothing waits) puts the
+merged segment in place of its sources, deleting in it what later batches deleted from them.
+A merge that fails or is cut short is dropped: its sources stay, as they were.
+
 Under ``searchsvc serve`` it runs in a process of its own (``python -m
 searchsvc.ingest.writer INDEX``), started, watched and stopped by the server's master
 (:mod:`searchsvc.web.serve`); it dies with that master.
@@ -26,11 +34,15 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+import multiprocessing
 import os
+import shutil
 import signal
 import sys
 import threading
 import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,9 +50,12 @@ from whoosh import index as whoosh_index
 
 from searchsvc import errors
 from searchsvc.index import storage
+from searchsvc.index.whoosh_internals import MergeDone, merge_candidates, merge_in
 from searchsvc.ingest import indexer
 from searchsvc.ingest.journal import APPLIED, PUT, Journal, Waiting
 from searchsvc.settings import (
+    MERGE_NICENESS,
+    MERGE_RETRY_S,
     WRITER_MAX_BATCH_BYTES,
     WRITER_MAX_BATCH_CHANGES,
     WRITER_POLL_S,
@@ -51,6 +66,8 @@ log = logging.getLogger("searchsvc.writer")
 
 # Why a change to an id of the corpus folder is refused (the first origin of an id owns it).
 OWNED_BY_CORPUS = "the id belongs to a document of the corpus folder; change its file instead"
+# Where the writer's merging process writes, beside the generations (never one of them).
+MERGING_DIR = ".merging"
 
 
 @dataclass
@@ -63,27 +80,109 @@ class Batch:
     seconds: float = 0.0
     # Changes found already in the live generation and only marked (after a crash).
     recovered: int = 0
+    # Documents a merged segment put in place of its sources by this generation holds
+    # (counting those later batches deleted from it).
+    merged: int = 0
 
 
 class JournalWriter:
     """Applies the journal of the index in ``root`` (see the module's docstring)."""
 
-    def __init__(self, root: str | os.PathLike, *, limitmb: int = 128):
+    def __init__(self, root: str | os.PathLike, *, limitmb: int = 128, merge: bool = True):
+        """``merge``: merge the small segments batches add, in a process of its own."""
         self.root = Path(root)
         self.journal = Journal(self.root)
         self.limitmb = limitmb
         self._verifier = storage.Verifier()
+        self._merges = merge
+        self._pool: ProcessPoolExecutor | None = None
+        self._merging: Future | None = None
+        self._merge_failed_at = -float("inf")
 
     def close(self) -> None:
+        """Close the journal; a merge in progress is stopped (its sources stay)."""
+        self._stop_merging()
         self.journal.close()
 
-    def apply_once(self, wait: bool = False) -> Batch | None:
-        """Apply one batch of what waits; None when nothing waits. Raises
+    # -- merges, off the batches' path ----------------------------------------------------------
+
+    def merging(self) -> bool:
+        """Whether a merge is being written."""
+        return self._merging is not None
+
+    def _start_merge(self, generation: str) -> None:
+        """Start merging what :func:`merge_candidates` picks in ``generation`` (just
+        published), unless a merge is in progress; with the write lock held."""
+        if not self._merges or self._merging is not None:
+            return
+        if time.monotonic() - self._merge_failed_at < MERGE_RETRY_S:
+            return
+        path = self.root / generation
+        with contextlib.closing(whoosh_index.open_dir(path)) as ix:
+            group = merge_candidates(ix._segments())
+            if not group:
+                return
+            folder = self.root / MERGING_DIR
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            for seg in group:
+                prefix = seg.segment_id() + "."
+                for name in os.listdir(path):
+                    if name.startswith(prefix):
+                        storage.link_file(path / name, folder / name)
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    max_workers=1,
+                    mp_context=multiprocessing.get_context("fork"),
+                    initializer=_merging_process,
+                    initargs=(os.getpid(),),
+                )
+            self._merging = self._pool.submit(merge_in, str(folder), ix.indexname, ix.schema, group)
+
+    def _finished_merge(self) -> MergeDone | None:
+        """The merge written, once done (None while it runs, or when it failed: its folder
+        is then removed and its sources stay)."""
+        future = self._merging
+        if future is None or not future.done():
+            return None
+        self._merging = None
+        try:
+            return future.result()
+        except Exception as e:  # a merge is an optimisation: its failure loses nothing
+            if isinstance(e, BrokenProcessPool):
+                self._pool = None
+            self._merge_failed(e)
+            return None
+
+    def _merge_failed(self, e: Exception) -> None:
+        """Say why a merge failed, once, and try again only after :data:`MERGE_RETRY_S`."""
+        reason = errors.describe_error(e) if isinstance(e, OSError) else str(e) or repr(e)
+        log.warning("writer: a merge of small segments failed (%s); they stay as they are", reason)
+        self._merge_failed_at = time.monotonic()
+        shutil.rmtree(self.root / MERGING_DIR, ignore_errors=True)
+
+    def _stop_merging(self) -> None:
+        """Stop the merging process (its merge is lost; nothing else is)."""
+        pool, self._pool, self._merging = self._pool, None, None
+        if pool is None:
+            return
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            with contextlib.suppress(Exception):
+                process.kill()
+        with contextlib.suppress(Exception):
+            pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self.root / MERGING_DIR, ignore_errors=True)
+
+    def apply_once(
+        self, wait: bool = False, max_changes: int = WRITER_MAX_BATCH_CHANGES
+    ) -> Batch | None:
+        """Apply one batch of what waits (at most ``max_changes``); None when nothing waits. Raises
         :class:`~searchsvc.errors.IndexBusyError` when ``searchsvc index`` holds the lock (and
         ``wait`` is false), :class:`~searchsvc.errors.IndexStateError` or
         :class:`~searchsvc.errors.JournalError` when the batch cannot be written: the live
         generation is then untouched and the batch still waits."""
-        if not self.journal.waiting():
+        merge_done = self._merging is not None and self._merging.done()
+        if not self.journal.waiting() and not merge_done:
             return None
         started = time.monotonic()
         with storage.write_lock(self.root, wait=wait):
@@ -93,33 +192,59 @@ class JournalWriter:
             live = storage.current(self.root)
             batch = Batch()
             batch.recovered = self.journal.recover(live.meta.get("journal"))
-            waiting = self.journal.next_batch(WRITER_MAX_BATCH_CHANGES, WRITER_MAX_BATCH_BYTES)
-            if not waiting:
-                return batch if batch.recovered else None
-            # Only a whole live generation is built on (hashing each file once per process).
-            self._verifier.check(live)
-            outcomes, puts, deletes, new = self._decide(live, waiting)
-            self.journal.decide(outcomes)
-            mark = {"id": self.journal.id, "seq": waiting[-1].seq}
-            if puts or deletes:
-                batch.generation = indexer.write_pushed(
-                    self.root, live, puts, deletes, new, mark, self.limitmb
-                )
-            else:  # nothing to write (refused, deletions of unknown ids): no generation
-                batch.generation = live.name
-            self.journal.finish(mark["seq"])
+            waiting = self.journal.next_batch(max_changes, WRITER_MAX_BATCH_BYTES)
+            merge = self._finished_merge()
+            try:
+                if not waiting and merge is None:
+                    return batch if batch.recovered else None
+                # Only a whole live generation is built on (hashing each file once per process).
+                self._verifier.check(live)
+                outcomes, puts, deletes, new, replaced = self._decide(live, waiting)
+                if waiting:
+                    self.journal.decide(outcomes)
+                    mark = {"id": self.journal.id, "seq": waiting[-1].seq}
+                else:  # a merge alone: the generation holds what the live one holds
+                    mark = live.meta.get("journal")
+                if puts or deletes or merge is not None:
+                    batch.generation = indexer.write_pushed(
+                        self.root,
+                        live,
+                        puts,
+                        deletes,
+                        new,
+                        mark,
+                        self.limitmb,
+                        replaced=replaced,
+                        merge=merge,
+                    )
+                    if merge is not None and merge.installed:
+                        batch.merged = merge.merged.doc_count_all()
+                else:  # nothing to write (refused, deletions of unknown ids): no generation
+                    batch.generation = live.name
+                if waiting:
+                    self.journal.finish(mark["seq"])
+            finally:
+                if merge is not None:
+                    shutil.rmtree(merge.folder, ignore_errors=True)
             batch.applied = sum(1 for o in outcomes.values() if o == APPLIED)
             batch.refused = len(outcomes) - batch.applied
+            try:
+                self._start_merge(batch.generation)
+            except OSError as e:  # the batch is live; only the merge waits
+                self._merge_failed(e)
         batch.seconds = time.monotonic() - started
         return batch
 
     def _decide(
         self, live: storage.Generation, waiting: list[Waiting]
-    ) -> tuple[dict[int, str], list[indexer.Document], list[str], int]:
+    ) -> tuple[dict[int, str], list[indexer.Document], list[str], int, set[str]]:
         """Each change's outcome, in order (the last write to an id wins), and what the
-        generation must write: the documents put, the ids deleted, how many puts are new."""
-        pushed = self.journal.pushed_ids()
+        generation must write: the documents put, the ids deleted, how many puts are new,
+        the ids of the puts that replace a live document."""
+        if not waiting:
+            return {}, [], [], 0, set()
         ids = {w.doc_id for w in waiting}
+        pushed = self.journal.pushed_ids(ids)
         with contextlib.closing(whoosh_index.open_dir(live.path)) as ix, ix.searcher() as s:
             in_live = {doc_id for doc_id in ids if s.document_number(id=doc_id) is not None}
         present = set(in_live)  # as the batch goes
@@ -138,14 +263,17 @@ class JournalWriter:
             else:
                 present.discard(w.doc_id)
                 mine.discard(w.doc_id)
-        puts, deletes, new = [], [], 0
+        puts, deletes, new, replaced = [], [], 0, set()
         for doc_id, w in last.items():
             if w.op == PUT:
                 puts.append(indexer.pushed_document(doc_id, w.fields or {}))
-                new += doc_id not in in_live
+                if doc_id in in_live:
+                    replaced.add(doc_id)
+                else:
+                    new += 1
             elif doc_id in in_live:
                 deletes.append(doc_id)
-        return outcomes, puts, deletes, new
+        return outcomes, puts, deletes, new, replaced
 
     def run(self, stop: threading.Event) -> None:
         """Apply batches until ``stop`` is set, retrying failures later (logged once per
@@ -181,6 +309,14 @@ class JournalWriter:
 
 
 _PR_SET_PDEATHSIG = 1
+
+
+def _merging_process(parent: int) -> None:
+    """Set up the writer's merging process: it dies with the writer, and yields the
+    processors to searches and batches (a merge is never in a hurry)."""
+    _die_with_parent(parent)
+    with contextlib.suppress(OSError):
+        os.nice(MERGE_NICENESS)
 
 
 def _die_with_parent(parent: int | None) -> None:

@@ -299,3 +299,12 @@ def test_a_journal_made_anew_is_not_taken_for_the_old_one(index):
     assert json.loads((storage.current(index).path / storage.META).read_text())["journal"] == (
         j.mark()
     )
+
+
+def test_pushed_ids_among_a_batchs_ids_are_looked_up_by_key(index):
+    journal = Journal(index)
+    journal.submit([put(f"p{i}", "hibou") for i in range(5)])
+    apply_all(index)
+    assert journal.pushed_ids(["p1", "p4", "absent", "p1"]) == {"p1", "p4"}
+    assert journal.pushed_ids([]) == set()
+    assert journal.pushed_ids() == {f"p{i}" for i in range(5)}
