@@ -285,7 +285,10 @@ class QueryCost:
     coordinated: float = 2e-6  # more, under Whoosh's coordination bonus (relaxed): 6 µs in all
     # The same bonus term-wise: a posting counted once more (measured 2-3 ns, 40 common words)
     counted: float = 0.005e-6
-    position: float = 2e-6  # a posting's positions read and compared (phrases)
+    # A posting's positions read and compared (phrases): arrays of the codec, compared with
+    # numpy (at 300k, "les informations", ~60,000 of them, took 13 ms in all; it was 2 µs
+    # each when positions were unpickled per posting).
+    position: float = 0.2e-6
     kept: float = 1e-6  # a document kept among the best by Whoosh (deep pages)
     shown: float = 1e-3  # a hit shown: its stored fields, snippet and title
 
@@ -298,6 +301,8 @@ QUERY_COST = QueryCost()
 # most and none is refused; 40 or 50 common words, 10 OR'ed phrases of common words, `con*
 # fic*` are refused in 1 to 40 ms; the most expensive of each kind accepted (20 common words,
 # 5 phrases, 100 hits a page, page 100 x 100, prefixes, `utiliser` by date) took 35 to 130 ms.
+# On the bench corpus repeated 10x (305,080 documents), with the codec's position arrays:
+# none of the 1,000 refused either (estimates 53 ms at most), the hostile ones still are.
 # (The sort by date then went through Whoosh's collectors; it runs term-wise since, and none
 # of the first 300 bench queries sorted by date is refused: 13 were.)
 MAX_QUERY_SECONDS = 0.15

@@ -110,7 +110,8 @@ def test_the_estimate_grows_with_every_word_added(engine):
 
 def test_a_phrase_costs_more_than_its_words_and_pages_cost_what_they_show(engine):
     words = _estimate(engine, "fichier commande")
-    assert _estimate(engine, '"fichier commande"') > _estimate(engine, "fichier")
+    # The phrase reads its words' exact forms, and their positions besides.
+    assert _estimate(engine, '"fichier commande"') > _estimate(engine, '"fichier" "commande"')
     with engine.searcher() as s:
         wq = QueryBuilder(s.reader(), engine.weights).build(ql.parse("fichier commande"))
         shown = ranking.estimate(s, wq, whoosh=False, limit=100, shown=100)
