@@ -17,15 +17,19 @@ SORTS = ("relevance", "date")
 _DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 # The dates is_date accepts, and the empty value (no date), as one regular expression for the
 # OpenAPI document (ECMA syntax): a year from 0001, a month 01-12, a day that the month has,
-# 29 February in leap years only.
-_YEAR = "(?!0000)[0-9]{4}"
-_LEAP = "(?!0000)([0-9]{2}(0[48]|[2468][048]|[13579][26])|([02468][048]|[13579][26])00)"
-_DAY = (
+# 29 February in leap years only. Its parts (a year, a leap year, a month and a day it has)
+# also make the other date patterns: pushed documents' (ingest/pushed.py), /api/stats's.
+YEAR_PATTERN = "(?!0000)[0-9]{4}"
+LEAP_YEAR_PATTERN = "(?!0000)([0-9]{2}(0[48]|[2468][048]|[13579][26])|([02468][048]|[13579][26])00)"
+MONTH_DAY_PATTERN = (
     "((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])"
     "|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
     "|02-(0[1-9]|1[0-9]|2[0-8]))"
 )
-DATE_PATTERN = f"^({_YEAR}(-(0[1-9]|1[0-2]))?|{_YEAR}-{_DAY}|{_LEAP}-02-29)?$"
+DATE_PATTERN = (
+    f"^({YEAR_PATTERN}(-(0[1-9]|1[0-2]))?"
+    f"|{YEAR_PATTERN}-{MONTH_DAY_PATTERN}|{LEAP_YEAR_PATTERN}-02-29)?$"
+)
 
 
 def is_date(value: str) -> bool:

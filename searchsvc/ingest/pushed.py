@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from searchsvc.engine.results import _DAY, _LEAP, _YEAR
+from searchsvc.engine.results import LEAP_YEAR_PATTERN, MONTH_DAY_PATTERN, YEAR_PATTERN
 from searchsvc.errors import Kind, QueryError
 from searchsvc.index.schema import url_problem
 from searchsvc.ingest.corpus import first_sentence, normalize_text
@@ -54,7 +54,7 @@ ID_PATTERN = f"^{_ID_END}([^\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029/]*{_ID_END})?$"
 # A date: an ISO day, month or year that exists (as a search's date filters take), or a day
 # with its time (2024-08-03T14:00:00+02:00), of which the day is kept; empty: none.
 DATE_PATTERN = (
-    f"^({_YEAR}(-(0[1-9]|1[0-2]))?|({_YEAR}-{_DAY}|{_LEAP}-02-29)"
+    f"^({YEAR_PATTERN}(-(0[1-9]|1[0-2]))?|({YEAR_PATTERN}-{MONTH_DAY_PATTERN}|{LEAP_YEAR_PATTERN}-02-29)"
     "(T[0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,9})?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?)?$"
 )
 # A url: http or https, a host (no user name, no bracketed address), then anything without

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from searchsvc.engine.results import _DAY, _LEAP, _YEAR, DATE_PATTERN, SORTS
+from searchsvc.engine.results import (
+    DATE_PATTERN,
+    LEAP_YEAR_PATTERN,
+    MONTH_DAY_PATTERN,
+    SORTS,
+    YEAR_PATTERN,
+)
 from searchsvc.settings import (
     MAX_COMPLETIONS,
     MAX_DOCUMENT_ID_CHARS,
@@ -532,7 +538,7 @@ def build_spec() -> dict:
                                 "since",
                                 "From this UTC day (2026-12-01) or this long ago (7d, 12h); "
                                 "empty or absent: everything the retention keeps.",
-                                pattern=f"^(\\s*|{_YEAR}-{_DAY}|{_LEAP}-02-29|[0-9]{{1,5}}[dh])$",
+                                pattern=f"^(\\s*|{YEAR_PATTERN}-{MONTH_DAY_PATTERN}|{LEAP_YEAR_PATTERN}-02-29|[0-9]{{1,5}}[dh])$",
                             )
                         ],
                         _json(_ref("Stats"), "What people searched for."),
