@@ -368,3 +368,12 @@ def app_in_thread(app, healthy: bool = True) -> Iterator[str]:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
+
+
+def fill_disk(folder: Path, leave_kb: int) -> None:
+    """Fill the file system under ``folder`` until about ``leave_kb`` KB are left (a file named
+    ``ballast``): the full-disk tests' way, on a small tmpfs."""
+    st = os.statvfs(folder)
+    free = st.f_bavail * st.f_frsize
+    with open(folder / "ballast", "wb") as fh:
+        fh.write(b"\0" * max(0, free - leave_kb * 1024))

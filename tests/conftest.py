@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -116,3 +117,28 @@ def hold_searcher():
             thread.join(timeout=10)
 
     return hold
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """Return ``mount(megabytes)``: a tmpfs of that size under tmp_path (root only), for the
+    full-disk tests; each is unmounted after the test."""
+    mounted = []
+
+    def mount(megabytes: float) -> Path:
+        where = tmp_path / f"disk{len(mounted)}"
+        where.mkdir()
+        size = f"{int(megabytes * 1024)}k"
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in mounted:
+        subprocess.run(["umount", "-l", str(where)], check=False)

@@ -13,7 +13,6 @@ import json
 import multiprocessing
 import os
 import signal
-import subprocess
 import time
 from contextlib import closing
 from pathlib import Path
@@ -25,7 +24,7 @@ from searchsvc.engine.search import SearchEngine
 from searchsvc.index import storage
 from searchsvc.index.whoosh_internals import SegmentBuilder, _CheckedTask
 from searchsvc.ingest.indexer import check_index, reindex
-from searchsvc.testing import cli, lock_is_free
+from searchsvc.testing import cli, fill_disk, lock_is_free
 
 BAD_NAME = b"bad\xff.txt"
 
@@ -185,38 +184,6 @@ def test_the_parent_stops_waiting_for_room_when_every_helper_is_dead(live_index,
 # -- a real full disk ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """Return ``mount(megabytes)``: a tmpfs of that size under tmp_path (root only)."""
-    mounted = []
-
-    def mount(megabytes: float) -> Path:
-        where = tmp_path / f"disk{len(mounted)}"
-        where.mkdir()
-        size = f"{int(megabytes * 1024)}k"
-        done = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-        mounted.append(where)
-        return where
-
-    yield mount
-    for where in mounted:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
-def fill(index_dir: Path, leave_kb: int) -> None:
-    """Fill the disk under ``index_dir`` until about ``leave_kb`` KB are left."""
-    st = os.statvfs(index_dir)
-    free = st.f_bavail * st.f_frsize
-    with open(index_dir / "ballast", "wb") as fh:
-        fh.write(b"\0" * max(0, free - leave_kb * 1024))
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["full", "incremental"])
 def test_a_full_disk_fails_in_one_line_and_keeps_the_live_index(tmp_path, small_disk, mode):
@@ -226,7 +193,7 @@ def test_a_full_disk_fails_in_one_line_and_keeps_the_live_index(tmp_path, small_
     assert reindex(corpus, index_dir, full=True).documents == 30
     live = storage.current(index_dir)
     write_jsonl(corpus, 600, name="more.jsonl", words=30)
-    fill(index_dir, leave_kb=300)
+    fill_disk(index_dir, leave_kb=300)
     args = ["index", "--corpus", str(corpus), "--index", str(index_dir)]
     done = cli(*args, *(["--full"] if mode == "full" else []))
     assert done.returncode == 1
@@ -248,7 +215,7 @@ def test_a_full_disk_in_a_two_process_build_ends_in_bounded_time(tmp_path, small
     reindex(corpus, index_dir, full=True)
     live = storage.current(index_dir)
     write_jsonl(corpus, 1500, name="more.jsonl", words=30)
-    fill(index_dir, leave_kb=2000)
+    fill_disk(index_dir, leave_kb=2000)
     started = time.monotonic()
     with pytest.raises(errors.IndexWriteError, match="No space left on device"):
         reindex(corpus, index_dir, full=True, procs=2)

@@ -1,6 +1,6 @@
 """The journal's writer under a real `searchsvc serve` (gunicorn): started by the master once
 something was pushed, restarted when killed, stopped with the server; and the journal and the
-writer on a full disk (a real tmpfs, as tests/test_build_faults.py does)."""
+writer on a full disk (a real tmpfs: the small_disk fixture of tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,14 @@ from searchsvc.index import storage
 from searchsvc.ingest.indexer import check_index
 from searchsvc.ingest.journal import Change, Journal
 from searchsvc.ingest.writer import JournalWriter
-from searchsvc.testing import alive, build_index, child_pids, serve_command, start_server
+from searchsvc.testing import (
+    alive,
+    build_index,
+    child_pids,
+    fill_disk,
+    serve_command,
+    start_server,
+)
 
 CORPUS = {"zebre.txt": "Le zèbre\n\nUn zèbre des savanes africaines.\n"}
 KEY = "k" * 24
@@ -86,35 +93,6 @@ def test_serve_runs_the_writer_restarts_it_when_killed_and_stops_it(tmp_path):
     assert check_index(index).problems == []
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """Return ``mount(megabytes)``: a tmpfs of that size under tmp_path (root only)."""
-    mounted = []
-
-    def mount(megabytes: float) -> Path:
-        where = tmp_path / f"disk{len(mounted)}"
-        where.mkdir()
-        done = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={int(megabytes * 1024)}k", "tmpfs", str(where)],
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-        mounted.append(where)
-        return where
-
-    yield mount
-    for where in mounted:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
-def fill(folder: Path, leave_kb: int) -> None:
-    st = os.statvfs(folder)
-    with open(folder / "ballast", "wb") as fh:
-        fh.write(b"\0" * max(0, st.f_bavail * st.f_frsize - leave_kb * 1024))
-
-
 @pytest.mark.slow
 def test_a_full_disk_refuses_submits_and_the_writer_keeps_the_live_index(tmp_path, small_disk):
     disk = small_disk(8)
@@ -122,7 +100,7 @@ def test_a_full_disk_refuses_submits_and_the_writer_keeps_the_live_index(tmp_pat
     j = Journal(index)
     acknowledged = j.submit([put("p1", "hibou")])
     live = storage.current(index)
-    fill(index, leave_kb=0)
+    fill_disk(index, leave_kb=0)
     big = Change("put", "p2", {"title": "Gros", "body": "renard " * 200_000})
     with pytest.raises(errors.JournalDiskFullError, match="free some disk space"):
         j.submit([big])
