@@ -632,13 +632,7 @@ def _update(
         )
         report.generation = name
     except BaseException:
-        if writer is not None and not writer.is_closed:
-            abandon(writer)
-        if ix is not None:
-            with contextlib.suppress(Exception):
-                ix.close()
-        if tmp is not None and report.generation != name:
-            shutil.rmtree(tmp, ignore_errors=True)
+        _discard(writer, ix, tmp if report.generation != name else None)
         raise
 
 
@@ -698,15 +692,22 @@ def write_pushed(
         raise errors.IndexWriteError(_failure(root, e)) from e
     finally:
         if not published:
-            if writer is not None and not writer.is_closed:
-                abandon(writer)
-            if ix is not None:
-                with contextlib.suppress(Exception):
-                    ix.close()
-            shutil.rmtree(tmp, ignore_errors=True)
+            _discard(writer, ix, tmp)
     storage.collect_garbage(root)
     storage.restamp_record(root, name)
     return name
+
+
+def _discard(writer, ix, tmp: Path | None) -> None:
+    """Give up a generation being written: its writer abandoned, its index closed, its folder
+    (when given) removed; the live generation is untouched."""
+    if writer is not None and not writer.is_closed:
+        abandon(writer)
+    if ix is not None:
+        with contextlib.suppress(Exception):
+            ix.close()
+    if tmp is not None:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _publish(
