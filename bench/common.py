@@ -109,12 +109,16 @@ def searchsvc_index_code() -> str:
         "text/whoosh_analyzer.py",  # pickled into the schema
         "index/schema.py",
         "ingest/indexer.py",
-        "ingest/corpus.py",
+        "ingest/corpus/",
         "index/storage.py",
-        "index/whoosh_internals.py",  # writes the segments
+        "index/whoosh_internals/",  # writes the segments
         "index/codec.py",  # the postings' format
     )
-    return code_version(*(pkg / n for n in names))
+    # A name ending in "/" is a package: every module in it.
+    paths = [
+        p for n in names for p in (sorted((pkg / n).glob("*.py")) if n.endswith("/") else [pkg / n])
+    ]
+    return code_version(*paths)
 
 
 def open_lines(path: Path):

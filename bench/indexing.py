@@ -406,7 +406,7 @@ def format_corpus(base: Path, fmt: str, count: int) -> Path:
 
 def formats_report(args: argparse.Namespace, status: Status) -> str:
     """Documents per second of each format, read and built, plain text first."""
-    from searchsvc.ingest.corpus import read_corpus
+    from searchsvc.ingest.corpus.walk import read_corpus
 
     base = common.corpus_dir(args.corpus, args.docs)
     rows = []

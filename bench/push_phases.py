@@ -28,7 +28,9 @@ from pathlib import Path
 
 from whoosh import index as whoosh_index
 
-from searchsvc.index import storage, whoosh_internals
+from searchsvc.index import storage
+from searchsvc.index.whoosh_internals.updates import UpdateWriter
+from searchsvc.index.whoosh_internals.writing import SegmentBuilder
 from searchsvc.ingest import indexer, journal, writer
 
 CORPUS = Path("/work/shared/bench/frdocs.jsonl.gz")
@@ -60,11 +62,11 @@ def instrument() -> None:
     timed(writer.JournalWriter, "_decide", "decide (ids in live)")
     timed(storage.Verifier, "check", "verify live")
     timed(storage, "link_generation", "link files")
-    U = whoosh_internals.UpdateWriter
+    U = UpdateWriter
     timed(U, "update_document", "replace documents")
     timed(U, "add_document", "add documents")
     timed(U, "delete_by_term", "delete documents")
-    timed(whoosh_internals.SegmentBuilder, "finish", "write new segment")
+    timed(SegmentBuilder, "finish", "write new segment")
     timed(U, "commit", "commit (incl. segment, merges)")
     from whoosh import writing
 

@@ -502,7 +502,7 @@ def prune_cache(kind: str, keep: Path, others: int = 2) -> None:
 
 def read_documents(corpus: Path):
     """(id, title, body) as searchsvc reads them, so every engine indexes the same text."""
-    from searchsvc.ingest.corpus import read_corpus
+    from searchsvc.ingest.corpus.walk import read_corpus
 
     for d in read_corpus(corpus):
         yield d.id, d.title, d.body

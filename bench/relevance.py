@@ -879,7 +879,7 @@ def main(argv=None) -> int:
             queries, skipped = data["queries"], Counter(data["skipped"])
             status.note(f"queries: {len(queries)} (cached {qcache.name})")
         else:
-            from searchsvc.ingest.corpus import read_corpus
+            from searchsvc.ingest.corpus.walk import read_corpus
 
             with Timer() as t:
                 docs = list(read_corpus(folder))

@@ -393,6 +393,13 @@ STEMS_CACHED = 50_000
 # Titles analysed recently, by text, in the process: a result page's titles come back query
 # after query.
 TITLE_WORDS_CACHED = 60_000
+# Distinct tokens of shown texts the snippets know the words of, in the process (emptied
+# whole past it): about 400 bytes a token, 40 MB; the first pages of the 1,000 bench
+# queries show about 70,000, so a worker rarely empties it.
+SNIPPET_TOKENS_CACHED = 100_000
+# Tokens whose markable words (exact form and stems) the snippets keep, most recently used:
+# about 450 bytes each, 30 MB; a token missing costs its analysis again (about 20 µs).
+SNIPPET_PIECES_CACHED = 1 << 16
 
 # Stored documents kept per searcher: a result page reads the bodies of the 10 shown, and the
 # best documents of one query are often those of the next. Each costs a pickle load of the
@@ -670,7 +677,7 @@ WRITER_RETRY_S = (0.5, 10.0)
 # while it keeps dying soon after a start (a damaged index, say), up to the second value.
 WRITER_RESTART_S = (1.0, 30.0)
 # How the segments that incremental runs and pushed batches add are merged
-# (index/whoosh_internals.tiered_merge): ten segments of one size tier (up to 100 documents,
+# (index/whoosh_internals/merging.tiered_merge): ten segments of one size tier (up to 100 documents,
 # then each tier ten times larger) become one, so a search reads a few segments, not one per
 # batch, and each document is rewritten once per tier, not at every commit. A segment over
 # MERGE_MAX_DOCS is never merged again (a full build's are larger): what one merge rewrites

@@ -22,7 +22,8 @@ import pytest
 from searchsvc import errors
 from searchsvc.engine.search import SearchEngine
 from searchsvc.index import storage
-from searchsvc.index.whoosh_internals import SegmentBuilder, _CheckedTask
+from searchsvc.index.whoosh_internals.multiprocess import _CheckedTask
+from searchsvc.index.whoosh_internals.writing import SegmentBuilder
 from searchsvc.ingest.indexer import check_index, reindex
 from searchsvc.testing import cli, fill_disk, lock_is_free
 

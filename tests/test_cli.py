@@ -138,6 +138,8 @@ def test_search_json(runner, seed_index):
     assert sorted(h["id"][:4] for h in data["hits"]) == ["001_", "002_"]
     assert all("<mark>Delanoë</mark>" in h["snippet"] for h in data["hits"])
     assert {"query", "understood", "page", "per_page", "took_ms", "notice"} <= data.keys()
+    assert {"years", "facets", "filters", "sort", "relaxed", "approximate", "also"} <= data.keys()
+    assert all(h["title_html"] and "url" in h and "source" in h for h in data["hits"])
 
 
 def test_search_json_suggestion(runner, seed_index):
@@ -295,6 +297,38 @@ def test_search_options_are_refused_like_the_api(runner, news_index):
         engine = app.extensions.get("searchsvc.engine")
         if engine is not None:
             engine.close()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["twitter"],
+        ["twitter", "--source", "Le Monde", "--date-from", "2012"],
+        ["twiter", "--sort", "date", "--per-page", "1", "--page", "2"],
+    ],
+)
+def test_search_json_is_the_apis_shape(runner, news_index, args):
+    """Issue 29: one JSON shape for a page of results, whichever interface gives it: the
+    command line's --json is GET /api/search's answer (its time aside)."""
+    from searchsvc.web import create_app
+
+    options = dict(zip(args[1::2], args[2::2], strict=True))
+    query = {"q": args[0]} | {k[2:].replace("-", "_"): v for k, v in options.items()}
+    app = create_app({"INDEX_DIR": str(news_index), "TESTING": True})
+    try:
+        api = app.test_client().get("/api/search", query_string=query)
+        assert api.status_code == 200
+        from_api = api.get_json()
+    finally:
+        engine = app.extensions.get("searchsvc.engine")
+        if engine is not None:
+            engine.close()
+    cli_result = run(runner, "search", "--json", *args, index=news_index)
+    assert cli_result.exit_code == 0, cli_result.output
+    from_cli = json.loads(cli_result.stdout)
+    assert from_cli.pop("took_ms") >= 0 and from_api.pop("took_ms") >= 0
+    assert from_cli == from_api
+    assert from_cli["hits"] and from_cli["years"]  # the page is not empty
 
 
 # Issue 16: an index written by a newer searchsvc says "upgrade", and index leaves it alone.

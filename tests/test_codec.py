@@ -29,8 +29,9 @@ from searchsvc.engine.search import SearchEngine
 from searchsvc.index import caches, codec, storage
 from searchsvc.index.schema import INDEX_FORMAT, TEXT_FIELDS, VERSION, build_schema
 from searchsvc.index.storage import META
-from searchsvc.index.whoosh_internals import SegmentBuilder, merge_segments
-from searchsvc.ingest.corpus import Document
+from searchsvc.index.whoosh_internals.merging import merge_segments
+from searchsvc.index.whoosh_internals.writing import SegmentBuilder
+from searchsvc.ingest.corpus.documents import Document
 from searchsvc.ingest.indexer import _fields, _without_none, reindex
 from searchsvc.query import language as ql
 from searchsvc.query.plan import QueryBuilder
@@ -253,7 +254,7 @@ QUERIES = [
     wq.And([wq.Term("body", "jardin"), wq.Term("body", "mange")]),
     wq.Or([wq.Term("body", "rare"), wq.Term("title", "lumière"), wq.Term("body", "x")]),
     # (not a bare AndNot: Whoosh's own keeps a segment's first document, see
-    # whoosh_internals.ExcludingMatcher; the query builder's negations are tried below)
+    # whoosh_internals.matching.ExcludingMatcher; the query builder's negations are tried below)
 ]
 
 

@@ -13,20 +13,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from searchsvc.ingest import corpus
-from searchsvc.ingest.corpus import (
-    Document,
-    SkipKind,
-    Skipped,
-    corpus_bytes,
+from searchsvc.ingest.corpus import files as corpus_files
+from searchsvc.ingest.corpus.documents import Document, SkipKind, Skipped
+from searchsvc.ingest.corpus.files import parse_file
+from searchsvc.ingest.corpus.text import (
     decode_bytes,
     first_sentence,
-    parse_file,
     parse_html,
     parse_markdown,
     parse_text,
-    read_corpus,
 )
+from searchsvc.ingest.corpus.walk import corpus_bytes, read_corpus
 
 REAL_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 
@@ -290,7 +287,7 @@ def test_read_corpus_too_large_file_is_never_opened(tmp_path: Path, monkeypatch)
     def no_open(*args, **kwargs):
         raise AssertionError("a too-large file must not be opened")
 
-    monkeypatch.setattr(corpus, "open", no_open, raising=False)
+    monkeypatch.setattr(corpus_files, "open", no_open, raising=False)
     docs, skipped = collect(tmp_path, max_file_bytes=10)
     assert docs == []
     assert skipped == [Skipped("big.txt", "file too large (1000 bytes > limit 10)")]
@@ -303,7 +300,7 @@ def test_read_corpus_permission_error_is_reported(tmp_path: Path, monkeypatch) -
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(corpus, "open", denied, raising=False)
+    monkeypatch.setattr(corpus_files, "open", denied, raising=False)
     docs, skipped = collect(tmp_path)
     assert docs == []
     assert skipped == [

@@ -21,8 +21,9 @@ from click.testing import CliRunner
 
 from searchsvc.cli.commands import EXIT_SKIPPED, main
 from searchsvc.engine.search import SearchEngine
-from searchsvc.ingest import corpus
-from searchsvc.ingest.corpus import Skipped, read_corpus
+from searchsvc.ingest.corpus import files as corpus_files
+from searchsvc.ingest.corpus.documents import Skipped
+from searchsvc.ingest.corpus.walk import read_corpus
 
 HUNDRED_MB = 100 * 1024 * 1024
 DEPTH = 40  # folders nested in the corpus below (the recursion limit has its own test)
@@ -103,7 +104,7 @@ def faulty_corpus(tmp_path, monkeypatch) -> Path:
 
     (root / "secret.txt").write_text(good("Secrets"), encoding="utf-8")
     (root / "secret.txt").chmod(0)
-    monkeypatch.setattr(corpus, "open", guarded_open, raising=False)
+    monkeypatch.setattr(corpus_files, "open", guarded_open, raising=False)
     return root
 
 

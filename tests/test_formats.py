@@ -16,7 +16,8 @@ import pytest
 from searchsvc.engine.results import Filters
 from searchsvc.engine.search import SearchEngine
 from searchsvc.ingest import office
-from searchsvc.ingest.corpus import Document, SkipKind, Skipped, read_corpus
+from searchsvc.ingest.corpus.documents import Document, SkipKind, Skipped
+from searchsvc.ingest.corpus.walk import read_corpus
 from searchsvc.ingest.dates import DateError, iso_date
 from searchsvc.ingest.indexer import reindex
 from searchsvc.testing import pdf_bytes, write_files

@@ -21,7 +21,8 @@ from searchsvc import errors
 from searchsvc.cli.commands import EXIT_SKIPPED, main
 from searchsvc.engine.search import SearchEngine
 from searchsvc.index import storage
-from searchsvc.ingest.corpus import SkipKind, Skipped, read_corpus
+from searchsvc.ingest.corpus.documents import SkipKind, Skipped
+from searchsvc.ingest.corpus.walk import read_corpus
 from searchsvc.ingest.indexer import deletes_too_many, reindex
 from searchsvc.settings import MAX_DELETED_SHARE, MIN_GUARDED_DELETIONS
 from searchsvc.testing import (
@@ -234,7 +235,7 @@ def test_a_run_that_would_empty_the_index_stops_and_changes_nothing(nineteen, fu
 
 def test_the_guard_stops_before_the_commit(nineteen, monkeypatch):
     corpus, index = nineteen
-    from searchsvc.index import whoosh_internals
+    from searchsvc.index.whoosh_internals.updates import UpdateWriter
 
     def no_commit(self, *args, **kwargs):
         raise AssertionError("committed a run that deletes too many")
@@ -242,7 +243,7 @@ def test_the_guard_stops_before_the_commit(nineteen, monkeypatch):
     (corpus / "nouveau.txt").write_text(article("Nouveautés"), encoding="utf-8")
     for name in list(NINETEEN)[:12]:
         (corpus / name).unlink()
-    monkeypatch.setattr(whoosh_internals.UpdateWriter, "commit", no_commit)
+    monkeypatch.setattr(UpdateWriter, "commit", no_commit)
     with pytest.raises(errors.TooManyDeletionsError) as refused:
         reindex(corpus, index)
     assert (refused.value.deleting, refused.value.documents) == (12, 19)

@@ -9,7 +9,8 @@ from contextlib import closing
 
 import pytest
 
-import searchsvc.ingest.corpus as corpus_module
+import searchsvc.ingest.corpus.files as corpus_files
+import searchsvc.ingest.corpus.text as corpus_text
 import searchsvc.ingest.indexer as indexer
 from searchsvc import errors
 from searchsvc.engine.search import SearchEngine
@@ -163,7 +164,7 @@ def test_the_text_columns_read_in_one_piece_are_whooshs_own(built):
     from whoosh import index as whoosh_index
 
     from searchsvc.index import storage
-    from searchsvc.index.whoosh_internals import text_column
+    from searchsvc.index.whoosh_internals.reading import text_column
 
     corpus, index_dir = built
     (corpus / "zebre-corps.txt").write_text("La faune africaine\n\nUn hippopotame au bain.\n")
@@ -475,14 +476,14 @@ def test_an_incremental_run_parses_only_the_sources_that_changed(tmp_path, monke
     reindex(corpus, index_dir, full=True)
 
     parsed = []
-    real_jsonl, real_html = corpus_module._jsonl_document, corpus_module.parse_html
+    real_jsonl, real_html = corpus_files._jsonl_document, corpus_text.parse_html
     monkeypatch.setattr(
-        corpus_module,
+        corpus_files,
         "_jsonl_document",
         lambda obj, *a: parsed.append(obj["id"]) or real_jsonl(obj, *a),
     )
     monkeypatch.setattr(
-        corpus_module, "parse_html", lambda text: parsed.append("page") or real_html(text)
+        corpus_text, "parse_html", lambda text: parsed.append("page") or real_html(text)
     )
     lines[7] = json.dumps({"id": "d7", "title": "T", "body": "Corps changé."})
     (corpus / "lot.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,5 +1,5 @@
-"""ARCHITECTURE.md and the README's layout name the package's real modules and folders, and
-the core never imports the interfaces."""
+"""ARCHITECTURE.md and the layout in docs/development.md name the package's real modules and
+folders, and the core never imports the interfaces."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ def test_every_module_architecture_md_names_exists():
     assert missing == []
 
 
-def test_the_readme_layout_lists_every_folder_and_top_level_module():
-    readme = (ROOT / "README.md").read_text()
-    layout = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+def test_the_documented_layout_lists_every_folder_and_top_level_module():
+    development = (ROOT / "docs" / "development.md").read_text()
+    layout = development.split("## Layout", 1)[1].split("\n## ", 1)[0]
     folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
     modules = {p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py"}
     for name in sorted(folders):
@@ -32,7 +32,7 @@ def test_the_readme_layout_lists_every_folder_and_top_level_module():
 
 def test_the_core_knows_nothing_of_flask_click_or_the_interfaces():
     for folder in CORE:
-        for path in (PACKAGE / folder).glob("*.py"):
+        for path in (PACKAGE / folder).rglob("*.py"):  # subpackages too
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.Import):
                     names = [a.name for a in node.names]

@@ -28,7 +28,7 @@ import searchsvc.ingest.indexer as indexer
 from searchsvc import errors
 from searchsvc.engine.search import SearchEngine
 from searchsvc.index import storage
-from searchsvc.index.whoosh_internals import SegmentBuilder
+from searchsvc.index.whoosh_internals.writing import SegmentBuilder
 from searchsvc.ingest.indexer import reindex
 from searchsvc.testing import alive, child_env, child_pids, cli_command, index_args, lock_is_free
 

@@ -21,8 +21,9 @@ from whoosh import index as whoosh_index
 from searchsvc.index import schema
 from searchsvc.index.codec import POSTINGS_EXT, Codec
 from searchsvc.index.schema import TEXT_FIELDS, build_schema, document_fields
-from searchsvc.index.whoosh_internals import SegmentBuilder, UpdateWriter
-from searchsvc.ingest.corpus import Document
+from searchsvc.index.whoosh_internals.updates import UpdateWriter
+from searchsvc.index.whoosh_internals.writing import SegmentBuilder
+from searchsvc.ingest.corpus.documents import Document
 from searchsvc.ingest.indexer import _fields, _without_none
 
 WORDS = [

@@ -16,7 +16,8 @@ from searchsvc.engine import ranking, termwise
 from searchsvc.engine.results import Filters
 from searchsvc.engine.search import SearchEngine
 from searchsvc.index import caches, codec
-from searchsvc.index import whoosh_internals as wi
+from searchsvc.index.whoosh_internals.reading import field_lengths, position_gaps
+from searchsvc.index.whoosh_internals.values import stored_length
 from searchsvc.ingest.indexer import reindex
 from searchsvc.query import language as ql
 from searchsvc.query.plan import QueryBuilder
@@ -353,7 +354,7 @@ def test_lengths_read_in_one_go_are_whooshs(engine):
         for leaf, _offset in s.leaf_searchers():
             reader = leaf.reader()
             for fieldname in ("title", "body"):
-                lengths = wi.field_lengths(reader, fieldname)
+                lengths = field_lengths(reader, fieldname)
                 expected = [
                     reader.doc_field_length(d, fieldname, 1) or 1
                     for d in range(reader.doc_count_all())
@@ -377,7 +378,7 @@ def test_a_blocks_positions_unpickled_at_once_are_whooshs(docs, strip_stop):
     values = [fmt.encode(positions) for positions in docs]
     if strip_stop:
         values = [v[:-1] for v in values]
-    gaps = wi.position_gaps(values, fmt.decode_positions)
+    gaps = position_gaps(values, fmt.decode_positions)
     assert [list(accumulate(g)) for g in gaps] == [fmt.decode_positions(v) for v in values]
 
 
@@ -414,7 +415,7 @@ def test_a_record_reads_back_what_was_written(rows, first, kind):
         values = codec.TermValues(kind, np.array([len(r) for r in raw]), b"".join(raw))
     else:
         values = codec.TermValues(kind)
-    lengths = [wi._stored_length(n) for n in lengths]
+    lengths = [stored_length(n) for n in lengths]
     info = W3TermInfo()
     record = codec.encode_term(ids, weights, lengths, values, info)
     if len(ids) <= codec.BLOCK:  # the plain-Python encoding (one block) writes the same
@@ -475,7 +476,7 @@ def dated_engine(tmp_path_factory):
 @given(st.lists(_clause, min_size=1, max_size=3), st.integers(1, 60))
 def test_the_sort_by_date_orders_as_whoosh(dated_engine, clauses, limit):
     """Term-wise, the sort by date gives Whoosh's sorted collector's documents in its order
-    (newest first, equal dates latest document first, undated last) and the same total."""
+    (newest first, equal dates in the order of their ids, undated last) and the same total."""
     text = " ".join(clauses)
     with dated_engine.searcher() as s:
         q = QueryBuilder(s.reader()).build(ql.parse(text))

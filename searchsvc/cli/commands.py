@@ -7,7 +7,6 @@ import json
 import os
 import re
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -18,7 +17,7 @@ from searchsvc.engine.results import SORTS, Filters
 from searchsvc.engine.search import SearchEngine
 from searchsvc.errors import QueryError
 from searchsvc.index import storage
-from searchsvc.ingest.corpus import SkipKind, Skipped
+from searchsvc.ingest.corpus.documents import SkipKind, Skipped
 from searchsvc.ingest.indexer import check_index, reindex
 from searchsvc.query.language import understood_if_different
 from searchsvc.query.synonyms import Synonyms
@@ -257,9 +256,8 @@ def search_command(
     finally:
         engine.close()
     if as_json:
-        data = asdict(result)
-        data["pages"] = result.pages
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        # The API's /api/search shape: one function for both.
+        click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
         return
     click.echo(_render_text(result, color=_fancy(sys.stdout)))
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from whoosh import query as wq
 
 from searchsvc.engine import suggest
-from searchsvc.index.caches import LRU, per_reader
+from searchsvc.index.caches import LRU, Key, per_reader
 from searchsvc.index.schema import FIELD_ALIASES, TEXT_FIELDS
 from searchsvc.query import language as ql
 from searchsvc.query.plan import QueryBuilder, Union
@@ -161,7 +161,7 @@ class TypedWord(ql.Prefix):
 def expansions(reader, prefix: str) -> list[tuple[str, int]]:
     """Index words starting with ``prefix`` (folded) as ``(word, documents)``, most documents
     first, at most ``MAX_EXPANSIONS``; function words and elided forms left out."""
-    cache = per_reader(reader, "expansions", lambda: LRU(EXPANSIONS_CACHED))
+    cache = per_reader(reader, Key.EXPANSIONS, lambda: LRU(EXPANSIONS_CACHED))
     found = cache.get(prefix)
     if found is None:
         counts: Counter = Counter()
@@ -342,7 +342,7 @@ def written_form(searcher, term: str, frequency) -> str | None:
     gives the documents holding an index word. Answers are kept per index reader.
     """
     reader = searcher.reader()
-    cache = per_reader(reader, "written forms", lambda: LRU(FORMS_CACHED))
+    cache = per_reader(reader, Key.WRITTEN_FORMS, lambda: LRU(FORMS_CACHED))
     key = (term,)
     found = cache.get(key)
     if found is None:
@@ -397,7 +397,7 @@ def complete(s, typed: Typed, sample: list[str], limit: int) -> list[str]:
 
     # Each word's accented spelling, kept per reader: completions come back
     # keystroke after keystroke, and looking one up reads the index a dozen times.
-    spellings = per_reader(reader, "accented", lambda: LRU(FORMS_CACHED))
+    spellings = per_reader(reader, Key.ACCENTED, lambda: LRU(FORMS_CACHED))
 
     def accented(word: str) -> str:
         found = spellings.get(word)

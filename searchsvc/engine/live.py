@@ -24,7 +24,7 @@ from whoosh.searching import Searcher
 
 from searchsvc import errors
 from searchsvc.index import storage
-from searchsvc.index.whoosh_internals import ArraysFileError
+from searchsvc.index.whoosh_internals.reading import ArraysFileError
 from searchsvc.settings import VERIFY_EVERY_S
 
 

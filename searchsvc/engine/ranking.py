@@ -23,7 +23,7 @@ from searchsvc import errors, settings
 from searchsvc.engine import termwise, titles
 from searchsvc.engine.results import SORTS, FacetCount, Filters
 from searchsvc.index import columns
-from searchsvc.index.caches import per_reader
+from searchsvc.index.caches import Key, per_reader
 
 _FACETS = sorting.Facets().add_facet("source", columns.FieldFacet("source", maptype=sorting.Count))
 _FACETS_AND_DATES = (
@@ -259,8 +259,8 @@ def _rank_termwise(
     else:
         depth = max(limit, settings.RERANK_DEPTH) if signals else limit
         matches = termwise.run(s, query, deadline, allowed, depth=depth)
-        top = [(-negated, docnum) for negated, docnum in matches.top(depth)]
-        top = titles.rerank(s, top, signals)[:limit]
+        best = matches.top(depth, lambda: columns.id_ranks(s.reader()))
+        top = _reranked(s, [(-negated, docnum) for negated, docnum in best], signals, limit)
     sources = termwise.value_counts(s, matches.docs, "source") if len(matches) else {}
     dated = len(matches) and _has_dates(s.reader())
     # Only the years of the dates are shown: counted by year (there are far fewer).
@@ -268,10 +268,37 @@ def _rank_termwise(
     return Ranked(len(matches), top, sources, dates)
 
 
+def _reranked(s: Searcher, best: list[tuple], signals, limit: int) -> list[tuple]:
+    """The best ``(score, docnum)`` (best first, equal scores in id order) with the title
+    signals added (:func:`titles.rerank`), sorted again and cut at ``limit``: equal scores
+    in the order of their ids again, whatever order the reranking left them in."""
+    top = titles.rerank(s, best, signals)
+    return _ties_by_id(s, top, limit) if signals is not None else top[:limit]
+
+
+def _ties_by_id(s: Searcher, items: list[tuple], limit: int) -> list[tuple]:
+    """The first ``limit`` of ``items`` (``(key, docnum)``, sorted highest key first, as
+    Whoosh's collectors or the reranking leave them), equal keys in the order of their
+    documents' ids (:func:`columns.id_ranks`), never of their numbers, which depend on how
+    a build laid the documents into segments. The documents tied with the ``limit``-th
+    are all weighed before the cut."""
+    if limit <= 0 or not items:
+        return []
+    end = min(limit, len(items))
+    while end < len(items) and items[end][0] == items[end - 1][0]:
+        end += 1
+    head = items[:end]
+    if any(a[0] == b[0] for a, b in itertools.pairwise(head)):
+        ranks = columns.id_ranks(s.reader())
+        head = sorted(head, key=lambda item: ranks[item[1]])
+        head.sort(key=lambda item: item[0], reverse=True)  # stable: ties keep the ids' order
+    return head[:limit]
+
+
 def _newest(s: Searcher, docnums: np.ndarray, limit: int) -> list[tuple[str, int]]:
     """The ``limit`` newest of these documents (global numbers, ascending) as ``(date,
-    docnum)``, as Whoosh's collector sorted by date in reverse gives them: newest first,
-    undated last, equal dates latest document first."""
+    docnum)``: newest first, undated last, equal dates in the order of their ids (as
+    :func:`_rank_whoosh` orders Whoosh's sorted collector's)."""
     if limit <= 0 or not len(docnums):
         return []
     dates = np.empty(len(docnums), dtype=object)
@@ -282,7 +309,7 @@ def _newest(s: Searcher, docnums: np.ndarray, limit: int) -> list[tuple[str, int
             codes, names = columns.column_codes(reader, "date")
             dates[lo:hi] = np.array(names, dtype=object)[codes[docnums[lo:hi] - offset]]
     values, ranks = np.unique(dates.astype(str), return_inverse=True)
-    order = np.lexsort((-docnums, -ranks))[:limit]
+    order = np.lexsort((columns.id_ranks(s.reader())[docnums], -ranks))[:limit]
     return [(str(values[ranks[i]]), int(docnums[i])) for i in order.tolist()]
 
 
@@ -297,7 +324,9 @@ def _rank_whoosh(
         signals = None  # the title signals are a matter of relevance
     depth = max(limit, settings.RERANK_DEPTH) if signals else limit
     collector = s.collector(
-        limit=depth,
+        # Whoosh collects every match either way (grouped, or sorted by date); all of them
+        # are kept so that _ties_by_id sees every document tied with the last one kept.
+        limit=None,
         optimize=False,
         sortedby=_BY_DATE if sort == "date" else None,
         reverse=sort == "date",
@@ -307,7 +336,8 @@ def _rank_whoosh(
     total = len(results)
     sources = results.groups("source") if total else {}
     dates = results.groups("date") if total and dated else {}
-    top = titles.rerank(s, results.top_n[:depth], signals)[:limit]
+    best = _ties_by_id(s, results.top_n, depth)
+    top = _reranked(s, best, signals, limit)
     return Ranked(total, top, sources, dates)
 
 
@@ -317,15 +347,15 @@ def _has_dates(reader) -> bool:
     def any_date() -> bool:
         return next(iter(reader.lexicon("date")), None) is not None
 
-    return per_reader(reader, "has dates", any_date)
+    return per_reader(reader, Key.HAS_DATES, any_date)
 
 
 def count(s: Searcher, query: wq.Query, deadline: float) -> int:
     """How many documents a query matches; Whoosh's ``TimeLimit`` past ``deadline``.
 
     Not ``len(s.search(query, limit=1))``: Whoosh's top-N collector undercounts the queries
-    QueryBuilder makes (26 instead of 38 for ``hypothese`` on the bench index, 29 with
-    ``optimize=False``); an unscored, unlimited search counts them right.
+    QueryBuilder makes, with or without ``optimize`` (the counts once seen are in
+    bench/RESULTS.md); an unscored, unlimited search counts them right.
     """
     if termwise.supports(query):
         return len(termwise.run(s, query, deadline, depth=0))

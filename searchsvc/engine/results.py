@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from whoosh import query as wq
 
 from searchsvc.errors import Kind, QueryError
-from searchsvc.index.caches import per_reader
+from searchsvc.index.caches import Key, per_reader
 from searchsvc.settings import MAX_QUERY_CHARS
 
 SORTS = ("relevance", "date")
@@ -77,6 +77,20 @@ class Hit:
     # escaped (as ``snippet``).
     title_html: str = ""
 
+    def to_json(self) -> dict:
+        """The hit as JSON, one shape for the API's hits (search and similar documents) and
+        the command line's ``--json``."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "title_html": self.title_html,
+            "score": self.score,
+            "snippet": self.snippet,
+            "url": self.url,
+            "date": self.date,
+            "source": self.source,
+        }
+
 
 @dataclass(frozen=True)
 class FacetCount:
@@ -124,7 +138,7 @@ class Filters:
         if self.source:
             values = [self.source]
             if reader is not None:
-                by_key = per_reader(reader, "sources_by_key", lambda: _sources_by_key(reader))
+                by_key = per_reader(reader, Key.SOURCES_BY_KEY, lambda: _sources_by_key(reader))
                 values = by_key.get(source_key(self.source)) or values
             terms = [wq.Term("source", value) for value in values]
             parts.append(terms[0] if len(terms) == 1 else wq.Or(terms))
@@ -169,6 +183,43 @@ class SearchResult:
     def pages(self) -> int:
         """Number of pages the results fill."""
         return (self.total + self.per_page - 1) // self.per_page
+
+    def to_json(self) -> dict:
+        """The page as JSON, one shape for the API (``/api/search``, described by its
+        OpenAPI document) and the command line's ``--json``: plain values only, the filters
+        not given left out."""
+
+        def counts(values: list[FacetCount]) -> list[dict]:
+            return [{"value": c.value, "count": c.count} for c in values]
+
+        filters = {
+            name: value
+            for name, value in (
+                ("source", self.filters.source),
+                ("date_from", self.filters.date_from),
+                ("date_to", self.filters.date_to),
+            )
+            if value is not None
+        }
+        return {
+            "query": self.query,
+            "understood": self.understood,
+            "total": self.total,
+            "page": self.page,
+            "per_page": self.per_page,
+            "pages": self.pages,
+            "took_ms": self.took_ms,
+            "hits": [hit.to_json() for hit in self.hits],
+            "suggestion": self.suggestion,
+            "notice": self.notice,
+            "relaxed": self.relaxed,
+            "approximate": list(self.approximate),
+            "also": list(self.also),
+            "sort": self.sort,
+            "filters": filters,
+            "facets": {name: counts(values) for name, values in self.facets.items()},
+            "years": counts(self.years),
+        }
 
 
 @dataclass(frozen=True)

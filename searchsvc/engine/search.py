@@ -134,8 +134,8 @@ class SearchEngine:
         """Do what the first searches would otherwise do while people wait: read the spelling
         vocabularies that cache files hold (milliseconds; :meth:`warm_up_spelling` builds the
         others), then read and analyse the titles of the first ``titles_limit`` documents
-        (about 45 µs a title on first sight, read and analysed, for the best 50 of every
-        query); returns how many titles."""
+        (each read and analysed on first sight, for the best 50 of every query, which a
+        first search would wait for); returns how many titles."""
         with self.searcher() as s:
             spelling.missing(s.reader())
             count = min(titles_limit, s.reader().doc_count_all())

@@ -8,6 +8,7 @@ HTML-escaped.
 from __future__ import annotations
 
 import re
+import threading
 from bisect import bisect_right
 from functools import lru_cache
 from html import escape
@@ -19,6 +20,8 @@ from searchsvc.settings import (
     FRAGMENT_CHARS,
     MAX_ANALYZED_CHARS,
     MAX_FRAGMENTS,
+    SNIPPET_PIECES_CACHED,
+    SNIPPET_TOKENS_CACHED,
     WORD_BOUNDARY_CHARS,
 )
 from searchsvc.text.analysis import TOKEN_PATTERN, normalise, token_kind, token_pieces
@@ -49,6 +52,9 @@ class Marks:
     the tokens known to have one of the query's exact forms or stems (:class:`_Tokens`)
     are the marked ones, so only a token never seen before is analysed, once per process.
     A query with prefixes (``prési*``) decides each distinct token instead.
+
+    One per page (its own dictionaries are not shared between threads); what it reads of
+    :data:`_TOKENS` is.
     """
 
     def __init__(self, highlights: Highlights):
@@ -91,11 +97,10 @@ class Marks:
                 if self._marked_parts(token):
                     self._marked.add(token)
             return self._marked.intersection(distinct)
-        _TOKENS.learn(distinct)
-        if self._known != _TOKENS.known:
-            h = self.highlights
-            self._marked = _TOKENS.having(h.exact, h.stems)
-            self._known = _TOKENS.known
+        h = self.highlights
+        self._marked, self._known = _TOKENS.marked_among(
+            distinct, h.exact, h.stems, self._marked, self._known
+        )
         return self._marked.intersection(distinct)
 
     def _marked_parts(self, token: str) -> tuple[tuple[int, int], ...]:
@@ -112,23 +117,44 @@ class Marks:
 class _Tokens:
     """Every distinct token this process has analysed, by the exact forms and stems of its
     words: the tokens a query marks are then those under its terms. A pure cache of the
-    analyzer, emptied past ``MAX_TOKENS`` (about 400 bytes a token: 40 MB)."""
+    analyzer, emptied past ``capacity`` tokens (``SNIPPET_TOKENS_CACHED``).
 
-    MAX_TOKENS = 100_000
+    Shared by the request threads, and reached without the searcher (a document's page):
+    learning a page's tokens and finding those a query marks among them is one step under
+    the cache's own lock, so that no other thread empties it in between (it did: a page
+    then lost its marks).
+    """
 
-    def __init__(self):
+    def __init__(self, capacity: int = SNIPPET_TOKENS_CACHED):
+        self.capacity = capacity
+        self._lock = threading.Lock()
         self._seen: set[str] = set()
         # exact form (or stem) -> its tokens; lists, not sets: most terms have one or two
         self._by_exact: dict[str, list[str]] = {}
         self._by_stem: dict[str, list[str]] = {}
         self.known = 0  # tokens learnt since the start (it only grows)
 
-    def learn(self, tokens: set[str]) -> None:
-        """Analyse the tokens not seen before."""
+    def marked_among(
+        self, tokens: set[str], exact_forms, stems, marked: set[str], known: int
+    ) -> tuple[set[str], int]:
+        """Learn ``tokens``, then return the tokens with one of these exact forms or stems,
+        and :attr:`known` as of then: ``marked`` itself when ``known`` (what it was when
+        ``marked`` was found) shows nothing learnt since, else found again."""
+        self._lock.acquire()  # not ``with``: half the cost, once per text marked
+        try:
+            self._learn(tokens)
+            if known != self.known:
+                marked = self._having(exact_forms, stems)
+            return marked, self.known
+        finally:
+            self._lock.release()
+
+    def _learn(self, tokens: set[str]) -> None:
+        """Analyse the tokens not seen before (lock held)."""
         new = tokens.difference(self._seen)
         if not new:
             return
-        if len(self._seen) + len(new) > self.MAX_TOKENS:
+        if len(self._seen) + len(new) > self.capacity:
             self._seen.clear()
             self._by_exact.clear()
             self._by_stem.clear()
@@ -142,8 +168,8 @@ class _Tokens:
                     by_stem.setdefault(stem, []).append(token)
         self.known += len(new)
 
-    def having(self, exact_forms, stems) -> set[str]:
-        """The tokens with one of these exact forms or stems."""
+    def _having(self, exact_forms, stems) -> set[str]:
+        """The tokens with one of these exact forms or stems (lock held)."""
         found: set[str] = set()
         for exact in exact_forms:
             found.update(self._by_exact.get(exact, ()))
@@ -155,7 +181,7 @@ class _Tokens:
 _TOKENS = _Tokens()
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=SNIPPET_PIECES_CACHED)  # thread-safe (functools')
 def _content_pieces(token: str) -> tuple[tuple[int, int, str, tuple[str, ...]], ...]:
     """The words of one token a query can mark (stop words never are), as ``(start, end,
     exact form, stems)``: what deciding whether a query marks the token needs, kept for

@@ -28,7 +28,7 @@ while the searcher lives, up to ``POSTINGS_CACHED`` in all.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from math import log
@@ -38,9 +38,9 @@ from whoosh import collectors
 from whoosh import query as wq
 
 from searchsvc.index import codec, columns
-from searchsvc.index import whoosh_internals as wi
-from searchsvc.index.caches import LRU, per_reader
+from searchsvc.index.caches import LRU, Key, per_reader
 from searchsvc.index.schema import TEXT_FIELDS
+from searchsvc.index.whoosh_internals import reading as whoosh_reading
 from searchsvc.query.plan import PHRASE_IDF_FIELD, ExactPhrase, phrase_score
 from searchsvc.settings import FREQUENCIES_CACHED, PHRASE_B, POSTINGS_CACHED
 
@@ -52,17 +52,26 @@ class Matches:
     docs: np.ndarray  # global document numbers, ascending
     values: np.ndarray  # their scores
 
-    def top(self, limit: int) -> list[tuple[float, int]]:
-        """The ``limit`` best ``(-score, docnum)``, best first; equal scores in document
-        order, as Whoosh."""
+    def top(
+        self, limit: int, tie_keys: Callable[[], np.ndarray] | None = None
+    ) -> list[tuple[float, int]]:
+        """The ``limit`` best ``(-score, docnum)``, best first; equal scores in the order of
+        ``tie_keys()[docnum]`` (the rank of each document's id, which no segment layout
+        changes: :func:`searchsvc.index.columns.id_ranks`), asked for only when two of the
+        best tie exactly; without it, in document order, as Whoosh."""
         values, docs = self.values, self.docs
         if limit <= 0 or not len(docs):
             return []
         if len(docs) > limit:
             kth = np.partition(values, len(values) - limit)[len(values) - limit]
-            keep = values >= kth
+            keep = values >= kth  # every document tied with the limit-th stays in the running
             values, docs = values[keep], docs[keep]
-        order = np.lexsort((docs, -values))[:limit]
+        order = np.lexsort((docs, -values))
+        if tie_keys is not None and len(order) > 1:
+            ranked = values[order]
+            if (ranked[1:] == ranked[:-1]).any():
+                order = np.lexsort((tie_keys()[docs], -values))
+        order = order[:limit]
         return list(zip((-values[order]).tolist(), docs[order].tolist(), strict=True))
 
     @property
@@ -484,7 +493,7 @@ class _Segment:
         """Whoosh's idf of a term over the whole index (``WeightingModel.idf``), with the
         document frequencies this module keeps, per searcher."""
         top = self.top
-        cache = per_reader(top.reader(), "idf", dict)
+        cache = per_reader(top.reader(), Key.IDF, dict)
         found = cache.get((fieldname, text))
         if found is None:
             if len(cache) > FREQUENCIES_CACHED:
@@ -608,7 +617,7 @@ class _Scored:
         if postings is None or not len(postings.ids):
             return _ABSENT
         avgfl = _average_length(segment.top, fieldname)
-        b = wi.field_b(segment.weighting, fieldname)
+        b = whoosh_reading.field_b(segment.weighting, fieldname)
         k1 = segment.weighting.K1
         norms = (k1 * (1 - b), k1 * b / avgfl)
         return cls(postings, norms, lengths(segment.reader, fieldname))
@@ -658,7 +667,7 @@ def _postings_cache(searcher) -> LRU:
     queries: the same words (and stems) come back query after query. At most
     ``POSTINGS_CACHED`` units for all the segments together, so that memory does not grow
     with their number."""
-    return per_reader(searcher.reader(), "postings", lambda: LRU(POSTINGS_CACHED))
+    return per_reader(searcher.reader(), Key.POSTINGS, lambda: LRU(POSTINGS_CACHED))
 
 
 def _average_length(searcher, fieldname: str) -> float:
@@ -666,7 +675,7 @@ def _average_length(searcher, fieldname: str) -> float:
     searcher (Whoosh adds up every segment's total at each call)."""
     return per_reader(
         searcher.reader(),
-        ("average length", fieldname),
+        (Key.AVERAGE_LENGTH, fieldname),
         lambda: searcher.avg_field_length(fieldname) or 1,
     )
 
@@ -674,7 +683,7 @@ def _average_length(searcher, fieldname: str) -> float:
 def _df(reader, fieldname: str, text: str) -> int:
     """A term's document frequency in one segment (0 when absent), from Whoosh's term
     index; kept per reader."""
-    frequencies = per_reader(reader, "frequencies", dict)
+    frequencies = per_reader(reader, Key.FREQUENCIES, dict)
     key = (fieldname, text)
     found = frequencies.get(key)
     if found is None:
@@ -703,7 +712,7 @@ def _live_scope(reader) -> _Scope | None:
         live[np.fromiter(reader.deleted_docs_set, np.intp)] = False
         return _Scope(np.flatnonzero(live).astype(np.int32), n, live)
 
-    return per_reader(reader, "live scope", make)
+    return per_reader(reader, Key.LIVE_SCOPE, make)
 
 
 # Positions of several documents as one sorted array of keys: a document's index times this,
@@ -758,7 +767,9 @@ def _in_sequence(positions: list[list[int]], slop: int) -> bool:
 def lengths(reader, fieldname: str) -> np.ndarray:
     """Each document's length in ``fieldname`` as Whoosh's scorers see it, read in one go
     per segment and kept for as long as its reader lives."""
-    return per_reader(reader, ("lengths", fieldname), lambda: wi.field_lengths(reader, fieldname))
+    return per_reader(
+        reader, (Key.LENGTHS, fieldname), lambda: whoosh_reading.field_lengths(reader, fieldname)
+    )
 
 
 def value_counts(searcher, docnums: np.ndarray, fieldname: str, key=None) -> dict[str, int]:
@@ -787,4 +798,4 @@ def _index_codes(searcher, fieldname: str, key=None) -> tuple[np.ndarray, np.nda
         every = np.concatenate(parts) if parts else np.zeros(0, np.int32)
         return every, np.array(list(names), dtype=object)
 
-    return per_reader(searcher.reader(), ("index codes", fieldname, key), make)
+    return per_reader(searcher.reader(), (Key.INDEX_CODES, fieldname, key), make)

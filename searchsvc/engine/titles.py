@@ -49,6 +49,9 @@ from searchsvc.settings import (
 )
 from searchsvc.text.analysis import WordTerms, analyze_query, iter_terms
 
+# Titles analysed, by text, for the whole process: TITLE_WORDS_CACHED, most recently used
+# kept. Request threads share it without the searcher's lock: the LRU takes its own (two
+# threads analysing one title at once both keep the same value).
 _titles = LRU(TITLE_WORDS_CACHED)
 
 
@@ -197,7 +200,8 @@ def _in_title(word: tuple[str, tuple[str, ...]], words: list[tuple[WordTerms, ..
 
 def rerank(searcher, top: list[tuple[float, int]], signals: Signals | None) -> list:
     """``top`` (``(score, docnum)``, best first) with the title points added to the first
-    ``RERANK_DEPTH`` documents, sorted again (equal scores in document order)."""
+    ``RERANK_DEPTH`` documents, sorted again (equal scores in document order, which
+    ``ranking._reranked`` turns into the order of their ids)."""
     if signals is None or not signals.words or not top:
         return top
     head = []

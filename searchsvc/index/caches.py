@@ -1,8 +1,16 @@
 """The two kinds of cache the search side keeps: bounded recently-used entries, and values
-derived from an index reader, which never change while that reader lives."""
+derived from an index reader, which never change while that reader lives.
+
+Both are shared by a served worker's request threads (gunicorn's gthread), whichever lock
+their callers hold or not: each takes a lock of its own around what it changes. A value made
+for a reader is made outside that lock (reading the index can take a while); two threads
+asking at once may both make it, and both get the one kept first.
+"""
 
 from __future__ import annotations
 
+import enum
+import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
@@ -13,57 +21,116 @@ from searchsvc.settings import PER_SEGMENT_CACHED, STORED_CACHED, TITLES_CACHED
 
 class LRU:
     """Recently used entries up to a total size (each entry's size given when it is put);
-    the least recently used go first, but the newest entry always stays."""
+    the least recently used go first, but the newest entry always stays. Safe to share
+    between threads: each call holds the cache's own lock (uncontended, a small part of
+    the call's cost)."""
 
     def __init__(self, capacity: int):
         self.capacity = capacity
         self.size = 0
         self._entries: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, key):
         """The entry for ``key`` (now the most recently used), or None."""
-        found = self._entries.get(key)
-        if found is None:
-            return None
-        self._entries.move_to_end(key)
-        return found[0]
+        # acquire/release rather than ``with``: half the cost, on the searches' hot path
+        # (a hundred gets a search).
+        self._lock.acquire()
+        try:
+            found = self._entries.get(key)
+            if found is None:
+                return None
+            self._entries.move_to_end(key)
+            return found[0]
+        finally:
+            self._lock.release()
 
     def put(self, key, value, size: int = 1) -> None:
         """Keep ``value`` for ``key``, dropping the least recently used past the capacity."""
         size = max(size, 1)
-        old = self._entries.pop(key, None)
-        if old is not None:
-            self.size -= old[1]
-        self._entries[key] = (value, size)
-        self.size += size
-        while self.size > self.capacity and len(self._entries) > 1:
-            _key, (_value, dropped) = self._entries.popitem(last=False)
-            self.size -= dropped
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self.size -= old[1]
+            self._entries[key] = (value, size)
+            self.size += size
+            while self.size > self.capacity and len(self._entries) > 1:
+                _key, (_value, dropped) = self._entries.popitem(last=False)
+                self.size -= dropped
 
     def clear(self) -> None:
-        self._entries.clear()
-        self.size = 0
+        with self._lock:
+            self._entries.clear()
+            self.size = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
 
+class Key(enum.Enum):
+    """The name of every value kept per index reader (:func:`per_reader`) or per segment
+    (:func:`per_segment`), which take no other key: a value made for some field (or
+    function) is keyed ``(Key.X, field, …)``. Each says what it holds and what bounds it."""
+
+    # Members are singletons: hashed by identity, in C (Enum's own hash is a Python call),
+    # and never equal to a string, so no spelling of a name but these finds a value.
+    __hash__ = object.__hash__
+
+    STORED = "stored"  # document number -> stored fields: LRU of STORED_CACHED
+    TITLES = "titles"  # document number -> stored title: LRU of TITLES_CACHED
+    POSTINGS = "postings"  # (segment, field, term) -> postings: LRU of POSTINGS_CACHED units
+    IDF = "idf"  # (field, term) -> idf over the index: dict emptied past FREQUENCIES_CACHED
+    FREQUENCIES = "frequencies"  # (field, term) -> a segment's df: emptied past FREQUENCIES_CACHED
+    AVERAGE_LENGTH = "average length"  # (Key, field): the field's average length; one number
+    LENGTHS = "lengths"  # (Key, field): a segment's document lengths; one array per field
+    LIVE_SCOPE = "live scope"  # a segment's documents not deleted (None: all); one scope
+    INDEX_CODES = "index codes"  # (Key, field, key): column codes and names; one per field, key
+    SOURCES_BY_KEY = "sources by key"  # folded source -> the index's spellings; one per source
+    HAS_DATES = "has dates"  # whether any document has a date; one boolean
+    EXPANSIONS = "expansions"  # prefix -> its completions: LRU of EXPANSIONS_CACHED
+    WRITTEN_FORMS = "written forms"  # (term,) -> its written form: LRU of FORMS_CACHED
+    ACCENTED = "accented"  # word -> its accented spelling: LRU of FORMS_CACHED
+    STEMS = "stems"  # folded word -> its stems in the index: dict emptied past STEMS_CACHED
+    COLUMN = "column"  # (Key, field, reverse): a segment's open column reader; one each
+    ID_RANKS = "id ranks"  # every document's rank by id (columns.id_ranks); one array
+    VALUES = "values"  # per segment, (Key, field): a column's values; one list per field
+    CODES = "codes"  # per segment, (Key, field, key): those as codes and names; one per key
+
+
+def _named(key) -> None:
+    """Refuse a key that is not a :class:`Key` (alone, or first of a tuple)."""
+    name = key[0] if type(key) is tuple and key else key
+    if type(name) is not Key:
+        raise TypeError(f"not a caches.Key: {key!r}")
+
+
+_MISSING = object()
+# Guards the two tables below (never held while a value is made).
+_lock = threading.Lock()
+
 # index reader -> {key: value derived from it}; entries go with their reader.
 _per_reader: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def per_reader(reader, key, make: Callable[[], Any]):
-    """The value ``make()`` gave for ``key`` on this reader, made at the first call only.
+def per_reader(reader, key: Key | tuple, make: Callable[[], Any]):
+    """The value ``make()`` gave for ``key`` (a :class:`Key`, or a tuple that starts with
+    one) on this reader, made at the first call only.
 
     A reader (and each segment's) never changes, so anything computed from it holds for as
     long as it lives; a commit or a new generation brings new readers, and fresh values.
     """
     values = _per_reader.get(reader)
-    if values is None:
-        values = _per_reader[reader] = {}
-    if key not in values:
-        values[key] = make()
-    return values[key]
+    if values is not None:
+        found = values.get(key, _MISSING)  # one dict read: no lock needed
+        if found is not _MISSING:
+            return found
+    _named(key)
+    made = make()
+    with _lock:
+        values = _per_reader.get(reader)
+        if values is None:
+            values = _per_reader[reader] = {}
+        return values.setdefault(key, made)
 
 
 # (index folder, segment id) -> {key: value derived from that segment's files}, the most
@@ -79,11 +146,24 @@ def per_segment(segment_reader, key, make: Callable[[], Any]):
     segment's files (hard links), so a new generation, every second while documents are
     pushed, finds them made. Falls back to :func:`per_reader` for a reader of no segment.
     """
-    from searchsvc.index.whoosh_internals import stable_segment_key
+    from searchsvc.index.whoosh_internals.segment_keys import stable_segment_key
 
     segment = stable_segment_key(segment_reader)
     if segment is None:
         return per_reader(segment_reader, key, make)
+    with _lock:
+        found = _segment_values(segment).get(key, _MISSING)
+    if found is not _MISSING:
+        return found
+    _named(key)
+    made = make()
+    with _lock:
+        return _segment_values(segment).setdefault(key, made)
+
+
+def _segment_values(segment) -> dict:
+    """A segment's values (``_lock`` held), now the most recently used; the least recently
+    used segment is dropped past ``PER_SEGMENT_CACHED``."""
     values = _per_segment.get(segment)
     if values is None:
         values = _per_segment[segment] = {}
@@ -91,15 +171,13 @@ def per_segment(segment_reader, key, make: Callable[[], Any]):
             _per_segment.popitem(last=False)
     else:
         _per_segment.move_to_end(segment)
-    if key not in values:
-        values[key] = make()
-    return values[key]
+    return values
 
 
 def stored_fields(searcher, docnum: int) -> dict:
     """The stored fields of a document (global number), read once while the searcher's
     reader lives and among the ``STORED_CACHED`` most recently used. Do not modify it."""
-    cache = per_reader(searcher.reader(), "stored", lambda: LRU(STORED_CACHED))
+    cache = per_reader(searcher.reader(), Key.STORED, lambda: LRU(STORED_CACHED))
     found = cache.get(docnum)
     if found is None:
         found = searcher.stored_fields(docnum)
@@ -110,7 +188,7 @@ def stored_fields(searcher, docnum: int) -> dict:
 def title(searcher, docnum: int) -> str:
     """A document's stored title (global number), kept among the ``TITLES_CACHED`` most
     recently used while the searcher's reader lives."""
-    cache = per_reader(searcher.reader(), "titles", lambda: LRU(TITLES_CACHED))
+    cache = per_reader(searcher.reader(), Key.TITLES, lambda: LRU(TITLES_CACHED))
     found = cache.get(docnum)
     if found is None:
         found = stored_fields(searcher, docnum).get("title", "")

@@ -21,7 +21,7 @@ A term's record, 4-byte aligned in the file (each array aligned to its item size
                 for a value kind of another shape, the values' bytes one after the other
 
 What a posting's value is: nothing (``Existence`` fields), positions (the exact forms), a
-frequency without positions (the stems, see ``whoosh_internals.positionless_value``), or
+frequency without positions (the stems, see ``whoosh_internals.values.positionless_value``), or
 any other bytes kept as they are. The block statistics are those W3 keeps per block of 128,
 for the same blocks, so Whoosh's block-quality skipping behaves as it did; searches get
 them as arrays (:attr:`TermPostings.block_max_weights`) for a BM25 upper bound per block.
@@ -44,14 +44,12 @@ from whoosh.codec import base
 from whoosh.matching import FilterMatcher, LeafMatcher, ReadTooFar
 from whoosh.reading import TermNotFound
 
-from searchsvc.index.whoosh_internals import (
-    ArraysFileError,
+from searchsvc.index.whoosh_internals.reading import ArraysFileError, position_gaps, whoosh3
+from searchsvc.index.whoosh_internals.values import (
     byte_to_length,
     length_byte_codes,
     length_to_byte,
-    position_gaps,
     positionless_value,
-    whoosh3,
 )
 
 # The file beside each segment's term index that holds its postings.

@@ -1,9 +1,9 @@
 """Column readers kept open per index segment, for facet counts and sorting.
 
 Whoosh opens a fresh column reader for every segment of every search that groups or sorts
-by a column; on the 30,508-document bench index that cost about 1.6 ms per segment per
-search. A segment never changes once written, so its readers can be reused for as long as
-the segment reader that opened them lives.
+by a column, a cost paid per segment at every search (its measure on the bench index is in
+bench/RESULTS.md). A segment never changes once written, so its readers can be reused for
+as long as the segment reader that opened them lives.
 """
 
 from __future__ import annotations
@@ -11,14 +11,15 @@ from __future__ import annotations
 import numpy as np
 from whoosh import sorting
 
-from searchsvc.index.caches import per_reader, per_segment
+from searchsvc.index.caches import Key, per_reader, per_segment
+from searchsvc.index.whoosh_internals.categorizers import use_column_reader
 
 
 def column_reader(segment_reader, fieldname: str, reverse: bool = False):
     """The column reader of ``fieldname`` in one segment, opened once per segment reader."""
     return per_reader(
         segment_reader,
-        ("column", fieldname, reverse),
+        (Key.COLUMN, fieldname, reverse),
         lambda: segment_reader.column_reader(fieldname, reverse=reverse, translate=False),
     )
 
@@ -28,7 +29,7 @@ def column_values(segment_reader, fieldname: str) -> list:
     next generation, which shares it, finds them read)."""
     return per_segment(
         segment_reader,
-        ("values", fieldname),
+        (Key.VALUES, fieldname),
         lambda: list(segment_reader.column_reader(fieldname)),
     )
 
@@ -47,12 +48,35 @@ def column_codes(segment_reader, fieldname: str, key=None):
         codes = [names.setdefault(v, len(names)) for v in values]
         return np.array(codes, dtype=np.intp), list(names)
 
-    return per_segment(segment_reader, ("codes", fieldname, key), make)
+    return per_segment(segment_reader, (Key.CODES, fieldname, key), make)
+
+
+def id_ranks(reader) -> np.ndarray:
+    """For each document (global number) of the index reader, the rank of its id among all
+    the reader's ids: a key for equal scores or dates that does not depend on how a build
+    laid the documents into segments. Made once per reader, from each segment's id column
+    (read once per segment)."""
+
+    def make() -> np.ndarray:
+        ids: list = []
+        for leaf, _offset in reader.leaf_readers():  # in the order of their offsets
+            if leaf.has_column("id"):
+                ids.extend(column_values(leaf, "id"))
+            else:  # an index written before ids had a column: the stored ones
+                stored = (leaf.stored_fields(n) for n in range(leaf.doc_count_all()))
+                ids.extend(fields.get("id", "") for fields in stored)
+        order = np.argsort(np.array(ids, dtype=str), kind="stable")
+        ranks = np.empty(len(ids), dtype=np.intp)
+        ranks[order] = np.arange(len(ids), dtype=np.intp)
+        return ranks
+
+    return per_reader(reader, Key.ID_RANKS, make)
 
 
 class _Categorizer(sorting.ColumnCategorizer):
     def set_searcher(self, segment_searcher, docoffset):
-        self._creader = column_reader(segment_searcher.reader(), self._fieldname, self._reverse)
+        reader = segment_searcher.reader()
+        use_column_reader(self, lambda field, reverse: column_reader(reader, field, reverse))
 
 
 class FieldFacet(sorting.FieldFacet):

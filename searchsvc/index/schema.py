@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from whoosh import fields, formats
 
-from searchsvc.index.whoosh_internals import positionless_value
+from searchsvc.index.whoosh_internals.values import positionless_value
 from searchsvc.text.analysis import ANALYZER_VERSION, STEM_MARK, TextAnalysis, analyze_text
 from searchsvc.text.whoosh_analyzer import FrenchAnalyzer, VariantsAnalyzer
 

@@ -37,26 +37,16 @@ from whoosh import index as whoosh_index
 from searchsvc import errors
 from searchsvc.index import storage
 from searchsvc.index.schema import build_schema, document_fields
-from searchsvc.index.whoosh_internals import (
-    CheckedMpWriter,
-    HelperFailed,
-    MergeDone,
-    SegmentBuilder,
-    UpdateWriter,
-    abandon,
-    keep_segments,
-    text_column,
-)
+from searchsvc.index.whoosh_internals.abandoning import abandon
+from searchsvc.index.whoosh_internals.merging import MergeDone, keep_segments
+from searchsvc.index.whoosh_internals.multiprocess import CheckedMpWriter, HelperFailed
+from searchsvc.index.whoosh_internals.reading import text_column
+from searchsvc.index.whoosh_internals.updates import UpdateWriter
+from searchsvc.index.whoosh_internals.writing import SegmentBuilder
 from searchsvc.ingest import journal as journal_mod
-from searchsvc.ingest.corpus import (
-    Document,
-    SkipKind,
-    Skipped,
-    corpus_bytes,
-    first_sentence,
-    normalize_text,
-    read_corpus,
-)
+from searchsvc.ingest.corpus.documents import Document, SkipKind, Skipped
+from searchsvc.ingest.corpus.text import first_sentence, normalize_text
+from searchsvc.ingest.corpus.walk import corpus_bytes, read_corpus
 from searchsvc.settings import (
     DEFAULT_LIMIT_MB,
     MAX_DELETED_SHARE,
@@ -477,8 +467,8 @@ def _builder(ix: whoosh_index.Index, limitmb: int, procs: int):
 
     Every writer leaves segments as separate files (``compound=False``): Whoosh reads a
     compound segment file through a ``BytesIO`` copy of each part, so every searching
-    process kept a private copy of the postings, term and column files (174 MB of the bench
-    index); separate files are read in place.
+    process kept a private copy of the postings, term and column files (most of the index:
+    see bench/RESULTS.md); separate files are read in place.
     """
     if procs > 1:
         return CheckedMpWriter(ix, procs=procs, limitmb=max(32, limitmb // procs), compound=False)
@@ -566,7 +556,7 @@ def _update(
     """Write the changes as a new generation that starts from links to the live one's files.
 
     ``read(known)`` gives the corpus's documents, those whose source digest is in ``known``
-    unread (see :func:`searchsvc.ingest.corpus.read_corpus`). The new generation is made at the
+    unread (see :func:`searchsvc.ingest.corpus.walk.read_corpus`). The new generation is made at the
     first change only: a run that changes nothing writes nothing and publishes nothing.
     """
     pushed = pushed or _Pushed()

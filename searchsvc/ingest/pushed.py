@@ -20,7 +20,7 @@ import orjson
 from searchsvc.engine.results import LEAP_YEAR_PATTERN, MONTH_DAY_PATTERN, YEAR_PATTERN
 from searchsvc.errors import Kind, QueryError
 from searchsvc.index.schema import url_problem
-from searchsvc.ingest.corpus import first_sentence, normalize_text
+from searchsvc.ingest.corpus.text import first_sentence, normalize_text
 from searchsvc.settings import (
     DEFAULT_MAX_FILE_BYTES,
     MAX_DOCUMENT_ID_CHARS,

@@ -18,7 +18,7 @@ disk) leaves the live generation as it was and the batch waiting; it is tried ag
 
 Each batch adds a small segment; merging them is kept off the batches' path, so that a
 merge never delays a pushed document. After a batch, when ten segments of one size tier
-wait (:func:`~searchsvc.index.whoosh_internals.merge_candidates`), their files are linked
+wait (:func:`~searchsvc.index.whoosh_internals.merging.merge_candidates`), their files are linked
 into ``.merging/`` and a process of its own (niced) merges them there, while batches go
 on; the next batch once it is done (or a generation of its own when nothing waits) puts the
 merged segment in place of its sources, deleting in it what later batches deleted from them.
@@ -50,7 +50,12 @@ from whoosh import index as whoosh_index
 
 from searchsvc import errors
 from searchsvc.index import storage
-from searchsvc.index.whoosh_internals import MergeDone, merge_candidates, merge_in
+from searchsvc.index.whoosh_internals.merging import (
+    MergeDone,
+    index_segments,
+    merge_candidates,
+    merge_in,
+)
 from searchsvc.ingest import indexer
 from searchsvc.ingest.journal import APPLIED, PUT, Journal, Waiting
 from searchsvc.settings import (
@@ -119,7 +124,7 @@ class JournalWriter:
             return
         path = self.root / generation
         with contextlib.closing(whoosh_index.open_dir(path)) as ix:
-            group = merge_candidates(ix._segments())
+            group = merge_candidates(index_segments(ix))
             if not group:
                 return
             folder = self.root / MERGING_DIR

@@ -16,9 +16,9 @@ from whoosh import matching
 from whoosh import query as wq
 from whoosh.reading import IndexReader
 
-from searchsvc.index.caches import per_reader
+from searchsvc.index.caches import Key, per_reader
 from searchsvc.index.schema import TEXT_FIELDS
-from searchsvc.index.whoosh_internals import ExcludingMatcher
+from searchsvc.index.whoosh_internals.matching import ExcludingMatcher
 from searchsvc.query import language as ql
 from searchsvc.query import spelling
 from searchsvc.query.synonyms import Synonym, SynonymSet, unit_keys
@@ -479,7 +479,7 @@ class QueryBuilder:
 
 def _stems_seen(reader: IndexReader) -> dict[str, list[str]]:
     """The stems already looked up on this reader (emptied past ``STEMS_CACHED`` words)."""
-    found = per_reader(reader, "stems", dict)
+    found = per_reader(reader, Key.STEMS, dict)
     if len(found) > STEMS_CACHED:
         found.clear()
     return found

@@ -26,7 +26,7 @@ from whoosh.reading import IndexReader
 from searchsvc.index import storage
 from searchsvc.index.caches import LRU
 from searchsvc.index.schema import TEXT_FIELDS
-from searchsvc.index.whoosh_internals import segment_key
+from searchsvc.index.whoosh_internals.segment_keys import segment_key
 from searchsvc.settings import COMMON_DOCS, MAX_WORD_CHARS, VOCABULARIES_KEPT, WALK_STEP
 from searchsvc.text.analysis import STEM_MARK
 
@@ -49,7 +49,7 @@ def _within(reader: IndexReader, word: str, dist: int) -> set[str]:
 
     Edits are counted as optimal string alignment (an adjacent swap is one edit), so these are
     Whoosh's ``terms_within(..., prefix=1)`` words (plain Levenshtein, walked with an automaton
-    in Python: about 100 ms a word on the bench index) plus those a swap brings within reach.
+    in Python, slow on a large index) plus those a swap brings within reach.
     Each segment's words are kept in memory, by first letter and length (see
     :class:`Vocabulary`), and compared in C.
     """
@@ -65,10 +65,40 @@ def _within(reader: IndexReader, word: str, dist: int) -> set[str]:
     return set()
 
 
+# Segments' vocabularies by (folder, segment, field), for the whole process: the
+# VOCABULARIES_KEPT most recently used. The LRU takes its own lock, so request threads share
+# it whatever they hold (two building one vocabulary at once both keep a whole one).
 _vocabularies = LRU(VOCABULARIES_KEPT)
-# Builds begun by build_steps and not finished, by key: a search that needs one finishes it
-# (both hold the searcher while they touch it, so they never run it at once).
-_pending: dict[tuple, Iterator[None]] = {}
+
+
+class _Build:
+    """A vocabulary build begun by :func:`build_steps` and not finished: its steps, run by
+    one thread at a time (a generator run by two at once raises), whether the start-up
+    thread steps it or a search that needs the vocabulary finishes it."""
+
+    def __init__(self, steps: Iterator[None]):
+        self.steps = steps
+        self.lock = threading.Lock()
+
+    def step(self) -> bool:
+        """Run one step; False once the build is over."""
+        with self.lock:
+            return next(self.steps, _OVER) is not _OVER
+
+    def finish(self) -> None:
+        with self.lock:
+            for _ in self.steps:
+                pass
+
+
+_OVER = object()
+# Builds underway, by key: at most one per segment and field of the live index; each goes
+# when its build ends or is dropped. Read and changed under _pending_lock. (Both a build
+# and a search finishing it read the segment, so each holds the searcher meanwhile.)
+_pending: dict[tuple, _Build] = {}
+# Reentrant: a build dropped mid-way leaves _pending from its generator's finalizer, which
+# may run in a thread that holds the lock already.
+_pending_lock = threading.RLock()
 
 # Where a segment's vocabulary is kept on disk once built, in the index folder beside the
 # generations (never inside one: a published generation never changes, and `searchsvc check`
@@ -160,10 +190,12 @@ def _vocabulary(leaf, fieldname: str) -> Vocabulary:
     if segment is None:
         return Vocabulary.build(list(_words(leaf.lexicon(fieldname))))  # nothing worth keeping
     found = _known(segment, fieldname)
-    if found is None and (steps := _pending.get((*segment, fieldname))) is not None:
-        for _ in steps:  # the start-up thread's build, half done: finish it
-            pass
-        found = _vocabularies.get((*segment, fieldname))
+    if found is None:
+        with _pending_lock:
+            build = _pending.get((*segment, fieldname))
+        if build is not None:
+            build.finish()  # the start-up thread's build, half done
+            found = _vocabularies.get((*segment, fieldname))
     if found is None:
         found = Vocabulary.build(list(_words(leaf.lexicon(fieldname))))
         _vocabularies.put((*segment, fieldname), found)
@@ -216,14 +248,18 @@ def build_steps(leaf, fieldname: str, step: int | None = None) -> Iterator[None]
     if segment is None:
         return steps
     key = (*segment, fieldname)
-    _pending[key] = steps
+    build = _Build(steps)
+    with _pending_lock:
+        _pending[key] = build
 
     def run() -> Iterator[None]:
         try:
-            yield from steps
+            while build.step():
+                yield
         finally:
-            if _pending.get(key) is steps:
-                del _pending[key]
+            with _pending_lock:
+                if _pending.get(key) is build:
+                    del _pending[key]
 
     return run()
 

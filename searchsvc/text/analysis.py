@@ -44,7 +44,8 @@ from typing import NamedTuple
 import snowballstemmer
 from unidecode import unidecode
 
-# Re-exported for engine/search.py until it decodes with searchsvc.text.variants; drop then.
+# How a variant term is spelled ("elysee élysée"): each accented token's ``variant``; those
+# who read the terms back (query/plan.py, engine/suggest.py) decode them with variants.py.
 from searchsvc.text.variants import encode_variant
 
 # Bump when a change alters the terms written to the index: an index built by another
@@ -176,10 +177,11 @@ def stem(word: str) -> str:
 # -- the lemma lexicon ----------------------------------------------------------------------
 #
 # simplemma's French table (about 250,000 inflected forms -> lemma), read from the installed
-# package the first time a word is analysed: 0.3 s and about 30 MB per process. Nothing is
-# downloaded. simplemma is MIT-licensed; its tables are compiled from Michal Měchura's
-# lemmatization lists (Open Database License), Wiktionary via Kaikki, FreeLing, spaCy's
-# lookups, UniMorph and Wikinflection (see the README, "How French text is analysed").
+# package the first time a word is analysed, once per process (its time and memory are in
+# bench/RESULTS.md). Nothing is downloaded. simplemma is MIT-licensed; its tables are
+# compiled from Michal Měchura's lemmatization lists (Open Database License), Wiktionary
+# via Kaikki, FreeLing, spaCy's lookups, UniMorph and Wikinflection (see the README, "How
+# French text is analysed").
 
 _lexicon_lock = threading.Lock()
 _lexicon_table: Mapping[str, str] | None = None

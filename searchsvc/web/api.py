@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import asdict
 
 from flask import Blueprint, current_app, request
 
-from searchsvc.engine.results import SearchResult
 from searchsvc.errors import Kind, check_between
 from searchsvc.query.language import check_length
 from searchsvc.settings import MAX_COMPLETIONS
@@ -19,37 +18,8 @@ from searchsvc.web.params import flag_param, int_param, search_options
 bp = Blueprint("api", __name__, url_prefix="/api")
 health = Blueprint("health", __name__)
 
-HIT_FIELDS = ("id", "title", "score", "snippet", "url", "date", "source")
 # What /api/documents gives of a document whose text is private (SEARCHSVC_PRIVATE_TEXTS).
 PUBLIC_DOCUMENT_FIELDS = ("id", "title", "url", "date", "source")
-
-
-def _flat(obj, keep_none: bool = True) -> dict:
-    """A flat dataclass as a dict, its None fields left out unless ``keep_none`` (``asdict``
-    without its recursive deep copy: these fields are plain values)."""
-    values = {f.name: getattr(obj, f.name) for f in fields(obj)}
-    return values if keep_none else {k: v for k, v in values.items() if v is not None}
-
-
-def search_json(result: SearchResult) -> dict:
-    """The API's view of a page of results."""
-    return {
-        "query": result.query,
-        "total": result.total,
-        "page": result.page,
-        "per_page": result.per_page,
-        "pages": result.pages,
-        "took_ms": result.took_ms,
-        "hits": [{name: getattr(hit, name) for name in HIT_FIELDS} for hit in result.hits],
-        "suggestion": result.suggestion,
-        "notice": result.notice,
-        "relaxed": result.relaxed,
-        "approximate": result.approximate,
-        "also": result.also,
-        "sort": result.sort,
-        "filters": _flat(result.filters, keep_none=False),
-        "facets": {name: [_flat(c) for c in counts] for name, counts in result.facets.items()},
-    }
 
 
 @bp.get("/search")
@@ -67,7 +37,7 @@ def search():
     run = engine.search_as_you_type if typing else engine.search
     result = run(q, page=page, per_page=per_page, **options)
     note_search(q, result, typing=typing)
-    return search_json(result)
+    return result.to_json()  # the command line's --json shape too
 
 
 @bp.get("/documents/<path:doc_id>")
@@ -89,7 +59,7 @@ def similar(doc_id: str):
     hits = get_engine().similar(doc_id, limit=limit)
     if hits is None:
         return json_error(404, f"no document has the id {doc_id!r}")
-    return {"id": doc_id, "hits": [{name: getattr(h, name) for name in HIT_FIELDS} for h in hits]}
+    return {"id": doc_id, "hits": [hit.to_json() for hit in hits]}
 
 
 @bp.get("/suggest")

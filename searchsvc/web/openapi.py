@@ -83,10 +83,14 @@ QUERY_PARAM = {
 SCHEMAS = {
     "Hit": {
         "type": "object",
-        "required": ["id", "title", "score", "snippet"],
+        "required": ["id", "title", "title_html", "score", "snippet"],
         "properties": {
             "id": {"type": "string"},
             "title": {"type": "string"},
+            "title_html": {
+                "type": "string",
+                "description": "The title as HTML: <mark> around matched words, the rest escaped.",
+            },
             "score": {"type": "number"},
             "snippet": {
                 "type": "string",
@@ -99,9 +103,26 @@ SCHEMAS = {
     },
     "SearchResult": {
         "type": "object",
-        "required": ["query", "total", "page", "per_page", "took_ms", "hits", "suggestion"],
+        "required": [
+            "query",
+            "understood",
+            "total",
+            "page",
+            "per_page",
+            "took_ms",
+            "hits",
+            "suggestion",
+            "years",
+        ],
         "properties": {
             "query": {"type": "string"},
+            "understood": {
+                "type": "string",
+                "description": (
+                    "The query as parsed, written back in the query language: what was "
+                    'searched (`"twitter paris` with its quote unclosed is `twitter paris`).'
+                ),
+            },
             "total": {"type": "integer", "minimum": 0},
             "page": {"type": "integer", "minimum": 1},
             "per_page": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
@@ -192,6 +213,18 @@ SCHEMAS = {
                 "type": "array",
                 "maxItems": MAX_COMPLETIONS,
                 "items": {"type": "string"},
+            },
+            "years": {
+                "type": "array",
+                "description": "Results per year of their date, newest first (none undated).",
+                "items": {
+                    "type": "object",
+                    "required": ["value", "count"],
+                    "properties": {
+                        "value": {"type": "string", "pattern": "^[0-9]{4}$"},
+                        "count": {"type": "integer", "minimum": 1},
+                    },
+                },
             },
         },
     },

@@ -27,7 +27,9 @@ def filter_args(args: MultiDict) -> dict[str, str]:
 
 def search_options(args: MultiDict) -> dict:
     """``filters`` and ``sort`` for ``SearchEngine.search`` from request parameters."""
-    from searchsvc.engine.results import Filters  # the core checks the values (QueryError
+    # The core checks the values: Filters raises QueryError for a date or source it refuses,
+    # with the message the CLI gives for the same value.
+    from searchsvc.engine.results import Filters
 
     given = filter_args(args)
     filters = Filters(given.get("source"), given.get("date_from"), given.get("date_to"))

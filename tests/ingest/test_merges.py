@@ -11,7 +11,8 @@ import pytest
 from whoosh import index as whoosh_index
 
 from searchsvc import settings
-from searchsvc.index import storage, whoosh_internals
+from searchsvc.index import storage
+from searchsvc.index.whoosh_internals import merging
 from searchsvc.ingest.indexer import check_index
 from searchsvc.ingest.journal import Change, Journal
 from searchsvc.ingest.writer import MERGING_DIR, JournalWriter
@@ -106,7 +107,7 @@ def test_a_merge_that_fails_leaves_its_segments_and_loses_nothing(index, monkeyp
     def broken(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(whoosh_internals, "merge_mapped", broken)
+    monkeypatch.setattr(merging, "merge_mapped", broken)
     journal = Journal(index)
     writer = JournalWriter(index)
     try:

@@ -47,6 +47,11 @@ def test_search_finds_both_delanoe_articles_with_the_name_marked(client):
     for hit in data["hits"]:
         assert {"id", "title", "score", "snippet"} <= set(hit)
         assert "<mark>Delanoë</mark>" in hit["snippet"]
+        # Issue 29: the command line's --json fields too, one shape for both.
+        assert {"title_html", "url", "date", "source"} <= set(hit)
+        assert hit["title_html"] and "<script" not in hit["title_html"]
+    assert data["understood"] == "delanoe"
+    assert isinstance(data["years"], list)
     scores = [hit["score"] for hit in data["hits"]]
     assert scores == sorted(scores, reverse=True)
 

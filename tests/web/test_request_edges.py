@@ -192,9 +192,9 @@ def test_the_openapi_date_pattern_is_exactly_the_dates_accepted(value):
 def test_an_index_holding_a_javascript_url_never_serves_it(tmp_path, monkeypatch, make_app):
     """An index written before urls were checked at indexing (simulated: the check let
     through) may hold any url: the API and the pages hand out http and https ones only."""
-    from searchsvc.ingest import corpus
+    from searchsvc.ingest.corpus import files as corpus_files
 
-    monkeypatch.setattr(corpus, "url_problem", lambda url: None, raising=False)
+    monkeypatch.setattr(corpus_files, "url_problem", lambda url: None, raising=False)
     docs = [
         {"id": "js", "title": "Piège", "body": "Un zèbre piégé.", "url": "javascript:alert(1)"},
         {"id": "web", "title": "Lien", "body": "Un zèbre sage.", "url": "https://example.fr/z"},

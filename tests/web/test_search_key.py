@@ -1,6 +1,6 @@
 """The optional search key (SEARCHSVC_SEARCH_KEY): unset, reads stay open; set, every read of
 the index (API and pages) needs it, or the admin key, in ``Authorization: Bearer``. The page
-gets the header from the proxy in front of it (README, "Pushing documents")."""
+gets the header from the proxy in front of it (docs/api.md, "Pushing documents")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Living inside a site (issue 27, README "Behind your nginx"): the page under a path prefix,
+"""Living inside a site (issue 27, docs/site.md "Behind your nginx"): the page under a path prefix,
 results linking to the documents' own addresses, private full texts, the site's name and
 colours, framing by listed origins only.
 
@@ -399,7 +399,8 @@ def _unavailable(reason: str) -> None:
 
 
 def nginx_site(port: int, upstream: str, forwarded: bool) -> str:
-    """A site's nginx with the service under /recherche/, as README "Behind your nginx" has it."""
+    """A site's nginx with the service under /recherche/, as docs/site.md "Behind your nginx"
+    has it."""
     header = f"        proxy_set_header X-Forwarded-Prefix {PREFIX};\n" if forwarded else ""
     return (
         "server {\n"
@@ -519,7 +520,7 @@ def crawl(base: str, start: str, limit: int = 60) -> dict[str, int]:
 
 @pytest.mark.parametrize("how", ["setting", "header"])
 def test_the_page_behind_nginx_under_a_path(tmp_path, site_index, nginx, how):
-    """README "Behind your nginx": the service under /recherche/ of a site's nginx, told so by
+    """docs/site.md "Behind your nginx": the service under /recherche/ of a site's nginx, told so by
     SEARCHSVC_BASE_PATH or by nginx's X-Forwarded-Prefix (from a trusted proxy); every link,
     form, script, stylesheet and instant-search address of its pages is under /recherche/ and
     answers 200 there (a document page too, the error page for a missing one excepted)."""

@@ -1,0 +1,220 @@
+"""New segments written from documents through Whoosh's codec, by :class:`SegmentBuilder`.
+
+Whoosh's ``SegmentWriter`` puts every posting as a tuple in a pool, sorts the tuples (spilling
+sorted runs to disk and merging them back), then looks each document's field length up in
+the column file it has just written, once per posting. The builder keeps each term's postings
+(positions included, as numbers) together in memory and the lengths in arrays, so only the
+terms are sorted, and hands the codec each term whole: the same files, byte for byte (a test
+compares them). :func:`publish_segments` writes the table of contents that lists them.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+import numpy as np
+from whoosh.index import TOC, clean_files
+
+from searchsvc.index import codec
+from searchsvc.index.whoosh_internals.values import stored_length
+
+
+def new_codec() -> codec.Codec:
+    """The codec searchsvc writes with (:class:`searchsvc.index.codec.Codec`)."""
+    return codec.Codec()
+
+
+# Memory a posting held by SegmentBuilder costs besides its value bytes (docnum, weight and
+# the value's end in arrays), and a term's own cost: what its limit counts.
+POSTING_BYTES = 16
+TERM_BYTES = 500
+
+
+class SegmentBuilder:
+    """Writes documents into new segments of an index, through Whoosh's codec.
+
+    What a document gives is what ``SegmentWriter.add_document`` gives (each field's
+    ``index()`` terms, stored values, lengths, column values), and the files are those
+    ``SegmentWriter`` would write for the same documents. When the postings held in memory
+    reach ``limitmb``, they are written out as a segment and a new one begins, so memory
+    stays flat whatever the corpus. :meth:`finish` returns the segments, for a table of
+    contents (:func:`publish_segments`).
+    """
+
+    def __init__(self, ix, limitmb: int = 128):
+        self.ix = ix
+        self.storage, self.indexname = ix.storage, ix.indexname
+        self.schema = ix.schema
+        self.codec = new_codec()
+        self._positional = {
+            name for name, field in self.schema.items() if hasattr(field, "index_positions")
+        }
+        self.limit = limitmb * 1024 * 1024
+        self.segments: list = []
+        self._perdoc = None
+        self._start()
+
+    def _start(self) -> None:
+        self._segment = self.codec.new_segment(self.storage, self.indexname)
+        self._perdoc = self.codec.per_document_writer(self.storage, self._segment)
+        self._docnum = 0
+        # field name -> term bytes -> (docnums, weights, values one after the other, where
+        # each value ends): a few bytes a posting, where a tuple or a bytes object each
+        # would cost tens. For a field that gives its positions (``index_positions``), the
+        # values are the positions themselves (none for a term that keeps none).
+        self._postings: dict[str, dict[bytes, tuple[array, array, object, array]]] = {}
+        # field name -> the length each document's postings are written with
+        self._lengths: dict[str, array] = {}
+        self._size = 0
+
+    def add_document(self, **fields) -> None:
+        """Add one document: field names and values, as for Whoosh's writers (a
+        ``_stored_<field>`` value is stored, and put in the column, in place of the indexed
+        one)."""
+        schema, perdoc, docnum = self.schema, self._perdoc, self._docnum
+        perdoc.start_doc(docnum)
+        size = 0
+        for fieldname in sorted(name for name in fields if not name.startswith("_")):
+            value = fields[fieldname]
+            if value is None:
+                continue
+            field = schema[fieldname]
+            length = 0
+            if field.indexed:
+                terms = self._postings.setdefault(fieldname, {})
+                scorable = field.scorable
+                if fieldname in self._positional:
+                    for tbytes, freq, weight, positions in field.index_positions(value):
+                        if scorable:
+                            length += freq
+                        entry = terms.get(tbytes)
+                        if entry is None:
+                            entry = terms[tbytes] = (array("I"), array("d"), array("I"), array("I"))
+                            size += TERM_BYTES
+                        entry[0].append(docnum)
+                        entry[1].append(weight)
+                        if positions:
+                            entry[2].extend(positions)
+                            size += 4 * len(positions)
+                        entry[3].append(len(entry[2]))
+                        size += POSTING_BYTES
+                else:
+                    for tbytes, freq, weight, vbytes in field.index(value):
+                        if scorable:
+                            length += freq
+                        entry = terms.get(tbytes)
+                        if entry is None:
+                            entry = terms[tbytes] = (
+                                array("I"),
+                                array("d"),
+                                bytearray(),
+                                array("I"),
+                            )
+                            size += TERM_BYTES
+                        entry[0].append(docnum)
+                        entry[1].append(weight)
+                        if vbytes:
+                            entry[2].extend(vbytes)
+                        entry[3].append(len(entry[2]))
+                        size += POSTING_BYTES + len(vbytes or b"")
+                if length:
+                    lengths = self._lengths.setdefault(fieldname, array("I"))
+                    lengths.extend([0] * (docnum + 1 - len(lengths)))
+                    lengths[docnum] = stored_length(length)
+            stored = fields.get(f"_stored_{fieldname}", value)
+            perdoc.add_field(fieldname, field, stored if field.stored else None, length)
+            column = field.column_type
+            if column and stored is not None:
+                perdoc.add_column_value(fieldname, column, field.to_column_value(stored))
+        perdoc.finish_doc()
+        self._docnum += 1
+        self._size += size
+        if self._size >= self.limit:
+            self._flush()
+            self._start()
+
+    def _flush(self) -> None:
+        """Write the postings held as the current segment's term and posting files."""
+        self._perdoc.close()
+        if not self._docnum:
+            return
+        writer = self.codec.field_writer(self.storage, self._segment)
+        try:
+            for fieldname in sorted(self._postings):
+                terms = self._postings[fieldname]
+                if not terms:  # Whoosh starts only the fields that have terms
+                    continue
+                lengths = self._lengths.get(fieldname)
+                field = self.schema[fieldname]
+                positional = fieldname in self._positional
+                writer.start_field(fieldname, field)
+                for tbytes in sorted(terms):
+                    writer.start_term(tbytes)
+                    ids, weights, data, ends = terms[tbytes]
+                    writer._postwriter.add_arrays(
+                        *_term_arrays(field.format, ids, weights, data, ends, lengths, positional)
+                    )
+                    writer.finish_term()
+                writer.finish_field()
+        finally:
+            writer.close()
+        self._segment.set_doc_count(self._docnum)
+        self.segments.append(self._segment)
+        self._postings, self._lengths = {}, {}
+
+    def finish(self) -> list:
+        """Write what is held and return every segment written."""
+        self._flush()
+        return self.segments
+
+    def commit(self) -> None:
+        """Write what is held and make every segment written the index's documents."""
+        publish_segments(self.ix, self.finish())
+        # The column writers' scratch folder, as SegmentWriter removes it when it finishes.
+        self.storage.temp_storage(f"{self.indexname}.tmp").destroy()
+
+
+def _term_arrays(format_, ids, weights, data, ends, lengths, positional: bool) -> tuple:
+    """One term's postings as the codec's writer takes them whole (``add_arrays``):
+    document numbers, weights, each posting's field length as stored (0 when unknown) and
+    its values (:class:`searchsvc.index.codec.TermValues`), classified as the codec would
+    classify the same values handed to it one posting at a time."""
+    if len(ids) <= codec.SMALL_TERM:  # most terms: numpy's calls would cost more
+        count = len(lengths) if lengths is not None else 0
+        known = [lengths[d] if d < count else 0 for d in ids]
+        if positional:
+            if len(data):
+                counts = [b - a for a, b in zip([0, *ends], ends, strict=False)]
+                return ids, weights, known, codec.TermValues(codec.POSITIONS, counts, data)
+            return ids, weights, known, codec.TermValues(codec.FREQUENCY)
+        if not len(data):
+            return ids, weights, known, codec.TermValues(codec.NO_VALUES)
+    ids = np.frombuffer(ids, np.uint32)
+    weights = np.frombuffer(weights, np.float64)
+    if lengths is None:
+        known = np.zeros(len(ids), np.int64)
+    else:
+        inside = ids < len(lengths)
+        known = np.zeros(len(ids), np.int64)
+        known[inside] = np.frombuffer(lengths, np.uint32)[ids[inside]]
+    if positional:
+        if len(data):
+            counts = np.diff(np.frombuffer(ends, np.uint32), prepend=0)
+            values = codec.TermValues(codec.POSITIONS, counts, np.frombuffer(data, np.uint32))
+        else:  # a stem: its frequency, no positions
+            values = codec.TermValues(codec.FREQUENCY)
+    elif not len(data):
+        values = codec.TermValues(codec.NO_VALUES)
+    else:
+        stops = list(ends)
+        values = codec.values_of(
+            format_, [bytes(data[a:b]) for a, b in zip([0, *stops], stops, strict=False)], weights
+        )
+    return ids, weights, known, values
+
+
+def publish_segments(ix, segments: list) -> None:
+    """Write the table of contents that makes ``segments`` the index's documents."""
+    generation = ix.latest_generation() + 1
+    TOC(ix.schema, segments, generation).write(ix.storage, ix.indexname)
+    clean_files(ix.storage, ix.indexname, generation, segments)
