@@ -545,19 +545,31 @@ def eval_engine(
     return out, seconds, errors, modes or [None] * len(out)
 
 
-# How searchsvc answered a query (SearchResult's flags), in the order of its fallbacks.
-ANSWERED_BY = ("every word", "close words", "relaxed", "nothing", "error")
+# How searchsvc answered a query (SearchResult's counts and flags).
+ANSWERED_BY = (
+    "every word",
+    "every word, then some",
+    "some words",
+    "close words",
+    "nothing",
+    "error",
+)
 
 
 def answered_by(result) -> str:
-    """Which of searchsvc's steps gave a result page: documents with every word; close words
-    for words that matched nothing (its fuzzy fallback); the relaxed fallback (documents with
-    the most of the words, when none has them all); or nothing at all."""
-    if result.relaxed:
-        return "relaxed"
+    """How searchsvc's result page was made: only documents holding every word the query
+    requires (its filler aside); those followed by documents holding some of them (partial
+    matches, issue 30); partial matches alone (no document holds them all:
+    ``SearchResult.relaxed``); close words for words that matched nothing (its fuzzy
+    fallback); or nothing at all."""
     if result.approximate:
         return "close words"
-    return "every word" if result.total else "nothing"
+    if not result.total:
+        return "nothing"
+    every = result.total if result.every_word is None else result.every_word
+    if every == 0:
+        return "some words"
+    return "every word" if every == result.total else "every word, then some"
 
 
 class Fts5OrSearcher(references.Fts5Searcher):
@@ -806,11 +818,12 @@ def natural_report(
         headers.append(f"found in the top {K}")
         headers += [f"{other} MRR@10 (same queries)" for other in others]
         parts.append(
-            "How searchsvc answered them: documents holding *every word* (strict AND, its "
-            "first step); *close words* for words that matched nothing (its fuzzy fallback); "
-            "the *relaxed* fallback (no document has every word: those with the most of them, "
-            "`SearchResult.relaxed`); *nothing*. Median results: the median of the result "
-            "count (`total`) in the group.\n\n" + table(headers, rows)
+            "How searchsvc answered them: only documents holding *every word* the query "
+            "requires (filler words aside); *every word, then some*: those followed by partial "
+            "matches, documents holding some of the words; *some words*: partial matches "
+            "alone (no document holds them all, `SearchResult.relaxed`); *close words* for "
+            "words that matched nothing (its fuzzy fallback); *nothing*. Median results: the "
+            "median of the result count (`total`) in the group.\n\n" + table(headers, rows)
         )
     if missing:
         parts.append(f"Targets not in the corpus: {', '.join(missing)}.")

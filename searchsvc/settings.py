@@ -581,6 +581,10 @@ class Weights:
     # A synonym's terms count this much of the word typed (searchsvc.query.synonyms), and get
     # no as_typed bonus: a document with the word as typed comes before one with its synonym.
     synonym: float = 0.5
+    # Score of a query word found in the name of a document's source (« debian », « lyx »)
+    # rather than in its text (searchsvc.query.sources): about what one occurrence of a
+    # common word scores, so that the documents writing the word come first.
+    source: float = 1.0
 
 
 # A quoted phrase is scored as one term of its own (see :class:`ExactPhrase`); the words'
@@ -590,6 +594,27 @@ PHRASE_TIE_BREAK = 0.01
 # is rarer than a word's, so that a long document has it by chance is discounted more
 # (measured: known-item phrase MRR@10 0.667 at 0.75, 0.670 at 0.85, 0.669 at 1).
 PHRASE_B = 0.85
+
+# -- partial matches: questions as people type them (searchsvc.query.filler) -------------------
+
+# A plain word found in more than this share of the documents is filler (``utiliser``,
+# ``peut``, ``tous`` in a technical corpus): neither required nor counted as the query's
+# meaning. Lower shares make content words optional (« fichier », « texte »), and rank the
+# natural questions worse (bench/RESULTS.md, "Questions as people type them").
+FILLER_SHARE = 0.35
+# ... but only on an index large enough for a share to mean something: on a few dozen
+# documents every word of a query would look common.
+FILLER_MIN_DOCS = 1_000
+# A partial match (some of the query's content words, not all) scores its words' BM25F
+# times its coverage (the idf-weighted share of the content words it holds) to this power,
+# the best of 1, 2 and 3 on the development set (bench/RESULTS.md).
+COVERAGE_EXPONENT = 2.0
+# Partial matches follow the documents with every content word only when those are fewer
+# than this (five pages): past it they would come after page five, where nobody reads, and
+# counting them costs each search the union of its words (bench/RESULTS.md, issue 30).
+PARTIAL_BELOW = 50
+# Words of a source's name shorter than this find nothing there (« fr », « 12 » in a path).
+SOURCE_WORD_MIN_CHARS = 3
 
 # -- close words (typo fallback, did-you-mean) -----------------------------------------------
 

@@ -204,15 +204,16 @@ def test_search_other_version_says_full(runner, tiny_corpus, tmp_path):
 # Issue 16: what was understood is shown when it is not what was typed.
 def test_search_text_shows_what_was_understood(runner, seed_index):
     words = run(runner, "search", "twitter", "paris", index=seed_index)
-    assert words.stdout.startswith("3 résultats")
+    assert words.stdout.startswith("5 résultats")
+    assert "3 documents contiennent tous les mots ; les suivants" in words.stdout
     assert "Recherche de" not in words.stdout
     unclosed = run(runner, "search", '"twitter', "paris", index=seed_index)
     assert unclosed.exit_code == 0
-    assert unclosed.stdout.startswith("3 résultats")
+    assert unclosed.stdout.startswith("5 résultats")
     assert unclosed.stdout.splitlines()[1] == "Recherche de : twitter paris"
     data = json.loads(run(runner, "search", "--json", '"twitter paris', index=seed_index).stdout)
     assert data["query"] == '"twitter paris' and data["understood"] == "twitter paris"
-    assert data["total"] == 3
+    assert (data["total"], data["every_word"]) == (5, 3)
 
 
 # Issue 16: the API's source, date and sort options, with the API's checks and messages.

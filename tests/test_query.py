@@ -133,9 +133,9 @@ def test_parse_unclosed_quote_reads_as_plain_words(text, expected):
 
 def test_search_unclosed_quote_finds_what_the_words_find(engine):
     words = engine.search("twitter paris")
-    assert words.total == 3
+    assert words.every_word == 3
     unclosed = engine.search('"twitter paris')
-    assert unclosed.total == words.total
+    assert (unclosed.total, unclosed.every_word) == (words.total, words.every_word)
     assert unclosed.understood == "twitter paris"
 
 

@@ -19,7 +19,7 @@ from searchsvc.engine import ranking, termwise
 from searchsvc.engine.search import SearchEngine
 from searchsvc.errors import Kind, QueryTooExpensive
 from searchsvc.query import language as ql
-from searchsvc.query.plan import QueryBuilder
+from searchsvc.query.plan import Coverage, QueryBuilder
 from searchsvc.testing import build_index
 
 # Words every document of the corpus below has (so each has long postings), in several
@@ -129,21 +129,11 @@ def _scaled(q) -> bool:
     return (isinstance(q, wq.Or) and bool(q.scale)) or any(_scaled(c) for c in q.children())
 
 
-def test_a_relaxed_fallback_runs_term_wise_with_its_coordination_bonus(engine, monkeypatch):
-    # No document has every word (rare1 and rare2 are in different ones): the relaxed
-    # fallback runs. Through Whoosh's coordination bonus it would cost ~100 times more;
-    # term-wise the bonus is one more count of its postings, and it is kept.
+def test_partial_matches_of_a_long_query_run_term_wise_rarest_words_first(engine, monkeypatch):
+    # No document has every word (rare1 and rare2 are in different ones): only partial
+    # matches come back, those holding a rare word first (it weighs most of the meaning),
+    # counted and ranked term-wise, never through Whoosh's collectors.
     text = " ".join(COMMON[:30]) + " rare1 rare2"
-    with engine.searcher() as s:
-        builder = QueryBuilder(s.reader(), engine.weights, fuzzy=True, relaxed=True)
-        relaxed = builder.build(ql.parse(text))
-        whoosh = ranking.estimate(s, relaxed, whoosh=True, limit=10, shown=0)
-        coordinated = ranking.estimate(s, relaxed, whoosh=False, limit=10, shown=0)
-        plain = ranking.estimate(s, _without_scale(relaxed), whoosh=False, limit=10, shown=0)
-    assert _scaled(relaxed) and ranking.runs_termwise(relaxed)
-    assert plain < coordinated < whoosh / 5
-    # A limit the relaxed query passes only term-wise.
-    monkeypatch.setattr(settings, "MAX_QUERY_SECONDS", (whoosh + 3 * coordinated) / 2)
     ran_by_whoosh, ran_termwise = [], []
     real_whoosh, real_run = ranking._rank_whoosh, termwise.run
     monkeypatch.setattr(
@@ -153,7 +143,25 @@ def test_a_relaxed_fallback_runs_term_wise_with_its_coordination_bonus(engine, m
         termwise, "run", lambda s, q, *a, **k: ran_termwise.append(q) or real_run(s, q, *a, **k)
     )
     result = engine.search(text)
-    assert result.relaxed and result.total >= 2
-    assert {h.id for h in result.hits[:2]} == {"doc001", "doc002"}  # the most words first
+    assert result.relaxed and result.every_word == 0 and result.total == 120
+    assert {h.id for h in result.hits[:2]} == {"doc001", "doc002"}
     assert not ran_by_whoosh
-    assert any(_scaled(q) for q in ran_termwise)  # with its coordination bonus
+    assert any(isinstance(_core(q), Coverage) for q in ran_termwise)
+    # Its cost counts in the estimate: a limit the strict query passes alone refuses it.
+    with engine.searcher() as s:
+        builder = QueryBuilder(s.reader(), engine.weights, partial=True)
+        strict = builder.build(ql.parse(text))
+        alone = ranking.estimate(s, strict, whoosh=False, limit=10, shown=10)
+        both = alone + ranking.estimate(s, builder.partial_query, whoosh=False, limit=10, shown=0)
+    monkeypatch.setattr(settings, "MAX_QUERY_SECONDS", (alone + both) / 2)
+    engine._pages.clear()
+    with pytest.raises(QueryTooExpensive):  # nothing else to show: refused, as it says
+        engine.search(text)
+    # With documents holding every word, those alone (rare1 and one common word).
+    assert engine.search(f"{COMMON[0]} rare1").every_word == 1
+
+
+def _core(q):
+    while isinstance(q, wq.AndNot):
+        q = q.a
+    return q

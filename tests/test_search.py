@@ -71,11 +71,16 @@ def test_search_compound_and_joined_same_documents(engine):
     assert hits == seed_ids_containing("micro-blogging") | seed_ids_containing("microblogging")
 
 
-def test_search_all_words_must_match(engine):
-    both = ids(engine, "delanoe twitter")
-    assert both == ids(engine, "delanoe") & ids(engine, "twitter")
-    # No document has both: the strict query finds nothing, so the result is relaxed.
-    assert engine.search("delanoe hippopotame").relaxed
+def test_documents_with_every_word_come_first_then_those_with_some(engine):
+    result = engine.search("delanoe twitter", per_page=50)
+    every = {h.id for h in result.hits[: result.every_word]}
+    assert every and every == ids(engine, "delanoe") & ids(engine, "twitter")
+    rest = {h.id for h in result.hits[result.every_word :]}
+    assert rest and rest == (ids(engine, "delanoe") | ids(engine, "twitter")) - every
+    assert result.total == len(every) + len(rest) and not result.relaxed
+    # No document has both: every result holds some of the words, and the result says so.
+    relaxed = engine.search("delanoe hippopotame")
+    assert relaxed.relaxed and relaxed.every_word == 0 and relaxed.total
 
 
 def test_search_phrase(engine):

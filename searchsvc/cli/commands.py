@@ -390,6 +390,14 @@ def _render_text(result, color: bool) -> str:
         lines.append(
             "Aucun document ne contient tous les mots : voici ceux qui en contiennent le plus."
         )
+    elif result.every_word is not None and 0 < result.every_word < result.total:
+        n = result.every_word
+        lines.append(
+            f"{n} document{'s' if n > 1 else ''} contien{'nent' if n > 1 else 't'} tous les "
+            "mots ; les suivants n'en contiennent qu'une partie."
+        )
+    if result.filler:
+        lines.append(f"Mots non exigés : {', '.join(f'« {w} »' for w in result.filler)}.")
     if result.approximate:
         words = ", ".join(f"« {w} »" for w in result.approximate)
         lines.append(f"Aucun document ne contient {words} : résultats pour des mots proches.")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,7 +24,8 @@ from searchsvc import errors, settings
 from searchsvc.engine import termwise, titles
 from searchsvc.engine.results import SORTS, FacetCount, Filters
 from searchsvc.index import columns
-from searchsvc.index.caches import Key, per_reader
+from searchsvc.index.caches import Key, per_reader, segment_frequency
+from searchsvc.query.plan import FromSource
 
 _FACETS = sorting.Facets().add_facet("source", columns.FieldFacet("source", maptype=sorting.Count))
 _FACETS_AND_DATES = (
@@ -134,7 +136,7 @@ def query_cost(s: Searcher, query: wq.Query, depth: int | None = None) -> Cost:
         if not isinstance(text, str):
             return s.reader().doc_frequency(fieldname, text)
         # The per-segment frequencies termwise keeps: the search reads the same ones next.
-        return sum(termwise._df(r, fieldname, text) for r in leaves)
+        return sum(segment_frequency(r, fieldname, text) for r in leaves)
 
     def walk(q: wq.Query) -> Cost:
         if isinstance(q, wq.Term):
@@ -150,6 +152,8 @@ def query_cost(s: Searcher, query: wq.Query, depth: int | None = None) -> Cost:
             return Cost(sum(counts), 0, len(counts))
         if isinstance(q, wq.Every):
             return Cost(s.doc_count_all(), 0, 1)
+        if isinstance(q, FromSource):  # term-wise, one look at the source column
+            return Cost(0, 0, 1)
         if q is core:
             # The bonus's candidates: the best documents, and those close enough to them.
             bonus = walk(q.b)
@@ -223,6 +227,16 @@ class Ranked:
     # Results per date (or per year: only the years are shown); only when the index has dates
     dates: dict[str, int] = field(default_factory=dict)
 
+    def then(self, partial: Ranked, limit: int) -> Ranked:
+        """These documents followed by ``partial``'s (the query's partial matches, which
+        none of these is): totals and counts added up, the best ``limit`` in all."""
+        return Ranked(
+            self.total + partial.total,
+            (self.top + partial.top)[:limit],
+            dict(Counter(self.sources) + Counter(partial.sources)),
+            dict(Counter(self.dates) + Counter(partial.dates)),
+        )
+
 
 def rank(
     s: Searcher,
@@ -253,7 +267,7 @@ def _rank_termwise(
     or by date (the matches ordered by their date column, as Whoosh's sorted collector)."""
     filter_q = filters.query(s.reader())
     allowed = set(s.docs_for_query(filter_q)) if filter_q is not None else None
-    if sort == "date":
+    if sort == "date" or limit <= 0:  # no page to fill: the matches, found unscored
         matches = termwise.run(s, query, deadline, allowed, depth=0)
         top = _newest(s, matches.docs, limit)
     else:

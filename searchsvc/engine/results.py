@@ -178,6 +178,12 @@ class SearchResult:
     # Synonyms the search added to the words typed, as the synonyms file writes them
     # (« Recherche aussi : bicyclette »); empty without a synonyms file or a rule for them.
     also: list[str] = field(default_factory=list)
+    # How many of the results hold every word the query requires (its filler words aside,
+    # see searchsvc.query.filler); those come first, the others hold only some of them.
+    # None: every result does.
+    every_word: int | None = None
+    # Words of the query taken as filler (« comment », « sous »), as typed: not required.
+    filler: list[str] = field(default_factory=list)
 
     @property
     def pages(self) -> int:
@@ -215,6 +221,8 @@ class SearchResult:
             "relaxed": self.relaxed,
             "approximate": list(self.approximate),
             "also": list(self.also),
+            "every_word": self.total if self.every_word is None else self.every_word,
+            "filler": list(self.filler),
             "sort": self.sort,
             "filters": filters,
             "facets": {name: counts(values) for name, values in self.facets.items()},

@@ -31,7 +31,7 @@ from searchsvc.index.caches import LRU, stored_fields
 from searchsvc.index.caches import title as stored_title
 from searchsvc.index.schema import web_url
 from searchsvc.query import language as ql
-from searchsvc.query import spelling
+from searchsvc.query import sources, spelling
 from searchsvc.query.plan import Highlights, QueryBuilder
 from searchsvc.query.synonyms import EMPTY, Synonyms, SynonymSet
 from searchsvc.settings import (
@@ -40,6 +40,7 @@ from searchsvc.settings import (
     MAX_PER_PAGE,
     MAX_RESULT_WINDOW,
     MAX_SIMILAR,
+    PARTIAL_BELOW,
     RESULT_PAGES_CACHED,
     SAMPLE_CHARS,
     SAMPLE_DOCS,
@@ -138,6 +139,7 @@ class SearchEngine:
         first search would wait for); returns how many titles."""
         with self.searcher() as s:
             spelling.missing(s.reader())
+            sources.sources_named(s.reader(), "")  # the words of the sources' names
             count = min(titles_limit, s.reader().doc_count_all())
             for docnum in range(count):
                 titles.title_words(stored_title(s, docnum))
@@ -309,14 +311,14 @@ class SearchEngine:
 
         typed = titles.typed_words(tree, text)
 
-        def run(wq, builder: QueryBuilder) -> ranking.Ranked:
+        def run(wq, builder: QueryBuilder, depth: int = keep) -> ranking.Ranked:
             signals = titles.Signals(builder.highlights, tuple(builder.words), typed)
             try:
-                return ranking.rank(s, wq, keep, deadline, filters, sort, signals)
+                return ranking.rank(s, wq, depth, deadline, filters, sort, signals)
             except collectors.TimeLimit:
                 raise self._too_slow() from None
 
-        builder = make_builder(s.reader(), self.weights)
+        builder = make_builder(s.reader(), self.weights, partial=True)
         wq = builder.build(tree)
         if wq is None:
             notice = "stop_words_only" if any(ql.leaves(tree)) else None
@@ -329,33 +331,46 @@ class SearchEngine:
         shown = min(per_page, max(0, limit - (page - 1) * per_page))
         estimate = self._check_cost(s, wq, sort, keep, shown, light_only=light_only)
         ranked = run(wq, builder)
+        suggestion = None
+        if self.did_you_mean and ranked.total < SUGGEST_BELOW:
+            with contextlib.suppress(collectors.TimeLimit):  # the results matter more
+                suggestion = suggest.did_you_mean(
+                    s, tree, text, ranked.total, self.weights, deadline
+                )
+        approximate: list[str] = []
+        if ranked.total == 0:
+            # Words that match nothing also match close words (with their partial matches).
+            fuzzy = make_builder(s.reader(), self.weights, fuzzy=True, partial=True)
+            fuzzy_wq = fuzzy.build(tree)
+            if fuzzy_wq is not None and fuzzy.approximate:
+                estimate = self._check_cost(
+                    s, fuzzy_wq, sort, keep, 0, spent=estimate, light_only=light_only
+                )
+                found = run(fuzzy_wq, fuzzy)
+                if found.total:
+                    ranked, builder = found, fuzzy
+                    approximate = sorted(fuzzy.approximate)
+        every_word = ranked.total
+        relaxed = False
+        partial_wq = builder.partial_query
+        if partial_wq is not None and every_word < PARTIAL_BELOW:
+            # Below the documents with every content word, those with some of them, by how
+            # much of the query's meaning they hold; only counted when the page is full.
+            more = max(0, keep - len(ranked.top))
+            try:
+                estimate = self._check_cost(
+                    s, partial_wq, sort, more, 0, spent=estimate, light_only=light_only
+                )
+            except QueryTooExpensive:
+                if every_word == 0:
+                    raise  # nothing to show but what is too costly to find: say so
+                # Too many to go through: the documents with every word alone.
+            else:
+                ranked = ranked.then(run(partial_wq, builder, more), keep)
+                relaxed = every_word == 0 and ranked.total > 0
         if instant:
             self._samples.put(text, [d for _score, d in ranked.top[:SAMPLE_DOCS]])
         total = ranked.total
-        suggestion = None
-        if self.did_you_mean and total < SUGGEST_BELOW:
-            with contextlib.suppress(collectors.TimeLimit):  # the results matter more
-                suggestion = suggest.did_you_mean(s, tree, text, total, self.weights, deadline)
-        approximate: list[str] = []
-        relaxed = False
-        if total == 0:
-            # Fallbacks, strictest first: words that match nothing also match close words;
-            # then documents with the most of the words instead of all of them.
-            for fallback in ({"fuzzy": True}, {"fuzzy": True, "relaxed": True}):
-                builder = make_builder(s.reader(), self.weights, **fallback)
-                wq = builder.build(tree)
-                if wq is None or (not fallback.get("relaxed") and not builder.approximate):
-                    continue  # no close word for any word: the query that found nothing
-                # The relaxed query keeps its coordination bonus: it runs term-wise too.
-                estimate = self._check_cost(
-                    s, wq, sort, keep, 0, spent=estimate, light_only=light_only
-                )
-                ranked = run(wq, builder)
-                total = ranked.total
-                if total:
-                    approximate = sorted(builder.approximate)
-                    relaxed = builder.relaxed_used
-                    break
         marks = snippets.Marks(builder.highlights)  # shared by the page's snippets and titles
         hits = [
             self._hit(s, docnum, score, marks)
@@ -382,6 +397,8 @@ class SearchEngine:
             filters=filters,
             years=years,
             also=builder.also,
+            every_word=every_word,
+            filler=list(builder.filler),
         )
 
     def _hit(self, s: Searcher, docnum: int, score, highlights: Highlights | snippets.Marks) -> Hit:
@@ -403,13 +420,30 @@ class SearchEngine:
         """Number of documents a query finds (0 when it has nothing searchable)."""
         tree = ql.parse(text)
         with self.searcher() as s:
-            wq = QueryBuilder(s.reader(), self.weights, synonyms=self._rules()).build(tree)
+            builder = QueryBuilder(s.reader(), self.weights, synonyms=self._rules(), partial=True)
+            wq = builder.build(tree)
             if wq is None:
                 return 0
             ranking.check_prefixes(wq, s.reader())
-            ranking.check_cost(s, wq, whoosh=not ranking.runs_termwise(wq), limit=0, shown=0)
+            spent = ranking.check_cost(
+                s, wq, whoosh=not ranking.runs_termwise(wq), limit=0, shown=0
+            )
+            deadline = time.monotonic() + self.time_limit
             try:
-                return ranking.count(s, wq, time.monotonic() + self.time_limit)
+                found = ranking.count(s, wq, deadline)
+                partial_wq = builder.partial_query
+                if partial_wq is not None and found < PARTIAL_BELOW:  # as _search counts them
+                    try:
+                        ranking.check_cost(
+                            s, partial_wq, whoosh=not ranking.runs_termwise(partial_wq),
+                            limit=0, shown=0, spent=spent,
+                        )  # fmt: skip
+                    except QueryTooExpensive:
+                        if not found:
+                            raise
+                        return found
+                    found += ranking.count(s, partial_wq, deadline)
+                return found
             except collectors.TimeLimit:
                 raise self._too_slow() from None
 
@@ -520,14 +554,23 @@ class SearchEngine:
                 tree = completion.typing_tree(ql.parse(text), text, s.reader())
                 if tree is None:
                     return []
-                wq = completion.InstantQueryBuilder(s.reader(), self.weights).build(tree)
+                builder = completion.InstantQueryBuilder(s.reader(), self.weights, partial=True)
+                wq = builder.build(tree)
                 if wq is None:
                     return []
                 ranking.check_prefixes(wq, s.reader())
                 whoosh = not ranking.runs_termwise(wq)
-                ranking.check_cost(s, wq, whoosh=whoosh, limit=SAMPLE_DOCS, shown=0)
+                spent = ranking.check_cost(s, wq, whoosh=whoosh, limit=SAMPLE_DOCS, shown=0)
                 deadline = time.monotonic() + self.time_limit
                 ranked = ranking.rank(s, wq, SAMPLE_DOCS, deadline)
+                more = SAMPLE_DOCS - len(ranked.top)
+                partial_wq = builder.partial_query
+                if partial_wq is not None and ranked.total < PARTIAL_BELOW and more > 0:
+                    whoosh = not ranking.runs_termwise(partial_wq)
+                    ranking.check_cost(
+                        s, partial_wq, whoosh=whoosh, limit=more, shown=0, spent=spent
+                    )
+                    ranked = ranked.then(ranking.rank(s, partial_wq, more, deadline), SAMPLE_DOCS)
             except (QueryError, collectors.TimeLimit):
                 return []  # too long or too costly: completed from the index's words alone
             docnums = [docnum for _score, docnum in ranked.top]

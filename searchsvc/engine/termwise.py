@@ -38,10 +38,16 @@ from whoosh import collectors
 from whoosh import query as wq
 
 from searchsvc.index import codec, columns
-from searchsvc.index.caches import LRU, Key, per_reader
+from searchsvc.index.caches import LRU, Key, per_reader, segment_frequency
 from searchsvc.index.schema import TEXT_FIELDS
 from searchsvc.index.whoosh_internals import reading as whoosh_reading
-from searchsvc.query.plan import PHRASE_IDF_FIELD, ExactPhrase, phrase_score
+from searchsvc.query.plan import (
+    PHRASE_IDF_FIELD,
+    Coverage,
+    ExactPhrase,
+    FromSource,
+    phrase_score,
+)
 from searchsvc.settings import FREQUENCIES_CACHED, PHRASE_B, POSTINGS_CACHED
 
 
@@ -87,6 +93,8 @@ def supports(q: wq.Query) -> bool:
     """Tell whether :func:`run` can evaluate ``q`` (else Whoosh must)."""
     if isinstance(q, wq.Term):
         return q.fieldname in TEXT_FIELDS and isinstance(q.text, str)
+    if isinstance(q, FromSource):
+        return True
     if type(q) is wq.Prefix:
         return q.fieldname in TEXT_FIELDS and isinstance(q.text, str) and q.constantscore
     if isinstance(q, wq.Phrase):
@@ -311,9 +319,11 @@ class _Segment:
             return self._phrase(q, scope)
         if type(q) is wq.Prefix:
             return self._prefix(q, scope)
-        if isinstance(q, wq.ConstantScoreQuery):
-            ids = self._matching(q.child, scope)
+        if isinstance(q, wq.ConstantScoreQuery | FromSource):
+            ids = self._matching(q if isinstance(q, FromSource) else q.child, scope)
             return ids, np.full(len(ids), float(q.score))
+        if isinstance(q, Coverage):
+            return self._covered(q, scope)
         if isinstance(q, wq.Or):
             if q.scale and len(q.subqueries) > 1:
                 return self._coordinated(q, scope)
@@ -347,11 +357,20 @@ class _Segment:
                 return _NO_IDS
             self._check_time()
             return postings.ids if scope is None else postings.ids[scope.within(postings.ids)]
+        if isinstance(q, FromSource):
+            codes, names = columns.column_codes(self.reader, "source")
+            wanted = [i for i, name in enumerate(names) if name in q.values]
+            ids = np.flatnonzero(np.isin(codes, wanted)).astype(np.int32) if wanted else _NO_IDS
+            return ids if scope is None else ids[scope.within(ids)]
         if type(q) is wq.Prefix:
             words = [w for w in self.reader.expand_prefix(q.fieldname, q.text) if w]
             return self._matching(
                 wq.Or([wq.Term(q.fieldname, w.decode("utf-8")) for w in words]), scope
             )
+        if isinstance(q, Coverage):  # the documents with some content clauses, not all
+            parts = [self._matching(c, scope) for c in q.subqueries]
+            found = [p for p in parts if len(p)]
+            return self._partly(q, _merged(found, self.n), parts)[0] if found else _NO_IDS
         if isinstance(q, wq.Or):  # a coordination bonus changes scores only
             parts = [ids for ids in (self._matching(c, scope) for c in q.subqueries) if len(ids)]
             if len(parts) <= 1:
@@ -428,6 +447,36 @@ class _Segment:
         scores *= (terms - 1) / terms
         return ids, scores
 
+    def _covered(self, q: Coverage, scope) -> tuple[np.ndarray, np.ndarray]:
+        """A query's partial matches (:class:`~searchsvc.query.plan.Coverage`): the union
+        of its clauses, less the documents holding none or all of its content clauses,
+        each scored by its clauses' scores times its coverage to the query's exponent."""
+        parts = [self.evaluate(c, scope) for c in q.subqueries]
+        ids, scores = self._union(parts)
+        ids, keep, coverage = self._partly(q, ids, [p[0] for p in parts])
+        scores = scores[keep] * coverage**q.exponent
+        if q.boost != 1.0:
+            scores *= q.boost
+        return ids, scores
+
+    @staticmethod
+    def _partly(
+        q: Coverage, ids: np.ndarray, parts: list[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Of ``ids`` (the union of the clauses' documents ``parts``), those holding some of
+        ``q``'s content clauses but not all: ``(their ids, where they are in ids, their
+        coverage)``. Counted in whole clauses, so that no rounding of the shares lets a
+        document with every content clause through."""
+        held = np.zeros(len(ids), np.int32)
+        coverage = np.zeros(len(ids))
+        for part, share in zip(parts, q.shares, strict=True):
+            if share > 0 and len(part):
+                at = np.searchsorted(ids, part)
+                held[at] += 1
+                coverage[at] += share
+        keep = np.flatnonzero((held > 0) & (held < q.content))
+        return ids[keep], keep, coverage[keep]
+
     def _terms_on(self, q: wq.Query) -> tuple[int, list[np.ndarray]]:
         """The term matchers Whoosh's matcher for ``q`` holds in this segment, and where they
         stand while ``q`` matches: ``(count, [documents, …])``, one array of documents per
@@ -448,6 +497,8 @@ class _Segment:
             if isinstance(q, ExactPhrase) and not len(ids):
                 return 0, []
             return len(q.words), [ids] * len(q.words)
+        if isinstance(q, FromSource):  # a union of terms in a list matcher: no term matcher
+            return 0, []
         if isinstance(q, wq.ConstantScoreQuery):
             # Whoosh swaps its matcher for a list of the documents, a term matcher only when
             # the child's is a bare term matcher (no boost, no deleted document to skip).
@@ -487,7 +538,7 @@ class _Segment:
 
     def df(self, fieldname: str, text: str) -> int:
         """A term's document frequency in this segment (0 when absent)."""
-        return _df(self.reader, fieldname, text)
+        return segment_frequency(self.reader, fieldname, text)
 
     def idf(self, fieldname: str, text: str) -> float:
         """Whoosh's idf of a term over the whole index (``WeightingModel.idf``), with the
@@ -498,11 +549,16 @@ class _Segment:
         if found is None:
             if len(cache) > FREQUENCIES_CACHED:
                 cache.clear()
-            n = sum(_df(leaf.reader(), fieldname, text) for leaf, _o in top.leaf_searchers())
+            n = sum(
+                segment_frequency(leaf.reader(), fieldname, text)
+                for leaf, _o in top.leaf_searchers()
+            )
             found = cache[(fieldname, text)] = log(top.doc_count_all() / (n + 1)) + 1
         return found
 
     def _estimate(self, q: wq.Query) -> int:
+        if isinstance(q, FromSource):
+            return 0
         if isinstance(q, wq.Term):
             return self.df(q.fieldname, q.text)
         if isinstance(q, wq.Phrase):
@@ -678,19 +734,6 @@ def _average_length(searcher, fieldname: str) -> float:
         (Key.AVERAGE_LENGTH, fieldname),
         lambda: searcher.avg_field_length(fieldname) or 1,
     )
-
-
-def _df(reader, fieldname: str, text: str) -> int:
-    """A term's document frequency in one segment (0 when absent), from Whoosh's term
-    index; kept per reader."""
-    frequencies = per_reader(reader, Key.FREQUENCIES, dict)
-    key = (fieldname, text)
-    found = frequencies.get(key)
-    if found is None:
-        if len(frequencies) > FREQUENCIES_CACHED:
-            frequencies.clear()
-        found = frequencies[key] = reader.doc_frequency(fieldname, text)
-    return found
 
 
 def _bare_term(q: wq.Query) -> bool:

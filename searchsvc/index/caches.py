@@ -16,7 +16,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from searchsvc.settings import PER_SEGMENT_CACHED, STORED_CACHED, TITLES_CACHED
+from searchsvc.settings import (
+    FREQUENCIES_CACHED,
+    PER_SEGMENT_CACHED,
+    STORED_CACHED,
+    TITLES_CACHED,
+)
 
 
 class LRU:
@@ -86,6 +91,7 @@ class Key(enum.Enum):
     LIVE_SCOPE = "live scope"  # a segment's documents not deleted (None: all); one scope
     INDEX_CODES = "index codes"  # (Key, field, key): column codes and names; one per field, key
     SOURCES_BY_KEY = "sources by key"  # folded source -> the index's spellings; one per source
+    SOURCE_WORDS = "source words"  # per segment: a word of its source names -> those; one map
     HAS_DATES = "has dates"  # whether any document has a date; one boolean
     EXPANSIONS = "expansions"  # prefix -> its completions: LRU of EXPANSIONS_CACHED
     WRITTEN_FORMS = "written forms"  # (term,) -> its written form: LRU of FORMS_CACHED
@@ -194,3 +200,22 @@ def title(searcher, docnum: int) -> str:
         found = stored_fields(searcher, docnum).get("title", "")
         cache.put(docnum, found)
     return found
+
+
+def segment_frequency(reader, fieldname: str, text: str) -> int:
+    """A term's document frequency in one segment (0 when absent), from Whoosh's term
+    index; kept per segment reader (the same terms come back query after query)."""
+    frequencies = per_reader(reader, Key.FREQUENCIES, dict)
+    key = (fieldname, text)
+    found = frequencies.get(key)
+    if found is None:
+        if len(frequencies) > FREQUENCIES_CACHED:
+            frequencies.clear()
+        found = frequencies[key] = reader.doc_frequency(fieldname, text)
+    return found
+
+
+def frequency(reader, fieldname: str, text: str) -> int:
+    """A term's document frequency in an index reader: its segments' (see
+    :func:`segment_frequency`), added up."""
+    return sum(segment_frequency(leaf, fieldname, text) for leaf, _offset in reader.leaf_readers())

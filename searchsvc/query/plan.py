@@ -11,18 +11,28 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import islice
+from math import log
 
 from whoosh import matching
 from whoosh import query as wq
 from whoosh.reading import IndexReader
 
-from searchsvc.index.caches import Key, per_reader
+from searchsvc.index.caches import Key, frequency, per_reader
 from searchsvc.index.schema import TEXT_FIELDS
 from searchsvc.index.whoosh_internals.matching import ExcludingMatcher
 from searchsvc.query import language as ql
 from searchsvc.query import spelling
+from searchsvc.query.filler import is_filler
+from searchsvc.query.sources import sources_named
 from searchsvc.query.synonyms import Synonym, SynonymSet, unit_keys
-from searchsvc.settings import PHRASE_B, PHRASE_TIE_BREAK, STEMS_CACHED, Weights
+from searchsvc.settings import (
+    COVERAGE_EXPONENT,
+    PHRASE_B,
+    PHRASE_TIE_BREAK,
+    STEMS_CACHED,
+    Weights,
+)
 from searchsvc.text.analysis import (
     STEM_MARK,
     STOP_WORDS,
@@ -153,6 +163,151 @@ class Union(wq.Or):
     matcher_type = wq.Or.DEFAULT_MATCHER
 
 
+class Coverage(wq.Or):
+    """The partial matches of a query: documents holding some of its content clauses but not
+    all of them (those are the query's own matches), ranked by how much of its meaning they
+    hold.
+
+    A document's score is its clauses' scores added up, times its coverage to the power
+    ``exponent``; its coverage is the sum of the ``shares`` of the clauses it holds (the
+    builder gives each clause its idf over the clauses'). A clause of share 0 would add its
+    score, never coverage: a document holding only such clauses is no match. Whoosh reads it
+    through :class:`_CoverageMatcher`, :mod:`searchsvc.engine.termwise` with arrays, to the
+    same scores.
+    """
+
+    def __init__(self, subqueries, shares, exponent=COVERAGE_EXPONENT, boost=1.0):
+        super().__init__(subqueries, boost=boost)
+        if len(shares) != len(self.subqueries):
+            raise ValueError("one share per clause")
+        self.shares = tuple(float(x) for x in shares)
+        self.exponent = exponent
+
+    def __eq__(self, other):
+        return (
+            super().__eq__(other)
+            and self.shares == getattr(other, "shares", None)
+            and self.exponent == getattr(other, "exponent", None)
+        )
+
+    def __hash__(self):
+        return hash((super().__hash__(), self.shares, self.exponent))
+
+    @property
+    def content(self) -> int:
+        """How many clauses carry meaning (a share above 0)."""
+        return sum(1 for x in self.shares if x > 0)
+
+    def matcher(self, searcher, context=None):
+        children = [q.matcher(searcher, context) for q in self.subqueries]
+        return _CoverageMatcher(children, self)
+
+
+class _CoverageMatcher(matching.Matcher):
+    """Whoosh's reading of :class:`Coverage`, a document at a time, with the scores
+    :mod:`searchsvc.engine.termwise` gives (the same additions in the same order)."""
+
+    def __init__(self, children: list, query: Coverage):
+        self._children = children
+        self._query = query
+        self._id: int | None = None
+        self._settle()
+
+    def _at(self) -> list[int]:
+        """The clauses (by index) whose matchers stand on the current document."""
+        return [i for i, m in enumerate(self._children) if m.is_active() and m.id() == self._id]
+
+    def _settle(self) -> None:
+        """Move to the first document, from where the clauses stand, that holds some of the
+        content clauses but not all."""
+        q = self._query
+        while True:
+            active = [m.id() for m in self._children if m.is_active()]
+            if not active:
+                self._id = None
+                return
+            self._id = min(active)
+            held = sum(1 for i in self._at() if q.shares[i] > 0)
+            if 0 < held < q.content:
+                return
+            for i in self._at():
+                self._children[i].next()
+
+    def is_active(self) -> bool:
+        return self._id is not None
+
+    def id(self) -> int:
+        return self._id
+
+    def next(self) -> None:
+        for i in self._at():
+            self._children[i].next()
+        self._settle()
+
+    def skip_to(self, target: int) -> None:
+        for m in self._children:
+            if m.is_active() and m.id() < target:
+                m.skip_to(target)
+        self._settle()
+
+    def score(self) -> float:
+        q = self._query
+        at = self._at()
+        total = 0.0
+        for i in at:
+            total += self._children[i].score()
+        coverage = 0.0
+        for i in at:
+            if q.shares[i] > 0:
+                coverage += q.shares[i]
+        total *= coverage**q.exponent
+        return total * q.boost if q.boost != 1.0 else total
+
+    def copy(self):
+        return _CoverageMatcher([m.copy() for m in self._children], self._query)
+
+    def children(self):
+        return list(self._children)
+
+    def supports_block_quality(self) -> bool:
+        return False
+
+    def weight(self) -> float:
+        return sum(self._children[i].weight() for i in self._at())
+
+
+class FromSource(wq.Query):
+    """A query word found in the name of a document's source (see
+    :mod:`searchsvc.query.sources`): the documents of those sources, each at ``score``.
+
+    A leaf that holds the source values only: a word such as « libreoffice » names thousands
+    of sources, which Whoosh reads as a union of their terms made when it runs (rarely:
+    term-wise, one look at the source column's codes finds them)."""
+
+    def __init__(self, values, score: float):
+        self.values = frozenset(values)
+        self.score = float(score)
+        self.boost = 1.0
+
+    def __eq__(self, other):
+        return (
+            type(other) is type(self) and self.values == other.values and self.score == other.score
+        )
+
+    def __hash__(self):
+        return hash((type(self).__name__, self.values, self.score))
+
+    def __repr__(self):
+        return f"{type(self).__name__}({len(self.values)} sources, score={self.score})"
+
+    def estimate_size(self, ixreader):
+        return 0  # not worth a look at each source's frequency: only reorders a union
+
+    def matcher(self, searcher, context=None):
+        terms = [wq.Term("source", v) for v in sorted(self.values)]
+        return wq.ConstantScoreQuery(wq.Or(terms), self.score).matcher(searcher, context)
+
+
 class Exclude(wq.AndNot):
     """``a ANDNOT b`` that always excludes (see
     :class:`~searchsvc.index.whoosh_internals.ExcludingMatcher`)."""
@@ -174,10 +329,14 @@ class QueryBuilder:
         fuzzy: bool = False,
         relaxed: bool = False,
         synonyms: SynonymSet | None = None,
+        partial: bool = False,
     ):
         """``fuzzy``: a word that matches nothing also matches close words (typo tolerance);
         ``relaxed``: the top-level words need not all match, the more the better;
-        ``synonyms``: words a rule names also match its synonyms (see :meth:`_siblings`)."""
+        ``synonyms``: words a rule names also match its synonyms (see :meth:`_siblings`);
+        ``partial``: filler words of the top level (:mod:`searchsvc.query.filler`) are not
+        required, and :attr:`partial_query` finds the documents holding only some of the
+        content words (see :class:`Coverage`)."""
         self.reader = reader
         self.weights = weights or Weights()
         self.fuzzy = fuzzy
@@ -190,6 +349,14 @@ class QueryBuilder:
         self.synonyms = synonyms or None
         self.also: list[str] = []  # the synonyms added to the query, as the file writes them
         self._expanding = False  # building a synonym: weighed down, no as-typed bonus
+        self.partial = partial
+        # The query of the partial matches (None: the query has none), and the words taken
+        # as filler, as typed.
+        self.partial_query: wq.Query | None = None
+        self.filler: list[str] = []
+        self._untyped = False  # building the partial matches' clauses: no as-typed bonus
+        self._quiet = False  # building filler clauses: not marked, no bonus (see _optional)
+        self._sources = False  # building content words of several: found in source names too
         self._stems = _stems_seen(reader)
         self._depth = 0
 
@@ -229,8 +396,17 @@ class QueryBuilder:
                     negative.append(q)
             else:
                 children.append(child)
-        positive = self._siblings(children, negated)
-        if not positive and not negative:
+        top = self._depth == 1 and not negated and not self.relaxed
+        filler = self._filler(children) if self.partial and top else []
+        content = [c for c in children if c not in filler]
+        # A word may name a document's source when other words say what is looked for.
+        outer, self._sources = self._sources, self.partial and top and len(content) > 1
+        try:
+            positive = self._siblings(content, negated)
+        finally:
+            self._sources = outer
+        optional = self._optional(filler)
+        if not positive and not negative and not optional:
             return None
         if self.relaxed and self._depth == 1 and len(positive) > 1 and not negated:
             # Documents with more of the words first: Whoosh's coordination bonus.
@@ -238,13 +414,68 @@ class QueryBuilder:
             self.relaxed_used = True
         else:
             base = _one_or(positive, wq.And) if positive else wq.Every()
-        if len(positive) > 1 and not negated:
+        if optional:  # counted where found, never required
+            base = wq.AndMaybe(base, _one_or(optional, Union))
+        if len(positive) + len(optional) > 1 and not negated:
             near = self._proximity(node)
             if near is not None:
                 base = wq.AndMaybe(base, near)
+        if self.partial and top and len(positive) > 1:
+            partial = self._coverage(content)
+            self.partial_query = Exclude(partial, _one_or(negative, Union)) if negative else partial
         if negative:
             return Exclude(base, _one_or(negative, Union))
         return base
+
+    def _filler(self, children: list[ql.Node]) -> list[ql.Node]:
+        """The plain words among ``children`` that are filler (see
+        :func:`~searchsvc.query.filler.is_filler`); none when every word is."""
+        found = []
+        words = 0
+        for child in children:
+            if not isinstance(child, ql.Word) or child.field == "source":
+                continue
+            words += 1
+            tokens = [t for t in analyze_query(child.text) if t.role != "joined"]
+            if tokens and all(
+                is_filler(self.reader, t, self.stems_for(t.exact) if t.kind == "word" else [])
+                for t in tokens
+            ):
+                found.append(child)
+        if len(found) == len(children):
+            return []  # « comment faire »: nothing else to look for
+        self.filler = [n.text for n in found]
+        return found
+
+    def _optional(self, filler: list[ql.Node]) -> list[wq.Query]:
+        """Filler words' clauses: a document holding them scores their BM25F, nothing more
+        (no as-typed bonus, no title signal, no mark in snippets: they are not what is
+        looked for)."""
+        self._quiet = True
+        try:
+            return [q for q in (self._build(n, False) for n in filler) if q is not None]
+        finally:
+            self._quiet = False
+
+    def _coverage(self, content: list[ql.Node]) -> Coverage:
+        """The query of the partial matches: the content clauses built again without the
+        as-typed bonus (measured: it ranks a partial match by a count of words, not by
+        their meaning), each with its share of their idf. Filler plays no part."""
+        self._untyped, outer, self._sources = True, self._sources, True
+        try:
+            clauses = self._siblings(content, False)
+        finally:
+            self._untyped, self._sources = False, outer
+        idfs = [self._idf(q) for q in clauses]
+        total = sum(idfs) or 1.0
+        return Coverage(clauses, [x / total for x in idfs])
+
+    def _idf(self, q: wq.Query) -> float:
+        """BM25's idf of a clause, from how many documents may hold it: a union at least as
+        many as its most frequent term, a conjunction or phrase at most as its rarest."""
+        n = self.reader.doc_count_all()
+        df = min(_documents(self.reader, q), n)
+        return log(1 + (n - df + 0.5) / (df + 0.5))
 
     def _proximity(self, node: ql.All) -> wq.Query | None:
         """Reward documents where the plain words of ``node`` stand close together."""
@@ -427,12 +658,13 @@ class QueryBuilder:
     def _token(self, token: QueryToken, fields: tuple[str, ...], negated: bool) -> wq.Query:
         stems = self.stems_for(token.exact) if token.kind == "word" else []
         own = not self._expanding  # a synonym is no word typed: no close words, no bonus
+        typed_bonus = own and not self._untyped and not self._quiet
         close = self._close_words(token, stems) if self.fuzzy and not negated and own else []
-        if not negated:
+        if not negated and not self._quiet:
             self.highlights.exact.add(token.exact)
             self.highlights.stems.update(stems)
             self.highlights.exact.update(close)
-            if own:
+            if typed_bonus:
                 self.words.append((token.exact, tuple(stems)))
         w = self.weights
         scale = w.synonym if self._expanding else 1.0
@@ -442,8 +674,12 @@ class QueryBuilder:
             options.append(self._term(f, token.exact, fw * w.exact))
             options.extend(self._term(f, STEM_MARK + s, fw * w.stem) for s in stems)
             options.extend(self._term(f, c, fw * w.fuzzy) for c in close)
+        if token.kind == "word" and self._sources and w.source and not negated and own:
+            named = sources_named(self.reader, token.exact)
+            if named:
+                options.append(FromSource(named, w.source))
         found = _one_or(options, Union)
-        if token.kind == "word" and w.as_typed and not negated and own:
+        if token.kind == "word" and w.as_typed and not negated and typed_bonus:
             typed = _one_or([self._term(f, token.elided or token.exact) for f in fields], Union)
             found = wq.AndMaybe(found, wq.ConstantScoreQuery(typed, score=w.as_typed))
         return found
@@ -463,7 +699,7 @@ class QueryBuilder:
         return close
 
     def _phrase(self, words: list[str], fields: tuple[str, ...], negated: bool) -> wq.Query:
-        if not negated:
+        if not negated and not self._quiet:
             self.highlights.exact.update(words)
         scale = self.weights.synonym if self._expanding else 1.0
         return _one_or(
@@ -483,6 +719,32 @@ def _stems_seen(reader: IndexReader) -> dict[str, list[str]]:
     if len(found) > STEMS_CACHED:
         found.clear()
     return found
+
+
+def _documents(reader: IndexReader, q: wq.Query) -> int:
+    """About how many documents ``q`` matches, from its terms' document frequencies in the
+    body (``PHRASE_IDF_FIELD``: a title's short vocabulary makes every word look rare)."""
+    if isinstance(q, wq.Term):
+        return frequency(reader, q.fieldname, q.text) if q.fieldname == PHRASE_IDF_FIELD else 0
+    if isinstance(q, wq.Phrase):
+        if q.fieldname != PHRASE_IDF_FIELD:
+            return 0
+        return min((frequency(reader, q.fieldname, w) for w in q.words), default=0)
+    if isinstance(q, wq.Prefix):  # its words' (the first thousand: a bound is enough)
+        if q.fieldname != PHRASE_IDF_FIELD:
+            return 0
+        terms = islice(q.expanded_terms(reader), 1000)
+        return sum(frequency(reader, fieldname, t) for fieldname, t in terms)
+    if isinstance(q, FromSource):
+        return 0  # a word's share of the meaning is its text's: never its sources'
+    if isinstance(q, wq.ConstantScoreQuery):
+        return _documents(reader, q.child)
+    if isinstance(q, wq.AndMaybe | wq.AndNot):
+        return _documents(reader, q.a)
+    counts = [_documents(reader, c) for c in q.children()]
+    if not counts:
+        return reader.doc_count_all() if isinstance(q, wq.Every) else 0
+    return min(counts) if isinstance(q, wq.And) else max(counts)
 
 
 def _written_keys(token: QueryToken) -> frozenset[str]:

@@ -113,6 +113,8 @@ SCHEMAS = {
             "hits",
             "suggestion",
             "years",
+            "every_word",
+            "filler",
         ],
         "properties": {
             "query": {"type": "string"},
@@ -160,6 +162,24 @@ SCHEMAS = {
                     "synonyms file writes them; documents with the words typed come first."
                 ),
             },
+            "every_word": {
+                "type": "integer",
+                "minimum": 0,
+                "description": (
+                    "How many of the results hold every word the query requires (filler "
+                    "words such as « comment » or « sous » are not required). They come "
+                    "first; the results after them hold only some of the words, ranked by "
+                    "how much of the query's meaning they hold."
+                ),
+            },
+            "filler": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": (
+                    "Words of the query taken as filler, as typed: question words, and "
+                    "words most documents of the index hold. Never required."
+                ),
+            },
             "sort": {"type": "string", "enum": list(SORTS)},
             "filters": {
                 "type": "object",
@@ -178,6 +198,18 @@ SCHEMAS = {
                             "value": {"type": "string"},
                             "count": {"type": "integer", "minimum": 1},
                         },
+                    },
+                },
+            },
+            "years": {
+                "type": "array",
+                "description": "Results per year of their date, newest first (none undated).",
+                "items": {
+                    "type": "object",
+                    "required": ["value", "count"],
+                    "properties": {
+                        "value": {"type": "string", "pattern": "^[0-9]{4}$"},
+                        "count": {"type": "integer", "minimum": 1},
                     },
                 },
             },
@@ -213,18 +245,6 @@ SCHEMAS = {
                 "type": "array",
                 "maxItems": MAX_COMPLETIONS,
                 "items": {"type": "string"},
-            },
-            "years": {
-                "type": "array",
-                "description": "Results per year of their date, newest first (none undated).",
-                "items": {
-                    "type": "object",
-                    "required": ["value", "count"],
-                    "properties": {
-                        "value": {"type": "string", "pattern": "^[0-9]{4}$"},
-                        "count": {"type": "integer", "minimum": 1},
-                    },
-                },
             },
         },
     },

@@ -416,7 +416,8 @@ def test_instant_errors_carry_the_servers_french_message(facets, make_app, tmp_p
 # Issue 16: an unclosed quote is read as plain words, and the page says so.
 def test_page_shows_what_was_understood_when_it_differs(client):
     page, html = get_page(client, "/?q=%22twitter+paris")
-    assert "3 résultats" in page.text
+    assert "5 résultats" in page.text
+    assert "3 documents contiennent tous les mots ; les suivants" in page.text
     assert "Recherche de : twitter paris" in page.text
     shown = '<p class="notice understood">Recherche de&nbsp;: <strong>twitter paris</strong></p>'
     assert shown in html
