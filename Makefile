@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # `make run HOST=… PORT=…` overrides where it listens; unset, `serve` takes SEARCHSVC_HOST and
-# SEARCHSVC_PORT from the environment (default 127.0.0.1:8000), as the README says.
+# SEARCHSVC_PORT from the environment (default 127.0.0.1:8000), as the README says ("Two commands").
 HOST ?=
 PORT ?=
 # Every Python package make installs (the dependencies, the dev extra, pip itself and the

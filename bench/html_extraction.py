@@ -274,7 +274,9 @@ CANDIDATES = {
 }
 
 
-def _flat(text: str) -> str:
+def _comparable(text: str) -> str:
+    """``text`` as compared with what a page should keep: one space for each run of white
+    space, trimmed, case folded."""
     return re.sub(r"\s+", " ", text).strip().casefold()
 
 
@@ -291,11 +293,11 @@ def measure(extract: Callable[[str], str], pages: list[Page], repeat: int) -> di
             out = extract(page.html)
             spent.append(time.perf_counter() - started)
         times.append(statistics.median(spent))
-        flat = _flat(out)
-        page_kept = sum(_flat(s) in flat for s in page.sentences)
+        flat = _comparable(out)
+        page_kept = sum(_comparable(s) in flat for s in page.sentences)
         page_leaked = 0
         for name, phrases, _html in page.chrome:
-            if any(_flat(p) in flat for p in phrases):
+            if any(_comparable(p) in flat for p in phrases):
                 page_leaked += 1
                 leaks[name] = leaks.get(name, 0) + 1
         kept += page_kept

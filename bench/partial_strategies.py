@@ -69,11 +69,11 @@ def word_matches(s, text: str, source_docs) -> list[dict]:
     for node in nodes:
         if isinstance(node, ql.Not):
             continue
-        bare = QueryBuilder(s.reader(), Weights(as_typed=0, source=0)).build(node)
+        bare = QueryBuilder(s.reader(), Weights(as_typed=0, source=0)).build(node).query
         if bare is None:
             continue
         found = termwise.run(s, bare, float("inf"))
-        typed_q = QueryBuilder(s.reader(), Weights(as_typed=AS_TYPED, source=0)).build(node)
+        typed_q = QueryBuilder(s.reader(), Weights(as_typed=AS_TYPED, source=0)).build(node).query
         typed = termwise.run(s, typed_q, float("inf"))
         tokens = analyze_query(getattr(node, "text", ""))
         named = set()

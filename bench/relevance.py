@@ -52,8 +52,9 @@ cores), 7 to 20 minutes more over the 6,415 generated queries, whose figures wou
 ``--kinds question,keywords`` runs only those kinds (the natural ones need no query generation:
 a couple of minutes with cached indexes), to iterate on a ranking strategy; a run of some kinds
 only writes no ``bench/RESULTS.md``. The natural kinds' report also splits searchsvc's queries
-by how it answered them: documents with every word, close words (its fuzzy fallback), or the
-relaxed fallback (documents with the most of the words), with the MRR of each group.
+by how it answered them: documents with every word, those followed by partial matches
+(documents with some of the words), partial matches alone, close words (its fuzzy fallback),
+or nothing, with the MRR of each group.
 
 Usage: ``.venv/bin/python bench/relevance.py [CORPUS] [--docs N] [--sample 1000] [--seed 1]``
 Built indexes are cached in ``bench/.work/indexes/`` (``--rebuild`` to force).

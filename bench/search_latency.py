@@ -102,7 +102,7 @@ class Runner:
 
             with self.se.searcher() as s:
                 self.prepared = [
-                    QueryBuilder(s.reader(), self.se.weights).build(ql.parse(q))
+                    QueryBuilder(s.reader(), self.se.weights).build(ql.parse(q)).query
                     for q in self.queries
                 ]
         else:

@@ -56,7 +56,7 @@ def main() -> None:
         keys = lambda: columns.id_ranks(reader)  # noqa: E731
         run, before, after, rerank, changed = [], [], [], [], 0
         for text in queries:
-            q = QueryBuilder(reader, engine.weights).build(ql.parse(text))
+            q = QueryBuilder(reader, engine.weights).build(ql.parse(text)).query
             if q is None or not termwise.supports(q):
                 continue
             t = time.perf_counter()

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Copy the builder's index to replicas, in the one safe order (README, "Scaling out"):
+# Copy the builder's index to replicas, in the one safe order (docs/scaling.md, "Publishing:
+# generations first, `CURRENT` last"):
 #
 #   deploy/publish.sh INDEX DEST...
 #

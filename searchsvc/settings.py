@@ -193,10 +193,10 @@ class Settings:
     search_key: str | None = field(default=None, repr=False)
     # A synonyms file in Solr's format, applied to queries (searchsvc.query.synonyms); None: none.
     synonyms: Path | None = None
-    # Living inside a site (README, "Behind your nginx"): the path prefix the pages are served
-    # under, titles linking to the documents' own addresses, full texts kept private (no /doc
-    # page, no body in /api/documents), the page's name, a stylesheet overriding its colours,
-    # and the origins that may frame the pages.
+    # Living inside a site (docs/site.md, "Behind your nginx"): the path prefix the pages are
+    # served under, titles linking to the documents' own addresses, full texts kept private (no
+    # /doc page, no body in /api/documents), the page's name, a stylesheet overriding its
+    # colours, and the origins that may frame the pages.
     base_path: str = ""
     link_to_url: bool = False
     private_texts: bool = False
@@ -280,14 +280,11 @@ class QueryCost:
     base: float = 0.002  # parsing, building the query, the facets
     term: float = 60e-6  # a term looked up and scattered into arrays (term-wise)
     posting: float = 0.05e-6  # a posting scattered into arrays (term-wise)
-    whoosh_term: float = 0.3e-3  # a term's matcher in Whoosh (sort by date, relaxed)
+    whoosh_term: float = 0.3e-3  # a term's matcher in Whoosh (sort by date, source: words)
     whoosh_posting: float = 4e-6  # a posting through Whoosh's matchers (sorted by date)
-    coordinated: float = 2e-6  # more, under Whoosh's coordination bonus (relaxed): 6 µs in all
-    # The same bonus term-wise: a posting counted once more (measured 2-3 ns, 40 common words)
-    counted: float = 0.005e-6
     # A posting's positions read and compared (phrases): arrays of the codec, compared with
-    # numpy (at 300k, "les informations", ~60,000 of them, took 13 ms in all; it was 2 µs
-    # each when positions were unpickled per posting).
+    # numpy, far cheaper than unpickling each posting's positions as before (the figures:
+    # bench/RESULTS.md, "Figures once quoted in the code").
     position: float = 0.2e-6
     kept: float = 1e-6  # a document kept among the best by Whoosh (deep pages)
     shown: float = 1e-3  # a hit shown: its stored fields, snippet and title
@@ -297,20 +294,19 @@ QUERY_COST = QueryCost()
 # A search whose estimated time (QUERY_COST) is over this is refused at once with
 # query_too_expensive, before it runs: long before SEARCH_TIME_LIMIT, so one client cannot
 # make a worker spend 2 s a request. Calibrated on the bench index (30,508 documents, 2 shared
-# cores) by bench/expensive_clients.py --calibrate: the 1,000 bench queries estimate 35 ms at
-# most and none is refused; 40 or 50 common words, 10 OR'ed phrases of common words, `con*
-# fic*` are refused in 1 to 40 ms; the most expensive of each kind accepted (20 common words,
-# 5 phrases, 100 hits a page, page 100 x 100, prefixes, `utiliser` by date) took 35 to 130 ms.
-# On the bench corpus repeated 10x (305,080 documents), with the codec's position arrays:
-# none of the 1,000 refused either (estimates 53 ms at most), the hostile ones still are.
-# (The sort by date then went through Whoosh's collectors; it runs term-wise since, and none
-# of the first 300 bench queries sorted by date is refused: 13 were.)
+# cores) by bench/expensive_clients.py --calibrate, which prints each query's estimate beside
+# its time: none of the 1,000 bench queries is refused, nor on the bench corpus repeated 10x
+# (305,080 documents), nor the first 300 sorted by date; 40 or 50 common words, 10 OR'ed
+# phrases of common words, `con* fic*` are refused at once; the most expensive of each kind
+# accepted (20 common words, 5 phrases, 100 hits a page, page 100 x 100, prefixes, `utiliser`
+# by date) stay far below SEARCH_TIME_LIMIT. The estimates and times measured:
+# bench/RESULTS.md, "Figures once quoted in the code".
 MAX_QUERY_SECONDS = 0.15
 # Served, a search estimated to take longer than this is heavy: it waits apart, runs one at a
 # time per worker and only when no other search waits (see searchsvc.web.security), so that
-# a client sending heavy ones cannot make cheap ones wait behind them. The bench queries
-# estimate 13 ms at the median, 25 ms at p99: 4 of the 1,000 are heavy (quoted phrases of
-# stop words, up to 35 ms).
+# a client sending heavy ones cannot make cheap ones wait behind them. It lies above the
+# bench queries' estimates at the median and at p99, so only a few of the 1,000 are heavy
+# (quoted phrases of stop words) (bench/RESULTS.md, "Figures once quoted in the code").
 HEAVY_QUERY_SECONDS = 0.03
 
 # -- the engine in a served worker ---------------------------------------------------------
@@ -369,7 +365,8 @@ WORD_BOUNDARY_CHARS = 64
 # The document page shows a long document a part at a time, about DOC_PART_CHARS characters
 # each (cut at a line break or a space), and marks at most DOC_PART_MARKS matches in a part
 # (some 30 bytes of markup each): so a page stays under about 1 MB of HTML whatever the
-# document (a 19.5 MB one was once a 151 MB page, 11 s to make).
+# document (a large one was once a page several times its own size, seconds to make:
+# bench/RESULTS.md, "Figures once quoted in the code").
 DOC_PART_CHARS = 100_000
 DOC_PART_MARKS = 10_000
 # Characters of a document read to find the part holding its first match, at most: analysing
@@ -388,18 +385,35 @@ DOC_TITLE_CHARS = 1_000
 POSTINGS_CACHED = 1_000_000
 # Document frequencies kept per segment (the same terms are asked for query after query).
 FREQUENCIES_CACHED = 50_000
-# Folded words whose stems a reader keeps (the variants look-up costs about 1 ms a word).
+# Folded words whose stems a reader keeps: the variants look-up is costly for each word
+# (bench/RESULTS.md, "Figures once quoted in the code").
 STEMS_CACHED = 50_000
 # Titles analysed recently, by text, in the process: a result page's titles come back query
 # after query.
 TITLE_WORDS_CACHED = 60_000
 # Distinct tokens of shown texts the snippets know the words of, in the process (emptied
-# whole past it): about 400 bytes a token, 40 MB; the first pages of the 1,000 bench
-# queries show about 70,000, so a worker rarely empties it.
+# whole past it): the first pages of the 1,000 bench queries show about 70,000, so a worker
+# rarely empties it (its memory a token: bench/RESULTS.md, "Figures once quoted in the
+# code").
 SNIPPET_TOKENS_CACHED = 100_000
 # Tokens whose markable words (exact form and stems) the snippets keep, most recently used:
-# about 450 bytes each, 30 MB; a token missing costs its analysis again (about 20 µs).
+# a token missing costs its analysis again (its memory and that cost: bench/RESULTS.md,
+# "Figures once quoted in the code").
 SNIPPET_PIECES_CACHED = 1 << 16
+# The French analysis' caches (searchsvc.text.analysis), per process, most recently used
+# going first; French is Zipfian, so the words and tokens met are mostly met again:
+# - words analysed (folded form, stem, lemma stem: word_terms): an entry is a few short
+#   strings, and a miss costs a stemming and a lemma look-up, so this holds every distinct
+#   word of a corpus the bench one's size, twice over;
+ANALYSED_WORDS_CACHED = 1 << 18
+# - elided forms (``l'education``: elided_terms): far fewer distinct ones than words, so
+#   this holds all of the bench corpus' several times over;
+ELIDED_FORMS_CACHED = 1 << 16
+# - tokens split into their indexed words (token_pieces), an entry several words' worth:
+#   fewer than a large corpus' distinct tokens, but the rare ones come and go while the
+#   common ones stay, so a build of the bench corpus finds nearly every token there.
+# (The counts and hit rates behind these: bench/RESULTS.md, "Figures once quoted in the code".)
+ANALYSED_TOKENS_CACHED = 1 << 16
 
 # Stored documents kept per searcher: a result page reads the bodies of the 10 shown, and the
 # best documents of one query are often those of the next. Each costs a pickle load of the
@@ -573,8 +587,6 @@ class Weights:
     as_typed: float = 50.0
     # Score of a close word standing in for a word that matched nothing (typo tolerance).
     fuzzy: float = 0.5
-    # Relaxed queries: how much matching more of the words counts (0 < x < 1).
-    coordination: float = 0.9
     # Extra score when the query's words stand within ``slop`` positions of each other.
     proximity: float = 2.0
     slop: int = 40
@@ -587,8 +599,8 @@ class Weights:
     source: float = 1.0
 
 
-# A quoted phrase is scored as one term of its own (see :class:`ExactPhrase`); the words'
-# scores, this much of them, only order the documents that use the phrase as often.
+# A quoted phrase is scored as one term of its own (see searchsvc.query.scoring); the
+# words' scores, this much of them, only order the documents that use the phrase as often.
 PHRASE_TIE_BREAK = 0.01
 # Length normalisation of a phrase (BM25's b; words have 0.75): an occurrence of a phrase
 # is rarer than a word's, so that a long document has it by chance is discounted more
@@ -622,12 +634,15 @@ SOURCE_WORD_MIN_CHARS = 3
 COMMON_DOCS = 20
 # Longer "words" get no corrections at all.
 MAX_WORD_CHARS = 25
-# Segments whose words (by field and first letter) the process keeps: a segment's words never
-# change, so they outlive the reader that read them (a commit leaves most segments as they were).
+# Vocabularies the process keeps, one per (segment, field): the words of one text field of
+# one segment (grouped by first letter and length), so with the title and the body 32 is
+# 16 segments' worth. A segment's words never change, so they outlive the reader that read
+# them (a commit leaves most segments as they were).
 VOCABULARIES_KEPT = 32
 # Words a served worker's start-up thread reads from a segment's lexicon between two turns of
-# the searcher, when no cached vocabulary exists (spelling.build_steps): about 2 µs a word,
-# so a search arriving meanwhile waits a few milliseconds at most.
+# the searcher, when no cached vocabulary exists (spelling.build_steps): a step is short,
+# so a search arriving meanwhile waits little (the cost of a word: bench/RESULTS.md,
+# "Figures once quoted in the code").
 WALK_STEP = 2_000
 
 # -- synonyms (searchsvc.query.synonyms) -----------------------------------------------------
@@ -713,8 +728,8 @@ MERGE_FLOOR_DOCS = 100
 MERGE_MAX_DOCS = 100_000
 # Segments whose column values (index/caches.per_segment) a process keeps: a new generation,
 # every second while documents are pushed, shares most segments with the one before and
-# finds their values read (re-reading the bench index's source column took 100 ms a
-# generation); a few dozen segments are live at a time.
+# finds their values read (re-reading a column would cost each generation: bench/RESULTS.md,
+# "Figures once quoted in the code"); a few dozen segments are live at a time.
 PER_SEGMENT_CACHED = 64
 # The niceness of the writer's merging process: searches and batches go first (10 starved
 # it on a busy machine: segments piled up, which slows every search).

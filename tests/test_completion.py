@@ -1,12 +1,13 @@
-"""The word being typed: instant search (the last word a prefix) and query completions."""
+"""The word being typed: the instant query (the last word a prefix, searchsvc.query.instant)
+and query completions (searchsvc.engine.completion)."""
 
 from __future__ import annotations
 
 import pytest
 from web.facet_corpus import build_index
 
-from searchsvc.engine import completion
 from searchsvc.engine.search import SearchEngine
+from searchsvc.query.instant import split_instant
 
 
 @pytest.fixture(scope="module")
@@ -27,14 +28,14 @@ def facets(tmp_path_factory):
         ('"réseau so', '"réseau ', "so", ("reseau",)),
     ],
 )
-def test_split_typed(text, lead, word, context):
-    typed = completion.split_typed(text)
-    assert (typed.lead, typed.word, typed.context) == (lead, word, context)
+def test_split_instant(text, lead, word, context):
+    instant = split_instant(text)
+    assert (instant.lead, instant.word, instant.context) == (lead, word, context)
 
 
 @pytest.mark.parametrize("text", ["", "   ", "mot ", "source:abc", "'"])
 def test_nothing_to_complete(text):
-    assert completion.split_typed(text) is None
+    assert split_instant(text) is None
 
 
 def test_completions_follow_the_words_typed(facets):

@@ -131,3 +131,56 @@ def test_the_one_server_nginx_conf_is_valid(tmp_path):
     args = [str(NGINX), "-t", "-p", f"{tmp_path}/", "-c", str(conf), "-e", str(tmp_path / "e")]
     checked = subprocess.run(args, capture_output=True, text=True, timeout=30)
     assert checked.returncode == 0, checked.stderr
+
+
+# A reference from code or configuration to a section of the README, of docs/ or of the
+# benchmark results, as ``(README, "One server behind nginx")`` or ``(docs/site.md, "Behind
+# your nginx")``; a heading's trailing "(issue N)" may be left out.
+_SECTION_REF_RE = re.compile(r'\b(README|docs/[a-z-]+\.md|bench/RESULTS\.md),\s+"([^"]+)"')
+REFERRING = ["searchsvc", "deploy", "bench", "Makefile", "Dockerfile"]
+
+
+def section_references() -> list[tuple[Path, str, str]]:
+    """Every section reference in the code, the deployment files and the benchmarks, their
+    comments' line breaks and markers joined."""
+    found = []
+    for name in REFERRING:
+        top = ROOT / name
+        paths = [top] if top.is_file() else sorted(top.rglob("*"))
+        for path in paths:
+            if ".work" in path.parts or path.suffix not in (
+                "",
+                ".py",
+                ".conf",
+                ".yaml",
+                ".sh",
+                ".service",
+            ):
+                continue
+            if not path.is_file():
+                continue
+            text = re.sub(r"\s*\n\s*(?:#\s*)?", " ", path.read_text(encoding="utf-8"))
+            for page, heading in _SECTION_REF_RE.findall(text):
+                found.append((path, page, heading))
+    return found
+
+
+def test_every_section_the_code_names_exists_where_it_says():
+    references = section_references()
+    assert len(references) >= 8
+    for path, page, heading in references:
+        target = README if page == "README" else ROOT / page
+        assert target.is_file(), (path.name, page)
+        named = anchors(target) | {
+            slug(re.sub(r" \([^()]*\)$", "", h))
+            for h in re.findall(r"^#{1,6} (.+)$", prose(target), re.M)
+        }
+        assert slug(heading) in named, f"{path.relative_to(ROOT)}: {page}, {heading!r}"
+
+
+def test_the_one_server_nginx_answers_name_no_replica():
+    """nginx's own JSON errors are served by the one-server setup too: they speak of the
+    search service, not of replicas it does not have."""
+    messages = re.findall(r'"message": "([^"]+)"', one_server_nginx_conf())
+    assert len(messages) >= 3
+    assert [m for m in messages if "replica" in m] == []

@@ -44,3 +44,43 @@ def test_the_core_knows_nothing_of_flask_click_or_the_interfaces():
                     top = name.split(".")[0]
                     assert top not in ("flask", "click", "werkzeug", "gunicorn"), (path, name)
                     assert not name.startswith(("searchsvc.web", "searchsvc.cli")), (path, name)
+
+
+def _folder_imports() -> dict[str, set[str]]:
+    """Each folder of the package -> the other folders its modules import."""
+    folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    found: dict[str, set[str]] = {name: set() for name in folders}
+    for folder in folders:
+        for path in (PACKAGE / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                for name in names:
+                    parts = name.split(".")
+                    inside = parts[0] == "searchsvc" and len(parts) > 1
+                    if inside and parts[1] in folders and parts[1] != folder:
+                        found[folder].add(parts[1])
+    return found
+
+
+def test_the_imports_between_folders_are_the_arrows_architecture_md_draws():
+    text = (ROOT / "ARCHITECTURE.md").read_text()
+    table = text.split("| folder | uses |", 1)[1].split("\n\n", 1)[0]
+    drawn = {}
+    for line in table.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        drawn[cells[0].strip("`/")] = set(re.findall(r"`([a-z_]+)/`", cells[1]))
+    actual = _folder_imports()
+    assert set(drawn) == set(actual)
+    assert drawn == actual
+
+
+def test_no_folder_imports_one_drawn_above_it():
+    order = ["cli", "web", "engine", "ingest", "query", "index", "text"]
+    for folder, uses in _folder_imports().items():
+        for used in uses:
+            assert order.index(used) > order.index(folder), (folder, used)

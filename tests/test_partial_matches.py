@@ -15,7 +15,8 @@ from searchsvc.engine.search import SearchEngine
 from searchsvc.ingest.indexer import reindex
 from searchsvc.query import filler
 from searchsvc.query import language as ql
-from searchsvc.query.plan import Coverage, QueryBuilder
+from searchsvc.query.nodes import Coverage
+from searchsvc.query.plan import QueryBuilder
 from searchsvc.testing import write_files
 
 
@@ -98,17 +99,13 @@ def test_the_corpus_tells_its_filler_words(engine, monkeypatch):
     with engine.searcher() as s:
         # « chemin »: 3 documents of 5; « gare »: 1.
         builder = QueryBuilder(s.reader(), partial=True)
-        builder.build(ql.parse("chemin gare"))
-        assert builder.filler == ["chemin"]
+        assert list(builder.build(ql.parse("chemin gare")).filler) == ["chemin"]
         # Every word common: all of them are what is looked for.
-        builder = QueryBuilder(s.reader(), partial=True)
-        builder.build(ql.parse("chemin absolu"))
-        assert builder.filler == []
+        assert list(builder.build(ql.parse("chemin absolu")).filler) == []
     monkeypatch.setattr(filler, "FILLER_MIN_DOCS", 1_000)
     with engine.searcher() as s:
         builder = QueryBuilder(s.reader(), partial=True)
-        builder.build(ql.parse("chemin gare"))
-        assert builder.filler == []  # too few documents to judge
+        assert list(builder.build(ql.parse("chemin gare")).filler) == []  # too few documents
 
 
 def test_instant_search_of_a_question_never_empties(engine):
@@ -144,10 +141,10 @@ def test_termwise_and_whoosh_rank_partial_matches_alike(engine, words):
     """The two evaluation paths give the same partial matches, with the same scores."""
     text = " ".join(words)
     with engine.searcher() as s:
-        builder = QueryBuilder(s.reader(), partial=True)
-        if builder.build(ql.parse(text)) is None or builder.partial_query is None:
+        plan = QueryBuilder(s.reader(), partial=True).build(ql.parse(text))
+        if plan.query is None or plan.partial_query is None:
             return
-        q = builder.partial_query
+        q = plan.partial_query
         assert termwise.supports(q)
         fast = termwise.run(s, q, deadline=float("inf")).scores
         slow = {hit.docnum: hit.score for hit in s.search(q, limit=None)}

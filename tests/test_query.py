@@ -14,10 +14,13 @@ from searchsvc.query.language import (
     Phrase,
     Prefix,
     Word,
+    last_leaf,
     leaves,
     parse,
     render,
+    replace_leaf,
     understood_if_different,
+    without_leaf,
 )
 from searchsvc.settings import MAX_QUERY_CHARS, MAX_TERMS
 
@@ -225,6 +228,80 @@ def test_leaves_report_negation():
         ("c", True),
         ("d", False),
     ]
+
+
+# -- rewriting a tree ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "last"),
+    [
+        ("twitter delanoe", ("delanoe", False)),
+        ("a -(b OR c)", ("c", True)),
+        ('titre:"mot de pa', ("pa", False)),
+        ("(a b) c*", ("c", False)),
+    ],
+)
+def test_last_leaf_is_the_one_ending_last(text, last):
+    leaf, negated = last_leaf(parse(text))
+    assert (leaf.text, negated) == last
+    assert text[leaf.start : leaf.end] == leaf.text
+
+
+def test_last_leaf_of_a_tree_without_leaves_is_none():
+    assert last_leaf(parse("")) is None
+    assert last_leaf(All(())) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "rendered"),
+    [
+        ("twitter delanoe", "twitter nouveau*"),
+        ("a -(b OR delanoe)", "a -(b OR nouveau*)"),
+        ("delanoe", "nouveau*"),
+    ],
+)
+def test_replace_leaf_puts_a_node_in_place_of_that_leaf(text, rendered):
+    tree = parse(text)
+    leaf, _negated = last_leaf(tree)
+    new = replace_leaf(tree, leaf, Prefix("nouveau"))
+    assert render(new) == rendered
+    assert render(tree) == render(parse(text))  # the tree itself is left as it was
+
+
+def test_replace_leaf_replaces_that_very_leaf_not_an_equal_one():
+    first, second = Word("mot"), Word("mot")
+    tree = All((first, second))
+    assert replace_leaf(tree, second, Word("autre")) == All((first, Word("autre")))
+    assert replace_leaf(tree, Word("absent"), Word("autre")) == tree
+
+
+@pytest.mark.parametrize(
+    ("text", "rendered"),
+    [
+        ("configuration r", "configuration"),
+        ("a b c", "a b"),
+        ("a (b OR c)", "a b"),
+        ("a -c", "a -c"),  # under a Not directly: nothing would be left of that clause
+        ("c", "c"),  # the whole tree
+    ],
+)
+def test_without_leaf_leaves_it_out_of_its_groups(text, rendered):
+    tree = parse(text)
+    leaf, _negated = last_leaf(tree)
+    assert render(without_leaf(tree, leaf)) == rendered
+
+
+@given(st.text(alphabet='ab -()"*:OR', max_size=40))
+@settings(max_examples=100, deadline=None, derandomize=True)
+def test_rewriting_any_parsed_tree_never_fails(text):
+    tree = parse(text)
+    last = last_leaf(tree)
+    if last is None:
+        return
+    leaf, _negated = last
+    render(replace_leaf(tree, leaf, Word("x")))
+    render(without_leaf(tree, leaf))
 
 
 # -- limits --------------------------------------------------------------------------------

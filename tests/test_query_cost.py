@@ -19,7 +19,8 @@ from searchsvc.engine import ranking, termwise
 from searchsvc.engine.search import SearchEngine
 from searchsvc.errors import Kind, QueryTooExpensive
 from searchsvc.query import language as ql
-from searchsvc.query.plan import Coverage, QueryBuilder
+from searchsvc.query.nodes import Coverage
+from searchsvc.query.plan import QueryBuilder
 from searchsvc.testing import build_index
 
 # Words every document of the corpus below has (so each has long postings), in several
@@ -58,7 +59,7 @@ def engine(common_index):
 
 def _estimate(engine: SearchEngine, text: str, shown: int = 10) -> float:
     with engine.searcher() as s:
-        wq = QueryBuilder(s.reader(), engine.weights).build(ql.parse(text))
+        wq = QueryBuilder(s.reader(), engine.weights).build(ql.parse(text)).query
         assert wq is not None
         return ranking.estimate(s, wq, whoosh=False, limit=10, shown=shown)
 
@@ -113,20 +114,10 @@ def test_a_phrase_costs_more_than_its_words_and_pages_cost_what_they_show(engine
     # The phrase reads its words' exact forms, and their positions besides.
     assert _estimate(engine, '"fichier commande"') > _estimate(engine, '"fichier" "commande"')
     with engine.searcher() as s:
-        wq = QueryBuilder(s.reader(), engine.weights).build(ql.parse("fichier commande"))
+        wq = QueryBuilder(s.reader(), engine.weights).build(ql.parse("fichier commande")).query
         shown = ranking.estimate(s, wq, whoosh=False, limit=100, shown=100)
         deep = ranking.estimate(s, wq, whoosh=True, limit=10_000, shown=100)
     assert words < shown < deep
-
-
-def _without_scale(q):
-    if isinstance(q, wq.Or) and q.scale:
-        return type(q)([_without_scale(c) for c in q.subqueries], boost=q.boost)
-    return q.apply(_without_scale)
-
-
-def _scaled(q) -> bool:
-    return (isinstance(q, wq.Or) and bool(q.scale)) or any(_scaled(c) for c in q.children())
 
 
 def test_partial_matches_of_a_long_query_run_term_wise_rarest_words_first(engine, monkeypatch):
@@ -149,10 +140,9 @@ def test_partial_matches_of_a_long_query_run_term_wise_rarest_words_first(engine
     assert any(isinstance(_core(q), Coverage) for q in ran_termwise)
     # Its cost counts in the estimate: a limit the strict query passes alone refuses it.
     with engine.searcher() as s:
-        builder = QueryBuilder(s.reader(), engine.weights, partial=True)
-        strict = builder.build(ql.parse(text))
-        alone = ranking.estimate(s, strict, whoosh=False, limit=10, shown=10)
-        both = alone + ranking.estimate(s, builder.partial_query, whoosh=False, limit=10, shown=0)
+        plan = QueryBuilder(s.reader(), engine.weights, partial=True).build(ql.parse(text))
+        alone = ranking.estimate(s, plan.query, whoosh=False, limit=10, shown=10)
+        both = alone + ranking.estimate(s, plan.partial_query, whoosh=False, limit=10, shown=0)
     monkeypatch.setattr(settings, "MAX_QUERY_SECONDS", (alone + both) / 2)
     engine._pages.clear()
     with pytest.raises(QueryTooExpensive):  # nothing else to show: refused, as it says

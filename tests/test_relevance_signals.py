@@ -247,17 +247,17 @@ def test_a_title_holding_the_query_as_typed_stop_words_included_ranks_first(engi
     assert ids(engine.search("programmation au"))[0] == "programmation-lycee"
 
 
-def test_typed_words_follow_the_wording_of_plain_queries_only():
-    def typed(text):
-        return titles.typed_words(parse(text), text)
+def test_query_wording_follows_plain_queries_only():
+    def wording(text):
+        return titles.query_wording(parse(text), text)
 
-    assert typed("Style de") == ("style", "de")
-    assert typed("l'arbre de Noël") == ("l'arbre", "de", "noel")
-    assert typed("mot-clé du jour") == ("mot", "cle", "du", "jour")
-    assert typed('"mot de passe" oublié') == ("mot", "de", "passe", "oublie")
-    assert typed("debuild(1) debuild") == ("debuild", "1", "debuild")  # a repeat is wording too
+    assert wording("Style de") == ("style", "de")
+    assert wording("l'arbre de Noël") == ("l'arbre", "de", "noel")
+    assert wording("mot-clé du jour") == ("mot", "cle", "du", "jour")
+    assert wording('"mot de passe" oublié') == ("mot", "de", "passe", "oublie")
+    assert wording("debuild(1) debuild") == ("debuild", "1", "debuild")  # a repeat is wording too
     for other in ("style OR mode", "style -mode", "sty* de", "source:gimp style", "title:style"):
-        assert typed(other) == ()
+        assert wording(other) == ()
 
 
 def test_typed_stop_words_decide_the_whole_title_and_the_wording_bonus():
@@ -320,9 +320,9 @@ _TITLE_BITS = st.sampled_from(
 def test_a_title_typed_as_a_query_holds_its_own_wording(bits):
     # the query side (analyze_query) and the title side (iter_terms) agree on every word
     title = " ".join(bits)
-    typed = titles.typed_words(parse(title), title)
-    if typed:
-        assert titles._holds(titles.title_sequence(title), typed), (title, typed)
+    wording = titles.query_wording(parse(title), title)
+    if wording:
+        assert titles._holds(titles.title_sequence(title), wording), (title, wording)
 
 
 def test_title_words_leave_stop_words_out_and_keep_compounds_whole():

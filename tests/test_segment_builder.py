@@ -267,3 +267,20 @@ def test_stems_are_written_without_positions(tmp_path):
             assert exact.value_as("positions") == [3, 6]
     finally:
         ix.close()
+
+
+def test_a_builder_given_up_closes_its_open_files_through_its_own_method(tmp_path):
+    """``abandon`` closes a SegmentBuilder by ``close_files`` (no reaching into its private
+    per-document writer): the segment's open files closed, and a second close harmless."""
+    from searchsvc.index.whoosh_internals.abandoning import abandon
+
+    folder = tmp_path / "ix"
+    folder.mkdir()
+    ix = whoosh_index.create_in(folder, build_schema())
+    builder = SegmentBuilder(ix, 64)
+    for fields in docs_of([("Titre", "le réseau configuré", None, None)]):
+        builder.add_document(**fields)
+    assert not builder._perdoc.is_closed  # the segment under way
+    abandon(builder)
+    builder.close_files()  # already closed: nothing to do
+    assert builder._perdoc.is_closed

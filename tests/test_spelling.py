@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from searchsvc.query import spelling
-from searchsvc.query.spelling import closest, frequency, max_edits
+from searchsvc.query.spelling import closest, max_edits, max_field_frequency
 
 
 @pytest.mark.parametrize(
@@ -32,10 +32,10 @@ def reader(engine):
         yield s.reader()
 
 
-def test_frequency_counts_documents_in_title_or_body(reader):
-    assert frequency(reader, "twitter") == 5
-    assert frequency(reader, "delanoe") == 2
-    assert frequency(reader, "absentissime") == 0
+def test_max_field_frequency_counts_documents_in_title_or_body(reader):
+    assert max_field_frequency(reader, "twitter") == 5
+    assert max_field_frequency(reader, "delanoe") == 2
+    assert max_field_frequency(reader, "absentissime") == 0
 
 
 @pytest.mark.parametrize(

@@ -70,7 +70,7 @@ def _both(engine, text: str, weights: Weights | None = None):
     scores are None for a query with a prefix (it scores prefixes inconsistently, see
     ``test_a_prefix_scores_as_its_words_boosted``)."""
     with engine.searcher() as s:
-        q = QueryBuilder(s.reader(), weights).build(ql.parse(text))
+        q = QueryBuilder(s.reader(), weights).build(ql.parse(text)).query
         assert q is not None and termwise.supports(q), text
         whoosh = {hit.docnum: hit.score for hit in s.search(q, limit=None)}
         ours = termwise.run(s, q, time.monotonic() + 10).scores
@@ -102,7 +102,7 @@ _clause = st.one_of(
 def test_same_documents_and_scores_as_whoosh(engine, clauses):
     text = " ".join(clauses)
     with engine.searcher() as s:
-        q = QueryBuilder(s.reader()).build(ql.parse(text))
+        q = QueryBuilder(s.reader()).build(ql.parse(text)).query
         if q is None or not termwise.supports(q):
             return  # only negations or stop words left: nothing termwise is asked to do
     _assert_same(*_both(engine, text))
@@ -115,7 +115,7 @@ def test_the_best_documents_are_exact_when_only_they_are_asked_for(engine, claus
     the best ``depth``: those, and their scores, are the ones a full evaluation gives."""
     text = " ".join(clauses)
     with engine.searcher() as s:
-        q = QueryBuilder(s.reader()).build(ql.parse(text))
+        q = QueryBuilder(s.reader()).build(ql.parse(text)).query
         if q is None or not termwise.supports(q):
             return
         everything = termwise.run(s, q, time.monotonic() + 10)
@@ -176,7 +176,7 @@ def test_removed_and_replaced_documents_never_match(engine):
     with engine.searcher() as s:
         found = {}
         for text in ("jardin", "rare"):
-            q = QueryBuilder(s.reader()).build(ql.parse(text))
+            q = QueryBuilder(s.reader()).build(ql.parse(text)).query
             scores = termwise.run(s, q, time.monotonic() + 10).scores
             found[text] = [s.stored_fields(d) for d in scores]
     removed = {f"d{n:03}" for n in range(100, 120)}
@@ -191,7 +191,7 @@ def test_removed_and_replaced_documents_never_match(engine):
 
 def test_filter_keeps_only_allowed_documents(engine):
     with engine.searcher() as s:
-        q = QueryBuilder(s.reader()).build(ql.parse("jardin"))
+        q = QueryBuilder(s.reader()).build(ql.parse("jardin")).query
         everything = termwise.run(s, q, time.monotonic() + 10).scores
         allowed = set(sorted(everything)[::3])
         kept = termwise.run(s, q, time.monotonic() + 10, allowed).scores
@@ -203,7 +203,7 @@ def test_past_the_deadline_raises_whoosh_time_limit(engine):
     from whoosh import collectors
 
     with engine.searcher() as s:
-        q = QueryBuilder(s.reader()).build(ql.parse("jardin village"))
+        q = QueryBuilder(s.reader()).build(ql.parse("jardin village")).query
         with pytest.raises(collectors.TimeLimit):
             termwise.run(s, q, time.monotonic() - 1)
 
@@ -328,7 +328,7 @@ def test_a_repeated_term_is_read_once_per_segment(engine, monkeypatch):
     monkeypatch.setattr(codec.TermPostings, "read", counted)
     with engine.searcher() as s:
         caches._per_reader.clear()
-        q = QueryBuilder(s.reader()).build(ql.parse("lumière"))
+        q = QueryBuilder(s.reader()).build(ql.parse("lumière")).query
         first = termwise.run(s, q, time.monotonic() + 10).scores
         read = len(reads)
         again = termwise.run(s, q, time.monotonic() + 10).scores
@@ -479,7 +479,7 @@ def test_the_sort_by_date_orders_as_whoosh(dated_engine, clauses, limit):
     (newest first, equal dates in the order of their ids, undated last) and the same total."""
     text = " ".join(clauses)
     with dated_engine.searcher() as s:
-        q = QueryBuilder(s.reader()).build(ql.parse(text))
+        q = QueryBuilder(s.reader()).build(ql.parse(text)).query
         if q is None or not termwise.supports(q):
             return
         deadline = time.monotonic() + 10
@@ -488,144 +488,3 @@ def test_the_sort_by_date_orders_as_whoosh(dated_engine, clauses, limit):
     assert ours.total == whoosh.total
     assert [d for _, d in ours.top] == [d for _, d in whoosh.top]
     assert [k for k, _ in ours.top] == [k.decode() for k, _ in whoosh.top]
-
-
-# -- relaxed queries: Whoosh's coordination bonus ------------------------------------------------
-
-
-def _whoosh_matchers(s, q) -> dict[int, float]:
-    """Every match of ``q`` scored by Whoosh's matchers as built for each segment. Its
-    collectors swap the matcher tree for a smaller one every ten documents once some term
-    matchers have run out, and the coordination bonus counts the term matchers of the tree
-    it has (see ``termwise._Segment._coordinated``): kept from that here."""
-    from whoosh import collectors
-
-    collector = collectors.UnlimitedCollector()
-    collector.replace = 0
-    s.search_with_collector(q, collector)
-    return {hit.docnum: hit.score for hit in collector.results()}
-
-
-def _relaxed(s, text: str, weights: Weights | None = None):
-    builder = QueryBuilder(s.reader(), weights, fuzzy=True, relaxed=True)
-    return builder, builder.build(ql.parse(text))
-
-
-@settings(max_examples=150, deadline=None)
-@given(st.lists(_clause, min_size=2, max_size=6))
-def test_relaxed_queries_same_documents_and_scores_as_whoosh(engine, clauses):
-    """The two evaluation paths agree on relaxed queries (``Or(scale=…)``): term-wise gives
-    the documents and scores of Whoosh's matchers, coordination bonus included."""
-    text = " ".join(clauses)
-    with engine.searcher() as s:
-        builder, q = _relaxed(s, text)
-        if q is None or not builder.relaxed_used:
-            return  # fewer than two words left: nothing relaxed
-        assert termwise.supports(q), q
-        whoosh = _whoosh_matchers(s, q)
-        ours = termwise.run(s, q, time.monotonic() + 10).scores
-    if any(isinstance(leaf, wq.Prefix) for leaf in q.leaves()):
-        # On small segments Whoosh preloads a prefix's words and counts none of them as
-        # standing on a document (see test_a_prefix_scores_as_its_words_boosted).
-        whoosh = dict.fromkeys(whoosh)
-    _assert_same(whoosh, ours)
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "rare jardin zzzqq",  # zzzqq matches nothing and has no close word
-        "étrange village président numéro",
-        "titre:lumière jardin forêt",  # a one-field word: its as-typed bonus is a term matcher
-        '"pomme de terre" lumières étrange',  # a phrase counts its words' matchers
-        "porte-monnaie rare aujourd'hui",
-        "jardin (village -forêt) élèves",  # an exclusion inside: its matchers counted, never on
-    ],
-)
-def test_the_coordination_bonus_is_whooshs(engine, text):
-    with engine.searcher() as s:
-        builder, q = _relaxed(s, text)
-        assert builder.relaxed_used and termwise.supports(q)
-        whoosh = _whoosh_matchers(s, q)
-        ours = termwise.run(s, q, time.monotonic() + 10).scores
-        plain = termwise.run(s, _without_scale(q), time.monotonic() + 10).scores
-    assert whoosh
-    _assert_same(whoosh, ours)
-    assert ours != plain  # the bonus did change the scores
-
-
-def _without_scale(q: wq.Query) -> wq.Query:
-    if isinstance(q, wq.Or) and q.scale:
-        return type(q)([_without_scale(c) for c in q.subqueries], boost=q.boost)
-    return q.apply(_without_scale)
-
-
-def test_a_union_of_terms_with_a_coordination_bonus():
-    """Whoosh's formula, on hand-made unions: ``(s + (m - 1) / (t - scale) ** 2) * (t - 1) / t``
-    with ``m`` of the ``t`` terms the segment has standing on the document."""
-    import tempfile
-
-    from whoosh import fields
-    from whoosh.filedb.filestore import FileStorage
-
-    schema = fields.Schema(title=fields.TEXT, body=fields.TEXT)
-    with tempfile.TemporaryDirectory() as folder:
-        ix = FileStorage(folder).create_index(schema)
-        with ix.writer() as w:
-            for body in ("un deux trois", "un deux", "un", "trois quatre", "quatre", "deux un"):
-                w.add_document(body=body)
-        with ix.searcher() as s:
-            for scale, words in (
-                (0.9, ["un", "deux", "trois"]),
-                (0.5, ["un", "deux", "zz"]),
-                (0.1, ["un", "deux", "trois", "quatre"]),
-            ):
-                q = wq.Or([wq.Term("body", w) for w in words], scale=scale)
-                assert len(_whoosh_matchers(s, q)) >= 4
-                assert termwise.supports(q)
-                whoosh = _whoosh_matchers(s, q)
-                _assert_same(whoosh, termwise.run(s, q, time.monotonic() + 10).scores)
-            q = wq.Or([wq.Term("body", "un"), wq.Term("body", "zz")], scale=0.9)
-            scores = termwise.run(s, q, time.monotonic() + 10).scores
-            plain = termwise.run(s, wq.Term("body", "un"), time.monotonic() + 10).scores
-            # t = 1 (zz is absent): (s + (1 - 1) / 0.1 ** 2) * 0 / 1
-            assert set(scores) == set(plain) and set(scores.values()) == {0.0}
-            assert _whoosh_matchers(s, q) == scores
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "rare jardin zzzqq",
-        "étrange village président numéro zzzqq",
-        "titre:lumière jardin forêt zzzqq",
-        '"pomme de terre" "jardin forêt" zzzqq',
-    ],
-)
-def test_a_relaxed_search_pages_the_same_either_way(engine, text, monkeypatch):
-    """A relaxed result page, term-wise, has the hits, scores, total and facets Whoosh's
-    collectors give (the way relaxed searches went before), once they keep their matcher
-    tree whole (see _whoosh_matchers: with the swaps, a few scores move by a fraction)."""
-    from whoosh import collectors
-
-    fast = engine.search(text, per_page=10)
-    engine._pages.clear()
-    supports = termwise.supports
-
-    def scaled(q: wq.Query) -> bool:
-        return (isinstance(q, wq.Or) and bool(q.scale)) or any(scaled(c) for c in q.children())
-
-    def refuses_coordination(q):  # termwise as it was: Or(scale=…) left to Whoosh
-        return not scaled(q) and supports(q)
-
-    whole = collectors.ScoredCollector.__init__
-    monkeypatch.setattr(termwise, "supports", refuses_coordination)
-    monkeypatch.setattr(
-        collectors.ScoredCollector, "__init__", lambda c, replace=10: whole(c, replace=0)
-    )
-    slow = engine.search(text, per_page=10)
-    engine._pages.clear()
-    assert fast.relaxed and slow.relaxed
-    assert [h.id for h in fast.hits] == [h.id for h in slow.hits]
-    assert [h.score for h in fast.hits] == pytest.approx([h.score for h in slow.hits])
-    assert (fast.total, fast.facets) == (slow.total, slow.facets)

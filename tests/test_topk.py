@@ -74,7 +74,7 @@ _clause = st.one_of(
 
 
 def _built(s, text: str):
-    q = QueryBuilder(s.reader()).build(ql.parse(text))
+    q = QueryBuilder(s.reader()).build(ql.parse(text)).query
     return q if q is not None and termwise.supports(q) else None
 
 

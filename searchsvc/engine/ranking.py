@@ -2,7 +2,7 @@
 deadline.
 
 Relevance goes through :mod:`searchsvc.engine.termwise` (numpy arrays, Whoosh's scores to the
-bit) when it handles the query's shape, relaxed queries included; Whoosh's collectors run the
+bit) when it handles the query's shape, partial matches included; Whoosh's collectors run the
 others (a ``source:`` word, ``OR -word``). Either way the title signals
 (:mod:`searchsvc.engine.titles`) then rerank the best documents.
 """
@@ -25,7 +25,7 @@ from searchsvc.engine import termwise, titles
 from searchsvc.engine.results import SORTS, FacetCount, Filters
 from searchsvc.index import columns
 from searchsvc.index.caches import Key, per_reader, segment_frequency
-from searchsvc.query.plan import FromSource
+from searchsvc.query.nodes import FromSource
 
 _FACETS = sorting.Facets().add_facet("source", columns.FieldFacet("source", maptype=sorting.Count))
 _FACETS_AND_DATES = (
@@ -89,16 +89,12 @@ class Cost:
     postings: int = 0  # postings of its terms, prefixes' expansions included
     positions: int = 0  # postings whose positions its phrases may read, at most
     terms: int = 0  # terms looked up (each a node of arrays, or a matcher)
-    # Postings under a coordination bonus (relaxed queries): Whoosh's CoordMatcher walks its
-    # matcher tree at each of them; term-wise they are only counted once more.
-    coordinated: int = 0
 
     def __add__(self, other: Cost) -> Cost:
         return Cost(
             self.postings + other.postings,
             self.positions + other.positions,
             self.terms + other.terms,
-            self.coordinated + other.coordinated,
         )
 
     def seconds(self, whoosh: bool, limit: int = 10, shown: int = 10) -> float:
@@ -113,8 +109,7 @@ class Cost:
             + self.terms * per_term
             + self.postings * per_posting
             + self.positions * c.position
-            + (self.coordinated * c.coordinated + limit * c.kept if whoosh else 0.0)
-            + (0.0 if whoosh else self.coordinated * c.counted)
+            + (limit * c.kept if whoosh else 0.0)
             + shown * c.shown
         )
 
@@ -162,8 +157,6 @@ def query_cost(s: Searcher, query: wq.Query, depth: int | None = None) -> Cost:
         total = Cost()
         for child in q.children():
             total += walk(child)
-        if isinstance(q, wq.Or) and q.scale:
-            total += Cost(coordinated=total.postings)
         return total
 
     return walk(query)

@@ -3,47 +3,16 @@ a page of results, a stored document; and the filters a search takes."""
 
 from __future__ import annotations
 
-import datetime
-import re
 from dataclasses import dataclass, field
 
 from whoosh import query as wq
 
 from searchsvc.errors import Kind, QueryError
 from searchsvc.index.caches import Key, per_reader
+from searchsvc.index.schema import is_date
 from searchsvc.settings import MAX_QUERY_CHARS
 
 SORTS = ("relevance", "date")
-_DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
-# The dates is_date accepts, and the empty value (no date), as one regular expression for the
-# OpenAPI document (ECMA syntax): a year from 0001, a month 01-12, a day that the month has,
-# 29 February in leap years only. Its parts (a year, a leap year, a month and a day it has)
-# also make the other date patterns: pushed documents' (ingest/pushed.py), /api/stats's.
-YEAR_PATTERN = "(?!0000)[0-9]{4}"
-LEAP_YEAR_PATTERN = "(?!0000)([0-9]{2}(0[48]|[2468][048]|[13579][26])|([02468][048]|[13579][26])00)"
-MONTH_DAY_PATTERN = (
-    "((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])"
-    "|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
-    "|02-(0[1-9]|1[0-9]|2[0-8]))"
-)
-DATE_PATTERN = (
-    f"^({YEAR_PATTERN}(-(0[1-9]|1[0-2]))?"
-    f"|{YEAR_PATTERN}-{MONTH_DAY_PATTERN}|{LEAP_YEAR_PATTERN}-02-29)?$"
-)
-
-
-def is_date(value: str) -> bool:
-    """Whether ``value`` is a real ISO date of a year, a month or a day (``2012``,
-    ``2012-06``, ``2012-06-30``); ``2012-13-45`` and ``2023-02-29`` are not."""
-    match = _DATE_RE.match(value)
-    if match is None:
-        return False
-    year, month, day = (int(part) if part else 1 for part in match.groups())
-    try:
-        datetime.date(year, month, day)
-    except ValueError:
-        return False
-    return True
 
 
 def source_key(value: str) -> str:

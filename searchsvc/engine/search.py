@@ -17,7 +17,6 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from dataclasses import replace
-from functools import partial
 
 from whoosh import collectors
 from whoosh import query as wq
@@ -32,7 +31,8 @@ from searchsvc.index.caches import title as stored_title
 from searchsvc.index.schema import web_url
 from searchsvc.query import language as ql
 from searchsvc.query import sources, spelling
-from searchsvc.query.plan import Highlights, QueryBuilder
+from searchsvc.query.instant import InstantQueryBuilder, instant_tree, split_instant
+from searchsvc.query.plan import Highlights, Plan, QueryBuilder
 from searchsvc.query.synonyms import EMPTY, Synonyms, SynonymSet
 from searchsvc.settings import (
     HEAVY_QUERY_SECONDS,
@@ -184,7 +184,7 @@ class SearchEngine:
         ``filters`` narrows the documents (source, date range); ``sort`` is "relevance" or
         "date" (newest first). The result counts documents per source (``facets``).
         """
-        return self._cached_search(text, page, per_page, filters, sort, typing=False)
+        return self._cached_search(text, page, per_page, filters, sort, instant=False)
 
     def search_as_you_type(
         self,
@@ -202,9 +202,9 @@ class SearchEngine:
         matched by close words (no did-you-mean on ``résea``); the words before it are
         searched as :meth:`search` does. When the text ends with a space, or its last word is
         not a plain word, or begins no word of the index (a misspelling), this is
-        :meth:`search`. See :mod:`searchsvc.engine.completion`.
+        :meth:`search`. See :mod:`searchsvc.query.instant`.
         """
-        return self._cached_search(text, page, per_page, filters, sort, typing=True)
+        return self._cached_search(text, page, per_page, filters, sort, instant=True)
 
     def _cached_search(
         self,
@@ -214,7 +214,7 @@ class SearchEngine:
         filters: Filters | None,
         sort: str,
         *,
-        typing: bool,
+        instant: bool,
     ) -> SearchResult:
         started = time.perf_counter()
         _check_page(page, per_page)
@@ -228,16 +228,16 @@ class SearchEngine:
         tree = ql.parse(text)
         lane = heavy_lane.get()
         if lane is None:
-            return self._turn(text, tree, page, per_page, filters, sort, typing, started)
+            return self._turn(text, tree, page, per_page, filters, sort, instant, started)
         try:
-            return self._turn(text, tree, page, per_page, filters, sort, typing, started, True)
+            return self._turn(text, tree, page, per_page, filters, sort, instant, started, True)
         except GiveUpTurn:
             pass
         # Heavy: its turn among the others is given back while it waits for the heavy lane,
         # then it runs whenever no other search waits for the searcher.
         with lane():
             return self._turn(
-                text, tree, page, per_page, filters, sort, typing, started, urgent=False
+                text, tree, page, per_page, filters, sort, instant, started, urgent=False
             )
 
     def _turn(
@@ -248,7 +248,7 @@ class SearchEngine:
         per_page: int,
         filters: Filters,
         sort: str,
-        typing: bool,
+        instant: bool,
         started: float,
         light_only: bool = False,
         urgent: bool = True,
@@ -257,13 +257,13 @@ class SearchEngine:
         ``light_only``: give the turn up (:class:`GiveUpTurn`) rather than run a search
         estimated to take more than ``HEAVY_QUERY_SECONDS``."""
         with self._live.searcher(urgent) as s:
-            make_builder = QueryBuilder
-            if typing:
-                typed = completion.typing_tree(tree, text, s.reader())
-                if typed is not None:
-                    tree, make_builder = typed, completion.InstantQueryBuilder
+            if instant:  # the last word is being typed, unless searched as it is (instant_tree)
+                rewritten = instant_tree(tree, text, s.reader())
+                instant = rewritten is not None
+                if rewritten is not None:
+                    tree = rewritten
             rules = self._rules()  # pages found with older synonyms are never served
-            key = (text, page, per_page, filters, sort, make_builder, rules.version)
+            key = (text, page, per_page, filters, sort, instant, rules.version)
             cached = self._pages.get(key)
             if cached is not None:
                 return replace(cached, took_ms=_ms(started))
@@ -276,8 +276,8 @@ class SearchEngine:
                 filters,
                 sort,
                 started,
-                make_builder,
-                light_only,
+                instant=instant,
+                light_only=light_only,
                 synonyms=rules,
             )
             self._pages.put(key, result)
@@ -293,33 +293,33 @@ class SearchEngine:
         filters: Filters,
         sort: str,
         started: float,
-        make_builder: type[QueryBuilder] = QueryBuilder,
+        *,
+        instant: bool = False,
         light_only: bool = False,
         synonyms: SynonymSet = EMPTY,
     ) -> SearchResult:
         """One page of results for a parsed query, with the fallbacks; see :meth:`search`.
-        ``make_builder`` builds the Whoosh queries (the instant search gives its own);
+        ``instant``: the tree's last word is being typed (:meth:`search_as_you_type`);
         ``light_only``: raise :class:`GiveUpTurn` before running anything heavy;
-        ``synonyms``: the rules every builder of this search expands words with."""
+        ``synonyms``: the rules this search expands words with, its fallbacks included."""
         # Past the result window the page holds what is left of it, maybe nothing.
         limit = min(page * per_page, MAX_RESULT_WINDOW)
         deadline = time.monotonic() + self.time_limit
-        instant = make_builder is completion.InstantQueryBuilder
-        make_builder = partial(make_builder, synonyms=synonyms)  # the fallbacks' builders too
         # An instant search keeps its best documents for the completions of the same text.
         keep = max(limit, SAMPLE_DOCS) if instant and sort == "relevance" else limit
 
-        typed = titles.typed_words(tree, text)
+        wording = titles.query_wording(tree, text)
 
-        def run(wq, builder: QueryBuilder, depth: int = keep) -> ranking.Ranked:
-            signals = titles.Signals(builder.highlights, tuple(builder.words), typed)
+        def run(wq, plan: Plan, depth: int = keep) -> ranking.Ranked:
+            signals = titles.Signals(plan.highlights, plan.words, wording)
             try:
                 return ranking.rank(s, wq, depth, deadline, filters, sort, signals)
             except collectors.TimeLimit:
                 raise self._too_slow() from None
 
-        builder = make_builder(s.reader(), self.weights, partial=True)
-        wq = builder.build(tree)
+        builder = self._builder(s, instant, synonyms)  # the fallbacks' plans too
+        plan = builder.build(tree)
+        wq = plan.query
         if wq is None:
             notice = "stop_words_only" if any(ql.leaves(tree)) else None
             return SearchResult(
@@ -330,7 +330,7 @@ class SearchEngine:
         # included (each checked with what came before it, when it is due).
         shown = min(per_page, max(0, limit - (page - 1) * per_page))
         estimate = self._check_cost(s, wq, sort, keep, shown, light_only=light_only)
-        ranked = run(wq, builder)
+        ranked = run(wq, plan)
         suggestion = None
         if self.did_you_mean and ranked.total < SUGGEST_BELOW:
             with contextlib.suppress(collectors.TimeLimit):  # the results matter more
@@ -340,19 +340,18 @@ class SearchEngine:
         approximate: list[str] = []
         if ranked.total == 0:
             # Words that match nothing also match close words (with their partial matches).
-            fuzzy = make_builder(s.reader(), self.weights, fuzzy=True, partial=True)
-            fuzzy_wq = fuzzy.build(tree)
-            if fuzzy_wq is not None and fuzzy.approximate:
+            fuzzy = builder.build(tree, fuzzy=True)
+            if fuzzy.query is not None and fuzzy.approximate:
                 estimate = self._check_cost(
-                    s, fuzzy_wq, sort, keep, 0, spent=estimate, light_only=light_only
+                    s, fuzzy.query, sort, keep, 0, spent=estimate, light_only=light_only
                 )
-                found = run(fuzzy_wq, fuzzy)
+                found = run(fuzzy.query, fuzzy)
                 if found.total:
-                    ranked, builder = found, fuzzy
+                    ranked, plan = found, fuzzy
                     approximate = sorted(fuzzy.approximate)
         every_word = ranked.total
         relaxed = False
-        partial_wq = builder.partial_query
+        partial_wq = plan.partial_query
         if partial_wq is not None and every_word < PARTIAL_BELOW:
             # Below the documents with every content word, those with some of them, by how
             # much of the query's meaning they hold; only counted when the page is full.
@@ -366,12 +365,12 @@ class SearchEngine:
                     raise  # nothing to show but what is too costly to find: say so
                 # Too many to go through: the documents with every word alone.
             else:
-                ranked = ranked.then(run(partial_wq, builder, more), keep)
+                ranked = ranked.then(run(partial_wq, plan, more), keep)
                 relaxed = every_word == 0 and ranked.total > 0
         if instant:
             self._samples.put(text, [d for _score, d in ranked.top[:SAMPLE_DOCS]])
         total = ranked.total
-        marks = snippets.Marks(builder.highlights)  # shared by the page's snippets and titles
+        marks = snippets.Marks(plan.highlights)  # shared by the page's snippets and titles
         hits = [
             self._hit(s, docnum, score, marks)
             for score, docnum in ranked.top[(page - 1) * per_page : limit]
@@ -396,9 +395,9 @@ class SearchEngine:
             sort=sort,
             filters=filters,
             years=years,
-            also=builder.also,
+            also=list(plan.also),
             every_word=every_word,
-            filler=list(builder.filler),
+            filler=list(plan.filler),
         )
 
     def _hit(self, s: Searcher, docnum: int, score, highlights: Highlights | snippets.Marks) -> Hit:
@@ -420,8 +419,8 @@ class SearchEngine:
         """Number of documents a query finds (0 when it has nothing searchable)."""
         tree = ql.parse(text)
         with self.searcher() as s:
-            builder = QueryBuilder(s.reader(), self.weights, synonyms=self._rules(), partial=True)
-            wq = builder.build(tree)
+            plan = self._builder(s, False, self._rules()).build(tree)
+            wq = plan.query
             if wq is None:
                 return 0
             ranking.check_prefixes(wq, s.reader())
@@ -431,7 +430,7 @@ class SearchEngine:
             deadline = time.monotonic() + self.time_limit
             try:
                 found = ranking.count(s, wq, deadline)
-                partial_wq = builder.partial_query
+                partial_wq = plan.partial_query
                 if partial_wq is not None and found < PARTIAL_BELOW:  # as _search counts them
                     try:
                         ranking.check_cost(
@@ -446,6 +445,13 @@ class SearchEngine:
                 return found
             except collectors.TimeLimit:
                 raise self._too_slow() from None
+
+    def _builder(self, s: Searcher, instant: bool, synonyms: SynonymSet | None) -> QueryBuilder:
+        """The builder of a search's plans (its fallbacks' too), in partial mode; ``instant``:
+        it reads the word being typed as one of its completions
+        (:class:`~searchsvc.query.instant.InstantQueryBuilder`)."""
+        make = InstantQueryBuilder if instant else QueryBuilder
+        return make(s.reader(), self.weights, synonyms=synonyms, partial=True)
 
     def _check_cost(
         self,
@@ -522,8 +528,7 @@ class SearchEngine:
         tree = ql.parse(text)
         with self.searcher() as s:
             builder = QueryBuilder(s.reader(), self.weights, synonyms=self._rules())
-            builder.build(tree)
-        return builder.highlights
+            return builder.build(tree).highlights
 
     def complete(self, text: str, limit: int = MAX_COMPLETIONS) -> list[str]:
         """Completions of the query being typed: the query with its last word completed,
@@ -536,12 +541,12 @@ class SearchEngine:
         offered: a compound as written (*mot-clé*), never glued (``motcle``). See
         :mod:`searchsvc.engine.completion`.
         """
-        typed = completion.split_typed(text)
-        if typed is None or limit < 1:
+        instant = split_instant(text)
+        if instant is None or limit < 1:
             return []
         with self.searcher() as s:
-            sample = self._sample(s, text) if typed.context else []
-            return completion.complete(s, typed, sample, limit)
+            sample = self._sample(s, text) if instant.context else []
+            return completion.complete(s, instant, sample, limit)
 
     def _sample(self, s: Searcher, text: str) -> list[str]:
         """The texts (title and start of the body) of the documents an instant search of
@@ -551,11 +556,11 @@ class SearchEngine:
         docnums = self._samples.get(text)
         if docnums is None:
             try:
-                tree = completion.typing_tree(ql.parse(text), text, s.reader())
+                tree = instant_tree(ql.parse(text), text, s.reader())
                 if tree is None:
                     return []
-                builder = completion.InstantQueryBuilder(s.reader(), self.weights, partial=True)
-                wq = builder.build(tree)
+                plan = self._builder(s, True, None).build(tree)
+                wq = plan.query
                 if wq is None:
                     return []
                 ranking.check_prefixes(wq, s.reader())
@@ -564,7 +569,7 @@ class SearchEngine:
                 deadline = time.monotonic() + self.time_limit
                 ranked = ranking.rank(s, wq, SAMPLE_DOCS, deadline)
                 more = SAMPLE_DOCS - len(ranked.top)
-                partial_wq = builder.partial_query
+                partial_wq = plan.partial_query
                 if partial_wq is not None and ranked.total < PARTIAL_BELOW and more > 0:
                     whoosh = not ranking.runs_termwise(partial_wq)
                     ranking.check_cost(

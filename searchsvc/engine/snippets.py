@@ -245,7 +245,7 @@ def snippet(
     spans = match_spans(text, highlights)
     if not spans:
         end = _word_end(text, min(len(text), 2 * width))
-        return _flat(mark(text, [], 0, end)) + (ELLIPSIS if end < len(text) else "")
+        return _single_spaced(mark(text, [], 0, end)) + (ELLIPSIS if end < len(text) else "")
     ends = [e for _s, e in spans]
     words = [text[a:b].lower() for a, b in spans]
     # A window starting at match i holds matches i..j-1: those ending by its end. Both its
@@ -281,7 +281,7 @@ def snippet(
     chosen.sort()
     parts = []
     for w_start, w_end in chosen:
-        piece = _flat(mark(text, spans, w_start, w_end)).strip()
+        piece = _single_spaced(mark(text, spans, w_start, w_end)).strip()
         lead = ELLIPSIS if w_start > 0 else ""
         tail = ELLIPSIS if w_end < len(text) else ""
         parts.append(lead + piece + tail)
@@ -318,7 +318,8 @@ def _word_end(text: str, i: int, within: int = WORD_BOUNDARY_CHARS) -> int:
     return len(text) if high == len(text) else i
 
 
-def _flat(html: str) -> str:
+def _single_spaced(html: str) -> str:
+    """``html`` on one line, each run of white space made one space."""
     return " ".join(html.split())
 
 

@@ -39,7 +39,7 @@ def did_you_mean(
     suggestion = text
     for start, end, word in sorted(edits, reverse=True):
         suggestion = suggestion[:start] + word + suggestion[end:]
-    wq = QueryBuilder(reader, weights).build(ql.parse(suggestion))
+    wq = QueryBuilder(reader, weights).build(ql.parse(suggestion)).query
     if wq is None or ranking.count(s, wq, deadline) <= total:
         return None
     return suggestion
@@ -53,5 +53,5 @@ def accented(reader, exact: str) -> str:
         df = reader.doc_frequency("variants", term)
         if df > best_df:
             best, best_df = decode_variant(term)[1], df
-    plain = spelling.frequency(reader, exact)
+    plain = spelling.max_field_frequency(reader, exact)
     return best if best_df * 2 >= plain else exact

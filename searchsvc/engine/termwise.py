@@ -1,4 +1,4 @@
-"""Evaluate the queries :class:`~searchsvc.query.plan.QueryBuilder` makes with arrays.
+"""Evaluate the queries :class:`~searchsvc.query.plan.QueryBuilder` plans with arrays.
 
 Whoosh scores a query a document at a time through a tree of matchers: for a word query on
 the bench index that is tens of thousands of Python calls per search. Here each segment's
@@ -7,9 +7,10 @@ answer to a node of the query is two arrays: the sorted numbers of the documents
 follows the postings read and not the segment's size. A term looks its postings up; ``And``
 evaluates its rarest part first and each other part only on the documents still matching,
 adding the scores in the order Whoosh would; ``Or`` merges and adds; ``AndNot`` removes; a
-union with Whoosh's coordination bonus (relaxed queries) also counts, per document, the term
-matchers that stand on it. The scores are Whoosh's own, to the last bit (same formula, same
-order of additions). A count, or the sort by date, finds the matches without scoring them.
+query's partial matches (:class:`~searchsvc.query.nodes.Coverage`) count, per document, the
+share of the query's meaning its clauses hold. The scores are Whoosh's own, to the last bit
+(same formula, same order of additions). A count, or the sort by date, finds the matches
+without scoring them.
 
 Positions are read only where they decide something. A quoted phrase filters documents, so
 its positions are read for every document that has all its words; the proximity bonus (a
@@ -38,16 +39,11 @@ from whoosh import collectors
 from whoosh import query as wq
 
 from searchsvc.index import codec, columns
-from searchsvc.index.caches import LRU, Key, per_reader, segment_frequency
+from searchsvc.index.caches import LRU, Key, field_lengths, per_reader, segment_frequency
 from searchsvc.index.schema import TEXT_FIELDS
 from searchsvc.index.whoosh_internals import reading as whoosh_reading
-from searchsvc.query.plan import (
-    PHRASE_IDF_FIELD,
-    Coverage,
-    ExactPhrase,
-    FromSource,
-    phrase_score,
-)
+from searchsvc.query.nodes import Coverage, ExactPhrase, FromSource
+from searchsvc.query.scoring import PHRASE_IDF_FIELD, phrase_score
 from searchsvc.settings import FREQUENCIES_CACHED, PHRASE_B, POSTINGS_CACHED
 
 
@@ -103,8 +99,8 @@ def supports(q: wq.Query) -> bool:
     if type(q) in (wq.And, wq.AndMaybe) or isinstance(q, wq.AndNot | wq.ConstantScoreQuery):
         return all(supports(c) for c in q.children())
     if isinstance(q, wq.Or):
-        # With ``scale``: Whoosh's coordination bonus (relaxed queries), see _coordinated.
-        return q.minmatch in (0, None) and all(supports(c) for c in q.children())
+        # Whoosh's coordination bonus (``scale``), which the builder never makes: Whoosh's.
+        return not q.scale and q.minmatch in (0, None) and all(supports(c) for c in q.children())
     return False
 
 
@@ -325,8 +321,6 @@ class _Segment:
         if isinstance(q, Coverage):
             return self._covered(q, scope)
         if isinstance(q, wq.Or):
-            if q.scale and len(q.subqueries) > 1:
-                return self._coordinated(q, scope)
             return self._union([self.evaluate(c, scope) for c in q.subqueries])
         if type(q) is wq.And:
             return self._intersection(q.subqueries, scope)
@@ -371,7 +365,7 @@ class _Segment:
             parts = [self._matching(c, scope) for c in q.subqueries]
             found = [p for p in parts if len(p)]
             return self._partly(q, _merged(found, self.n), parts)[0] if found else _NO_IDS
-        if isinstance(q, wq.Or):  # a coordination bonus changes scores only
+        if isinstance(q, wq.Or):
             parts = [ids for ids in (self._matching(c, scope) for c in q.subqueries) if len(ids)]
             if len(parts) <= 1:
                 return parts[0] if parts else _NO_IDS
@@ -420,35 +414,8 @@ class _Segment:
             scores[np.searchsorted(ids, part_ids)] += part_scores
         return ids, scores
 
-    def _coordinated(self, q: wq.Or, scope) -> tuple[np.ndarray, np.ndarray]:
-        """A union with Whoosh's coordination bonus (``Or(scale=…)``, relaxed queries), scored
-        as its ``CoordMatcher`` scores it: where the union's score is ``s`` and ``m`` of the
-        ``t`` term matchers under it stand on the document, ``(s + (m - 1) / (t - scale) ** 2)
-        * (t - 1) / t``. Whoosh counts term matchers, not words (a word found in the title
-        and the body counts twice), and ``t`` in each segment: its terms the segment has.
-        (Whoosh's collector also recounts ``t`` every ten documents, once some term matchers
-        have run out: scores that depend on the order documents are read in, not kept.)"""
-        ids, scores = self._union([self.evaluate(c, scope) for c in q.subqueries])
-        if q.boost != 1.0:
-            scores *= q.boost
-        terms, found = 0, []
-        for child in q.subqueries:
-            t, on = self._terms_on(child)
-            terms += t
-            found.extend(on)
-        if not terms:
-            return ids, scores  # no term matcher: Whoosh adds no CoordMatcher either
-        if terms == q.scale:
-            return ids, np.zeros(len(ids))
-        matching = np.zeros(len(ids), np.int64) if found else 0
-        for on in found:
-            matching[_positions_of(ids, on)] += 1
-        scores += (matching - 1) / (terms - q.scale) ** 2
-        scores *= (terms - 1) / terms
-        return ids, scores
-
     def _covered(self, q: Coverage, scope) -> tuple[np.ndarray, np.ndarray]:
-        """A query's partial matches (:class:`~searchsvc.query.plan.Coverage`): the union
+        """A query's partial matches (:class:`~searchsvc.query.nodes.Coverage`): the union
         of its clauses, less the documents holding none or all of its content clauses,
         each scored by its clauses' scores times its coverage to the query's exponent."""
         parts = [self.evaluate(c, scope) for c in q.subqueries]
@@ -476,52 +443,6 @@ class _Segment:
                 coverage[at] += share
         keep = np.flatnonzero((held > 0) & (held < q.content))
         return ids[keep], keep, coverage[keep]
-
-    def _terms_on(self, q: wq.Query) -> tuple[int, list[np.ndarray]]:
-        """The term matchers Whoosh's matcher for ``q`` holds in this segment, and where they
-        stand while ``q`` matches: ``(count, [documents, …])``, one array of documents per
-        term matcher (counted on a document as many times as its matchers stand there)."""
-        if isinstance(q, wq.Term):
-            postings = self._postings_of(q.fieldname, q.text)
-            return (0, []) if postings is None else (1, [postings.ids])  # else a NullMatcher
-        if type(q) is wq.Prefix:
-            # Its words' union (as Whoosh runs it on segments of over 5,000 documents).
-            words = [w for w in self.reader.expand_prefix(q.fieldname, q.text) if w]
-            return self._terms_on(wq.Or([wq.Term(q.fieldname, w.decode("utf-8")) for w in words]))
-        if isinstance(q, wq.Phrase):
-            if not all(self.df(q.fieldname, w) for w in q.words):
-                return 0, []
-            # Its words' matchers, on the documents with the phrase. A quoted phrase's matcher
-            # is a NullMatcher in a segment where it never occurs, filters or not.
-            ids = self.evaluate(q, self.live)[0]
-            if isinstance(q, ExactPhrase) and not len(ids):
-                return 0, []
-            return len(q.words), [ids] * len(q.words)
-        if isinstance(q, FromSource):  # a union of terms in a list matcher: no term matcher
-            return 0, []
-        if isinstance(q, wq.ConstantScoreQuery):
-            # Whoosh swaps its matcher for a list of the documents, a term matcher only when
-            # the child's is a bare term matcher (no boost, no deleted document to skip).
-            terms, on = self._terms_on(q.child)
-            if _bare_term(q.child) and terms == 1 and not self.reader.has_deletions():
-                return 1, on
-            return 0, []
-        parts = [self._terms_on(c) for c in q.children()]
-        terms = sum(t for t, _on in parts)
-        if isinstance(q, wq.Or):  # a term of a union stands on its documents: it matches
-            return terms, [i for _t, on in parts for i in on]
-        if type(q) is wq.AndMaybe:  # the optional side's, where the required side matches
-            (_ta, on_a), (_tb, on_b) = parts
-            where = self._matching(q.a, self.live) if on_b else None
-            return terms, on_a + [i[_found_in(i, where)] for i in on_b]
-        if isinstance(q, wq.AndNot):  # the excluded side's never stand on a match
-            on_a = parts[0][1]
-            out = self._matching(q.b, self.live) if on_a else None
-            return terms, [i[~_found_in(i, out)] for i in on_a]
-        # And: where all of it matches.
-        on = [i for _t, ids in parts for i in ids]
-        where = self._matching(q, self.live) if on else None
-        return terms, [i[_found_in(i, where)] for i in on]
 
     def _intersection(self, children, scope) -> tuple[np.ndarray, np.ndarray]:
         # Rarest first (Whoosh adds the scores in that order), each next child evaluated
@@ -598,8 +519,8 @@ class _Segment:
     def _phrase(self, q: wq.Phrase, scope) -> tuple[np.ndarray, np.ndarray]:
         """Whoosh's ``Phrase``: the words in order, each within ``slop`` positions of the
         one before; scored as the sum of the words' scores, times the phrase's boost. An
-        :class:`~searchsvc.query.plan.ExactPhrase` is scored by how often it occurs
-        (:func:`~searchsvc.query.plan.phrase_score`)."""
+        :class:`~searchsvc.query.nodes.ExactPhrase` is scored by how often it occurs
+        (:func:`~searchsvc.query.scoring.phrase_score`)."""
         fieldname, words = q.fieldname, list(q.words)
         if not all(self.df(fieldname, w) for w in words):
             return _empty()
@@ -625,9 +546,9 @@ class _Segment:
             idf = sum(self.idf(PHRASE_IDF_FIELD, w) for w in words)
             avgfl = _average_length(self.top, fieldname)
             k1, b = self.weighting.K1, PHRASE_B
-            field_lengths = lengths(self.reader, fieldname)
+            lengths = field_lengths(self.reader, fieldname)
             return matched, phrase_score(
-                found[hit], scores[hit], field_lengths[matched], idf, avgfl, k1, b, q.boost
+                found[hit], scores[hit], lengths[matched], idf, avgfl, k1, b, q.boost
             )
         hit = _in_sequence_at(keys, q.slop, len(docs))
         return docs[hit], scores[hit] * q.boost
@@ -656,12 +577,12 @@ class _Scored:
 
     __slots__ = ("_denominator", "_lengths", "_norms", "ids", "postings", "weights")
 
-    def __init__(self, postings: codec.TermPostings, norms: tuple[float, float], field_lengths):
+    def __init__(self, postings: codec.TermPostings, norms: tuple[float, float], lengths):
         self.postings = postings
         self.ids = postings.ids
         self.weights = postings.weights
         self._norms = norms
-        self._lengths = field_lengths
+        self._lengths = lengths
         self._denominator = None
 
     @classmethod
@@ -676,7 +597,7 @@ class _Scored:
         b = whoosh_reading.field_b(segment.weighting, fieldname)
         k1 = segment.weighting.K1
         norms = (k1 * (1 - b), k1 * b / avgfl)
-        return cls(postings, norms, lengths(segment.reader, fieldname))
+        return cls(postings, norms, field_lengths(segment.reader, fieldname))
 
     def denominator(self, at: np.ndarray | None = None) -> np.ndarray:
         """The denominators of the postings at indices ``at`` (None: all of them)."""
@@ -734,13 +655,6 @@ def _average_length(searcher, fieldname: str) -> float:
         (Key.AVERAGE_LENGTH, fieldname),
         lambda: searcher.avg_field_length(fieldname) or 1,
     )
-
-
-def _bare_term(q: wq.Query) -> bool:
-    """Whether Whoosh's matcher for ``q`` is a term's own matcher, nothing around it."""
-    while isinstance(q, wq.CompoundQuery) and len(q.subqueries) == 1:
-        q = q.subqueries[0]
-    return isinstance(q, wq.Term) and q.boost == 1.0
 
 
 def _live_scope(reader) -> _Scope | None:
@@ -805,14 +719,6 @@ def _in_sequence(positions: list[list[int]], slop: int) -> bool:
     """:func:`_in_sequence_at` for one document's positions as lists."""
     keys = [np.array(p, np.int64) for p in positions]
     return bool(_in_sequence_at(keys, slop, 1)[0])
-
-
-def lengths(reader, fieldname: str) -> np.ndarray:
-    """Each document's length in ``fieldname`` as Whoosh's scorers see it, read in one go
-    per segment and kept for as long as its reader lives."""
-    return per_reader(
-        reader, (Key.LENGTHS, fieldname), lambda: whoosh_reading.field_lengths(reader, fieldname)
-    )
 
 
 def value_counts(searcher, docnums: np.ndarray, fieldname: str, key=None) -> dict[str, int]:

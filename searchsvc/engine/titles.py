@@ -58,20 +58,22 @@ _titles = LRU(TITLE_WORDS_CACHED)
 @dataclass(frozen=True)
 class Signals:
     """What the title signals need from a built query: what it matches (its highlights) and
-    its plain words, as ``(exact form, stems)`` (``QueryBuilder.words``)."""
+    its plain words, as ``(exact form, stems)`` (``Plan.words``)."""
 
     highlights: Highlights
     words: tuple[tuple[str, tuple[str, ...]], ...]
-    # Every word typed, stop words included, folded, in order (see :func:`typed_words`).
-    typed: tuple[str, ...] = ()
+    # The query's wording: every word as written, stop words included, folded, in order
+    # (see :func:`query_wording`).
+    wording: tuple[str, ...] = ()
     # Whether the query matches a title position's words, decided once per query and position.
     _marked: dict = field(default_factory=dict, compare=False, repr=False)
-    # The typed words that are not plain words (stop words, a phrase's words), once per query.
+    # The wording's words that are not plain words (stop words, a phrase's words), once per
+    # query.
     others: tuple[str, ...] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         plain = {exact for exact, _stems in self.words}
-        object.__setattr__(self, "others", tuple(w for w in self.typed if w not in plain))
+        object.__setattr__(self, "others", tuple(w for w in self.wording if w not in plain))
 
     def marks(self, position: tuple[WordTerms, ...]) -> bool:
         """Whether the query matches one of the words at a title position (in any form)."""
@@ -117,9 +119,9 @@ def _content(sequence: tuple[tuple[WordTerms, ...], ...]) -> list[tuple[WordTerm
     return words
 
 
-def typed_words(tree: ql.Node, text: str) -> tuple[str, ...]:
+def query_wording(tree: ql.Node, text: str) -> tuple[str, ...]:
     """The words of ``text``, a query of plain words and phrases, stop words and repeated words
-    included, folded, in the order typed (a compound as its parts, an elided article as the
+    included, folded, in the order written (a compound as its parts, an elided article as the
     form written with it); () for any other query (``OR``, ``-``, ``word*``, ``title:``),
     which is no title's wording."""
     # An OR the parser set aside ("twitter OR", still being typed) is no word of the title.
@@ -136,11 +138,13 @@ def _plain(node: ql.Node) -> bool:
     return isinstance(node, ql.Word | ql.Phrase) and node.field is None
 
 
-def _holds(sequence: tuple[tuple[WordTerms, ...], ...], typed: tuple[str, ...]) -> bool:
-    """Whether the typed words stand in the title side by side, in order."""
-    n = len(typed)
+def _holds(sequence: tuple[tuple[WordTerms, ...], ...], wording: tuple[str, ...]) -> bool:
+    """Whether the wording's words stand in the title side by side, in order."""
+    n = len(wording)
     return any(
-        all(_at(position, word) for word, position in zip(typed, sequence[i : i + n], strict=True))
+        all(
+            _at(position, word) for word, position in zip(wording, sequence[i : i + n], strict=True)
+        )
         for i in range(len(sequence) - n + 1)
     )
 
@@ -166,10 +170,10 @@ def bonus(title: str, signals: Signals) -> float:
     # How much of the query the title has: a short title covered by one word of a longer
     # query ("Insérer" for ``curseur l'insérer``) is worth that much less.
     has = sum(_in_title(word, words) for word in signals.words) / len(signals.words)
-    typed = signals.typed
-    wording = len(typed) > 1
+    wording = signals.wording
+    worded = len(wording) > 1
     others = signals.others
-    if wording and others:
+    if worded and others:
         # Stop words typed (or a phrase's words) are part of the query's wording (``style
         # de``): what the title has of the query counts them, as written.
         found = sum(any(_at(position, w) for position in sequence) for w in others)
@@ -178,7 +182,7 @@ def bonus(title: str, signals: Signals) -> float:
         points = WHOLE_TITLE
     else:
         points = COVERAGE * share * share * has if share >= COVERED else 0.0
-    if wording and _holds(sequence, typed):
+    if worded and _holds(sequence, wording):
         # The wording, word for word: the more of the title it is, the more points.
         return points + TITLE_PHRASE + TYPED_COVERAGE * share
     run = longest = 0

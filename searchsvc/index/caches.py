@@ -16,6 +16,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
+from searchsvc.index.whoosh_internals import reading as whoosh_reading
 from searchsvc.settings import (
     FREQUENCIES_CACHED,
     PER_SEGMENT_CACHED,
@@ -219,3 +222,13 @@ def frequency(reader, fieldname: str, text: str) -> int:
     """A term's document frequency in an index reader: its segments' (see
     :func:`segment_frequency`), added up."""
     return sum(segment_frequency(leaf, fieldname, text) for leaf, _offset in reader.leaf_readers())
+
+
+def field_lengths(reader, fieldname: str) -> np.ndarray:
+    """Each document's length in ``fieldname`` as Whoosh's scorers see it, for one segment
+    reader: read in one go (:func:`~searchsvc.index.whoosh_internals.reading.field_lengths`)
+    and kept while the reader lives. The one source of lengths for the term-wise BM25 and
+    for a quoted phrase's matcher."""
+    return per_reader(
+        reader, (Key.LENGTHS, fieldname), lambda: whoosh_reading.field_lengths(reader, fieldname)
+    )

@@ -46,7 +46,7 @@ from whoosh.reading import TermNotFound
 
 from searchsvc.index.whoosh_internals.reading import ArraysFileError, position_gaps, whoosh3
 from searchsvc.index.whoosh_internals.values import (
-    byte_to_length,
+    BYTE_LENGTHS,
     length_byte_codes,
     length_to_byte,
     positionless_value,
@@ -426,10 +426,6 @@ def _read(postfile, offset: int, length: int) -> bytes:
     return data
 
 
-# The length each of the 256 stored bytes stands for.
-_BYTE_LENGTHS = np.array([float(byte_to_length(b)) for b in range(256)])
-
-
 class TermPostings:
     """One term's postings in one segment, as arrays: document numbers (ascending),
     weights, per block of :data:`BLOCK` postings the largest weight and the shortest field
@@ -491,7 +487,7 @@ class TermPostings:
             self.weights = np.ones(n, np.uint8)
             self.block_max_weights = np.ones(nb, np.uint8)
         codes = np.frombuffer(data, np.uint8, nb, layout.blockmin_at)
-        self.block_min_lengths = _BYTE_LENGTHS[codes]
+        self.block_min_lengths = BYTE_LENGTHS[codes]
         self._kind, self._layout, self._widths = vk, layout, (wk, cw, pw)
         self._counts = np.frombuffer(data, _UINT_TYPES[cw], n, layout.counts_at) if cw else None
         self._postfile, self._offset, self._length = postfile, offset, length

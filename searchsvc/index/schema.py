@@ -6,6 +6,7 @@ on-disk format: ``INDEX_FORMAT`` and the analyzer version are stored beside it a
 
 from __future__ import annotations
 
+import datetime
 import re
 from urllib.parse import urlsplit
 
@@ -15,10 +16,43 @@ from searchsvc.index.whoosh_internals.values import positionless_value
 from searchsvc.text.analysis import ANALYZER_VERSION, STEM_MARK, TextAnalysis, analyze_text
 from searchsvc.text.whoosh_analyzer import FrenchAnalyzer, VariantsAnalyzer
 
+_DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+# What the date field holds: the dates is_date accepts, and the empty value (no date), as one
+# regular expression for the OpenAPI document (ECMA syntax): a year from 0001, a month 01-12,
+# a day that the month has, 29 February in leap years only. Its parts (a year, a leap year,
+# a month and a day it has) also make the other date patterns: pushed documents'
+# (ingest/pushed.py), /api/stats's.
+YEAR_PATTERN = "(?!0000)[0-9]{4}"
+LEAP_YEAR_PATTERN = "(?!0000)([0-9]{2}(0[48]|[2468][048]|[13579][26])|([02468][048]|[13579][26])00)"
+MONTH_DAY_PATTERN = (
+    "((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])"
+    "|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+    "|02-(0[1-9]|1[0-9]|2[0-8]))"
+)
+DATE_PATTERN = (
+    f"^({YEAR_PATTERN}(-(0[1-9]|1[0-2]))?"
+    f"|{YEAR_PATTERN}-{MONTH_DAY_PATTERN}|{LEAP_YEAR_PATTERN}-02-29)?$"
+)
+
+
+def is_date(value: str) -> bool:
+    """Whether ``value`` is a real ISO date of a year, a month or a day (``2012``,
+    ``2012-06``, ``2012-06-30``); ``2012-13-45`` and ``2023-02-29`` are not."""
+    match = _DATE_RE.match(value)
+    if match is None:
+        return False
+    year, month, day = (int(part) if part else 1 for part in match.groups())
+    try:
+        datetime.date(year, month, day)
+    except ValueError:
+        return False
+    return True
+
+
 # Bump when the schema changes (fields added, removed or configured differently).
 # 5: searchsvc.json lists every file of the generation with its SHA-256.
-# 6: each segment has its postings arrays (whoosh_internals.ARRAYS_EXT): an index of format 5
-#    is still read correctly, but slowly, so `searchsvc index` rebuilds it.
+# 6: each segment has its postings arrays (a ".postarrays" file, gone since format 9): an
+#    index of format 5 is still read correctly, but slowly, so `searchsvc index` rebuilds it.
 # 7: the pickled schema names the analyzers of searchsvc.text.whoosh_analyzer (the filter
 #    chain of searchsvc.text.analysis, and searchsvc.schema before it, are gone): the same
 #    terms, but an index of format 6 can no longer be opened.

@@ -9,9 +9,9 @@ their tag or ARIA role (nav, header and footer outside the article, aside, forms
 and by their class or id (cookie banners, newsletter and subscription boxes, share buttons,
 related links, comments). jusText then keeps the paragraphs that read as prose (its French
 stop-word list, link density, length, headings near good text): it was chosen by
-``bench/html_extraction.py`` over trafilatura and readability-lxml (see the README). A page
-whose every paragraph jusText finds too short keeps all the text left after the chrome is
-removed, rather than nothing.
+``bench/html_extraction.py`` over trafilatura and readability-lxml (bench/RESULTS.md,
+"Document formats (issue 28)"). A page whose every paragraph jusText finds too short keeps
+all the text left after the chrome is removed, rather than nothing.
 """
 
 from __future__ import annotations

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from searchsvc.engine.results import LEAP_YEAR_PATTERN, MONTH_DAY_PATTERN, YEAR_PATTERN
 from searchsvc.errors import Kind, QueryError
-from searchsvc.index.schema import url_problem
+from searchsvc.index.schema import LEAP_YEAR_PATTERN, MONTH_DAY_PATTERN, YEAR_PATTERN, url_problem
 from searchsvc.ingest.corpus.text import first_sentence, normalize_text
 from searchsvc.settings import (
     DEFAULT_MAX_FILE_BYTES,

@@ -6,6 +6,9 @@ parentheses. Parsing never fails on odd input: a stray quote, parenthesis, colon
 read as plain text (a quote left open is ignored: ``"twitter paris`` is ``twitter paris``).
 Only limits (length, number of terms) raise :class:`QueryError`; what a query would cost is
 checked by the search (:class:`QueryTooExpensive`).
+
+A tree is rewritten, never changed in place, by :func:`replace_leaf` and :func:`without_leaf`
+(the instant query, :mod:`searchsvc.query.instant`, puts the word being typed in place).
 """
 
 from __future__ import annotations
@@ -253,14 +256,47 @@ def leaves(node: Node, negated: bool = False):
         yield node, negated
 
 
+def last_leaf(tree: Node) -> tuple[Leaf, bool] | None:
+    """The leaf that ends last in the query text, as ``(leaf, negated)`` like :func:`leaves`
+    gives it (the word being typed, when the text does not end with a space); None for a
+    tree without leaves."""
+    found = list(leaves(tree))
+    return max(found, key=lambda ln: ln[0].end) if found else None
+
+
+def replace_leaf(tree: Node, leaf: Leaf, new: Node) -> Node:
+    """``tree`` with ``new`` in place of ``leaf`` (that very node, as :func:`leaves` gives it:
+    an equal leaf elsewhere stays); the rest of the tree is shared, not copied."""
+    if tree is leaf:
+        return new
+    if isinstance(tree, Not):
+        return Not(replace_leaf(tree.node, leaf, new))
+    if isinstance(tree, All | Any):
+        return type(tree)(tuple(replace_leaf(n, leaf, new) for n in tree.nodes))
+    return tree
+
+
+def without_leaf(tree: Node, leaf: Leaf) -> Node:
+    """``tree`` with ``leaf`` (that very node) left out of the groups (:class:`All`,
+    :class:`Any`) that hold it, a group left with one clause becoming that clause. A leaf
+    that is the whole tree, or under a :class:`Not` directly, stays: nothing would be left
+    of that clause."""
+    if isinstance(tree, Not):
+        return Not(without_leaf(tree.node, leaf))
+    if isinstance(tree, All | Any):
+        kept = tuple(without_leaf(n, leaf) for n in tree.nodes if n is not leaf)
+        return kept[0] if len(kept) == 1 else type(tree)(kept)
+    return tree
+
+
 def render(node: Node) -> str:
     """Write the tree back in the query language, normalised (for "the query as understood")."""
     if isinstance(node, Not):
-        return "-" + _group(node.node)
+        return "-" + _render_clause(node.node)
     if isinstance(node, All):
-        return " ".join(_group(n) for n in node.nodes)
+        return " ".join(_render_clause(n) for n in node.nodes)
     if isinstance(node, Any):
-        return " OR ".join(_group(n) for n in node.nodes)
+        return " OR ".join(_render_clause(n) for n in node.nodes)
     prefix = f"{node.field}:" if node.field else ""
     if isinstance(node, Phrase):
         return f'{prefix}"{node.text}"'
@@ -269,7 +305,8 @@ def render(node: Node) -> str:
     return prefix + node.text
 
 
-def _group(node: Node) -> str:
+def _render_clause(node: Node) -> str:
+    """A clause inside a group or after ``-``: in parentheses when it groups several."""
     text = render(node)
     return f"({text})" if isinstance(node, All | Any) and len(node.nodes) > 1 else text
 

@@ -1,9 +1,11 @@
-"""Turn a parsed query into a Whoosh query over the index's exact, stem and variant terms.
+"""Turn a parsed query into a :class:`Plan`: Whoosh queries over the index's exact, stem and
+variant terms, and what the result page needs to know of them.
 
 A plain word matches its exact (folded) form and its stems; the stems come from the accented
 spellings the corpus has for that folded form (the ``variants`` field), so ``elysee`` is
 stemmed as ``élysée`` would be. Everything here depends only on the folded query text, which
-is what makes accents, case and apostrophes irrelevant to what a query finds.
+is what makes accents, case and apostrophes irrelevant to what a query finds. The query nodes
+of searchsvc's own that a plan holds are in :mod:`searchsvc.query.nodes`.
 """
 
 from __future__ import annotations
@@ -14,25 +16,19 @@ from dataclasses import dataclass, field
 from itertools import islice
 from math import log
 
-from whoosh import matching
 from whoosh import query as wq
 from whoosh.reading import IndexReader
 
 from searchsvc.index.caches import Key, frequency, per_reader
 from searchsvc.index.schema import TEXT_FIELDS
-from searchsvc.index.whoosh_internals.matching import ExcludingMatcher
 from searchsvc.query import language as ql
 from searchsvc.query import spelling
 from searchsvc.query.filler import is_filler
+from searchsvc.query.nodes import Coverage, ExactPhrase, Exclude, FromSource, Union
+from searchsvc.query.scoring import PHRASE_IDF_FIELD
 from searchsvc.query.sources import sources_named
 from searchsvc.query.synonyms import Synonym, SynonymSet, unit_keys
-from searchsvc.settings import (
-    COVERAGE_EXPONENT,
-    PHRASE_B,
-    PHRASE_TIE_BREAK,
-    STEMS_CACHED,
-    Weights,
-)
+from searchsvc.settings import STEMS_CACHED, Weights
 from searchsvc.text.analysis import (
     STEM_MARK,
     STOP_WORDS,
@@ -64,305 +60,75 @@ class Highlights:
         return bool(self.prefixes) and exact.startswith(tuple(self.prefixes))
 
 
-# Its idf is its words' in the body, whichever field it is found in: a title's short
-# vocabulary makes every word look rare there, and the phrase then counts twice in a title.
-PHRASE_IDF_FIELD = "body"
-
-
-def phrase_score(
-    occurrences: int,
-    words_score: float,
-    length: float,
-    idf: float,
-    avgfl: float,
-    k1: float,
-    b: float,
-    boost: float,
-) -> float:
-    """BM25 of a phrase found ``occurrences`` times in a field of ``length`` (its words' idf
-    summed), plus the tie-breaking share of its words' own scores; one formula for Whoosh's
-    matcher and for :mod:`searchsvc.engine.termwise`, so that both give the same scores
-    (termwise passes numpy arrays, one entry per document)."""
-    tf = occurrences * 1.0
-    bm25 = idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avgfl))
-    return boost * (bm25 + PHRASE_TIE_BREAK * words_score)
-
-
-class ExactPhrase(wq.Phrase):
-    """A quoted phrase: its words side by side, in order (``slop`` 1).
-
-    Whoosh scores a phrase by its words' own frequencies, so a document that uses one of its
-    words often, the phrase once, comes first. Here the phrase counts as a term whose
-    frequency is the number of times it occurs, weighed by BM25 with the field's length, as
-    SQLite FTS5 and Lucene score phrases (see :func:`phrase_score`, ``PHRASE_IDF_FIELD`` and
-    ``PHRASE_B``).
-    """
-
-    def __init__(self, fieldname, words, slop=1, boost=1.0, char_ranges=None):
-        super().__init__(fieldname, words, slop=1, boost=boost, char_ranges=char_ranges)
-
-    def matcher(self, searcher, context=None):
-        from searchsvc.engine import termwise  # it imports this module
-
-        inner = wq.Phrase(self.fieldname, self.words).matcher(searcher, context)
-        if not inner.is_active():
-            return matching.NullMatcher()
-        parent = searcher.get_parent()
-        weighting = searcher.weighting
-        fieldname = self.fieldname
-        params = _PhraseParams(
-            lengths=termwise.lengths(searcher.reader(), fieldname),
-            idf=sum(parent.idf(PHRASE_IDF_FIELD, w) for w in self.words),
-            avgfl=parent.avg_field_length(fieldname) or 1,
-            k1=weighting.K1,
-            b=PHRASE_B,
-            boost=self.boost,
-        )
-        return _PhraseMatcher(inner, params)
-
-
 @dataclass(frozen=True)
-class _PhraseParams:
-    lengths: list
-    idf: float
-    avgfl: float
-    k1: float
-    b: float
-    boost: float
+class Plan:
+    """What :meth:`QueryBuilder.build` makes of a parsed query: the queries to run, and what
+    the page shows of them. ``query`` is None when nothing is left to search (stop words)."""
 
-
-class _PhraseMatcher(matching.WrappingMatcher):
-    """Whoosh's phrase matcher (its spans are the phrase's occurrences), scored by
-    :func:`phrase_score`."""
-
-    def __init__(self, child, params: _PhraseParams):
-        super().__init__(child)
-        self.params = params
-
-    def _replacement(self, newchild):
-        return self.__class__(newchild, self.params)
-
-    def copy(self):
-        return self.__class__(self.child.copy(), self.params)
-
-    def supports_block_quality(self):
-        return False  # no skipping on bounds that would not hold
-
-    def score(self):
-        p, child = self.params, self.child
-        length = p.lengths[child.id()]
-        return phrase_score(
-            len(child.spans()), child.score(), length, p.idf, p.avgfl, p.k1, p.b, p.boost
-        )
-
-
-class Union(wq.Or):
-    """``Or`` that always merges lazily; Whoosh's automatic choice preloads every match of
-    every clause on segments under 5,000 documents, which costs more than it saves here."""
-
-    matcher_type = wq.Or.DEFAULT_MATCHER
-
-
-class Coverage(wq.Or):
-    """The partial matches of a query: documents holding some of its content clauses but not
-    all of them (those are the query's own matches), ranked by how much of its meaning they
-    hold.
-
-    A document's score is its clauses' scores added up, times its coverage to the power
-    ``exponent``; its coverage is the sum of the ``shares`` of the clauses it holds (the
-    builder gives each clause its idf over the clauses'). A clause of share 0 would add its
-    score, never coverage: a document holding only such clauses is no match. Whoosh reads it
-    through :class:`_CoverageMatcher`, :mod:`searchsvc.engine.termwise` with arrays, to the
-    same scores.
-    """
-
-    def __init__(self, subqueries, shares, exponent=COVERAGE_EXPONENT, boost=1.0):
-        super().__init__(subqueries, boost=boost)
-        if len(shares) != len(self.subqueries):
-            raise ValueError("one share per clause")
-        self.shares = tuple(float(x) for x in shares)
-        self.exponent = exponent
-
-    def __eq__(self, other):
-        return (
-            super().__eq__(other)
-            and self.shares == getattr(other, "shares", None)
-            and self.exponent == getattr(other, "exponent", None)
-        )
-
-    def __hash__(self):
-        return hash((super().__hash__(), self.shares, self.exponent))
-
-    @property
-    def content(self) -> int:
-        """How many clauses carry meaning (a share above 0)."""
-        return sum(1 for x in self.shares if x > 0)
-
-    def matcher(self, searcher, context=None):
-        children = [q.matcher(searcher, context) for q in self.subqueries]
-        return _CoverageMatcher(children, self)
-
-
-class _CoverageMatcher(matching.Matcher):
-    """Whoosh's reading of :class:`Coverage`, a document at a time, with the scores
-    :mod:`searchsvc.engine.termwise` gives (the same additions in the same order)."""
-
-    def __init__(self, children: list, query: Coverage):
-        self._children = children
-        self._query = query
-        self._id: int | None = None
-        self._settle()
-
-    def _at(self) -> list[int]:
-        """The clauses (by index) whose matchers stand on the current document."""
-        return [i for i, m in enumerate(self._children) if m.is_active() and m.id() == self._id]
-
-    def _settle(self) -> None:
-        """Move to the first document, from where the clauses stand, that holds some of the
-        content clauses but not all."""
-        q = self._query
-        while True:
-            active = [m.id() for m in self._children if m.is_active()]
-            if not active:
-                self._id = None
-                return
-            self._id = min(active)
-            held = sum(1 for i in self._at() if q.shares[i] > 0)
-            if 0 < held < q.content:
-                return
-            for i in self._at():
-                self._children[i].next()
-
-    def is_active(self) -> bool:
-        return self._id is not None
-
-    def id(self) -> int:
-        return self._id
-
-    def next(self) -> None:
-        for i in self._at():
-            self._children[i].next()
-        self._settle()
-
-    def skip_to(self, target: int) -> None:
-        for m in self._children:
-            if m.is_active() and m.id() < target:
-                m.skip_to(target)
-        self._settle()
-
-    def score(self) -> float:
-        q = self._query
-        at = self._at()
-        total = 0.0
-        for i in at:
-            total += self._children[i].score()
-        coverage = 0.0
-        for i in at:
-            if q.shares[i] > 0:
-                coverage += q.shares[i]
-        total *= coverage**q.exponent
-        return total * q.boost if q.boost != 1.0 else total
-
-    def copy(self):
-        return _CoverageMatcher([m.copy() for m in self._children], self._query)
-
-    def children(self):
-        return list(self._children)
-
-    def supports_block_quality(self) -> bool:
-        return False
-
-    def weight(self) -> float:
-        return sum(self._children[i].weight() for i in self._at())
-
-
-class FromSource(wq.Query):
-    """A query word found in the name of a document's source (see
-    :mod:`searchsvc.query.sources`): the documents of those sources, each at ``score``.
-
-    A leaf that holds the source values only: a word such as « libreoffice » names thousands
-    of sources, which Whoosh reads as a union of their terms made when it runs (rarely:
-    term-wise, one look at the source column's codes finds them)."""
-
-    def __init__(self, values, score: float):
-        self.values = frozenset(values)
-        self.score = float(score)
-        self.boost = 1.0
-
-    def __eq__(self, other):
-        return (
-            type(other) is type(self) and self.values == other.values and self.score == other.score
-        )
-
-    def __hash__(self):
-        return hash((type(self).__name__, self.values, self.score))
-
-    def __repr__(self):
-        return f"{type(self).__name__}({len(self.values)} sources, score={self.score})"
-
-    def estimate_size(self, ixreader):
-        return 0  # not worth a look at each source's frequency: only reorders a union
-
-    def matcher(self, searcher, context=None):
-        terms = [wq.Term("source", v) for v in sorted(self.values)]
-        return wq.ConstantScoreQuery(wq.Or(terms), self.score).matcher(searcher, context)
-
-
-class Exclude(wq.AndNot):
-    """``a ANDNOT b`` that always excludes (see
-    :class:`~searchsvc.index.whoosh_internals.ExcludingMatcher`)."""
-
-    def matcher(self, searcher, context=None):
-        scored = self.a.matcher(searcher, context)
-        excluded = self.b.matcher(searcher, searcher.boolean_context())
-        return ExcludingMatcher(scored, excluded)
+    query: wq.Query | None
+    # The documents holding some of the content words but not all (partial mode; None when
+    # the query has no such matches to look for, see Coverage).
+    partial_query: wq.Query | None = None
+    highlights: Highlights = field(default_factory=Highlights)  # what snippets should mark
+    # The plain words searched (not negated), in order: exact form and stems.
+    words: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    approximate: frozenset[str] = frozenset()  # words matched through close words
+    filler: tuple[str, ...] = ()  # the words taken as filler (not required), as typed
+    also: tuple[str, ...] = ()  # the synonyms added to the query, as the file writes them
 
 
 class QueryBuilder:
-    """Build Whoosh queries for one index reader (the variants lookup needs the index)."""
+    """Build plans for one index reader (the variants lookup needs the index); one builder
+    serves the several builds of a search (its fallbacks), each with a state of its own."""
 
     def __init__(
         self,
         reader: IndexReader,
         weights: Weights | None = None,
         *,
-        fuzzy: bool = False,
-        relaxed: bool = False,
         synonyms: SynonymSet | None = None,
         partial: bool = False,
     ):
-        """``fuzzy``: a word that matches nothing also matches close words (typo tolerance);
-        ``relaxed``: the top-level words need not all match, the more the better;
-        ``synonyms``: words a rule names also match its synonyms (see :meth:`_siblings`);
+        """``synonyms``: words a rule names also match its synonyms (see :meth:`_siblings`);
         ``partial``: filler words of the top level (:mod:`searchsvc.query.filler`) are not
-        required, and :attr:`partial_query` finds the documents holding only some of the
-        content words (see :class:`Coverage`)."""
+        required, and :attr:`Plan.partial_query` finds the documents holding only some of
+        the content words (see :class:`~searchsvc.query.nodes.Coverage`)."""
         self.reader = reader
         self.weights = weights or Weights()
-        self.fuzzy = fuzzy
-        self.relaxed = relaxed
-        self.highlights = Highlights()
-        self.approximate: set[str] = set()  # words matched through close words
-        # The plain words searched (not negated), in order: exact form and stems.
-        self.words: list[tuple[str, tuple[str, ...]]] = []
-        self.relaxed_used = False
         self.synonyms = synonyms or None
-        self.also: list[str] = []  # the synonyms added to the query, as the file writes them
-        self._expanding = False  # building a synonym: weighed down, no as-typed bonus
         self.partial = partial
-        # The query of the partial matches (None: the query has none), and the words taken
-        # as filler, as typed.
+        self._stems = _stems_seen(reader)
+        self._start(fuzzy=False)
+
+    def _start(self, fuzzy: bool) -> None:
+        """The state of one build, filled along the way (what :class:`Plan` returns)."""
+        self.fuzzy = fuzzy
+        self.highlights = Highlights()
+        self.approximate: set[str] = set()
+        self.words: list[tuple[str, tuple[str, ...]]] = []
+        self.also: list[str] = []
         self.partial_query: wq.Query | None = None
         self.filler: list[str] = []
+        self._expanding = False  # building a synonym: weighed down, no as-typed bonus
         self._untyped = False  # building the partial matches' clauses: no as-typed bonus
         self._quiet = False  # building filler clauses: not marked, no bonus (see _optional)
         self._sources = False  # building content words of several: found in source names too
-        self._stems = _stems_seen(reader)
         self._depth = 0
 
-    def build(self, node: ql.Node) -> wq.Query | None:
-        """Return the Whoosh query for ``node``, or None when nothing is left to search."""
-        return self._build(node, negated=False)
+    def build(self, node: ql.Node, *, fuzzy: bool = False) -> Plan:
+        """The plan of ``node``. ``fuzzy``: a word that matches nothing also matches close
+        words (typo tolerance), listed in :attr:`Plan.approximate`."""
+        self._start(fuzzy)
+        query = self._build(node, negated=False)
+        return Plan(
+            query,
+            self.partial_query,
+            self.highlights,
+            tuple(self.words),
+            frozenset(self.approximate),
+            tuple(self.filler),
+            tuple(self.also),
+        )
 
     # -- tree ----------------------------------------------------------------------------
 
@@ -396,7 +162,7 @@ class QueryBuilder:
                     negative.append(q)
             else:
                 children.append(child)
-        top = self._depth == 1 and not negated and not self.relaxed
+        top = self._depth == 1 and not negated
         filler = self._filler(children) if self.partial and top else []
         content = [c for c in children if c not in filler]
         # A word may name a document's source when other words say what is looked for.
@@ -408,12 +174,7 @@ class QueryBuilder:
         optional = self._optional(filler)
         if not positive and not negative and not optional:
             return None
-        if self.relaxed and self._depth == 1 and len(positive) > 1 and not negated:
-            # Documents with more of the words first: Whoosh's coordination bonus.
-            base = Union(positive, scale=self.weights.coordination)
-            self.relaxed_used = True
-        else:
-            base = _one_or(positive, wq.And) if positive else wq.Every()
+        base = _one_or(positive, wq.And) if positive else wq.Every()
         if optional:  # counted where found, never required
             base = wq.AndMaybe(base, _one_or(optional, Union))
         if len(positive) + len(optional) > 1 and not negated:

@@ -39,8 +39,9 @@ def max_edits(word: str) -> int:
     return 0 if n < 5 else 1 if n < 9 else 2
 
 
-def frequency(reader: IndexReader, word: str) -> int:
-    """Documents that contain ``word`` (an exact term) in the title or the body."""
+def max_field_frequency(reader: IndexReader, word: str) -> int:
+    """The larger of ``word``'s document frequencies (an exact term) in the title and in the
+    body: at least that many documents hold it, and none is counted twice."""
     return max(reader.doc_frequency(f, word) for f in TEXT_FIELDS)
 
 
@@ -119,7 +120,8 @@ class Vocabulary:
 
     def __init__(self, text: bytes, firsts, lengths, starts, ends):
         self.text = text
-        self._groups = {
+        # (first letter, length) -> where its words are in ``text``: (start, end) bytes.
+        self._spans = {
             (chr(f), int(n)): (int(s), int(e))
             for f, n, s, e in zip(firsts.tolist(), lengths.tolist(), starts, ends, strict=True)
         }
@@ -128,7 +130,7 @@ class Vocabulary:
         """The words starting with ``first`` whose length is within ``spread`` of ``length``."""
         found: list[str] = []
         for n in range(max(1, length - spread), length + spread + 1):
-            span = self._groups.get((first, n))
+            span = self._spans.get((first, n))
             if span is not None:
                 found.extend(self.text[span[0] : span[1]].decode("utf-8").split(_SEPARATOR))
         return found
@@ -166,7 +168,7 @@ class Vocabulary:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Its content as arrays, for the cache file."""
-        groups = sorted(self._groups.items(), key=lambda g: g[1])
+        groups = sorted(self._spans.items(), key=lambda g: g[1])
         return {
             "text": np.frombuffer(self.text, dtype=np.uint8),
             "firsts": np.array([ord(f) for (f, _n), _ in groups], dtype=np.int32),
@@ -378,7 +380,7 @@ def close_words(reader: IndexReader, word: str, limit: int = 5) -> list[str]:
     for dist in range(1, edits + 1):
         found = [w for w in _within(reader, word, dist) if w.isalpha()]
         if found:
-            found.sort(key=lambda w: (-frequency(reader, w), w))
+            found.sort(key=lambda w: (-max_field_frequency(reader, w), w))
             return found[:limit]
     return []
 
@@ -393,7 +395,7 @@ def closest(reader: IndexReader, word: str, min_ratio: float = 3.0) -> str | Non
     edits = max_edits(word)
     if not edits or not word.isalpha():
         return None
-    own = frequency(reader, word)
+    own = max_field_frequency(reader, word)
     if own >= COMMON_DOCS:
         return None  # a word this many documents use is spelt as people spell it
     best: tuple[int, int, str] | None = None
@@ -403,7 +405,7 @@ def closest(reader: IndexReader, word: str, min_ratio: float = 3.0) -> str | Non
         for cand in candidates:
             if not cand.isalpha():
                 continue
-            df = frequency(reader, cand)
+            df = max_field_frequency(reader, cand)
             if df >= max(1, own * min_ratio) and (best is None or df > best[1]):
                 best = (dist, df, cand)
         if best:

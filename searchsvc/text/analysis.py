@@ -44,6 +44,8 @@ from typing import NamedTuple
 import snowballstemmer
 from unidecode import unidecode
 
+from searchsvc.settings import ANALYSED_TOKENS_CACHED, ANALYSED_WORDS_CACHED, ELIDED_FORMS_CACHED
+
 # How a variant term is spelled ("elysee élysée"): each accented token's ``variant``; those
 # who read the terms back (query/plan.py, engine/suggest.py) decode them with variants.py.
 from searchsvc.text.variants import encode_variant
@@ -180,8 +182,8 @@ def stem(word: str) -> str:
 # package the first time a word is analysed, once per process (its time and memory are in
 # bench/RESULTS.md). Nothing is downloaded. simplemma is MIT-licensed; its tables are
 # compiled from Michal Měchura's lemmatization lists (Open Database License), Wiktionary
-# via Kaikki, FreeLing, spaCy's lookups, UniMorph and Wikinflection (see the README, "How
-# French text is analysed").
+# via Kaikki, FreeLing, spaCy's lookups, UniMorph and Wikinflection (see
+# docs/how-search-works.md, "How French text is analysed").
 
 _lexicon_lock = threading.Lock()
 _lexicon_table: Mapping[str, str] | None = None
@@ -214,7 +216,7 @@ def lemma_stems(word: str, own_stem: str) -> tuple[str, ...]:
     return (stemmed,) if stemmed != own_stem else ()
 
 
-@lru_cache(maxsize=1 << 18)
+@lru_cache(maxsize=ANALYSED_WORDS_CACHED)
 def word_terms(word: str) -> WordTerms:
     """Analyse one word (already split from its elision and compound); cached: French is Zipfian."""
     lowered = word.lower()
@@ -263,7 +265,7 @@ def elided_form(word: str, cut: int) -> str | None:
     return word[: cut - 1].rsplit("'", 1)[-1] + "'" + rest
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=ELIDED_FORMS_CACHED)
 def elided_terms(form: str) -> WordTerms:
     """The term of an elided form: folded article, apostrophe, folded word (``l'education``)."""
     article, word = form.split("'", 1)
@@ -335,7 +337,7 @@ def _symbol_terms(kind: str, token: str) -> WordTerms:
     return WordTerms(handle, "", handle, False)
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=ANALYSED_TOKENS_CACHED)
 def token_pieces(kind: str, token: str) -> tuple[Piece, ...]:
     """The indexed words of one token of the tokenizer's ``kind``, in index order.
 

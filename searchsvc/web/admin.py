@@ -62,7 +62,7 @@ def _search_key_gate(search_key: str, admin_key: str | None):
     """The hook that makes every read (the API's searches and documents, the pages) need the
     search key (or the admin key) in ``Authorization: Bearer``: 401 JSON for the API, a French
     page for people. The pages get the header from the proxy in front of them, which knows
-    who may read (README, "Pushing documents")."""
+    who may read (docs/api.md, "Pushing documents")."""
     from searchsvc.web.errors import error_page, wants_json
 
     def gate():

@@ -7,13 +7,8 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from searchsvc.engine.results import (
-    DATE_PATTERN,
-    LEAP_YEAR_PATTERN,
-    MONTH_DAY_PATTERN,
-    SORTS,
-    YEAR_PATTERN,
-)
+from searchsvc.engine.results import SORTS
+from searchsvc.index.schema import DATE_PATTERN, LEAP_YEAR_PATTERN, MONTH_DAY_PATTERN, YEAR_PATTERN
 from searchsvc.settings import (
     MAX_COMPLETIONS,
     MAX_DOCUMENT_ID_CHARS,

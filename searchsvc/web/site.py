@@ -1,4 +1,4 @@
-"""Living inside a site (README, "Behind your nginx"): the path prefix the pages are served
+"""Living inside a site (docs/site.md, "Behind your nginx"): the path prefix the pages are served
 under, and what a site sets of the page itself (its name, a stylesheet for its colours).
 
 The prefix is the WSGI ``SCRIPT_NAME``, from which Flask's ``url_for`` builds every address

@@ -15,9 +15,10 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from searchsvc.engine.results import DATE_PATTERN, Filters, is_date
+from searchsvc.engine.results import Filters
 from searchsvc.engine.search import SearchEngine
 from searchsvc.errors import QueryError
+from searchsvc.index.schema import DATE_PATTERN, is_date
 from searchsvc.testing import build_index, cli
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -97,3 +97,25 @@ def test_served_with_a_search_key(tmp_path, own_index):
         request = urllib.request.Request(f"{server.url}/?q=delanoe", headers=auth)
         with urllib.request.urlopen(request, timeout=30) as page:
             assert page.status == 200 and b"Delano" in page.read()
+
+
+def test_the_search_box_is_refused_and_told_so_with_a_search_key(make_app, seed_index):
+    """What docs/site.md says of the box on a keyed server: its requests carry no key (no
+    credentials, and CORS never allows Authorization), so a search from an allowed origin is
+    answered 401 ``unauthorized``, with the CORS headers that let the box read the refusal;
+    the preflight and the script stay open."""
+    origin = "https://www.example.fr"
+    app = make_app(
+        INDEX_DIR=str(seed_index), SEARCH_KEY=SEARCH_KEY, ALLOWED_ORIGINS=origin
+    ).test_client()
+    refused = app.get("/api/search?q=delanoe&typing=1", headers={"Origin": origin})
+    assert refused.status_code == 401
+    assert refused.get_json()["error"]["code"] == "unauthorized"
+    assert refused.headers["Access-Control-Allow-Origin"] == origin
+    preflight = app.options(
+        "/api/search",
+        headers={"Origin": origin, "Access-Control-Request-Method": "GET"},
+    )
+    assert preflight.status_code == 204
+    assert "authorization" not in preflight.headers["Access-Control-Allow-Headers"].lower()
+    assert app.get("/searchbox.js").status_code == 200

@@ -31,7 +31,7 @@ def abandon(writer) -> None:
 def _closing_steps(writer) -> list:
     """What closing one writer takes, step by step."""
     if isinstance(writer, SegmentBuilder):
-        return [lambda: writer._perdoc.is_closed or writer._perdoc.close()]
+        return [writer.close_files]
     steps = [writer.stop_helpers] if isinstance(writer, CheckedMpWriter) else []
     return [
         *steps,

@@ -6,7 +6,11 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from whoosh.filedb.filestore import FileStorage
+from whoosh.reading import SegmentReader
 
+from searchsvc import settings
+from searchsvc.index import codec as packed
 from searchsvc.index.whoosh_internals.writing import new_codec
 
 
@@ -28,10 +32,6 @@ def merge_mapped(storage, indexname: str, schema, segments: list, target=None) -
     its record copied), where Whoosh's pool takes each posting on its own, pickles its value
     and sorts them all again (seconds for a thousand documents: the pushed documents' writer
     fell minutes behind on it)."""
-    from whoosh.reading import SegmentReader
-
-    from searchsvc.index import codec as packed
-
     codec = new_codec()
     target = storage if target is None else target
     segment = codec.new_segment(target, indexname)
@@ -137,20 +137,20 @@ def merge_mapped(storage, indexname: str, schema, segments: list, target=None) -
 
 def merge_candidates(segments: list) -> list:
     """The segments :func:`tiered_merge` would merge now (empty when none): the smallest
-    tier holding :data:`MERGE_FACTOR` segments (see there)."""
-    from searchsvc.settings import MERGE_FACTOR, MERGE_FLOOR_DOCS, MERGE_MAX_DOCS
-
+    tier holding :data:`MERGE_FACTOR` segments (see there). The settings are read at each
+    call, so that a test may make tiers of a few segments."""
+    factor, floor, most = settings.MERGE_FACTOR, settings.MERGE_FLOOR_DOCS, settings.MERGE_MAX_DOCS
     tiers: dict[int, list] = {}
     for seg in segments:
-        if seg.doc_count() == 0 or seg.doc_count_all() > MERGE_MAX_DOCS:
+        if seg.doc_count() == 0 or seg.doc_count_all() > most:
             continue
-        tier, bound = 0, MERGE_FLOOR_DOCS
+        tier, bound = 0, floor
         while seg.doc_count_all() > bound:
-            tier, bound = tier + 1, bound * MERGE_FACTOR
+            tier, bound = tier + 1, bound * factor
         tiers.setdefault(tier, []).append(seg)
     for tier in sorted(tiers):
         group = tiers[tier]
-        if len(group) >= MERGE_FACTOR and sum(s.doc_count() for s in group) <= MERGE_MAX_DOCS:
+        if len(group) >= factor and sum(s.doc_count() for s in group) <= most:
             return group
     return []
 
@@ -196,8 +196,6 @@ class MergeDone:
 def merge_in(folder: str, indexname: str, schema, segments: list) -> MergeDone:
     """Merge ``segments``, whose files are in ``folder`` (links to the live ones), into a
     new segment written there: what the writer's merging process runs."""
-    from whoosh.filedb.filestore import FileStorage
-
     storage = FileStorage(folder)
     merged, docmaps = merge_mapped(storage, indexname, schema, segments)
     storage.temp_storage(f"{indexname}.tmp").destroy()

@@ -15,7 +15,8 @@ import numpy as np
 from whoosh.codec import whoosh3
 from whoosh.columns import NumericColumn, VarBytesColumn
 from whoosh.compat import pickle
-from whoosh.util.numeric import byte_to_length
+
+from searchsvc.index.whoosh_internals.values import BYTE_LENGTHS
 
 # How Whoosh's Positions format writes a value: the count of positions (4 bytes), then the
 # gaps between positions as a pickled list (protocol 2), its STOP opcode sometimes left out.
@@ -62,13 +63,9 @@ def field_lengths(reader, fieldname: str) -> np.ndarray:
         elif column is not None:
             codes = np.asarray(column.load(), dtype=np.uint8)
         if codes is not None:
-            return np.where(codes > 0, _BYTE_LENGTHS[codes], 1.0)
+            return np.where(codes > 0, BYTE_LENGTHS[codes], 1.0)
     n = reader.doc_count_all()
     return np.array([reader.doc_field_length(d, fieldname, 1) or 1 for d in range(n)], float)
-
-
-# The length each of the 256 stored bytes stands for.
-_BYTE_LENGTHS = np.array([float(byte_to_length(b)) for b in range(256)])
 
 
 def text_column(reader, fieldname: str) -> Iterator[tuple[int, str]]:

@@ -1,5 +1,5 @@
 """The bytes Whoosh's formats write for a posting's value and a field's length, made in
-bulk or once: a stem's value with no positions, lengths as their one-byte codes."""
+bulk or once: a stem's value with no positions, lengths as their one-byte codes (and back)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ def length_byte_codes(lengths: np.ndarray) -> np.ndarray:
 
 
 _LENGTH_BYTES = np.array(_length_byte_cache, np.int64)
+# The other way: the length each of the 256 one-byte codes stands for (decoded in bulk by
+# reading.field_lengths and by the codec's block statistics).
+BYTE_LENGTHS = np.array([float(byte_to_length(b)) for b in range(256)])
 
 
 def stored_length(length: int) -> int:

@@ -133,6 +133,12 @@ class SegmentBuilder:
             self._flush()
             self._start()
 
+    def close_files(self) -> None:
+        """Close the current segment's per-document files if they are open: what giving the
+        builder up after a failure takes (:mod:`.abandoning`). A failed close raises."""
+        if self._perdoc is not None and not self._perdoc.is_closed:
+            self._perdoc.close()
+
     def _flush(self) -> None:
         """Write the postings held as the current segment's term and posting files."""
         self._perdoc.close()
