@@ -621,10 +621,10 @@ FILLER_MIN_DOCS = 1_000
 # times its coverage (the idf-weighted share of the content words it holds) to this power,
 # the best of 1, 2 and 3 on the development set (bench/RESULTS.md).
 COVERAGE_EXPONENT = 2.0
-# Partial matches follow the documents with every content word only when those are fewer
-# than this (five pages): past it they would come after page five, where nobody reads, and
-# counting them costs each search the union of its words (bench/RESULTS.md, issue 30).
-PARTIAL_BELOW = 50
+# Partial matches follow the documents with every content word only when those do not fill
+# a first page of ten: with more, no partial match would reach the first page, and counting
+# them would cost each of those searches the union of its words (bench/RESULTS.md, issue 30).
+PARTIAL_BELOW = 10
 # Words of a source's name shorter than this find nothing there (« fr », « 12 » in a path).
 SOURCE_WORD_MIN_CHARS = 3
 

@@ -17,7 +17,7 @@ from searchsvc.query import filler
 from searchsvc.query import language as ql
 from searchsvc.query.nodes import Coverage
 from searchsvc.query.plan import QueryBuilder
-from searchsvc.testing import write_files
+from searchsvc.testing import write_files, write_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +158,50 @@ def test_termwise_and_whoosh_rank_partial_matches_alike(engine, words):
 def test_coverage_needs_a_share_per_clause():
     with pytest.raises(ValueError):
         Coverage([wq.Term("body", "a"), wq.Term("body", "b")], [1.0])
+
+
+SOURCED = [
+    {"id": "calc1", "title": "Insérer une feuille", "body": "Choisissez Insertion puis Feuille.",
+     "source": "LibreOffice Calc"},
+    {"id": "calc2", "title": "Fonctions", "body": "La fonction SOMME additionne.",
+     "source": "LibreOffice Calc"},
+    {"id": "writer", "title": "Insérer une feuille de style", "body": "Le styliste insère.",
+     "source": "LibreOffice Writer"},
+    {"id": "note", "title": "Calc et feuille", "body": "Une feuille de calc à insérer.",
+     "source": "Blog"},
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def sourced(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sourced")
+    (root / "corpus").mkdir()
+    write_jsonl(root / "corpus" / "docs.jsonl", SOURCED)
+    reindex(root / "corpus", root / "index", full=True)
+    eng = SearchEngine(root / "index")
+    yield eng
+    eng.close()
+
+
+def test_a_word_of_a_source_name_is_found_in_its_documents(sourced):
+    # « calc » is in the text of « note » and in the name of calc1's source: both hold every
+    # word; the document writing the word comes first.
+    result = sourced.search("insérer feuille calc")
+    assert [h.id for h in result.hits[: result.every_word]] == ["note", "calc1"]
+    assert "writer" in [h.id for h in result.hits[result.every_word :]]
+    # One word alone is that word: no document of the source without it.
+    assert [h.id for h in sourced.search("calc").hits] == ["note"]
+    # calc2 holds « calc » through its source only: a partial match, last.
+    assert result.hits[-1].id == "calc2" and result.total == 4
+
+
+def test_source_words_read_the_same_term_wise_and_through_whoosh(sourced):
+    with sourced.searcher() as s:
+        plan = QueryBuilder(s.reader(), partial=True).build(ql.parse("insérer feuille calc"))
+        for q in (plan.query, plan.partial_query):
+            assert termwise.supports(q)
+            fast = termwise.run(s, q, deadline=float("inf")).scores
+            slow = {hit.docnum: hit.score for hit in s.search(q, limit=None)}
+            assert fast.keys() == slow.keys()
+            for docnum, score in fast.items():
+                assert score == pytest.approx(slow[docnum], rel=1e-12)

@@ -42,6 +42,7 @@ from searchsvc.index import codec, columns
 from searchsvc.index.caches import LRU, Key, field_lengths, per_reader, segment_frequency
 from searchsvc.index.schema import TEXT_FIELDS
 from searchsvc.index.whoosh_internals import reading as whoosh_reading
+from searchsvc.query import sources
 from searchsvc.query.nodes import Coverage, ExactPhrase, FromSource
 from searchsvc.query.scoring import PHRASE_IDF_FIELD, phrase_score
 from searchsvc.settings import FREQUENCIES_CACHED, PHRASE_B, POSTINGS_CACHED
@@ -352,9 +353,11 @@ class _Segment:
             self._check_time()
             return postings.ids if scope is None else postings.ids[scope.within(postings.ids)]
         if isinstance(q, FromSource):
-            codes, names = columns.column_codes(self.reader, "source")
-            wanted = [i for i, name in enumerate(names) if name in q.values]
-            ids = np.flatnonzero(np.isin(codes, wanted)).astype(np.int32) if wanted else _NO_IDS
+            wanted = sources.source_codes(self.reader, q.word)
+            if not len(wanted):
+                return _NO_IDS
+            codes, _names = columns.column_codes(self.reader, "source")
+            ids = np.flatnonzero(np.isin(codes, wanted)).astype(np.int32)
             return ids if scope is None else ids[scope.within(ids)]
         if type(q) is wq.Prefix:
             words = [w for w in self.reader.expand_prefix(q.fieldname, q.text) if w]

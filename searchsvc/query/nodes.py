@@ -214,18 +214,21 @@ class FromSource(wq.Query):
     of sources, which Whoosh reads as a union of their terms made when it runs (rarely:
     term-wise, one look at the source column's codes finds them)."""
 
-    def __init__(self, values, score: float):
+    def __init__(self, word: str, values, score: float):
+        self.word = word  # the folded query word: the source column's codes are found by it
         self.values = frozenset(values)
         self.score = float(score)
         self.boost = 1.0
 
     def __eq__(self, other):
-        return (
-            type(other) is type(self) and self.values == other.values and self.score == other.score
+        return type(other) is type(self) and (self.word, self.values, self.score) == (
+            other.word,
+            other.values,
+            other.score,
         )
 
     def __hash__(self):
-        return hash((type(self).__name__, self.values, self.score))
+        return hash((type(self).__name__, self.word, self.values, self.score))
 
     def __repr__(self):
         return f"{type(self).__name__}({len(self.values)} sources, score={self.score})"

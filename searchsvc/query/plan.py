@@ -438,7 +438,7 @@ class QueryBuilder:
         if token.kind == "word" and self._sources and w.source and not negated and own:
             named = sources_named(self.reader, token.exact)
             if named:
-                options.append(FromSource(named, w.source))
+                options.append(FromSource(token.exact, named, w.source))
         found = _one_or(options, Union)
         if token.kind == "word" and w.as_typed and not negated and typed_bonus:
             typed = _one_or([self._term(f, token.elided or token.exact) for f in fields], Union)

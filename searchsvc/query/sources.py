@@ -30,8 +30,7 @@ def sources_named(reader: IndexReader, word: str) -> frozenset[str]:
     values: set[str] = set()
     documents = 0  # of theirs
     for leaf, _offset in reader.leaf_readers():
-        found = per_segment(leaf, Key.SOURCE_WORDS, lambda leaf=leaf: _words_of_sources(leaf))
-        named = found.get(word)
+        named = _words_of_sources(leaf).get(word)
         if named is not None:
             values.update(named[0])
             documents += named[1]
@@ -41,22 +40,37 @@ def sources_named(reader: IndexReader, word: str) -> frozenset[str]:
     return frozenset(values)
 
 
-def _words_of_sources(segment) -> dict[str, tuple[tuple[str, ...], int]]:
+def source_codes(segment, word: str) -> np.ndarray:
+    """The codes, in the segment's source column (:func:`columns.column_codes`), of the
+    sources whose names hold ``word``: what a search reads to find their documents."""
+    named = _words_of_sources(segment).get(word)
+    return named[2] if named is not None else _NO_CODES
+
+
+_NO_CODES = np.zeros(0, np.intp)
+
+
+def _words_of_sources(segment) -> dict[str, tuple[tuple[str, ...], int, np.ndarray]]:
     """Each word of a segment's source names -> (the source values that hold it, how many of
-    the segment's documents they have); made once per segment from its source column (the
-    values counted in C), so that a new generation reads only its new segments'."""
-    documents_of: dict[str, int] = {}
+    the segment's documents they have, their codes in its source column); made once per
+    segment from that column (the values counted in C), so that a new generation reads only
+    its new segments'."""
+    return per_segment(segment, Key.SOURCE_WORDS, lambda: _read_words_of_sources(segment))
+
+
+def _read_words_of_sources(segment) -> dict[str, tuple[tuple[str, ...], int, np.ndarray]]:
     codes, names = columns.column_codes(segment, "source")
-    if len(codes):
-        counts = np.bincount(codes, minlength=len(names)).tolist()
-        for name, count in zip(names, counts, strict=True):
-            if name:
-                documents_of[name] = count
-    found: dict[str, list[str]] = {}
+    counts = np.bincount(codes, minlength=len(names)).tolist() if len(codes) else []
+    found: dict[str, list[int]] = {}
     documents: dict[str, int] = {}
-    for value, count in documents_of.items():
-        for word in {fold(piece) for piece in _WORD.findall(value)}:
+    for code, (name, count) in enumerate(zip(names, counts, strict=True)):
+        if not name:
+            continue
+        for word in {fold(piece) for piece in _WORD.findall(name)}:
             if len(word) >= SOURCE_WORD_MIN_CHARS and not word.isdigit():
-                found.setdefault(word, []).append(value)
+                found.setdefault(word, []).append(code)
                 documents[word] = documents.get(word, 0) + count
-    return {w: (tuple(values), documents[w]) for w, values in found.items()}
+    return {
+        w: (tuple(names[c] for c in held), documents[w], np.array(held, np.intp))
+        for w, held in found.items()
+    }
