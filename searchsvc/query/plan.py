@@ -192,11 +192,9 @@ class QueryBuilder:
         """The plain words among ``children`` that are filler (see
         :func:`~searchsvc.query.filler.is_filler`); none when every word is."""
         found = []
-        words = 0
         for child in children:
             if not isinstance(child, ql.Word) or child.field == "source":
                 continue
-            words += 1
             tokens = [t for t in analyze_query(child.text) if t.role != "joined"]
             if tokens and all(
                 is_filler(self.reader, t, self.stems_for(t.exact) if t.kind == "word" else [])
