@@ -12,6 +12,7 @@ import pytest
 
 from searchsvc.engine.search import SearchEngine
 from searchsvc.ingest.indexer import reindex
+from searchsvc.query import spelling
 from searchsvc.testing import build_index, write_files
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +34,17 @@ def seed_index(seed_corpus, tmp_path_factory) -> Path:
     index_dir = tmp_path_factory.mktemp("index")
     reindex(seed_corpus, index_dir, full=True)
     return index_dir
+
+
+@pytest.fixture
+def fresh_seed_index(seed_corpus, tmp_path) -> Path:
+    """An index of the seed corpus of the test's own, no spelling vocabulary of the process
+    kept from an earlier test (their cache is emptied before and after)."""
+    index_dir = tmp_path / "index"
+    reindex(seed_corpus, index_dir, full=True)
+    spelling._vocabularies.clear()
+    yield index_dir
+    spelling._vocabularies.clear()
 
 
 @pytest.fixture(scope="session")

@@ -48,12 +48,8 @@ def lexicon_words(leaf, fieldname: str) -> set[str]:
 
 
 @pytest.fixture
-def built(seed_corpus, tmp_path) -> Path:
-    index_dir = tmp_path / "index"
-    reindex(seed_corpus, index_dir, full=True)
-    spelling._vocabularies.clear()
-    yield index_dir
-    spelling._vocabularies.clear()
+def built(fresh_seed_index) -> Path:
+    return fresh_seed_index
 
 
 def cache_files(index_dir: Path) -> list[Path]:

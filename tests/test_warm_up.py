@@ -15,7 +15,6 @@ import pytest
 
 from searchsvc.engine.search import SearchEngine
 from searchsvc.index import storage
-from searchsvc.ingest.indexer import reindex
 from searchsvc.query import spelling
 from searchsvc.web import create_app, security
 
@@ -23,12 +22,8 @@ MISSPELT = ("twiter", "Dorsay", "presdient", "telvision", "Merkle", "dorsye jack
 
 
 @pytest.fixture
-def built(seed_corpus, tmp_path) -> Path:
-    index_dir = tmp_path / "index"
-    reindex(seed_corpus, index_dir, full=True)
-    spelling._vocabularies.clear()
-    yield index_dir
-    spelling._vocabularies.clear()
+def built(fresh_seed_index) -> Path:
+    return fresh_seed_index
 
 
 def answers(engine: SearchEngine) -> list:

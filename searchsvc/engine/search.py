@@ -350,23 +350,15 @@ class SearchEngine:
                     ranked, plan = found, fuzzy
                     approximate = sorted(fuzzy.approximate)
         every_word = ranked.total
-        relaxed = False
-        partial_wq = plan.partial_query
-        if partial_wq is not None and every_word < PARTIAL_BELOW:
-            # Below the documents with every content word, those with some of them, by how
-            # much of the query's meaning they hold; only counted when the page is full.
-            more = max(0, keep - len(ranked.top))
-            try:
-                estimate = self._check_cost(
-                    s, partial_wq, sort, more, 0, spent=estimate, light_only=light_only
-                )
-            except QueryTooExpensive:
-                if every_word == 0:
-                    raise  # nothing to show but what is too costly to find: say so
-                # Too many to go through: the documents with every word alone.
-            else:
-                ranked = ranked.then(run(partial_wq, plan, more), keep)
-                relaxed = every_word == 0 and ranked.total > 0
+        # Below the documents with every content word, those with some of them, ranked as far
+        # as the page reaches (only counted when it is full).
+        more = max(0, keep - len(ranked.top))
+        partial_ranked, estimate = self._partial(
+            s, plan, every_word, more, estimate, lambda q: run(q, plan, more), sort, light_only
+        )
+        if partial_ranked is not None:
+            ranked = ranked.then(partial_ranked, keep)
+        relaxed = every_word == 0 and ranked.total > 0
         if instant:
             self._samples.put(text, [d for _score, d in ranked.top[:SAMPLE_DOCS]])
         total = ranked.total
@@ -424,27 +416,42 @@ class SearchEngine:
             if wq is None:
                 return 0
             ranking.check_prefixes(wq, s.reader())
-            spent = ranking.check_cost(
-                s, wq, whoosh=not ranking.runs_termwise(wq), limit=0, shown=0
-            )
+            spent = self._check_cost(s, wq, "relevance", 0, 0)
             deadline = time.monotonic() + self.time_limit
             try:
                 found = ranking.count(s, wq, deadline)
-                partial_wq = plan.partial_query
-                if partial_wq is not None and found < PARTIAL_BELOW:  # as _search counts them
-                    try:
-                        ranking.check_cost(
-                            s, partial_wq, whoosh=not ranking.runs_termwise(partial_wq),
-                            limit=0, shown=0, spent=spent,
-                        )  # fmt: skip
-                    except QueryTooExpensive:
-                        if not found:
-                            raise
-                        return found
-                    found += ranking.count(s, partial_wq, deadline)
-                return found
+                partial, _spent = self._partial(
+                    s, plan, found, 0, spent, lambda q: ranking.count(s, q, deadline)
+                )
+                return found + (partial or 0)
             except collectors.TimeLimit:
                 raise self._too_slow() from None
+
+    def _partial(
+        self,
+        s: Searcher,
+        plan: Plan,
+        every_word: int,
+        limit: int,
+        spent: float,
+        run: Callable,
+        sort: str = "relevance",
+        light_only: bool = False,
+    ):
+        """``run(query)`` on the plan's partial matches when they follow ``every_word``
+        documents with every content word (fewer than ``PARTIAL_BELOW``), keeping ``limit``;
+        ``(what it gave, or None, the cost estimate's new total)``. Too costly, they are left
+        out when something else is shown, and the search refused when nothing is."""
+        query = plan.partial_query
+        if query is None or every_word >= PARTIAL_BELOW:
+            return None, spent
+        try:
+            spent = self._check_cost(s, query, sort, limit, 0, spent=spent, light_only=light_only)
+        except QueryTooExpensive:
+            if every_word == 0:
+                raise  # nothing to show but what is too costly to find: say so
+            return None, spent
+        return run(query), spent
 
     def _builder(self, s: Searcher, instant: bool, synonyms: SynonymSet | None) -> QueryBuilder:
         """The builder of a search's plans (its fallbacks' too), in partial mode; ``instant``:
@@ -564,18 +571,17 @@ class SearchEngine:
                 if wq is None:
                     return []
                 ranking.check_prefixes(wq, s.reader())
-                whoosh = not ranking.runs_termwise(wq)
-                spent = ranking.check_cost(s, wq, whoosh=whoosh, limit=SAMPLE_DOCS, shown=0)
+                spent = self._check_cost(s, wq, "relevance", SAMPLE_DOCS, 0)
                 deadline = time.monotonic() + self.time_limit
                 ranked = ranking.rank(s, wq, SAMPLE_DOCS, deadline)
                 more = SAMPLE_DOCS - len(ranked.top)
-                partial_wq = plan.partial_query
-                if partial_wq is not None and ranked.total < PARTIAL_BELOW and more > 0:
-                    whoosh = not ranking.runs_termwise(partial_wq)
-                    ranking.check_cost(
-                        s, partial_wq, whoosh=whoosh, limit=more, shown=0, spent=spent
-                    )
-                    ranked = ranked.then(ranking.rank(s, partial_wq, more, deadline), SAMPLE_DOCS)
+                if more > 0:  # as the instant search fills its page (see _search)
+                    partial, _spent = self._partial(
+                        s, plan, ranked.total, more, spent,
+                        lambda q: ranking.rank(s, q, more, deadline),
+                    )  # fmt: skip
+                    if partial is not None:
+                        ranked = ranked.then(partial, SAMPLE_DOCS)
             except (QueryError, collectors.TimeLimit):
                 return []  # too long or too costly: completed from the index's words alone
             docnums = [docnum for _score, docnum in ranked.top]

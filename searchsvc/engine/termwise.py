@@ -434,17 +434,17 @@ class _Segment:
         q: Coverage, ids: np.ndarray, parts: list[np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Of ``ids`` (the union of the clauses' documents ``parts``), those holding some of
-        ``q``'s content clauses but not all: ``(their ids, where they are in ids, their
-        coverage)``. Counted in whole clauses, so that no rounding of the shares lets a
-        document with every content clause through."""
+        ``q``'s clauses but not all: ``(their ids, where they are in ids, their coverage)``.
+        Counted in whole clauses, so that no rounding of the shares lets a document with
+        every clause through."""
         held = np.zeros(len(ids), np.int32)
         coverage = np.zeros(len(ids))
         for part, share in zip(parts, q.shares, strict=True):
-            if share > 0 and len(part):
+            if len(part):
                 at = np.searchsorted(ids, part)
                 held[at] += 1
                 coverage[at] += share
-        keep = np.flatnonzero((held > 0) & (held < q.content))
+        keep = np.flatnonzero(held < len(q.subqueries))
         return ids[keep], keep, coverage[keep]
 
     def _intersection(self, children, scope) -> tuple[np.ndarray, np.ndarray]:

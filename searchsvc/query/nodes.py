@@ -100,16 +100,15 @@ class Coverage(wq.Or):
 
     A document's score is its clauses' scores added up, times its coverage to the power
     ``exponent``; its coverage is the sum of the ``shares`` of the clauses it holds (the
-    builder gives each clause its idf over the clauses'). A clause of share 0 would add its
-    score, never coverage: a document holding only such clauses is no match. Whoosh reads it
-    through :class:`_CoverageMatcher`, :mod:`searchsvc.engine.termwise` with arrays, to the
-    same scores.
+    builder gives each clause its idf over the clauses'). Whoosh reads it through
+    :class:`_CoverageMatcher`, :mod:`searchsvc.engine.termwise` with arrays, to the same
+    scores.
     """
 
     def __init__(self, subqueries, shares, exponent=COVERAGE_EXPONENT, boost=1.0):
         super().__init__(subqueries, boost=boost)
-        if len(shares) != len(self.subqueries):
-            raise ValueError("one share per clause")
+        if len(shares) != len(self.subqueries) or any(x <= 0 for x in shares):
+            raise ValueError("one share above 0 per clause")
         self.shares = tuple(float(x) for x in shares)
         self.exponent = exponent
 
@@ -122,11 +121,6 @@ class Coverage(wq.Or):
 
     def __hash__(self):
         return hash((super().__hash__(), self.shares, self.exponent))
-
-    @property
-    def content(self) -> int:
-        """How many clauses carry meaning (a share above 0)."""
-        return sum(1 for x in self.shares if x > 0)
 
     def matcher(self, searcher, context=None):
         children = [q.matcher(searcher, context) for q in self.subqueries]
@@ -149,16 +143,14 @@ class _CoverageMatcher(matching.Matcher):
 
     def _settle(self) -> None:
         """Move to the first document, from where the clauses stand, that holds some of the
-        content clauses but not all."""
-        q = self._query
+        clauses but not all."""
         while True:
             active = [m.id() for m in self._children if m.is_active()]
             if not active:
                 self._id = None
                 return
             self._id = min(active)
-            held = sum(1 for i in self._at() if q.shares[i] > 0)
-            if 0 < held < q.content:
+            if len(self._at()) < len(self._children):
                 return
             for i in self._at():
                 self._children[i].next()
@@ -188,8 +180,7 @@ class _CoverageMatcher(matching.Matcher):
             total += self._children[i].score()
         coverage = 0.0
         for i in at:
-            if q.shares[i] > 0:
-                coverage += q.shares[i]
+            coverage += q.shares[i]
         total *= coverage**q.exponent
         return total * q.boost if q.boost != 1.0 else total
 

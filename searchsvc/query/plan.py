@@ -98,6 +98,10 @@ class QueryBuilder:
         self.synonyms = synonyms or None
         self.partial = partial
         self._stems = _stems_seen(reader)
+        # What a word looked up gave, kept for the builder's life: a search builds its plan,
+        # the partial matches' clauses and its fuzzy fallback from the same words.
+        self._close: dict[str, list[str]] = {}
+        self._named: dict[str, frozenset[str]] = {}
         self._start(fuzzy=False)
 
     def _start(self, fuzzy: bool) -> None:
@@ -434,7 +438,9 @@ class QueryBuilder:
             options.extend(self._term(f, STEM_MARK + s, fw * w.stem) for s in stems)
             options.extend(self._term(f, c, fw * w.fuzzy) for c in close)
         if token.kind == "word" and self._sources and w.source and not negated and own:
-            named = sources_named(self.reader, token.exact)
+            named = self._named.get(token.exact)
+            if named is None:
+                named = self._named[token.exact] = sources_named(self.reader, token.exact)
             if named:
                 options.append(FromSource(token.exact, named, w.source))
         found = _one_or(options, Union)
@@ -447,15 +453,20 @@ class QueryBuilder:
         """Close words for a word that matches nothing in the index (else none)."""
         if token.kind != "word":
             return []
-        reader = self.reader
-        if any(reader.doc_frequency(f, token.exact) for f in TEXT_FIELDS):
-            return []
-        if any(reader.doc_frequency(f, STEM_MARK + s) for f in TEXT_FIELDS for s in stems):
-            return []
-        close = spelling.close_words(reader, token.exact)
+        close = self._close.get(token.exact)
+        if close is None:
+            close = self._close[token.exact] = self._find_close_words(token.exact, stems)
         if close:
             self.approximate.add(token.exact)
         return close
+
+    def _find_close_words(self, exact: str, stems: list[str]) -> list[str]:
+        reader = self.reader
+        if any(reader.doc_frequency(f, exact) for f in TEXT_FIELDS):
+            return []
+        if any(reader.doc_frequency(f, STEM_MARK + s) for f in TEXT_FIELDS for s in stems):
+            return []
+        return spelling.close_words(reader, exact)
 
     def _phrase(self, words: list[str], fields: tuple[str, ...], negated: bool) -> wq.Query:
         if not negated and not self._quiet:
