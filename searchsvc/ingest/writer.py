@@ -318,7 +318,11 @@ _PR_SET_PDEATHSIG = 1
 
 def _merging_process(parent: int) -> None:
     """Set up the writer's merging process: it dies with the writer, and yields the
-    processors to searches and batches (a merge is never in a hurry)."""
+    processors to searches and batches (a merge is never in a hurry). Forked from the writer,
+    it would inherit the writer's SIGTERM handler (stop after the batch), which a merge never
+    reads: the signal its writer's death sends would be lost and the merge left running."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_DFL)
     _die_with_parent(parent)
     with contextlib.suppress(OSError):
         os.nice(MERGE_NICENESS)

@@ -128,3 +128,78 @@ def test_a_writer_whose_master_died_before_it_started_does_not_linger(tmp_path):
         timeout=60,
     )
     assert done.returncode == 1
+
+
+def _segments(index: Path) -> list[int]:
+    """The live generation's segments, by their number of documents."""
+    from whoosh import index as whoosh_index
+
+    from searchsvc.index.whoosh_internals.merging import index_segments
+
+    ix = whoosh_index.open_dir(storage.current(index).path)
+    try:
+        return sorted(seg.doc_count_all() for seg in index_segments(ix))
+    finally:
+        ix.close()
+
+
+@pytest.mark.slow
+def test_a_writer_killed_while_merging_loses_nothing_and_merges_again(tmp_path):
+    # Ten batches make ten small segments, which the writer merges in a process of its own;
+    # the writer is killed (-9) while that merge is being written (the merging process is
+    # stopped first, so that the merge cannot end before the kill). The merging process
+    # dies with the writer, every acknowledged document stays searchable, the index checks
+    # clean, and the restarted writer merges the segments again.
+    _corpus, index = build_index(tmp_path, CORPUS)
+    log = tmp_path / "serve.log"
+    body = " ".join(f"mot{n} ornithorynque des rivières australiennes" for n in range(60))
+    merging = index / ".merging"
+
+    def command(port: int) -> list[str]:
+        return ["env", f"SEARCHSVC_ADMIN_KEY={KEY}", *serve_command(port, index, workers=1)]
+
+    def push(j: Journal, first: int, count: int) -> None:
+        changes = [
+            Change("put", f"p{n}", {"title": f"Dépêche {n}", "body": body})
+            for n in range(first, first + count)
+        ]
+        assert j.wait(j.submit(changes).id, timeout=60).status == "succeeded"
+
+    def caught_merge(writer: int) -> list[int]:
+        if len(_segments(index)) < 10:  # no tier holds ten segments: no merge begins
+            return []
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            helpers = child_pids(writer)
+            if merging.is_dir() and helpers:
+                for pid in helpers:
+                    os.kill(pid, signal.SIGSTOP)
+                return helpers
+            time.sleep(0.005)
+        return []
+
+    with start_server(index, log, command=command) as server:
+        j = Journal(index)
+        helpers: list[int] = []
+        for b in range(12):
+            push(j, b * 100, 100)
+            writer = writers(server)[0]
+            helpers = caught_merge(writer)
+            if helpers:
+                break
+        assert helpers, "no merge began"
+        assert len(_segments(index)) >= 10  # caught before the merge was put in place
+        os.kill(writer, signal.SIGKILL)
+        time.sleep(0.5)
+        for pid in helpers:  # let the merge go on: it learns its writer died
+            os.kill(pid, signal.SIGCONT)
+        wait_for(lambda: alive(helpers) == [])  # and ends with it
+        wait_for(lambda: [p for p in writers(server) if p != writer], timeout=60)
+        pushed = (b + 1) * 100
+        push(j, pushed, 1)
+        wait_for(lambda: len(_segments(index)) <= 3, timeout=120)  # merged again
+        url = f"{server.url}/api/search?q=ornithorynque&per_page=1"
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            assert json.load(answer)["total"] == pushed + 1
+    assert check_index(index).problems == []
+    assert storage.current(index).meta["documents"] == pushed + 2
