@@ -201,6 +201,29 @@ def kill_tree(server, target: str) -> str:
     return target
 
 
+def writers_left(index: Path, wait: float = 10.0) -> list[int]:
+    """The writer and merging processes of ``index`` still running ``wait`` seconds after
+    their server was killed (each dies with its parent: none should be left); killed."""
+    mark = str(index).encode()
+    deadline = time.monotonic() + wait
+    while True:
+        found = [
+            int(p)
+            for p in os.listdir("/proc")
+            if p.isdigit()
+            and b"searchsvc.ingest.writer" in _cmdline(int(p))
+            and mark in _cmdline(int(p))
+        ]
+        found = alive(found)
+        if not found or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    for pid in found:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    return found
+
+
 def _cmdline(pid: int) -> bytes:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -256,9 +279,12 @@ def main(argv=None) -> int:
         with contextlib.suppress(Exception):
             for pid in leftovers:
                 os.kill(pid, signal.SIGKILL)
+        orphans = writers_left(index)
         # Restart, let the journal drain, then check.
         server = serve(index, logs / f"serve-{trial}-after.log")
         problems = []
+        if orphans:
+            problems.append(f"{len(orphans)} writer or merging processes outlived their server")
         try:
             journal = Journal(index)
             deadline = time.monotonic() + 60
