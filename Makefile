@@ -42,14 +42,14 @@ install-dev: $(BIN)/python
 
 ## lock: pin anew what pyproject.toml asks for (after adding or changing a dependency),
 ## keeping every pin that still fits; then commit constraints.txt and run `make install-dev`
-# The lock holds the dependencies and the dev extra for every platform and Python from 3.11
-# (uv's universal resolution), plus pip, the build backend of [build-system] and uv itself.
+# The lock holds the dependencies, the dev and bench extras for every platform and Python from
+# 3.11 (uv's universal resolution), plus pip, the build backend of [build-system] and uv itself.
 lock: $(BIN)/python
 	$(PIP_INSTALL) pip uv
 	{ $(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")'; \
 	  echo pip; echo uv; } \
-	| $(BIN)/uv pip compile --quiet pyproject.toml - --extra dev --universal --python-version 3.11 \
-	    --custom-compile-command 'make lock' --output-file $(LOCK) $(LOCK_FLAGS)
+	| $(BIN)/uv pip compile --quiet pyproject.toml - --extra dev --extra bench --universal \
+	    --python-version 3.11 --custom-compile-command 'make lock' --output-file $(LOCK) $(LOCK_FLAGS)
 
 ## lock-upgrade: the same, moving every pin to the newest version the ranges allow
 lock-upgrade:
@@ -83,8 +83,11 @@ npm:
 	fi
 	npm ci --no-audit --no-fund --loglevel=error
 
-## bench-tools: Debian's wrk, which bench/load.py drives (without it, Python threads)
-bench-tools:
+## bench-tools: Debian's wrk, which bench/load.py drives (without it, Python threads), and the
+## bench extra (tantivy-py, a reference engine of bench/search_latency.py and bench/indexing.py)
+bench-tools: $(BIN)/python
+	$(PIP_INSTALL) pip
+	$(PIP_INSTALL) --build-constraint $(LOCK) -e '.[bench]'
 	@if ! command -v wrk >/dev/null; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \

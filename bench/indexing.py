@@ -7,7 +7,10 @@ the documents changed, for searchsvc and two references measured in the same run
                  ``optimize`` at the end; incremental: compare stored hashes, rewrite changed;
 * ``plain``      Whoosh written the obvious way: one generator filter per step (apostrophes,
                  tokenize, elision, lowercase, stop words, unidecode, pure-Python Snowball),
-                 title and body stored, one process; incremental like fts5.
+                 title and body stored, one process; incremental like fts5;
+* ``tantivy``    tantivy-py (the bench extra, ``make bench-tools``): French Snowball stems
+                 with ASCII folding, id, title and body stored, the writer's defaults (one
+                 indexing thread per core), merges waited for; full build only.
 
 Each build runs in its own process; reported: wall time of the build (measured inside the
 child, interpreter start-up excluded), CPU time, documents/s, MB/s of text, index size on
@@ -41,11 +44,15 @@ from common import WORK, Status, digest, file_key, fmt_mb, median, table
 
 from searchsvc import testing
 
-ENGINES = ("searchsvc", "fts5", "plain")
+ENGINES = ("searchsvc", "fts5", "plain", "tantivy")
+# Engines measured by their full build only (no incremental run written for them).
+FULL_ONLY = ("tantivy",)
 NOTES = {
     "searchsvc": "searchsvc `reindex` (full, then incremental)",
     "fts5": "SQLite FTS5 unicode61 remove_diacritics 2, content stored, optimize",
     "plain": "Whoosh, obvious filter chain, pure-Python Snowball, 1 process, title/body stored",
+    "tantivy": "tantivy-py, Snowball French with ASCII folding, id/title/body stored, its "
+    "default writer (a thread per core), merges waited for; full build only",
 }
 RUNS = WORK / "indexing"
 
@@ -90,6 +97,9 @@ def child(kind: str, mode: str, corpus: Path, target: Path) -> dict:
             out = {"documents": references.build_whoosh("plain", docs, target, stored=True)}
         else:
             out = references.update_whoosh(docs, target)
+    elif kind == "tantivy" and mode == "full":
+        docs = references.read_plain_jsonl(files)
+        out = {"documents": references.build_tantivy(docs, target / "tantivy")}
     else:
         raise SystemExit(f"unknown engine {kind}")
     out["seconds"] = time.perf_counter() - started
@@ -177,6 +187,10 @@ def main(argv=None) -> int:
         raise SystemExit(f"unknown engines: {', '.join(sorted(set(engines) - set(ENGINES)))}")
     if not args.corpus.exists():
         raise SystemExit(f"corpus not found: {args.corpus}")
+    if "tantivy" in engines:
+        import references
+
+        references.tantivy_module()  # one line saying how to install it, before any work
     base = common.corpus_dir(args.corpus, args.docs)
     text_bytes = common.corpus_bytes(base)
     changed_dir, n_changed = changed_corpus(base, args.changed, args.seed)
@@ -196,6 +210,9 @@ def main(argv=None) -> int:
             res = run(e, "full", base, target)
             full[e].append(res)
             sizes[e] = common.dir_size(target)
+            if e in FULL_ONLY:
+                status.note(f"[{r + 1}/{args.repeat}] {e}: {res.output['seconds']:.1f} s")
+                continue
             status.note(
                 f"[{r + 1}/{args.repeat}] {e}: {res.output['seconds']:.1f} s; incremental …"
             )
@@ -229,6 +246,9 @@ def main(argv=None) -> int:
     )
     rows = []
     for e in engines:
+        if not incr[e]:
+            rows.append([e, "—", "—", "not measured", "—", "—"])
+            continue
         out = incr[e][-1].output
         rows.append(
             [
@@ -261,7 +281,7 @@ def main(argv=None) -> int:
                     f"{ratio(lambda x: x.output['cpu'], full):.2f}×",
                     f"{sizes['searchsvc'] / max(1, sizes[ref]):.2f}×",
                     f"{ratio(lambda x: x.tree_peak_kb, full):.2f}×",
-                    f"{ratio(lambda x: x.output['seconds'], incr):.2f}×",
+                    f"{ratio(lambda x: x.output['seconds'], incr):.2f}×" if incr[ref] else "—",
                 ]
             )
         ratio_txt = table(

@@ -2,6 +2,9 @@
 
 * SQLite FTS5 (stdlib ``sqlite3``): ``unicode61 remove_diacritics 2`` tokenizer, ``bm25`` with a
   title weight — an outside reference.
+* tantivy-py (the ``tantivy`` package, the bench extra: ``make bench-tools``): tantivy's French
+  Snowball stemmer with ASCII folding, BM25, title boost 2 — the engine a Python user would
+  pick instead. Imported only when asked for.
 * Whoosh indexes with the same fields as searchsvc's (id, title, body; BM25F; title boost 2)
   and another analyzer:
 
@@ -437,6 +440,135 @@ class Fts5Searcher:
         self.con.close()
 
 
+# -- tantivy-py ------------------------------------------------------------------------------
+
+TANTIVY_MISSING = "tantivy-py is not installed: install it with `make bench-tools`"
+# Our name for the analyzer below: tantivy keeps a field's tokenizer name in the index but not
+# the chain, so every process that opens the index registers it again.
+TANTIVY_TOKENIZER = "fr_fold_stem"
+TANTIVY_LONGEST = 40  # tokens longer than this are dropped, as tantivy's own fr_stem does
+
+
+def tantivy_module():
+    """The ``tantivy`` package, or one line saying how to install it (a bench-only extra)."""
+    try:
+        import tantivy
+    except ImportError:
+        raise SystemExit(TANTIVY_MISSING) from None
+    return tantivy
+
+
+def tantivy_analyzer(tantivy, stem: bool = True):
+    """tantivy's ``fr_stem`` chain (simple tokenizer, long tokens dropped, lowercase, Snowball
+    French) with ``ascii_fold`` before the stemmer: a query typed without accents then meets
+    the same stems as accented text (folded first, both go through the stemmer alike), as
+    with Elasticsearch's ``french`` analyzer plus ``asciifolding``. No stop words, as FTS5.
+    Without ``stem``, the folded words (for prefixes, which must not be stemmed)."""
+    chain = (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(TANTIVY_LONGEST))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.ascii_fold())
+    )
+    if stem:
+        chain = chain.filter(tantivy.Filter.stemmer("french"))
+    return chain.build()
+
+
+def open_tantivy(path: Path, create: bool = False):
+    """The tantivy module and the index at ``path`` (a new one with ``create``), its French
+    analyzer registered."""
+    tantivy = tantivy_module()
+    if create:
+        schema = tantivy.SchemaBuilder()
+        schema.add_text_field("id", stored=True, tokenizer_name="raw")
+        for name in ("title", "body"):  # stored, as FTS5's content: for results and snippets
+            schema.add_text_field(name, stored=True, tokenizer_name=TANTIVY_TOKENIZER)
+        ix = tantivy.Index(schema.build(), path=str(path), reuse=False)
+    else:
+        ix = tantivy.Index.open(str(path))
+    ix.register_tokenizer(TANTIVY_TOKENIZER, tantivy_analyzer(tantivy))
+    return tantivy, ix
+
+
+def build_tantivy(docs: Iterable[tuple[str, str, str]], path: Path) -> int:
+    """A fresh tantivy index at ``path`` with (id, title, body); its writer's defaults (128 MB
+    of heap, one indexing thread per core), one commit, the merges it starts waited for."""
+    path.mkdir(parents=True, exist_ok=True)
+    tantivy, ix = open_tantivy(path, create=True)
+    writer = ix.writer()
+    n = 0
+    try:
+        for doc_id, title, body in docs:
+            writer.add_document(tantivy.Document(id=doc_id, title=title, body=body))
+            n += 1
+        writer.commit()
+        writer.wait_merging_threads()
+    except BaseException:
+        writer.rollback()
+        raise
+    return n
+
+
+class TantivySearcher:
+    """BM25 over title (boost 2) and body, every word or "quoted phrase" required (the words
+    of ``fts5_query``), ``word*`` a prefix; snippets from tantivy's SnippetGenerator."""
+
+    def __init__(self, path: Path):
+        self.tantivy, self.ix = open_tantivy(path)
+        self.schema = self.ix.schema
+        self.searcher = self.ix.searcher()
+        self.analyzer = tantivy_analyzer(self.tantivy)
+        self.folder = tantivy_analyzer(self.tantivy, stem=False)
+        self.errors = 0
+
+    def parse(self, text: str):
+        """The query object of a query as people type it, or None when it has no word."""
+        query, occur = self.tantivy.Query, self.tantivy.Occur
+        required = []
+        for m in _FTS5_PARTS.finditer(text):
+            part = m.group(1) if m.group(1) is not None else m.group(2)
+            if not part or not _WORD_CHARS.search(part):
+                continue
+            prefix = m.group(2) is not None and part.endswith("*")
+            words = (self.folder if prefix else self.analyzer).analyze(part.rstrip("*"))
+            if not words:
+                continue
+            either = []
+            for name, boost in (("title", TITLE_WEIGHT), ("body", 1.0)):
+                if prefix:
+                    q = query.phrase_prefix_query(self.schema, name, words)
+                elif len(words) == 1:
+                    q = query.term_query(self.schema, name, words[0], index_option="freq")
+                else:  # "l'arbre", or a quoted phrase
+                    q = query.phrase_query(self.schema, name, words)
+                either.append((occur.Should, query.boost_query(q, boost) if boost != 1 else q))
+            required.append((occur.Must, query.boolean_query(either)))
+        return query.boolean_query(required) if required else None
+
+    def search_query(self, q, limit: int = 10, snippets: bool = False) -> list[str]:
+        if q is None:
+            return []
+        try:
+            hits = self.searcher.search(q, limit, count=False).hits
+        except ValueError:
+            self.errors += 1
+            return []
+        make = None
+        if snippets and hits:
+            make = self.tantivy.SnippetGenerator.create(self.searcher, q, self.schema, "body")
+        out = []
+        for _score, address in hits:
+            doc = self.searcher.doc(address)
+            if make is not None:
+                make.snippet_from_doc(doc).to_html()
+            out.append(doc.get_first("id"))
+        return out
+
+    def search(self, text: str, limit: int = 10, snippets: bool = False) -> list[str]:
+        return self.search_query(self.parse(text), limit, snippets)
+
+
 def read_plain_jsonl(paths: Iterable[Path]):
     """(id, title, body) triples from JSONL files, parsed the plain way (json.loads)."""
     from common import open_lines
@@ -452,8 +584,15 @@ def read_plain_jsonl(paths: Iterable[Path]):
 # -- cached benchmark indexes ------------------------------------------------------------------
 
 # Bump when the code building a reference index changes what it writes.
-REFERENCE_VERSION = {"whoosh-fr": 1, "plain": 1, "fts5": 1, "es-french": 2, "es-french-fold": 2}
-INDEX_KINDS = ("searchsvc", "whoosh-fr", "plain", "fts5", "es-french", "es-french-fold")
+REFERENCE_VERSION = {
+    "whoosh-fr": 1,
+    "plain": 1,
+    "fts5": 1,
+    "es-french": 2,
+    "es-french-fold": 2,
+    "tantivy": 1,
+}
+INDEX_KINDS = ("searchsvc", "whoosh-fr", "plain", "fts5", "es-french", "es-french-fold", "tantivy")
 
 
 def index_code(kind: str) -> str:
@@ -465,6 +604,8 @@ def index_code(kind: str) -> str:
         return searchsvc_index_code()
     if kind == "fts5":
         return digest(REFERENCE_VERSION[kind], sqlite3.sqlite_version)
+    if kind == "tantivy":
+        return digest(REFERENCE_VERSION[kind], tantivy_module().__version__)
     if kind.startswith("es-french"):
         from common import code_version
 
@@ -512,6 +653,7 @@ def build_index(kind: str, corpus: str, target: str) -> dict:
     """Build an index of ``kind`` from a corpus folder at ``target`` (replacing it).
 
     searchsvc: ``reindex(full=True)`` (the product). fts5: FTS5 table with its content.
+    tantivy: tantivy-py, French stems, id, title and body stored.
     whoosh-fr: stock ``LanguageAnalyzer("fr")``, nothing stored; es-french(-fold): the
     Elasticsearch ``french`` chain, nothing stored. plain: the obvious analyzer
     chain with title and body stored (for highlighting). Returns the metadata written.
@@ -530,6 +672,8 @@ def build_index(kind: str, corpus: str, target: str) -> dict:
     elif kind == "fts5":
         tmp.mkdir(parents=True)
         count = build_fts5(read_documents(corpus_path), tmp / "fts5.db")
+    elif kind == "tantivy":
+        count = build_tantivy(read_documents(corpus_path), tmp / "tantivy")
     elif kind == "whoosh-fr":
         count = build_whoosh("stock", read_documents(corpus_path), tmp, stored=False)
     elif kind == "plain":
@@ -562,11 +706,13 @@ def build_index(kind: str, corpus: str, target: str) -> dict:
 
 
 def searchable_path(kind: str, path: Path) -> Path:
-    """Where to open an index of ``kind`` cached at ``path`` with Whoosh or SQLite."""
+    """Where to open an index of ``kind`` cached at ``path`` with Whoosh, SQLite or tantivy."""
     if kind == "searchsvc":
         from searchsvc.index import storage
 
         return path / storage.current_name(path)
     if kind == "fts5":
         return path / "fts5.db"
+    if kind == "tantivy":
+        return path / "tantivy"
     return path

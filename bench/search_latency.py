@@ -1,5 +1,5 @@
-"""Search latency, in process, over the benchmark queries: searchsvc against SQLite FTS5 and
-the plain Whoosh baseline, measured in the same run.
+"""Search latency, in process, over the benchmark queries: searchsvc against SQLite FTS5,
+tantivy-py and the plain Whoosh baseline, measured in the same run.
 
 Two modes per engine:
 
@@ -7,16 +7,23 @@ Two modes per engine:
                ``SearchEngine.search`` runs before snippets: top 10, total count and source
                facet) with the query objects its ``QueryBuilder`` makes (built beforehand);
                the plain baseline runs Whoosh's ``searcher.search(q, limit=10)`` with its
-               parsed queries; FTS5 runs ``MATCH … ORDER BY bm25 LIMIT 10``.
+               parsed queries; FTS5 runs ``MATCH … ORDER BY bm25 LIMIT 10``; tantivy runs
+               ``searcher.search(q, 10)`` with its query objects (every word required) and
+               reads the 10 ids.
 * ``full``     what a request costs: searchsvc's ``SearchEngine.search(q, 1, 10)`` (parsing,
                total count, 10 snippets, did-you-mean); the plain baseline parses, searches and
-               highlights the top 10 bodies; FTS5 adds ``snippet()``.
+               highlights the top 10 bodies; FTS5 adds ``snippet()``; tantivy parses,
+               searches and makes 10 body snippets with its ``SnippetGenerator``.
 
 Each (engine, mode) runs in a fresh process: pass 1 over all queries, then pass 2 ("warm",
 the figures reported). "Cold" is the first query of a fresh process, index opening included
 (median over ``--cold`` processes, each with another of the first queries; the OS page cache
 stays warm). searchsvc's ``full`` mode also reports how its time splits between did-you-mean,
 snippets and the rest.
+
+tantivy is the bench extra (``make bench-tools``); ``--engines searchsvc,fts5,plain`` leaves
+it out. ``--index searchsvc=DIR`` measures an index already built (300k takes minutes to
+build) instead of building one in the cache.
 
 Usage: ``.venv/bin/python bench/search_latency.py [CORPUS] [--queries FILE] [--docs N]``
 """
@@ -33,12 +40,16 @@ import common
 import references
 from common import Status, file_key, percentile, table
 
-ENGINES = ("searchsvc", "fts5", "plain")
+from searchsvc.errors import QueryTooExpensive
+
+ENGINES = ("searchsvc", "fts5", "plain", "tantivy")
 NOTES = {
     "searchsvc": "searchsvc index (`reindex --full`), `SearchEngine` / its QueryBuilder + BM25F",
     "fts5": "SQLite FTS5 unicode61 remove_diacritics 2, bm25 (title weight 2), snippet()",
     "plain": "Whoosh, obvious filter chain with pure-Python Snowball, MultifieldParser (AND), "
     "BM25F, title boost 2, Whoosh highlighter on the body",
+    "tantivy": "tantivy-py: simple tokenizer, lowercase, ASCII folding, Snowball French; BM25, "
+    "title boost 2, every word required; SnippetGenerator on the body",
 }
 
 
@@ -51,6 +62,7 @@ class Runner:
     def __init__(self, engine: str, mode: str, path: Path, queries: list[str]):
         self.engine, self.mode, self.queries = engine, mode, queries
         self.parts = {"suggestion": 0.0, "snippets": 0.0}
+        self.too_slow = 0  # searchsvc queries stopped at SEARCH_TIME_LIMIT (their time counts)
         if engine == "searchsvc":
             from searchsvc.engine.search import SearchEngine
 
@@ -59,6 +71,8 @@ class Runner:
                 self._instrument()
         elif engine == "fts5":
             self.fts = references.Fts5Searcher(references.searchable_path("fts5", path))
+        elif engine == "tantivy":
+            self.tv = references.TantivySearcher(references.searchable_path("tantivy", path))
         else:
             self.ws = references.WhooshSearcher(path)
         self.prepared: list | None = None
@@ -105,13 +119,26 @@ class Runner:
                     QueryBuilder(s.reader(), self.se.weights).build(ql.parse(q)).query
                     for q in self.queries
                 ]
+        elif self.engine == "tantivy":
+            self.prepared = [self.tv.parse(q) for q in self.queries]
         else:
             self.prepared = [self.ws.parse(q) for q in self.queries]
 
     def run(self, i: int) -> int:
+        try:
+            return self._run(i)
+        except QueryTooExpensive:  # a 503 for a user: counted, not fatal to the measurement
+            self.too_slow += 1
+            return 0
+
+    def _run(self, i: int) -> int:
         q = self.queries[i]
         if self.engine == "fts5":
             return len(self.fts.search(q, 10, snippets=self.mode == "full"))
+        if self.engine == "tantivy":
+            if self.mode == "full":
+                return len(self.tv.search(q, 10, snippets=True))
+            return len(self.tv.search_query(self.prepared[i], 10))
         if self.engine == "plain":
             if self.mode == "full":
                 return len(self.ws.search(q, 10, snippets=True))
@@ -135,7 +162,7 @@ def child(engine: str, mode: str, path: Path, queries_file: Path, first: int | N
         t = time.perf_counter()
         runner = Runner(engine, "full", path, queries)
         runner.run(first)
-        return {"cold": time.perf_counter() - t}
+        return {"cold": time.perf_counter() - t, "too_slow": runner.too_slow}
     if mode == "once":  # each query once, in a process warmed up as a served worker is
         runner = Runner(engine, "full", path, queries)
         runner.run(0)
@@ -147,7 +174,7 @@ def child(engine: str, mode: str, path: Path, queries_file: Path, first: int | N
             t = time.perf_counter()
             runner.run(i)
             times.append(time.perf_counter() - t)
-        return {"times": times}
+        return {"times": times, "too_slow": runner.too_slow}
     runner = Runner(engine, mode, path, queries)
     runner.prepare()
     passes = []
@@ -160,7 +187,7 @@ def child(engine: str, mode: str, path: Path, queries_file: Path, first: int | N
             runner.run(i)
             times.append(time.perf_counter() - t)
         passes.append(times)
-    return {"passes": passes, "parts": runner.parts}
+    return {"passes": passes, "parts": runner.parts, "too_slow": runner.too_slow}
 
 
 def served_warm_up_queries() -> list[str]:
@@ -215,6 +242,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--cold", type=int, default=5, help="fresh processes for the cold figure")
     p.add_argument("--engines", default=",".join(ENGINES), help="comma-separated subset")
     p.add_argument("--rebuild", action="store_true", help="ignore cached indexes")
+    p.add_argument(
+        "--index",
+        action="append",
+        default=[],
+        metavar="ENGINE=DIR",
+        help="measure this index of ENGINE, already built, instead of the cached one",
+    )
     p.add_argument("--no-results", action="store_true", help="do not update bench/RESULTS.md")
     p.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -241,6 +275,11 @@ def main(argv=None) -> int:
     for path in (args.corpus, args.queries):
         if not path.exists():
             raise SystemExit(f"not found: {path}")
+    given = dict(item.split("=", 1) for item in args.index if "=" in item)
+    if len(given) != len(args.index) or set(given) - set(engines):
+        raise SystemExit("--index takes ENGINE=DIR, ENGINE one of the engines measured")
+    if "tantivy" in engines:
+        references.tantivy_module()  # one line saying how to install it, before any work
     folder = common.corpus_dir(args.corpus, args.docs)
     corpus_key = f"{file_key(args.corpus)}:{args.docs}"
     queries = common.load_queries(args.queries)[: args.limit]
@@ -251,6 +290,12 @@ def main(argv=None) -> int:
     # -- indexes (cached, shared with relevance.py) -------------------------------------------
     paths, metas = {}, {}
     for e in engines:
+        if e in given:
+            paths[e] = Path(given[e])
+            if not paths[e].is_dir():
+                raise SystemExit(f"not found: {paths[e]}")
+            metas[e] = references.cached_meta(paths[e]) or {"kind": e}
+            continue
         paths[e] = references.index_path(e, corpus_key)
         meta = None if args.rebuild else references.cached_meta(paths[e])
         if meta is None:
@@ -276,11 +321,13 @@ def main(argv=None) -> int:
 
     # -- cold: fresh processes, engines interleaved ----------------------------------------------
     cold: dict[str, list[float]] = {e: [] for e in engines}
+    too_slow: dict[str, int] = {}  # "engine mode": queries stopped at the time limit
     cold_wall: dict[str, list[float]] = {e: [] for e in engines}
     for k in range(args.cold):
         for e in engines:
             res = child_run(e, "full", k % len(queries))
             cold[e].append(res.output["cold"])
+            too_slow[f"{e} cold"] = too_slow.get(f"{e} cold", 0) + res.output["too_slow"]
             cold_wall[e].append(res.wall)
     status.note("cold runs done")
 
@@ -291,6 +338,7 @@ def main(argv=None) -> int:
             status.note(f"{e} / {mode}: 2 passes over {len(queries)} queries …")
             res = child_run(e, mode, None)
             warm[(e, mode)] = dict(res.output, rss=res.maxrss_kb)
+            too_slow[f"{e} {mode}"] = res.output["too_slow"]
 
     # -- prefixes and misspellings: each once, in a fresh process ------------------------------
     special: dict[tuple[str, str], list[float]] = {}
@@ -300,7 +348,9 @@ def main(argv=None) -> int:
         for e in engines:
             status.note(f"{e} / {kind}: {len(texts)} queries, each once …")
             cmd = [sys.executable, __file__, "--child", e, "once", searchable[e], str(kind_file)]
-            special[(e, kind)] = common.run_child([*cmd, "-"]).output["times"]
+            res = common.run_child([*cmd, "-"])
+            special[(e, kind)] = res.output["times"]
+            too_slow[f"{e} {kind}"] = res.output["too_slow"]
     special_rows = [
         [
             e,
@@ -408,8 +458,9 @@ def main(argv=None) -> int:
         parts_txt = table(["searchsvc full mode, warm pass", "mean ms", "share"], rows)
 
     elapsed = time.perf_counter() - started
+    documents = next((m["documents"] for m in metas.values() if "documents" in m), "?")
     header = (
-        f"{len(queries)} queries from {args.queries} on {metas[engines[0]]['documents']} "
+        f"{len(queries)} queries from {args.queries} on {documents} "
         f"documents; latencies in ms, in process; warm = second pass"
     )
     report = common.sections(
@@ -422,6 +473,12 @@ def main(argv=None) -> int:
         + special_table,
         ("Ratios (above 1: searchsvc slower)\n\n" + ratio_txt) if ratio_txt else "",
         ("Where searchsvc's time goes\n\n" + parts_txt) if parts_txt else "",
+        (
+            "Stopped at the time limit (a 503 `query_too_expensive` for a user; the time to "
+            "fail is in the figures): " + ", ".join(f"{k} {n}" for k, n in too_slow.items() if n)
+        )
+        if any(too_slow.values())
+        else "",
     )
     print(report)
     print(f"\ntotal {elapsed:.0f} s")
