@@ -14,6 +14,7 @@ from searchsvc.index.schema import build_schema
 from searchsvc.text.analysis import (
     STEM_MARK,
     STOP_WORDS,
+    TextAnalysis,
     analyze_query,
     analyze_text,
     elided_form,
@@ -404,22 +405,57 @@ def test_french_analyzer_stop_words_keep_their_positions():
         ("~paris", 6),
         ("~pari", 6),
     ]
-    assert analyze_text("le micro-blogging de Delanoë à Paris").postings == {
-        "le": [0],
-        "microblogging": [1],
-        "~microblogging": [1],
-        "micro": [1],
-        "~micro": [1],
-        "blogging": [2],
-        "~blogging": [2],
-        "de": [3],
-        "delanoe": [4],
-        "~delano": [4],
-        "a": [5],
-        "paris": [6],
-        "~paris": [6],
-        "~pari": [6],
+    analysis = analyze_text("le micro-blogging de Delanoë à Paris")
+    assert analysis.exact == {
+        b"le": [0],
+        b"microblogging": [1],
+        b"micro": [1],
+        b"blogging": [2],
+        b"de": [3],
+        b"delanoe": [4],
+        b"a": [5],
+        b"paris": [6],
     }
+    assert analysis.stems == {
+        b"~microblogging": 1,
+        b"~micro": 1,
+        b"~blogging": 1,
+        b"~delano": 1,
+        b"~paris": 1,
+        b"~pari": 1,
+    }
+    assert analysis.length == 14
+
+
+def _as_analysis(terms_positions: dict[str, list[int]], variants: set[str]) -> TextAnalysis:
+    """What ``analyze_text`` gives for terms at these positions (exact forms keep them,
+    stems their count) and these variants."""
+    exact = {t.encode(): p for t, p in terms_positions.items() if not t.startswith(STEM_MARK)}
+    stems = {t.encode(): len(p) for t, p in terms_positions.items() if t.startswith(STEM_MARK)}
+    length = sum(map(len, terms_positions.values()))
+    return TextAnalysis(exact, stems, frozenset(variants), length)
+
+
+def test_analysis_counts_repeated_terms_and_keeps_alt_positions():
+    """Repeated words add positions (exact forms) and counts (stems); an elided form and a
+    compound's first part share their word's position, and a compound of stop words only
+    takes none."""
+    text = "L'école, l'école et a-t-il l'école micro-blogging école"
+    assert analyze_text(text) == _as_analysis(
+        {
+            "ecole": [0, 1, 3, 6],
+            "l'ecole": [0, 1, 3],
+            "~écol": [0, 1, 3, 6],
+            "et": [2],
+            "microblogging": [4],
+            "~microblogging": [4],
+            "micro": [4],
+            "~micro": [4],
+            "blogging": [5],
+            "~blogging": [5],
+        },
+        {"ecole école"},
+    )
 
 
 def test_query_keeps_stop_words_when_asked():
@@ -613,7 +649,7 @@ def test_whoosh_analyzer_gives_the_analyzers_terms_and_positions(words):
     for t in FrenchAnalyzer()(text, positions=True):
         expected[t.text].append(t.pos)
     variants = {t.text for t in VariantsAnalyzer()(text)}
-    assert analyze_text(text) == (dict(expected), variants)
+    assert analyze_text(text) == _as_analysis(expected, variants)
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
@@ -632,7 +668,7 @@ def test_handle_plain_word_is_stemmed_from_its_accented_form():
     """Hypothesis found the old filter chain stemming a handle's plain word from its folded
     form (``#AÝ`` gave ``~ay``) while indexing stemmed the accented one (``~aý``). Stems come
     from accented forms, and the variant term says ``ay`` is written ``aý``: ``~aý`` it is."""
-    assert analyze_text("#AÝ") == ({"#ay": [0], "ay": [0], "~aý": [0]}, {"ay aý"})
+    assert analyze_text("#AÝ") == _as_analysis({"#ay": [0], "ay": [0], "~aý": [0]}, {"ay aý"})
     assert [t.text for t in FrenchAnalyzer()("#AÝ")] == ["#ay", "ay", "~aý"]
     assert [t.text for t in VariantsAnalyzer()("#AÝ")] == ["ay aý"]
     assert index_terms("#Sévérité") == ["#severite", "severite", "~séver"]

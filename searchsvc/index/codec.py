@@ -173,7 +173,7 @@ def encode_term(ids, weights, lengths, values: TermValues, terminfo) -> bytes:
 
 def _encode_small(ids, weights, lengths, values: TermValues, terminfo) -> bytes:
     """:func:`encode_term` for a term of a few postings (one block), in plain Python."""
-    ids = [int(i) for i in ids]
+    ids = _ints(ids)
     weights = [float(w) for w in weights]
     n = len(ids)
     if ids[-1] > 0x7FFFFFFF:
@@ -191,15 +191,15 @@ def _encode_small(ids, weights, lengths, values: TermValues, terminfo) -> bytes:
     vk, cw, pw = values.kind, 0, 0
     counts = positions = None
     if vk == POSITIONS:
-        counts = [int(c) for c in values.counts]
+        counts = _ints(values.counts)
         if not (wk in (1, 2) and counts == weights) and not (
             wk == _ONES and all(c == 1 for c in counts)
         ):
             cw = _uint_width(max(counts))
-        positions = [int(p) for p in values.data]
+        positions = _ints(values.data)
         pw = _uint_width(max(positions)) if positions else 1
     elif vk == RAW:
-        counts = [int(c) for c in values.counts]
+        counts = _ints(values.counts)
         cw = _uint_width(max(counts))
     layout = _Layout(n, idw, wk, vk, cw, pw)
     out = bytearray(layout.head_end)
@@ -213,8 +213,10 @@ def _encode_small(ids, weights, lengths, values: TermValues, terminfo) -> bytes:
         struct.pack_into(f"<{code}", out, layout.blockmax_at, max(stored))
         if wk == 4:
             as_read = list(struct.unpack_from(f"<{n}f", out, layout.weights_at))
-    known = [length_to_byte(int(x)) for x in lengths if x > 0]
-    out[layout.blockmin_at] = min(known) if known else 0
+    lengths = _ints(lengths)
+    nonzero = [x for x in lengths if x > 0]
+    # length_to_byte never decreases: the shortest length's byte is the smallest byte
+    out[layout.blockmin_at] = length_to_byte(min(nonzero)) if nonzero else 0
     if cw:
         struct.pack_into(f"<{n}{_PACK_CODES[cw]}", out, layout.counts_at, *counts)
     if vk == POSITIONS:
@@ -224,12 +226,20 @@ def _encode_small(ids, weights, lengths, values: TermValues, terminfo) -> bytes:
         out.extend(values.data)
     terminfo._weight = float(sum(as_read))
     terminfo._df = n
-    nonzero = [int(x) for x in lengths if x > 0]
     terminfo._minlength = min(nonzero) if nonzero else None
-    terminfo._maxlength = max(int(x) for x in lengths)
+    terminfo._maxlength = max(lengths)
     terminfo._maxweight = max(max(as_read), 0.0)
     terminfo._minid, terminfo._maxid = ids[0], ids[-1]
     return bytes(out)
+
+
+def _ints(values) -> list[int]:
+    """Whole numbers as a list of Python ints, in one C call for an integer array."""
+    if isinstance(values, array) and values.typecode in "bBhHiIlLqQ":
+        return values.tolist()
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
+        return values.tolist()
+    return list(map(int, values))
 
 
 def _encode_arrays(ids, weights, lengths, values: TermValues, terminfo) -> bytes:
@@ -312,6 +322,9 @@ class PackedPostingsWriter(base.PostingsWriter):
         self._written = False
         if postfile.tell() == 0:
             postfile.write(_FILE_MAGIC)
+        # Where the next record goes: only this writer writes to the file while it lives
+        # (one per field), so it counts instead of asking the file each time.
+        self._at = postfile.tell()
 
     def written(self) -> bool:
         return self._written
@@ -364,12 +377,13 @@ class PackedPostingsWriter(base.PostingsWriter):
 
     def _write_record(self, record: bytes, terminfo) -> None:
         f = self._postfile
-        at = f.tell()
-        pad = _align(at, 4) - at
+        at = self._at
+        pad = -at % 4
         if pad:
             f.write(bytes(pad))
         terminfo.set_extent(at + pad, len(record))
         f.write(record)
+        self._at = at + pad + len(record)
         self._written = True
         self._terminfo = self._arrays = None
         self._ids = self._weights = self._lengths = self._values = None

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from whoosh import fields, formats
 
 from searchsvc.index.whoosh_internals.values import positionless_value
-from searchsvc.text.analysis import ANALYZER_VERSION, STEM_MARK, TextAnalysis, analyze_text
+from searchsvc.text.analysis import ANALYZER_VERSION, TextAnalysis, analyze_text
 from searchsvc.text.whoosh_analyzer import FrenchAnalyzer, VariantsAnalyzer
 
 _DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
@@ -129,20 +129,18 @@ class FrenchTextField(fields.TEXT):
     def index(self, value: str | AnalysedText, **kwargs):
         """Yield ``(term bytes, frequency, weight, encoded positions)`` for each term."""
         boost, encode = self.format.field_boost, self.format.encode
-        for term, positions in _analysis(value).postings.items():
+        analysis = _analysis(value)
+        for tbytes, positions in analysis.exact.items():
             freq = len(positions)
-            encoded = positionless_value(freq) if term[0] == STEM_MARK else encode(positions)
-            yield term.encode("utf-8"), freq, freq * boost, encoded
+            yield tbytes, freq, freq * boost, encode(positions)
+        for tbytes, freq in analysis.stems.items():
+            yield tbytes, freq, freq * boost, positionless_value(freq)
 
-    def index_positions(self, value: str | AnalysedText):
-        """Yield ``(term bytes, frequency, weight, positions)`` for each term, positions None
-        for a stem: what :meth:`index` encodes, for a writer that stores positions as
-        numbers (``SegmentBuilder``)."""
-        boost = self.format.field_boost
-        for term, positions in _analysis(value).postings.items():
-            freq = len(positions)
-            kept = None if term[0] == STEM_MARK else positions
-            yield term.encode("utf-8"), freq, freq * boost, kept
+    def term_analysis(self, value: str | AnalysedText) -> TextAnalysis:
+        """The terms :meth:`index` writes, as numbers (exact forms with their positions,
+        stems with their frequency), for a writer that stores them so
+        (``SegmentBuilder``): a weight is the frequency times ``format.field_boost``."""
+        return _analysis(value)
 
 
 class VariantsField(fields.FieldType):

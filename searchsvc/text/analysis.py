@@ -36,9 +36,12 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from itertools import accumulate, chain
+from operator import itemgetter
 from typing import NamedTuple
 
 import snowballstemmer
@@ -389,36 +392,76 @@ def iter_terms(text: str) -> Iterator[tuple[WordTerms, bool, int, int]]:
 
 
 class TextAnalysis(NamedTuple):
-    """What indexing writes for one text: each index term with its positions (exact forms,
-    stems, elided forms), and the text's variant terms."""
+    """What indexing writes for one text, its terms as the index stores them (UTF-8 bytes):
+    each exact form or elided form with its positions, each stem with its frequency (a stem's
+    positions are never read, see ``schema.FrenchTextField``), the text's variant terms, and
+    its length (every occurrence of every term, stems included)."""
 
-    postings: dict[str, list[int]]
+    exact: dict[bytes, list[int]]
+    stems: dict[bytes, int]
     variants: frozenset[str]
+    length: int
+
+
+class _TokenTerms(NamedTuple):
+    """What one token adds to a text's analysis, worked out once per token: its exact terms
+    in order, each one's position less the previous exact term's (the last token's last one
+    is at the position before this token's first word), its stem terms, and its variants."""
+
+    exact: tuple[bytes, ...]
+    steps: tuple[int, ...]
+    stems: tuple[bytes, ...]
+    variants: tuple[str, ...]
+
+
+def _token_terms(groups: tuple[str, str, str]) -> _TokenTerms:
+    """The :class:`_TokenTerms` of one token, from the tokenizer's groups (one is the token)."""
+    handle, number, word = groups
+    kind, token = ("handle", handle) if handle else ("number", number) if number else ("word", word)
+    exact, steps, stems, variants = [], [], [], []
+    pos = last = 0
+    for piece in token_pieces(kind, token):
+        if not piece.alt:
+            pos += 1
+        terms = piece.terms
+        exact.append(terms.exact.encode("utf-8"))
+        steps.append(pos - last)
+        last = pos
+        stems.extend(term.encode("utf-8") for term in terms.indexed[1:])
+        if terms.variant:
+            variants.append(terms.variant)
+    found = _TokenTerms(tuple(exact), tuple(steps), tuple(stems), tuple(variants))
+    if len(_TOKEN_TERMS) >= ANALYSED_TOKENS_CACHED:
+        _TOKEN_TERMS.clear()  # the common tokens come back at once
+    _TOKEN_TERMS[groups] = found
+    return found
+
+
+# The tokenizer's groups of a token -> its _TokenTerms: a plain dict (one C look-up per token,
+# where lru_cache would build a key), emptied when full.
+_TOKEN_TERMS: dict[tuple[str, str, str], _TokenTerms] = {}
+_EXACT, _STEPS, _STEMS, _VARIANTS = (itemgetter(i) for i in range(4))
 
 
 def analyze_text(text: str) -> TextAnalysis:
     """Analyse a text to index, in one pass: its postings and its variant terms.
 
-    This is the indexer's hot path: no Token object per term, each word's terms worked out
-    once (see :class:`WordTerms`).
+    This is the indexer's hot path, so each token's terms are looked up whole
+    (:class:`_TokenTerms`) and joined by C loops (``chain``, ``accumulate``, ``Counter``):
+    Python steps once per exact term occurrence only, to group its positions.
     """
-    postings: dict[str, list[int]] = {}
-    variants: set[str] = set()
-    pos = -1
-    for m in _TOKEN_RE.finditer(normalise(text)):
-        for piece in token_pieces(m.lastgroup, m.group()):
-            if not piece[1]:
-                pos += 1
-            terms = piece[0]
-            for term in terms.indexed:
-                positions = postings.get(term)
-                if positions is None:
-                    postings[term] = [pos]
-                else:
-                    positions.append(pos)
-            if terms.variant:
-                variants.add(terms.variant)
-    return TextAnalysis(postings, frozenset(variants))
+    found = _TOKEN_TERMS.get
+    tokens = [found(g) or _token_terms(g) for g in _TOKEN_RE.findall(normalise(text))]
+    exact_terms = list(chain.from_iterable(map(_EXACT, tokens)))
+    positions = accumulate(chain.from_iterable(map(_STEPS, tokens)), initial=-1)
+    next(positions)
+    exact: defaultdict[bytes, list[int]] = defaultdict(list)
+    for term, pos in zip(exact_terms, positions, strict=True):
+        exact[term].append(pos)
+    stems = Counter(chain.from_iterable(map(_STEMS, tokens)))
+    variants = frozenset(chain.from_iterable(map(_VARIANTS, tokens)))
+    length = len(exact_terms) + stems.total()
+    return TextAnalysis(dict(exact), dict(stems), variants, length)
 
 
 def index_terms(text: str) -> list[str]:

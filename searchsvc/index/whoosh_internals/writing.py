@@ -11,6 +11,7 @@ compares them). :func:`publish_segments` writes the table of contents that lists
 from __future__ import annotations
 
 from array import array
+from itertools import chain, pairwise
 
 import numpy as np
 from whoosh.index import TOC, clean_files
@@ -47,7 +48,7 @@ class SegmentBuilder:
         self.schema = ix.schema
         self.codec = new_codec()
         self._positional = {
-            name for name, field in self.schema.items() if hasattr(field, "index_positions")
+            name for name, field in self.schema.items() if hasattr(field, "term_analysis")
         }
         self.limit = limitmb * 1024 * 1024
         self.segments: list = []
@@ -60,9 +61,11 @@ class SegmentBuilder:
         self._docnum = 0
         # field name -> term bytes -> (docnums, weights, values one after the other, where
         # each value ends): a few bytes a posting, where a tuple or a bytes object each
-        # would cost tens. For a field that gives its positions (``index_positions``), the
-        # values are the positions themselves (none for a term that keeps none).
-        self._postings: dict[str, dict[bytes, tuple[array, array, object, array]]] = {}
+        # would cost tens. A field that gives its terms as numbers (``term_analysis``) holds
+        # (docnums, positions one after the other, where each posting's end) for a term with
+        # positions, (docnums, frequencies) for a stem: a weight is the frequency (the
+        # positions' count) times the field's boost, worked out when the term is written.
+        self._postings: dict[str, dict[bytes, tuple]] = {}
         # field name -> the length each document's postings are written with
         self._lengths: dict[str, array] = {}
         self._size = 0
@@ -84,20 +87,30 @@ class SegmentBuilder:
                 terms = self._postings.setdefault(fieldname, {})
                 scorable = field.scorable
                 if fieldname in self._positional:
-                    for tbytes, freq, weight, positions in field.index_positions(value):
-                        if scorable:
-                            length += freq
+                    analysis = field.term_analysis(value)
+                    if scorable:
+                        length = analysis.length
+                    new = len(terms)
+                    for tbytes, positions in analysis.exact.items():
                         entry = terms.get(tbytes)
                         if entry is None:
-                            entry = terms[tbytes] = (array("I"), array("d"), array("I"), array("I"))
-                            size += TERM_BYTES
+                            entry = terms[tbytes] = (array("I"), array("I"), array("I"))
                         entry[0].append(docnum)
-                        entry[1].append(weight)
-                        if positions:
-                            entry[2].extend(positions)
-                            size += 4 * len(positions)
-                        entry[3].append(len(entry[2]))
-                        size += POSTING_BYTES
+                        entry[1].extend(positions)
+                        entry[2].append(len(entry[1]))
+                    for tbytes, freq in analysis.stems.items():
+                        entry = terms.get(tbytes)
+                        if entry is None:
+                            entry = terms[tbytes] = (array("I"), array("I"))
+                        entry[0].append(docnum)
+                        entry[1].append(freq)
+                    postings = len(analysis.exact) + len(analysis.stems)
+                    exact_positions = analysis.length - sum(analysis.stems.values())
+                    size += (
+                        TERM_BYTES * (len(terms) - new)
+                        + POSTING_BYTES * postings
+                        + 4 * exact_positions
+                    )
                 else:
                     for tbytes, freq, weight, vbytes in field.index(value):
                         if scorable:
@@ -156,9 +169,8 @@ class SegmentBuilder:
                 writer.start_field(fieldname, field)
                 for tbytes in sorted(terms):
                     writer.start_term(tbytes)
-                    ids, weights, data, ends = terms[tbytes]
                     writer._postwriter.add_arrays(
-                        *_term_arrays(field.format, ids, weights, data, ends, lengths, positional)
+                        *_term_arrays(field.format, terms[tbytes], lengths, positional)
                     )
                     writer.finish_term()
                 writer.finish_field()
@@ -180,23 +192,28 @@ class SegmentBuilder:
         self.storage.temp_storage(f"{self.indexname}.tmp").destroy()
 
 
-def _term_arrays(format_, ids, weights, data, ends, lengths, positional: bool) -> tuple:
+def _term_arrays(format_, entry: tuple, lengths, positional: bool) -> tuple:
     """One term's postings as the codec's writer takes them whole (``add_arrays``):
     document numbers, weights, each posting's field length as stored (0 when unknown) and
     its values (:class:`searchsvc.index.codec.TermValues`), classified as the codec would
-    classify the same values handed to it one posting at a time."""
+    classify the same values handed to it one posting at a time. ``entry`` is what
+    :class:`SegmentBuilder` holds for the term."""
+    ids = entry[0]
     if len(ids) <= codec.SMALL_TERM:  # most terms: numpy's calls would cost more
         count = len(lengths) if lengths is not None else 0
         known = [lengths[d] if d < count else 0 for d in ids]
         if positional:
-            if len(data):
-                counts = [b - a for a, b in zip([0, *ends], ends, strict=False)]
-                return ids, weights, known, codec.TermValues(codec.POSITIONS, counts, data)
+            boost = format_.field_boost
+            if len(entry) == 3:  # positions, and the frequency is their count
+                counts = [b - a for a, b in pairwise(chain((0,), entry[2]))]
+                weights = [c * boost for c in counts]
+                return ids, weights, known, codec.TermValues(codec.POSITIONS, counts, entry[1])
+            weights = [f * boost for f in entry[1]]  # a stem: its frequency, no positions
             return ids, weights, known, codec.TermValues(codec.FREQUENCY)
+        _ids, weights, data, _ends = entry
         if not len(data):
             return ids, weights, known, codec.TermValues(codec.NO_VALUES)
     ids = np.frombuffer(ids, np.uint32)
-    weights = np.frombuffer(weights, np.float64)
     if lengths is None:
         known = np.zeros(len(ids), np.int64)
     else:
@@ -204,12 +221,18 @@ def _term_arrays(format_, ids, weights, data, ends, lengths, positional: bool) -
         known = np.zeros(len(ids), np.int64)
         known[inside] = np.frombuffer(lengths, np.uint32)[ids[inside]]
     if positional:
-        if len(data):
-            counts = np.diff(np.frombuffer(ends, np.uint32), prepend=0)
-            values = codec.TermValues(codec.POSITIONS, counts, np.frombuffer(data, np.uint32))
+        boost = format_.field_boost
+        if len(entry) == 3:
+            counts = np.diff(np.frombuffer(entry[2], np.uint32), prepend=0)
+            weights = counts * boost
+            values = codec.TermValues(codec.POSITIONS, counts, np.frombuffer(entry[1], np.uint32))
         else:  # a stem: its frequency, no positions
+            weights = np.frombuffer(entry[1], np.uint32) * boost
             values = codec.TermValues(codec.FREQUENCY)
-    elif not len(data):
+        return ids, weights, known, values
+    _ids, weights, data, ends = entry
+    weights = np.frombuffer(weights, np.float64)
+    if not len(data):
         values = codec.TermValues(codec.NO_VALUES)
     else:
         stops = list(ends)
