@@ -345,3 +345,158 @@ def test_an_index_of_the_previous_format_is_rebuilt_once_saying_so(tiny_corpus, 
     assert any(n.endswith(codec.POSTINGS_EXT) for n in files)
     with closing(SearchEngine(index_dir)) as engine:
         assert engine.search("zèbre").total == 2
+
+
+# -- one look-up of a term: its frequency and its postings ---------------------------------------
+
+
+def two_lookups(reader, fieldname: str, text: str):
+    """What searches read before a term's entry was kept: its frequency from Whoosh's own
+    look-up, then its postings from a second one (Whoosh's ``term_info``)."""
+    terms = reader._terms
+    tbytes = reader._text_to_bytes(fieldname, text)
+    df = (
+        whoosh3.W3TermsReader.doc_frequency(terms, fieldname, tbytes)
+        if (whoosh3.W3TermsReader.__contains__(terms, (fieldname, tbytes)))
+        else 0
+    )
+    if not df:
+        return 0, None
+    info = whoosh3.W3TermsReader.term_info(terms, fieldname, tbytes)
+    return df, codec.TermPostings.read(terms._postfile, *codec._extent(info))
+
+
+@SETTINGS
+@given(data=st.tuples(batches, deletions, st.booleans()))
+def test_one_lookup_gives_the_frequency_and_postings_of_two(tmp_path_factory, data):
+    """On several segments with deletions (maybe merged), each term's entry (one look-up)
+    gives the frequency and the postings Whoosh's two look-ups gave; a term a segment does
+    not have (another's, or no segment's) has none; the term index's answers (frequency,
+    weight, term info, membership) are Whoosh's own."""
+    steps = steps_of(data)
+    ix = write_steps(tmp_path_factory.mktemp("lookup") / "ours", steps, codec.Codec())
+    try:
+        with ix.reader() as top:
+            every = {(f, t) for f in TEXT_FIELDS for t in top.field_terms(f)}
+            asked = sorted(every | {("body", "absent"), ("title", "x" * 70)})
+            for reader, _base in top.leaf_readers():
+                terms = reader._terms
+                assert isinstance(terms, codec.PackedTermsReader)
+                for fieldname, text in asked:
+                    entry = codec.term_entry(reader, fieldname, text)
+                    df, expected = two_lookups(reader, fieldname, text)
+                    assert entry.df == df
+                    got = codec.term_postings(reader, fieldname, text, entry)
+                    if expected is None:
+                        assert entry == codec.NO_ENTRY and got is None
+                        continue
+                    assert got.ids.tolist() == expected.ids.tolist()
+                    assert got.weights.tolist() == expected.weights.tolist()
+                    assert bytes(got.tail()) == bytes(expected.tail())
+                    tbytes = reader._text_to_bytes(fieldname, text)
+                    w3 = whoosh3.W3TermsReader
+                    assert vars(terms.term_info(fieldname, tbytes)) == vars(
+                        w3.term_info(terms, fieldname, tbytes)
+                    )
+                    assert terms.frequency(fieldname, tbytes) == w3.frequency(
+                        terms, fieldname, tbytes
+                    )
+                    assert (fieldname, tbytes) in terms
+    finally:
+        ix.close()
+
+
+def test_a_term_only_in_deleted_documents_keeps_its_entry(tmp_path):
+    """Deleting documents does not change a segment's term index: a term whose documents
+    are all deleted still has its frequency and postings (searches mask the deleted), and
+    termwise finds no match for it; a term one segment lacks has no entry there."""
+    steps = [
+        ([document(0, "jardin", "pomme"), document(1, "village", "terre")], [], False),
+        ([document(2, "rare", "lumière")], ["d1"], False),
+    ]
+    ix = write_steps(tmp_path / "ours", steps, codec.Codec())
+    try:
+        with ix.reader() as top:
+            first, second = (r for r, _b in top.leaf_readers())
+            assert first.is_deleted(1)
+            entry = codec.term_entry(first, "title", "village")
+            assert entry.df == 1 and entry.offset >= 0
+            assert codec.term_postings(first, "title", "village", entry).ids.tolist() == [1]
+            assert codec.term_entry(second, "title", "village") == codec.NO_ENTRY
+            assert codec.term_postings(second, "title", "village") is None
+            assert codec.term_entry(first, "no such field", "village") == codec.NO_ENTRY
+        with ix.searcher() as s:
+            caches._per_reader.clear()
+            found = termwise.run(s, wq.Term("title", "village"), time.monotonic() + 10)
+            assert len(found) == 0
+            found = termwise.run(s, wq.Term("title", "rare"), time.monotonic() + 10)
+            assert found.docs.tolist() == [2]
+    finally:
+        ix.close()
+
+
+def test_a_term_is_looked_up_once_per_segment(tmp_path, monkeypatch):
+    """A search asks each segment's term index about a term once: its frequency (for the
+    plan and the idf) and its postings come from that one look-up."""
+    steps = [
+        ([document(i, "jardin village", "pomme de terre") for i in range(3)], [], False),
+        ([document(3 + i, "jardin", "terre rare") for i in range(3)], ["d0"], False),
+    ]
+    ix = write_steps(tmp_path / "ours", steps, codec.Codec())
+    lookups = []
+    with ix.reader() as top:
+        terms_class = type(top.leaf_readers()[0][0]._terms)
+
+    def counting(method):
+        def counted(self, *args):
+            lookups.append((id(self), args))
+            return method(self, *args)
+
+        return counted
+
+    for name in ("term_info", "doc_frequency", "frequency", "__contains__"):
+        monkeypatch.setattr(terms_class, name, counting(getattr(terms_class, name)))
+    try:
+        with ix.searcher() as s:
+            caches._per_reader.clear()
+            q = wq.And([wq.Term("title", "jardin"), wq.Term("body", "terre")])
+            found = termwise.run(s, q, time.monotonic() + 10)
+        assert sorted(found.docs.tolist()) == [1, 2, 3, 4, 5]
+        per_term = {}
+        for reader_id, args in lookups:
+            key = (reader_id, args[0], args[1])
+            per_term[key] = per_term.get(key, 0) + 1
+        assert len(per_term) == 4  # two terms, two segments
+        assert set(per_term.values()) == {1}
+    finally:
+        ix.close()
+
+
+def test_a_hash_table_lookup_finds_what_whooshs_finds(tmp_path):
+    """The ``pread`` look-up of a Whoosh hash file finds every key Whoosh's finds, and no
+    other: with every key's hash in one table and many on the same slots, so that probing
+    runs past a read's few slots and round the table's end."""
+    from whoosh.filedb.filestore import FileStorage
+    from whoosh.filedb.filetables import HashReader, HashWriter
+
+    from searchsvc.index.whoosh_internals.reading import hash_value
+
+    def crowded(key: bytes) -> int:  # one table (3), 5 starting slots near its end
+        return ((sum(key) % 5 + 37) << 8) | 3
+
+    store = FileStorage(str(tmp_path))
+    writer = HashWriter(store.create_file("t.hsh"))
+    writer.hashfn = crowded
+    items = {f"key{i}".encode(): f"value {i} ".encode() * (i % 12) for i in range(40)}
+    for key, value in items.items():
+        writer.add(key, value)
+    writer.close()
+    table = HashReader(store.open_file("t.hsh"), store.file_length("t.hsh"))
+    table.hashfn = crowded
+    try:
+        for key in [*items, b"key40", b"other", b"key1 ", b""]:
+            assert hash_value(table, key) == table.get(key)
+        assert all(hash_value(table, key) == value for key, value in items.items())
+        assert table.tables[3][1] == 80
+    finally:
+        table.close()

@@ -39,7 +39,14 @@ from whoosh import collectors
 from whoosh import query as wq
 
 from searchsvc.index import codec, columns
-from searchsvc.index.caches import LRU, Key, field_lengths, per_reader, segment_frequency
+from searchsvc.index.caches import (
+    LRU,
+    Key,
+    field_lengths,
+    per_reader,
+    segment_frequency,
+    term_entry,
+)
 from searchsvc.index.schema import TEXT_FIELDS
 from searchsvc.index.whoosh_internals import reading as whoosh_reading
 from searchsvc.query import sources
@@ -590,10 +597,10 @@ class _Scored:
 
     @classmethod
     def read(cls, segment: _Segment, fieldname: str, text: str) -> _Scored | object:
-        count = segment.df(fieldname, text)
-        if not count:
+        entry = term_entry(segment.reader, fieldname, text)  # looked up once, kept
+        if not entry.df:
             return _ABSENT
-        postings = codec.term_postings(segment.reader, fieldname, text)
+        postings = codec.term_postings(segment.reader, fieldname, text, entry)
         if postings is None or not len(postings.ids):
             return _ABSENT
         avgfl = _average_length(segment.top, fieldname)

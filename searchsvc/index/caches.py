@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from searchsvc.index import codec
 from searchsvc.index.whoosh_internals import reading as whoosh_reading
 from searchsvc.settings import (
     FREQUENCIES_CACHED,
@@ -88,7 +89,8 @@ class Key(enum.Enum):
     TITLES = "titles"  # document number -> stored title: LRU of TITLES_CACHED
     POSTINGS = "postings"  # (segment, field, term) -> postings: LRU of POSTINGS_CACHED units
     IDF = "idf"  # (field, term) -> idf over the index: dict emptied past FREQUENCIES_CACHED
-    FREQUENCIES = "frequencies"  # (field, term) -> a segment's df: emptied past FREQUENCIES_CACHED
+    # (field, term) -> a segment's codec.TermEntry: dict emptied past FREQUENCIES_CACHED
+    FREQUENCIES = "frequencies"
     AVERAGE_LENGTH = "average length"  # (Key, field): the field's average length; one number
     LENGTHS = "lengths"  # (Key, field): a segment's document lengths; one array per field
     LIVE_SCOPE = "live scope"  # a segment's documents not deleted (None: all); one scope
@@ -205,17 +207,24 @@ def title(searcher, docnum: int) -> str:
     return found
 
 
-def segment_frequency(reader, fieldname: str, text: str) -> int:
-    """A term's document frequency in one segment (0 when absent), from Whoosh's term
-    index; kept per segment reader (the same terms come back query after query)."""
-    frequencies = per_reader(reader, Key.FREQUENCIES, dict)
+def term_entry(reader, fieldname: str, text: str):
+    """A term's document frequency in one segment and where its postings are (a
+    :class:`~searchsvc.index.codec.TermEntry`), from one look-up of Whoosh's term index;
+    kept per segment reader (the same terms come back query after query, and a term's
+    frequency is asked for before its postings)."""
+    entries = per_reader(reader, Key.FREQUENCIES, dict)
     key = (fieldname, text)
-    found = frequencies.get(key)
+    found = entries.get(key)
     if found is None:
-        if len(frequencies) > FREQUENCIES_CACHED:
-            frequencies.clear()
-        found = frequencies[key] = reader.doc_frequency(fieldname, text)
+        if len(entries) > FREQUENCIES_CACHED:
+            entries.clear()
+        found = entries[key] = codec.term_entry(reader, fieldname, text)
     return found
+
+
+def segment_frequency(reader, fieldname: str, text: str) -> int:
+    """A term's document frequency in one segment (0 when absent): its :func:`term_entry`'s."""
+    return term_entry(reader, fieldname, text)[0]
 
 
 def frequency(reader, fieldname: str, text: str) -> int:
