@@ -739,3 +739,9 @@ MERGE_RETRY_S = 60.0
 # Seconds `searchsvc serve` gives its writer to finish its batch when stopping, before SIGKILL
 # (what a killed batch had not published is applied by the next writer: nothing is lost).
 WRITER_STOP_S = 10.0
+# Seconds between full runs of Python's cycle collector in a process writing documents (the
+# journal writer, a full build's helpers): each unit of work runs with the collector off and
+# ends with a collection of the young objects only (index/collector.py); a full one walks
+# every object the process holds (~0.1 s with the analysis caches full), a few thousand of
+# which a batch leaves in cycles.
+FULL_COLLECTION_S = 60.0

@@ -49,7 +49,7 @@ from pathlib import Path
 from whoosh import index as whoosh_index
 
 from searchsvc import errors
-from searchsvc.index import storage
+from searchsvc.index import collector, storage
 from searchsvc.index.whoosh_internals.merging import (
     MergeDone,
     index_segments,
@@ -190,7 +190,7 @@ class JournalWriter:
         if not self.journal.waiting() and not merge_done:
             return None
         started = time.monotonic()
-        with storage.write_lock(self.root, wait=wait):
+        with collector.deferred(), storage.write_lock(self.root, wait=wait):
             storage.refuse_newer(self.root)
             storage.collect_garbage(self.root)
             storage.discard_unpublished(self.root)

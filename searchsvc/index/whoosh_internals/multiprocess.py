@@ -20,6 +20,7 @@ from whoosh.multiproc import MpWriter, SubWriterTask
 from whoosh.util import random_name
 
 from searchsvc.errors import describe_error
+from searchsvc.index import collector
 from searchsvc.index.whoosh_internals.writing import SegmentBuilder, new_codec
 
 # How often a waiting parent looks whether its helpers are still alive.
@@ -60,7 +61,7 @@ class _CheckedTask(SubWriterTask):
 
     def _process_file(self, filename: str, doc_count: int) -> None:
         """Add the documents of one job file the parent wrote, then delete it."""
-        with self.temp.open_file(filename).raw_file() as f:
+        with self.temp.open_file(filename).raw_file() as f, collector.deferred():
             for _ in range(doc_count):
                 _code, fields = pickle.load(f)
                 self.builder.add_document(**fields)
