@@ -322,7 +322,7 @@ def test_a_title_typed_as_a_query_holds_its_own_wording(bits):
     title = " ".join(bits)
     wording = titles.query_wording(parse(title), title)
     if wording:
-        assert titles._holds(titles.title_sequence(title), wording), (title, wording)
+        assert titles.analysed(title).holds(wording), (title, wording)
 
 
 def test_title_words_leave_stop_words_out_and_keep_compounds_whole():

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from searchsvc.engine.snippets import (
     ELLIPSIS,
+    Marks,
     document_parts,
     highlight,
     mark,
@@ -22,7 +23,7 @@ from searchsvc.engine.snippets import (
 )
 from searchsvc.query.plan import Highlights
 from searchsvc.settings import FRAGMENT_CHARS, MAX_FRAGMENTS, WORD_BOUNDARY_CHARS
-from searchsvc.text.analysis import normalise, token_matches
+from searchsvc.text.analysis import iter_terms, normalise, token_matches
 
 TAG_RE = re.compile(r"<[^>]*>")
 
@@ -198,6 +199,71 @@ def test_the_fast_split_gives_the_tokenizers_tokens_and_offsets(text):
         at += len(piece)
     expected = [(m.group(), m.start()) for m in token_matches(text)]
     assert list(zip(tokens, offsets, strict=True)) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1.2.3a",
+        "1,5,x",
+        "1.2.3",
+        "12,5.",
+        "3,5a 7.8",
+        "v1.2.3-rc",
+        "1.a",
+        "l'a-b-",
+        "a--b",
+        "é\u0301-\u0301",
+    ],
+)
+def test_the_fast_split_keeps_the_tokenizers_cuts_where_a_number_gives_back(text):
+    """The split's possessive runs never keep a number from ending on a non-word character
+    (``1.2.3a``: ``1.2`` then ``3a``)."""
+    pieces = split_tokens(text)
+    assert pieces[1::2] == [m.group() for m in token_matches(text)]
+    assert "".join(pieces) == text
+
+
+def plain_spans(text: str, highlights: Highlights) -> list[tuple[int, int]]:
+    """The spans a query marks, read off the analyzer's words one by one, merged."""
+    spans = sorted(
+        (start, end)
+        for terms, _alt, start, end in iter_terms(normalise(text))
+        if not terms.stop and highlights.matches(terms.exact, terms.stems)
+    )
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+_PIECES = st.sampled_from(
+    ["Élysée", "l’élection", "élections", "porte-monnaie", "présidents", "de", "3,5", "1.2.3a",
+     "@Jack", "#tag", "snake_case", "x", "Paris", "paris,", "«", "»", " ", "\n", "—", "e\u0301"]
+)  # fmt: skip
+_HIGHLIGHTS = st.sampled_from(
+    [
+        Highlights(exact={"elysee", "monnaie"}, stems={"élect"}),
+        Highlights(exact={"paris", "x", "3,5", "@jack", "case"}),
+        Highlights(prefixes={"pres", "el"}),
+        Highlights(exact={"porte"}, stems={"présid"}, prefixes={"ta"}),
+        Highlights(exact={"absent"}),
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.lists(_PIECES, max_size=30).map(" ".join), min_size=1, max_size=4), _HIGHLIGHTS)
+def test_spans_are_the_analyzers_words_the_query_matches(texts, highlights):
+    """The spans found from the split, the known tokens and their offsets summed in C are
+    those of the analyzer's words the query matches, for every text of a page sharing one
+    :class:`Marks` (and read twice)."""
+    marks = Marks(highlights)
+    for text in texts + texts:
+        assert marks.spans(text) == plain_spans(text, highlights), text
 
 
 # -- bounded work on any text (issue 23, defect 1) ------------------------------------------

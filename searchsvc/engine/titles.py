@@ -32,9 +32,10 @@ again; the documents below keep their order, so paging is consistent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from searchsvc.index.caches import LRU
+from searchsvc.index.caches import LRU, Key, per_reader
 from searchsvc.index.caches import title as stored_title
 from searchsvc.query import language as ql
 from searchsvc.query.plan import Highlights
@@ -43,6 +44,7 @@ from searchsvc.settings import (
     COVERED,
     RERANK_DEPTH,
     TITLE_PHRASE,
+    TITLE_POSITIONS_CACHED,
     TITLE_WORDS_CACHED,
     TYPED_COVERAGE,
     WHOLE_TITLE,
@@ -65,29 +67,105 @@ class Signals:
     # The query's wording: every word as written, stop words included, folded, in order
     # (see :func:`query_wording`).
     wording: tuple[str, ...] = ()
-    # Whether the query matches a title position's words, decided once per query and position.
-    _marked: dict = field(default_factory=dict, compare=False, repr=False)
     # The wording's words that are not plain words (stop words, a phrase's words), once per
     # query.
     others: tuple[str, ...] = field(init=False, compare=False, repr=False)
+    # The plain words with their stems as a set, once per query.
+    stemmed: tuple[tuple[str, frozenset[str]], ...] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         plain = {exact for exact, _stems in self.words}
         object.__setattr__(self, "others", tuple(w for w in self.wording if w not in plain))
+        stemmed = tuple((exact, frozenset(stems)) for exact, stems in self.words)
+        object.__setattr__(self, "stemmed", stemmed)
 
-    def marks(self, position: tuple[WordTerms, ...]) -> bool:
-        """Whether the query matches one of the words at a title position (in any form)."""
-        found = self._marked.get(position)
-        if found is None:
-            matches = self.highlights.matches
-            found = self._marked[position] = any(matches(t.exact, t.stems) for t in position)
-        return found
+    def matched(self, title: Title) -> list[bool] | None:
+        """Whether the query matches each of the title's words, in any of its forms, as
+        :meth:`Highlights.matches` tells, or None when it matches none of them."""
+        h = self.highlights
+        exact, stems = h.exact, h.stems
+        if h.prefixes:
+            prefixes = tuple(h.prefixes)
+            matched = [
+                not (exact.isdisjoint(p.exacts) and stems.isdisjoint(p.stems))
+                or any(form.startswith(prefixes) for form in p.exacts)
+                for p in title.words
+            ]
+            return matched if True in matched else None
+        if exact.isdisjoint(title.exacts) and stems.isdisjoint(title.stems):
+            return None
+        return [not (exact.isdisjoint(p.exacts) and stems.isdisjoint(p.stems)) for p in title.words]
 
 
-def title_sequence(title: str) -> tuple[tuple[WordTerms, ...], ...]:
-    """Every word position of the title, stop words included: the terms at each (a compound's
-    joined form with its first part, an elided word with its article). Analysed once per
-    title, for both signals (and by ``SearchEngine.warm_up``)."""
+class _Position:
+    """The forms at one position of a title, as the signals compare them: every exact form
+    there (stop words included), and those of its word (a leading stop word aside: its exact
+    forms, its stems, the first form). Shared by every title with that position (see
+    :func:`_position`)."""
+
+    __slots__ = ("everything", "exacts", "first", "stems", "terms")
+
+    def __init__(self, position: tuple[WordTerms, ...]):
+        self.terms = position
+        self.everything = tuple(t.exact for t in position)
+        word = position[1:] if position[0].stop else position
+        self.exacts = tuple(t.exact for t in word)
+        self.stems = tuple(s for t in word for s in t.stems)
+        self.first = word[0].exact if word else ""
+
+
+# Title positions, for the process: a word's comes back in many titles, and one object for
+# all of them keeps the titles small. Emptied whole past TITLE_POSITIONS_CACHED (the titles
+# keep theirs).
+_positions: dict[tuple[WordTerms, ...], _Position] = {}
+
+
+def _position(position: tuple[WordTerms, ...]) -> _Position:
+    """The shared :class:`_Position` of a title position."""
+    found = _positions.get(position)
+    if found is None:
+        if len(_positions) >= TITLE_POSITIONS_CACHED:
+            _positions.clear()
+        found = _positions.setdefault(position, _Position(position))
+    return found
+
+
+class Title:
+    """A title's analysis, made once per title text (:func:`analysed`) and read for every
+    query whose best documents it is among: its positions, its words, and their forms, so that
+    what a query matches of it is a few set operations on tuples rather than a look at every
+    term of every word.
+    """
+
+    __slots__ = ("everything", "exacts", "positions", "stems", "words")
+
+    def __init__(self, sequence: tuple[tuple[WordTerms, ...], ...]):
+        self.positions = tuple(_position(position) for position in sequence)
+        # The words: the positions with a word of their own (stop words aside).
+        self.words = tuple(p for p in self.positions if p.exacts)
+        # Every exact form and stem of the words.
+        self.exacts = tuple(e for p in self.words for e in p.exacts)
+        self.stems = tuple(s for p in self.words for s in p.stems)
+        # Every exact form at every position, stop words included.
+        self.everything = tuple(e for p in self.positions for e in p.everything)
+
+    def holds(self, wording: tuple[str, ...]) -> bool:
+        """Whether the wording's words stand in the title side by side, in order (at once
+        not when one of them is nowhere in it, as for most titles)."""
+        everything = self.everything
+        for word in wording:
+            if word not in everything:
+                return False
+        positions, n = self.positions, len(wording)
+        return any(
+            all(word in p.everything for word, p in zip(wording, positions[i : i + n], strict=True))
+            for i in range(len(positions) - n + 1)
+        )
+
+
+def analysed(title: str) -> Title:
+    """The title's :class:`Title`, analysed once per title text (kept among the
+    ``TITLE_WORDS_CACHED`` most recently used)."""
     found = _titles.get(title)
     if found is None:
         positions: list[tuple[WordTerms, ...]] = []
@@ -96,9 +174,16 @@ def title_sequence(title: str) -> tuple[tuple[WordTerms, ...], ...]:
                 positions[-1] = (*positions[-1], terms)
             else:
                 positions.append((terms,))
-        found = tuple(positions)
+        found = Title(tuple(positions))
         _titles.put(title, found)
     return found
+
+
+def title_sequence(title: str) -> tuple[tuple[WordTerms, ...], ...]:
+    """Every word position of the title, stop words included: the terms at each (a compound's
+    joined form with its first part, an elided word with its article). Analysed once per
+    title, for both signals (and by ``SearchEngine.warm_up``)."""
+    return tuple(p.terms for p in analysed(title).positions)
 
 
 def title_words(title: str) -> list[tuple[WordTerms, ...]]:
@@ -138,68 +223,57 @@ def _plain(node: ql.Node) -> bool:
     return isinstance(node, ql.Word | ql.Phrase) and node.field is None
 
 
-def _holds(sequence: tuple[tuple[WordTerms, ...], ...], wording: tuple[str, ...]) -> bool:
-    """Whether the wording's words stand in the title side by side, in order."""
-    n = len(wording)
-    return any(
-        all(
-            _at(position, word) for word, position in zip(wording, sequence[i : i + n], strict=True)
-        )
-        for i in range(len(sequence) - n + 1)
-    )
-
-
-def _at(position: tuple[WordTerms, ...], word: str) -> bool:
-    """Whether a title position has this exact (folded) form."""
-    return any(terms.exact == word for terms in position)
-
-
 def bonus(title: str, signals: Signals) -> float:
     """Points a document with this title gets for the query (0 when it has no plain words)."""
+    return _bonus(analysed(title), signals)
+
+
+def _bonus(shape: Title, signals: Signals) -> float:
+    """:func:`bonus` for an analysed title."""
     if not signals.words:
         return 0.0
-    sequence = title_sequence(title)
-    words = _content(sequence)
+    words = shape.words
     if not words:
         return 0.0
-    matched = [signals.marks(position) for position in words]
-    if not any(matched):
+    matched = signals.matched(shape)
+    if matched is None:
         return 0.0
-    found = {position[0].exact for position, hit in zip(words, matched, strict=True) if hit}
+    found = {p.first for p, hit in zip(words, matched, strict=True) if hit}
     share = len(found) / len(words)
     # How much of the query the title has: a short title covered by one word of a longer
     # query ("Insérer" for ``curseur l'insérer``) is worth that much less.
-    has = sum(_in_title(word, words) for word in signals.words) / len(signals.words)
+    exacts, stems = shape.exacts, shape.stems
+    has = sum(
+        exact in exacts or not forms.isdisjoint(stems) for exact, forms in signals.stemmed
+    ) / len(signals.words)
     wording = signals.wording
     worded = len(wording) > 1
     others = signals.others
     if worded and others:
         # Stop words typed (or a phrase's words) are part of the query's wording (``style
         # de``): what the title has of the query counts them, as written.
-        found = sum(any(_at(position, w) for position in sequence) for w in others)
+        everything = shape.everything
+        found = sum(w in everything for w in others)
         has = (has * len(signals.words) + found) / (len(signals.words) + len(others))
     if share == 1 and has == 1:
         points = WHOLE_TITLE
     else:
         points = COVERAGE * share * share * has if share >= COVERED else 0.0
-    if worded and _holds(sequence, wording):
+    if worded and shape.holds(wording):
         # The wording, word for word: the more of the title it is, the more points.
         return points + TITLE_PHRASE + TYPED_COVERAGE * share
-    run = longest = 0
-    for hit in matched:
-        run = run + 1 if hit else 0
-        longest = max(longest, run)
-    if len(signals.words) > 1 and longest >= len(signals.words):
+    if len(signals.words) > 1 and _run(matched) >= len(signals.words):
         points += TITLE_PHRASE
     return points
 
 
-def _in_title(word: tuple[str, tuple[str, ...]], words: list[tuple[WordTerms, ...]]) -> bool:
-    """Whether a query word (exact form, stems) is one of the title's words, in any form."""
-    exact, stems = word
-    return any(
-        t.exact == exact or any(s in stems for s in t.stems) for position in words for t in position
-    )
+def _run(matched: list[bool]) -> int:
+    """The longest run of title words the query matched, side by side."""
+    run = longest = 0
+    for hit in matched:
+        run = run + 1 if hit else 0
+        longest = max(longest, run)
+    return longest
 
 
 def rerank(searcher, top: list[tuple[float, int]], signals: Signals | None) -> list:
@@ -209,8 +283,26 @@ def rerank(searcher, top: list[tuple[float, int]], signals: Signals | None) -> l
     if signals is None or not signals.words or not top:
         return top
     head = []
+    analysed_of = _analysed_titles(searcher)
     for score, docnum in top[:RERANK_DEPTH]:
-        title = stored_title(searcher, docnum)
-        head.append((score + bonus(title, signals), docnum))
+        head.append((score + _bonus(analysed_of(docnum), signals), docnum))
     head.sort(key=lambda sd: (-sd[0], sd[1]))
     return head + top[RERANK_DEPTH:]
+
+
+def _analysed_titles(searcher) -> Callable[[int], Title]:
+    """A document's analysed title (global number) by the searcher: kept per reader by
+    document, past the first sight of each (one dictionary look-up for each candidate of
+    every query, where reading the stored title and finding its analysis take two recently
+    used caches' locks)."""
+    known = per_reader(searcher.reader(), Key.TITLE_WORDS, dict)
+
+    def analysed_of(docnum: int) -> Title:
+        found = known.get(docnum)
+        if found is None:
+            if len(known) >= TITLE_WORDS_CACHED:
+                known.clear()
+            found = known[docnum] = analysed(stored_title(searcher, docnum))
+        return found
+
+    return analysed_of

@@ -87,6 +87,9 @@ class Key(enum.Enum):
 
     STORED = "stored"  # document number -> stored fields: LRU of STORED_CACHED
     TITLES = "titles"  # document number -> stored title: LRU of TITLES_CACHED
+    # document number -> its analysed title (engine.titles.Title): dict emptied past
+    # TITLE_WORDS_CACHED
+    TITLE_WORDS = "title words"
     POSTINGS = "postings"  # (segment, field, term) -> postings: LRU of POSTINGS_CACHED units
     IDF = "idf"  # (field, term) -> idf over the index: dict emptied past FREQUENCIES_CACHED
     # (field, term) -> a segment's codec.TermEntry: dict emptied past FREQUENCIES_CACHED
