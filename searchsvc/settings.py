@@ -317,6 +317,13 @@ RESULT_PAGES_CACHED = 256
 # Titles a served worker reads and analyses before its first request (SearchEngine.warm_up):
 # all of them on the 30,508-document bench index, in about 2 s.
 WARM_TITLES = 50_000
+# Python's cycle collector in a served worker: what the warm-up read (the titles' analyses,
+# a quarter of a million objects, none of them in a cycle) is frozen out of its walks, and a
+# full collection waits for this many younger ones (Python's default is 10). Each full one
+# walks every object the caches hold, 0.15-0.44 s on the bench index, six times per 2,000
+# searches, while the worker answers nobody; searchers and readers a new generation replaces
+# hold no cycle, so waiting keeps nothing large alive (bench/RESULTS.md, "Collector pauses").
+WORKER_FULL_COLLECTION_EVERY = 50
 # Seconds between two checks of the live index's files while serving (a stat of each file;
 # a file whose size or time changed is hashed again).
 VERIFY_EVERY_S = 1.0

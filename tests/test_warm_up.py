@@ -7,16 +7,19 @@ answers 503 ``index_damaged`` before any result is read from it.
 
 from __future__ import annotations
 
+import gc
+import logging
 import threading
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
+from searchsvc import settings
 from searchsvc.engine.search import SearchEngine
 from searchsvc.index import storage
 from searchsvc.query import spelling
-from searchsvc.web import create_app, security
+from searchsvc.web import create_app, security, serve
 
 MISSPELT = ("twiter", "Dorsay", "presdient", "telvision", "Merkle", "dorsye jack")
 
@@ -109,4 +112,24 @@ def test_the_warm_up_thread_lets_a_worker_serve_at_once(built):
         assert finished.wait(60)
     finally:
         security._warm_up_spelling = real
+        app.extensions["searchsvc.engine"].close()
+
+
+def test_a_served_worker_leaves_its_warm_up_to_the_collector_and_collects_fully_less_often(
+    built,
+):
+    # What the warm-up read is frozen out of the cycle collector's walks, and a full
+    # collection waits for WORKER_FULL_COLLECTION_EVERY younger ones: a full walk of the
+    # caches stalls the worker for tenths of a second (bench/RESULTS.md, "Collector pauses").
+    app = create_app({"INDEX_DIR": str(built), "TESTING": True})
+    worker = type("Worker", (), {"wsgi": app, "log": logging.getLogger("test")})()
+    thresholds = gc.get_threshold()
+    try:
+        serve.post_worker_init(worker)
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[2] == settings.WORKER_FULL_COLLECTION_EVERY
+        assert gc.get_threshold()[:2] == thresholds[:2]
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
         app.extensions["searchsvc.engine"].close()

@@ -7,6 +7,7 @@ no config file or ``GUNICORN_CMD_ARGS`` is read) and runs it in the foreground.
 from __future__ import annotations
 
 import contextlib
+import gc
 import glob
 import os
 import shutil
@@ -167,8 +168,13 @@ class _Arbiter(Arbiter):
 def post_worker_init(worker) -> None:
     """gunicorn's hook, in each worker before it takes a request: warm the app up (index read,
     searcher open, one request of each kind), so the first queries of a fresh server are not
-    slow and do not queue behind a cold start."""
+    slow and do not queue behind a cold start. Then the collector leaves what the warm-up read
+    alone and runs full collections less often (see ``WORKER_FULL_COLLECTION_EVERY``)."""
     worker.log.info(security.warm_up_index(worker.wsgi).summary())
+    gc.collect()
+    gc.freeze()
+    young, middle, _full = gc.get_threshold()
+    gc.set_threshold(young, middle, settings.WORKER_FULL_COLLECTION_EVERY)
 
 
 def worker_exit(server, worker) -> None:
