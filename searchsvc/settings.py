@@ -322,7 +322,8 @@ WARM_TITLES = 50_000
 # full collection waits for this many younger ones (Python's default is 10). Each full one
 # walks every object the caches hold, 0.15-0.44 s on the bench index, six times per 2,000
 # searches, while the worker answers nobody; searchers and readers a new generation replaces
-# hold no cycle, so waiting keeps nothing large alive (bench/RESULTS.md, "Collector pauses").
+# hold no cycle, so waiting keeps nothing large alive (bench/RESULTS.md,
+# "The search path's CPU and the collector's pauses").
 WORKER_FULL_COLLECTION_EVERY = 50
 # Seconds between two checks of the live index's files while serving (a stat of each file;
 # a file whose size or time changed is hashed again).

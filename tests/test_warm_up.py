@@ -120,7 +120,8 @@ def test_a_served_worker_leaves_its_warm_up_to_the_collector_and_collects_fully_
 ):
     # What the warm-up read is frozen out of the cycle collector's walks, and a full
     # collection waits for WORKER_FULL_COLLECTION_EVERY younger ones: a full walk of the
-    # caches stalls the worker for tenths of a second (bench/RESULTS.md, "Collector pauses").
+    # caches stalls the worker for tenths of a second (bench/RESULTS.md,
+    # "The search path's CPU and the collector's pauses").
     app = create_app({"INDEX_DIR": str(built), "TESTING": True})
     worker = type("Worker", (), {"wsgi": app, "log": logging.getLogger("test")})()
     thresholds = gc.get_threshold()

@@ -3,10 +3,10 @@
 Writing documents allocates millions of short-lived objects, and every few thousand of them
 the collector runs; every tenth run or so walks every object the process holds (the analysis
 caches, the lemma table, Whoosh's readers) though none of them is garbage. In the journal
-writer that was 13 % of a batch's CPU (bench/RESULTS.md, "Documents pushed over HTTP",
-the writer's CPU), for a few thousand objects in cycles a batch. So a unit of work (a pushed
-batch, a helper's share of a full build) runs with the collector off; after it, the young
-objects are collected, and the whole heap once every :data:`FULL_COLLECTION_S`.
+writer that was about 15 % of a batch's CPU (bench/RESULTS.md, "The writer's CPU, and what
+pushing costs searches"), for a few thousand objects in cycles a batch. So a unit of work (a
+pushed batch, a helper's share of a full build) runs with the collector off; after it, the
+young objects are collected, and the whole heap once every :data:`FULL_COLLECTION_S`.
 """
 
 from __future__ import annotations
