@@ -742,6 +742,13 @@ MERGE_MAX_DOCS = 100_000
 # finds their values read (re-reading a column would cost each generation: bench/RESULTS.md,
 # "Figures once quoted in the code"); a few dozen segments are live at a time.
 PER_SEGMENT_CACHED = 64
+# Segments of at most this many documents keep their terms of a field as a sorted list
+# (index/caches.expand_prefix): pushed batches leave dozens of small segments, and Whoosh
+# looked a prefix up in each by a binary search in Python (0.15 ms a segment, for every
+# query word's accented spellings). A pushed batch's segment of 100 documents has 4,900 body
+# words; larger ones (a build's 15,000 documents: 120,000 body words) use Whoosh's own
+# search, one per prefix, rather than keep such lists.
+LISTED_TERMS_DOCS = 5_000
 # The niceness of the writer's merging process: searches and batches go first (10 starved
 # it on a busy machine: segments piled up, which slows every search).
 MERGE_NICENESS = 5

@@ -24,7 +24,7 @@ from searchsvc import errors, settings
 from searchsvc.engine import termwise, titles
 from searchsvc.engine.results import SORTS, FacetCount, Filters
 from searchsvc.index import columns
-from searchsvc.index.caches import Key, per_reader, segment_frequency
+from searchsvc.index.caches import Key, frequency, per_reader
 from searchsvc.query.nodes import FromSource
 
 _FACETS = sorting.Facets().add_facet("source", columns.FieldFacet("source", maptype=sorting.Count))
@@ -130,8 +130,9 @@ def query_cost(s: Searcher, query: wq.Query, depth: int | None = None) -> Cost:
     def df(fieldname: str, text) -> int:
         if not isinstance(text, str):
             return s.reader().doc_frequency(fieldname, text)
-        # The per-segment frequencies termwise keeps: the search reads the same ones next.
-        return sum(segment_frequency(r, fieldname, text) for r in leaves)
+        # The per-segment frequencies termwise keeps (the search reads the same ones next),
+        # added up once per reader: not once per node and segment.
+        return frequency(s.reader(), fieldname, text)
 
     def walk(q: wq.Query) -> Cost:
         if isinstance(q, wq.Term):

@@ -42,6 +42,7 @@ from searchsvc.index import codec, columns
 from searchsvc.index.caches import (
     LRU,
     Key,
+    expand_prefix,
     field_lengths,
     per_reader,
     segment_frequency,
@@ -367,7 +368,7 @@ class _Segment:
             ids = np.flatnonzero(np.isin(codes, wanted)).astype(np.int32)
             return ids if scope is None else ids[scope.within(ids)]
         if type(q) is wq.Prefix:
-            words = [w for w in self.reader.expand_prefix(q.fieldname, q.text) if w]
+            words = [w for w in expand_prefix(self.reader, q.fieldname, q.text) if w]
             return self._matching(
                 wq.Or([wq.Term(q.fieldname, w.decode("utf-8")) for w in words]), scope
             )
@@ -517,7 +518,7 @@ class _Segment:
         """A prefix: the words of this segment it stands for, each scored as its own term,
         added up, times the prefix's boost; as Whoosh scores it on large segments (on small
         ones Whoosh gives every match the same score, and a one-word prefix no boost)."""
-        words = [w for w in self.reader.expand_prefix(q.fieldname, q.text) if w]
+        words = [w for w in expand_prefix(self.reader, q.fieldname, q.text) if w]
         parts = []
         for word in words:
             word = word.decode("utf-8") if isinstance(word, bytes) else word

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import threading
 import weakref
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,7 @@ from searchsvc.index import codec
 from searchsvc.index.whoosh_internals import reading as whoosh_reading
 from searchsvc.settings import (
     FREQUENCIES_CACHED,
+    LISTED_TERMS_DOCS,
     PER_SEGMENT_CACHED,
     STORED_CACHED,
     TITLES_CACHED,
@@ -109,6 +111,11 @@ class Key(enum.Enum):
     ID_RANKS = "id ranks"  # every document's rank by id (columns.id_ranks); one array
     VALUES = "values"  # per segment, (Key, field): a column's values; one list per field
     CODES = "codes"  # per segment, (Key, field, key): those as codes and names; one per key
+    # per segment, (Key, field): its terms in order, for segments of at most
+    # LISTED_TERMS_DOCS documents; one list per field
+    TERMS = "terms"
+    # (field, term) -> document frequency over the index: dict emptied past FREQUENCIES_CACHED
+    INDEX_FREQUENCIES = "index frequencies"
 
 
 def _named(key) -> None:
@@ -232,8 +239,55 @@ def segment_frequency(reader, fieldname: str, text: str) -> int:
 
 def frequency(reader, fieldname: str, text: str) -> int:
     """A term's document frequency in an index reader: its segments' (see
-    :func:`segment_frequency`), added up."""
-    return sum(segment_frequency(leaf, fieldname, text) for leaf, _offset in reader.leaf_readers())
+    :func:`segment_frequency`), added up; kept per reader (a query asks for the same term
+    once per node, its cost model once more, and common words come back query after query)."""
+    totals = per_reader(reader, Key.INDEX_FREQUENCIES, dict)
+    key = (fieldname, text)
+    found = totals.get(key)
+    if found is None:
+        if len(totals) > FREQUENCIES_CACHED:
+            totals.clear()
+        found = totals[key] = sum(
+            segment_frequency(leaf, fieldname, text) for leaf, _offset in reader.leaf_readers()
+        )
+    return found
+
+
+def expand_prefix(reader, fieldname: str, prefix: str | bytes) -> list[bytes]:
+    """The terms of ``fieldname`` that start with ``prefix`` in an index or segment reader,
+    in order, each once: what Whoosh's ``expand_prefix`` yields. Whoosh merges every
+    segment's term iterator in Python, each started by a Python binary search of its term
+    index; here a segment of at most ``LISTED_TERMS_DOCS`` documents (pushed batches leave
+    dozens) bisects its terms, read once into a list kept per segment, and a larger one
+    makes Whoosh's single search. A field the schema lacks has no terms."""
+    if fieldname not in reader.schema:
+        return []
+    if not isinstance(prefix, bytes):
+        prefix = reader.schema[fieldname].to_bytes(prefix)
+    runs = []
+    for leaf, _offset in reader.leaf_readers():
+        if leaf.doc_count_all() > LISTED_TERMS_DOCS:
+            run = list(leaf.expand_prefix(fieldname, prefix))
+        else:
+            terms = _listed_terms(leaf, fieldname)
+            start = end = bisect_left(terms, prefix)
+            while end < len(terms) and terms[end].startswith(prefix):
+                end += 1
+            run = terms[start:end]
+        if run:
+            runs.append(run)
+    if len(runs) <= 1:
+        return runs[0] if runs else []
+    return sorted(set().union(*runs))
+
+
+def _listed_terms(leaf, fieldname: str) -> list[bytes]:
+    """A segment's terms of ``fieldname`` in order: kept per reader (one dict read) and per
+    segment (a new generation, every second while documents are pushed, finds them read)."""
+    key = (Key.TERMS, fieldname)
+    return per_reader(
+        leaf, key, lambda: per_segment(leaf, key, lambda: list(leaf.lexicon(fieldname)))
+    )
 
 
 def field_lengths(reader, fieldname: str) -> np.ndarray:

@@ -19,7 +19,7 @@ from math import log
 from whoosh import query as wq
 from whoosh.reading import IndexReader
 
-from searchsvc.index.caches import Key, frequency, per_reader
+from searchsvc.index.caches import Key, expand_prefix, frequency, per_reader
 from searchsvc.index.schema import TEXT_FIELDS
 from searchsvc.query import language as ql
 from searchsvc.query import spelling
@@ -411,7 +411,7 @@ class QueryBuilder:
             return cached
         bases = [
             decode_variant(term.decode("utf-8"))[1]
-            for term in self.reader.expand_prefix("variants", variant_prefix(exact))
+            for term in expand_prefix(self.reader, "variants", variant_prefix(exact))
         ]
         terms = [word_terms(b) for b in bases] if bases else [word_terms(exact)]
         stems = sorted({s for t in terms for s in t.stems})
