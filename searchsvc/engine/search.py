@@ -26,6 +26,7 @@ from searchsvc.engine import completion, ranking, snippets, suggest, titles
 from searchsvc.engine.live import GiveUpTurn, LiveIndex
 from searchsvc.engine.results import SORTS, Filters, Hit, SearchResult, StoredDocument
 from searchsvc.errors import Kind, QueryError, QueryTooExpensive, check_between
+from searchsvc.index import columns
 from searchsvc.index.caches import LRU, stored_fields
 from searchsvc.index.caches import title as stored_title
 from searchsvc.index.schema import web_url
@@ -134,12 +135,15 @@ class SearchEngine:
     def warm_up(self, titles_limit: int = WARM_TITLES) -> int:
         """Do what the first searches would otherwise do while people wait: read the spelling
         vocabularies that cache files hold (milliseconds; :meth:`warm_up_spelling` builds the
-        others), then read and analyse the titles of the first ``titles_limit`` documents
-        (each read and analysed on first sight, for the best 50 of every query, which a
-        first search would wait for); returns how many titles."""
+        others), rank the documents' ids (what the first search with equal scores would wait
+        for: every segment's id column, ~40 ms at 30,000 documents), then read and analyse the
+        titles of the first ``titles_limit`` documents (each read and analysed on first sight,
+        for the best 50 of every query, which a first search would wait for); returns how many
+        titles."""
         with self.searcher() as s:
             spelling.missing(s.reader())
             sources.sources_named(s.reader(), "")  # the words of the sources' names
+            columns.id_ranks(s.reader())
             count = min(titles_limit, s.reader().doc_count_all())
             for docnum in range(count):
                 titles.title_words(stored_title(s, docnum))
