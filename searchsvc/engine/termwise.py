@@ -44,7 +44,9 @@ from searchsvc.index.caches import (
     Key,
     expand_prefix,
     field_lengths,
+    frequency,
     per_reader,
+    per_term,
     segment_frequency,
     term_entry,
 )
@@ -53,7 +55,7 @@ from searchsvc.index.whoosh_internals import reading as whoosh_reading
 from searchsvc.query import sources
 from searchsvc.query.nodes import Coverage, ExactPhrase, FromSource
 from searchsvc.query.scoring import PHRASE_IDF_FIELD, phrase_score
-from searchsvc.settings import FREQUENCIES_CACHED, PHRASE_B, POSTINGS_CACHED
+from searchsvc.settings import PHRASE_B, POSTINGS_CACHED
 
 
 @dataclass
@@ -279,6 +281,11 @@ def _empty() -> tuple[np.ndarray, np.ndarray]:
     return _NO_IDS, np.zeros(0)
 
 
+def _idf(reader, fieldname: str, text: str) -> float:
+    """Whoosh's idf of a term over the index ``reader`` reads."""
+    return log(reader.doc_count_all() / (frequency(reader, fieldname, text) + 1)) + 1
+
+
 class _Segment:
     """One segment's evaluation of a query: each node gives ``(ids, scores)``, the sorted
     numbers (in the segment) of the documents it matches within the scope it is given, and
@@ -475,18 +482,7 @@ class _Segment:
     def idf(self, fieldname: str, text: str) -> float:
         """Whoosh's idf of a term over the whole index (``WeightingModel.idf``), with the
         document frequencies this module keeps, per searcher."""
-        top = self.top
-        cache = per_reader(top.reader(), Key.IDF, dict)
-        found = cache.get((fieldname, text))
-        if found is None:
-            if len(cache) > FREQUENCIES_CACHED:
-                cache.clear()
-            n = sum(
-                segment_frequency(leaf.reader(), fieldname, text)
-                for leaf, _o in top.leaf_searchers()
-            )
-            found = cache[(fieldname, text)] = log(top.doc_count_all() / (n + 1)) + 1
-        return found
+        return per_term(self.top.reader(), Key.IDF, fieldname, text, _idf)
 
     def _estimate(self, q: wq.Query) -> int:
         if isinstance(q, FromSource):

@@ -217,19 +217,25 @@ def title(searcher, docnum: int) -> str:
     return found
 
 
+def per_term(reader, cache: Key, fieldname: str, text: str, make: Callable[..., Any]):
+    """``make(reader, fieldname, text)``, kept per reader under ``cache`` in a dict by (field,
+    term), emptied whole past ``FREQUENCIES_CACHED``: the same terms come back query after
+    query."""
+    kept = per_reader(reader, cache, dict)
+    key = (fieldname, text)
+    found = kept.get(key)
+    if found is None:
+        if len(kept) > FREQUENCIES_CACHED:
+            kept.clear()
+        found = kept[key] = make(reader, fieldname, text)
+    return found
+
+
 def term_entry(reader, fieldname: str, text: str):
     """A term's document frequency in one segment and where its postings are (a
     :class:`~searchsvc.index.codec.TermEntry`), from one look-up of Whoosh's term index;
-    kept per segment reader (the same terms come back query after query, and a term's
-    frequency is asked for before its postings)."""
-    entries = per_reader(reader, Key.FREQUENCIES, dict)
-    key = (fieldname, text)
-    found = entries.get(key)
-    if found is None:
-        if len(entries) > FREQUENCIES_CACHED:
-            entries.clear()
-        found = entries[key] = codec.term_entry(reader, fieldname, text)
-    return found
+    kept per segment reader (a term's frequency is asked for before its postings)."""
+    return per_term(reader, Key.FREQUENCIES, fieldname, text, codec.term_entry)
 
 
 def segment_frequency(reader, fieldname: str, text: str) -> int:
@@ -240,17 +246,12 @@ def segment_frequency(reader, fieldname: str, text: str) -> int:
 def frequency(reader, fieldname: str, text: str) -> int:
     """A term's document frequency in an index reader: its segments' (see
     :func:`segment_frequency`), added up; kept per reader (a query asks for the same term
-    once per node, its cost model once more, and common words come back query after query)."""
-    totals = per_reader(reader, Key.INDEX_FREQUENCIES, dict)
-    key = (fieldname, text)
-    found = totals.get(key)
-    if found is None:
-        if len(totals) > FREQUENCIES_CACHED:
-            totals.clear()
-        found = totals[key] = sum(
-            segment_frequency(leaf, fieldname, text) for leaf, _offset in reader.leaf_readers()
-        )
-    return found
+    once per node, its cost model once more)."""
+    return per_term(reader, Key.INDEX_FREQUENCIES, fieldname, text, _summed_frequency)
+
+
+def _summed_frequency(reader, fieldname: str, text: str) -> int:
+    return sum(segment_frequency(leaf, fieldname, text) for leaf, _offset in reader.leaf_readers())
 
 
 def expand_prefix(reader, fieldname: str, prefix: str | bytes) -> list[bytes]:
