@@ -28,7 +28,6 @@ from searchsvc.engine.results import SORTS, Filters, Hit, SearchResult, StoredDo
 from searchsvc.errors import Kind, QueryError, QueryTooExpensive, check_between
 from searchsvc.index import columns
 from searchsvc.index.caches import LRU, stored_fields
-from searchsvc.index.caches import title as stored_title
 from searchsvc.index.schema import web_url
 from searchsvc.query import language as ql
 from searchsvc.query import sources, spelling
@@ -145,8 +144,9 @@ class SearchEngine:
             sources.sources_named(s.reader(), "")  # the words of the sources' names
             columns.id_ranks(s.reader())
             count = min(titles_limit, s.reader().doc_count_all())
+            analysed_of = titles.analysed_titles(s)  # what rerank reads them through
             for docnum in range(count):
-                titles.title_words(stored_title(s, docnum))
+                analysed_of(docnum)
         return count
 
     def warm_up_spelling(self) -> int:

@@ -283,14 +283,14 @@ def rerank(searcher, top: list[tuple[float, int]], signals: Signals | None) -> l
     if signals is None or not signals.words or not top:
         return top
     head = []
-    analysed_of = _analysed_titles(searcher)
+    analysed_of = analysed_titles(searcher)
     for score, docnum in top[:RERANK_DEPTH]:
         head.append((score + _bonus(analysed_of(docnum), signals), docnum))
     head.sort(key=lambda sd: (-sd[0], sd[1]))
     return head + top[RERANK_DEPTH:]
 
 
-def _analysed_titles(searcher) -> Callable[[int], Title]:
+def analysed_titles(searcher) -> Callable[[int], Title]:
     """A document's analysed title (global number) by the searcher: kept per reader by
     document, past the first sight of each (one dictionary look-up for each candidate of
     every query, where reading the stored title and finding its analysis take two recently
