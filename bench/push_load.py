@@ -26,6 +26,8 @@ import gzip
 import http.client
 import itertools
 import json
+import os
+import resource
 import shutil
 import tempfile
 import threading
@@ -35,7 +37,7 @@ from pathlib import Path
 
 from common import load_queries, percentile
 
-from searchsvc.testing import HOST, serve_command, start_server
+from searchsvc.testing import HOST, process_tree, serve_command, start_server
 
 KEY = "bench-push-admin-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -100,30 +102,36 @@ def pusher(port: int, docs: list[dict], rate: float, batch: int, seconds: float,
     done = threading.Event()
 
     def watcher() -> None:
+        # Batches are applied in order: only the oldest pending task is polled (every 20 ms
+        # until it is done, then the next at once), so that polling does not load the workers
+        # more as the writer falls behind (polling every pending task did: hundreds a second).
         nonlocal missing
         wconn = http.client.HTTPConnection(HOST, port, timeout=60)
         while not (done.is_set() and not pending):
             with lock:
-                current = list(pending)
-            for task_id, at, word in current:
-                try:
-                    wconn.request("GET", f"/api/tasks/{task_id}", headers=AUTH)
-                    task = json.loads(wconn.getresponse().read())
-                    if task.get("status") not in ("succeeded", "failed"):
-                        continue
-                    wconn.request("GET", "/api/search?" + urllib.parse.urlencode({"q": word}))
-                    found = json.loads(wconn.getresponse().read())
-                except (OSError, http.client.HTTPException):  # a closed keep-alive: again
-                    wconn.close()
-                    wconn = http.client.HTTPConnection(HOST, port, timeout=60)
+                oldest = pending[0] if pending else None
+            if oldest is None:
+                time.sleep(0.02)
+                continue
+            task_id, at, word = oldest
+            try:
+                wconn.request("GET", f"/api/tasks/{task_id}", headers=AUTH)
+                task = json.loads(wconn.getresponse().read())
+                if task.get("status") not in ("succeeded", "failed"):
+                    time.sleep(0.02)
                     continue
-                with lock:
-                    pending.remove((task_id, at, word))
-                    if found.get("total", 0) >= 1:
-                        visible.append(time.perf_counter() - at)
-                    else:
-                        missing += 1
-            time.sleep(0.02)
+                wconn.request("GET", "/api/search?" + urllib.parse.urlencode({"q": word}))
+                found = json.loads(wconn.getresponse().read())
+            except (OSError, http.client.HTTPException):  # a closed keep-alive: again
+                wconn.close()
+                wconn = http.client.HTTPConnection(HOST, port, timeout=60)
+                continue
+            with lock:
+                pending.remove(oldest)
+                if found.get("total", 0) >= 1:
+                    visible.append(time.perf_counter() - at)
+                else:
+                    missing += 1
         wconn.close()
 
     watch = threading.Thread(target=watcher)
@@ -167,6 +175,53 @@ def pusher(port: int, docs: list[dict], rate: float, batch: int, seconds: float,
         elapsed=elapsed,
         pending=len(pending),
     )
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_role(master: int) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the server's processes, by role: the master,
+    its gunicorn workers, the journal writer, the writer's merging process; and this process
+    (the search clients and the pusher). A process gone since is not counted (none should go)."""
+    tree = process_tree()
+    roles: dict[str, float] = {"master": 0.0, "workers": 0.0, "writer": 0.0, "merging": 0.0}
+
+    def cpu(pid: int) -> float:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            return 0.0
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        return (int(fields[11]) + int(fields[12])) / TICKS
+
+    def cmdline(pid: int) -> bytes:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                return fh.read()
+        except OSError:
+            return b""
+
+    roles["master"] += cpu(master)
+    for child in tree.get(master, []):
+        if b"searchsvc.ingest.writer" in cmdline(child):
+            roles["writer"] += cpu(child)
+            for grandchild in tree.get(child, []):
+                roles["merging"] += cpu(grandchild)
+        else:
+            roles["workers"] += cpu(child)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    roles["bench clients"] = usage.ru_utime + usage.ru_stime
+    return roles
+
+
+def cpu_line(label: str, before: dict[str, float], after: dict[str, float], seconds: float) -> str:
+    """The CPU each role used between two readings, as a share of one core."""
+    shares = ", ".join(
+        f"{role} {(after[role] - before.get(role, 0.0)) / seconds:.2f}" for role in after
+    )
+    return f"CPU {label} (cores): {shares}"
 
 
 def summary(label: str, run: dict) -> str:
@@ -214,7 +269,10 @@ def main() -> None:
             conn.close()
             print(f"first write: task {first['id']} {first['status']}")
             searchers(port, queries, args.clients, 5)  # warm-up
+            master = server.proc.pid
+            cpu_start = cpu_by_role(master)
             idle = searchers(port, queries[::-1], args.clients, args.seconds)
+            cpu_idle = cpu_by_role(master)
             pushed: dict = {}
             push = threading.Thread(
                 target=pusher,
@@ -222,12 +280,15 @@ def main() -> None:
             )
             push.start()
             busy = searchers(port, queries, args.clients, args.seconds)
+            cpu_busy = cpu_by_role(master)
             push.join()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
     print(summary("idle", idle))
     print(summary("while pushing", busy))
+    print(cpu_line("idle", cpu_start, cpu_idle, args.seconds))
+    print(cpu_line("while pushing", cpu_idle, cpu_busy, args.seconds))
     ratio = percentile(busy["latencies"], 99) / percentile(idle["latencies"], 99)
     print(f"search p99 while pushing / idle: {ratio:.2f}x (target <= 2x)")
     vis = pushed["visible"]
