@@ -25,6 +25,7 @@ from whoosh.searching import Searcher
 from searchsvc import errors
 from searchsvc.index import storage
 from searchsvc.index.whoosh_internals.reading import ArraysFileError
+from searchsvc.index.whoosh_internals.reopening import reader_reusing
 from searchsvc.settings import VERIFY_EVERY_S
 
 
@@ -100,6 +101,7 @@ class LiveIndex:
         self._ix: whoosh_index.Index | None = None
         self._generation: storage.Generation | None = None
         self._epoch = 0
+        self._reuse = False
         self._verifier = storage.Verifier()
         self._verified_at = 0.0
         # The files the open index was opened from: a file replaced in place (a damaged
@@ -111,20 +113,23 @@ class LiveIndex:
         """Yield the searcher, brought up to date with the index on disk; one user at a time,
         those waiting with ``urgent`` (the default) before those waiting without."""
         with self._use.hold(urgent), self._reading():
-            ix, epoch = self._index()
+            ix, epoch, reuse = self._index()
             current = self._searcher
-            if current is None or self._searcher_epoch != epoch:
-                if current is not None:
-                    current.close()
-                current = ix.searcher(weighting=scoring.BM25F())
-                self._searcher, self._searcher_epoch = current, epoch
-                self._on_new_searcher()
-            elif not current.up_to_date():
+            if current is None or self._searcher_epoch != epoch or not current.up_to_date():
                 # Not Searcher.refresh(): it reuses segment readers by segment id, so they
                 # keep stale deletions (updated and deleted documents still match), and it
                 # shares them with the old searcher, so closing that one breaks the new one.
-                current.close()
-                current = self._searcher = ix.searcher(weighting=scoring.BM25F())
+                # reader_reusing keeps only unchanged segments' readers, and says which of
+                # the old ones to close.
+                old = current.reader() if current is not None else None
+                reader, unused = reader_reusing(ix, old if reuse else None)
+                current = Searcher(
+                    reader, weighting=scoring.BM25F(), closereader=False, fromindex=ix
+                )
+                self._searcher, self._searcher_epoch = current, epoch
+                if old is not None:
+                    for leaf in unused if reuse else [old]:
+                        leaf.close()
                 self._on_new_searcher()
             yield current
 
@@ -149,6 +154,7 @@ class LiveIndex:
         with self._use.hold():
             if self._searcher is not None:
                 self._searcher.close()
+                self._searcher.reader().close()  # searchers here leave their reader open
                 self._searcher = None
         with self._lock:
             if self._ix is not None:
@@ -156,22 +162,25 @@ class LiveIndex:
                 self._ix = None
                 self._generation = None
 
-    def _index(self) -> tuple[whoosh_index.Index, int]:
+    def _index(self) -> tuple[whoosh_index.Index, int, bool]:
         """Return the open live index, reopening it when a new generation went live, with the
-        number of times one was opened (a new number means a new searcher is due)."""
+        number of times one was opened (a new number means a new searcher is due) and whether
+        the old searcher's unchanged segment readers may serve the new one (not when the
+        index was opened afresh because one of its files was replaced)."""
         name = storage.current_name(self.root)
         with self._lock:
             if self._ix is None or self._generation is None or name != self._generation.name:
-                self._open_live(storage.current(self.root))
+                self._open_live(storage.current(self.root), reuse=self._generation is not None)
             elif time.monotonic() - self._verified_at >= self.verify_every:
                 self._verifier.check(self._generation)
                 self._verified_at = time.monotonic()
                 if storage.file_ids(self._generation) != self._opened_files:
-                    self._open_live(self._generation)
-            return self._ix, self._epoch
+                    self._open_live(self._generation, reuse=False)
+            return self._ix, self._epoch, self._reuse
 
-    def _open_live(self, generation: storage.Generation) -> None:
-        """Check and open ``generation`` in place of what is open; with ``self._lock`` held."""
+    def _open_live(self, generation: storage.Generation, reuse: bool) -> None:
+        """Check and open ``generation`` in place of what is open; with ``self._lock`` held.
+        ``reuse``: whether the next searcher may keep the current one's unchanged segments."""
         self._verifier.check(generation)
         ix = _open(generation)
         if self._ix is not None:
@@ -180,6 +189,7 @@ class LiveIndex:
         self._opened_files = storage.file_ids(generation)
         self._verified_at = time.monotonic()
         self._epoch += 1
+        self._reuse = reuse
 
     @contextmanager
     def _reading(self) -> Iterator[None]:

@@ -26,7 +26,7 @@ from whoosh.reading import IndexReader
 from searchsvc.index import storage
 from searchsvc.index.caches import LRU
 from searchsvc.index.schema import TEXT_FIELDS
-from searchsvc.index.whoosh_internals.segment_keys import segment_key
+from searchsvc.index.whoosh_internals.segment_keys import segment_key, stable_key
 from searchsvc.settings import COMMON_DOCS, MAX_WORD_CHARS, VOCABULARIES_KEPT, WALK_STEP
 from searchsvc.text.analysis import STEM_MARK
 
@@ -194,15 +194,22 @@ def _vocabulary(leaf, fieldname: str) -> Vocabulary:
     found = _known(segment, fieldname)
     if found is None:
         with _pending_lock:
-            build = _pending.get((*segment, fieldname))
+            build = _pending.get(_kept_as(segment, fieldname))
         if build is not None:
             build.finish()  # the start-up thread's build, half done
-            found = _vocabularies.get((*segment, fieldname))
+            found = _vocabularies.get(_kept_as(segment, fieldname))
     if found is None:
         found = Vocabulary.build(list(_words(leaf.lexicon(fieldname))))
-        _vocabularies.put((*segment, fieldname), found)
+        _vocabularies.put(_kept_as(segment, fieldname), found)
         _keep(segment, fieldname, found)
     return found
+
+
+def _kept_as(segment: tuple[str, str], fieldname: str) -> tuple[str, str, str]:
+    """The key of a segment's vocabulary in the process: the segment's :func:`stable_key`, not
+    its generation's folder, so that the generations that share a segment (one a second
+    while documents are pushed) share its vocabulary too."""
+    return (*stable_key(segment), fieldname)
 
 
 def _words(raw_terms: Iterable[bytes]) -> Iterator[str]:
@@ -215,7 +222,7 @@ def _words(raw_terms: Iterable[bytes]) -> Iterator[str]:
 
 def _known(segment: tuple[str, str], fieldname: str) -> Vocabulary | None:
     """The vocabulary kept in the process, else read from its cache file (then kept)."""
-    key = (*segment, fieldname)
+    key = _kept_as(segment, fieldname)
     found = _vocabularies.get(key)
     if found is None:
         cache = _cache_path(segment, fieldname)
@@ -249,7 +256,7 @@ def build_steps(leaf, fieldname: str, step: int | None = None) -> Iterator[None]
     steps = _build_steps(leaf, fieldname, segment, step)
     if segment is None:
         return steps
-    key = (*segment, fieldname)
+    key = _kept_as(segment, fieldname)
     build = _Build(steps)
     with _pending_lock:
         _pending[key] = build
@@ -279,10 +286,10 @@ def _build_steps(leaf, fieldname: str, segment, step: int | None) -> Iterator[No
         if len(chunk) < step:
             break
         yield
-    if segment is None or _vocabularies.get((*segment, fieldname)) is not None:
+    if segment is None or _vocabularies.get(_kept_as(segment, fieldname)) is not None:
         return
     found = Vocabulary.build(words)
-    _vocabularies.put((*segment, fieldname), found)
+    _vocabularies.put(_kept_as(segment, fieldname), found)
     yield
     _keep(segment, fieldname, found)
 

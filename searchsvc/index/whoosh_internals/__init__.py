@@ -5,6 +5,7 @@ Each module here does one job that needs Whoosh's private names or behaviour:
 field's length, :mod:`.updates` writes an incremental update, :mod:`.merging` merges
 segments, :mod:`.multiprocess` runs a build in helper processes, :mod:`.abandoning` gives a
 failed writer up, :mod:`.reading` reads positions, lengths and columns in bulk,
+:mod:`.reopening` opens a new generation keeping its unchanged segments' readers,
 :mod:`.matching` fixes Whoosh's exclusion matcher, :mod:`.segment_keys` names a segment
 whichever reader reads it, and :mod:`.categorizers` gives Whoosh's sorting a column reader
 of ours. Outside this package only :mod:`searchsvc.index.codec`, itself a Whoosh codec,

@@ -20,7 +20,11 @@ def stable_segment_key(reader) -> tuple[str, str] | None:
     generation that shares the segment (they hold its files by hard links, and a segment id
     is never reused within an index folder); None for an in-memory reader."""
     key = segment_key(reader)
-    if key is None:
-        return None
+    return None if key is None else stable_key(key)
+
+
+def stable_key(key: tuple[str, str]) -> tuple[str, str]:
+    """The :func:`stable_segment_key` of a :func:`segment_key`: the generation's folder
+    replaced by the index folder that holds it."""
     folder, segment_id = key
     return os.path.dirname(os.path.normpath(folder)), segment_id
