@@ -36,7 +36,9 @@ import os
 import struct
 from array import array
 from bisect import bisect_left
+from hashlib import md5
 from itertools import accumulate, pairwise
+from operator import sub
 from typing import NamedTuple
 
 import numpy as np
@@ -172,13 +174,50 @@ def encode_term(ids, weights, lengths, values: TermValues, terminfo) -> bytes:
     """One term's record (see the module's docstring), filling ``terminfo`` (a
     ``W3TermInfo``) with the statistics W3 would give it. ``lengths``: each posting's field
     length as stored (0 when it has none)."""
+    record, stats = term_record(ids, weights, lengths, values)
+    _fill(terminfo, stats)
+    return record
+
+
+def term_record(ids, weights, lengths, values: TermValues) -> tuple[bytes, tuple]:
+    """One term's record and its statistics (see :func:`_fill`), as :func:`encode_term`
+    writes them: what :meth:`PackedFieldWriter.add_terms` takes, with no term info object."""
     if len(ids) <= SMALL_TERM:
-        return _encode_small(ids, weights, lengths, values, terminfo)
-    return _encode_arrays(ids, weights, lengths, values, terminfo)
+        return _small_record(ids, weights, lengths, values)
+    return _array_record(ids, weights, lengths, values)
+
+
+def _fill(terminfo, stats: tuple) -> None:
+    """Give ``terminfo`` a record's statistics: total weight, document frequency, shortest
+    (None when no posting has a length) and longest field length, largest weight, first
+    and last document."""
+    (
+        terminfo._weight,
+        terminfo._df,
+        terminfo._minlength,
+        terminfo._maxlength,
+        terminfo._maxweight,
+        terminfo._minid,
+        terminfo._maxid,
+    ) = stats
 
 
 def _encode_small(ids, weights, lengths, values: TermValues, terminfo) -> bytes:
     """:func:`encode_term` for a term of a few postings (one block), in plain Python."""
+    record, stats = _small_record(ids, weights, lengths, values)
+    _fill(terminfo, stats)
+    return record
+
+
+def _encode_arrays(ids, weights, lengths, values: TermValues, terminfo) -> bytes:
+    """:func:`encode_term` with numpy, for a term of many postings."""
+    record, stats = _array_record(ids, weights, lengths, values)
+    _fill(terminfo, stats)
+    return record
+
+
+def _small_record(ids, weights, lengths, values: TermValues) -> tuple[bytes, tuple]:
+    """:func:`term_record` for a term of a few postings (one block), in plain Python."""
     ids = _ints(ids)
     weights = [float(w) for w in weights]
     n = len(ids)
@@ -230,13 +269,108 @@ def _encode_small(ids, weights, lengths, values: TermValues, terminfo) -> bytes:
         out.extend(struct.pack(f"<{len(positions)}{_PACK_CODES[pw]}", *positions))
     elif vk == RAW:
         out.extend(values.data)
-    terminfo._weight = float(sum(as_read))
-    terminfo._df = n
-    terminfo._minlength = min(nonzero) if nonzero else None
-    terminfo._maxlength = max(lengths)
-    terminfo._maxweight = max(max(as_read), 0.0)
-    terminfo._minid, terminfo._maxid = ids[0], ids[-1]
-    return bytes(out)
+    stats = (
+        float(sum(as_read)),
+        n,
+        min(nonzero) if nonzero else None,
+        max(lengths),
+        max(max(as_read), 0.0),
+        ids[0],
+        ids[-1],
+    )
+    return bytes(out), stats
+
+
+def whole_record(ids: list, weights: list, kind: int, positions, lengths: list):
+    """:func:`term_record` for the usual term of a new segment, or None when the term is
+    not of that kind (the caller then takes :func:`term_record`): at most
+    :data:`BLOCK` postings (one block), whole weights of at most 0xFFFF, and for POSITIONS each
+    posting's weight its count of positions (the field's boost 1). All arguments are lists
+    of ints (``positions``: every posting's, one after the other; None but for POSITIONS).
+
+    The same bytes as :func:`term_record` (a test compares), made by one ``struct`` call
+    whose format is kept per shape of record: a new segment's ~5,000 terms are mostly of a
+    few postings, and the work per term is what its flush costs."""
+    n = len(ids)
+    if not 0 < n <= BLOCK or kind == RAW:
+        return None
+    if n == 1:  # most terms
+        first = last = ids[0]
+        heaviest = total = weights[0]
+        if first > 0x7FFFFFFF or not 0 <= heaviest <= 0xFFFF:
+            return None
+        gaps, idw = (0,), 1
+        wk = _ONES if heaviest == 1 else 1 if heaviest <= 0xFF else 2
+        longest = lengths[0]
+        shortest = longest or None
+    else:
+        first, last = ids[0], ids[-1]
+        heaviest = max(weights)
+        if last > 0x7FFFFFFF or heaviest > 0xFFFF or min(weights) < 0:
+            return None
+        gaps = [0, *map(sub, ids[1:], ids)]
+        idw = _uint_width(max(gaps))
+        ones = heaviest == 1 and weights.count(1) == n
+        wk = _ONES if ones else 1 if heaviest <= 0xFF else 2
+        longest = max(lengths)
+        shortest = min([x for x in lengths if x > 0], default=None)
+        total = sum(weights)
+    if kind == POSITIONS:
+        npos = len(positions)
+        top = max(positions) if npos else 0
+        pw = 1 if top <= 0xFF else _uint_width(top)
+    else:
+        npos = pw = 0
+    shape = (n, idw, wk, kind, pw, npos)
+    packer = _WHOLE_RECORDS.get(shape)
+    if packer is None:
+        packer = _whole_record_struct(*shape)
+    args = [_TAG, idw, wk, kind, 0, pw, 0, n, first, *gaps]
+    if wk:
+        args += weights
+        args.append(heaviest)
+    try:
+        args.append(_LENGTH_BYTES[shortest])
+    except KeyError:  # a length as no field length is stored
+        args.append(length_to_byte(shortest))
+    if npos:
+        args += positions
+    stats = (float(total), n, shortest, longest, float(heaviest), first, last)
+    return packer.pack(*args), stats
+
+
+# Each field length a reader can get back (as stored, in one byte), and None (no length):
+# its byte, as length_to_byte gives it, looked up rather than worked out once per term.
+_LENGTH_BYTES = {None: 0, **{int(x): length_to_byte(int(x)) for x in BYTE_LENGTHS}}
+
+# Whole-record formats of whole_record, by shape; forgotten when there get to be many.
+_WHOLE_RECORDS: dict[tuple, struct.Struct] = {}
+_WHOLE_RECORDS_KEPT = 4096
+
+
+def _whole_record_struct(n: int, idw: int, wk: int, kind: int, pw: int, npos: int):
+    """The ``struct`` format of a record of :func:`whole_record` of this shape: the
+    header, the arrays and the zero bytes that align them, as :class:`_Layout` places them."""
+    layout = _Layout(n, idw, wk, kind, 0, pw)
+    parts, at = [_HEAD.format], _HEAD.size
+
+    def put(offset: int, code: str, size: int) -> None:
+        nonlocal at
+        parts.append(f"{offset - at}x{code}")
+        at = offset + size
+
+    put(layout.gaps_at, f"{n}{_PACK_CODES[idw]}", n * idw)
+    if wk:
+        put(layout.weights_at, f"{n}{_WEIGHT_CODES[wk]}", n * wk)
+        put(layout.blockmax_at, _WEIGHT_CODES[wk], wk)
+    put(layout.blockmin_at, "B", 1)
+    if kind == POSITIONS:
+        put(layout.tail_at, f"{npos}{_PACK_CODES[pw]}", npos * pw)
+    packer = struct.Struct("".join(parts))
+    if len(_WHOLE_RECORDS) >= _WHOLE_RECORDS_KEPT:
+        _WHOLE_RECORDS.clear()
+    _WHOLE_RECORDS[(n, idw, wk, kind, pw, npos)] = packer
+    return packer
 
 
 def _ints(values) -> list[int]:
@@ -248,8 +382,8 @@ def _ints(values) -> list[int]:
     return list(map(int, values))
 
 
-def _encode_arrays(ids, weights, lengths, values: TermValues, terminfo) -> bytes:
-    """:func:`encode_term` with numpy, for a term of many postings."""
+def _array_record(ids, weights, lengths, values: TermValues) -> tuple[bytes, tuple]:
+    """:func:`term_record` with numpy, for a term of many postings."""
     ids = np.asarray(ids, np.int64)
     weights = np.asarray(weights, np.float64)
     n = len(ids)
@@ -305,15 +439,18 @@ def _encode_arrays(ids, weights, lengths, values: TermValues, terminfo) -> bytes
         out.extend(values.data)
     # W3's term statistics: W3 sums its float32 weights.
     as_read = stored.astype(np.float64) if wk else weights
-    terminfo._weight = float(as_read.sum())
-    terminfo._df = n
     lengths = np.asarray(lengths, np.int64)
     nonzero = lengths[lengths > 0]
-    terminfo._minlength = int(nonzero.min()) if len(nonzero) else None
-    terminfo._maxlength = int(lengths.max()) if n else 0
-    terminfo._maxweight = max(float(as_read.max()), 0.0)
-    terminfo._minid, terminfo._maxid = int(ids[0]), int(ids[-1])
-    return bytes(out)
+    stats = (
+        float(as_read.sum()),
+        n,
+        int(nonzero.min()) if len(nonzero) else None,
+        int(lengths.max()) if n else 0,
+        max(float(as_read.max()), 0.0),
+        int(ids[0]),
+        int(ids[-1]),
+    )
+    return bytes(out), stats
 
 
 class PackedPostingsWriter(base.PostingsWriter):
@@ -403,6 +540,127 @@ class PackedFieldWriter(whoosh3.W3FieldWriter):
         if ext == whoosh3.W3Codec.POSTS_EXT:
             ext = POSTINGS_EXT
         return super()._create_file(ext)
+
+    def add_terms(self, terms) -> None:
+        """The current field's terms whole, in place of ``start_term``, ``add_arrays`` and
+        ``finish_term`` for each: ``terms`` gives ``(term bytes, record, statistics)`` in
+        increasing order (see :func:`term_record`). The same bytes as those calls write (a
+        test compares), gathered and written a few at a time (:data:`_WRITTEN_EVERY`): no
+        term info object, hash writer call or file call per term, which were most of a new
+        segment's cost."""
+        postwriter, tindex = self._postwriter, self._tindex
+        if postwriter is None or postwriter._terminfo is not None:
+            raise RuntimeError("add_terms called outside a field, or within a term")
+        prefix = _FIELD_ID.pack(self._fieldid)
+        lastkey = tindex.lastkey
+        at = postwriter._at  # where the next record goes in the postings file
+        where = tindex.dbfile.tell()  # where the next entry goes in the term index
+        posts, entries, keys, starts = bytearray(), bytearray(), [], []
+        byte_of, info = _LENGTH_BYTES, _TERM_INFO.size
+        for tbytes, record, stats in terms:
+            pad = -at % 4
+            if pad:
+                posts += _PADS[pad]
+                at += pad
+            weight, df, shortest, longest, heaviest, minid, maxid = stats
+            try:
+                lengths = byte_of[shortest], byte_of[longest]
+            except KeyError:  # a length as no field length is stored
+                lengths = length_to_byte(shortest), length_to_byte(longest)
+            key = prefix + tbytes
+            if key <= lastkey:
+                raise ValueError(f"Keys must increase: {lastkey!r}..{key!r}")
+            lastkey = key
+            size = len(key)
+            packer = _ENTRIES.get(size) or _entry_struct(size)
+            # not inlined: the term info's flags are 0
+            entries += packer.pack(
+                size, info, key, 0, weight, df, *lengths, heaviest, minid, maxid, at, len(record)
+            )
+            posts += record
+            at += len(record)
+            keys.append(key)
+            starts.append(where)
+            where += 8 + size + info
+            if len(posts) >= _WRITTEN_EVERY:
+                self._write_terms(posts, entries, keys, starts, at)
+                posts, entries, keys, starts = bytearray(), bytearray(), [], []
+        if starts:
+            self._write_terms(posts, entries, keys, starts, at)
+
+    def _write_terms(self, posts, entries, keys: list, starts: list, at: int) -> None:
+        """Write what :meth:`add_terms` gathered: records, term index entries (``keys``
+        the entries' keys, ``starts`` where each is), and tell Whoosh's hash writer of
+        them as its ``add`` would. ``at``: where the postings file ends then."""
+        postwriter, tindex = self._postwriter, self._tindex
+        postwriter._postfile.write(posts)
+        postwriter._at, postwriter._written = at, True
+        tindex.dbfile.write(entries)
+        tindex.lastkey = keys[-1]
+        buckets = tindex.buckets
+        if tindex.hashtype == 0:  # Whoosh's md5_hash, without its hex round trip
+            hashes = [int.from_bytes(md5(k, usedforsecurity=False).digest()[12:]) for k in keys]
+        else:
+            hashes = list(map(tindex.hashfn, keys))
+        for h, start in zip(hashes, starts, strict=True):
+            buckets[h & 255].append((h, start))
+        index = tindex.index  # each entry's start, in an array typed as its largest needs
+        try:
+            index.array.extend(array(index.array.typecode, starts))
+        except OverflowError:
+            for start in starts:
+                index.append(start)
+
+    def close(self) -> None:
+        # The term index's hash tables written as Whoosh writes them, a table at a time
+        # rather than a file call per slot (10,000 for a new segment of 5,000 terms).
+        tindex = self._tindex
+        tindex._write_hashes = lambda: _write_hash_tables(tindex)
+        super().close()
+
+
+def _write_hash_tables(tindex) -> None:
+    """Whoosh's ``HashWriter._write_hashes`` for ``tindex``, the same bytes: for each of
+    its 256 buckets, a table of twice as many slots as keys, each key in the slot its hash
+    gives or the next free one, a slot being the hash and where the key is (0, 0 if free).
+    The tables' starts and sizes go to the directory Whoosh writes next."""
+    dbfile = tindex.dbfile
+    at = dbfile.tell()
+    out = bytearray()
+    pack = _SLOT.pack
+    for entries in tindex.buckets:
+        size = 2 * len(entries)
+        tindex.directory.append((at + len(out), size))
+        hashes, places = [0] * size, [0] * size
+        for h, place in entries:
+            slot = (h >> 8) % size
+            while places[slot]:  # no key is at 0 (the file's header is)
+                slot = (slot + 1) % size
+            hashes[slot], places[slot] = h, place
+        out += b"".join(map(pack, hashes, places))
+    dbfile.write(out)
+
+
+# W3's term index: a key is the field's number then the term; a value is a term info's bytes
+# (flags, weight, frequency, length bytes, largest weight, first and last document) then
+# where the term's record is and its length; an entry is both lengths, the key, the value.
+_FIELD_ID = struct.Struct("!H")
+_TERM_INFO = struct.Struct("!BfIBBfIIqi")
+_TERM_INFO_FORMAT = _TERM_INFO.format.lstrip("!")
+_ENTRIES: dict[int, struct.Struct] = {}  # an entry's format, by its key's size
+
+
+def _entry_struct(size: int) -> struct.Struct:
+    """The format of a term index entry whose key is ``size`` bytes."""
+    packer = _ENTRIES[size] = struct.Struct(f"!ii{size}s{_TERM_INFO_FORMAT}")
+    return packer
+
+
+_SLOT = struct.Struct("!Iq")
+_PADS = {1: bytes(1), 2: bytes(2), 3: bytes(3)}
+# Bytes of records add_terms gathers before writing them: few writes, and a full build's
+# field (tens of megabytes of records) never held whole besides the postings it came from.
+_WRITTEN_EVERY = 1 << 20
 
 
 class PackedTermsReader(whoosh3.W3TermsReader):

@@ -4,14 +4,16 @@ Whoosh's ``SegmentWriter`` puts every posting as a tuple in a pool, sorts the tu
 sorted runs to disk and merging them back), then looks each document's field length up in
 the column file it has just written, once per posting. The builder keeps each term's postings
 (positions included, as numbers) together in memory and the lengths in arrays, so only the
-terms are sorted, and hands the codec each term whole: the same files, byte for byte (a test
-compares them). :func:`publish_segments` writes the table of contents that lists them.
+terms are sorted, and hands the codec each field's terms whole (``add_terms``): the same
+files, byte for byte (a test compares them). :func:`publish_segments` writes the table of
+contents that lists them.
 """
 
 from __future__ import annotations
 
 from array import array
 from itertools import chain, pairwise
+from operator import sub
 
 import numpy as np
 from whoosh.index import TOC, clean_files
@@ -167,12 +169,7 @@ class SegmentBuilder:
                 field = self.schema[fieldname]
                 positional = fieldname in self._positional
                 writer.start_field(fieldname, field)
-                for tbytes in sorted(terms):
-                    writer.start_term(tbytes)
-                    writer._postwriter.add_arrays(
-                        *_term_arrays(field.format, terms[tbytes], lengths, positional)
-                    )
-                    writer.finish_term()
+                writer.add_terms(_term_records(field.format, terms, lengths, positional))
                 writer.finish_field()
         finally:
             writer.close()
@@ -190,6 +187,44 @@ class SegmentBuilder:
         publish_segments(self.ix, self.finish())
         # The column writers' scratch folder, as SegmentWriter removes it when it finishes.
         self.storage.temp_storage(f"{self.indexname}.tmp").destroy()
+
+
+def _term_records(format_, terms: dict, lengths, positional: bool):
+    """A field's terms in order, each with its record and statistics, as the codec's field
+    writer takes them whole (``add_terms``). ``terms``: what :class:`SegmentBuilder` holds
+    for the field. Most terms have a few postings with whole weights (positions, a stem's
+    frequency, an ``Existence`` field's 1): their records are made from lists by
+    :func:`~searchsvc.index.codec.whole_record`; the others go the general way
+    (:func:`_term_arrays`, :func:`~searchsvc.index.codec.term_record`), the same bytes."""
+    count = len(lengths) if lengths is not None else 0
+    small = codec.BLOCK  # what whole_record takes
+    # A positional field's weights are the frequencies times the boost: whole for a boost of 1.
+    whole = not positional or format_.field_boost == 1.0
+    whole_record = codec.whole_record
+    for tbytes in sorted(terms):
+        entry = terms[tbytes]
+        ids = entry[0]
+        found = None
+        n = len(ids)
+        if whole and n <= small:
+            ids = ids.tolist()
+            if n == 1:  # most terms
+                known = [lengths[ids[0]] if ids[0] < count else 0]
+            else:
+                known = [lengths[d] if d < count else 0 for d in ids]
+            if not positional:
+                weights = entry[1].tolist()
+                if not entry[2] and weights.count(1.0) == n:
+                    found = whole_record(ids, [1] * n, codec.NO_VALUES, None, known)
+            elif len(entry) == 3:  # positions, and the frequency is their count
+                ends = entry[2].tolist()
+                counts = ends if n == 1 else [ends[0], *map(sub, ends[1:], ends)]
+                found = whole_record(ids, counts, codec.POSITIONS, entry[1].tolist(), known)
+            else:  # a stem: its frequency, no positions
+                found = whole_record(ids, entry[1].tolist(), codec.FREQUENCY, None, known)
+        if found is None:
+            found = codec.term_record(*_term_arrays(format_, entry, lengths, positional))
+        yield tbytes, *found
 
 
 def _term_arrays(format_, entry: tuple, lengths, positional: bool) -> tuple:

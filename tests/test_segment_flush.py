@@ -1,0 +1,171 @@
+"""A new segment's terms written in bulk write what they wrote a term at a time (issue 25).
+
+``SegmentBuilder`` hands the codec's field writer a field's terms whole
+(:meth:`PackedFieldWriter.add_terms`), most records made from lists by
+:func:`codec.whole_record`, and the term index's hash tables are written a table at a time:
+the term index and postings files must be those of ``start_term`` / ``add_arrays`` /
+``finish_term`` for each term and of Whoosh's own hash table writer, byte for byte, whatever
+the terms (widths of 1, 2 or 4 bytes, weights that are not whole, raw values, terms of one
+posting, of a block and of several).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from whoosh import fields
+from whoosh.codec import whoosh3
+from whoosh.filedb.filestore import FileStorage
+
+from searchsvc.index import codec
+from searchsvc.index.whoosh_internals.values import stored_length
+from searchsvc.index.whoosh_internals.writing import _term_records
+
+KINDS = [codec.POSITIONS, codec.FREQUENCY, codec.NO_VALUES, codec.RAW]
+
+
+@st.composite
+def terms(draw) -> dict[bytes, tuple]:
+    """A field's terms: each one's document numbers, weights, field lengths and values."""
+    out = {}
+    for tbytes in draw(st.sets(st.binary(min_size=1, max_size=8), min_size=1, max_size=12)):
+        n = draw(st.sampled_from([1, 1, 2, 3, 24, 25, 128, 129, 300]))
+        first = draw(st.integers(0, 2**31 - 1 - 70_000 * n))
+        gaps = draw(st.lists(st.sampled_from([1, 2, 300, 70_000]), min_size=n - 1, max_size=n - 1))
+        ids = np.cumsum([first, *gaps]).tolist()
+        kind = draw(st.sampled_from(KINDS))
+        counts = draw(st.lists(st.integers(0, 3), min_size=n, max_size=n))
+        if kind == codec.POSITIONS and draw(st.booleans()):
+            weights = [float(c) for c in counts]  # a positional field of boost 1
+        else:
+            weight = st.sampled_from([0.0, 1.0, 2.0, 255.0, 256.0, 65_535.0, 65_536.0, 1.5])
+            weights = draw(st.lists(weight, min_size=n, max_size=n))
+        if kind == codec.POSITIONS:
+            top = draw(st.sampled_from([200, 60_000, 2**32 - 1]))
+            data = draw(st.lists(st.integers(0, top), min_size=sum(counts), max_size=sum(counts)))
+            values = codec.TermValues(kind, counts, data)
+        elif kind == codec.RAW:
+            values = codec.TermValues(kind, counts, b"".join(b"v" * c for c in counts))
+        else:
+            values = codec.TermValues(kind)
+        length = st.sampled_from([0, 1, 7, 300, 200_000])
+        lengths = [stored_length(x) for x in draw(st.lists(length, min_size=n, max_size=n))]
+        out[tbytes] = (ids, weights, lengths, values)
+    return out
+
+
+def record_of(ids, weights, lengths, values) -> tuple:
+    """A term's record and statistics the way ``SegmentBuilder`` makes them: by lists when
+    ``whole_record`` takes the term, else the general way."""
+    whole = [int(w) for w in weights]
+    if whole == weights and (values.kind != codec.POSITIONS or values.counts == whole):
+        found = codec.whole_record(ids, whole, values.kind, values.data, lengths)
+        if found is not None:
+            return found
+    return codec.term_record(ids, weights, lengths, values)
+
+
+def write(folder: Path, fieldsets: list[dict], bulk: bool) -> dict[str, bytes]:
+    """The term index and postings files written for these fields' terms, a term at a time
+    and closed by Whoosh's own writer, or in bulk; by file extension."""
+    folder.mkdir()
+    storage = FileStorage(str(folder))
+    ours = codec.Codec()
+    segment = ours.new_segment(storage, "MAIN")
+    writer = ours.field_writer(storage, segment)
+    for i, terms_ in enumerate(fieldsets):
+        writer.start_field(f"f{i}", fields.TEXT())
+        if bulk:
+            writer.add_terms((t, *record_of(*terms_[t])) for t in sorted(terms_))
+        else:
+            for tbytes in sorted(terms_):
+                writer.start_term(tbytes)
+                writer._postwriter.add_arrays(*terms_[tbytes])
+                writer.finish_term()
+        writer.finish_field()
+    if bulk:
+        writer.close()
+    else:  # Whoosh's hash tables, a slot at a time
+        whoosh3.W3FieldWriter.close(writer)
+    return {p.name.split(".", 1)[1]: p.read_bytes() for p in folder.iterdir()}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fieldsets=st.lists(terms(), min_size=1, max_size=3))
+def test_terms_written_in_bulk_are_the_bytes_written_a_term_at_a_time(tmp_path_factory, fieldsets):
+    root = tmp_path_factory.mktemp("flush")
+    assert write(root / "bulk", fieldsets, True) == write(root / "each", fieldsets, False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(fieldsets=terms())
+def test_a_record_made_from_lists_is_the_general_ones(fieldsets):
+    for ids, weights, lengths, values in fieldsets.values():
+        assert record_of(ids, weights, lengths, values) == codec.term_record(
+            ids, weights, lengths, values
+        )
+
+
+@pytest.mark.parametrize("written_every", [codec._WRITTEN_EVERY, 100], ids=["once", "by-100-bytes"])
+def test_full_hash_tables_are_written_as_whoosh_writes_them(tmp_path, monkeypatch, written_every):
+    """5,000 terms: ~20 keys a bucket, so that keys collide and probe past the table's end;
+    written at once and a few records at a time."""
+    monkeypatch.setattr(codec, "_WRITTEN_EVERY", written_every)
+    rng = np.random.default_rng(25)
+    many = {}
+    for i in range(5000):
+        n = int(rng.integers(1, 4))
+        ids = sorted({int(x) for x in rng.integers(0, 100, n)})
+        lengths = [stored_length(int(x)) for x in rng.integers(1, 500, len(ids))]
+        counts = [1] * len(ids)
+        values = codec.TermValues(codec.POSITIONS, counts, [i % 300] * len(ids))
+        many[f"mot{i}".encode()] = (ids, [1.0] * len(ids), lengths, values)
+    assert write(tmp_path / "bulk", [many], True) == write(tmp_path / "each", [many], False)
+
+
+def test_the_builders_records_are_the_general_ones():
+    """What ``SegmentBuilder`` holds for a positional field (positions, stems) and for an
+    ``Existence`` one, through its bulk path and through the general one."""
+    from array import array
+
+    from searchsvc.index.whoosh_internals.writing import _term_arrays
+
+    lengths = array("I", [0, 5, 9, 300])
+    positional = {
+        b"a": (array("I", [1, 3]), array("I", [0, 4, 2]), array("I", [2, 3])),
+        b"b": (array("I", [2]), array("I", [70_000])),  # a stem: a frequency past 0xFFFF
+        b"c": (array("I", [0, 5]), array("I", [1, 2]), array("I", [1, 2])),  # past lengths
+    }
+    existence = {
+        b"x": (array("I", [0, 3]), array("d", [1.0, 1.0]), bytearray(), array("I", [0, 0])),
+        b"y": (array("I", [2]), array("d", [2.5]), bytearray(), array("I", [0])),
+    }
+    for format_, terms_, is_positional in (
+        (fields.TEXT().format, positional, True),
+        (fields.ID().format, existence, False),
+    ):
+        got = list(_term_records(format_, terms_, lengths, is_positional))
+        expected = [
+            (t, *codec.term_record(*_term_arrays(format_, terms_[t], lengths, is_positional)))
+            for t in sorted(terms_)
+        ]
+        assert got == expected
+
+
+@pytest.mark.parametrize("where", ["outside a field", "within a term"])
+def test_bulk_terms_are_refused_outside_a_field_or_within_a_term(tmp_path, where):
+    ours = codec.Codec()
+    storage = FileStorage(str(tmp_path))
+    writer = ours.field_writer(storage, ours.new_segment(storage, "MAIN"))
+    try:
+        if where == "within a term":
+            writer.start_field("f", fields.TEXT())
+            writer.start_term(b"a")
+        with pytest.raises(RuntimeError):
+            writer.add_terms([])
+    finally:
+        whoosh3.W3FieldWriter.close(writer)
