@@ -385,7 +385,7 @@ DOC_TITLE_CHARS = 1_000
 
 # -- what a searcher keeps in memory ---------------------------------------------------------
 
-# Postings of recently used terms kept per searcher, counted in units of 24 bytes: decoded
+# Postings of recently used terms kept for the process, counted in units of 24 bytes: decoded
 # ones hold document number, weight and BM25 denominator (24 bytes a posting), those read
 # from a segment's arrays only the denominator (8), and positions a phrase read count too.
 # 1,000,000 units is 24 MB for the whole index (reading a term again from the arrays is one

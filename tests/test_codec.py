@@ -274,7 +274,7 @@ def test_whoosh_searches_and_termwise_give_w3s_matches_and_scores(tmp_path_facto
                 assert [h.docnum for h in b.search(q, limit=10)] == [
                     h.docnum for h in a.search(q, limit=10)
                 ]
-                caches._per_reader.clear()
+                caches.forget_all()
                 got = termwise.run(b, q, time.monotonic() + 30).scores
                 assert set(got) == set(expected)
                 for d, score in expected.items():
@@ -426,7 +426,7 @@ def test_a_term_only_in_deleted_documents_keeps_its_entry(tmp_path):
             assert codec.term_postings(second, "title", "village") is None
             assert codec.term_entry(first, "no such field", "village") == codec.NO_ENTRY
         with ix.searcher() as s:
-            caches._per_reader.clear()
+            caches.forget_all()
             found = termwise.run(s, wq.Term("title", "village"), time.monotonic() + 10)
             assert len(found) == 0
             found = termwise.run(s, wq.Term("title", "rare"), time.monotonic() + 10)
@@ -458,7 +458,7 @@ def test_a_term_is_looked_up_once_per_segment(tmp_path, monkeypatch):
         monkeypatch.setattr(terms_class, name, counting(getattr(terms_class, name)))
     try:
         with ix.searcher() as s:
-            caches._per_reader.clear()
+            caches.forget_all()
             q = wq.And([wq.Term("title", "jardin"), wq.Term("body", "terre")])
             found = termwise.run(s, q, time.monotonic() + 10)
         assert sorted(found.docs.tolist()) == [1, 2, 3, 4, 5]

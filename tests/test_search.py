@@ -740,7 +740,7 @@ def test_warm_up_analyses_the_titles_before_the_first_query(tiny_index, monkeypa
 
     engine = SearchEngine(tiny_index)
     try:
-        caches._per_reader.clear()
+        caches.forget_all()
         titles._titles.clear()
         assert engine.warm_up() == 3
         analysed = []

@@ -309,7 +309,7 @@ def test_positions_of_a_term_read_from_the_arrays(engine):
 def test_same_scores_from_a_segment_of_another_codec(engine, monkeypatch):
     """A segment of another codec (read through Whoosh's matcher, posting by posting) gives
     the same results."""
-    caches._per_reader.clear()
+    caches.forget_all()
     texts = ("jardin forêt", '"pomme de terre"', "élèves -école", "jard*")
     packed = [_both(engine, t)[1] for t in texts]
 
@@ -317,12 +317,12 @@ def test_same_scores_from_a_segment_of_another_codec(engine, monkeypatch):
         return codec._from_matcher(reader, field, text)
 
     monkeypatch.setattr(codec, "term_postings", through_whoosh)
-    caches._per_reader.clear()
+    caches.forget_all()
     for text, expected in zip(texts, packed, strict=True):
         whoosh, ours = _both(engine, text)
         _assert_same(whoosh, ours)
         assert ours == expected
-    caches._per_reader.clear()
+    caches.forget_all()
 
 
 def test_a_repeated_term_is_read_once_per_segment(engine, monkeypatch):
@@ -331,7 +331,7 @@ def test_a_repeated_term_is_read_once_per_segment(engine, monkeypatch):
     counted = classmethod(lambda cls, *a: reads.append(1) or original(cls, *a))
     monkeypatch.setattr(codec.TermPostings, "read", counted)
     with engine.searcher() as s:
-        caches._per_reader.clear()
+        caches.forget_all()
         q = QueryBuilder(s.reader()).build(ql.parse("lumière")).query
         first = termwise.run(s, q, time.monotonic() + 10).scores
         read = len(reads)

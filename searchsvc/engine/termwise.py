@@ -22,8 +22,9 @@ reach them with the bonus (their score plus the bonus's upper bound reaches the
 Only the node types the query builder makes for words, phrases and prefixes are handled;
 :func:`supports` tells the caller when to let Whoosh run the query instead. A term's postings
 are read as arrays from the index's own codec (:func:`searchsvc.index.codec.term_postings`:
-one read of its record, nothing decoded per posting) once per segment and term, and kept
-while the searcher lives, up to ``POSTINGS_CACHED`` in all.
+one read of its record, nothing decoded per posting) once per segment reader and term, and
+kept for the process (:data:`searchsvc.index.caches.segment_postings`), up to
+``POSTINGS_CACHED`` in all: a new generation keeps the readers of its unchanged segments.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from whoosh import query as wq
 
 from searchsvc.index import codec, columns
 from searchsvc.index.caches import (
-    LRU,
     Key,
     expand_prefix,
     field_lengths,
@@ -48,14 +48,16 @@ from searchsvc.index.caches import (
     per_reader,
     per_term,
     segment_frequency,
+    segment_postings,
     term_entry,
 )
 from searchsvc.index.schema import TEXT_FIELDS
 from searchsvc.index.whoosh_internals import reading as whoosh_reading
+from searchsvc.index.whoosh_internals.segment_keys import reader_serial
 from searchsvc.query import sources
 from searchsvc.query.nodes import Coverage, ExactPhrase, FromSource
 from searchsvc.query.scoring import PHRASE_IDF_FIELD, phrase_score
-from searchsvc.settings import PHRASE_B, POSTINGS_CACHED
+from searchsvc.settings import PHRASE_B
 
 
 @dataclass
@@ -306,7 +308,8 @@ class _Segment:
             if self.live is not None:
                 local = local[self.live.mask[local]]
             self.scope = _Scope(local, self.n)
-        self._postings = _postings_cache(top)
+        # Shared by the generations that keep this segment's reader (caches.segment_postings).
+        self._postings, self._reader_serial = segment_postings, reader_serial(reader)
         self._bounding = False  # loose phrases give their bound, positions unread
 
     @contextmanager
@@ -543,7 +546,7 @@ class _Segment:
             postings = self._postings_of(fieldname, w)
             by_word[w] = postings.positions(docs)
             # kept with the positions it now holds
-            self._postings.put((self.offset, fieldname, w), postings, postings.size)
+            self._postings.put((self._reader_serial, fieldname, w), postings, postings.size)
             self._check_time()
         keys = [by_word[w] for w in words]
         if exact:
@@ -563,14 +566,29 @@ class _Segment:
     # -- postings ------------------------------------------------------------------------
 
     def _postings_of(self, fieldname: str, text: str) -> _Scored | None:
-        """A term's postings in this segment, with their BM25 denominators, or None."""
-        key = (self.offset, fieldname, text)  # one budget for all the searcher's segments
+        """A term's postings in this segment, with their BM25 denominators, or None. Kept
+        from an earlier generation, they are scored again when the index's average field
+        length (so the denominators) changed since."""
+        key = (self._reader_serial, fieldname, text)  # one budget for all the segments
         cache = self._postings
         found = cache.get(key)
         if found is None:
             found = _Scored.read(self, fieldname, text)
             cache.put(key, found, 0 if found is _ABSENT else found.size)
+        elif found is not _ABSENT:
+            norms = self.norms(fieldname)
+            if found.norms != norms:
+                found = _Scored(found.postings, norms, field_lengths(self.reader, fieldname))
+                cache.put(key, found, found.size)
         return None if found is _ABSENT else found
+
+    def norms(self, fieldname: str) -> tuple[float, float]:
+        """The parts of a BM25 denominator that do not depend on the posting, in this
+        searcher: ``k1 * (1 - b)`` and ``k1 * b / avgfl``."""
+        avgfl = _average_length(self.top, fieldname)
+        b = whoosh_reading.field_b(self.weighting, fieldname)
+        k1 = self.weighting.K1
+        return (k1 * (1 - b), k1 * b / avgfl)
 
     def _check_time(self) -> None:
         if time.monotonic() >= self.deadline:
@@ -582,13 +600,13 @@ class _Scored:
     does not depend on the query: ``tf + k1 * (1 - b + b * length / avgfl)`` (worked out
     for all the postings once they are all scored, else only where asked)."""
 
-    __slots__ = ("_denominator", "_lengths", "_norms", "ids", "postings", "weights")
+    __slots__ = ("_denominator", "_lengths", "ids", "norms", "postings", "weights")
 
     def __init__(self, postings: codec.TermPostings, norms: tuple[float, float], lengths):
         self.postings = postings
         self.ids = postings.ids
         self.weights = postings.weights
-        self._norms = norms
+        self.norms = norms
         self._lengths = lengths
         self._denominator = None
 
@@ -600,17 +618,14 @@ class _Scored:
         postings = codec.term_postings(segment.reader, fieldname, text, entry)
         if postings is None or not len(postings.ids):
             return _ABSENT
-        avgfl = _average_length(segment.top, fieldname)
-        b = whoosh_reading.field_b(segment.weighting, fieldname)
-        k1 = segment.weighting.K1
-        norms = (k1 * (1 - b), k1 * b / avgfl)
+        norms = segment.norms(fieldname)
         return cls(postings, norms, field_lengths(segment.reader, fieldname))
 
     def denominator(self, at: np.ndarray | None = None) -> np.ndarray:
         """The denominators of the postings at indices ``at`` (None: all of them)."""
         if self._denominator is not None:
             return self._denominator if at is None else self._denominator[at]
-        norm0, norm1 = self._norms
+        norm0, norm1 = self.norms
         if at is None:
             w = self.weights
             self._denominator = w + norm0 + norm1 * self._lengths[self.ids]
@@ -644,14 +659,6 @@ class _Scored:
 
 
 _ABSENT = object()  # a term the segment does not have (cached too: asked for again and again)
-
-
-def _postings_cache(searcher) -> LRU:
-    """The postings of the recently used terms of a searcher's segments, kept across
-    queries: the same words (and stems) come back query after query. At most
-    ``POSTINGS_CACHED`` units for all the segments together, so that memory does not grow
-    with their number."""
-    return per_reader(searcher.reader(), Key.POSTINGS, lambda: LRU(POSTINGS_CACHED))
 
 
 def _average_length(searcher, fieldname: str) -> float:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import threading
 import weakref
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +25,7 @@ from searchsvc.settings import (
     FREQUENCIES_CACHED,
     LISTED_TERMS_DOCS,
     PER_SEGMENT_CACHED,
+    POSTINGS_CACHED,
     STORED_CACHED,
     TITLES_CACHED,
 )
@@ -88,11 +89,12 @@ class Key(enum.Enum):
     __hash__ = object.__hash__
 
     STORED = "stored"  # document number -> stored fields: LRU of STORED_CACHED
-    TITLES = "titles"  # document number -> stored title: LRU of TITLES_CACHED
+    # document number -> stored title: LRU of TITLES_CACHED (readers of segments without a
+    # folder only: the others share caches._segment_titles)
+    TITLES = "titles"
     # document number -> its analysed title (engine.titles.Title): dict emptied past
     # TITLE_WORDS_CACHED
     TITLE_WORDS = "title words"
-    POSTINGS = "postings"  # (segment, field, term) -> postings: LRU of POSTINGS_CACHED units
     IDF = "idf"  # (field, term) -> idf over the index: dict emptied past FREQUENCIES_CACHED
     # (field, term) -> a segment's codec.TermEntry: dict emptied past FREQUENCIES_CACHED
     FREQUENCIES = "frequencies"
@@ -116,6 +118,8 @@ class Key(enum.Enum):
     TERMS = "terms"
     # (field, term) -> document frequency over the index: dict emptied past FREQUENCIES_CACHED
     INDEX_FREQUENCIES = "index frequencies"
+    # each segment's first document number and stable key (caches.title); one pair of lists
+    SEGMENTS = "segments"
 
 
 def _named(key) -> None:
@@ -208,13 +212,53 @@ def stored_fields(searcher, docnum: int) -> dict:
 
 def title(searcher, docnum: int) -> str:
     """A document's stored title (global number), kept among the ``TITLES_CACHED`` most
-    recently used while the searcher's reader lives."""
-    cache = per_reader(searcher.reader(), Key.TITLES, lambda: LRU(TITLES_CACHED))
-    found = cache.get(docnum)
+    recently used for the process by segment and number in it (a segment's titles never
+    change, so the generations that share it, one a second while documents are pushed, find
+    them read); per reader for a reader of segments without a folder."""
+    reader = searcher.reader()
+    starts, keys = per_reader(reader, Key.SEGMENTS, lambda: _segments(reader))
+    if keys is None:
+        cache, key = per_reader(reader, Key.TITLES, lambda: LRU(TITLES_CACHED)), docnum
+    else:
+        at = bisect_right(starts, docnum) - 1
+        cache, key = _segment_titles, (keys[at], docnum - starts[at])
+    found = cache.get(key)
     if found is None:
         found = stored_fields(searcher, docnum).get("title", "")
-        cache.put(docnum, found)
+        cache.put(key, found)
     return found
+
+
+# (index folder, segment id, document number in it) -> the document's stored title.
+_segment_titles = LRU(TITLES_CACHED)
+# (segment reader's serial, field, term) -> a term's postings in that segment, as the
+# term-wise search keeps them (engine.termwise): POSTINGS_CACHED units for the process. A
+# new generation keeps its unchanged segments' readers, so it finds them read; a segment
+# read afresh is another reader, whose postings read its own open files.
+segment_postings = LRU(POSTINGS_CACHED)
+
+
+def forget_all() -> None:
+    """Drop every value kept per reader, per segment and for the process's segments: what a
+    first sight of an index costs, for tests and benchmarks."""
+    with _lock:
+        _per_reader.clear()
+        _per_segment.clear()
+    _segment_titles.clear()
+    segment_postings.clear()
+
+
+def _segments(reader) -> tuple[list[int], list | None]:
+    """Each segment's first document number in ``reader`` and its
+    :func:`~searchsvc.index.whoosh_internals.segment_keys.stable_segment_key` (None for all
+    when one has none)."""
+    from searchsvc.index.whoosh_internals.segment_keys import stable_segment_key
+
+    starts, keys = [], []
+    for leaf, offset in reader.leaf_readers():
+        starts.append(offset)
+        keys.append(stable_segment_key(leaf))
+    return starts, None if None in keys else keys
 
 
 def per_term(reader, cache: Key, fieldname: str, text: str, make: Callable[..., Any]):

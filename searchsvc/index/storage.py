@@ -104,6 +104,11 @@ def generation_name(number: int) -> str:
     return f"g{number:06d}"
 
 
+def is_generation_name(name: str) -> bool:
+    """Whether ``name`` is that of a generation's folder (``g`` and six digits or more)."""
+    return _GEN_RE.match(name) is not None
+
+
 def list_generations(root: Path) -> list[str]:
     """Return the generation directories under ``root``, oldest first."""
     if not root.is_dir():

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+
+from searchsvc.index.storage import is_generation_name
 
 
 def segment_key(reader) -> tuple[str, str] | None:
@@ -24,7 +27,22 @@ def stable_segment_key(reader) -> tuple[str, str] | None:
 
 
 def stable_key(key: tuple[str, str]) -> tuple[str, str]:
-    """The :func:`stable_segment_key` of a :func:`segment_key`: the generation's folder
-    replaced by the index folder that holds it."""
+    """The :func:`stable_segment_key` of a :func:`segment_key`: a generation's folder replaced
+    by the index folder that holds it (any other folder, a plain Whoosh index, stays itself:
+    two such indexes side by side never share a key)."""
     folder, segment_id = key
-    return os.path.dirname(os.path.normpath(folder)), segment_id
+    parent, name = os.path.split(os.path.normpath(folder))
+    return (parent if is_generation_name(name) else folder), segment_id
+
+
+_serials = itertools.count(1)
+
+
+def reader_serial(reader) -> int:
+    """A number of this reader object's own, never given to another in the process: the key
+    of values that read its open files later (a term's positions), which a reader of the same
+    segment opened afresh (new deletions) must not share once this one is closed."""
+    serial = getattr(reader, "_searchsvc_serial", None)
+    if serial is None:  # two threads at once may both give one: only a cache miss
+        serial = reader._searchsvc_serial = next(_serials)
+    return serial
