@@ -24,7 +24,7 @@ from rapidfuzz.distance import OSA
 from whoosh.reading import IndexReader
 
 from searchsvc.index import storage
-from searchsvc.index.caches import LRU
+from searchsvc.index.caches import LRU, frequency
 from searchsvc.index.schema import TEXT_FIELDS
 from searchsvc.index.whoosh_internals.segment_keys import segment_key, stable_key
 from searchsvc.settings import COMMON_DOCS, MAX_WORD_CHARS, VOCABULARIES_KEPT, WALK_STEP
@@ -41,8 +41,10 @@ def max_edits(word: str) -> int:
 
 def max_field_frequency(reader: IndexReader, word: str) -> int:
     """The larger of ``word``'s document frequencies (an exact term) in the title and in the
-    body: at least that many documents hold it, and none is counted twice."""
-    return max(reader.doc_frequency(f, word) for f in TEXT_FIELDS)
+    body: at least that many documents hold it, and none is counted twice. Read through the
+    per-reader frequencies searches keep (one look-up a segment, where Whoosh's makes two;
+    a misspelt word may have dozens of candidates)."""
+    return max(frequency(reader, f, word) for f in TEXT_FIELDS)
 
 
 def _within(reader: IndexReader, word: str, dist: int) -> set[str]:
