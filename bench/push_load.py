@@ -7,8 +7,9 @@ A copy of the bench index (``--index``, never written to: copied under /tmp), a 
    for ``--seconds``: search p50/p99;
 2. pushing: the same clients for the same time while one client pushes ``--rate`` documents a
    second in batches of ``--batch`` (``POST /api/documents``, bench corpus texts under new ids,
-   each with a word of its own); each batch's task is polled (``GET /api/tasks/<id>``) from
-   its 202 until it is ``succeeded``, and its first document is then searched by its own word.
+   each with a word of its own); each batch's task is followed from its 202 until it is
+   ``succeeded`` (``GET /api/tasks/<id>?wait=10``, the oldest first: batches are applied in
+   order), and its first document is then searched by its own word.
 
 Printed: search p50/p99 idle and while pushing and their ratio (target ≤ 2×); documents
 pushed and their rate; time from each 202 to the batch being searchable, p50/p99/max
@@ -16,12 +17,16 @@ pushed and their rate; time from each 202 to the batch being searchable, p50/p99
 127.0.0.1 only; the server is stopped by its process id.
 
 Usage: ``.venv/bin/python bench/push_load.py [--index /work/bench-index] [--clients 8]
-[--seconds 30] [--rate 1000] [--batch 100]``
+[--seconds 30] [--rate 1000] [--batch 100] [--push-elsewhere]``; ``--push-elsewhere`` sends the
+pushes to a second server on its own copy of the index: what pushing costs searches through
+the processors alone (the searched index does not change), apart from what a changing index
+costs them.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import http.client
 import itertools
@@ -33,6 +38,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 
 from common import load_queries, percentile
@@ -46,9 +52,13 @@ QUERIES = Path("/work/shared/bench/queries.txt")
 
 
 def own_word(n: int) -> str:
-    """A word no document holds: letters only (the analyzer keeps it whole), one per n."""
+    """A word no document holds, one per n: letters only (the analyzer keeps it whole), and
+    far from the others (n scattered over 26**9 words): as distinct as real words are, where
+    a counter's words would each have thousands of neighbours within two edits (and each
+    search of one, finding little, would weigh them all for a did-you-mean)."""
+    n = (n * 2_654_435_761 + 97) % 26**9
     letters = []
-    for _ in range(6):
+    for _ in range(9):
         n, r = divmod(n, 26)
         letters.append(chr(ord("a") + r))
     return "qzx" + "".join(letters)
@@ -102,9 +112,9 @@ def pusher(port: int, docs: list[dict], rate: float, batch: int, seconds: float,
     done = threading.Event()
 
     def watcher() -> None:
-        # Batches are applied in order: only the oldest pending task is polled (every 20 ms
-        # until it is done, then the next at once), so that polling does not load the workers
-        # more as the writer falls behind (polling every pending task did: hundreds a second).
+        # Batches are applied in order: only the oldest pending task is asked for, with
+        # ``wait`` (the server answers once it is searchable, polling its journal), then the
+        # next at once: as a script would, one request a batch, however far behind the writer.
         nonlocal missing
         wconn = http.client.HTTPConnection(HOST, port, timeout=60)
         while not (done.is_set() and not pending):
@@ -115,10 +125,9 @@ def pusher(port: int, docs: list[dict], rate: float, batch: int, seconds: float,
                 continue
             task_id, at, word = oldest
             try:
-                wconn.request("GET", f"/api/tasks/{task_id}", headers=AUTH)
+                wconn.request("GET", f"/api/tasks/{task_id}?wait=10", headers=AUTH)
                 task = json.loads(wconn.getresponse().read())
                 if task.get("status") not in ("succeeded", "failed"):
-                    time.sleep(0.02)
                     continue
                 wconn.request("GET", "/api/search?" + urllib.parse.urlencode({"q": word}))
                 found = json.loads(wconn.getresponse().read())
@@ -180,10 +189,11 @@ def pusher(port: int, docs: list[dict], rate: float, batch: int, seconds: float,
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_by_role(master: int) -> dict[str, float]:
-    """CPU seconds (user + system) used so far by the server's processes, by role: the master,
-    its gunicorn workers, the journal writer, the writer's merging process; and this process
-    (the search clients and the pusher). A process gone since is not counted (none should go)."""
+def cpu_by_role(masters: list[int]) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the servers' processes, by role: the
+    masters, their gunicorn workers, the journal writers, the writers' merging processes; and
+    this process (the search clients and the pusher). A process gone since is not counted
+    (none should go)."""
     tree = process_tree()
     roles: dict[str, float] = {"master": 0.0, "workers": 0.0, "writer": 0.0, "merging": 0.0}
 
@@ -203,14 +213,15 @@ def cpu_by_role(master: int) -> dict[str, float]:
         except OSError:
             return b""
 
-    roles["master"] += cpu(master)
-    for child in tree.get(master, []):
-        if b"searchsvc.ingest.writer" in cmdline(child):
-            roles["writer"] += cpu(child)
-            for grandchild in tree.get(child, []):
-                roles["merging"] += cpu(grandchild)
-        else:
-            roles["workers"] += cpu(child)
+    for master in masters:
+        roles["master"] += cpu(master)
+        for child in tree.get(master, []):
+            if b"searchsvc.ingest.writer" in cmdline(child):
+                roles["writer"] += cpu(child)
+                for grandchild in tree.get(child, []):
+                    roles["merging"] += cpu(grandchild)
+            else:
+                roles["workers"] += cpu(child)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     roles["bench clients"] = usage.ru_utime + usage.ru_stime
     return roles
@@ -222,6 +233,33 @@ def cpu_line(label: str, before: dict[str, float], after: dict[str, float], seco
         f"{role} {(after[role] - before.get(role, 0.0)) / seconds:.2f}" for role in after
     )
     return f"CPU {label} (cores): {shares}"
+
+
+@contextlib.contextmanager
+def served(source: Path, scratch: Path) -> Iterator:
+    """``searchsvc serve`` with an admin key on a copy of ``source`` (never written to), its
+    journal and writer started by a first small write."""
+    scratch.mkdir(parents=True)
+    index = scratch / "index"
+    shutil.copytree(source, index, symlinks=True)  # cp -a: the bench index is never written
+    env = [f"SEARCHSVC_ADMIN_KEY={KEY}", "SEARCHSVC_ANALYTICS=off"]
+    with start_server(
+        index,
+        scratch / "serve.log",
+        command=lambda port: ["env", *env, *serve_command(port, index)],
+        timeout=120,
+    ) as server:
+        conn = http.client.HTTPConnection(HOST, server.port, timeout=60)
+        conn.request(
+            "POST",
+            "/api/documents?wait=30",
+            json.dumps([{"id": "push-warm", "body": "échauffement"}]).encode(),
+            {**AUTH, "Content-Type": "application/json"},
+        )
+        first = json.loads(conn.getresponse().read())
+        conn.close()
+        print(f"first write on port {server.port}: task {first['id']} {first['status']}")
+        yield server
 
 
 def summary(label: str, run: dict) -> str:
@@ -240,47 +278,38 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument(
+        "--push-elsewhere",
+        action="store_true",
+        help="push to a second server on its own copy of the index, searches to the first: "
+        "what pushing costs searches through the processors alone, the searched index unchanged",
+    )
     args = parser.parse_args()
 
     queries = load_queries(QUERIES)
     with gzip.open(CORPUS, "rt", encoding="utf-8") as fh:
         docs = [json.loads(line) for _, line in zip(range(5000), fh, strict=False)]
     scratch = Path(tempfile.mkdtemp(prefix="push-bench-"))
-    index = scratch / "index"
-    shutil.copytree(args.index, index, symlinks=True)  # cp -a: the bench index is never written
-    env = [f"SEARCHSVC_ADMIN_KEY={KEY}", "SEARCHSVC_ANALYTICS=off"]
     try:
-        with start_server(
-            index,
-            scratch / "serve.log",
-            command=lambda port: ["env", *env, *serve_command(port, index)],
-            timeout=120,
-        ) as server:
+        with contextlib.ExitStack() as stack:
+            server = stack.enter_context(served(args.index, scratch / "searched"))
+            target = server
+            if args.push_elsewhere:  # the same pushes to a server of their own
+                target = stack.enter_context(served(args.index, scratch / "pushed"))
             port = server.port
-            # The journal and its writer start with the first write: one small batch first.
-            conn = http.client.HTTPConnection(HOST, port, timeout=60)
-            conn.request(
-                "POST",
-                "/api/documents?wait=30",
-                json.dumps([{"id": "push-warm", "body": "échauffement"}]).encode(),
-                {**AUTH, "Content-Type": "application/json"},
-            )
-            first = json.loads(conn.getresponse().read())
-            conn.close()
-            print(f"first write: task {first['id']} {first['status']}")
             searchers(port, queries, args.clients, 5)  # warm-up
-            master = server.proc.pid
-            cpu_start = cpu_by_role(master)
+            masters = [server.proc.pid] + ([target.proc.pid] if target is not server else [])
+            cpu_start = cpu_by_role(masters)
             idle = searchers(port, queries[::-1], args.clients, args.seconds)
-            cpu_idle = cpu_by_role(master)
+            cpu_idle = cpu_by_role(masters)
             pushed: dict = {}
             push = threading.Thread(
                 target=pusher,
-                args=(port, docs, args.rate, args.batch, args.seconds, pushed),
+                args=(target.port, docs, args.rate, args.batch, args.seconds, pushed),
             )
             push.start()
             busy = searchers(port, queries, args.clients, args.seconds)
-            cpu_busy = cpu_by_role(master)
+            cpu_busy = cpu_by_role(masters)
             push.join()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
