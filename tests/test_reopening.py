@@ -19,6 +19,7 @@ import random
 from searchsvc.engine.search import SearchEngine
 from searchsvc.index import caches, storage
 from searchsvc.ingest import journal, writer
+from searchsvc.query import spelling
 from searchsvc.testing import build_index
 
 _VOCABULARY = "orage pluie soleil vent neige marée récolte vendange élection théâtre".split()
@@ -157,3 +158,28 @@ def test_a_segment_read_afresh_reads_its_own_files(tmp_path):
         fresh = SearchEngine(index)
         with contextlib.closing(fresh):
             assert _answers(kept, phrase) == _answers(fresh, phrase)
+
+
+def test_a_vocabulary_build_under_way_is_its_own_readers(tmp_path):
+    """The start-up thread's vocabulary build of a segment, half done when the segment gains
+    a deletion (read afresh, its old reader closed), is not the one a misspelt word's search
+    finishes with the new reader: that search found the build of the closed reader, and
+    failed (a 500 in a kill trial of pushes)."""
+    rnd = random.Random(9)
+    _corpus, index = build_index(tmp_path, _documents(rnd, 6))
+    kept = SearchEngine(index)
+    j = journal.Journal(index)
+    w = writer.JournalWriter(index, merge=False)
+    with contextlib.closing(w), contextlib.closing(j), contextlib.closing(kept):
+        j.submit([journal.Change(journal.PUT, f"p{k}", {"body": "tempête"}) for k in range(3)])
+        w.apply_once()
+        with kept.searcher() as s:
+            leaf = max((r for r, _o in s.reader().leaf_readers()), key=lambda r: -r.doc_count())
+            build = spelling.build_steps(leaf, "body", step=1)
+            next(build)  # begun, not finished, as the start-up thread leaves it
+        j.submit([journal.Change(journal.DELETE, "p0")])
+        w.apply_once()
+        assert kept.search("tempete").total == 2
+        assert leaf.is_closed
+        assert kept.search("tempate").suggestion == "tempête"
+        build.close()

@@ -26,7 +26,7 @@ from whoosh.reading import IndexReader
 from searchsvc.index import storage
 from searchsvc.index.caches import LRU, frequency
 from searchsvc.index.schema import TEXT_FIELDS
-from searchsvc.index.whoosh_internals.segment_keys import segment_key, stable_key
+from searchsvc.index.whoosh_internals.segment_keys import reader_serial, segment_key, stable_key
 from searchsvc.settings import COMMON_DOCS, MAX_WORD_CHARS, VOCABULARIES_KEPT, WALK_STEP
 from searchsvc.text.analysis import STEM_MARK
 
@@ -95,9 +95,11 @@ class _Build:
 
 
 _OVER = object()
-# Builds underway, by key: at most one per segment and field of the live index; each goes
-# when its build ends or is dropped. Read and changed under _pending_lock. (Both a build
-# and a search finishing it read the segment, so each holds the searcher meanwhile.)
+# Builds underway, by (segment reader's serial, field): at most one per segment and field of
+# the live index, each for the reader it reads (a segment read afresh, its old reader closed,
+# builds on its own); each goes when its build ends or is dropped. Read and changed under
+# _pending_lock. (Both a build and a search finishing it read the segment, so each holds the
+# searcher meanwhile.)
 _pending: dict[tuple, _Build] = {}
 # Reentrant: a build dropped mid-way leaves _pending from its generator's finalizer, which
 # may run in a thread that holds the lock already.
@@ -196,7 +198,7 @@ def _vocabulary(leaf, fieldname: str) -> Vocabulary:
     found = _known(segment, fieldname)
     if found is None:
         with _pending_lock:
-            build = _pending.get(_kept_as(segment, fieldname))
+            build = _pending.get((reader_serial(leaf), fieldname))
         if build is not None:
             build.finish()  # the start-up thread's build, half done
             found = _vocabularies.get(_kept_as(segment, fieldname))
@@ -258,7 +260,7 @@ def build_steps(leaf, fieldname: str, step: int | None = None) -> Iterator[None]
     steps = _build_steps(leaf, fieldname, segment, step)
     if segment is None:
         return steps
-    key = _kept_as(segment, fieldname)
+    key = (reader_serial(leaf), fieldname)  # its reader's own: another may be closed by then
     build = _Build(steps)
     with _pending_lock:
         _pending[key] = build
