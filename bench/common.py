@@ -228,6 +228,19 @@ def corpus_bytes(folder: Path) -> int:
     return total
 
 
+def pushed_batch(docs: Sequence[dict], number: int, size: int, prefix: str) -> list:
+    """Batch ``number`` of ``size`` pushed documents (the journal's changes): bench texts in
+    turn, under new ids ``<prefix>-<number>-<k>``."""
+    from searchsvc.ingest import journal
+
+    changes = []
+    for k in range(size):
+        doc = docs[(number * size + k) % len(docs)]
+        fields = {"title": doc["title"], "body": doc["body"]}
+        changes.append(journal.Change(journal.PUT, f"{prefix}-{number}-{k}", fields))
+    return changes
+
+
 def load_queries(path: Path) -> list[str]:
     """Non-empty query lines."""
     with open(path, encoding="utf-8") as fh:

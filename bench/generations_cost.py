@@ -69,12 +69,7 @@ def main() -> None:
         by_place: dict[str, list[float]] = {"1st": [], "2nd-5th": [], "rest": []}
         with contextlib.closing(w), contextlib.closing(j):
             for b in range(args.batches):
-                changes = []
-                for k in range(BATCH):
-                    doc = docs[(b * BATCH + k) % len(docs)]
-                    fields = {"title": doc["title"], "body": doc["body"]}
-                    changes.append(journal.Change(journal.PUT, f"gen-{b}-{k}", fields))
-                j.submit(changes)
+                j.submit(common.pushed_batch(docs, b, BATCH, "gen"))
                 w.apply_once()
                 for place in range(args.per_batch):
                     cpu = search_cpu(engine, queries[at % len(queries)])

@@ -59,12 +59,7 @@ def with_segments(source: Path, count: int, docs: list[dict], queries: list[str]
         w = writer.JournalWriter(index, merge=False)
         with contextlib.closing(w), contextlib.closing(j):
             for b in range(count):
-                changes = []
-                for k in range(BATCH):
-                    doc = docs[(b * BATCH + k) % len(docs)]
-                    fields = {"title": doc["title"], "body": doc["body"]}
-                    changes.append(journal.Change(journal.PUT, f"seg-{b}-{k}", fields))
-                j.submit(changes)
+                j.submit(common.pushed_batch(docs, b, BATCH, "seg"))
                 w.apply_once()
         return timed_searches(index, queries)
     finally:

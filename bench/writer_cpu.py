@@ -40,15 +40,7 @@ def main() -> None:
         w = writer.JournalWriter(index, merge=False)
         with contextlib.closing(w), contextlib.closing(j):
             for b in range(args.batches):
-                batch = docs[b * args.batch : (b + 1) * args.batch]
-                j.submit(
-                    [
-                        journal.Change(
-                            journal.PUT, f"cpu-{b}-{k}", {"title": d["title"], "body": d["body"]}
-                        )
-                        for k, d in enumerate(batch)
-                    ]
-                )
+                j.submit(common.pushed_batch(docs, b, args.batch, "cpu"))
                 wall, cpu = time.perf_counter(), time.process_time()
                 w.apply_once()
                 walls.append(time.perf_counter() - wall)

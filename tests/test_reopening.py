@@ -55,19 +55,32 @@ def _documents(rnd: random.Random, count: int) -> dict[str, str]:
     return files
 
 
+@contextlib.contextmanager
+def _pushing(tmp_path, rnd: random.Random, documents: int):
+    """A full build of ``documents`` random documents, an engine that follows its generations,
+    and ``push(changes)``: the changes journalled and applied as one batch (merges off)."""
+    _corpus, index = build_index(tmp_path, _documents(rnd, documents))
+    kept = SearchEngine(index)
+    j = journal.Journal(index)
+    w = writer.JournalWriter(index, merge=False)
+
+    def push(changes: list) -> None:
+        j.submit(changes)
+        w.apply_once()
+
+    with contextlib.closing(w), contextlib.closing(j), contextlib.closing(kept):
+        yield index, kept, push
+
+
 def test_a_kept_reader_answers_as_a_fresh_one_after_every_batch(tmp_path):
     """Batches add documents, replace pushed ones (a deletion in an older segment) and
     delete some: after each, the engine that follows the generations answers every query,
     by relevance and by date, exactly as an engine opened afresh; unchanged segments keep
     their reader, a segment that gained a deletion gets a new one."""
     rnd = random.Random(25)
-    _corpus, index = build_index(tmp_path, _documents(rnd, 20))
-    kept = SearchEngine(index)
-    j = journal.Journal(index)
-    w = writer.JournalWriter(index, merge=False)
     queries = [*_VOCABULARY, "orage pluie", '"vent neige"', "vend*", "orage OR soleil"]
     reused = renewed = 0
-    with contextlib.closing(w), contextlib.closing(j), contextlib.closing(kept):
+    with _pushing(tmp_path, rnd, 20) as (index, kept, push):
         before = _leaves(kept)
         for b in range(8):
             changes = [
@@ -83,8 +96,7 @@ def test_a_kept_reader_answers_as_a_fresh_one_after_every_batch(tmp_path):
                     journal.Change(journal.PUT, f"push-{b - 1}-1", {"body": _text(rnd, 8)})
                 )
                 changes.append(journal.Change(journal.DELETE, f"push-{b - 1}-2"))
-            j.submit(changes)
-            w.apply_once()
+            push(changes)
             fresh = SearchEngine(index)
             with contextlib.closing(fresh):
                 for q in queries:
@@ -111,17 +123,12 @@ def test_a_kept_reader_opens_its_files_from_the_live_generation(tmp_path):
     opens the files it had not opened yet (the date column, the stored fields) from the
     generation it now serves, which holds them too."""
     rnd = random.Random(3)
-    _corpus, index = build_index(tmp_path, _documents(rnd, 12))
-    kept = SearchEngine(index)
-    j = journal.Journal(index)
-    w = writer.JournalWriter(index, merge=False)
-    with contextlib.closing(w), contextlib.closing(j), contextlib.closing(kept):
+    with _pushing(tmp_path, rnd, 12) as (index, kept, push):
         first = storage.current_name(index)
         assert kept.search("zzzz").total == 0  # opens the first generation, reads no column
         built = set(_leaves(kept))
         for b in range(3):
-            j.submit([journal.Change(journal.PUT, f"push-{b}", {"body": _text(rnd, 6)})])
-            w.apply_once()
+            push([journal.Change(journal.PUT, f"push-{b}", {"body": _text(rnd, 6)})])
             assert kept.search("zzzz").total == 0  # a new searcher, reading no column
         assert built <= set(_leaves(kept))  # the build's segment kept all along
         storage.collect_garbage(index, keep_old=0)
@@ -138,20 +145,14 @@ def test_a_segment_read_afresh_reads_its_own_files(tmp_path):
     reader's open file) is not what the new one reads, or the phrase would read a closed
     file."""
     rnd = random.Random(5)
-    _corpus, index = build_index(tmp_path, _documents(rnd, 6))
-    kept = SearchEngine(index)
-    j = journal.Journal(index)
-    w = writer.JournalWriter(index, merge=False)
     phrase = '"vent neige"'
-    with contextlib.closing(w), contextlib.closing(j), contextlib.closing(kept):
+    with _pushing(tmp_path, rnd, 6) as (index, kept, push):
         body = "vent neige orage vent neige pluie"
-        j.submit([journal.Change(journal.PUT, f"p{k}", {"body": body}) for k in range(4)])
-        w.apply_once()
+        push([journal.Change(journal.PUT, f"p{k}", {"body": body}) for k in range(4)])
         for word in ("vent", "neige"):  # the batch's segment's postings read, not positions
             assert kept.search(word).total >= 4
         before = _leaves(kept)
-        j.submit([journal.Change(journal.PUT, "p0", {"body": "soleil"})])
-        w.apply_once()
+        push([journal.Change(journal.PUT, "p0", {"body": "soleil"})])
         after = _leaves(kept)
         renewed = [s for s in before if s in after and after[s] is not before[s]]
         assert renewed and all(before[s].is_closed for s in renewed)
@@ -166,19 +167,13 @@ def test_a_vocabulary_build_under_way_is_its_own_readers(tmp_path):
     finishes with the new reader: that search found the build of the closed reader, and
     failed (a 500 in a kill trial of pushes)."""
     rnd = random.Random(9)
-    _corpus, index = build_index(tmp_path, _documents(rnd, 6))
-    kept = SearchEngine(index)
-    j = journal.Journal(index)
-    w = writer.JournalWriter(index, merge=False)
-    with contextlib.closing(w), contextlib.closing(j), contextlib.closing(kept):
-        j.submit([journal.Change(journal.PUT, f"p{k}", {"body": "tempête"}) for k in range(3)])
-        w.apply_once()
+    with _pushing(tmp_path, rnd, 6) as (_index, kept, push):
+        push([journal.Change(journal.PUT, f"p{k}", {"body": "tempête"}) for k in range(3)])
         with kept.searcher() as s:
             leaf = max((r for r, _o in s.reader().leaf_readers()), key=lambda r: -r.doc_count())
             build = spelling.build_steps(leaf, "body", step=1)
             next(build)  # begun, not finished, as the start-up thread leaves it
-        j.submit([journal.Change(journal.DELETE, "p0")])
-        w.apply_once()
+        push([journal.Change(journal.DELETE, "p0")])
         assert kept.search("tempete").total == 2
         assert leaf.is_closed
         assert kept.search("tempate").suggestion == "tempête"
