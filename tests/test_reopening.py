@@ -18,6 +18,7 @@ import random
 
 from searchsvc.engine.search import SearchEngine
 from searchsvc.index import caches, storage
+from searchsvc.index.whoosh_internals.segment_keys import reader_serial
 from searchsvc.ingest import journal, writer
 from searchsvc.query import spelling
 from searchsvc.testing import build_index
@@ -156,6 +157,8 @@ def test_a_segment_read_afresh_reads_its_own_files(tmp_path):
         after = _leaves(kept)
         renewed = [s for s in before if s in after and after[s] is not before[s]]
         assert renewed and all(before[s].is_closed for s in renewed)
+        gone = {reader_serial(before[s]) for s in renewed}  # what they kept went with them
+        assert caches.segment_postings.drop_where(lambda key: key[0] in gone) == 0
         fresh = SearchEngine(index)
         with contextlib.closing(fresh):
             assert _answers(kept, phrase) == _answers(fresh, phrase)

@@ -24,6 +24,7 @@ from whoosh.searching import Searcher
 
 from searchsvc import errors
 from searchsvc.index import storage
+from searchsvc.index.caches import forget_readers
 from searchsvc.index.whoosh_internals.reading import ArraysFileError
 from searchsvc.index.whoosh_internals.reopening import reader_reusing
 from searchsvc.settings import VERIFY_EVERY_S
@@ -128,6 +129,8 @@ class LiveIndex:
                 )
                 self._searcher, self._searcher_epoch = current, epoch
                 if old is not None:
+                    closed = unused if reuse else [leaf for leaf, _o in old.leaf_readers()]
+                    forget_readers(closed)
                     for leaf in unused if reuse else [old]:
                         leaf.close()
                 self._on_new_searcher()
@@ -154,7 +157,9 @@ class LiveIndex:
         with self._use.hold():
             if self._searcher is not None:
                 self._searcher.close()
-                self._searcher.reader().close()  # searchers here leave their reader open
+                reader = self._searcher.reader()  # searchers here leave their reader open
+                forget_readers([leaf for leaf, _offset in reader.leaf_readers()])
+                reader.close()
                 self._searcher = None
         with self._lock:
             if self._ix is not None:

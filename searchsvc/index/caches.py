@@ -75,6 +75,14 @@ class LRU:
             self._entries.clear()
             self.size = 0
 
+    def drop_where(self, test: Callable[[Any], bool]) -> int:
+        """Drop the entries whose key passes ``test``; how many (a walk over every key)."""
+        with self._lock:
+            gone = [key for key in self._entries if test(key)]
+            for key in gone:
+                self.size -= self._entries.pop(key)[1]
+        return len(gone)
+
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -236,6 +244,16 @@ _segment_titles = LRU(TITLES_CACHED)
 # new generation keeps its unchanged segments' readers, so it finds them read; a segment
 # read afresh is another reader, whose postings read its own open files.
 segment_postings = LRU(POSTINGS_CACHED)
+
+
+def forget_readers(readers) -> int:
+    """Drop the postings kept for these segment readers (closed, or about to be: a segment
+    read afresh, or gone from the index), which no search will ask for again: each holds its
+    reader's field lengths, arrays the budget does not count. How many entries went."""
+    from searchsvc.index.whoosh_internals.segment_keys import reader_serial
+
+    serials = {reader_serial(r) for r in readers}
+    return segment_postings.drop_where(lambda key: key[0] in serials) if serials else 0
 
 
 def forget_all() -> None:
