@@ -227,6 +227,25 @@ def cpu_by_role(masters: list[int]) -> dict[str, float]:
     return roles
 
 
+def worker_rss_mb(masters: list[int]) -> list[float]:
+    """The resident memory (MB) of each of the servers' gunicorn workers, now."""
+    tree = process_tree()
+    found = []
+    for master in masters:
+        for child in tree.get(master, []):
+            try:
+                with open(f"/proc/{child}/cmdline", "rb") as fh:
+                    if b"searchsvc.ingest.writer" in fh.read():
+                        continue
+                with open(f"/proc/{child}/status", encoding="ascii") as fh:
+                    for line in fh:
+                        if line.startswith("VmRSS:"):
+                            found.append(int(line.split()[1]) / 1024)
+            except OSError:
+                continue
+    return found
+
+
 def cpu_line(label: str, before: dict[str, float], after: dict[str, float], seconds: float) -> str:
     """The CPU each role used between two readings, as a share of one core."""
     shares = ", ".join(
@@ -302,6 +321,7 @@ def main() -> None:
             cpu_start = cpu_by_role(masters)
             idle = searchers(port, queries[::-1], args.clients, args.seconds)
             cpu_idle = cpu_by_role(masters)
+            rss_idle = worker_rss_mb([server.proc.pid])
             pushed: dict = {}
             push = threading.Thread(
                 target=pusher,
@@ -310,6 +330,7 @@ def main() -> None:
             push.start()
             busy = searchers(port, queries, args.clients, args.seconds)
             cpu_busy = cpu_by_role(masters)
+            rss_busy = worker_rss_mb([server.proc.pid])
             push.join()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -318,6 +339,12 @@ def main() -> None:
     print(summary("while pushing", busy))
     print(cpu_line("idle", cpu_start, cpu_idle, args.seconds))
     print(cpu_line("while pushing", cpu_idle, cpu_busy, args.seconds))
+    print(
+        "searched workers' RSS (MB): after idle "
+        + ", ".join(f"{mb:.0f}" for mb in rss_idle)
+        + "; after pushing "
+        + ", ".join(f"{mb:.0f}" for mb in rss_busy)
+    )
     ratio = percentile(busy["latencies"], 99) / percentile(idle["latencies"], 99)
     print(f"search p99 while pushing / idle: {ratio:.2f}x (target <= 2x)")
     vis = pushed["visible"]
