@@ -202,20 +202,6 @@ def _fill(terminfo, stats: tuple) -> None:
     ) = stats
 
 
-def _encode_small(ids, weights, lengths, values: TermValues, terminfo) -> bytes:
-    """:func:`encode_term` for a term of a few postings (one block), in plain Python."""
-    record, stats = _small_record(ids, weights, lengths, values)
-    _fill(terminfo, stats)
-    return record
-
-
-def _encode_arrays(ids, weights, lengths, values: TermValues, terminfo) -> bytes:
-    """:func:`encode_term` with numpy, for a term of many postings."""
-    record, stats = _array_record(ids, weights, lengths, values)
-    _fill(terminfo, stats)
-    return record
-
-
 def _small_record(ids, weights, lengths, values: TermValues) -> tuple[bytes, tuple]:
     """:func:`term_record` for a term of a few postings (one block), in plain Python."""
     ids = _ints(ids)
