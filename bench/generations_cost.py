@@ -24,25 +24,14 @@ import gzip
 import json
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import common
 
 from searchsvc.engine.search import SearchEngine
-from searchsvc.errors import QueryError
 from searchsvc.ingest import journal, writer
 
 BATCH = 100
-
-
-def search_cpu(engine: SearchEngine, query: str) -> float:
-    """CPU milliseconds of one search (the result cache emptied first)."""
-    engine._pages.clear()  # a result cache must not flatter the figure
-    started = time.thread_time()
-    with contextlib.suppress(QueryError):
-        engine.search(query)
-    return 1000 * (time.thread_time() - started)
 
 
 def main() -> None:
@@ -64,7 +53,7 @@ def main() -> None:
         engine = SearchEngine(index)
         engine.warm_up()
         for q in queries[:300]:  # as a worker that has served a while
-            search_cpu(engine, q)
+            common.search_cpu(engine, q)
         at = 300
         by_place: dict[str, list[float]] = {"1st": [], "2nd-5th": [], "rest": []}
         with contextlib.closing(w), contextlib.closing(j):
@@ -72,12 +61,12 @@ def main() -> None:
                 j.submit(common.pushed_batch(docs, b, BATCH, "gen"))
                 w.apply_once()
                 for place in range(args.per_batch):
-                    cpu = search_cpu(engine, queries[at % len(queries)])
+                    cpu = common.search_cpu(engine, queries[at % len(queries)])
                     at += 1
                     key = "1st" if place == 0 else "2nd-5th" if place < 5 else "rest"
                     by_place[key].append(cpu)
         after = [
-            search_cpu(engine, queries[(at + n) % len(queries)])
+            common.search_cpu(engine, queries[(at + n) % len(queries)])
             for n in range(args.batches * args.per_batch)
         ]
         engine.close()

@@ -189,39 +189,38 @@ def pusher(port: int, docs: list[dict], rate: float, batch: int, seconds: float,
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_by_role(masters: list[int]) -> dict[str, float]:
-    """CPU seconds (user + system) used so far by the servers' processes, by role: the
-    masters, their gunicorn workers, the journal writers, the writers' merging processes; and
-    this process (the search clients and the pusher). A process gone since is not counted
-    (none should go)."""
+def server_processes(masters: list[int]) -> list[tuple[str, int]]:
+    """``(role, pid)`` of the servers' processes: each master, its gunicorn workers, its
+    journal writer and the writer's merging process."""
     tree = process_tree()
-    roles: dict[str, float] = {"master": 0.0, "workers": 0.0, "writer": 0.0, "merging": 0.0}
+    found = []
+    for master in masters:
+        found.append(("master", master))
+        for child in tree.get(master, []):
+            try:
+                with open(f"/proc/{child}/cmdline", "rb") as fh:
+                    writer = b"searchsvc.ingest.writer" in fh.read()
+            except OSError:  # gone
+                continue
+            found.append(("writer" if writer else "workers", child))
+            if writer:
+                found.extend(("merging", grandchild) for grandchild in tree.get(child, []))
+    return found
 
-    def cpu(pid: int) -> float:
+
+def cpu_by_role(masters: list[int]) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the servers' processes, by role (see
+    :func:`server_processes`), and by this process (the search clients and the pusher). A
+    process gone since is not counted (none should go)."""
+    roles: dict[str, float] = {"master": 0.0, "workers": 0.0, "writer": 0.0, "merging": 0.0}
+    for role, pid in server_processes(masters):
         try:
             with open(f"/proc/{pid}/stat", "rb") as fh:
                 stat = fh.read()
         except OSError:
-            return 0.0
+            continue
         fields = stat[stat.rindex(b")") + 2 :].split()
-        return (int(fields[11]) + int(fields[12])) / TICKS
-
-    def cmdline(pid: int) -> bytes:
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                return fh.read()
-        except OSError:
-            return b""
-
-    for master in masters:
-        roles["master"] += cpu(master)
-        for child in tree.get(master, []):
-            if b"searchsvc.ingest.writer" in cmdline(child):
-                roles["writer"] += cpu(child)
-                for grandchild in tree.get(child, []):
-                    roles["merging"] += cpu(grandchild)
-            else:
-                roles["workers"] += cpu(child)
+        roles[role] += (int(fields[11]) + int(fields[12])) / TICKS
     usage = resource.getrusage(resource.RUSAGE_SELF)
     roles["bench clients"] = usage.ru_utime + usage.ru_stime
     return roles
@@ -229,20 +228,15 @@ def cpu_by_role(masters: list[int]) -> dict[str, float]:
 
 def worker_rss_mb(masters: list[int]) -> list[float]:
     """The resident memory (MB) of each of the servers' gunicorn workers, now."""
-    tree = process_tree()
     found = []
-    for master in masters:
-        for child in tree.get(master, []):
-            try:
-                with open(f"/proc/{child}/cmdline", "rb") as fh:
-                    if b"searchsvc.ingest.writer" in fh.read():
-                        continue
-                with open(f"/proc/{child}/status", encoding="ascii") as fh:
-                    for line in fh:
-                        if line.startswith("VmRSS:"):
-                            found.append(int(line.split()[1]) / 1024)
-            except OSError:
-                continue
+    for role, pid in server_processes(masters):
+        if role != "workers":
+            continue
+        try:
+            with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+                found.extend(int(ln.split()[1]) / 1024 for ln in fh if ln.startswith("VmRSS:"))
+        except OSError:
+            continue
     return found
 
 

@@ -15,9 +15,9 @@ from searchsvc import settings
 from searchsvc.cli import main
 from searchsvc.engine import titles
 from searchsvc.engine.search import SearchEngine
-from searchsvc.ingest.indexer import reindex
 from searchsvc.query.language import parse
 from searchsvc.query.plan import Highlights
+from searchsvc.testing import build_index
 from searchsvc.text.analysis import STEM_MARK, index_terms, lemma, word_terms
 from searchsvc.web import create_app
 
@@ -119,11 +119,7 @@ CORPUS = {
 
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory):
-    corpus = tmp_path_factory.mktemp("signals-corpus")
-    for name, text in CORPUS.items():
-        (corpus / name).write_text(text, encoding="utf-8")
-    target = tmp_path_factory.mktemp("signals-index")
-    reindex(corpus, target, full=True)
+    _corpus, target = build_index(tmp_path_factory.mktemp("signals"), CORPUS)
     return target
 
 

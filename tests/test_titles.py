@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from searchsvc.engine import titles
 from searchsvc.engine.search import SearchEngine
 from searchsvc.index.caches import title as stored_title
-from searchsvc.ingest.indexer import reindex
 from searchsvc.query.language import parse
 from searchsvc.query.plan import Highlights
 from searchsvc.settings import (
@@ -22,6 +21,7 @@ from searchsvc.settings import (
     TYPED_COVERAGE,
     WHOLE_TITLE,
 )
+from searchsvc.testing import build_index
 from searchsvc.text.analysis import iter_terms, word_terms
 
 # -- the signals as first written: a look at every term of every word of the title ------------
@@ -198,11 +198,7 @@ CORPUS = {
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
-    corpus = tmp_path_factory.mktemp("titles-corpus")
-    for name, text in CORPUS.items():
-        (corpus / name).write_text(text, encoding="utf-8")
-    target = tmp_path_factory.mktemp("titles-index")
-    reindex(corpus, target, full=True)
+    _corpus, target = build_index(tmp_path_factory.mktemp("titles"), CORPUS)
     eng = SearchEngine(target)
     yield eng
     eng.close()
