@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from whoosh import index as whoosh_index
 
-from searchsvc.index import schema
+from searchsvc.index import schema, text_postings
 from searchsvc.index.codec import POSTINGS_EXT, Codec
 from searchsvc.index.schema import TEXT_FIELDS, build_schema, document_fields
 from searchsvc.index.whoosh_internals.updates import UpdateWriter
@@ -57,11 +57,16 @@ def docs_of(rows) -> list[dict]:
     ]
 
 
-def build(folder: Path, docs: list[dict], bulk: bool, limitmb: int = 64) -> whoosh_index.Index:
+def build(
+    folder: Path, docs: list[dict], bulk: bool, limitmb: int = 64, chunk_docs: int = 256
+) -> whoosh_index.Index:
     folder.mkdir(parents=True)
     ix = whoosh_index.create_in(folder, build_schema())
     # Whoosh's own writer, with the codec searchsvc writes with: the same files, byte for byte.
-    writer = SegmentBuilder(ix, limitmb) if bulk else ix.writer(compound=False, codec=Codec())
+    if bulk:
+        writer = SegmentBuilder(ix, limitmb, chunk_docs)
+    else:
+        writer = ix.writer(compound=False, codec=Codec())
     for fields in docs:
         writer.add_document(**fields)
     writer.commit()
@@ -150,8 +155,8 @@ def test_several_segments_read_back_as_one(tmp_path_factory, rows):
     root = tmp_path_factory.mktemp("split")
     docs = docs_of(rows)
     one = build(root / "whoosh", docs, bulk=False)
-    # A limit of 0 MB writes a segment per document.
-    split = build(root / "bulk", docs, bulk=True, limitmb=0)
+    # A limit of 0 MB writes a segment per chunk of documents: here, per document.
+    split = build(root / "bulk", docs, bulk=True, limitmb=0, chunk_docs=1)
     try:
         assert len(split._read_toc().segments) == len(docs)
         assert contents(split) == contents(one)
@@ -221,10 +226,12 @@ def test_an_update_reads_back_as_whooshs_own_update(tmp_path_factory, rows, edit
 @pytest.mark.parametrize("bulk", [True, False])
 def test_a_documents_texts_are_analysed_once_for_all_their_fields(tmp_path, monkeypatch, bulk):
     """The title and body fields and the variants field share one analysis of each text,
-    with either writer, and the texts are stored as they are."""
+    with either writer (the builder reads its tokens, Whoosh's takes the analysis), and the
+    texts are stored as they are."""
     analysed = []
-    original = schema.analyze_text
-    monkeypatch.setattr(schema, "analyze_text", lambda t: analysed.append(t) or original(t))
+    module, name = (text_postings, "text_tokens") if bulk else (schema, "analyze_text")
+    original = getattr(module, name)
+    monkeypatch.setattr(module, name, lambda t: analysed.append(t) or original(t))
     docs = docs_of([("L'Élysée et Delanoë", "Les élections à l'Élysée", None, None)])
     ix = build(tmp_path / "ix", docs, bulk=bulk)
     try:

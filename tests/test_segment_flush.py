@@ -128,32 +128,47 @@ def test_full_hash_tables_are_written_as_whoosh_writes_them(tmp_path, monkeypatc
 
 
 def test_the_builders_records_are_the_general_ones():
-    """What ``SegmentBuilder`` holds for a positional field (positions, stems) and for an
-    ``Existence`` one, through its bulk path and through the general one."""
+    """What ``SegmentBuilder`` holds for a text field (positions, stems, variant terms, as
+    arrays) and for an ``Existence`` one (term by term), through its bulk path and through
+    the general one."""
     from array import array
 
-    from searchsvc.index.whoosh_internals.writing import _term_arrays
+    from searchsvc.index.text_postings import FREQUENCY, POSITIONS, PRESENT
+    from searchsvc.index.whoosh_internals.writing import _array_records, _held, _term_arrays
 
     lengths = array("I", [0, 5, 9, 300])
-    positional = {
-        b"a": (array("I", [1, 3]), array("I", [0, 4, 2]), array("I", [2, 3])),
-        b"b": (array("I", [2]), array("I", [70_000])),  # a stem: a frequency past 0xFFFF
-        b"c": (array("I", [0, 5]), array("I", [1, 2]), array("I", [1, 2])),  # past lengths
-    }
+    known = [0, 5, 9, 300, 0, 0]  # as the builder reads them: 0 past the lengths held
+    arrays = [  # term, kind, documents, counts, positions
+        (b"a", POSITIONS, [1, 3], [2, 1], [0, 4, 2]),
+        (b"b", FREQUENCY, [2], [70_000], None),  # a stem: a frequency past 0xFFFF
+        (b"c", POSITIONS, [0, 5], [1, 1], [1, 2]),  # past the lengths held
+        (b"d", PRESENT, [0, 4], [1, 1], None),
+        (b"e", POSITIONS, list(range(0, 260, 2)), [1] * 130, list(range(130))),  # 2 blocks
+    ]
+    for format_ in (fields.TEXT().format, fields.TEXT(field_boost=2.0).format):
+        held = [(t, k, d, c, p, [known[i] if i < 6 else 0 for i in d]) for t, k, d, c, p in arrays]
+        got = list(_array_records(format_, held, lengths))
+        expected = [
+            (
+                t,
+                *codec.term_record(
+                    *_term_arrays(format_, _held(format_, k, d, c, p), lengths, k != PRESENT)
+                ),
+            )
+            for t, k, d, c, p in arrays
+        ]
+        assert got == expected
     existence = {
         b"x": (array("I", [0, 3]), array("d", [1.0, 1.0]), bytearray(), array("I", [0, 0])),
         b"y": (array("I", [2]), array("d", [2.5]), bytearray(), array("I", [0])),
     }
-    for format_, terms_, is_positional in (
-        (fields.TEXT().format, positional, True),
-        (fields.ID().format, existence, False),
-    ):
-        got = list(_term_records(format_, terms_, lengths, is_positional))
-        expected = [
-            (t, *codec.term_record(*_term_arrays(format_, terms_[t], lengths, is_positional)))
-            for t in sorted(terms_)
-        ]
-        assert got == expected
+    format_ = fields.ID().format
+    got = list(_term_records(format_, existence, None))
+    expected = [
+        (t, *codec.term_record(*_term_arrays(format_, existence[t], None, False)))
+        for t in sorted(existence)
+    ]
+    assert got == expected
 
 
 @pytest.mark.parametrize("where", ["outside a field", "within a term"])

@@ -113,15 +113,20 @@ def _analysis(value: str | AnalysedText) -> TextAnalysis:
 class FrenchTextField(fields.TEXT):
     """A positional text field analysed in French.
 
-    Indexing writes :func:`~searchsvc.text.analysis.analyze_text`'s postings; the analyzer
-    the schema holds (:class:`~searchsvc.text.whoosh_analyzer.FrenchAnalyzer`) gives the same
-    terms, for Whoosh's own callers.
+    Indexing writes :func:`~searchsvc.text.analysis.analyze_text`'s postings: searchsvc's
+    segment builder gathers them as arrays (``bulk_postings``, see
+    :mod:`searchsvc.index.text_postings`), Whoosh's writers through :meth:`index`; the
+    analyzer the schema holds (:class:`~searchsvc.text.whoosh_analyzer.FrenchAnalyzer`) gives
+    the same terms, for Whoosh's own callers.
 
     Only exact terms keep their positions: phrases and the proximity bonus are made of exact
     forms (:mod:`searchsvc.query.plan`), so a stem term's positions are never read. A stem
     stores its frequency and no positions (``positionless_value``), which every reader of the
     Positions format decodes as no positions, and which Whoosh's merges copy as it is.
     """
+
+    # How searchsvc's segment builder gathers this field's postings (its text's tokens).
+    bulk_postings = "text"
 
     def __init__(self, stored: bool = True):
         super().__init__(analyzer=FrenchAnalyzer(), phrase=True, stored=stored)
@@ -136,16 +141,13 @@ class FrenchTextField(fields.TEXT):
         for tbytes, freq in analysis.stems.items():
             yield tbytes, freq, freq * boost, positionless_value(freq)
 
-    def term_analysis(self, value: str | AnalysedText) -> TextAnalysis:
-        """The terms :meth:`index` writes, as numbers (exact forms with their positions,
-        stems with their frequency), for a writer that stores them so
-        (``SegmentBuilder``): a weight is the frequency times ``format.field_boost``."""
-        return _analysis(value)
-
 
 class VariantsField(fields.FieldType):
     """Index-only field of variant terms (``"elysee élysée"``): which accented words the
     corpus has. Its value is the document's texts (see :func:`document_fields`)."""
+
+    # How searchsvc's segment builder gathers this field's postings (its texts' variants).
+    bulk_postings = "variants"
 
     def __init__(self) -> None:
         super().__init__(formats.Existence(), VariantsAnalyzer(), scorable=False)

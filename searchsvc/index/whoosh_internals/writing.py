@@ -12,14 +12,14 @@ contents that lists them.
 from __future__ import annotations
 
 from array import array
-from itertools import chain, pairwise
-from operator import sub
+from itertools import accumulate, chain, pairwise
 
 import numpy as np
 from whoosh.index import TOC, clean_files
 
-from searchsvc.index import codec
+from searchsvc.index import codec, text_postings
 from searchsvc.index.whoosh_internals.values import stored_length
+from searchsvc.settings import BUILDER_CHUNK_DOCS
 
 
 def new_codec() -> codec.Codec:
@@ -28,9 +28,12 @@ def new_codec() -> codec.Codec:
 
 
 # Memory a posting held by SegmentBuilder costs besides its value bytes (docnum, weight and
-# the value's end in arrays), and a term's own cost: what its limit counts.
+# the value's end in arrays), and a term's own cost: what its limit counts. A text's term
+# occurrence, held as arrays (term, document, position), costs a few numbers, and a term
+# its place in those of the whole segment when it is written.
 POSTING_BYTES = 16
 TERM_BYTES = 500
+OCCURRENCE_BYTES = 32
 
 
 class SegmentBuilder:
@@ -44,15 +47,22 @@ class SegmentBuilder:
     contents (:func:`publish_segments`).
     """
 
-    def __init__(self, ix, limitmb: int = 128):
+    def __init__(self, ix, limitmb: int = 128, chunk_docs: int = BUILDER_CHUNK_DOCS):
+        """``chunk_docs``: documents gathered before their texts are turned into postings
+        (:mod:`~searchsvc.index.text_postings`); the memory limit is checked after each chunk."""
         self.ix = ix
         self.storage, self.indexname = ix.storage, ix.indexname
         self.schema = ix.schema
         self.codec = new_codec()
-        self._positional = {
-            name for name, field in self.schema.items() if hasattr(field, "term_analysis")
+        # Fields whose postings are gathered as arrays: "text" (analysed French text) or
+        # "variants" (the variant terms of a document's texts), by the field's own word.
+        self._arrays = {
+            name: field.bulk_postings
+            for name, field in self.schema.items()
+            if getattr(field, "bulk_postings", None)
         }
         self.limit = limitmb * 1024 * 1024
+        self._chunk_docs = max(1, chunk_docs)
         self.segments: list = []
         self._perdoc = None
         self._start()
@@ -61,12 +71,13 @@ class SegmentBuilder:
         self._segment = self.codec.new_segment(self.storage, self.indexname)
         self._perdoc = self.codec.per_document_writer(self.storage, self._segment)
         self._docnum = 0
-        # field name -> term bytes -> (docnums, weights, values one after the other, where
-        # each value ends): a few bytes a posting, where a tuple or a bytes object each
-        # would cost tens. A field that gives its terms as numbers (``term_analysis``) holds
-        # (docnums, positions one after the other, where each posting's end) for a term with
-        # positions, (docnums, frequencies) for a stem: a weight is the frequency (the
-        # positions' count) times the field's boost, worked out when the term is written.
+        self._numbers = text_postings.term_numbers()
+        # Documents added, not yet written: a chunk's texts become postings arrays together.
+        self._pending: list[dict] = []
+        self._texts = {name: text_postings.FieldPostings() for name in self._arrays}
+        # Fields of other kinds (ids, dates): field name -> term bytes -> (docnums, weights,
+        # values one after the other, where each value ends): a few bytes a posting, where a
+        # tuple or a bytes object each would cost tens.
         self._postings: dict[str, dict[bytes, tuple]] = {}
         # field name -> the length each document's postings are written with
         self._lengths: dict[str, array] = {}
@@ -75,78 +86,105 @@ class SegmentBuilder:
     def add_document(self, **fields) -> None:
         """Add one document: field names and values, as for Whoosh's writers (a
         ``_stored_<field>`` value is stored, and put in the column, in place of the indexed
-        one)."""
-        schema, perdoc, docnum = self.schema, self._perdoc, self._docnum
-        perdoc.start_doc(docnum)
-        size = 0
-        for fieldname in sorted(name for name in fields if not name.startswith("_")):
-            value = fields[fieldname]
-            if value is None:
-                continue
-            field = schema[fieldname]
-            length = 0
-            if field.indexed:
-                terms = self._postings.setdefault(fieldname, {})
-                scorable = field.scorable
-                if fieldname in self._positional:
-                    analysis = field.term_analysis(value)
-                    if scorable:
-                        length = analysis.length
-                    new = len(terms)
-                    for tbytes, positions in analysis.exact.items():
-                        entry = terms.get(tbytes)
-                        if entry is None:
-                            entry = terms[tbytes] = (array("I"), array("I"), array("I"))
-                        entry[0].append(docnum)
-                        entry[1].extend(positions)
-                        entry[2].append(len(entry[1]))
-                    for tbytes, freq in analysis.stems.items():
-                        entry = terms.get(tbytes)
-                        if entry is None:
-                            entry = terms[tbytes] = (array("I"), array("I"))
-                        entry[0].append(docnum)
-                        entry[1].append(freq)
-                    postings = len(analysis.exact) + len(analysis.stems)
-                    exact_positions = analysis.length - sum(analysis.stems.values())
-                    size += (
-                        TERM_BYTES * (len(terms) - new)
-                        + POSTING_BYTES * postings
-                        + 4 * exact_positions
-                    )
-                else:
-                    for tbytes, freq, weight, vbytes in field.index(value):
-                        if scorable:
-                            length += freq
-                        entry = terms.get(tbytes)
-                        if entry is None:
-                            entry = terms[tbytes] = (
-                                array("I"),
-                                array("d"),
-                                bytearray(),
-                                array("I"),
-                            )
-                            size += TERM_BYTES
-                        entry[0].append(docnum)
-                        entry[1].append(weight)
-                        if vbytes:
-                            entry[2].extend(vbytes)
-                        entry[3].append(len(entry[2]))
-                        size += POSTING_BYTES + len(vbytes or b"")
+        one). It is written with its chunk (:meth:`finish` writes what is gathered)."""
+        self._pending.append(fields)
+        if len(self._pending) >= self._chunk_docs:
+            self._add_pending()
+            if self._size >= self.limit:
+                self._flush()
+                self._start()
+
+    def _add_pending(self) -> None:
+        """Write the gathered documents' stored fields and columns, and hold their postings."""
+        docs, self._pending = self._pending, []
+        if not docs:
+            return
+        lengths = self._text_postings(docs)
+        schema, perdoc = self.schema, self._perdoc
+        for docnum, fields in enumerate(docs, self._docnum):
+            perdoc.start_doc(docnum)
+            size = 0
+            for fieldname in sorted(name for name in fields if not name.startswith("_")):
+                value = fields[fieldname]
+                if value is None:
+                    continue
+                field = schema[fieldname]
+                length = 0
+                if fieldname in self._arrays:
+                    if field.scorable:
+                        length = lengths[fieldname].get(docnum, 0)
+                elif field.indexed:
+                    size += self._index(fieldname, field, value, docnum)
+                    if field.scorable:
+                        length = self._length
                 if length:
-                    lengths = self._lengths.setdefault(fieldname, array("I"))
-                    lengths.extend([0] * (docnum + 1 - len(lengths)))
-                    lengths[docnum] = stored_length(length)
-            stored = fields.get(f"_stored_{fieldname}", value)
-            perdoc.add_field(fieldname, field, stored if field.stored else None, length)
-            column = field.column_type
-            if column and stored is not None:
-                perdoc.add_column_value(fieldname, column, field.to_column_value(stored))
-        perdoc.finish_doc()
-        self._docnum += 1
-        self._size += size
-        if self._size >= self.limit:
-            self._flush()
-            self._start()
+                    held = self._lengths.setdefault(fieldname, array("I"))
+                    held.extend([0] * (docnum + 1 - len(held)))
+                    held[docnum] = stored_length(length)
+                stored = fields.get(f"_stored_{fieldname}", value)
+                perdoc.add_field(fieldname, field, stored if field.stored else None, length)
+                column = field.column_type
+                if column and stored is not None:
+                    perdoc.add_column_value(fieldname, column, field.to_column_value(stored))
+            perdoc.finish_doc()
+            self._size += size
+        self._docnum += len(docs)
+
+    def _text_postings(self, docs: list[dict]) -> dict[str, dict[int, int]]:
+        """Turn the chunk's texts into postings arrays (each text read once, whichever
+        fields index it); return each text field's length by document number."""
+        numbers, first = self._numbers, self._docnum
+        tokens_of: dict[int, list] = {}  # a text object's tokens, by its id (docs hold it)
+
+        def tokens(value) -> list:
+            found = tokens_of.get(id(value))
+            if found is None:
+                text = value if isinstance(value, str) else value.text
+                found = tokens_of[id(value)] = numbers.text(text)
+            return found
+
+        lengths = {}
+        for name, kind in self._arrays.items():
+            docnums, texts = [], []
+            for docnum, fields in enumerate(docs, first):
+                value = fields.get(name)
+                if value is None:
+                    continue
+                docnums.append(docnum)
+                if kind == "variants":
+                    several = not (isinstance(value, str) or hasattr(value, "text"))
+                    texts.append([tokens(t) for t in (value if several else (value,))])
+                else:
+                    texts.append(tokens(value))
+            postings = self._texts[name]
+            before = postings.occurrences
+            if kind == "variants":
+                postings.add_variants(docnums, texts)
+            else:
+                found = postings.add_texts(docnums, texts).tolist()
+                lengths[name] = dict(zip(docnums, found, strict=True))
+            self._size += OCCURRENCE_BYTES * (postings.occurrences - before)
+        return lengths
+
+    def _index(self, fieldname: str, field, value, docnum: int) -> int:
+        """Hold the postings ``field.index(value)`` gives for one document; return the
+        memory they cost (and leave the document's field length in ``_length``)."""
+        terms = self._postings.setdefault(fieldname, {})
+        size = length = 0
+        for tbytes, freq, weight, vbytes in field.index(value):
+            length += freq
+            entry = terms.get(tbytes)
+            if entry is None:
+                entry = terms[tbytes] = (array("I"), array("d"), bytearray(), array("I"))
+                size += TERM_BYTES
+            entry[0].append(docnum)
+            entry[1].append(weight)
+            if vbytes:
+                entry[2].extend(vbytes)
+            entry[3].append(len(entry[2]))
+            size += POSTING_BYTES + len(vbytes or b"")
+        self._length = length
+        return size
 
     def close_files(self) -> None:
         """Close the current segment's per-document files if they are open: what giving the
@@ -156,26 +194,39 @@ class SegmentBuilder:
 
     def _flush(self) -> None:
         """Write the postings held as the current segment's term and posting files."""
+        self._add_pending()
         self._perdoc.close()
         if not self._docnum:
             return
         writer = self.codec.field_writer(self.storage, self._segment)
         try:
-            for fieldname in sorted(self._postings):
-                terms = self._postings[fieldname]
-                if not terms:  # Whoosh starts only the fields that have terms
-                    continue
-                lengths = self._lengths.get(fieldname)
+            for fieldname in sorted({*self._postings, *self._texts}):
                 field = self.schema[fieldname]
-                positional = fieldname in self._positional
+                lengths = self._lengths.get(fieldname)
+                if fieldname in self._texts:
+                    texts = self._texts[fieldname]
+                    if not texts:  # Whoosh starts only the fields that have terms
+                        continue
+                    held = np.zeros(self._docnum, np.uint32)
+                    if lengths is not None:
+                        held[: len(lengths)] = np.frombuffer(lengths, np.uint32)
+                    records = _array_records(
+                        field.format, texts.terms(self._numbers, held), lengths
+                    )
+                else:
+                    terms = self._postings[fieldname]
+                    if not terms:
+                        continue
+                    records = _term_records(field.format, terms, lengths)
                 writer.start_field(fieldname, field)
-                writer.add_terms(_term_records(field.format, terms, lengths, positional))
+                writer.add_terms(records)
                 writer.finish_field()
         finally:
             writer.close()
         self._segment.set_doc_count(self._docnum)
         self.segments.append(self._segment)
         self._postings, self._lengths = {}, {}
+        self._texts = {name: text_postings.FieldPostings() for name in self._arrays}
 
     def finish(self) -> list:
         """Write what is held and return every segment written."""
@@ -189,42 +240,69 @@ class SegmentBuilder:
         self.storage.temp_storage(f"{self.indexname}.tmp").destroy()
 
 
-def _term_records(format_, terms: dict, lengths, positional: bool):
+def _term_records(format_, terms: dict, lengths):
     """A field's terms in order, each with its record and statistics, as the codec's field
-    writer takes them whole (``add_terms``). ``terms``: what :class:`SegmentBuilder` holds
-    for the field. Most terms have a few postings with whole weights (positions, a stem's
-    frequency, an ``Existence`` field's 1): their records are made from lists by
+    writer takes them whole (``add_terms``), for a field held term by term (ids, dates: see
+    :meth:`SegmentBuilder._index`). Most terms have a few postings of weight 1 (an
+    ``Existence`` field's): their records are made from lists by
     :func:`~searchsvc.index.codec.whole_record`; the others go the general way
     (:func:`_term_arrays`, :func:`~searchsvc.index.codec.term_record`), the same bytes."""
     count = len(lengths) if lengths is not None else 0
-    small = codec.BLOCK  # what whole_record takes
-    # A positional field's weights are the frequencies times the boost: whole for a boost of 1.
-    whole = not positional or format_.field_boost == 1.0
     whole_record = codec.whole_record
     for tbytes in sorted(terms):
         entry = terms[tbytes]
         ids = entry[0]
         found = None
         n = len(ids)
-        if whole and n <= small:
-            ids = ids.tolist()
-            if n == 1:  # most terms
-                known = [lengths[ids[0]] if ids[0] < count else 0]
-            else:
+        if n <= codec.BLOCK and not entry[2]:
+            weights = entry[1].tolist()
+            if weights.count(1.0) == n:
+                ids = ids.tolist()
                 known = [lengths[d] if d < count else 0 for d in ids]
-            if not positional:
-                weights = entry[1].tolist()
-                if not entry[2] and weights.count(1.0) == n:
-                    found = whole_record(ids, [1] * n, codec.NO_VALUES, None, known)
-            elif len(entry) == 3:  # positions, and the frequency is their count
-                ends = entry[2].tolist()
-                counts = ends if n == 1 else [ends[0], *map(sub, ends[1:], ends)]
-                found = whole_record(ids, counts, codec.POSITIONS, entry[1].tolist(), known)
-            else:  # a stem: its frequency, no positions
-                found = whole_record(ids, entry[1].tolist(), codec.FREQUENCY, None, known)
+                found = whole_record(ids, [1] * n, codec.NO_VALUES, None, known)
         if found is None:
-            found = codec.term_record(*_term_arrays(format_, entry, lengths, positional))
+            found = codec.term_record(*_term_arrays(format_, entry, lengths, False))
         yield tbytes, *found
+
+
+_KINDS = {
+    text_postings.POSITIONS: codec.POSITIONS,
+    text_postings.FREQUENCY: codec.FREQUENCY,
+    text_postings.PRESENT: codec.NO_VALUES,
+}
+
+
+def _array_records(format_, terms, lengths):
+    """:func:`_term_records` for a field held as arrays: ``terms`` is
+    :meth:`~searchsvc.index.text_postings.FieldPostings.terms`. A term's weights are its
+    counts (positions, frequency, or 1) times the field's boost: with a boost of 1, a term of
+    at most :data:`~searchsvc.index.codec.BLOCK` postings is made from its lists by
+    :func:`~searchsvc.index.codec.whole_record`; the others take the general way, held as
+    :class:`SegmentBuilder` holds a field's terms (what :func:`_term_arrays` reads)."""
+    whole = format_.field_boost == 1.0
+    whole_record, block, kinds = codec.whole_record, codec.BLOCK, _KINDS
+    for tbytes, kind, ids, counts, positions, known in terms:
+        found = None
+        if whole and len(ids) <= block:
+            found = whole_record(ids, counts, kinds[kind], positions, known)
+        if found is None:
+            entry = _held(format_, kind, ids, counts, positions)
+            found = codec.term_record(
+                *_term_arrays(format_, entry, lengths, kind != text_postings.PRESENT)
+            )
+        yield tbytes, *found
+
+
+def _held(format_, kind: str, ids: list, counts: list, positions: list | None) -> tuple:
+    """One term's postings as the builder holds a term (see :func:`_term_arrays`): for
+    positions (docnums, positions, each posting's end), for a frequency (docnums,
+    frequencies), for a variant term (docnums, weights, no value bytes, value ends)."""
+    if kind == text_postings.POSITIONS:
+        return array("I", ids), array("I", positions), array("I", accumulate(counts))
+    if kind == text_postings.FREQUENCY:
+        return array("I", ids), array("I", counts)
+    boost = format_.field_boost
+    return array("I", ids), array("d", [boost] * len(ids)), bytearray(), array("I", [0] * len(ids))
 
 
 def _term_arrays(format_, entry: tuple, lengths, positional: bool) -> tuple:

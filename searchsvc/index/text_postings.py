@@ -1,0 +1,217 @@
+"""A new segment's text postings, gathered as arrays a chunk of documents at a time.
+
+The segment builder (:mod:`searchsvc.index.whoosh_internals.writing`) used to take each text's
+analysis as a dictionary of terms and append every term's posting to arrays of its own:
+Python steps for every term of every document, most of a pushed document's cost. Here each
+distinct token is numbered once (its exact terms, stems and variant terms as numbers of a
+:class:`TermNumbers`), a chunk of texts becomes a few numpy arrays (term, document and
+position of each occurrence), and the postings are grouped by term with one stable sort when
+the segment is written: Python steps once per term of the segment, not per posting.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from itertools import chain
+from operator import itemgetter
+from typing import NamedTuple
+
+import numpy as np
+
+from searchsvc.settings import TERMS_NUMBERED
+from searchsvc.text.analysis import text_tokens, token_terms
+
+# What a posting's values are: positions (an exact term), a frequency (a stem), nothing (a
+# variant term: the document has it).
+POSITIONS, FREQUENCY, PRESENT = "positions", "frequency", "present"
+
+
+class TokenNumbers(NamedTuple):
+    """One token's terms as :class:`TermNumbers` numbers: its exact terms in order, with each
+    one's step from the previous position (as :class:`~searchsvc.text.analysis.TokenTerms`),
+    its stems and its variant terms."""
+
+    exact: tuple[int, ...]
+    steps: tuple[int, ...]
+    stems: tuple[int, ...]
+    variants: tuple[int, ...]
+
+
+_EXACT, _STEPS, _STEMS, _VARIANTS = (itemgetter(i) for i in range(4))
+
+
+class TermNumbers:
+    """Terms (UTF-8 bytes) numbered in the order they are first met, and each token's numbers,
+    worked out once per distinct token (French is Zipfian). Shared by the builders of a
+    process (:func:`term_numbers`); a token met for the first time is numbered under a lock."""
+
+    def __init__(self) -> None:
+        self.terms: list[bytes] = []
+        self._ids: dict[bytes, int] = {}
+        self._tokens: dict[tuple[str, str, str], TokenNumbers] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.terms)
+
+    def text(self, text: str) -> list[TokenNumbers]:
+        """The numbers of each token of ``text``, in order."""
+        found = self._tokens.get
+        return [found(groups) or self._token(groups) for groups in text_tokens(text)]
+
+    def _token(self, groups: tuple[str, str, str]) -> TokenNumbers:
+        terms = token_terms(groups)
+        with self._lock:
+            found = self._tokens.get(groups)
+            if found is None:
+                number = self._number
+                found = self._tokens[groups] = TokenNumbers(
+                    tuple(map(number, terms.exact)),
+                    terms.steps,
+                    tuple(map(number, terms.stems)),
+                    tuple(number(v.encode("utf-8")) for v in terms.variants),
+                )
+        return found
+
+    def _number(self, term: bytes) -> int:
+        found = self._ids.get(term)
+        if found is None:
+            found = self._ids[term] = len(self.terms)
+            self.terms.append(term)
+        return found
+
+
+_numbers = TermNumbers()
+_numbers_lock = threading.Lock()
+
+
+def term_numbers() -> TermNumbers:
+    """The process' numbering, for a segment about to begin; a new one once the current one
+    holds :data:`~searchsvc.settings.TERMS_NUMBERED` terms (a builder keeps the numbering it
+    began with until its segment is written, so its numbers never change under it)."""
+    global _numbers
+    with _numbers_lock:
+        if len(_numbers) >= TERMS_NUMBERED:
+            _numbers = TermNumbers()
+        return _numbers
+
+
+class FieldPostings:
+    """One field's postings in the segment being built: per chunk of documents, the term,
+    document and position of each exact-term occurrence, and the term and document of each
+    stem occurrence or variant term (a document's variant terms once each)."""
+
+    def __init__(self) -> None:
+        self._positional: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._counted: list[tuple[np.ndarray, np.ndarray]] = []
+        self._kind = FREQUENCY
+        self.occurrences = 0
+
+    def __bool__(self) -> bool:
+        return self.occurrences > 0
+
+    def add_texts(self, docnums: list[int], texts: list[list[TokenNumbers]]) -> np.ndarray:
+        """Add one text of each of these documents (its tokens' numbers); return each text's
+        length (every occurrence of every term, stems included), as the field's length."""
+        exact, steps, stems, exact_counts, stem_counts = [], [], [], [], []
+        for tokens in texts:
+            before = len(exact)
+            exact.extend(chain.from_iterable(map(_EXACT, tokens)))
+            exact_counts.append(len(exact) - before)
+            steps.extend(chain.from_iterable(map(_STEPS, tokens)))
+            before = len(stems)
+            stems.extend(chain.from_iterable(map(_STEMS, tokens)))
+            stem_counts.append(len(stems) - before)
+        exact_counts = np.array(exact_counts, np.int64)
+        stem_counts = np.array(stem_counts, np.int64)
+        docs = np.array(docnums, np.uint32)
+        if exact:
+            # A text's first word is at position 0: positions run on from -1, by the steps.
+            ran = np.cumsum(np.array(steps, np.int64))
+            before = np.concatenate(([0], ran))[np.cumsum(exact_counts) - exact_counts]
+            positions = ran - np.repeat(before, exact_counts) - 1
+            self._positional.append(
+                (
+                    np.array(exact, np.int64),
+                    np.repeat(docs, exact_counts),
+                    positions.astype(np.uint32),
+                )
+            )
+        if stems:
+            self._counted.append((np.array(stems, np.int64), np.repeat(docs, stem_counts)))
+        self.occurrences += len(exact) + len(stems)
+        return exact_counts + stem_counts
+
+    def add_variants(self, docnums: list[int], texts: list[list[list[TokenNumbers]]]) -> None:
+        """Add the variant terms of these documents' texts (each document's list of texts),
+        each once per document."""
+        self._kind = PRESENT
+        variants, counts = [], []
+        for doc_texts in texts:
+            before = len(variants)
+            for tokens in doc_texts:
+                variants.extend(chain.from_iterable(map(_VARIANTS, tokens)))
+            counts.append(len(variants) - before)
+        if not variants:
+            return
+        docs = np.repeat(np.array(docnums, np.int64), counts)
+        pairs = np.unique((docs << 32) | np.array(variants, np.int64))  # by document, then term
+        self._counted.append((pairs & 0xFFFFFFFF, (pairs >> 32).astype(np.uint32)))
+        self.occurrences += len(pairs)
+
+    def terms(self, numbers: TermNumbers, lengths: np.ndarray) -> Iterator[tuple]:
+        """The field's terms in increasing order, each as ``(term bytes, kind, document
+        numbers, counts, positions, lengths)``: lists, a posting each but ``positions``
+        (every posting's positions one after the other, for :data:`POSITIONS`; else None).
+        A count is a posting's number of positions, a stem's frequency, or 1. ``lengths``
+        gives each document's field length as stored, by document number."""
+        parts = [p[0] for p in self._positional] + [p[0] for p in self._counted]
+        if not parts:
+            return
+        ids = np.unique(np.concatenate(parts))
+        names = [numbers.terms[i] for i in ids.tolist()]
+        order = sorted(range(len(names)), key=names.__getitem__)
+        rank = np.zeros(int(ids[-1]) + 1, np.int64)
+        rank[ids[order]] = np.arange(len(ids))
+        out: list = [None] * len(ids)
+        if self._positional:
+            held = zip(*self._positional, strict=True)
+            terms, docs, positions = (np.concatenate(a) for a in held)
+            _grouped(out, rank, terms, docs, lengths, POSITIONS, positions)
+        if self._counted:
+            terms, docs = (np.concatenate(a) for a in zip(*self._counted, strict=True))
+            _grouped(out, rank, terms, docs, lengths, self._kind)
+        sorted_names = [names[i] for i in order]
+        for name, found in zip(sorted_names, out, strict=True):
+            yield name, *found
+
+
+def _grouped(out: list, rank, terms, docs, lengths, kind: str, positions=None) -> None:
+    """Group occurrences (in document order) by term, then document, into postings: put
+    ``(kind, documents, counts, positions, lengths)`` at each term's rank in ``out``."""
+    key = rank[terms]
+    order = np.argsort(key, kind="stable")  # keeps each term's documents and positions in order
+    key, docs = key[order], docs[order]
+    n = len(key)
+    starts = np.ones(n, bool)
+    starts[1:] = (key[1:] != key[:-1]) | (docs[1:] != docs[:-1])
+    starts = np.flatnonzero(starts)
+    counts = np.diff(np.append(starts, n))
+    posting_keys = key[starts]
+    posting_docs = docs[starts]
+    firsts = np.ones(len(starts), bool)
+    firsts[1:] = posting_keys[1:] != posting_keys[:-1]
+    term_starts = np.flatnonzero(firsts).tolist()
+    term_starts.append(len(starts))
+    ranks = posting_keys[firsts].tolist()
+    docs_l, counts_l = posting_docs.tolist(), counts.tolist()
+    known = lengths[posting_docs].tolist()
+    if positions is None:
+        for r, a, b in zip(ranks, term_starts, term_starts[1:], strict=False):
+            out[r] = (kind, docs_l[a:b], counts_l[a:b], None, known[a:b])
+        return
+    held = positions[order].tolist()
+    ends = np.append(starts, n).tolist()
+    for r, a, b in zip(ranks, term_starts, term_starts[1:], strict=False):
+        out[r] = (kind, docs_l[a:b], counts_l[a:b], held[ends[a] : ends[b]], known[a:b])
