@@ -133,7 +133,7 @@ def test_the_builders_records_are_the_general_ones():
     the general one."""
     from array import array
 
-    from searchsvc.index.text_postings import FREQUENCY, POSITIONS, PRESENT
+    from searchsvc.index.text_postings import FREQUENCY, POSITIONS, PRESENT, Grouped, TermGroup
     from searchsvc.index.whoosh_internals.writing import _array_records, _held, _term_arrays
 
     lengths = array("I", [0, 5, 9, 300])
@@ -145,9 +145,25 @@ def test_the_builders_records_are_the_general_ones():
         (b"d", PRESENT, [0, 4], [1, 1], None),
         (b"e", POSITIONS, list(range(0, 260, 2)), [1] * 130, list(range(130))),  # 2 blocks
     ]
+    groups = []
+    for kind in (POSITIONS, FREQUENCY, PRESENT):
+        mine = [(rank, *row) for rank, row in enumerate(arrays) if row[1] == kind]
+        docs = [d for row in mine for d in row[3]]
+        groups.append(
+            TermGroup(
+                kind,
+                np.array([row[0] for row in mine]),
+                np.cumsum([0, *(len(row[3]) for row in mine)]),
+                np.array(docs),
+                np.array([c for row in mine for c in row[4]]),
+                np.array([known[d] if d < 6 else 0 for d in docs]),
+                np.array([p for row in mine for p in row[5]]) if kind == POSITIONS else None,
+                np.cumsum([0, *(len(row[5]) for row in mine)]) if kind == POSITIONS else None,
+            )
+        )
+    grouped = Grouped([row[0] for row in arrays], groups)
     for format_ in (fields.TEXT().format, fields.TEXT(field_boost=2.0).format):
-        held = [(t, k, d, c, p, [known[i] if i < 6 else 0 for i in d]) for t, k, d, c, p in arrays]
-        got = list(_array_records(format_, held, lengths))
+        got = list(_array_records(format_, grouped, lengths))
         expected = [
             (
                 t,
@@ -169,6 +185,50 @@ def test_the_builders_records_are_the_general_ones():
         for t in sorted(existence)
     ]
     assert got == expected
+
+
+@st.composite
+def whole_terms(draw) -> tuple:
+    """Terms of one value kind for whole_records: postings of 1 to 200, documents past the
+    format's limit at times, weights and positions of each width."""
+    kind = draw(st.sampled_from([codec.POSITIONS, codec.FREQUENCY, codec.NO_VALUES]))
+    terms = []
+    for _ in range(draw(st.integers(1, 8))):
+        n = draw(st.sampled_from([1, 1, 2, 3, 128, 129, 200]))
+        first = draw(st.sampled_from([0, 5, 300, 70_000, 2**31 - 1 - 3 * n, 2**31 + 5]))
+        gaps = draw(st.lists(st.sampled_from([1, 2, 300, 70_000]), min_size=n - 1, max_size=n - 1))
+        ids = np.cumsum([first, *gaps]).tolist()
+        lengths = draw(st.lists(st.sampled_from([0, 5, 9, 300, 1000]), min_size=n, max_size=n))
+        if kind == codec.POSITIONS:
+            top = draw(st.sampled_from([10, 300, 70_000]))
+            positions = [
+                sorted(draw(st.sets(st.integers(0, top), min_size=1, max_size=3))) for _ in range(n)
+            ]
+            weights = [len(p) for p in positions]
+        else:
+            values = [1, 2, 300, 70_000] if kind == codec.FREQUENCY else [1]
+            weights = draw(st.lists(st.sampled_from(values), min_size=n, max_size=n))
+            positions = None
+        terms.append((ids, weights, lengths, positions))
+    return kind, terms
+
+
+@settings(max_examples=100, deadline=None)
+@given(drawn=whole_terms())
+def test_records_made_together_are_those_made_one_by_one(drawn):
+    kind, terms = drawn
+    flat = [[x for term in terms for x in term[i]] for i in range(3)]
+    bounds = np.cumsum([0, *(len(t[0]) for t in terms)])
+    positions = position_bounds = None
+    if kind == codec.POSITIONS:
+        positions = np.array([p for t in terms for posting in t[3] for p in posting])
+        position_bounds = np.cumsum([0, *(sum(map(len, t[3])) for t in terms)])
+    made = codec.whole_records(bounds, *map(np.array, flat), kind, positions, position_bounds)
+    for i, (ids, weights, lengths, held) in enumerate(terms):
+        each = None if held is None else [p for posting in held for p in posting]
+        expected = codec.whole_record(ids, weights, kind, each, lengths)
+        got = None if made.records[i] is None else (made.records[i], made.stats[i])
+        assert got == expected
 
 
 @pytest.mark.parametrize("where", ["outside a field", "within a term"])

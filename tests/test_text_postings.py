@@ -34,16 +34,22 @@ def by_document(postings: FieldPostings, numbers: TermNumbers, documents: int) -
     """Each document's terms, as postings give them back: exact terms' positions, stems'
     frequencies, variant terms."""
     out: dict[int, dict] = {d: {} for d in range(documents)}
-    lengths = np.zeros(documents, np.uint32)
-    for term, kind, docs, counts, positions, _known in postings.terms(numbers, lengths):
-        at = 0
-        for doc, count in zip(docs, counts, strict=True):
-            if kind == POSITIONS:
-                out[doc][term] = positions[at : at + count]
-                at += count
-            else:
-                assert kind in (FREQUENCY, PRESENT)
-                out[doc][term] = count
+    grouped = postings.grouped(numbers, np.zeros(documents, np.uint32))
+    for group in grouped.groups:
+        bounds, docs, counts = group.bounds.tolist(), group.docs.tolist(), group.counts.tolist()
+        for t, rank in enumerate(group.ranks.tolist()):
+            term = grouped.names[rank]
+            at = group.position_bounds[t] if group.kind == POSITIONS else 0
+            for doc, count in zip(
+                docs[bounds[t] : bounds[t + 1]], counts[bounds[t] : bounds[t + 1]], strict=True
+            ):
+                if group.kind == POSITIONS:
+                    out[doc][term] = group.positions[at : at + count].tolist()
+                    at += count
+                else:
+                    assert group.kind in (FREQUENCY, PRESENT)
+                    out[doc][term] = count
+    assert grouped.names == sorted(set(grouped.names))
     return out
 
 

@@ -12,7 +12,6 @@ the segment is written: Python steps once per term of the segment, not per posti
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from itertools import chain
 from operator import itemgetter
 from typing import NamedTuple
@@ -160,36 +159,54 @@ class FieldPostings:
         self._counted.append((pairs & 0xFFFFFFFF, (pairs >> 32).astype(np.uint32)))
         self.occurrences += len(pairs)
 
-    def terms(self, numbers: TermNumbers, lengths: np.ndarray) -> Iterator[tuple]:
-        """The field's terms in increasing order, each as ``(term bytes, kind, document
-        numbers, counts, positions, lengths)``: lists, a posting each but ``positions``
-        (every posting's positions one after the other, for :data:`POSITIONS`; else None).
-        A count is a posting's number of positions, a stem's frequency, or 1. ``lengths``
-        gives each document's field length as stored, by document number."""
+    def grouped(self, numbers: TermNumbers, lengths: np.ndarray) -> Grouped:
+        """The field's postings grouped by term (see :class:`Grouped`). ``lengths`` gives
+        each document's field length as stored, by document number."""
         parts = [p[0] for p in self._positional] + [p[0] for p in self._counted]
         if not parts:
-            return
+            return Grouped([], [])
         ids = np.unique(np.concatenate(parts))
         names = [numbers.terms[i] for i in ids.tolist()]
         order = sorted(range(len(names)), key=names.__getitem__)
         rank = np.zeros(int(ids[-1]) + 1, np.int64)
         rank[ids[order]] = np.arange(len(ids))
-        out: list = [None] * len(ids)
+        groups = []
         if self._positional:
             held = zip(*self._positional, strict=True)
             terms, docs, positions = (np.concatenate(a) for a in held)
-            _grouped(out, rank, terms, docs, lengths, POSITIONS, positions)
+            groups.append(_grouped(rank, terms, docs, lengths, POSITIONS, positions))
         if self._counted:
             terms, docs = (np.concatenate(a) for a in zip(*self._counted, strict=True))
-            _grouped(out, rank, terms, docs, lengths, self._kind)
-        sorted_names = [names[i] for i in order]
-        for name, found in zip(sorted_names, out, strict=True):
-            yield name, *found
+            groups.append(_grouped(rank, terms, docs, lengths, self._kind))
+        return Grouped([names[i] for i in order], groups)
 
 
-def _grouped(out: list, rank, terms, docs, lengths, kind: str, positions=None) -> None:
-    """Group occurrences (in document order) by term, then document, into postings: put
-    ``(kind, documents, counts, positions, lengths)`` at each term's rank in ``out``."""
+class TermGroup(NamedTuple):
+    """Terms of one kind of posting value, in increasing order, with their postings: term
+    ``t`` (the field's ``ranks[t]``-th) has the postings ``bounds[t]:bounds[t + 1]`` (a
+    document number, a count and the document's field length as stored each) and, for
+    :data:`POSITIONS`, the positions ``position_bounds[t]:position_bounds[t + 1]``. A count
+    is a posting's number of positions, a stem's frequency, or 1."""
+
+    kind: str
+    ranks: np.ndarray
+    bounds: np.ndarray
+    docs: np.ndarray
+    counts: np.ndarray
+    lengths: np.ndarray
+    positions: np.ndarray | None = None
+    position_bounds: np.ndarray | None = None
+
+
+class Grouped(NamedTuple):
+    """A field's terms (UTF-8 bytes) in increasing order, and their postings by kind."""
+
+    names: list[bytes]
+    groups: list[TermGroup]
+
+
+def _grouped(rank, terms, docs, lengths, kind: str, positions=None) -> TermGroup:
+    """Group occurrences (in document order) by term, then document, into postings."""
     key = rank[terms]
     order = np.argsort(key, kind="stable")  # keeps each term's documents and positions in order
     key, docs = key[order], docs[order]
@@ -202,16 +219,11 @@ def _grouped(out: list, rank, terms, docs, lengths, kind: str, positions=None) -
     posting_docs = docs[starts]
     firsts = np.ones(len(starts), bool)
     firsts[1:] = posting_keys[1:] != posting_keys[:-1]
-    term_starts = np.flatnonzero(firsts).tolist()
-    term_starts.append(len(starts))
-    ranks = posting_keys[firsts].tolist()
-    docs_l, counts_l = posting_docs.tolist(), counts.tolist()
-    known = lengths[posting_docs].tolist()
+    bounds = np.append(np.flatnonzero(firsts), len(starts))
+    group = TermGroup(
+        kind, posting_keys[firsts], bounds, posting_docs, counts, lengths[posting_docs]
+    )
     if positions is None:
-        for r, a, b in zip(ranks, term_starts, term_starts[1:], strict=False):
-            out[r] = (kind, docs_l[a:b], counts_l[a:b], None, known[a:b])
-        return
-    held = positions[order].tolist()
-    ends = np.append(starts, n).tolist()
-    for r, a, b in zip(ranks, term_starts, term_starts[1:], strict=False):
-        out[r] = (kind, docs_l[a:b], counts_l[a:b], held[ends[a] : ends[b]], known[a:b])
+        return group
+    ends = np.append(starts, n)
+    return group._replace(positions=positions[order], position_bounds=ends[bounds])

@@ -211,7 +211,7 @@ class SegmentBuilder:
                     if lengths is not None:
                         held[: len(lengths)] = np.frombuffer(lengths, np.uint32)
                     records = _array_records(
-                        field.format, texts.terms(self._numbers, held), lengths
+                        field.format, texts.grouped(self._numbers, held), lengths
                     )
                 else:
                     terms = self._postings[fieldname]
@@ -272,25 +272,52 @@ _KINDS = {
 }
 
 
-def _array_records(format_, terms, lengths):
-    """:func:`_term_records` for a field held as arrays: ``terms`` is
-    :meth:`~searchsvc.index.text_postings.FieldPostings.terms`. A term's weights are its
-    counts (positions, frequency, or 1) times the field's boost: with a boost of 1, a term of
-    at most :data:`~searchsvc.index.codec.BLOCK` postings is made from its lists by
-    :func:`~searchsvc.index.codec.whole_record`; the others take the general way, held as
-    :class:`SegmentBuilder` holds a field's terms (what :func:`_term_arrays` reads)."""
+def _array_records(format_, grouped: text_postings.Grouped, lengths):
+    """:func:`_term_records` for a field held as arrays (``grouped``: see
+    :meth:`~searchsvc.index.text_postings.FieldPostings.grouped`). A term's weights are its
+    counts (positions, frequency, or 1) times the field's boost: with a boost of 1, the
+    records of a kind are made together by :func:`~searchsvc.index.codec.whole_records`;
+    a term it leaves (many postings) and every term of another boost take the general way,
+    held as :class:`SegmentBuilder` holds a field's terms (what :func:`_term_arrays` reads)."""
     whole = format_.field_boost == 1.0
-    whole_record, block, kinds = codec.whole_record, codec.BLOCK, _KINDS
-    for tbytes, kind, ids, counts, positions, known in terms:
-        found = None
-        if whole and len(ids) <= block:
-            found = whole_record(ids, counts, kinds[kind], positions, known)
-        if found is None:
-            entry = _held(format_, kind, ids, counts, positions)
-            found = codec.term_record(
-                *_term_arrays(format_, entry, lengths, kind != text_postings.PRESENT)
+    found: list = [None] * len(grouped.names)
+    for group in grouped.groups:
+        kind = _KINDS[group.kind]
+        count = len(group.ranks)
+        if whole:
+            made = codec.whole_records(
+                group.bounds,
+                group.docs,
+                group.counts,
+                group.lengths,
+                kind,
+                group.positions,
+                group.position_bounds,
             )
-        yield tbytes, *found
+        else:
+            made = codec.WholeRecords([None] * count, [None] * count)
+        for t, (rank, record, stats) in enumerate(
+            zip(group.ranks.tolist(), made.records, made.stats, strict=True)
+        ):
+            if record is None:
+                record, stats = _general_record(format_, group, t, lengths)
+            found[rank] = (record, stats)
+    for name, (record, stats) in zip(grouped.names, found, strict=True):
+        yield name, record, stats
+
+
+def _general_record(format_, group: text_postings.TermGroup, t: int, lengths) -> tuple:
+    """Term ``t`` of ``group``'s record and statistics, the general way."""
+    a, b = group.bounds[t], group.bounds[t + 1]
+    ids, counts = group.docs[a:b].tolist(), group.counts[a:b].tolist()
+    positions = None
+    if group.positions is not None:
+        positions = group.positions[group.position_bounds[t] : group.position_bounds[t + 1]]
+        positions = positions.tolist()
+    entry = _held(format_, group.kind, ids, counts, positions)
+    return codec.term_record(
+        *_term_arrays(format_, entry, lengths, group.kind != text_postings.PRESENT)
+    )
 
 
 def _held(format_, kind: str, ids: list, counts: list, positions: list | None) -> tuple:
