@@ -250,8 +250,8 @@ class JournalWriter:
             return {}, [], [], 0, set()
         ids = {w.doc_id for w in waiting}
         pushed = self.journal.pushed_ids(ids)
-        with contextlib.closing(whoosh_index.open_dir(live.path)) as ix, ix.searcher() as s:
-            in_live = {doc_id for doc_id in ids if s.document_number(id=doc_id) is not None}
+        with contextlib.closing(whoosh_index.open_dir(live.path)) as ix, ix.reader() as reader:
+            in_live = _live_ids(reader, ids)
         present = set(in_live)  # as the batch goes
         mine = {doc_id for doc_id in ids if doc_id in pushed}
         outcomes: dict[int, str] = {}
@@ -311,6 +311,19 @@ class JournalWriter:
                         self.journal.prune_tasks()
                     last_prune = time.monotonic()
                 stop.wait(WRITER_POLL_S)
+
+
+def _live_ids(reader, ids: set[str]) -> set[str]:
+    """Which of ``ids`` a live document of ``reader`` has. Each segment's term index is asked
+    first, and postings are read only for an id it has (deleted documents keep their terms):
+    most pushed ids are new, and ``document_number`` read postings, a raised error and all,
+    for every id in every segment."""
+    found: set[str] = set()
+    for leaf, _base in reader.leaf_readers():
+        for doc_id in ids - found:
+            if ("id", doc_id) in leaf and leaf.postings("id", doc_id).is_active():
+                found.add(doc_id)
+    return found
 
 
 _PR_SET_PDEATHSIG = 1

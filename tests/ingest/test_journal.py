@@ -12,6 +12,7 @@ import threading
 import time
 
 import pytest
+from whoosh import index as whoosh_index
 
 from searchsvc import errors
 from searchsvc.engine.search import SearchEngine
@@ -19,7 +20,7 @@ from searchsvc.index import storage
 from searchsvc.ingest import indexer, journal
 from searchsvc.ingest.indexer import check_index, reindex
 from searchsvc.ingest.journal import Change, Journal
-from searchsvc.ingest.writer import OWNED_BY_CORPUS, JournalWriter
+from searchsvc.ingest.writer import OWNED_BY_CORPUS, JournalWriter, _live_ids
 from searchsvc.testing import build_index, child_env, cli
 
 CORPUS = {
@@ -108,6 +109,24 @@ def test_changes_apply_in_order_and_the_last_write_to_an_id_wins(index):
     assert j.waiting() == 0
     assert [j.task(n).status for n in (1, 2, 3)] == ["succeeded"] * 3
     assert j.task(2).applied == 3
+
+
+def test_the_writer_tells_live_ids_from_deleted_ones_in_every_segment(index):
+    """A deleted document keeps its id term in its segment: the writer must not take it for
+    live (a push would be refused, or counted as replacing it), nor miss a replaced one."""
+    j = Journal(index)
+    j.submit([put("p1", "hibou"), put("p2", "renard"), put("p3", "castor")])
+    apply_all(index)
+    j.submit([Change("delete", "p2"), put("p3", "loutre"), put("p4", "lynx")])
+    apply_all(index)
+    ix = whoosh_index.open_dir(storage.current(index).path)
+    try:
+        with ix.reader() as reader:
+            assert len(list(reader.leaf_readers())) == 3  # the corpus' and two batches'
+            asked = {"zebre", "p1", "p2", "p3", "p4", "nul"}
+            assert _live_ids(reader, asked) == {"zebre", "p1", "p3", "p4"}
+    finally:
+        ix.close()
 
 
 def test_a_task_of_refused_documents_only_is_failed_at_once(index):
