@@ -2,11 +2,12 @@
 
 Whoosh's ``SegmentWriter`` puts every posting as a tuple in a pool, sorts the tuples (spilling
 sorted runs to disk and merging them back), then looks each document's field length up in
-the column file it has just written, once per posting. The builder keeps each term's postings
-(positions included, as numbers) together in memory and the lengths in arrays, so only the
-terms are sorted, and hands the codec each field's terms whole (``add_terms``): the same
-files, byte for byte (a test compares them). :func:`publish_segments` writes the table of
-contents that lists them.
+the column file it has just written, once per posting. The builder gathers a chunk of
+documents' texts as arrays (:mod:`searchsvc.index.text_postings`: one stable sort by term when
+the segment is written), keeps the other fields' postings term by term and the lengths in
+arrays, and hands the codec each field's terms whole (``add_terms``), the usual records made
+together (:func:`~searchsvc.index.codec.whole_records`): the same files, byte for byte (a test
+compares them). :func:`publish_segments` writes the table of contents that lists them.
 """
 
 from __future__ import annotations
