@@ -427,14 +427,17 @@ ELIDED_FORMS_CACHED = 1 << 16
 ANALYSED_TOKENS_CACHED = 1 << 16
 # Terms a process numbers for the segments it writes (searchsvc.index.text_postings), each
 # distinct token's numbers with them: a segment begun past it starts a new numbering. The
-# bench corpus has about 300,000 distinct terms (exact forms, stems and variants), so a
-# writer keeps one numbering across its batches, and a full build of ten times that
-# renumbers every few segments rather than growing without bound.
-TERMS_NUMBERED = 1 << 19
+# bench corpus gives 192,703 terms (exact forms, stems, variants) and 137,737 tokens, which
+# take 63 MB (bench/RESULTS.md), so a writer keeps one numbering across its batches, and a
+# build of a corpus ten times larger renumbers every few segments rather than growing.
+TERMS_NUMBERED = 1 << 18
 # Documents the segment builder gathers before it turns their texts into postings arrays
 # (searchsvc.index.text_postings): enough for numpy's calls to cost little per document, few
 # enough that a chunk's arrays stay small beside the memory limit.
 BUILDER_CHUNK_DOCS = 256
+# ... or fewer, once their texts hold this many characters: a chunk of long documents (a file
+# may hold 20 MB) is not kept whole in memory beside its arrays.
+BUILDER_CHUNK_CHARS = 4_000_000
 
 # Stored documents kept per searcher: a result page reads the bodies of the 10 shown, and the
 # best documents of one query are often those of the next. Each costs a pickle load of the

@@ -165,6 +165,31 @@ def test_several_segments_read_back_as_one(tmp_path_factory, rows):
         split.close()
 
 
+def test_a_chunk_of_long_texts_is_written_before_its_count_of_documents(tmp_path):
+    """Documents are gathered 256 at a time, or fewer once their texts are long: with a
+    memory limit of 0 (a segment per chunk), texts over the chunk's characters give a
+    segment each, and the segments read back as Whoosh's one."""
+    rows = [
+        (f"Titre {i}", " ".join(["chevaux", "réseau", f"mot{i}"] * 30), None, None)
+        for i in range(4)
+    ]
+    docs = docs_of(rows)
+    folder = tmp_path / "bulk"
+    folder.mkdir()
+    ix = whoosh_index.create_in(folder, build_schema())
+    writer = SegmentBuilder(ix, 0, chunk_docs=256, chunk_chars=200)
+    for fields in docs:
+        writer.add_document(**fields)
+    writer.commit()
+    one = build(tmp_path / "whoosh", docs, bulk=False)
+    try:
+        assert len(ix._read_toc().segments) == len(docs)
+        assert contents(ix) == contents(one)
+    finally:
+        ix.close()
+        one.close()
+
+
 def test_long_posting_lists_are_cut_into_the_same_blocks(tmp_path):
     """Terms in 128, 129, 256 and 300 documents: one block, a full block and one more..."""
     rows = []

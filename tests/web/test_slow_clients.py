@@ -401,7 +401,9 @@ def test_nginx_in_front_closes_trickling_clients_and_keeps_serving(tiny_index, t
             # Beyond 32 requests in progress from one address, nginx answers 429 in JSON.
             with Trickler(port, {"POST body byte by byte": _body_byte_by_byte}, 32):
                 time.sleep(1.0)
-                answer = exchange(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", wait=5)
+                # Connection: close, or nginx's 5 s keep-alive races exchange's 5 s wait.
+                request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                answer = exchange(port, request, wait=5)
                 assert statuses(answer) == [429] and error_code(answer) == "too_many_requests"
             # searchsvc saw none of the slow clients.
             log = log_text(server)

@@ -20,7 +20,7 @@ from whoosh.index import TOC, clean_files
 
 from searchsvc.index import codec, text_postings
 from searchsvc.index.whoosh_internals.values import stored_length
-from searchsvc.settings import BUILDER_CHUNK_DOCS
+from searchsvc.settings import BUILDER_CHUNK_CHARS, BUILDER_CHUNK_DOCS
 
 
 def new_codec() -> codec.Codec:
@@ -48,9 +48,17 @@ class SegmentBuilder:
     contents (:func:`publish_segments`).
     """
 
-    def __init__(self, ix, limitmb: int = 128, chunk_docs: int = BUILDER_CHUNK_DOCS):
+    def __init__(
+        self,
+        ix,
+        limitmb: int = 128,
+        chunk_docs: int = BUILDER_CHUNK_DOCS,
+        chunk_chars: int = BUILDER_CHUNK_CHARS,
+    ):
         """``chunk_docs``: documents gathered before their texts are turned into postings
-        (:mod:`~searchsvc.index.text_postings`); the memory limit is checked after each chunk."""
+        (:mod:`~searchsvc.index.text_postings`), or fewer once their texts hold
+        ``chunk_chars`` characters (a few long documents); the memory limit is checked after
+        each chunk."""
         self.ix = ix
         self.storage, self.indexname = ix.storage, ix.indexname
         self.schema = ix.schema
@@ -63,7 +71,7 @@ class SegmentBuilder:
             if getattr(field, "bulk_postings", None)
         }
         self.limit = limitmb * 1024 * 1024
-        self._chunk_docs = max(1, chunk_docs)
+        self._chunk_docs, self._chunk_chars = max(1, chunk_docs), chunk_chars
         self.segments: list = []
         self._perdoc = None
         self._start()
@@ -75,6 +83,7 @@ class SegmentBuilder:
         self._numbers = text_postings.term_numbers()
         # Documents added, not yet written: a chunk's texts become postings arrays together.
         self._pending: list[dict] = []
+        self._pending_chars = 0
         self._texts = {name: text_postings.FieldPostings() for name in self._arrays}
         # Fields of other kinds (ids, dates): field name -> term bytes -> (docnums, weights,
         # values one after the other, where each value ends): a few bytes a posting, where a
@@ -89,7 +98,11 @@ class SegmentBuilder:
         ``_stored_<field>`` value is stored, and put in the column, in place of the indexed
         one). It is written with its chunk (:meth:`finish` writes what is gathered)."""
         self._pending.append(fields)
-        if len(self._pending) >= self._chunk_docs:
+        for name, kind in self._arrays.items():
+            value = fields.get(name)
+            if kind == "text" and value is not None:
+                self._pending_chars += len(value if isinstance(value, str) else value.text)
+        if len(self._pending) >= self._chunk_docs or self._pending_chars >= self._chunk_chars:
             self._add_pending()
             if self._size >= self.limit:
                 self._flush()
@@ -97,7 +110,7 @@ class SegmentBuilder:
 
     def _add_pending(self) -> None:
         """Write the gathered documents' stored fields and columns, and hold their postings."""
-        docs, self._pending = self._pending, []
+        docs, self._pending, self._pending_chars = self._pending, [], 0
         if not docs:
             return
         lengths = self._text_postings(docs)
