@@ -438,6 +438,12 @@ BUILDER_CHUNK_DOCS = 256
 # ... or fewer, once their texts hold this many characters: a chunk of long documents (a file
 # may hold 20 MB) is not kept whole in memory beside its arrays.
 BUILDER_CHUNK_CHARS = 4_000_000
+# Term occurrences a segment's postings are grouped by at once, at most (a range of terms at a
+# time): the grouping and the records made of it take tens of bytes an occurrence, so this
+# bounds what writing a segment adds to the memory its postings hold, whatever its size (for
+# a helper's segment of half the bench corpus, 5.5 million occurrences: +28 MB at this
+# size, +85 MB at four times it, +23 MB for the builder before them; bench/RESULTS.md).
+OCCURRENCES_GROUPED = 1 << 18
 
 # Stored documents kept per searcher: a result page reads the bodies of the 10 shown, and the
 # best documents of one query are often those of the next. Each costs a pickle load of the

@@ -190,6 +190,28 @@ def test_a_chunk_of_long_texts_is_written_before_its_count_of_documents(tmp_path
         one.close()
 
 
+@pytest.mark.parametrize("occurrences", [7, 300])
+def test_postings_grouped_a_range_of_terms_at_a_time_are_written_the_same(
+    tmp_path, monkeypatch, occurrences
+):
+    """A segment's postings are grouped by ranges of terms of a bounded count of occurrences
+    (whatever the segment's size): the files are Whoosh's, byte for byte, however cut."""
+    monkeypatch.setattr(text_postings, "OCCURRENCES_GROUPED", occurrences)
+    rows = [
+        (
+            f"Titre {i}",
+            f"Les chevaux du réseau {i % 5} à l'Élysée, Delanoë et mot{i % 3}",
+            None,
+            None,
+        )
+        for i in range(40)
+    ]
+    docs = docs_of(rows)
+    build(tmp_path / "whoosh", docs, bulk=False).close()
+    build(tmp_path / "bulk", docs, bulk=True).close()
+    assert file_digests(tmp_path / "bulk") == file_digests(tmp_path / "whoosh")
+
+
 def test_long_posting_lists_are_cut_into_the_same_blocks(tmp_path):
     """Terms in 128, 129, 256 and 300 documents: one block, a full block and one more..."""
     rows = []

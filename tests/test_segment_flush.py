@@ -161,9 +161,9 @@ def test_the_builders_records_are_the_general_ones():
                 np.cumsum([0, *(len(row[5]) for row in mine)]) if kind == POSITIONS else None,
             )
         )
-    grouped = Grouped([row[0] for row in arrays], groups)
+    names = [row[0] for row in arrays]
     for format_ in (fields.TEXT().format, fields.TEXT(field_boost=2.0).format):
-        got = list(_array_records(format_, grouped, lengths))
+        got = list(_array_records(format_, Grouped(names, [(0, len(names), groups)]), lengths))
         expected = [
             (
                 t,

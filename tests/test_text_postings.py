@@ -35,7 +35,8 @@ def by_document(postings: FieldPostings, numbers: TermNumbers, documents: int) -
     frequencies, variant terms."""
     out: dict[int, dict] = {d: {} for d in range(documents)}
     grouped = postings.grouped(numbers, np.zeros(documents, np.uint32))
-    for group in grouped.groups:
+    groups = [group for _lo, _hi, range_groups in grouped.ranges for group in range_groups]
+    for group in groups:
         bounds, docs, counts = group.bounds.tolist(), group.docs.tolist(), group.counts.tolist()
         for t, rank in enumerate(group.ranks.tolist()):
             term = grouped.names[rank]

@@ -12,13 +12,14 @@ the segment is written: Python steps once per term of the segment, not per posti
 from __future__ import annotations
 
 import threading
-from itertools import chain
+from collections.abc import Iterable, Iterator
+from itertools import chain, pairwise
 from operator import itemgetter
 from typing import NamedTuple
 
 import numpy as np
 
-from searchsvc.settings import TERMS_NUMBERED
+from searchsvc.settings import OCCURRENCES_GROUPED, TERMS_NUMBERED
 from searchsvc.text.analysis import text_tokens, token_terms
 
 # What a posting's values are: positions (an exact term), a frequency (a stem), nothing (a
@@ -132,13 +133,13 @@ class FieldPostings:
             positions = ran - np.repeat(before, exact_counts) - 1
             self._positional.append(
                 (
-                    np.array(exact, np.int64),
+                    np.array(exact, np.int32),
                     np.repeat(docs, exact_counts),
                     positions.astype(np.uint32),
                 )
             )
         if stems:
-            self._counted.append((np.array(stems, np.int64), np.repeat(docs, stem_counts)))
+            self._counted.append((np.array(stems, np.int32), np.repeat(docs, stem_counts)))
         self.occurrences += len(exact) + len(stems)
         return exact_counts + stem_counts
 
@@ -156,29 +157,73 @@ class FieldPostings:
             return
         docs = np.repeat(np.array(docnums, np.int64), counts)
         pairs = np.unique((docs << 32) | np.array(variants, np.int64))  # by document, then term
-        self._counted.append((pairs & 0xFFFFFFFF, (pairs >> 32).astype(np.uint32)))
+        self._counted.append(
+            ((pairs & 0xFFFFFFFF).astype(np.int32), (pairs >> 32).astype(np.uint32))
+        )
         self.occurrences += len(pairs)
 
     def grouped(self, numbers: TermNumbers, lengths: np.ndarray) -> Grouped:
-        """The field's postings grouped by term (see :class:`Grouped`). ``lengths`` gives
-        each document's field length as stored, by document number."""
+        """The field's postings grouped by term (see :class:`Grouped`), to be read once.
+        ``lengths`` gives each document's field length as stored, by document number."""
         parts = [p[0] for p in self._positional] + [p[0] for p in self._counted]
         if not parts:
-            return Grouped([], [])
-        ids = np.unique(np.concatenate(parts))
+            return Grouped([], iter(()))
+        present = np.zeros(len(numbers), bool)  # no copy of the occurrences, no sort
+        for terms in parts:
+            present[terms] = True
+        ids = np.flatnonzero(present)
+        del parts
         names = [numbers.terms[i] for i in ids.tolist()]
         order = sorted(range(len(names)), key=names.__getitem__)
-        rank = np.zeros(int(ids[-1]) + 1, np.int64)
-        rank[ids[order]] = np.arange(len(ids))
-        groups = []
+        rank = np.zeros(int(ids[-1]) + 1, np.int32)
+        rank[ids[order]] = np.arange(len(ids), dtype=np.int32)
+        return Grouped([names[i] for i in order], self._ranges(rank, len(ids), lengths))
+
+    def _ranges(self, rank: np.ndarray, count: int, lengths: np.ndarray) -> Iterator[tuple]:
+        """The terms in ranges of ranks of at most ~:data:`OCCURRENCES_GROUPED` occurrences
+        each (a term's never split), each range's groups made when it is read: what a
+        grouping makes (tens of bytes an occurrence) and the records made of it stay bounded
+        whatever the segment's size. The chunks are let go of once joined."""
+        kinds = []
         if self._positional:
-            held = zip(*self._positional, strict=True)
-            terms, docs, positions = (np.concatenate(a) for a in held)
-            groups.append(_grouped(rank, terms, docs, lengths, POSITIONS, positions))
+            held, self._positional = self._positional, []
+            key, docs, positions = _joined(held, rank)
+            kinds.append((POSITIONS, key, docs, positions))
         if self._counted:
-            terms, docs = (np.concatenate(a) for a in zip(*self._counted, strict=True))
-            groups.append(_grouped(rank, terms, docs, lengths, self._kind))
-        return Grouped([names[i] for i in order], groups)
+            held, self._counted = self._counted, []
+            key, docs = _joined(held, rank)
+            kinds.append((self._kind, key, docs, None))
+        occurrences = sum(len(k[1]) for k in kinds)
+        if occurrences <= OCCURRENCES_GROUPED:
+            yield 0, count, [_grouped(key, d, lengths, kind, p) for kind, key, d, p in kinds]
+            return
+        per_rank = sum(np.bincount(k[1], minlength=count) for k in kinds)
+        upto = np.cumsum(per_rank)  # occurrences of the terms up to each rank
+        parts = -(-occurrences // OCCURRENCES_GROUPED)
+        cuts = np.searchsorted(upto, np.arange(1, parts) * OCCURRENCES_GROUPED, "right")
+        for lo, hi in pairwise([0, *np.unique(cuts).tolist(), count]):
+            if lo == hi:
+                continue
+            groups = []
+            for kind, key, d, p in kinds:
+                chosen = np.flatnonzero((key >= lo) & (key < hi))  # in order: stays stable
+                if len(chosen):
+                    held = None if p is None else p[chosen]
+                    groups.append(_grouped(key[chosen], d[chosen], lengths, kind, held))
+            yield lo, hi, groups
+
+
+def _joined(chunks: list[tuple], rank: np.ndarray) -> list[np.ndarray]:
+    """The chunks' arrays joined, each part of the chunks let go of once joined (``chunks``
+    is emptied), the terms as their ranks."""
+    parts = [list(part) for part in zip(*chunks, strict=True)]
+    chunks.clear()
+    joined = []
+    for i, part in enumerate(parts):
+        whole = np.concatenate(part)
+        part.clear()
+        joined.append(rank[whole] if i == 0 else whole)
+    return joined
 
 
 class TermGroup(NamedTuple):
@@ -199,15 +244,17 @@ class TermGroup(NamedTuple):
 
 
 class Grouped(NamedTuple):
-    """A field's terms (UTF-8 bytes) in increasing order, and their postings by kind."""
+    """A field's terms (UTF-8 bytes) in increasing order, and their postings in ranges of
+    terms: ``(lo, hi, groups)``, the groups (one per kind of posting value) of the terms of
+    ranks ``lo`` to ``hi``, ranges in order, to be read once."""
 
     names: list[bytes]
-    groups: list[TermGroup]
+    ranges: Iterable[tuple[int, int, list[TermGroup]]]
 
 
-def _grouped(rank, terms, docs, lengths, kind: str, positions=None) -> TermGroup:
-    """Group occurrences (in document order) by term, then document, into postings."""
-    key = rank[terms]
+def _grouped(key, docs, lengths, kind: str, positions=None) -> TermGroup:
+    """Group occurrences (in document order; ``key``: each one's term rank) by term, then
+    document, into postings."""
     order = np.argsort(key, kind="stable")  # keeps each term's documents and positions in order
     key, docs = key[order], docs[order]
     n = len(key)

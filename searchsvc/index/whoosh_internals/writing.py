@@ -35,6 +35,9 @@ def new_codec() -> codec.Codec:
 POSTING_BYTES = 16
 TERM_BYTES = 500
 OCCURRENCE_BYTES = 32
+# Terms whose records are made together (codec.whole_records), at most: the arrays it makes
+# hold tens of bytes a posting and a position, so a segment's are made a slice at a time.
+RECORDS_TOGETHER = 4096
 
 
 class SegmentBuilder:
@@ -294,30 +297,43 @@ def _array_records(format_, grouped: text_postings.Grouped, lengths):
     a term it leaves (many postings) and every term of another boost take the general way,
     held as :class:`SegmentBuilder` holds a field's terms (what :func:`_term_arrays` reads)."""
     whole = format_.field_boost == 1.0
-    found: list = [None] * len(grouped.names)
-    for group in grouped.groups:
-        kind = _KINDS[group.kind]
-        count = len(group.ranks)
-        if whole:
-            made = codec.whole_records(
-                group.bounds,
-                group.docs,
-                group.counts,
-                group.lengths,
-                kind,
-                group.positions,
-                group.position_bounds,
-            )
-        else:
-            made = codec.WholeRecords([None] * count, [None] * count)
-        for t, (rank, record, stats) in enumerate(
-            zip(group.ranks.tolist(), made.records, made.stats, strict=True)
-        ):
-            if record is None:
-                record, stats = _general_record(format_, group, t, lengths)
-            found[rank] = (record, stats)
-    for name, (record, stats) in zip(grouped.names, found, strict=True):
-        yield name, record, stats
+    names = grouped.names
+    for lo, hi, groups in grouped.ranges:
+        found: list = [None] * (hi - lo)
+        for group in groups:
+            count = len(group.ranks)
+            ranks = group.ranks.tolist()
+            for first in range(0, count, RECORDS_TOGETHER):  # bounds the arrays made at once
+                last = min(first + RECORDS_TOGETHER, count)
+                made = _whole_records(group, first, last) if whole else None
+                for t in range(first, last):
+                    record = stats = None
+                    if made is not None:
+                        record, stats = made.records[t - first], made.stats[t - first]
+                    if record is None:
+                        record, stats = _general_record(format_, group, t, lengths)
+                    found[ranks[t] - lo] = (record, stats)
+        for name, (record, stats) in zip(names[lo:hi], found, strict=True):
+            yield name, record, stats
+
+
+def _whole_records(group: text_postings.TermGroup, first: int, last: int):
+    """:func:`~searchsvc.index.codec.whole_records` of ``group``'s terms ``first`` to ``last``."""
+    a, b = group.bounds[first], group.bounds[last]
+    positions = position_bounds = None
+    if group.positions is not None:
+        position_bounds = group.position_bounds[first : last + 1]
+        positions = group.positions[position_bounds[0] : position_bounds[-1]]
+        position_bounds = position_bounds - position_bounds[0]
+    return codec.whole_records(
+        group.bounds[first : last + 1] - a,
+        group.docs[a:b],
+        group.counts[a:b],
+        group.lengths[a:b],
+        _KINDS[group.kind],
+        positions,
+        position_bounds,
+    )
 
 
 def _general_record(format_, group: text_postings.TermGroup, t: int, lengths) -> tuple:
