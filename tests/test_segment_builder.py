@@ -58,13 +58,15 @@ def docs_of(rows) -> list[dict]:
 
 
 def build(
-    folder: Path, docs: list[dict], bulk: bool, limitmb: int = 64, chunk_docs: int = 256
+    folder: Path, docs: list[dict], bulk: bool, limitmb: int = 64, **chunks
 ) -> whoosh_index.Index:
+    """An index of ``docs`` written by the builder (``chunks``: its chunk bounds) or, not
+    ``bulk``, by Whoosh's own writer."""
     folder.mkdir(parents=True)
     ix = whoosh_index.create_in(folder, build_schema())
     # Whoosh's own writer, with the codec searchsvc writes with: the same files, byte for byte.
     if bulk:
-        writer = SegmentBuilder(ix, limitmb, chunk_docs)
+        writer = SegmentBuilder(ix, limitmb, **chunks)
     else:
         writer = ix.writer(compound=False, codec=Codec())
     for fields in docs:
@@ -152,11 +154,15 @@ def test_the_codec_reads_back_what_whooshs_default_codec_writes(tmp_path_factory
 )
 @given(rows=documents)
 def test_several_segments_read_back_as_one(tmp_path_factory, rows):
-    root = tmp_path_factory.mktemp("split")
-    docs = docs_of(rows)
-    one = build(root / "whoosh", docs, bulk=False)
     # A limit of 0 MB writes a segment per chunk of documents: here, per document.
-    split = build(root / "bulk", docs, bulk=True, limitmb=0, chunk_docs=1)
+    reads_back_as_one(tmp_path_factory.mktemp("split"), docs_of(rows), chunk_docs=1)
+
+
+def reads_back_as_one(root: Path, docs: list[dict], **chunks) -> None:
+    """The builder under a limit of 0 MB (a segment per chunk) writes a segment per document
+    with these chunk bounds, and they read back as Whoosh's one segment."""
+    one = build(root / "whoosh", docs, bulk=False)
+    split = build(root / "bulk", docs, bulk=True, limitmb=0, **chunks)
     try:
         assert len(split._read_toc().segments) == len(docs)
         assert contents(split) == contents(one)
@@ -173,21 +179,7 @@ def test_a_chunk_of_long_texts_is_written_before_its_count_of_documents(tmp_path
         (f"Titre {i}", " ".join(["chevaux", "réseau", f"mot{i}"] * 30), None, None)
         for i in range(4)
     ]
-    docs = docs_of(rows)
-    folder = tmp_path / "bulk"
-    folder.mkdir()
-    ix = whoosh_index.create_in(folder, build_schema())
-    writer = SegmentBuilder(ix, 0, chunk_docs=256, chunk_chars=200)
-    for fields in docs:
-        writer.add_document(**fields)
-    writer.commit()
-    one = build(tmp_path / "whoosh", docs, bulk=False)
-    try:
-        assert len(ix._read_toc().segments) == len(docs)
-        assert contents(ix) == contents(one)
-    finally:
-        ix.close()
-        one.close()
+    reads_back_as_one(tmp_path, docs_of(rows), chunk_docs=256, chunk_chars=200)
 
 
 @pytest.mark.parametrize("occurrences", [7, 300])
