@@ -241,6 +241,36 @@ def pushed_batch(docs: Sequence[dict], number: int, size: int, prefix: str) -> l
     return changes
 
 
+def batch_args(doc: str, batches: int) -> argparse.Namespace:
+    """The options of the benchmarks that apply pushed batches in process: ``--index`` (an
+    index, copied, never written to), ``--batch`` documents, ``--batches``."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--index", type=Path, required=True)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--batches", type=int, default=batches)
+    return parser.parse_args()
+
+
+def bench_docs(count: int) -> list[dict]:
+    """The first ``count`` documents of the bench corpus."""
+    with gzip.open(DEFAULT_CORPUS, "rt", encoding="utf-8") as fh:
+        return [json.loads(line) for _, line in zip(range(count), fh, strict=False)]
+
+
+@contextlib.contextmanager
+def index_copy(index: Path, prefix: str) -> Iterator[Path]:
+    """A copy of ``index`` in a scratch folder, removed on leaving."""
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        copy = scratch / "index"
+        shutil.copytree(index, copy, symlinks=True)
+        yield copy
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def search_cpu(engine, query: str) -> float:
     """CPU milliseconds of the searching thread for one search, its result cache emptied
     first (a cache must not flatter the figure); a refused query counts as searched."""

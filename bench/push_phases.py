@@ -15,25 +15,18 @@ Usage: ``.venv/bin/python bench/push_phases.py --index /tmp/push-ix [--batch 100
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
-import gzip
-import json
-import shutil
-import tempfile
 import time
 from collections import defaultdict
-from pathlib import Path
 
+import common
 from whoosh import index as whoosh_index
 
 from searchsvc.index import storage
 from searchsvc.index.whoosh_internals.updates import UpdateWriter
 from searchsvc.index.whoosh_internals.writing import SegmentBuilder
 from searchsvc.ingest import indexer, journal, writer
-
-CORPUS = Path("/work/shared/bench/frdocs.jsonl.gz")
 
 TIMES: dict[str, list[float]] = defaultdict(list)
 
@@ -81,18 +74,9 @@ def instrument() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--index", type=Path, required=True)
-    parser.add_argument("--batch", type=int, default=100)
-    parser.add_argument("--batches", type=int, default=10)
-    args = parser.parse_args()
-
-    with gzip.open(CORPUS, "rt", encoding="utf-8") as fh:
-        docs = [json.loads(line) for _, line in zip(range(5000), fh, strict=False)]
-    scratch = Path(tempfile.mkdtemp(prefix="push-phases-"))
-    index = scratch / "index"
-    shutil.copytree(args.index, index, symlinks=True)
-    try:
+    args = common.batch_args(__doc__, batches=10)
+    docs = common.bench_docs(5000)
+    with common.index_copy(args.index, "push-phases-") as index:
         j = journal.Journal(index)
         n = 0
         for _ in range(args.batches):
@@ -116,8 +100,6 @@ def main() -> None:
                 with contextlib.closing(whoosh_index.open_dir(live.path)) as ix:
                     sizes = [s.doc_count_all() for s in ix._segments()]
                 segments.append((sizes, batch.merged, w.merging()))
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
     print(f"{args.batches} batches of {args.batch} documents on {args.index}")
     print(f"{'phase':<40} {'calls':>5} {'mean ms':>9} {'max ms':>9}")

@@ -8,14 +8,8 @@ Usage: ``.venv/bin/python bench/writer_cpu.py --index /tmp/push-ix [--batch 100]
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import gzip
-import json
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
 import common
 
@@ -23,19 +17,10 @@ from searchsvc.ingest import journal, writer
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--index", type=Path, required=True)
-    parser.add_argument("--batch", type=int, default=100)
-    parser.add_argument("--batches", type=int, default=12)
-    args = parser.parse_args()
-    count = args.batch * args.batches
-    with gzip.open(common.DEFAULT_CORPUS, "rt", encoding="utf-8") as fh:
-        docs = [json.loads(line) for _, line in zip(range(count), fh, strict=False)]
-    scratch = Path(tempfile.mkdtemp(prefix="writer-cpu-"))
-    index = scratch / "index"
+    args = common.batch_args(__doc__, batches=12)
+    docs = common.bench_docs(args.batch * args.batches)
     walls, cpus = [], []
-    try:
-        shutil.copytree(args.index, index, symlinks=True)
+    with common.index_copy(args.index, "writer-cpu-") as index:
         j = journal.Journal(index)
         w = writer.JournalWriter(index, merge=False)
         with contextlib.closing(w), contextlib.closing(j):
@@ -45,8 +30,6 @@ def main() -> None:
                 w.apply_once()
                 walls.append(time.perf_counter() - wall)
                 cpus.append(time.process_time() - cpu)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     walls, cpus = walls[1:], cpus[1:]
     wall, cpu = sum(walls) / len(walls), sum(cpus) / len(cpus)
     print(

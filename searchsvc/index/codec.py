@@ -404,8 +404,9 @@ def whole_records(
     blockmin_at = blockmax_at + wk
     size = blockmin_at + 1
     if kind == POSITIONS:
+        positions = positions.astype(np.int64)
         pstarts = np.cumsum(npos) - npos
-        top = np.maximum.reduceat(positions.astype(np.int64), pstarts)
+        top = np.maximum.reduceat(positions, pstarts)
         pw = np.where(top <= 0xFF, 1, np.where(top <= 0xFFFF, 2, 4))
         tail_at = -(-size // pw) * pw
         size = tail_at + npos * pw
@@ -433,7 +434,7 @@ def whole_records(
         pos_term = np.repeat(np.arange(terms), npos)
         pos_within = np.arange(len(positions)) - pstarts[pos_term]
         where = begins[pos_term] + tail_at[pos_term] + pos_within * pw[pos_term]
-        _put(out, where, positions.astype(np.int64), pw[pos_term])
+        _put(out, where, positions, pw[pos_term])
     blob = out.tobytes()
     ends = (begins + size).tolist()
     made = [blob[a:b] for a, b in zip(begins.tolist(), ends, strict=True)]

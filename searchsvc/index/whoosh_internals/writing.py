@@ -104,7 +104,7 @@ class SegmentBuilder:
         for name, kind in self._arrays.items():
             value = fields.get(name)
             if kind == "text" and value is not None:
-                self._pending_chars += len(value if isinstance(value, str) else value.text)
+                self._pending_chars += len(_text_of(value))
         if len(self._pending) >= self._chunk_docs or self._pending_chars >= self._chunk_chars:
             self._add_pending()
             if self._size >= self.limit:
@@ -131,9 +131,10 @@ class SegmentBuilder:
                     if field.scorable:
                         length = lengths[fieldname].get(docnum, 0)
                 elif field.indexed:
-                    size += self._index(fieldname, field, value, docnum)
+                    held_size, freqs = self._index(fieldname, field, value, docnum)
+                    size += held_size
                     if field.scorable:
-                        length = self._length
+                        length = freqs
                 if length:
                     held = self._lengths.setdefault(fieldname, array("I"))
                     held.extend([0] * (docnum + 1 - len(held)))
@@ -156,8 +157,7 @@ class SegmentBuilder:
         def tokens(value) -> list:
             found = tokens_of.get(id(value))
             if found is None:
-                text = value if isinstance(value, str) else value.text
-                found = tokens_of[id(value)] = numbers.text(text)
+                found = tokens_of[id(value)] = numbers.text(_text_of(value))
             return found
 
         lengths = {}
@@ -183,9 +183,9 @@ class SegmentBuilder:
             self._size += OCCURRENCE_BYTES * (postings.occurrences - before)
         return lengths
 
-    def _index(self, fieldname: str, field, value, docnum: int) -> int:
+    def _index(self, fieldname: str, field, value, docnum: int) -> tuple[int, int]:
         """Hold the postings ``field.index(value)`` gives for one document; return the
-        memory they cost (and leave the document's field length in ``_length``)."""
+        memory they cost and the sum of their frequencies (the document's field length)."""
         terms = self._postings.setdefault(fieldname, {})
         size = length = 0
         for tbytes, freq, weight, vbytes in field.index(value):
@@ -200,8 +200,7 @@ class SegmentBuilder:
                 entry[2].extend(vbytes)
             entry[3].append(len(entry[2]))
             size += POSTING_BYTES + len(vbytes or b"")
-        self._length = length
-        return size
+        return size, length
 
     def close_files(self) -> None:
         """Close the current segment's per-document files if they are open: what giving the
@@ -255,6 +254,11 @@ class SegmentBuilder:
         publish_segments(self.ix, self.finish())
         # The column writers' scratch folder, as SegmentWriter removes it when it finishes.
         self.storage.temp_storage(f"{self.indexname}.tmp").destroy()
+
+
+def _text_of(value) -> str:
+    """The text of a text field's value: an ``AnalysedText``'s, or a plain string."""
+    return value if isinstance(value, str) else value.text
 
 
 def _term_records(format_, terms: dict, lengths):
